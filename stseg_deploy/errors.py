@@ -1,0 +1,22 @@
+"""Exceptions raised for bad user input, each naming the offending file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class StsegInputError(ValueError):
+    """Bad input data: a file or value that cannot be used as given."""
+
+
+class FlowFileError(StsegInputError):
+    """An optical-flow file that cannot be read: the message names the file and the fault."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = Path(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class DataSplitError(StsegInputError):
+    """A DataSplit CSV that is missing, malformed or points at missing files."""

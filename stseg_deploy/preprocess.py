@@ -1,0 +1,74 @@
+"""Preprocessing shared by training and inference: flow resizing and 3-frame windows.
+
+Training imports these very functions so a model never sees different input at inference.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+WINDOW = 3  # frames per window: t-1, t, t+1
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a flow field and rescale its vectors to the new pixel grid.
+
+    Args:
+        flow: (2, H, W) float32, pixels.
+        size: (h, w) target size.
+
+    Returns:
+        (2, h, w) float32, pixels of the new grid (u scaled by w/W, v by h/H).
+        Bilinear, antialiased when shrinking (Pillow), so it is deterministic and torch-free.
+    """
+    if flow.ndim != 3 or flow.shape[0] != 2:
+        raise ValueError(f"flow must have shape (2, H, W), got {flow.shape}")
+    h, w = int(size[0]), int(size[1])
+    if h <= 0 or w <= 0:
+        raise ValueError(f"target size must be positive, got {size}")
+    _, height, width = flow.shape
+    if (height, width) == (h, w):
+        return np.ascontiguousarray(flow, dtype=np.float32)
+    out = np.empty((2, h, w), dtype=np.float32)
+    scales = (w / width, h / height)
+    for c in range(2):
+        channel = Image.fromarray(np.ascontiguousarray(flow[c], dtype=np.float32), mode="F")
+        out[c] = np.asarray(channel.resize((w, h), Image.Resampling.BILINEAR)) * scales[c]
+    return out
+
+
+def resize_labels(labels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize of a label map.
+
+    Args:
+        labels: (H, W) uint8 labels.
+        size: (h, w) target size.
+
+    Returns:
+        (h, w) uint8.
+    """
+    if labels.ndim != 2:
+        raise ValueError(f"labels must have shape (H, W), got {labels.shape}")
+    h, w = int(size[0]), int(size[1])
+    if labels.shape == (h, w):
+        return np.ascontiguousarray(labels, dtype=np.uint8)
+    image = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="L")
+    return np.asarray(image.resize((w, h), Image.Resampling.NEAREST))
+
+
+def flow_windows(flows: np.ndarray) -> np.ndarray:
+    """Stack consecutive flows into overlapping 3-frame windows.
+
+    Args:
+        flows: (F, 2, H, W) float32 with F >= 3.
+
+    Returns:
+        (F - 2, 2, 3, H, W) float32 view-free copy; window w holds frames w, w+1, w+2.
+    """
+    if flows.ndim != 4 or flows.shape[1] != 2:
+        raise ValueError(f"flows must have shape (F, 2, H, W), got {flows.shape}")
+    if flows.shape[0] < WINDOW:
+        raise ValueError(f"need at least {WINDOW} flow frames to build a window, got {flows.shape[0]}")
+    views = np.lib.stride_tricks.sliding_window_view(flows, WINDOW, axis=0)  # (N, 2, H, W, 3)
+    return np.ascontiguousarray(views.transpose(0, 1, 4, 2, 3), dtype=np.float32)
