@@ -1,0 +1,116 @@
+"""Temporal linking of a stream of windows, batch by batch, in constant memory.
+
+Linking is sequential and local to chunks of ``cut_size`` windows: window w is renamed
+against the already renamed window w-1 of its chunk. So a stream can be linked piece by
+piece, carrying only the last renamed window, and gives exactly what
+``stseg_kernels.link_windows`` gives on the whole array at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from stseg_kernels import link_windows
+
+
+@dataclass
+class LinkedFrame:
+    """One output frame: its index, labels (h, w) uint8 and, when kept, renamed proba / features."""
+
+    index: int
+    labels: np.ndarray
+    proba: np.ndarray | None
+    features: np.ndarray | None
+
+
+def rename_proba(proba: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Probabilities of renamed labels: proba (L, ...) with old label l → mapping[l].
+
+    Merged labels (naive linking may send two labels to one) add their probabilities, so
+    the result still sums to 1 over labels.
+    """
+    out = np.zeros_like(proba)
+    for old, new in enumerate(mapping):
+        out[new] += proba[old]
+    return out
+
+
+class StreamLinker:
+    """Feed windows in order; get back one linked label map per frame, in order.
+
+    Args:
+        n_labels: L.
+        n_windows: total windows N of the sequence (frames = N + 2).
+        cut_size: windows per independently linked chunk; None = the whole sequence.
+        method: "naive" or "optimal" (see ``stseg_kernels.link_windows``).
+    """
+
+    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = "naive") -> None:
+        if cut_size is not None and cut_size < 1:
+            raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
+        self.n_labels = n_labels
+        self.n_windows = n_windows
+        self.cut_size = cut_size
+        self.method = method
+        self.next_window = 0
+        self._carry: np.ndarray | None = None  # last renamed window of the current chunk
+
+    def _chunk_start(self, window: int) -> bool:
+        return window == 0 or (self.cut_size is not None and window % self.cut_size == 0)
+
+    def push(
+        self,
+        labels: np.ndarray,
+        proba: np.ndarray | None = None,
+        features: np.ndarray | None = None,
+    ) -> Iterator[LinkedFrame]:
+        """labels (b, 3, h, w) uint8 argmax of the next b windows; proba (b, L, 3, h, w) and
+        features (b, C, 3, h, w) optional. Yields the frames these windows complete."""
+        b = labels.shape[0]
+        if self.next_window + b > self.n_windows:
+            raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
+        start = 0
+        while start < b:
+            first = self.next_window + start
+            # Split the batch where a new chunk begins, so no link crosses a cut.
+            stop = start + 1
+            while stop < b and not self._chunk_start(self.next_window + stop):
+                stop += 1
+            piece = labels[start:stop]
+            if self._chunk_start(first):
+                renamed, mapping = link_windows(piece, self.n_labels, None, self.method, return_mapping=True)
+            else:
+                both = np.concatenate([self._carry[None], piece])
+                renamed, mapping = link_windows(both, self.n_labels, None, self.method, return_mapping=True)
+                renamed, mapping = renamed[1:], mapping[1:]
+            self._carry = renamed[-1]
+            for k in range(stop - start):
+                yield from self._frames(
+                    first + k,
+                    renamed[k],
+                    mapping[k],
+                    None if proba is None else proba[start + k],
+                    None if features is None else features[start + k],
+                )
+            start = stop
+        self.next_window += b
+
+    def _frames(self, window: int, labels, mapping, proba, features) -> Iterator[LinkedFrame]:
+        # Frame 0 from the first window, then each window's middle frame, then the last
+        # window's last frame: N windows give N + 2 frames.
+        slots = [1]
+        if window == 0:
+            slots = [0, 1]
+        if window == self.n_windows - 1:
+            slots = slots + [2]
+        renamed = None if proba is None else rename_proba(proba, mapping)
+        for t in slots:
+            yield LinkedFrame(
+                index=window + t,
+                labels=labels[t],
+                proba=None if renamed is None else renamed[:, t],
+                features=None if features is None else features[:, t],
+            )

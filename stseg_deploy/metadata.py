@@ -1,0 +1,52 @@
+"""What an exported model says about itself, stored inside the ONNX / TorchScript file."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+METADATA_KEY = "stseg"
+TORCHSCRIPT_EXTRA_FILE = "stseg_metadata.json"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Metadata of an exported model.
+
+    n_labels: segments L; frames: T per window (3); image_size: (H, W) the model was
+    trained at, the default inference size; param_model: the loss's motion model;
+    normalisation: how the network normalises; features: channels of the ``features``
+    output; version: stseg version that exported it; epoch: checkpoint epoch.
+    """
+
+    n_labels: int
+    frames: int
+    image_size: tuple[int, int]
+    param_model: str
+    normalisation: str
+    features: int
+    version: str
+    epoch: int
+
+    def to_metadata(self) -> dict[str, str]:
+        """Flat string key/values (ONNX metadata_props), plus the whole record as JSON."""
+        record = asdict(self)
+        record["image_size"] = list(self.image_size)
+        flat = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in record.items()}
+        flat[METADATA_KEY] = json.dumps(record, sort_keys=True)
+        return flat
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str], source: str | Path) -> ModelInfo:
+        """Parse metadata written by :meth:`to_metadata`; clear error for foreign models."""
+        if METADATA_KEY not in meta:
+            raise ValueError(
+                f"{source}: no stseg metadata in this model file (was it exported by stseg-export?)"
+            )
+        try:
+            record = json.loads(meta[METADATA_KEY])
+            record["image_size"] = tuple(int(v) for v in record["image_size"])
+            return cls(**record)
+        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+            raise ValueError(f"{source}: corrupt stseg metadata ({exc})") from exc

@@ -1,0 +1,126 @@
+"""Writing a segmented sequence: labels.npy, per-frame palette PNGs, optional proba/features.
+
+Layout of ``OUT/SEQ/``:
+- ``labels.npy``: (F, h, w) uint8 at model resolution, linked labels;
+- ``<frame>.png``: indexed label maps (DAVIS palette) at the flow's original size;
+- ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``save_proba``);
+- ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``save_features``);
+- ``sequence.json``: frame names, sizes, model metadata, cut size, link method, timings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write
+from .linker import LinkedFrame
+from .masks import write_label_png
+from .pipeline import Segmenter, SequenceStats
+from .preprocess import resize_labels
+from .sources import Sequence
+
+LABELS_FILE = "labels.npy"
+SEQUENCE_FILE = "sequence.json"
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def segment_to_folder(
+    segmenter: Segmenter,
+    sequence: Sequence,
+    out_dir: str | Path,
+    save_proba: bool = False,
+    save_features: bool = False,
+    on_frame: Callable[[LinkedFrame], None] | None = None,
+) -> SequenceStats:
+    """Segment ``sequence`` and write its outputs under ``out_dir / sequence.name``.
+
+    Memory stays flat: labels go to a memory-mapped temporary ``.npy`` that is renamed into
+    place once complete, frames are written as they are linked.
+    """
+    seq_dir = Path(out_dir) / sequence.name
+    seq_dir.mkdir(parents=True, exist_ok=True)
+    if save_proba:
+        (seq_dir / "proba").mkdir(exist_ok=True)
+    if save_features:
+        (seq_dir / "features").mkdir(exist_ok=True)
+    names = sequence.frame_names
+    stats = SequenceStats()
+    started = time.perf_counter()
+    tmp_labels = seq_dir / f".{LABELS_FILE}.partial"
+    volume = np.lib.format.open_memmap(
+        tmp_labels, mode="w+", dtype=np.uint8, shape=(len(names), *segmenter.image_size)
+    )
+    try:
+        for frame in segmenter.frames(sequence, keep_proba=save_proba, keep_features=save_features, stats=stats):
+            t0 = time.perf_counter()
+            volume[frame.index] = frame.labels
+            name = names[frame.index]
+            write_label_png(seq_dir / f"{name}.png", resize_labels(frame.labels, stats.original_size))
+            if frame.proba is not None:
+                _save_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
+            if frame.features is not None:
+                # float16 halves the largest output; features are descriptors, not probabilities.
+                _save_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
+            stats.write += time.perf_counter() - t0
+            if on_frame is not None:
+                on_frame(frame)
+        volume.flush()
+        del volume
+        os.replace(tmp_labels, seq_dir / LABELS_FILE)
+    except BaseException:
+        tmp_labels.unlink(missing_ok=True)
+        raise
+    stats.total = time.perf_counter() - started
+    info = segmenter.model.info
+    record = {
+        "sequence": sequence.name,
+        "frames": names,
+        "flows": [str(p) for p in sequence.flows],
+        "masks": [None if m is None else str(m) for m in sequence.masks],
+        "original_size": list(stats.original_size),
+        "model_size": list(segmenter.image_size),
+        "n_labels": info.n_labels,
+        "cut_size": segmenter.cut_size,
+        "link": segmenter.link,
+        "model": {**asdict(info), "image_size": list(info.image_size)},
+        "engine": segmenter.model.engine,
+        "device": segmenter.model.device,
+        "seconds": {k: round(v, 4) for k, v in asdict(stats).items() if isinstance(v, float)},
+    }
+    with atomic_write(seq_dir / SEQUENCE_FILE, "w") as handle:
+        json.dump(record, handle, indent=2)
+    return stats
+
+
+def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
+    """labels (F, h, w) uint8 and the sequence.json record of a folder written above."""
+    seq_dir = Path(seq_dir)
+    meta_path = seq_dir / SEQUENCE_FILE
+    labels_path = seq_dir / LABELS_FILE
+    for path in (meta_path, labels_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: missing; is {seq_dir} an stseg-infer output folder?")
+    try:
+        record = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{meta_path}: corrupt JSON ({exc})") from exc
+    labels = np.load(labels_path, allow_pickle=False)
+    if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
+        raise ValueError(
+            f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"
+        )
+    return labels, record

@@ -1,0 +1,151 @@
+"""The sequence pipeline: flow files → windows → model → link → one label map per frame.
+
+Windows are streamed in batches, so memory depends on the batch size, not the video length.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import StsegInputError
+from .flowio import read_flow
+from .linker import LinkedFrame, StreamLinker
+from .preprocess import WINDOW, resize_flow
+from .runtime import SegmentationModel
+from .sources import Sequence
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SequenceStats:
+    """Timings of one sequence, seconds."""
+
+    frames: int = 0
+    windows: int = 0
+    read: float = 0.0
+    model: float = 0.0
+    link: float = 0.0
+    write: float = 0.0
+    total: float = 0.0
+    original_size: tuple[int, int] = (0, 0)
+    extra: dict = field(default_factory=dict)
+
+
+class Segmenter:
+    """Segments flow sequences with an exported model.
+
+    Args:
+        model: from :func:`stseg_deploy.runtime.load_model`.
+        batch_size: windows per model call.
+        cut_size: windows per independently linked chunk (None: whole sequence).
+        link: "naive" or "optimal".
+        image_size: (H, W) model input size; default the size stored in the model.
+    """
+
+    def __init__(
+        self,
+        model: SegmentationModel,
+        batch_size: int = 8,
+        cut_size: int | None = 10,
+        link: str = "naive",
+        image_size: tuple[int, int] | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if link not in ("naive", "optimal"):
+            raise ValueError(f"link must be 'naive' or 'optimal', got {link!r}")
+        self.model = model
+        self.batch_size = batch_size
+        self.cut_size = cut_size
+        self.link = link
+        self.image_size = tuple(image_size) if image_size is not None else tuple(model.info.image_size)
+        if len(self.image_size) != 2 or min(self.image_size) < 1:
+            raise ValueError(f"image_size must be two positive sides, got {self.image_size}")
+
+    @property
+    def n_labels(self) -> int:
+        return self.model.info.n_labels
+
+    def _flows(self, paths: tuple[Path, ...], stats: SequenceStats) -> Iterator[np.ndarray]:
+        """Resized flows one by one; all frames of a sequence must share one size."""
+        size = None
+        for path in paths:
+            t0 = time.perf_counter()
+            flow = read_flow(path)
+            if size is None:
+                size = flow.shape[1:]
+                stats.original_size = (int(size[0]), int(size[1]))
+            elif flow.shape[1:] != size:
+                raise StsegInputError(
+                    f"{path}: flow size {flow.shape[2]}x{flow.shape[1]} differs from the sequence's "
+                    f"first frame {size[1]}x{size[0]} (width x height)"
+                )
+            resized = resize_flow(flow, self.image_size)
+            stats.read += time.perf_counter() - t0
+            yield resized
+
+    def _window_batches(self, paths: tuple[Path, ...], stats: SequenceStats) -> Iterator[np.ndarray]:
+        h, w = self.image_size
+        batch = np.empty((self.batch_size, 2, WINDOW, h, w), dtype=np.float32)
+        recent: list[np.ndarray] = []
+        filled = 0
+        for flow in self._flows(paths, stats):
+            recent.append(flow)
+            if len(recent) > WINDOW:
+                recent.pop(0)
+            if len(recent) == WINDOW:
+                for t in range(WINDOW):
+                    batch[filled, :, t] = recent[t]
+                filled += 1
+                if filled == self.batch_size:
+                    yield batch
+                    batch = np.empty_like(batch)
+                    filled = 0
+        if filled:
+            yield batch[:filled]
+
+    def frames(
+        self,
+        sequence: Sequence,
+        keep_proba: bool = False,
+        keep_features: bool = False,
+        stats: SequenceStats | None = None,
+    ) -> Iterator[LinkedFrame]:
+        """Linked frames of a sequence in order: labels (h, w) uint8 at model size, plus
+        renamed probabilities (L, h, w) and features (C, h, w) when asked."""
+        stats = stats if stats is not None else SequenceStats()
+        n_frames = len(sequence.flows)
+        if n_frames < WINDOW:
+            raise StsegInputError(
+                f"sequence {sequence.name!r}: {n_frames} flow frame(s); at least {WINDOW} are needed"
+            )
+        stats.frames = n_frames
+        stats.windows = n_frames - WINDOW + 1
+        linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
+        for batch in self._window_batches(sequence.flows, stats):
+            t0 = time.perf_counter()
+            out = self.model.run(batch, features=keep_features)
+            proba, features = (out if keep_features else (out, None))
+            labels = proba.argmax(axis=1).astype(np.uint8)
+            t1 = time.perf_counter()
+            stats.model += t1 - t0
+            linked = list(linker.push(labels, proba if keep_proba else None, features))
+            stats.link += time.perf_counter() - t1
+            yield from linked
+
+    def segment(self, sequence: Sequence, on_frame: Callable[[LinkedFrame], None] | None = None) -> np.ndarray:
+        """All label maps of a sequence: (F, h, w) uint8 at model size (holds them in memory;
+        use :meth:`frames` or :func:`stseg_deploy.outputs.segment_to_folder` for long videos)."""
+        labels = np.empty((len(sequence.flows), *self.image_size), dtype=np.uint8)
+        for frame in self.frames(sequence):
+            labels[frame.index] = frame.labels
+            if on_frame is not None:
+                on_frame(frame)
+        return labels

@@ -1,0 +1,160 @@
+"""Running an exported model: onnxruntime for ``.onnx`` (CUDA when it really loads, else CPU),
+TorchScript for ``.ts`` / ``.pt`` when torch happens to be installed. Picked by file suffix.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .metadata import TORCHSCRIPT_EXTRA_FILE, ModelInfo
+
+log = logging.getLogger(__name__)
+
+PROVIDERS = ("auto", "cpu", "cuda")
+ONNX_SUFFIXES = (".onnx",)
+TORCHSCRIPT_SUFFIXES = (".ts", ".pt", ".torchscript")
+
+
+class SegmentationModel(Protocol):
+    """What the pipeline needs from a runtime."""
+
+    info: ModelInfo
+    engine: str
+    device: str
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        """flow (B, 2, 3, H, W) float32 → proba (B, L, 3, H, W) [, features (B, C, 3, H, W)]."""
+
+
+def _nvidia_driver_present() -> bool:
+    # Trying the CUDA provider on a machine without a driver makes onnxruntime log a long
+    # error before falling back; a cheap look for the driver avoids that noise.
+    return Path("/proc/driver/nvidia/version").exists() or os.name == "nt"
+
+
+def _check_input(flow: np.ndarray) -> np.ndarray:
+    if flow.ndim != 5 or flow.shape[1] != 2 or flow.shape[2] != 3:
+        raise ValueError(f"model input must have shape (B, 2, 3, H, W), got {flow.shape}")
+    return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+class OnnxModel:
+    """An ONNX model in an onnxruntime session.
+
+    Args:
+        path: ``.onnx`` file written by ``stseg-export``.
+        provider: ``auto`` (CUDA if it really loads, else CPU), ``cpu`` or ``cuda``
+            (error if CUDA does not load).
+        threads: intra-op threads for the CPU provider; None lets onnxruntime decide.
+    """
+
+    engine = "onnxruntime"
+
+    def __init__(self, path: str | Path, provider: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path)
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: model file not found")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads is not None:
+            options.intra_op_num_threads = int(threads)
+        wants_cuda = provider == "cuda" or (
+            provider == "auto"
+            and "CUDAExecutionProvider" in ort.get_available_providers()
+            and _nvidia_driver_present()
+        )
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if wants_cuda else ["CPUExecutionProvider"]
+        if not wants_cuda:
+            options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(str(self.path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ValueError(f"{self.path}: not a loadable ONNX model ({exc})") from exc
+        actual = self.session.get_providers()
+        if provider == "cuda" and actual[0] != "CUDAExecutionProvider":
+            raise RuntimeError(
+                f"{self.path}: CUDA provider requested but onnxruntime runs on {actual[0]} "
+                "(is onnxruntime-gpu installed with CUDA and cuDNN libraries present?)"
+            )
+        self.device = "cuda" if actual[0] == "CUDAExecutionProvider" else "cpu"
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.info = ModelInfo.from_metadata(meta, self.path)
+        names = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if names != ["flow"] or outputs[:1] != ["proba"]:
+            raise ValueError(f"{self.path}: expected input 'flow' and output 'proba', got {names} -> {outputs}")
+        self.has_features = "features" in outputs
+        log.info("loaded %s on %s", self.path, actual[0])
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        flow = _check_input(flow)
+        if features and not self.has_features:
+            raise ValueError(f"{self.path}: this model has no 'features' output")
+        names = ["proba", "features"] if features else ["proba"]
+        out = self.session.run(names, {"flow": flow})
+        return tuple(out) if features else out[0]
+
+
+class TorchScriptModel:
+    """A TorchScript model written by ``stseg-export --torchscript`` (needs torch installed)."""
+
+    engine = "torchscript"
+
+    def __init__(self, path: str | Path, provider: str = "auto", threads: int | None = None) -> None:
+        self.path = Path(path)
+        try:
+            import torch
+        except ImportError as exc:
+            raise RuntimeError(
+                f"{self.path}: TorchScript models need torch; install it or export to ONNX"
+            ) from exc
+        if provider not in PROVIDERS:
+            raise ValueError(f"unknown provider {provider!r}; expected one of {PROVIDERS}")
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: model file not found")
+        if provider == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"{self.path}: CUDA requested but torch sees no GPU")
+        self.device = "cuda" if provider != "cpu" and torch.cuda.is_available() else "cpu"
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        extra = {TORCHSCRIPT_EXTRA_FILE: ""}
+        try:
+            self.module = torch.jit.load(str(self.path), map_location=self.device, _extra_files=extra).eval()
+        except Exception as exc:  # torch raises several types for foreign files
+            raise ValueError(f"{self.path}: not a loadable TorchScript model ({exc})") from exc
+        raw = extra[TORCHSCRIPT_EXTRA_FILE]
+        meta = {"stseg": raw.decode() if isinstance(raw, bytes) else raw} if raw else {}
+        self.info = ModelInfo.from_metadata(meta, self.path)
+        self._torch = torch
+        self.has_features = True
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        torch = self._torch
+        x = torch.from_numpy(_check_input(flow)).to(self.device)
+        with torch.inference_mode():
+            proba, feats = self.module(x)
+        if features:
+            return proba.cpu().numpy(), feats.cpu().numpy()
+        return proba.cpu().numpy()
+
+
+def load_model(path: str | Path, provider: str = "auto", threads: int | None = None) -> SegmentationModel:
+    """Open an exported model, choosing the runtime by suffix (``.onnx`` → onnxruntime)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        return OnnxModel(path, provider, threads)
+    if suffix in TORCHSCRIPT_SUFFIXES:
+        return TorchScriptModel(path, provider, threads)
+    raise ValueError(
+        f"{path}: unknown model suffix {suffix!r}; expected {ONNX_SUFFIXES + TORCHSCRIPT_SUFFIXES}"
+    )

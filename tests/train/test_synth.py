@@ -1,0 +1,322 @@
+"""Tests of the synthetic optical-flow video generator (stseg_train.synth)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
+from stseg_deploy.flowio import read_flow
+from stseg_deploy.masks import read_label_png, read_mask_png
+from stseg_train.synth import (
+    MIN_AREA_FRACTION,
+    SynthSequence,
+    min_motion_margin,
+    motion_scale,
+    sequence_rng,
+    synth_sequence,
+    write_synth_split,
+)
+
+# Sizes cover the reference, a larger one, the smallest allowed and extreme aspect ratios.
+SIZES = [(64, 112), (96, 160), (8, 8), (8, 60), (72, 16)]
+SEEDS = range(6)
+
+
+def _sequences():
+    for size in SIZES:
+        for seed in SEEDS:
+            yield size, synth_sequence(np.random.default_rng(seed), 8, size)
+
+
+@pytest.fixture(scope="module")
+def sequences() -> list[tuple[tuple[int, int], SynthSequence]]:
+    return list(_sequences())
+
+
+def _all_files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- synth_sequence ------------------------------------------------------------------------
+
+
+def test_same_seed_same_arrays_different_seed_differs() -> None:
+    a = synth_sequence(np.random.default_rng(7), 6, (32, 48))
+    b = synth_sequence(np.random.default_rng(7), 6, (32, 48))
+    c = synth_sequence(np.random.default_rng(8), 6, (32, 48))
+    for field in ("flows", "layers", "clean_flows", "background_flows", "silhouettes"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
+    assert a.depth_order == b.depth_order
+    assert not np.array_equal(a.flows, c.flows)
+
+
+def test_shapes_and_dtypes(sequences) -> None:
+    for (height, width), seq in sequences:
+        n = seq.n_objects
+        assert 1 <= n <= 3
+        assert seq.flows.shape == seq.clean_flows.shape == seq.background_flows.shape == (8, 2, height, width)
+        assert seq.flows.dtype == seq.clean_flows.dtype == seq.background_flows.dtype == np.float32
+        assert seq.layers.shape == seq.foreground.shape == (8, height, width)
+        assert seq.layers.dtype == np.uint8 and seq.foreground.dtype == bool
+        assert seq.silhouettes.shape == (8, n, height, width) and seq.silhouettes.dtype == bool
+        np.testing.assert_array_equal(seq.foreground, seq.layers > 0)
+        assert sorted(seq.depth_order) == list(range(1, n + 1))
+        assert [o.id for o in seq.objects] == list(range(1, n + 1))
+        assert set(np.unique(seq.layers)) <= set(range(n + 1))
+        assert np.isfinite(seq.flows).all()
+        assert seq.size == (height, width) and seq.n_frames == 8
+
+
+def test_requested_object_count() -> None:
+    for n in (1, 2, 3, 5):
+        seq = synth_sequence(np.random.default_rng(n), 4, (64, 112), n_objects=n)
+        assert seq.n_objects == n
+        assert seq.silhouettes.shape[1] == n
+
+
+def test_masks_non_empty_and_large_enough(sequences) -> None:
+    for (height, width), seq in sequences:
+        assert seq.foreground.any(axis=(1, 2)).all()
+        areas = seq.silhouettes.sum(axis=(2, 3))  # (F, N)
+        assert areas.min() >= MIN_AREA_FRACTION * height * width
+
+
+def test_occlusion_order_matches_layers(sequences) -> None:
+    for _, seq in sequences:
+        expected = np.zeros_like(seq.layers)
+        for obj_id in seq.depth_order:  # far to near
+            expected[seq.silhouettes[:, obj_id - 1]] = obj_id
+        np.testing.assert_array_equal(seq.layers, expected)
+
+
+def test_occlusions_happen() -> None:
+    # Some sequence among a few seeds must show one object hiding part of another.
+    hidden = 0
+    for seed in range(10):
+        seq = synth_sequence(np.random.default_rng(seed), 20, (64, 112), n_objects=3)
+        hidden += int((seq.silhouettes.sum(axis=1) > 1).sum())
+    assert hidden > 0
+
+
+def test_masks_move_over_time(sequences) -> None:
+    for (height, width), seq in sequences:
+        assert not np.array_equal(seq.foreground[0], seq.foreground[-1])
+        for obj in seq.objects:
+            # The translation is the dominant motion: several pixels per frame at the reference size.
+            speeds = np.hypot(obj.translations[:, 0], obj.translations[:, 1])
+            assert speeds.min() >= 2.5 * motion_scale((height, width))
+            np.testing.assert_allclose(obj.centres[1:], obj.centres[:-1] + obj.translations[:-1])
+
+
+def test_objects_advect_with_their_flow() -> None:
+    # Centroid at t + mean clean flow over the silhouette = centroid at t+1 (exact for a
+    # continuous shape moved by an affine map; pixel sampling costs a fraction of a pixel).
+    checked = 0
+    for seed in range(5):
+        seq = synth_sequence(np.random.default_rng(seed), 10, (96, 160), noise=0.0, outlier_fraction=0.0)
+        height, width = seq.size
+        for obj in seq.objects:
+            for t in range(seq.n_frames - 1):
+                now, nxt = seq.silhouettes[t, obj.id - 1], seq.silhouettes[t + 1, obj.id - 1]
+                touching = any(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any() for m in (now, nxt))
+                if touching:
+                    continue
+                ys, xs = np.nonzero(now)
+                ys1, xs1 = np.nonzero(nxt)
+                # Flow of this object's own motion at its own pixels, occluded or not.
+                flow = np.array(_own_flow(obj, t, ys, xs))
+                moved = np.array([xs.mean(), ys.mean()]) + flow.mean(axis=1)
+                np.testing.assert_allclose(moved, [xs1.mean(), ys1.mean()], atol=0.5)
+                visible = seq.layers[t] == obj.id
+                vy, vx = np.nonzero(visible)
+                np.testing.assert_allclose(
+                    seq.clean_flows[t][:, vy, vx], np.array(_own_flow(obj, t, vy, vx)), atol=1e-4
+                )
+                checked += 1
+    assert checked >= 10
+
+
+def _own_flow(obj, t, ys, xs):
+    w, s = obj.rotations[t], obj.scalings[t]
+    m = (1 + s) * np.array([[np.cos(w), -np.sin(w)], [np.sin(w), np.cos(w)]]) - np.eye(2)
+    dx, dy = xs - obj.centres[t, 0], ys - obj.centres[t, 1]
+    return (
+        obj.translations[t, 0] + m[0, 0] * dx + m[0, 1] * dy,
+        obj.translations[t, 1] + m[1, 0] * dx + m[1, 1] * dy,
+    )
+
+
+def test_object_flow_differs_from_background_by_margin(sequences) -> None:
+    for size, seq in sequences:
+        margin = min_motion_margin(size)
+        # Per pixel, clean flows: the guarantee itself.
+        gap = np.linalg.norm(seq.clean_flows - seq.background_flows, axis=1)
+        assert gap[seq.foreground].min() >= margin
+        # Outside the objects the clean flow is the camera flow.
+        np.testing.assert_array_equal(
+            np.moveaxis(seq.clean_flows, 1, -1)[~seq.foreground],
+            np.moveaxis(seq.background_flows, 1, -1)[~seq.foreground],
+        )
+        # On the written (noisy) flows: mean motion of each visible object vs the background region.
+        for t in range(seq.n_frames):
+            background = seq.flows[t][:, ~seq.foreground[t]].mean(axis=1)
+            for obj in seq.objects:
+                visible = seq.layers[t] == obj.id
+                if visible.sum() < 20:
+                    continue
+                mean = seq.flows[t][:, visible].mean(axis=1)
+                assert np.linalg.norm(mean - background) >= margin
+
+
+def test_margin_and_motion_scale_with_size() -> None:
+    assert motion_scale((64, 112)) == pytest.approx(1.0)
+    assert min_motion_margin((128, 224)) == pytest.approx(2.0)
+    small = synth_sequence(np.random.default_rng(3), 5, (64, 112), n_objects=1, noise=0.0, outlier_fraction=0)
+    large = synth_sequence(np.random.default_rng(3), 5, (128, 224), n_objects=1, noise=0.0, outlier_fraction=0)
+    ratio = np.abs(large.objects[0].translations).max() / np.abs(small.objects[0].translations).max()
+    assert ratio == pytest.approx(2.0)
+
+
+def test_noise_and_outliers() -> None:
+    clean = synth_sequence(np.random.default_rng(4), 5, (64, 112), noise=0.0, outlier_fraction=0.0)
+    np.testing.assert_array_equal(clean.flows, clean.clean_flows)
+    noisy = synth_sequence(np.random.default_rng(4), 5, (64, 112), noise=0.2, outlier_fraction=0.01)
+    residual = noisy.flows - noisy.clean_flows
+    inliers = np.abs(residual).max(axis=1) < 1.5  # 7.5 sigma: no Gaussian draw goes that far
+    assert 0.2 * 0.9 < residual.transpose(1, 0, 2, 3)[:, inliers].std() < 0.2 * 1.1
+    n_outliers = (~inliers).sum(axis=(1, 2))
+    assert (n_outliers > 0).all() and (n_outliers <= round(0.01 * 64 * 112)).all()
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_frames": 2},
+        {"n_frames": 0},
+        {"size": (7, 64)},
+        {"size": (64, 7)},
+        {"size": (64,)},
+        {"n_objects": 0},
+        {"n_objects": 17},
+        {"noise": -0.1},
+        {"noise": float("nan")},
+        {"outlier_fraction": 0.5},
+        {"n_frames": 3.5},
+        {"noise": "0.1"},
+    ],
+)
+def test_synth_sequence_rejects_bad_arguments(kwargs) -> None:
+    args = {"n_frames": 4, "size": (16, 16)} | kwargs
+    with pytest.raises(ValueError):
+        synth_sequence(np.random.default_rng(0), **args)
+
+
+# --- write_synth_split ---------------------------------------------------------------------
+
+
+def test_split_reads_back(tmp_path: Path) -> None:
+    out = tmp_path / "synth"
+    prefix = write_synth_split(out, n_sequences=5, n_frames=4, size=(16, 24), seed=11, val_fraction=0.2,
+                               test_fraction=0.2)
+    assert prefix == out / "DataSplit" / "Synth"
+    seen: dict[str, list[str]] = {}
+    for split in ("train", "val", "test"):
+        table = read_datasplit(prefix, split)
+        assert list(table.columns[:5]) == ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
+        assert table["Image"].isna().all()
+        seen[split] = sorted(table["Sequence"].unique())
+        assert len(window_centres(table)) == len(seen[split]) * (4 - 2)
+        for row in table.itertuples():
+            assert not Path(row.Flow).is_absolute()
+            flow_path, mask_path = resolve(out, row.Flow), resolve(out, row.GtMask)
+            assert flow_path.is_file() and mask_path.is_file()
+            k = int(row.Sequence[3:])
+            seq = synth_sequence(sequence_rng(11, k), 4, (16, 24))
+            np.testing.assert_array_equal(read_flow(flow_path), seq.flows[row.Sequence_Index])
+            np.testing.assert_array_equal(read_mask_png(mask_path), seq.foreground[row.Sequence_Index])
+            labels = read_label_png(out / "Labels" / row.Sequence / f"{row.Sequence_Index:05d}.png")
+            np.testing.assert_array_equal(labels, seq.layers[row.Sequence_Index])
+    assert seen == {"train": ["seq000", "seq001", "seq002"], "val": ["seq003"], "test": ["seq004"]}
+    params = json.loads((out / "synth.json").read_text())
+    assert params["seed"] == 11 and params["size"] == [16, 24] and params["n_frames"] == 4
+    assert params["splits"]["val"] == ["seq003"] and not params["test_reuses_val"]
+    assert set(params["sequences"]) == {f"seq{k:03d}" for k in range(5)}
+
+
+def test_written_files_are_deterministic(tmp_path: Path) -> None:
+    kwargs = {"n_sequences": 3, "n_frames": 3, "size": (16, 16)}
+    first = _all_files(Path(write_synth_split(tmp_path / "a", seed=5, **kwargs)).parents[1])
+    second = _all_files(Path(write_synth_split(tmp_path / "b", seed=5, **kwargs)).parents[1])
+    other = _all_files(Path(write_synth_split(tmp_path / "c", seed=6, **kwargs)).parents[1])
+    assert first == second
+    assert first.keys() == other.keys()
+    assert first["Flows/seq000/00000.flo"] != other["Flows/seq000/00000.flo"]
+    assert first["DataSplit/Synth_train.csv"] == other["DataSplit/Synth_train.csv"]  # same layout
+
+
+def test_sequence_does_not_depend_on_sequence_count(tmp_path: Path) -> None:
+    two = _all_files(write_synth_split(tmp_path / "two", 2, 3, (16, 16), seed=9).parents[1])
+    four = _all_files(write_synth_split(tmp_path / "four", 4, 3, (16, 16), seed=9).parents[1])
+    for key, data in two.items():
+        if "seq001" in key:
+            assert four[key] == data
+
+
+def test_split_assignment(tmp_path: Path) -> None:
+    def splits(n, **kwargs):
+        prefix = write_synth_split(tmp_path / f"n{n}_{len(kwargs)}", n, 3, (8, 8), seed=0, **kwargs)
+        return {s: sorted(read_datasplit(prefix, s)["Sequence"].unique()) for s in ("train", "val", "test")}
+
+    # One sequence serves all three splits.
+    assert splits(1) == {"train": ["seq000"], "val": ["seq000"], "test": ["seq000"]}
+    # Two sequences: train and val one each even with val_fraction 0; test repeats val.
+    assert splits(2, val_fraction=0.0) == {"train": ["seq000"], "val": ["seq001"], "test": ["seq001"]}
+    got = splits(10, val_fraction=0.2, test_fraction=0.1)
+    assert got["train"] == [f"seq{k:03d}" for k in range(7)]
+    assert got["val"] == ["seq007", "seq008"] and got["test"] == ["seq009"]
+    assert json.loads((tmp_path / "n1_0" / "synth.json").read_text())["splits"]["test"] == ["seq000"]
+
+
+def test_rewrite_removes_stale_frames(tmp_path: Path) -> None:
+    write_synth_split(tmp_path, 1, 5, (8, 8), seed=0)
+    write_synth_split(tmp_path, 1, 3, (8, 8), seed=0)
+    for folder, suffix in (("Flows", ".flo"), ("Annotations", ".png"), ("Labels", ".png")):
+        names = sorted(p.name for p in (tmp_path / folder / "seq000").iterdir())
+        assert names == [f"{t:05d}{suffix}" for t in range(3)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_sequences": 0},
+        {"n_frames": 2},
+        {"size": (8, 4)},
+        {"seed": -1},
+        {"val_fraction": 1.0},
+        {"val_fraction": -0.1},
+        {"test_fraction": 1.5},
+        {"val_fraction": 0.5, "test_fraction": 0.5},
+        {"name": ""},
+        {"name": "a/b"},
+        {"n_objects": 0},
+        {"n_sequences": None},
+        {"seed": 1.5},
+        {"val_fraction": float("nan")},
+    ],
+)
+def test_write_synth_split_rejects_bad_arguments(tmp_path: Path, kwargs) -> None:
+    args = {"n_sequences": 2, "n_frames": 3, "size": (8, 8), "seed": 0} | kwargs
+    with pytest.raises(ValueError):
+        write_synth_split(tmp_path / "out", **args)
+    assert not (tmp_path / "out").exists()  # arguments are checked before anything is written
+
+
+def test_module_does_not_import_torch() -> None:
+    code = "import sys, stseg_train.synth; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
