@@ -1,0 +1,69 @@
+"""Self-describing checkpoints: model arguments + resolved config + weights (+ training state).
+
+A checkpoint alone rebuilds the model, so export and inference need no side file.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from stseg_deploy import __version__
+from stseg_deploy.atomic import atomic_write
+
+from .model import UNet3D
+
+FORMAT = "stseg-checkpoint-1"
+
+
+def save_checkpoint(path: str | Path, model: UNet3D, state: dict[str, Any]) -> None:
+    """Write ``path`` atomically. ``state`` holds config, optimizer, epoch, metrics, RNG states.
+
+    The unwrapped module's ``state_dict`` is stored, so wrappers (DDP, compile) never leak
+    their prefixes into the file.
+    """
+    module = getattr(model, "_orig_mod", model)
+    module = getattr(module, "module", module)
+    payload = {
+        "format": FORMAT,
+        "version": __version__,
+        "model_args": dict(module.config),
+        "model": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        **state,
+    }
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    with atomic_write(path, durable=True) as handle:
+        handle.write(buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`, with clear errors for other files."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: checkpoint not found")
+    try:
+        # weights_only: a checkpoint is data; never run code from a file a user downloaded.
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt files
+        raise ValueError(f"{path}: not a readable stseg checkpoint ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not an stseg checkpoint (missing format tag {FORMAT!r})")
+    for key in ("model_args", "model", "config"):
+        if key not in payload:
+            raise ValueError(f"{path}: checkpoint lacks {key!r}")
+    return payload
+
+
+def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[UNet3D, dict[str, Any]]:
+    """Rebuild the model from the file alone. Returns (model in eval mode, checkpoint dict)."""
+    payload = load_checkpoint(path, map_location)
+    model = UNet3D(**payload["model_args"])
+    try:
+        model.load_state_dict(payload["model"])
+    except RuntimeError as exc:
+        raise ValueError(f"{path}: weights do not match the model arguments stored with them ({exc})") from exc
+    return model.eval(), payload

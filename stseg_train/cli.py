@@ -1,0 +1,172 @@
+"""Command lines of the training package: ``stseg-train``, ``stseg-export``, ``stseg-synth``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from .config import DEFAULT_OPSET, TrainConfig, default
+
+# Options that may differ on --resume: they say how long or where to run, not what to learn.
+RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "device", "workers"}
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: ARG001
+    try:
+        parsed = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise click.BadParameter(f"not valid JSON ({exc}); example: '{{\"EulerPottsl1R3\": 1}}'") from exc
+    if not isinstance(parsed, dict) or not all(isinstance(v, (int, float)) for v in parsed.values()):
+        raise click.BadParameter("must be a JSON object of name: weight, e.g. '{\"EulerPottsl1R3\": 1}'")
+    return {str(k): float(v) for k, v in parsed.items()}
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.option("--data-file", required=True, help="DataSplit prefix: PREFIX_train.csv and PREFIX_val.csv must exist.")
+@click.option("--base-dir", required=True, type=click.Path(exists=True, file_okay=False), help="Base folder of the paths in the CSVs.")
+@click.option("--save-dir", required=True, type=click.Path(file_okay=False), help="Where checkpoints, config and metrics go.")
+@click.option("--image-size", nargs=2, type=int, default=default("image_size"), help="Model input size H W.")
+@click.option("-L", "--n-labels", "n_labels", type=int, default=default("n_labels"), help="Number of segments.")
+@click.option("--param-model", type=click.Choice(["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT"]), default=default("param_model"), help="Parametric motion model of the loss.")
+@click.option("--flow-augmentation", multiple=True, default=default("flow_augmentation"), help="globalmotion.<Model>.<light|medium|strong>; repeat for several; 'none' for no augmentation.")
+@click.option("--input-noise/--no-input-noise", default=default("input_noise"), help="Replace one input time slice by noise with probability 0.2.")
+@click.option("--regularisation", default=json.dumps(default("regularisation")), callback=_parse_regularisation, help="JSON {name: weight} of regularisers.")
+@click.option("--distance", type=click.Choice(["l1", "l2", "squared"]), default=default("distance"), help="Distance in the coherence loss.")
+@click.option("--loss-scale/--no-loss-scale", default=default("loss_scale"), help="pieceFitScale (divide by the mean flow norm) or pieceFit.")
+@click.option("--solver", type=click.Choice(["default", "irls", "lstsq", "lbfgs"]), default=default("solver"), help="Theta solver of the loss.")
+@click.option("--batch-size", type=int, default=default("batch_size"))
+@click.option("--lr", type=float, default=default("lr"), help="Adam learning rate.")
+@click.option("--epochs", type=int, default=default("epochs"))
+@click.option("--max-steps", type=int, default=default("max_steps"), help="Stop after this many optimisation steps.")
+@click.option("--time-budget", type=float, default=default("time_budget"), help="Stop after this many minutes of training.")
+@click.option("--features-start", type=int, default=default("features_start"), help="U-Net features at the top level.")
+@click.option("--num-layers", type=int, default=default("num_layers"), help="U-Net levels.")
+@click.option("--device", default=default("device"), help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+@click.option("--seed", type=int, default=default("seed"))
+@click.option("--workers", type=int, default=default("workers"), help="DataLoader worker processes.")
+@click.option("--resume", is_flag=True, help="Continue SAVE_DIR/checkpoints/last.pt exactly where it stopped.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.pass_context
+def train_main(ctx: click.Context, resume: bool, verbose: bool, **options) -> None:
+    """Train the ST-MS segmentation network on a DataSplit, without labels."""
+    _setup_logging(verbose)
+    from tqdm import tqdm
+
+    from .checkpoint import load_checkpoint
+    from .trainer import Trainer
+
+    if options["flow_augmentation"] == ("none",):
+        options["flow_augmentation"] = ()
+    if resume:
+        last = Path(options["save_dir"]) / "checkpoints" / "last.pt"
+        saved = load_checkpoint(last)["config"]
+        explicit = {
+            name for name in options
+            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+        }
+        given = TrainConfig(**options).to_dict()
+        conflicts = sorted(
+            name for name in explicit - RESUMABLE_OVERRIDES
+            if name in saved and given[name] != saved[name]
+        )
+        if conflicts:
+            raise click.UsageError(
+                f"--resume: {', '.join(conflicts)} differ from the run saved in {last}; "
+                f"only {sorted(RESUMABLE_OVERRIDES)} may change on resume"
+            )
+        merged = dict(saved)
+        merged.update({k: given[k] for k in explicit & RESUMABLE_OVERRIDES})
+        cfg = TrainConfig.from_dict(merged)
+    else:
+        try:
+            cfg = TrainConfig(**options)
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+    trainer = Trainer(cfg, resume=resume)
+    click.echo(
+        f"training on {trainer.device}: {len(trainer.train_set)} train / {len(trainer.val_set)} val windows, "
+        f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",
+        err=True,
+    )
+    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
+
+    def on_step(info) -> None:
+        bar.update(1)
+        bar.set_description(f"epoch {info.epoch} {info.batch}/{info.batches}")
+        bar.set_postfix(loss=f"{info.loss:.4f}")
+
+    try:
+        summary = trainer.fit(on_step)
+    finally:
+        bar.close()
+    for row in trainer.metrics[-3:]:
+        click.echo(
+            f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
+            f"val_jaccard {row['val_jaccard']:.3f}",
+            err=True,
+        )
+    click.echo(f"stopped by {summary['stopped_by']} after {summary['steps']} steps; best checkpoint: {summary['best']}")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.argument("out_dir", type=click.Path(file_okay=False))
+@click.option("--sequences", type=int, default=10, help="Number of videos.")
+@click.option("--frames", type=int, default=20, help="Flow frames per video.")
+@click.option("--size", nargs=2, type=int, default=(64, 112), help="Frame size H W.")
+@click.option("--seed", type=int, default=0)
+@click.option("--val-fraction", type=float, default=0.2, help="Share of videos in the val split.")
+@click.option("--name", default="Synth", help="DataSplit name: OUT/DataSplit/NAME_{train,val,test}.csv.")
+def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int], seed: int, val_fraction: float, name: str) -> None:
+    """Write a synthetic DataSplit of layered parametric-motion flow videos with masks."""
+    _setup_logging(False)
+    from .synth import write_synth_split
+
+    try:
+        prefix = write_synth_split(
+            out_dir, n_sequences=sequences, n_frames=frames, size=tuple(size), seed=seed,
+            val_fraction=val_fraction, name=name,
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"DataSplit prefix: {prefix}  (use --data-file {prefix} --base-dir {out_dir})")
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write an ONNX model here (one file, metadata inside).")
+@click.option("--torchscript", "ts_path", type=click.Path(dir_okay=False), help="Write a TorchScript model here.")
+@click.option("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset.")
+def export_main(checkpoint: str, onnx_path: str | None, ts_path: str | None, opset: int) -> None:
+    """Export CHECKPOINT to ONNX and/or TorchScript, then check both against torch on two shapes."""
+    _setup_logging(False)
+    from .export import ExportCheckError, export_checkpoint
+
+    if onnx_path is None and ts_path is None:
+        raise click.UsageError("give --onnx and/or --torchscript")
+    try:
+        reports = export_checkpoint(checkpoint, onnx_path, ts_path, opset)
+    except ExportCheckError as exc:
+        raise click.ClickException(f"export check failed, nothing kept: {exc}") from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for r in reports:
+        click.echo(
+            f"{r.engine:<12} input {'x'.join(map(str, r.shape)):<16} max|dproba| {r.max_abs_proba:.2e}  "
+            f"max|dfeatures| {r.max_abs_features:.2e}",
+            err=True,
+        )
+    for path in (onnx_path, ts_path):
+        if path:
+            click.echo(f"wrote {path}")

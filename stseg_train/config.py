@@ -1,0 +1,96 @@
+"""Training configuration: the one source of defaults (the published ST-MS setting)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_AUGMENTATION = "globalmotion.QuadraticFullPT.light"
+DEFAULT_REGULARISATION = {"EulerPottsl1R3": 1.0}
+DEFAULT_OPSET = 18
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on; saved as ``SAVE/config.json`` and in checkpoints."""
+
+    data_file: str
+    base_dir: str
+    save_dir: str
+    image_size: tuple[int, int] = (128, 224)
+    n_labels: int = 4
+    param_model: str = "QuadraticFullPT"
+    flow_augmentation: tuple[str, ...] = (DEFAULT_AUGMENTATION,)
+    input_noise: bool = True
+    input_noise_prob: float = 0.2
+    regularisation: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REGULARISATION))
+    distance: str = "l1"
+    loss_scale: bool = True
+    solver: str = "default"
+    batch_size: int = 10
+    lr: float = 1e-4
+    epochs: int = 100
+    max_steps: int | None = None
+    time_budget: float | None = None  # minutes
+    features_start: int = 32
+    num_layers: int = 3
+    device: str = "auto"
+    seed: int = 123
+    workers: int = 2
+
+    def __post_init__(self) -> None:
+        self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
+        self.flow_augmentation = tuple(self.flow_augmentation)
+        self.regularisation = {str(k): float(v) for k, v in self.regularisation.items()}
+        problems = []
+        if len(self.image_size) != 2 or min(self.image_size) < 4:
+            problems.append(f"image_size must be two sides >= 4, got {self.image_size}")
+        for name in ("n_labels", "batch_size", "epochs", "features_start", "num_layers"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_labels < 2:
+            problems.append(f"n_labels must be >= 2, got {self.n_labels}")
+        if self.lr <= 0:
+            problems.append(f"lr must be > 0, got {self.lr}")
+        if self.max_steps is not None and self.max_steps < 1:
+            problems.append(f"max_steps must be >= 1, got {self.max_steps}")
+        if self.time_budget is not None and self.time_budget <= 0:
+            problems.append(f"time_budget must be > 0 minutes, got {self.time_budget}")
+        if not 0 <= self.input_noise_prob <= 1:
+            problems.append(f"input_noise_prob must lie in [0, 1], got {self.input_noise_prob}")
+        if self.workers < 0:
+            problems.append(f"workers must be >= 0, got {self.workers}")
+        if problems:
+            raise ValueError("invalid training configuration: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["image_size"] = list(self.image_size)
+        out["flow_augmentation"] = list(self.flow_augmentation)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training configuration keys: {sorted(unknown)}")
+        return cls(**data)
+
+    def save(self, path: str | Path) -> None:
+        from stseg_deploy.atomic import atomic_write
+
+        with atomic_write(path, "w") as handle:
+            json.dump(self.to_dict(), handle, indent=2, sort_keys=True)
+            handle.write("\n")
+
+
+def default(name: str) -> Any:
+    """The default of one TrainConfig field, for CLI help that cannot drift."""
+    spec = {f.name: f for f in dataclasses.fields(TrainConfig)}[name]
+    if spec.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return spec.default_factory()  # type: ignore[misc]
+    return spec.default

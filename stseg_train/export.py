@@ -1,0 +1,167 @@
+"""Checked export of a checkpoint to ONNX (one file, metadata inside) and TorchScript."""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from stseg_deploy.atomic import atomic_write
+from stseg_deploy.metadata import METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelInfo
+
+from .checkpoint import model_from_checkpoint
+from .config import DEFAULT_OPSET
+from .export_wrapper import ExportWrapper, example_input
+
+log = logging.getLogger(__name__)
+
+# float32 softmax outputs of the same graph in two runtimes: differences come from
+# convolution algorithms and reduction order, a few 1e-6 in practice.
+PROBA_ATOL = 1e-4
+FEATURES_RTOL = 1e-3
+FEATURES_ATOL = 1e-3
+
+
+class ExportCheckError(RuntimeError):
+    """An exported model disagrees with torch beyond the stated tolerances."""
+
+
+@dataclass
+class ParityReport:
+    engine: str
+    shape: tuple[int, ...]
+    max_abs_proba: float
+    max_abs_features: float
+
+
+def model_info(payload: dict[str, Any]) -> ModelInfo:
+    """Metadata for the exported file, from a checkpoint dict."""
+    cfg = payload["config"]
+    args = payload["model_args"]
+    return ModelInfo(
+        n_labels=int(args["n_labels"]),
+        frames=3,
+        image_size=(int(cfg["image_size"][0]), int(cfg["image_size"][1])),
+        param_model=str(cfg["param_model"]),
+        normalisation="per-frame instance (no running statistics)",
+        features=int(args["features_start"]),
+        version=str(payload.get("version", "unknown")),
+        epoch=int(payload.get("epoch", -1)),
+    )
+
+
+def check_shapes(info: ModelInfo) -> list[tuple[int, int, int]]:
+    """Two (B, H, W) shapes: the training size at batch 2 and an odd size at batch 1.
+
+    The odd size is not a multiple of 4, so padding and dynamic H, W are really exercised.
+    """
+    h, w = info.image_size
+    return [(2, h, w), (1, h + 6, w - 10 if w > 20 else w + 10)]
+
+
+def _compare(engine: str, shape, expected, got) -> ParityReport:
+    proba_err = float(np.max(np.abs(expected[0] - got[0])))
+    feat_err = float(np.max(np.abs(expected[1] - got[1])))
+    report = ParityReport(engine, tuple(shape), proba_err, feat_err)
+    if proba_err > PROBA_ATOL or not np.allclose(got[1], expected[1], rtol=FEATURES_RTOL, atol=FEATURES_ATOL):
+        raise ExportCheckError(
+            f"{engine} disagrees with torch on input {tuple(shape)}: max |dproba| {proba_err:.3g} "
+            f"(tolerance {PROBA_ATOL}), max |dfeatures| {feat_err:.3g} (rtol {FEATURES_RTOL}, atol {FEATURES_ATOL})"
+        )
+    return report
+
+
+def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int = DEFAULT_OPSET) -> None:
+    """Export with the dynamo exporter, dynamic B, H, W, all weights inside one file."""
+    import onnx
+
+    batch, height, width = (torch.export.Dim(n, min=1) for n in ("batch", "height", "width"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_file = Path(tmp) / "model.onnx"
+        torch.onnx.export(
+            wrapper,
+            (example_input(2, *info.image_size),),
+            tmp_file,
+            dynamo=True,
+            verbose=False,
+            external_data=False,
+            input_names=["flow"],
+            output_names=["proba", "features"],
+            opset_version=opset,
+            dynamic_shapes={"flow": {0: batch, 3: height, 4: width}},
+        )
+        proto = onnx.load(tmp_file)
+    del proto.metadata_props[:]
+    for key, value in info.to_metadata().items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    proto.doc_string = "stseg ST-MS motion segmentation: flow (B,2,3,H,W) -> proba (B,L,3,H,W)"
+    onnx.checker.check_model(proto)
+    with atomic_write(out) as handle:
+        handle.write(proto.SerializeToString())
+
+
+def export_torchscript(wrapper: ExportWrapper, info: ModelInfo, out: Path) -> None:
+    """Script the wrapper (keeps dynamic sizes) and store the metadata as an extra file."""
+    scripted = torch.jit.script(wrapper)
+    buffer = io.BytesIO()
+    torch.jit.save(scripted, buffer, _extra_files={TORCHSCRIPT_EXTRA_FILE: info.to_metadata()[METADATA_KEY]})
+    with atomic_write(out) as handle:
+        handle.write(buffer.getvalue())
+
+
+def check_exports(wrapper: ExportWrapper, info: ModelInfo, onnx_path: Path | None, ts_path: Path | None) -> list[ParityReport]:
+    """Run the exported files and torch on two input shapes; raise ExportCheckError on mismatch."""
+    from stseg_deploy.runtime import load_model
+
+    engines = [load_model(p, provider="cpu") for p in (onnx_path, ts_path) if p is not None]
+    reports = []
+    for seed, (b, h, w) in enumerate(check_shapes(info)):
+        x = example_input(b, h, w, seed=seed + 1)
+        with torch.no_grad():
+            expected = [t.numpy() for t in wrapper(x)]
+        for engine in engines:
+            got = engine.run(x.numpy(), features=True)
+            reports.append(_compare(engine.engine, x.shape, expected, got))
+    return reports
+
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    onnx_path: str | Path | None,
+    torchscript_path: str | Path | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> list[ParityReport]:
+    """Rebuild the model from ``checkpoint`` alone, export, then check parity with torch.
+
+    A file that fails the check is removed, so a bad export never lingers beside good ones.
+    """
+    if onnx_path is None and torchscript_path is None:
+        raise ValueError("nothing to export: give an ONNX and/or a TorchScript output path")
+    model, payload = model_from_checkpoint(checkpoint)
+    wrapper = ExportWrapper(model).eval()
+    info = model_info(payload)
+    written = []
+    try:
+        if onnx_path is not None:
+            export_onnx(wrapper, info, Path(onnx_path), opset)
+            written.append(Path(onnx_path))
+        if torchscript_path is not None:
+            export_torchscript(wrapper, info, Path(torchscript_path))
+            written.append(Path(torchscript_path))
+        reports = check_exports(
+            wrapper, info,
+            Path(onnx_path) if onnx_path is not None else None,
+            Path(torchscript_path) if torchscript_path is not None else None,
+        )
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return reports

@@ -1,0 +1,339 @@
+"""The training loop: plain PyTorch, resumable exactly, stoppable by epochs, steps, time or Ctrl-C."""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import signal
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from stseg_deploy.atomic import atomic_write
+from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
+from stseg_kernels import jaccard
+
+from .augment import global_motion_augmentation, perturb_input_noise
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig
+from .dataset import FlowWindowDataset
+from .losses import total_loss
+from .model import UNet3D
+from .motion import basis as motion_basis
+
+log = logging.getLogger(__name__)
+
+METRICS_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_jaccard", "seconds"]
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when present, else CPU; anything else is passed to torch as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available")
+    return device
+
+
+@dataclass
+class StepInfo:
+    """What the progress callback receives after each optimisation step."""
+
+    epoch: int
+    step: int
+    batch: int
+    batches: int
+    loss: float
+
+
+class Trainer:
+    """Trains a :class:`UNet3D` on a DataSplit as configured by a :class:`TrainConfig`.
+
+    Writes to ``cfg.save_dir``: ``config.json``, ``checkpoints/best.pt`` (lowest validation
+    loss), ``checkpoints/last.pt``, ``metrics.csv`` (one row per epoch) and ``results.csv``
+    (one row per validation frame per epoch).
+    """
+
+    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+        self.cfg = cfg
+        self.save_dir = Path(cfg.save_dir)
+        self.ckpt_dir = self.save_dir / "checkpoints"
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size)
+        self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size)
+        self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.basis = motion_basis(cfg.param_model, 3, *cfg.image_size, device=self.device)
+        # Augmentation randomness has its own generator so resuming restores it exactly.
+        self.generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
+        self.epoch = 0  # the epoch in progress (or next to start)
+        self.batch_in_epoch = 0  # batches of self.epoch already trained
+        self.global_step = 0
+        self.best_val = math.inf
+        self.seconds = 0.0  # training time accumulated across resumes
+        self.metrics: list[dict[str, Any]] = []
+        self._stop_requested = False
+        if resume:
+            self._resume()
+
+    # -- state ---------------------------------------------------------------------------
+
+    def _state(self) -> dict[str, Any]:
+        return {
+            "config": self.cfg.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "epoch": self.epoch,
+            "batch_in_epoch": self.batch_in_epoch,
+            "global_step": self.global_step,
+            "best_val_loss": self.best_val,
+            "seconds": self.seconds,
+            "metrics": self.metrics,
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def _resume(self) -> None:
+        path = self.ckpt_dir / "last.pt"
+        payload = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.epoch = int(payload["epoch"])
+        self.batch_in_epoch = int(payload["batch_in_epoch"])
+        self.global_step = int(payload["global_step"])
+        self.best_val = float(payload["best_val_loss"])
+        self.seconds = float(payload["seconds"])
+        self.metrics = list(payload["metrics"])
+        self.generator.set_state(payload["generator"])
+        torch.set_rng_state(payload["torch_rng"])
+        if payload["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(payload["cuda_rng"])
+        log.info("resumed from %s at epoch %d, batch %d", path, self.epoch, self.batch_in_epoch)
+
+    def _save(self, name: str) -> Path:
+        path = self.ckpt_dir / name
+        save_checkpoint(path, self.model, self._state())
+        return path
+
+    # -- data ----------------------------------------------------------------------------
+
+    def _epoch_order(self, epoch: int) -> list[int]:
+        # The order depends on (seed, epoch) only, so a resumed epoch replays the same batches.
+        gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
+        return torch.randperm(len(self.train_set), generator=gen).tolist()
+
+    def _loader(self, dataset, indices: list[int]) -> DataLoader:
+        return DataLoader(
+            Subset(dataset, indices),
+            batch_size=self.cfg.batch_size,
+            shuffle=False,
+            num_workers=self.cfg.workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+        )
+
+    # -- steps ---------------------------------------------------------------------------
+
+    def _loss(self, flow: torch.Tensor, proba: torch.Tensor) -> torch.Tensor:
+        loss, _parts, _theta = total_loss(
+            flow,
+            proba,
+            self.basis,
+            distance=self.cfg.distance,
+            scale=self.cfg.loss_scale,
+            regularisation=self.cfg.regularisation,
+            solver=self.cfg.solver,
+        )
+        return loss
+
+    def _train_step(self, flow: torch.Tensor) -> float:
+        self.model.train()
+        for name in self.cfg.flow_augmentation:
+            flow = global_motion_augmentation(flow, name, generator=self.generator)
+        net_input = flow
+        if self.cfg.input_noise:
+            net_input = perturb_input_noise(flow, p=self.cfg.input_noise_prob, generator=self.generator)
+        proba = self.model(net_input)
+        loss = self._loss(flow, proba)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss.item()} at step {self.global_step}")
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return float(loss.detach())
+
+    @torch.no_grad()
+    def validate(self, epoch: int) -> tuple[float, float, pd.DataFrame]:
+        """Validation loss (mean over windows), mean fair Jaccard, and per-frame rows.
+
+        Rows are for each window's centre frame: loss, masks used (distinct labels of the
+        argmax), Jaccard with "fair" and with "exceptbiggest" binarisation (NaN without GT).
+        """
+        self.model.eval()
+        rows = []
+        for batch in self._loader(self.val_set, list(range(len(self.val_set)))):
+            flow = batch["flow"].to(self.device, non_blocking=True)
+            proba = self.model(flow)
+            labels = proba[:, :, 1].argmax(dim=1).cpu().numpy()
+            for i, index in enumerate(batch["index"].tolist()):
+                loss = float(self._loss(flow[i : i + 1], proba[i : i + 1]))
+                record = self.val_set.records[index]
+                row = {
+                    "epoch": epoch,
+                    "split": "val",
+                    "flow": record.centre,
+                    "loss": loss,
+                    "masks_used": int(np.unique(labels[i]).size),
+                    "jaccard_fair": np.nan,
+                    "jaccard_exceptbiggest": np.nan,
+                }
+                if bool(batch["has_gt"][i, 1]):
+                    gt = batch["gt"][i, 1].numpy()
+                    fair = binarise_fair(labels[i], gt, self.cfg.n_labels)
+                    biggest = binarise_exceptbiggest(labels[i], self.cfg.n_labels)
+                    row["jaccard_fair"] = float(jaccard(gt, fair)[0])
+                    row["jaccard_exceptbiggest"] = float(jaccard(gt, biggest)[0])
+                rows.append(row)
+        table = pd.DataFrame(rows)
+        return float(table["loss"].mean()), float(table["jaccard_fair"].mean()), table
+
+    # -- the loop ------------------------------------------------------------------------
+
+    @contextmanager
+    def _sigint_stops_gracefully(self) -> Iterator[None]:
+        """First Ctrl-C: finish the step, save last.pt, return. Second: abort at once."""
+        previous = signal.getsignal(signal.SIGINT)
+
+        def handler(signum, frame):  # noqa: ARG001
+            if self._stop_requested:
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            log.warning("interrupt: stopping after this step and saving last.pt (Ctrl-C again to abort)")
+
+        try:
+            signal.signal(signal.SIGINT, handler)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def fit(self, on_step: Callable[[StepInfo], None] | None = None) -> dict[str, Any]:
+        """Train until ``epochs``, ``max_steps``, ``time_budget`` or Ctrl-C, whichever first.
+
+        Returns a summary: reason stopped, epochs, steps, best validation loss, paths.
+        """
+        cfg = self.cfg
+        self.ckpt_dir.mkdir(parents=True, exist_ok=True)
+        cfg.save(self.save_dir / "config.json")
+        started = time.monotonic()
+        seconds_before = self.seconds
+        reason = "epochs"
+
+        def out_of_budget() -> str | None:
+            if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+                return "max_steps"
+            if cfg.time_budget is not None and self.seconds >= cfg.time_budget * 60:
+                return "time_budget"
+            if self._stop_requested:
+                return "interrupted"
+            return None
+
+        with self._sigint_stops_gracefully():
+            while self.epoch < cfg.epochs:
+                order = self._epoch_order(self.epoch)
+                n_batches = math.ceil(len(order) / cfg.batch_size)
+                remaining = order[self.batch_in_epoch * cfg.batch_size :]
+                losses = []
+                stop = out_of_budget()
+                try:
+                    for batch in ([] if stop else self._loader(self.train_set, remaining)):
+                        loss = self._train_step(batch["flow"].to(self.device, non_blocking=True))
+                        losses.append(loss)
+                        self.batch_in_epoch += 1
+                        self.global_step += 1
+                        self.seconds = seconds_before + time.monotonic() - started
+                        if on_step is not None:
+                            on_step(StepInfo(self.epoch, self.global_step, self.batch_in_epoch, n_batches, loss))
+                        stop = out_of_budget()
+                        if stop:
+                            break
+                except RuntimeError:
+                    # Ctrl-C also reaches the DataLoader workers, which then die mid-fetch.
+                    if not self._stop_requested:
+                        raise
+                    stop = "interrupted"
+                if stop == "interrupted":
+                    reason = stop
+                    self._save("last.pt")
+                    break
+                epoch_done = self.batch_in_epoch >= n_batches
+                if not losses and not epoch_done:
+                    reason = stop or reason
+                    break
+                self._end_epoch(losses, partial=not epoch_done)
+                if stop:
+                    reason = stop
+                    break
+        summary = {
+            "stopped_by": reason,
+            "epoch": self.epoch,
+            "steps": self.global_step,
+            "best_val_loss": self.best_val,
+            "seconds": self.seconds,
+            "best": str(self.ckpt_dir / "best.pt"),
+            "last": str(self.ckpt_dir / "last.pt"),
+        }
+        log.info("training stopped (%s) after %d steps", reason, self.global_step)
+        return summary
+
+    def _end_epoch(self, losses: list[float], partial: bool) -> None:
+        """Validate, log metrics, keep the best checkpoint, save last.pt.
+
+        A partial epoch (stopped by steps or time) is validated too, so a short run still
+        leaves a best.pt to export.
+        """
+        val_loss, val_jaccard, rows = self.validate(self.epoch)
+        self.metrics.append(
+            {
+                "epoch": self.epoch,
+                "step": self.global_step,
+                "train_loss": float(np.mean(losses)) if losses else np.nan,
+                "val_loss": val_loss,
+                "val_jaccard": val_jaccard,
+                "seconds": round(self.seconds, 3),
+            }
+        )
+        with atomic_write(self.save_dir / "metrics.csv", "w") as handle:
+            pd.DataFrame(self.metrics, columns=METRICS_COLUMNS).to_csv(handle, index=False)
+        self._append_results(rows)
+        log.info("epoch %d: val_loss %.5f val_jaccard %.4f", self.epoch, val_loss, val_jaccard)
+        if not partial:
+            self.epoch += 1
+            self.batch_in_epoch = 0
+        if val_loss < self.best_val:
+            self.best_val = val_loss
+            self._save("best.pt")
+        self._save("last.pt")
+
+    def _append_results(self, rows: pd.DataFrame) -> None:
+        path = self.save_dir / "results.csv"
+        text = rows.to_csv(index=False, header=not path.exists())
+        # One write of the whole epoch's block: a crash never leaves half an epoch.
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(text)
