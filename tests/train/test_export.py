@@ -1,0 +1,107 @@
+"""Export once, then compare torch with onnxruntime and TorchScript on two input shapes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from stseg_deploy.runtime import OnnxModel, load_model
+from stseg_train import export as export_module
+from stseg_train.checkpoint import model_from_checkpoint, save_checkpoint
+from stseg_train.config import TrainConfig
+from stseg_train.export import ExportCheckError, export_checkpoint
+from stseg_train.export_wrapper import ExportWrapper, example_input
+from stseg_train.model import UNet3D
+
+# Same float32 graph in two runtimes: only convolution algorithms and reduction order differ.
+PROBA_ATOL = 1e-4
+FEATURES_ATOL = 1e-3
+
+
+def _checkpoint(path: Path, size=(16, 24), n_labels=3) -> Path:
+    torch.manual_seed(0)
+    model = UNet3D(n_labels=n_labels, num_layers=3, features_start=4)
+    cfg = TrainConfig(data_file="d", base_dir="b", save_dir="s", image_size=size, n_labels=n_labels, features_start=4)
+    save_checkpoint(path, model, {"config": cfg.to_dict(), "epoch": 7})
+    return path
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("export")
+    ckpt = _checkpoint(root / "best.pt")
+    reports = export_checkpoint(ckpt, root / "m.onnx", root / "m.ts")
+    assert {r.engine for r in reports} == {"onnxruntime", "torchscript"}
+    assert len({r.shape for r in reports}) == 2  # two different input shapes were checked
+    return {"ckpt": ckpt, "onnx": root / "m.onnx", "ts": root / "m.ts"}
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 24), (1, 21, 30), (3, 8, 12)])
+@pytest.mark.parametrize("kind", ["onnx", "ts"])
+def test_runtime_matches_torch(exported, shape, kind) -> None:
+    model, _ = model_from_checkpoint(exported["ckpt"])
+    x = example_input(*shape, seed=5)
+    with torch.no_grad():
+        proba, features = ExportWrapper(model)(x)
+    runtime = load_model(exported[kind], provider="cpu")
+    got_proba, got_features = runtime.run(x.numpy(), features=True)
+    assert got_proba.shape == (shape[0], 3, 3, shape[1], shape[2])
+    np.testing.assert_allclose(got_proba, proba.numpy(), atol=PROBA_ATOL, rtol=0)
+    np.testing.assert_allclose(got_features, features.numpy(), atol=FEATURES_ATOL, rtol=1e-3)
+    np.testing.assert_allclose(runtime.run(x.numpy()).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_onnx_file_is_self_describing(exported) -> None:
+    proto = onnx.load(exported["onnx"])
+    assert not any(init.data_location == onnx.TensorProto.EXTERNAL for init in proto.graph.initializer)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["n_labels"] == "3" and meta["image_size"] == "[16, 24]" and meta["epoch"] == "7"
+    assert meta["param_model"] == "QuadraticFullPT" and "version" in meta
+    dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
+    assert dims[1:3] == [2, 3] and all(isinstance(d, str) for d in (dims[0], dims[3], dims[4]))
+    info = load_model(exported["onnx"], provider="cpu").info
+    assert info.n_labels == 3 and info.image_size == (16, 24) and info.frames == 3
+    assert load_model(exported["ts"], provider="cpu").info == info
+
+
+def test_failed_check_keeps_nothing(tmp_path: Path, monkeypatch) -> None:
+    ckpt = _checkpoint(tmp_path / "c.pt", size=(8, 12))
+    monkeypatch.setattr(export_module, "PROBA_ATOL", -1.0)
+    with pytest.raises(ExportCheckError, match="disagrees with torch"):
+        export_checkpoint(ckpt, tmp_path / "m.onnx", None)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_bad_model_files(tmp_path: Path, exported) -> None:
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    with pytest.raises(ValueError, match="garbage.onnx: not a loadable ONNX model"):
+        load_model(garbage, provider="cpu")
+    with pytest.raises(FileNotFoundError, match="missing.onnx"):
+        load_model(tmp_path / "missing.onnx", provider="cpu")
+    with pytest.raises(ValueError, match="unknown model suffix"):
+        load_model(tmp_path / "m.bin")
+    bare = onnx.load(exported["onnx"])
+    del bare.metadata_props[:]
+    onnx.save(bare, tmp_path / "bare.onnx")
+    with pytest.raises(ValueError, match="bare.onnx: no stseg metadata"):
+        OnnxModel(tmp_path / "bare.onnx", provider="cpu")
+    ts_garbage = tmp_path / "garbage.ts"
+    ts_garbage.write_bytes(b"zip? no")
+    with pytest.raises(ValueError, match="garbage.ts: not a loadable TorchScript model"):
+        load_model(ts_garbage, provider="cpu")
+
+
+def test_bad_checkpoint(tmp_path: Path) -> None:
+    path = tmp_path / "bad.pt"
+    path.write_bytes(b"\x00" * 100)
+    with pytest.raises(ValueError, match="bad.pt: not a readable stseg checkpoint"):
+        export_checkpoint(path, tmp_path / "m.onnx")
+    torch.save({"weights": 1}, path)
+    with pytest.raises(ValueError, match="not an stseg checkpoint"):
+        export_checkpoint(path, tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
