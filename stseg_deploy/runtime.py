@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -128,7 +129,9 @@ class TorchScriptModel:
             torch.set_num_threads(int(threads))
         extra = {TORCHSCRIPT_EXTRA_FILE: ""}
         try:
-            self.module = torch.jit.load(str(self.path), map_location=self.device, _extra_files=extra).eval()
+            with warnings.catch_warnings():  # deprecated upstream, still the format asked for
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.module = torch.jit.load(str(self.path), map_location=self.device, _extra_files=extra).eval()
         except Exception as exc:  # torch raises several types for foreign files
             raise ValueError(f"{self.path}: not a loadable TorchScript model ({exc})") from exc
         raw = extra[TORCHSCRIPT_EXTRA_FILE]

@@ -63,6 +63,7 @@ def train_main(ctx: click.Context, resume: bool, verbose: bool, **options) -> No
     """Train the ST-MS segmentation network on a DataSplit, without labels."""
     _setup_logging(verbose)
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from .checkpoint import load_checkpoint
     from .trainer import Trainer
@@ -100,7 +101,7 @@ def train_main(ctx: click.Context, resume: bool, verbose: bool, **options) -> No
         f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",
         err=True,
     )
-    bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr)
 
     def on_step(info) -> None:
         bar.update(1)
@@ -108,7 +109,8 @@ def train_main(ctx: click.Context, resume: bool, verbose: bool, **options) -> No
         bar.set_postfix(loss=f"{info.loss:.4f}")
 
     try:
-        summary = trainer.fit(on_step)
+        with logging_redirect_tqdm():
+            summary = trainer.fit(on_step)
     finally:
         bar.close()
     for row in trainer.metrics[-3:]:

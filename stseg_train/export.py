@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,9 +110,13 @@ def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int =
 
 def export_torchscript(wrapper: ExportWrapper, info: ModelInfo, out: Path) -> None:
     """Script the wrapper (keeps dynamic sizes) and store the metadata as an extra file."""
-    scripted = torch.jit.script(wrapper)
-    buffer = io.BytesIO()
-    torch.jit.save(scripted, buffer, _extra_files={TORCHSCRIPT_EXTRA_FILE: info.to_metadata()[METADATA_KEY]})
+    # TorchScript is deprecated upstream but still what many C++ deployments load; the
+    # warning says nothing the user can act on here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        scripted = torch.jit.script(wrapper)
+        buffer = io.BytesIO()
+        torch.jit.save(scripted, buffer, _extra_files={TORCHSCRIPT_EXTRA_FILE: info.to_metadata()[METADATA_KEY]})
     with atomic_write(out) as handle:
         handle.write(buffer.getvalue())
 

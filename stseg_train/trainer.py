@@ -128,6 +128,14 @@ class Trainer:
         save_checkpoint(path, self.model, self._state())
         return path
 
+    def planned_steps(self) -> int:
+        """Optimisation steps left before ``epochs`` or ``max_steps`` (time may stop sooner)."""
+        per_epoch = math.ceil(len(self.train_set) / self.cfg.batch_size)
+        left = max(0, (self.cfg.epochs - self.epoch) * per_epoch - self.batch_in_epoch)
+        if self.cfg.max_steps is not None:
+            left = min(left, max(0, self.cfg.max_steps - self.global_step))
+        return left
+
     # -- data ----------------------------------------------------------------------------
 
     def _epoch_order(self, epoch: int) -> list[int]:

@@ -1,0 +1,120 @@
+"""The training loop on a tiny synthetic split: outputs, stopping, exact resume."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from click.testing import CliRunner
+
+from stseg_train.checkpoint import load_checkpoint, model_from_checkpoint
+from stseg_train.cli import train_main
+from stseg_train.config import TrainConfig
+from stseg_train.dataset import FlowWindowDataset
+from stseg_train.synth import write_synth_split
+from stseg_train.trainer import Trainer
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("synth")
+    prefix = write_synth_split(root, n_sequences=4, n_frames=6, size=(16, 24), seed=1, val_fraction=0.25)
+    return prefix, root
+
+
+def _config(split, save_dir: Path, **overrides) -> TrainConfig:
+    prefix, root = split
+    options = dict(
+        data_file=str(prefix), base_dir=str(root), save_dir=str(save_dir), image_size=(16, 24),
+        features_start=4, batch_size=4, epochs=2, workers=0, lr=1e-3,
+    )
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def _weights(path: Path) -> dict[str, torch.Tensor]:
+    return load_checkpoint(path)["model"]
+
+
+def test_training_writes_everything(split, tmp_path: Path) -> None:
+    trainer = Trainer(_config(split, tmp_path / "run"))
+    summary = trainer.fit()
+    assert summary["stopped_by"] == "epochs" and summary["steps"] == 2 * 3  # 12 windows / 4
+    run = tmp_path / "run"
+    metrics = pd.read_csv(run / "metrics.csv")
+    assert list(metrics.columns[:6]) == ["epoch", "step", "train_loss", "val_loss", "val_jaccard", "seconds"]
+    assert list(metrics["epoch"]) == [0, 1] and metrics["val_jaccard"].between(0, 1).all()
+    results = pd.read_csv(run / "results.csv")
+    assert set(results["epoch"]) == {0, 1} and len(results) == 2 * len(trainer.val_set)
+    assert {"flow", "loss", "masks_used", "jaccard_fair", "jaccard_exceptbiggest"} <= set(results.columns)
+    assert (run / "config.json").is_file()
+    model, payload = model_from_checkpoint(run / "checkpoints" / "best.pt")
+    assert payload["config"]["image_size"] == [16, 24] and model.n_labels == 4
+    assert payload["best_val_loss"] == pytest.approx(metrics["val_loss"].min())
+
+
+def test_resume_continues_exactly(split, tmp_path: Path) -> None:
+    straight = Trainer(_config(split, tmp_path / "a"))
+    straight.fit()
+    # Stop mid-epoch 1 (step 4 of 6), then resume to the end.
+    first = Trainer(_config(split, tmp_path / "b", max_steps=4))
+    assert first.fit()["stopped_by"] == "max_steps"
+    assert (first.epoch, first.batch_in_epoch) == (1, 1)
+    second = Trainer(_config(split, tmp_path / "b"), resume=True)
+    assert second.fit()["steps"] == 6
+    a, b = _weights(tmp_path / "a/checkpoints/last.pt"), _weights(tmp_path / "b/checkpoints/last.pt")
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_interrupt_leaves_valid_last(split, tmp_path: Path) -> None:
+    trainer = Trainer(_config(split, tmp_path / "run"))
+
+    def interrupt(info) -> None:
+        if info.step == 2:
+            trainer._stop_requested = True  # what the first Ctrl-C does
+
+    summary = trainer.fit(interrupt)
+    assert summary["stopped_by"] == "interrupted" and summary["steps"] == 2
+    payload = load_checkpoint(tmp_path / "run/checkpoints/last.pt")
+    assert payload["global_step"] == 2 and payload["batch_in_epoch"] == 2
+    resumed = Trainer(_config(split, tmp_path / "run", epochs=1), resume=True)
+    assert resumed.fit()["steps"] == 3
+
+
+def test_missing_files_are_skipped_with_one_warning(split, tmp_path: Path, caplog) -> None:
+    prefix, root = split
+    table = pd.read_csv(f"{prefix}_train.csv")
+    table.loc[2, "Flow"] = "Flows/nowhere/00002.flo"
+    table.to_csv(tmp_path / "Broken_train.csv", index=False)
+    with caplog.at_level(logging.WARNING):
+        dataset = FlowWindowDataset(tmp_path / "Broken", "train", root, (16, 24))
+    warnings = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "3 window(s) with missing flow files" in warnings[0].getMessage()
+    assert len(dataset) == 12 - 3
+    item = dataset[0]
+    assert item["flow"].shape == (2, 3, 16, 24) and item["gt"].dtype == torch.bool
+
+
+def test_cli_resume_refuses_changed_options(split, tmp_path: Path) -> None:
+    prefix, root = split
+    base = [
+        "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(tmp_path / "run"),
+        "--image-size", "16", "24", "--features-start", "4", "--batch-size", "4", "--workers", "0",
+    ]
+    result = CliRunner().invoke(train_main, [*base, "--max-steps", "1"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(train_main, [*base, "--resume", "--lr", "0.5", "--max-steps", "2"])
+    assert result.exit_code != 0 and "lr differ" in result.output
+    result = CliRunner().invoke(train_main, [*base, "--resume", "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "run/checkpoints/last.pt")["global_step"] == 2
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        TrainConfig(data_file="d", base_dir="b", save_dir="s", batch_size=0)
