@@ -1,0 +1,160 @@
+"""Tests for the training losses (stseg_train.losses)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stseg_train.losses import (
+    DEFAULT_REGULARISATION,
+    REGULARISERS,
+    coherence_loss,
+    temporal_regulariser,
+    total_loss,
+)
+from stseg_train.motion import basis as make_basis
+from stseg_train.motion import flow_from_theta
+from stseg_train.solvers import fit_theta
+
+B, L, T, H, W = 2, 3, 3, 16, 20
+
+
+def piecewise_flow(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact piecewise-parametric flow: (flow, one-hot proba, basis, true theta)."""
+    g = torch.Generator().manual_seed(seed)
+    A = make_basis("QuadraticFullPT", T, H, W)
+    theta = torch.randn(B, L, 2, A.shape[0], generator=g) * 2
+    labels = torch.zeros(B, T, H, W, dtype=torch.long)
+    labels[:, :, :, W // 2 :] = 1
+    labels[:, :, H // 2 :, W // 2 :] = 2
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    flow = (flow_from_theta(theta, A) * proba.unsqueeze(2)).sum(dim=1)
+    return flow, proba, A, theta
+
+
+def test_registry() -> None:
+    assert REGULARISERS["EulerPottsl1R3"] is temporal_regulariser
+    assert DEFAULT_REGULARISATION == {"EulerPottsl1R3": 1.0}
+
+
+@pytest.mark.parametrize("distance", ["l1", "l2", "squared"])
+@pytest.mark.parametrize("scale", [True, False])
+def test_zero_on_exact_parametric_flow(distance: str, scale: bool) -> None:
+    flow, proba, A, theta = piecewise_flow(0)
+    assert coherence_loss(flow, proba, theta, A, distance, scale) < 1e-4
+    loss, parts, est = total_loss(flow, proba, A, distance=distance, scale=scale)
+    assert loss < 1e-3
+    assert set(parts) == {"coherence", "EulerPottsl1R3"}
+    assert parts["EulerPottsl1R3"] == 0  # labels constant in time
+
+
+def test_coherence_value_by_hand() -> None:
+    A = make_basis("Affine", 1, 1, 2)
+    theta = torch.zeros(1, 2, 2, 3)
+    theta[0, 1, 0, 2] = 1.0  # segment 1: u = 1
+    flow = torch.tensor([[3.0, 1.0], [0.0, 0.0]]).view(1, 2, 1, 1, 2)  # u = 3, 1; v = 0
+    proba = torch.tensor([[1.0, 0.5], [0.0, 0.5]]).view(1, 2, 1, 1, 2)
+    # pixel 0: p0=1 · |0-3| = 3; pixel 1: 0.5·|0-1| + 0.5·|1-1| = 0.5 → mean 1.75.
+    assert torch.isclose(coherence_loss(flow, proba, theta, A, scale=False), torch.tensor(1.75))
+    # Scale: mean |u|+|v| of the frame = 2.
+    assert torch.isclose(coherence_loss(flow, proba, theta, A), torch.tensor(1.75 / 2), atol=1e-6)
+    # l2 and squared on this 1-D error.
+    assert torch.isclose(
+        coherence_loss(flow, proba, theta, A, "squared", False), torch.tensor((9 + 0.5) / 2)
+    )
+    l2 = coherence_loss(flow, proba, theta, A, "l2", False)
+    assert torch.isclose(l2, torch.tensor(1.75), atol=1e-4)
+
+
+def test_scale_invariance() -> None:
+    flow, proba, A, _ = piecewise_flow(1)
+    noisy = flow + torch.randn(flow.shape, generator=torch.Generator().manual_seed(1))
+    soft = torch.softmax(proba * 2 + 0.3, dim=1)
+    a = total_loss(noisy, soft, A, regularisation={})[0]
+    b = total_loss(10 * noisy, soft, A, regularisation={})[0]
+    assert torch.isclose(a, b, rtol=1e-3)
+
+
+def test_gradient_flows_to_probabilities_only() -> None:
+    flow, proba, A, _ = piecewise_flow(2)
+    flow = (flow + torch.randn(flow.shape, generator=torch.Generator().manual_seed(2)))
+    flow.requires_grad_(True)
+    logits = torch.randn(B, L, T, H, W, requires_grad=True)
+    proba = torch.softmax(logits, dim=1)
+    loss, parts, theta = total_loss(flow, proba, A)
+    assert not theta.requires_grad and theta.grad_fn is None
+    loss.backward()
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert logits.grad.abs().sum() > 0
+    assert flow.grad is None
+
+
+@pytest.mark.parametrize("distance", ["l1", "l2", "squared"])
+def test_zero_flow_and_empty_segment_are_finite(distance: str) -> None:
+    logits = torch.randn(B, L, T, H, W)
+    logits[:, 2] = -float("inf")  # segment 2 is empty: p ≡ 0
+    logits.requires_grad_(True)
+    for flow in [torch.zeros(B, 2, T, H, W), piecewise_flow(3)[0]]:
+        proba = torch.softmax(logits, dim=1)
+        assert (proba[:, 2] == 0).all()
+        loss, parts, theta = total_loss(flow, proba, make_basis("QuadraticFullPT", T, H, W),
+                                        distance=distance)
+        assert torch.isfinite(loss) and torch.isfinite(theta).all()
+        (grad,) = torch.autograd.grad(loss, logits)
+        assert torch.isfinite(grad[:, :2]).all()
+
+
+def test_temporal_regulariser_constant_and_value() -> None:
+    flow = torch.randn(B, 2, T, H, W)
+    const = torch.softmax(torch.randn(B, L, 1, H, W), dim=1).expand(B, L, T, H, W)
+    assert temporal_regulariser(flow, const) == 0
+    # Hard labels that switch everywhere between frames, on a constant-in-time flow
+    # (no change → every pixel counted): mean_l |Δp| = 2/L per pixel.
+    labels = torch.zeros(B, T, H, W, dtype=torch.long)
+    labels[:, 1] = 1
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    static = torch.randn(B, 2, 1, H, W).expand(B, 2, T, H, W)
+    assert torch.isclose(temporal_regulariser(static, proba), torch.tensor(2 / L))
+    assert temporal_regulariser(flow[:, :, :1], proba[:, :, :1]) == 0
+
+
+def test_temporal_regulariser_mask_excludes_top_changes() -> None:
+    """Pixels with the 1% largest flow change are not counted."""
+    b, h, w = 1, 20, 20  # 2 frame pairs × 400 pixels = 800 values: top 1% = 8 pixels
+    flow = torch.zeros(b, 2, T, h, w)
+    change_pixels = [(r, c) for r in range(2) for c in range(4)]  # 8 pixels change in pair 0
+    for k, (r, c) in enumerate(change_pixels):
+        flow[0, 0, 1:, r, c] = 5.0 + k  # one jump between frames 0 and 1, then constant
+    labels = torch.zeros(b, T, h, w, dtype=torch.long)
+    for r, c in change_pixels:
+        labels[0, 1:, r, c] = 1  # the segmentation follows the moving pixels
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    # Threshold = 0.99 quantile of 792 zeros and 8 jumps: the jumps (above it) are excluded.
+    assert temporal_regulariser(flow, proba) == 0
+    # Without the mask (quantile 1 keeps everything) the label switches would cost.
+    expected = len(change_pixels) * (2 / L) / (2 * h * w)
+    assert torch.isclose(temporal_regulariser(flow, proba, quantile=1.0), torch.tensor(expected))
+    # A label switch on a pixel whose flow does not change is penalised.
+    labels[0, 1:, 10, 10] = 2
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    counted = 2 * h * w - len(change_pixels)
+    assert torch.isclose(temporal_regulariser(flow, proba), torch.tensor((2 / L) / counted))
+
+
+def test_total_loss_weights_and_errors() -> None:
+    flow, proba, A, _ = piecewise_flow(4)
+    soft = torch.softmax(torch.randn(B, L, T, H, W), dim=1)
+    loss1, parts, _ = total_loss(flow, soft, A, regularisation={"EulerPottsl1R3": 1.0})
+    loss3, _, _ = total_loss(flow, soft, A, regularisation={"EulerPottsl1R3": 3.0})
+    loss0, parts0, _ = total_loss(flow, soft, A, regularisation={})
+    assert torch.isclose(loss1, parts["coherence"] + parts["EulerPottsl1R3"])
+    assert torch.isclose(loss3, parts["coherence"] + 3 * parts["EulerPottsl1R3"])
+    assert set(parts0) == {"coherence"} and torch.isclose(loss0, parts["coherence"])
+    # The solver choice is passed through to fit_theta.
+    _, _, theta = total_loss(flow, soft, A, solver="lstsq")
+    assert torch.allclose(theta, fit_theta(flow, soft, A, "lstsq"))
+    with pytest.raises(ValueError, match="EulerPottsl1R3"):
+        total_loss(flow, soft, A, regularisation={"Potts": 1.0})
+    with pytest.raises(ValueError, match="l1"):
+        total_loss(flow, soft, A, distance="l3")

@@ -1,0 +1,124 @@
+"""Tests for the θ solvers (stseg_train.solvers)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from stseg_train.motion import basis as make_basis
+from stseg_train.motion import flow_from_theta
+from stseg_train.solvers import DEFAULT_SOLVER, SOLVERS, fit_theta, l1_objective
+
+B, L, T, H, W = 2, 3, 3, 24, 32
+
+
+def piecewise_flow(
+    seed: int, model: str = "QuadraticFullPT"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Exact piecewise-parametric flow: (flow, one-hot proba, basis, true theta)."""
+    g = torch.Generator().manual_seed(seed)
+    A = make_basis(model, T, H, W)
+    theta = torch.randn(B, L, 2, A.shape[0], generator=g) * 2
+    labels = torch.zeros(B, T, H, W, dtype=torch.long)
+    # Segments large enough for the quadratic terms to be well determined (θ itself is
+    # compared); tiny segments are covered by the flow-level check below.
+    labels[:, :, :, W // 2 :] = 1
+    labels[:, :, H // 2 :, W // 2 :] = 2
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    flow = (flow_from_theta(theta, A) * proba.unsqueeze(2)).sum(dim=1)
+    return flow, proba, A, theta
+
+
+def noisy_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Flow with noise and 10% gross outliers, soft probabilities."""
+    flow, proba, A, _ = piecewise_flow(seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    flow = flow + 0.2 * torch.randn(flow.shape, generator=g)
+    outliers = torch.rand(B, 1, T, H, W, generator=g) < 0.1
+    flow = torch.where(outliers, flow + 30 * (torch.rand(flow.shape, generator=g) - 0.5), flow)
+    logits = 3 * proba + torch.randn(proba.shape, generator=g)
+    return flow, torch.softmax(logits, dim=1), A
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+@pytest.mark.parametrize("model", ["Affine", "QuadraticFullPT"])
+def test_exact_recovery(method: str, model: str) -> None:
+    flow, proba, A, theta = piecewise_flow(0, model)
+    est = fit_theta(flow, proba, A, method=method)
+    assert est.shape == theta.shape
+    assert not est.requires_grad
+    assert torch.allclose(est, theta, atol=1e-3)
+    assert l1_objective(flow, proba, A, est).max() < 1e-3
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+def test_small_segment_flow_recovered(method: str) -> None:
+    """On a small segment θ is ill-conditioned but the fitted flow must still match."""
+    flow, proba, A, _ = piecewise_flow(6)
+    labels = proba.argmax(dim=1)
+    labels[:, :, 2:8, 3:9] = 2  # a 6×6 patch with its own motion
+    g = torch.Generator().manual_seed(60)
+    theta = torch.randn(B, L, 2, A.shape[0], generator=g)
+    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
+    flow = (flow_from_theta(theta, A) * proba.unsqueeze(2)).sum(dim=1)
+    est = fit_theta(flow, proba, A, method=method)
+    fitted = (flow_from_theta(est, A) * proba.unsqueeze(2)).sum(dim=1)
+    assert (fitted - flow).abs().max() < 1e-3
+
+
+def test_irls_beats_lstsq_and_matches_lbfgs() -> None:
+    flow, proba, A = noisy_case(1)
+    obj = {m: l1_objective(flow, proba, A, fit_theta(flow, proba, A, m)).mean() for m in SOLVERS}
+    assert obj["irls"] <= obj["lstsq"]
+    assert obj["irls"] <= 1.01 * obj["lbfgs"]
+    assert DEFAULT_SOLVER == "irls"
+    default = l1_objective(flow, proba, A, fit_theta(flow, proba, A)).mean()
+    assert torch.allclose(default, obj["irls"])
+
+
+def test_irls_is_monotone_in_iterations() -> None:
+    flow, proba, A = noisy_case(2)
+    objs = [
+        l1_objective(flow, proba, A, fit_theta(flow, proba, A, "irls", iters=n)).mean().item()
+        for n in (0, 2, 5, 10)
+    ]
+    assert all(b <= a * (1 + 1e-4) for a, b in zip(objs, objs[1:]))
+
+
+@pytest.mark.parametrize("method", SOLVERS)
+def test_empty_segment_and_zero_flow(method: str) -> None:
+    flow, proba, A, _ = piecewise_flow(3)
+    proba = torch.cat([proba, torch.zeros(B, 1, T, H, W)], dim=1)  # segment 3 never used
+    est = fit_theta(flow, proba, A, method=method)
+    assert torch.isfinite(est).all()
+    assert est[:, 3].abs().max() < 1e-6
+    zero = fit_theta(torch.zeros_like(flow), proba, A, method=method)
+    assert torch.isfinite(zero).all() and zero.abs().max() < 1e-6
+
+
+def test_no_gradient_to_inputs() -> None:
+    flow, proba, A, _ = piecewise_flow(4)
+    proba = proba.clone().requires_grad_(True)
+    est = fit_theta(flow, proba, A, "lbfgs", max_iter=5)
+    assert not est.requires_grad
+    assert proba.grad is None
+
+
+def test_bad_inputs() -> None:
+    flow, proba, A, _ = piecewise_flow(5)
+    with pytest.raises(ValueError, match="irls"):
+        fit_theta(flow, proba, A, method="newton")
+    with pytest.raises(ValueError):
+        fit_theta(flow[:, :1], proba, A)
+    with pytest.raises(ValueError):
+        fit_theta(flow, proba, A[:, :, :-1])
+
+
+def test_l1_objective_value() -> None:
+    A = make_basis("Affine", 1, 2, 2)
+    theta = torch.zeros(1, 1, 2, 3)
+    flow = torch.ones(1, 2, 1, 2, 2)
+    proba = torch.full((1, 1, 1, 2, 2), 0.5)
+    # |0 - 1| + |0 - 1| = 2 per pixel, weighted by 0.5.
+    assert torch.allclose(l1_objective(flow, proba, A, theta), torch.tensor([1.0]))
