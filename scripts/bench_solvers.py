@@ -12,17 +12,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from stseg_train.motion import basis as make_basis  # noqa: E402
-from stseg_train.motion import flow_from_theta  # noqa: E402
-from stseg_train.solvers import (  # noqa: E402
+from stseg_train.motion import basis as make_basis
+from stseg_train.motion import flow_from_theta
+from stseg_train.solvers import (
     DEFAULT_IRLS_ITERS,
     DEFAULT_SOLVER,
     fit_theta,
