@@ -1,0 +1,20 @@
+"""Compiled kernels of stseg: temporal linking, unravelling, mask selection, scores.
+
+numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
+cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
+Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.reference``.
+"""
+
+from .linking import LINK_METHODS, link_windows, unravel_windows
+from .scores import jaccard
+from .selection import frame_chunks, select_labels, select_masks
+
+__all__ = [
+    "LINK_METHODS",
+    "frame_chunks",
+    "jaccard",
+    "link_windows",
+    "select_labels",
+    "select_masks",
+    "unravel_windows",
+]

@@ -1,0 +1,144 @@
+"""Slow, obvious numpy references for the compiled kernels — for tests and benchmarks only.
+
+Written the way research code does it (frame by frame, label by label, boolean masks,
+Python loops) straight from the rules in DESIGN.md, without sharing any code with the
+kernels, so that agreeing with them means something. Do not use these in a pipeline:
+they are hundreds of times slower than the public functions.
+
+Each function has the signature and output of its fast counterpart:
+``link_windows_reference`` ~ ``link_windows(method="naive")``, ``unravel_windows_reference``,
+``select_masks_reference``, ``jaccard_reference``. ``window_scores_reference`` exposes the
+per-window score matrix, used to check the optimal linking by brute force.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "iou_reference",
+    "window_scores_reference",
+    "link_windows_reference",
+    "unravel_windows_reference",
+    "frame_chunks_reference",
+    "select_masks_reference",
+    "jaccard_reference",
+]
+
+
+def iou_reference(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two boolean masks of any (equal) shape; 1.0 when both are empty."""
+    union = np.sum(a | b)
+    if union == 0:
+        return 1.0
+    return np.sum(a & b) / union
+
+
+def window_scores_reference(prev_window: np.ndarray, cur_window: np.ndarray, n_labels: int) -> np.ndarray:
+    """score[k, l] = sum over the two shared frames of IoU(prev label k, cur label l).
+
+    prev_window, cur_window: (3, H, W) labels; frames 1, 2 of prev are frames 0, 1 of cur.
+    Returns (n_labels, n_labels) float64.
+    """
+    scores = np.zeros((n_labels, n_labels))
+    for k in range(n_labels):
+        for l in range(n_labels):
+            score = 0.0
+            for t in range(2):
+                score += iou_reference(prev_window[t + 1] == k, cur_window[t] == l)
+            scores[k, l] = score
+    return scores
+
+
+def link_windows_reference(window_labels: np.ndarray, n_labels: int, cut_size: int | None = None) -> np.ndarray:
+    """Naive temporal linking, window by window. (N, 3, H, W) -> same shape and dtype."""
+    windows = np.array(window_labels, copy=True)
+    n_windows = len(windows)
+    if cut_size is None:
+        cut_size = n_windows
+    for start in range(0, n_windows, cut_size):
+        for w in range(start + 1, min(start + cut_size, n_windows)):
+            previous = windows[w - 1]  # already renamed
+            current = windows[w].copy()  # not yet renamed
+            renamed = np.zeros_like(current)
+            for l in range(n_labels):
+                best_score = -1.0
+                best_k = 0
+                for k in range(n_labels):
+                    score = 0.0
+                    for t in range(2):
+                        score += iou_reference(previous[t + 1] == k, current[t] == l)
+                    if score > best_score:
+                        best_score = score
+                        best_k = k
+                renamed[current == l] = best_k
+            windows[w] = renamed
+    return windows
+
+
+def unravel_windows_reference(window_labels: np.ndarray) -> np.ndarray:
+    """(N, 3, ...) -> (N + 2, ...): first frame of the first window, every middle frame,
+    last frame of the last window."""
+    frames = [window_labels[0][0]]
+    for window in window_labels:
+        frames.append(window[1])
+    frames.append(window_labels[-1][2])
+    return np.stack(frames)
+
+
+def frame_chunks_reference(n_frames: int, cut_size: int | None) -> list[list[int]]:
+    """Frame indices of each chunk: the middle frames of each chunk of ``cut_size``
+    windows, plus frame 0 in the first chunk and the last frame in the last."""
+    n_windows = n_frames - 2
+    if cut_size is None or n_windows < 1:
+        return [list(range(n_frames))]
+    chunks = []
+    for start in range(0, n_windows, cut_size):
+        chunks.append([w + 1 for w in range(start, min(start + cut_size, n_windows))])
+    chunks[0].insert(0, 0)
+    chunks[-1].append(n_frames - 1)
+    return chunks
+
+
+def select_masks_reference(
+    frame_labels: np.ndarray,
+    gt: np.ndarray,
+    has_gt: np.ndarray,
+    n_labels: int,
+    cut_size: int | None = None,
+) -> np.ndarray:
+    """Greedy per-chunk label selection with the ground truth. (F, H, W) -> (F, H, W) bool."""
+    frame_labels = np.asarray(frame_labels)
+    gt = np.asarray(gt) != 0
+    out = np.zeros(frame_labels.shape, dtype=bool)
+    for chunk in frame_chunks_reference(len(frame_labels), cut_size):
+        frames = [f for f in chunk if has_gt[f]]
+        if not frames:
+            continue
+        labels = frame_labels[frames]
+        truth = gt[frames]
+        chosen: list[int] = []
+        for _ in range(n_labels):
+            best_iou = -1.0
+            best_label = 0
+            for l in range(n_labels):
+                candidate = np.isin(labels, chosen + [l])
+                score = iou_reference(candidate, truth)
+                if score > best_iou:
+                    best_iou = score
+                    best_label = l
+            if best_label not in chosen:
+                chosen.append(best_label)
+        for f in frames:
+            out[f] = np.isin(frame_labels[f], chosen)
+    return out
+
+
+def jaccard_reference(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Per-frame IoU of (F, H, W) or (H, W) masks (non-zero is True). -> (F,) float64."""
+    gt = np.asarray(gt) != 0
+    pred = np.asarray(pred) != 0
+    if gt.ndim == 2:
+        gt = gt[None]
+        pred = pred[None]
+    return np.array([iou_reference(g, p) for g, p in zip(gt, pred)], dtype=np.float64)

@@ -1,0 +1,196 @@
+"""Temporal linking and unravelling against the slow numpy references."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from kernel_strategies import window_cases
+
+import stseg_kernels
+from stseg_kernels import link_windows, unravel_windows
+from stseg_kernels import linking as linking_module
+from stseg_kernels.reference import (
+    link_windows_reference,
+    unravel_windows_reference,
+    window_scores_reference,
+)
+
+SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@settings(max_examples=400, **SETTINGS)
+@given(window_cases())
+def test_naive_link_is_bit_identical_to_reference(case):
+    windows, n_labels, cut = case
+    got = link_windows(windows, n_labels, cut)
+    want = link_windows_reference(windows, n_labels, cut)
+    assert got.dtype == windows.dtype
+    assert got.shape == windows.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(window_cases(), st.sampled_from(["naive", "optimal"]))
+def test_both_parallel_strategies_agree(case, method):
+    windows, n_labels, cut = case
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(linking_module, "_MIN_TASKS_PER_THREAD", 0)  # always one task per chunk
+        by_chunk = link_windows(windows, n_labels, cut, method)
+        mp.setattr(linking_module, "_MIN_TASKS_PER_THREAD", 10**9)  # always per window
+        by_window = link_windows(windows, n_labels, cut, method)
+    np.testing.assert_array_equal(by_chunk, by_window)
+
+
+def _observed_mapping(before: np.ndarray, after: np.ndarray) -> dict[int, int]:
+    """old label -> new label as seen on the pixels; fails if a label went two ways."""
+    mapping: dict[int, int] = {}
+    for old, new in zip(before.ravel().tolist(), after.ravel().tolist()):
+        assert mapping.setdefault(old, new) == new, "a label was renamed inconsistently"
+    return mapping
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(window_cases(max_windows=5, max_side=8, labels=(2, 5)))
+def test_optimal_link_is_one_to_one_and_maximises_the_score(case):
+    windows, n_labels, cut = case
+    got = link_windows(windows, n_labels, cut, method="optimal")
+    assert got.dtype == windows.dtype
+    perms = [np.array(p) for p in itertools.permutations(range(n_labels))]
+    cols = np.arange(n_labels)
+    for w in range(len(windows)):
+        mapping = _observed_mapping(windows[w], got[w])
+        assert len(set(mapping.values())) == len(mapping), "two labels merged"
+        if cut is not None and w % cut == 0 or w == 0:
+            assert all(old == new for old, new in mapping.items()), "chunk start renamed"
+            continue
+        # Chained against the already renamed previous window, i.e. the output.
+        scores = window_scores_reference(got[w - 1], windows[w], n_labels)
+        totals = np.array([scores[p, cols].sum() for p in perms])
+        consistent = [all(p[old] == new for old, new in mapping.items()) for p in perms]
+        # Some permutation that agrees with what the pixels show reaches the optimum.
+        assert totals[consistent].max() >= totals.max() - 1e-9
+
+
+@settings(max_examples=100, **SETTINGS)
+@given(window_cases())
+def test_unravel_matches_reference(case):
+    windows, _, _ = case
+    got = unravel_windows(windows)
+    assert got.dtype == windows.dtype
+    assert got.shape == (len(windows) + 2,) + windows.shape[2:]
+    np.testing.assert_array_equal(got, unravel_windows_reference(windows))
+
+
+def test_unravel_takes_trailing_dimensions_of_any_dtype():
+    proba = np.random.default_rng(0).random((4, 3, 2, 5, 6)).astype(np.float32)
+    np.testing.assert_array_equal(unravel_windows(proba), unravel_windows_reference(proba))
+
+
+def test_single_window_is_returned_unchanged():
+    windows = np.random.default_rng(1).integers(0, 4, (1, 3, 5, 7)).astype(np.uint8)
+    for method in stseg_kernels.LINK_METHODS:
+        np.testing.assert_array_equal(link_windows(windows, 4, method=method), windows)
+
+
+def test_known_swap_is_undone():
+    frames = np.zeros((5, 4, 6), np.uint8)
+    frames[:, :, 3:] = 1
+    windows = np.stack([frames[:-2], frames[1:-1], frames[2:]], axis=1)
+    windows[1] = 1 - windows[1]  # the network swapped the labels in window 1
+    for method in stseg_kernels.LINK_METHODS:
+        linked = link_windows(windows, 2, method=method)
+        np.testing.assert_array_equal(unravel_windows(linked), frames)
+
+
+def test_many_labels_use_the_int64_path_and_agree_with_small_label_result():
+    # n_labels > 256 makes int64 the working dtype (and table lookups, scatter counts);
+    # labels that never occur cannot win, so the result equals the one for 6 labels.
+    rng = np.random.default_rng(2)
+    windows = rng.integers(0, 6, (5, 3, 7, 9)).repeat(2, axis=2)
+    want = link_windows_reference(windows, 6, 3)
+    for dtype in (np.int64, np.int32, np.uint16):
+        got = link_windows(windows.astype(dtype), 300, cut_size=3)
+        assert got.dtype == dtype
+        np.testing.assert_array_equal(got, want)
+    # 20 labels: per-label selects are replaced by a table lookup when relabelling.
+    windows = rng.integers(0, 20, (6, 3, 5, 5))
+    np.testing.assert_array_equal(link_windows(windows, 20), link_windows_reference(windows, 20))
+
+
+def test_non_contiguous_input():
+    rng = np.random.default_rng(3)
+    big = rng.integers(0, 3, (6, 3, 10, 16)).astype(np.uint8)
+    view = big[:, :, ::2, 1::3]
+    np.testing.assert_array_equal(link_windows(view, 3, 2), link_windows_reference(np.ascontiguousarray(view), 3, 2))
+
+
+def test_larger_realistic_sequence():
+    # Big enough for the vectorised counting to run full 256-pixel steps and flushes.
+    rng = np.random.default_rng(4)
+    n_win, h, w = 40, 48, 80
+    frames = np.zeros((n_win + 2, h, w), np.uint8)
+    for lab in (1, 2, 3):
+        y, x, dy, dx = rng.integers(0, 30, 4)
+        for f in range(n_win + 2):
+            frames[f, (y + dy * f // 8) % h :][:20, (x + dx * f // 8) % w :][:, :30] = lab
+    windows = np.stack([frames[:-2], frames[1:-1], frames[2:]], axis=1)
+    perms = np.stack([rng.permutation(4) for _ in range(n_win)]).astype(np.uint8)
+    windows = perms[np.arange(n_win)[:, None, None, None], windows]
+    for cut in (None, 1, 7, 10):
+        np.testing.assert_array_equal(link_windows(windows, 4, cut), link_windows_reference(windows, 4, cut))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int64])
+@pytest.mark.parametrize("cut", [None, 2])
+def test_out_and_in_place(dtype, cut):
+    rng = np.random.default_rng(6)
+    windows = rng.integers(0, 4, (9, 3, 6, 8)).repeat(2, axis=3).astype(dtype)
+    want = link_windows_reference(windows, 4, cut)
+    out = np.full_like(windows, 99)
+    assert link_windows(windows, 4, cut, out=out) is out
+    np.testing.assert_array_equal(out, want)
+    in_place = windows.copy()
+    assert link_windows(in_place, 4, cut, out=in_place) is in_place
+    np.testing.assert_array_equal(in_place, want)
+
+
+def test_bad_out():
+    windows = np.zeros((2, 3, 4, 4), np.uint8)
+    with pytest.raises(TypeError, match="out must be a numpy array"):
+        link_windows(windows, 2, out=[0])
+    with pytest.raises(ValueError, match="out must have the shape and dtype of window_labels"):
+        link_windows(windows, 2, out=np.zeros((2, 3, 4, 4), np.int32))
+    with pytest.raises(ValueError, match="out must have the shape and dtype"):
+        link_windows(windows, 2, out=np.zeros((1, 3, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="C-contiguous and writeable"):
+        link_windows(windows, 2, out=np.zeros((2, 3, 4, 8), np.uint8)[..., ::2])
+    big = np.zeros((3, 3, 4, 4), np.uint8)
+    with pytest.raises(ValueError, match="only by being the same array"):
+        link_windows(big[:2], 2, out=big[1:])
+
+
+def test_optimal_link_with_many_labels_is_one_to_one():
+    rng = np.random.default_rng(7)
+    windows = rng.integers(0, 12, (6, 3, 4, 6)).repeat(3, axis=2).repeat(2, axis=3).astype(np.uint8)
+    got = link_windows(windows, 12, method="optimal")
+    for w in range(len(windows)):
+        mapping = _observed_mapping(windows[w], got[w])
+        assert len(set(mapping.values())) == len(mapping)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 6), st.integers(2, 5), st.one_of(st.none(), st.integers(1, 6)), st.sampled_from(["naive", "optimal"]), st.integers(0, 2**31))
+def test_return_mapping_explains_the_pixels(n_win, n_labels, cut_size, method, seed) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_labels, size=(n_win, 3, 5, 6)).astype(np.uint8)
+    renamed, mapping = link_windows(labels, n_labels, cut_size, method, return_mapping=True)
+    np.testing.assert_array_equal(renamed, link_windows(labels, n_labels, cut_size, method))
+    assert mapping.shape == (n_win, n_labels)
+    for w in range(n_win):
+        np.testing.assert_array_equal(renamed[w], mapping[w][labels[w]])
+        if w == 0 or (cut_size is not None and w % cut_size == 0):
+            np.testing.assert_array_equal(mapping[w], np.arange(n_labels))
