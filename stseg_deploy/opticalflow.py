@@ -1,0 +1,237 @@
+"""Optical flow from RGB frames with OpenCV: DIS (default) or Farnebäck, and whole videos to ``.flo``.
+
+Flow is forward, from ``prev`` to ``next``: a pixel at (x, y) in ``prev`` is found at
+(x + u, y + v) in ``next``. Returned as ``(2, H, W)`` float32 in pixels, channel 0 = u
+(horizontal, + right), 1 = v (vertical, + down), the ``.flo`` order used everywhere in stseg.
+
+Both methods work on greyscale; colour is converted once per frame (:meth:`FlowEstimator.prepare`)
+so that a video costs one conversion and one resize per frame, not two.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from .errors import StsegInputError
+from .flowio import write_flow
+from .videoio import FrameSource, frame_name, open_frames
+
+__all__ = [
+    "DIS_PRESETS",
+    "FARNEBACK_DEFAULTS",
+    "METHODS",
+    "FlowEstimator",
+    "compute_flow",
+    "flow_from_video",
+    "iter_flows",
+]
+
+log = logging.getLogger(__name__)
+
+METHODS = ("dis", "farneback")
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+FARNEBACK_DEFAULTS: dict[str, Any] = {
+    # Halving pyramid with 5 levels: displacements up to ~2^5 x the window's reach, enough
+    # for the tens of pixels per frame of hand-held video at 480p.
+    "pyr_scale": 0.5,
+    "levels": 5,
+    # 15 px window: OpenCV's own sample value; smaller is noisier, larger blurs motion edges.
+    "winsize": 15,
+    "iterations": 3,
+    # poly_n 5 with poly_sigma 1.1 is the pairing OpenCV's documentation recommends.
+    "poly_n": 5,
+    "poly_sigma": 1.1,
+    # Gaussian window rather than box: slower but noticeably more accurate.
+    "flags": cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
+}
+
+
+def _check_method(method: str) -> str:
+    key = str(method).lower()
+    if key not in METHODS:
+        raise ValueError(f"unknown optical-flow method {method!r}; expected one of {METHODS}")
+    return key
+
+
+def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
+    if size is None:
+        return None
+    try:
+        height, width = (int(s) for s in size)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"flow size must be (H, W), got {size!r}") from exc
+    # DIS needs a few patches per side; below 16 px it has nothing to work with.
+    if height < 16 or width < 16:
+        raise ValueError(f"flow size must be at least 16x16 (H, W), got {size!r}")
+    return height, width
+
+
+class FlowEstimator:
+    """Forward optical flow between RGB frames, with the OpenCV solver created once.
+
+    Args:
+        method: ``"dis"`` (Dense Inverse Search, Kroeger et al. 2016; default) or ``"farneback"``.
+        size: ``(H, W)`` to resize frames to before computing flow, or None to keep their
+            size. With a size, flow is in pixels of the resized grid (not rescaled back).
+        **opts: for DIS, ``preset`` = ``"ultrafast" | "fast" | "medium"`` (default
+            ``"medium"``); for Farnebäck, any key of :data:`FARNEBACK_DEFAULTS`.
+
+    Calling an instance, ``estimator(prev, next)``, returns ``(2, H, W)`` float32 pixels.
+    Not thread-safe (the DIS object keeps state); use one instance per thread.
+    """
+
+    def __init__(self, method: str = "dis", size: tuple[int, int] | None = None, **opts: Any) -> None:
+        self.method = _check_method(method)
+        self.size = _check_size(size)
+        if self.method == "dis":
+            unknown = set(opts) - {"preset"}
+            if unknown:
+                raise ValueError(f"unknown DIS options {sorted(unknown)}; DIS accepts only 'preset'")
+            preset = str(opts.get("preset", "medium")).lower()
+            if preset not in DIS_PRESETS:
+                raise ValueError(f"unknown DIS preset {opts['preset']!r}; expected one of {tuple(DIS_PRESETS)}")
+            self.options: dict[str, Any] = {"preset": preset}
+            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+        else:
+            unknown = set(opts) - set(FARNEBACK_DEFAULTS)
+            if unknown:
+                raise ValueError(
+                    f"unknown Farneback options {sorted(unknown)}; expected keys of {sorted(FARNEBACK_DEFAULTS)}"
+                )
+            self.options = {**FARNEBACK_DEFAULTS, **opts}
+
+    def __repr__(self) -> str:
+        return f"FlowEstimator(method={self.method!r}, size={self.size}, options={self.options})"
+
+    def prepare(self, frame: np.ndarray) -> np.ndarray:
+        """Frame ``(H, W, 3) uint8 RGB`` (or ``(H, W)`` uint8 grey) → ``(h, w)`` uint8 grey at ``size``."""
+        frame = np.asarray(frame)
+        if frame.dtype != np.uint8 or not (frame.ndim == 2 or (frame.ndim == 3 and frame.shape[2] == 3)):
+            raise ValueError(f"frames must be (H, W, 3) uint8 RGB or (H, W) uint8, got {frame.shape} {frame.dtype}")
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY) if frame.ndim == 3 else np.ascontiguousarray(frame)
+        if self.size is not None and grey.shape != self.size:
+            height, width = self.size
+            # Area averaging when shrinking avoids aliasing that DIS would track as motion.
+            shrink = height * width < grey.shape[0] * grey.shape[1]
+            grey = cv2.resize(grey, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        return grey
+
+    def flow_prepared(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
+        """Flow between two :meth:`prepare` d frames. Returns (2, h, w) float32 pixels."""
+        if prev.shape != next.shape:
+            raise ValueError(f"frames differ in size: {prev.shape} and {next.shape}")
+        if self.method == "dis":
+            flow = self._dis.calc(prev, next, None)
+        else:
+            flow = cv2.calcOpticalFlowFarneback(prev, next, None, **self.options)
+        return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
+
+    def __call__(self, prev: np.ndarray, next: np.ndarray) -> np.ndarray:
+        """Forward flow ``prev`` → ``next``, frames ``(H, W, 3) uint8 RGB``. Returns (2, h, w) float32 px."""
+        return self.flow_prepared(self.prepare(prev), self.prepare(next))
+
+
+def compute_flow(
+    prev: np.ndarray, next: np.ndarray, method: str = "dis", size: tuple[int, int] | None = None, **opts: Any
+) -> np.ndarray:
+    """Forward optical flow between two frames, one-off (see :class:`FlowEstimator` for the options).
+
+    Args:
+        prev, next: ``(H, W, 3) uint8 RGB`` frames of one size.
+
+    Returns:
+        flow: ``(2, H, W)`` float32 pixels (``(2, *size)`` when ``size`` is given), u then v.
+
+    Builds a new solver per call; for a sequence, keep a :class:`FlowEstimator`.
+    """
+    return FlowEstimator(method, size, **opts)(prev, next)
+
+
+def _check_step(step: int) -> int:
+    if isinstance(step, bool) or int(step) != step or step < 1:
+        raise ValueError(f"step must be a positive integer, got {step!r}")
+    return int(step)
+
+
+def iter_flows(
+    source: str | Path | FrameSource,
+    method: str = "dis",
+    size: tuple[int, int] | None = None,
+    step: int = 1,
+    on_frame: Callable[[int], None] | None = None,
+    **opts: Any,
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Stream forward flows of a video: yield ``(t, flow)`` for frame t → frame t + ``step``.
+
+    Only frames with a partner ``step`` later get a flow, so an F-frame video yields F − step
+    flows, t = 0 … F − step − 1. At most ``step + 1`` (greyscale, resized) frames are held.
+
+    Args:
+        source: a video file, a folder of images (see :func:`open_frames`), or an open source.
+        method, size, **opts: as for :class:`FlowEstimator`.
+        step: frame distance, >= 1.
+        on_frame: called with each decoded frame's index (for a progress bar of ``len(source)``).
+
+    Yields:
+        ``(t, flow)``, flow ``(2, H, W)`` float32 pixels (``(2, *size)`` with a size).
+
+    Raises:
+        StsegInputError: the source has no more than ``step`` frames (no flow to compute),
+            or any error of :func:`open_frames`.
+    """
+    step = _check_step(step)
+    estimator = FlowEstimator(method, size, **opts)
+    frames = source if isinstance(source, FrameSource) else open_frames(source)
+    window: deque[np.ndarray] = deque(maxlen=step + 1)
+    count = 0
+    for index, frame in frames:
+        window.append(estimator.prepare(frame))
+        count = index + 1
+        if len(window) == step + 1:
+            yield index - step, estimator.flow_prepared(window[0], window[-1])
+        if on_frame is not None:
+            on_frame(index)
+    if count <= step:
+        raise StsegInputError(
+            f"{frames.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}"
+        )
+
+
+def flow_from_video(
+    source: str | Path | FrameSource,
+    out_dir: str | Path,
+    method: str = "dis",
+    size: tuple[int, int] | None = None,
+    step: int = 1,
+    on_frame: Callable[[int], None] | None = None,
+    **opts: Any,
+) -> list[Path]:
+    """Compute a video's forward flows and write them as ``out_dir/<frame name>.flo``.
+
+    The flow for frame t (frame t → t + ``step``) is written to ``frame_name(t) + ".flo"``
+    (``00000.flo``, ``00001.flo``, …), so an F-frame video gives F − step files. Frames are
+    streamed (see :func:`iter_flows`); each file appears only once completely written.
+
+    Returns:
+        the written paths, in frame order.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for t, flow in iter_flows(source, method, size, step, on_frame, **opts):
+        path = out_dir / f"{frame_name(t)}.flo"
+        write_flow(path, flow)
+        written.append(path)
+    log.info("wrote %d flow files (%s, step %d) to %s", len(written), method, step, out_dir)
+    return written
