@@ -1,0 +1,40 @@
+"""Small fakes shared by the deploy tests: a numpy model and flow sequences on disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from stseg_deploy.flowio import write_flow
+from stseg_deploy.metadata import ModelInfo
+
+
+class FakeModel:
+    """Softmax over L of fixed random projections of the flow: deterministic, label-rich."""
+
+    engine = "fake"
+    device = "cpu"
+
+    def __init__(self, n_labels: int = 3, size=(12, 16)) -> None:
+        self.info = ModelInfo(n_labels, 3, size, "QuadraticFullPT", "none", 2, "test", 0)
+        self.weights = np.random.default_rng(0).normal(size=(n_labels, 2)).astype(np.float32)
+        self.calls: list[int] = []
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        self.calls.append(flow.shape[0])
+        logits = np.einsum("lc,bcthw->blthw", self.weights, flow)
+        proba = np.exp(logits - logits.max(axis=1, keepdims=True))
+        proba /= proba.sum(axis=1, keepdims=True)
+        return (proba, flow.copy()) if features else proba
+
+
+def write_sequence(folder: Path, n_frames: int, size=(24, 30), seed=0) -> list[Path]:
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for t in range(n_frames):
+        flow = rng.normal(scale=3, size=(2, *size)).astype(np.float32)
+        paths.append(folder / f"{t:05d}.flo")
+        write_flow(paths[-1], flow)
+    return paths

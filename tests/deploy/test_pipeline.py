@@ -1,0 +1,111 @@
+"""The streaming pipeline and its outputs, with a fake numpy model (no torch needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from fakes import FakeModel
+from fakes import write_sequence as _write_sequence
+from PIL import Image
+
+from stseg_deploy.errors import StsegInputError
+from stseg_deploy.flowio import write_flow
+from stseg_deploy.linker import StreamLinker, rename_proba
+from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
+from stseg_kernels import link_windows, unravel_windows
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n_win=st.integers(1, 14),
+    n_labels=st.integers(2, 5),
+    cut=st.one_of(st.none(), st.integers(1, 6)),
+    batch=st.integers(1, 5),
+    method=st.sampled_from(["naive", "optimal"]),
+    seed=st.integers(0, 2**31),
+)
+def test_stream_linking_equals_whole_array(n_win, n_labels, cut, batch, method, seed) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, n_labels, size=(n_win, 3, 4, 5)).astype(np.uint8)
+    proba = rng.random((n_win, n_labels, 3, 4, 5)).astype(np.float32)
+    proba /= proba.sum(axis=1, keepdims=True)
+    expected = unravel_windows(link_windows(labels, n_labels, cut, method))
+    linker = StreamLinker(n_labels, n_win, cut, method)
+    frames = []
+    for start in range(0, n_win, batch):
+        frames.extend(linker.push(labels[start : start + batch], proba[start : start + batch]))
+    assert [f.index for f in frames] == list(range(n_win + 2))
+    np.testing.assert_array_equal(np.stack([f.labels for f in frames]), expected)
+    for f in frames:
+        np.testing.assert_allclose(f.proba.sum(axis=0), 1.0, rtol=1e-5)
+
+
+def test_rename_proba_merges_labels() -> None:
+    proba = np.array([[0.5], [0.3], [0.2]], dtype=np.float32)
+    np.testing.assert_allclose(rename_proba(proba, np.array([2, 2, 0])), [[0.2], [0.0], [0.8]])
+
+
+def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
+    paths = _write_sequence(tmp_path / "seq", 9)
+    model = FakeModel()
+    seq = sequences_from_folders([tmp_path / "seq"])[0]
+    labels = Segmenter(model, batch_size=4, cut_size=3).segment(seq)
+    assert model.calls == [4, 3]  # 7 windows, streamed in batches
+    # Reference: all windows at once through the kernels.
+    from stseg_deploy.flowio import read_flow
+    from stseg_deploy.preprocess import flow_windows, resize_flow
+
+    flows = np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths])
+    windows = flow_windows(flows)
+    argmax = FakeModel().run(windows).argmax(axis=1).astype(np.uint8)
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3)))
+
+
+def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 5, size=(25, 33))
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=None)
+    stats = segment_to_folder(segmenter, seq, tmp_path / "out", save_proba=True, save_features=True)
+    out = tmp_path / "out" / "walk"
+    labels, record = read_sequence_output(out)
+    assert labels.shape == (5, 12, 16) and labels.dtype == np.uint8
+    assert record["frames"] == ["00000", "00001", "00002", "00003", "00004"]
+    assert record["original_size"] == [25, 33] and stats.frames == 5
+    with Image.open(out / "00003.png") as image:
+        assert image.mode == "P" and image.size == (33, 25)
+        assert set(np.unique(np.asarray(image))) <= set(np.unique(labels[3]))
+    proba = np.load(out / "proba" / "00003.npy")
+    assert proba.shape == (3, 12, 16)
+    np.testing.assert_array_equal(proba.argmax(axis=0), labels[3])
+    assert np.load(out / "features" / "00000.npy").dtype == np.float16
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_bad_sequences(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "short", 2)
+    seq = sequences_from_folders([tmp_path / "short"])[0]
+    with pytest.raises(StsegInputError, match="'short': 2 flow frame"):
+        Segmenter(FakeModel()).segment(seq)
+    paths = _write_sequence(tmp_path / "mixed", 4)
+    write_flow(paths[2], np.zeros((2, 10, 10), np.float32))
+    seq = sequences_from_folders([tmp_path / "mixed"])[0]
+    with pytest.raises(StsegInputError, match="00002.flo: flow size 10x10 differs"):
+        segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out")
+    assert not (tmp_path / "out" / "mixed" / "labels.npy").exists()
+    assert not list((tmp_path / "out" / "mixed").glob(".*partial"))
+
+
+def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "Flows" / "a", 3)
+    (tmp_path / "S_val.csv").write_text(
+        "Flow,GtMask,Sequence,Sequence_Index\n"
+        + "".join(f"Flows/a/{t:05d}.flo,,a,{t}\n" for t in range(4))
+    )
+    with pytest.raises(FileNotFoundError, match="00003.flo: flow file of sequence 'a' not found"):
+        sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
