@@ -41,7 +41,10 @@ class FlowWindowDataset(Dataset):
         self.image_size = (int(image_size[0]), int(image_size[1]))
         table = read_datasplit(data_file, split)
         triples = window_centres(table)
-        no_neighbours = len(table) - len(triples)
+        # A sequence's first and last rows never have both neighbours: that is expected,
+        # only rows cut off by gaps are worth a warning.
+        ends = int(table.groupby("Sequence").size().clip(upper=2).sum())
+        no_neighbours = len(table) - len(triples) - ends
         exists: dict[str, bool] = {}
 
         def present(relative: str) -> bool:
@@ -69,7 +72,7 @@ class FlowWindowDataset(Dataset):
             )
         if no_neighbours or missing_files:
             log.warning(
-                "%s_%s.csv: skipped %d row(s) without both neighbours in their sequence and "
+                "%s_%s.csv: skipped %d row(s) whose neighbours are missing (gaps in Sequence_Index) and "
                 "%d window(s) with missing flow files; %d windows remain",
                 data_file, split, no_neighbours, missing_files, len(records),
             )
