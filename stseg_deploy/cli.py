@@ -141,9 +141,3 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, dav
         click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}")
     click.echo(f"scores: {Path(out_dir) / 'scores.csv'}; summary: {Path(out_dir) / 'summary.csv'}")
     click.echo(f"J={overall:.3f}")
-
-
-@click.command(context_settings=CONTEXT)
-def bench_main() -> None:
-    """Timing tables across sizes, masks and engines (not implemented yet: issue 5)."""
-    raise click.ClickException("stseg-bench is not implemented yet (issue 5)")

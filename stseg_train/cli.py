@@ -172,3 +172,132 @@ def export_main(checkpoint: str, onnx_path: str | None, ts_path: str | None, ops
     for path in (onnx_path, ts_path):
         if path:
             click.echo(f"wrote {path}")
+
+
+def _parse_size(text: str) -> tuple[int, int]:
+    import argparse
+
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"sizes look like 128x224 (H x W), got {text!r}") from exc
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
+    return h, w
+
+
+def _bench_parser():
+    # argparse rather than click: the documented form takes several values per option
+    # (--sizes 128x224 256x448), which click options cannot.
+    import argparse
+
+    from .bench import ENGINES
+
+    parser = argparse.ArgumentParser(
+        prog="stseg-bench",
+        description="Time inference engines across input sizes, mask counts and batch sizes; "
+        "also the linking/selection kernels and the whole pipeline.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--sizes", nargs="+", type=_parse_size, default=[(128, 224), (256, 448)], metavar="HxW", help="input sizes")
+    parser.add_argument("--masks", nargs="+", type=int, default=None, help="numbers of segments L (default: 2 4, or the checkpoint's L)")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8], help="windows per model call")
+    parser.add_argument("--engines", default="torch,torchscript,onnxruntime", help=f"comma-separated, from {','.join(ENGINES)}")
+    parser.add_argument("--precision", nargs="+", choices=["fp32", "fp16"], default=["fp32"], help="fp16 is timed on CUDA only")
+    parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when torch sees a GPU")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (median kept), after 2 warm-ups")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime (default: all cores)")
+    parser.add_argument("--model", default=None, help="an stseg checkpoint (.pt) to time instead of random weights")
+    parser.add_argument("--no-kernels", dest="kernels", action="store_false", help="skip the link_windows / select_masks rows")
+    parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip the whole-pipeline rows")
+    parser.add_argument("--out", required=True, help="CSV to write")
+    parser.add_argument("--plot", default=None, help="also write a PNG plot (needs matplotlib: stseg[plot])")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def bench_main(argv: list[str] | None = None) -> None:
+    """Entry point of ``stseg-bench``."""
+    parser = _bench_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    if not args.verbose:
+        logging.getLogger().setLevel(logging.WARNING)
+    import os
+    import tempfile
+
+    import torch
+
+    from stseg_deploy.atomic import atomic_write
+
+    from .bench import ENGINES, EngineFactory, bench_kernels, bench_model, bench_pipeline, plot, rows_to_frame
+    from .checkpoint import model_from_checkpoint
+    from .model import UNet3D
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        parser.error(f"--engines: unknown {unknown}; choose from {list(ENGINES)}")
+    if args.repeats < 1 or min(args.batch_sizes) < 1 or (args.masks and min(args.masks) < 2):
+        parser.error("--repeats and --batch-sizes must be >= 1, --masks >= 2")
+    if args.provider == "cuda" and not torch.cuda.is_available():
+        parser.error("--provider cuda: torch sees no GPU here")
+    device = "cuda" if args.provider == "cuda" or (args.provider == "auto" and torch.cuda.is_available()) else "cpu"
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    models = []
+    if args.model:
+        try:
+            model, _ = model_from_checkpoint(args.model)
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
+        if args.masks and args.masks != [model.n_labels]:
+            parser.error(f"--masks {args.masks} conflicts with the checkpoint's L={model.n_labels}")
+        models.append(model)
+    else:
+        for n_labels in args.masks or [2, 4]:
+            torch.manual_seed(0)
+            models.append(UNet3D(n_labels=n_labels))
+    rows, notes = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in models:
+            factory = EngineFactory(model, Path(tmp), device, threads)
+            print(f"timing L={model.n_labels} on {device} ({threads} CPU threads) ...", file=sys.stderr, flush=True)
+            got, skipped = bench_model(factory, engines, args.precision, args.sizes, args.batch_sizes, args.repeats)
+            rows += got
+            notes += [f"L={model.n_labels} {n}" for n in skipped]
+            if args.pipeline:
+                pipe, alone = bench_pipeline(factory.onnx_path("fp32"), args.sizes[0], max(args.batch_sizes), device, threads)
+                rows += [pipe, alone]
+        if args.kernels:
+            rows += bench_kernels(args.sizes, [m.n_labels for m in models])
+    table = rows_to_frame(rows)
+    with atomic_write(args.out, "w") as handle:
+        table.to_csv(handle, index=False)
+    print(table.to_string(index=False))
+    for note in notes:
+        print(note, file=sys.stderr)
+    _print_ratios(table)
+    if args.plot:
+        try:
+            plot(table, Path(args.plot))
+        except RuntimeError as exc:
+            parser.exit(1, f"stseg-bench: {exc}\n")
+        print(f"plot: {args.plot}")
+    print(f"table: {args.out}")
+
+
+def _print_ratios(table) -> None:
+    """onnxruntime against torch eager, and the pipeline against the model alone."""
+    keys = ["provider", "precision", "height", "width", "masks", "batch"]
+    eager = table[table["engine"] == "torch"].set_index(keys)["ms_per_frame"]
+    for name in ("onnxruntime", "torchscript", "tensorrt"):
+        other = table[table["engine"] == name].set_index(keys)["ms_per_frame"]
+        both = eager.index.intersection(other.index)
+        for key in both:
+            provider, precision, h, w, masks, batch = key
+            print(f"{name} vs torch eager, {provider} {precision} {h}x{w} L={masks} batch {batch}: {eager[key] / other[key]:.2f}x faster")
+    pipe = table[table["engine"] == "pipeline"]
+    alone = table[table["engine"] == "onnxruntime(model only)"]
+    for (_, p), (_, a) in zip(pipe.iterrows(), alone.iterrows()):
+        print(f"pipeline / model alone, {p['height']}x{p['width']} L={p['masks']} batch {p['batch']}: {p['ms_per_frame'] / a['ms_per_frame']:.2f}x")

@@ -1,0 +1,349 @@
+"""Inference timing tables: engines × input sizes × mask counts × batch sizes, plus the
+kernels and the whole pipeline, measured in one process so ratios are meaningful.
+
+Rows of the table (``bench.csv``): engine, provider, precision, height, width, masks, batch,
+windows_per_s, ms_per_frame, peak_mem_mb. One window yields one output frame in a long
+video, so ms_per_frame = 1000 / windows_per_s. peak_mem_mb is the peak resident memory
+above the level before the engine ran (CPU), or the peak device memory (CUDA).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stseg_deploy.metadata import ModelInfo
+from stseg_deploy.runtime import OnnxModel
+
+from .export import export_onnx
+from .export_wrapper import ExportWrapper, example_input
+from .model import UNet3D
+
+log = logging.getLogger(__name__)
+
+ENGINES = ("torch", "torchscript", "onnxruntime", "tensorrt")
+PRECISIONS = ("fp32", "fp16")
+COLUMNS = [
+    "engine", "provider", "precision", "height", "width", "masks", "batch",
+    "windows_per_s", "ms_per_frame", "peak_mem_mb",
+]
+
+
+@dataclass
+class BenchRow:
+    engine: str
+    provider: str
+    precision: str
+    height: int
+    width: int
+    masks: int
+    batch: int
+    windows_per_s: float
+    ms_per_frame: float
+    peak_mem_mb: float
+
+
+class EngineUnavailable(RuntimeError):
+    """An engine that cannot run here (no GPU, provider not loadable, ...): skipped, with why."""
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@contextmanager
+def peak_memory(device: str) -> Iterator[list[float]]:
+    """Yields a one-element list that holds, on exit, the peak memory in MiB.
+
+    CUDA: peak device memory in use (torch's allocator, or the whole device for other
+    runtimes, via free-memory queries). CPU: peak RSS above the level at entry, sampled
+    every millisecond (Linux /proc; 0 where unavailable).
+    """
+    result = [0.0]
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        free_before, total = torch.cuda.mem_get_info()
+        lowest_free = [free_before]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                lowest_free[0] = min(lowest_free[0], torch.cuda.mem_get_info()[0])
+                time.sleep(0.002)
+
+        thread = threading.Thread(target=sample, daemon=True)
+        thread.start()
+        try:
+            yield result
+        finally:
+            stop.set()
+            thread.join()
+            torch.cuda.synchronize()
+            by_torch = torch.cuda.max_memory_allocated() / 2**20
+            by_device = (free_before - lowest_free[0]) / 2**20
+            result[0] = max(by_torch, by_device)
+        return
+    if not Path("/proc/self/statm").exists():
+        yield result
+        return
+    base = _rss_mb()
+    peak = [base]
+    stop = threading.Event()
+
+    def sample_rss() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.001)
+
+    thread = threading.Thread(target=sample_rss, daemon=True)
+    thread.start()
+    try:
+        yield result
+    finally:
+        stop.set()
+        thread.join()
+        result[0] = max(0.0, max(peak[0], _rss_mb()) - base)
+
+
+def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]) -> float:
+    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` runs."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+class Fp16Wrapper(torch.nn.Module):
+    """float32 in and out, half precision inside: the exported graph casts at its ends."""
+
+    def __init__(self, model: UNet3D) -> None:
+        super().__init__()
+        self.model = model.half()
+
+    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        proba, features = self.model.forward_with_features(flow.half())
+        return proba.float(), features.float()
+
+
+class EngineFactory:
+    """Builds, once per mask count, the callables that run one batch on each engine."""
+
+    def __init__(self, model: UNet3D, workdir: Path, device: str, threads: int | None) -> None:
+        self.model = model.eval()
+        self.workdir = workdir
+        self.device = device
+        self.threads = threads
+        self.info = ModelInfo(model.n_labels, 3, (128, 224), "QuadraticFullPT", "per-frame instance", model.features_start, "bench", 0)
+        self._onnx: dict[str, Path] = {}
+
+    def onnx_path(self, precision: str) -> Path:
+        if precision not in self._onnx:
+            path = self.workdir / f"L{self.model.n_labels}_{precision}.onnx"
+            wrapper = ExportWrapper(self.model) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
+            export_onnx(wrapper, self.info, path)
+            self._onnx[precision] = path
+        return self._onnx[precision]
+
+    def build(self, engine: str, precision: str) -> Callable[[np.ndarray], np.ndarray]:
+        if precision == "fp16" and self.device == "cpu" and engine in ("torch", "torchscript", "onnxruntime"):
+            raise EngineUnavailable("fp16 is only timed on CUDA (CPU kernels for half 3D convolutions are slow or missing)")
+        if engine in ("torch", "torchscript"):
+            module: torch.nn.Module = ExportWrapper(self.model) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
+            module = module.to(self.device).eval()
+            if engine == "torchscript":
+                import warnings
+
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    module = torch.jit.script(module)
+            device = torch.device(self.device)
+
+            def run_torch(x: np.ndarray) -> np.ndarray:
+                with torch.inference_mode():
+                    return module(torch.from_numpy(x).to(device))[0].cpu().numpy()
+
+            return run_torch
+        if engine == "onnxruntime":
+            provider = "cuda" if self.device == "cuda" else "cpu"
+            try:
+                session = OnnxModel(self.onnx_path(precision), provider=provider, threads=self.threads)
+            except RuntimeError as exc:
+                raise EngineUnavailable(str(exc)) from exc
+            return session.run
+        if engine == "tensorrt":
+            return self._tensorrt(precision)
+        raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
+
+    def _tensorrt(self, precision: str) -> Callable[[np.ndarray], np.ndarray]:
+        import onnxruntime as ort
+
+        if "TensorrtExecutionProvider" not in ort.get_available_providers():
+            raise EngineUnavailable("onnxruntime has no TensorRT provider here")
+        options = {"trt_fp16_enable": precision == "fp16", "trt_engine_cache_enable": False}
+        try:
+            session = ort.InferenceSession(
+                str(self.onnx_path("fp32")),
+                providers=[("TensorrtExecutionProvider", options), "CUDAExecutionProvider"],
+            )
+        except Exception as exc:  # onnxruntime raises its own types
+            raise EngineUnavailable(f"TensorRT session failed: {exc}") from exc
+        if session.get_providers()[0] != "TensorrtExecutionProvider":
+            raise EngineUnavailable(f"TensorRT did not load (runs on {session.get_providers()[0]})")
+        return lambda x: session.run(["proba"], {"flow": x})[0]
+
+
+def _copy(model: UNet3D) -> UNet3D:
+    clone = UNet3D(**model.config)
+    clone.load_state_dict(model.state_dict())
+    return clone.eval()
+
+
+def bench_model(
+    factory: EngineFactory,
+    engines: list[str],
+    precisions: list[str],
+    sizes: list[tuple[int, int]],
+    batches: list[int],
+    repeats: int,
+    warmup: int = 2,
+) -> tuple[list[BenchRow], list[str]]:
+    """Time every engine × precision × size × batch for one model. Returns (rows, skipped notes)."""
+    rows, notes = [], []
+    sync = torch.cuda.synchronize if factory.device == "cuda" else (lambda: None)
+    provider = factory.device
+    for engine in engines:
+        for precision in precisions:
+            try:
+                run = factory.build(engine, precision)
+            except EngineUnavailable as exc:
+                notes.append(f"{engine} {precision}: skipped ({exc})")
+                continue
+            for (h, w) in sizes:
+                for batch in batches:
+                    x = example_input(batch, h, w).numpy()
+                    with peak_memory(factory.device) as peak:
+                        seconds = median_seconds(lambda: run(x), repeats, warmup, sync)
+                    rows.append(BenchRow(
+                        engine, provider, precision, h, w, factory.model.n_labels, batch,
+                        round(batch / seconds, 3), round(seconds / batch * 1e3, 3), round(peak[0], 1),
+                    ))
+                    log.info("%s", rows[-1])
+    return rows, notes
+
+
+def bench_kernels(sizes: list[tuple[int, int]], masks: list[int], windows: int = 200, cut_size: int = 10, repeats: int = 5) -> list[BenchRow]:
+    """Per-frame time of linking (link_windows) and selection (select_masks) on blocky labels."""
+    from stseg_kernels import link_windows, select_masks
+
+    rows = []
+    rng = np.random.default_rng(0)
+    for (h, w) in sizes:
+        for n_labels in masks:
+            coarse = rng.integers(0, n_labels, size=(windows, 3, max(1, h // 16), max(1, w // 16)), dtype=np.uint8)
+            labels = np.ascontiguousarray(coarse.repeat(16, axis=2).repeat(16, axis=3)[:, :, :h, :w])
+            frames = np.ascontiguousarray(labels[:, 1])
+            gt = frames == 0
+            has_gt = np.ones(windows, dtype=bool)
+            link_windows(labels[:2], n_labels, cut_size)  # compile outside the timing
+            select_masks(frames[:2], gt[:2], has_gt[:2], n_labels, cut_size)
+            for name, fn in (
+                ("link_windows", lambda: link_windows(labels, n_labels, cut_size)),
+                ("select_masks", lambda: select_masks(frames, gt, has_gt, n_labels, cut_size)),
+            ):
+                with peak_memory("cpu") as peak:
+                    seconds = median_seconds(fn, repeats, 1, lambda: None)
+                rows.append(BenchRow(name, "numba", "-", h, w, n_labels, windows, round(windows / seconds, 1),
+                                     round(seconds / windows * 1e3, 5), round(peak[0], 1)))
+    return rows
+
+
+def bench_pipeline(
+    onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None,
+    frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,
+) -> tuple[BenchRow, BenchRow]:
+    """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
+    labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
+    from stseg_deploy.flowio import write_flow
+    from stseg_deploy.outputs import segment_to_folder
+    from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.preprocess import flow_windows, resize_flow
+    from stseg_deploy.sources import sequences_from_folders
+
+    session = OnnxModel(onnx_path, provider=provider, threads=threads)
+    device = session.device
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "flows" / "seq"
+        folder.mkdir(parents=True)
+        flows = example_input(1, original_size[0], original_size[1]).numpy()[0].transpose(1, 0, 2, 3)
+        for t in range(frames):
+            write_flow(folder / f"{t:05d}.flo", flows[t % 3])
+        sequence = sequences_from_folders([folder])[0]
+        segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size)
+        windows = flow_windows(np.stack([resize_flow(flows[t % 3], size) for t in range(frames)]))
+
+        def model_only() -> None:
+            for start in range(0, len(windows), batch):
+                session.run(windows[start : start + batch])
+
+        with peak_memory("cpu") as peak_model:
+            model_s = median_seconds(model_only, repeats, 1, lambda: None)
+        with peak_memory("cpu") as peak_pipe:
+            pipe_s = median_seconds(lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out"), repeats, 1, lambda: None)
+    h, w = size
+    n = len(windows)
+    pipeline_row = BenchRow("pipeline", device, "fp32", h, w, session.info.n_labels, batch, round(n / pipe_s, 3), round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1))
+    model_row = BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3), round(model_s / frames * 1e3, 3), round(peak_model[0], 1))
+    return pipeline_row, model_row
+
+
+def rows_to_frame(rows: list[BenchRow]):
+    import pandas as pd
+
+    return pd.DataFrame([asdict(r) for r in rows], columns=COLUMNS)
+
+
+def plot(table, path: Path) -> None:
+    """ms per frame against input pixels, one line per engine / precision / masks / batch."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError("plotting needs matplotlib: pip install 'stseg[plot]'") from exc
+    models = table[~table["engine"].isin(["link_windows", "select_masks"])]
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for key, group in models.groupby(["engine", "precision", "masks", "batch"]):
+        group = group.sort_values(["height", "width"])
+        ax.plot(group["height"] * group["width"], group["ms_per_frame"], marker="o", label="{} {} L={} B={}".format(*key))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("input pixels (H x W)")
+    ax.set_ylabel("ms per frame")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    from stseg_deploy.atomic import atomic_write
+
+    with atomic_write(path) as handle:
+        fig.savefig(handle, format="png", dpi=120)
+    plt.close(fig)
