@@ -82,6 +82,10 @@ def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int =
     """Export with the dynamo exporter, dynamic B, H, W, all weights inside one file."""
     import onnx
 
+    wrapper = wrapper.eval()
+    # torch.onnx warns that torchvision's detection ops are unregistered: irrelevant here.
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
+
     batch, height, width = (torch.export.Dim(n, min=1) for n in ("batch", "height", "width"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_file = Path(tmp) / "model.onnx"
