@@ -35,7 +35,12 @@ class SegmentationModel(Protocol):
 def _nvidia_driver_present() -> bool:
     # Trying the CUDA provider on a machine without a driver makes onnxruntime log a long
     # error before falling back; a cheap look for the driver avoids that noise.
-    return Path("/proc/driver/nvidia/version").exists() or os.name == "nt"
+    return (
+        os.name == "nt"
+        or Path("/proc/driver/nvidia/version").exists()
+        or Path("/dev/nvidiactl").exists()
+        or Path("/dev/nvidia0").exists()
+    )
 
 
 def _check_input(flow: np.ndarray) -> np.ndarray:
