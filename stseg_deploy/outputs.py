@@ -24,6 +24,7 @@ from .atomic import atomic_write
 from .linker import LinkedFrame
 from .masks import write_label_png
 from .pipeline import Segmenter, SequenceStats
+from .prefetch import BackgroundWriter
 from .preprocess import resize_labels
 from .sources import Sequence
 
@@ -49,7 +50,8 @@ def segment_to_folder(
     """Segment ``sequence`` and write its outputs under ``out_dir / sequence.name``.
 
     Memory stays flat: labels go to a memory-mapped temporary ``.npy`` that is renamed into
-    place once complete, frames are written as they are linked.
+    place once complete, frames are written by a background thread as they are linked
+    (``on_frame`` is called from that thread, once a frame's files are written).
     """
     seq_dir = Path(out_dir) / sequence.name
     seq_dir.mkdir(parents=True, exist_ok=True)
@@ -64,20 +66,27 @@ def segment_to_folder(
     volume = np.lib.format.open_memmap(
         tmp_labels, mode="w+", dtype=np.uint8, shape=(len(names), *segmenter.image_size)
     )
+    def write(frame: LinkedFrame) -> None:
+        t0 = time.perf_counter()
+        name = names[frame.index]
+        write_label_png(seq_dir / f"{name}.png", resize_labels(frame.labels, stats.original_size))
+        if frame.proba is not None:
+            _save_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
+        if frame.features is not None:
+            # float16 halves the largest output; features are descriptors, not probabilities.
+            _save_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
+        stats.write += time.perf_counter() - t0
+        if on_frame is not None:
+            on_frame(frame)
+
+    writer = BackgroundWriter()
     try:
-        for frame in segmenter.frames(sequence, keep_proba=save_proba, keep_features=save_features, stats=stats):
-            t0 = time.perf_counter()
-            volume[frame.index] = frame.labels
-            name = names[frame.index]
-            write_label_png(seq_dir / f"{name}.png", resize_labels(frame.labels, stats.original_size))
-            if frame.proba is not None:
-                _save_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
-            if frame.features is not None:
-                # float16 halves the largest output; features are descriptors, not probabilities.
-                _save_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
-            stats.write += time.perf_counter() - t0
-            if on_frame is not None:
-                on_frame(frame)
+        try:
+            for frame in segmenter.frames(sequence, keep_proba=save_proba, keep_features=save_features, stats=stats):
+                volume[frame.index] = frame.labels
+                writer.submit(lambda frame=frame: write(frame))
+        finally:
+            writer.close()
         volume.flush()
         del volume
         os.replace(tmp_labels, seq_dir / LABELS_FILE)

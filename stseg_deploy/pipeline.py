@@ -16,6 +16,7 @@ import numpy as np
 from .errors import StsegInputError
 from .flowio import read_flow
 from .linker import LinkedFrame, StreamLinker
+from .prefetch import prefetch
 from .preprocess import WINDOW, resize_flow
 from .runtime import SegmentationModel
 from .sources import Sequence
@@ -96,7 +97,8 @@ class Segmenter:
         batch = np.empty((self.batch_size, 2, WINDOW, h, w), dtype=np.float32)
         recent: list[np.ndarray] = []
         filled = 0
-        for flow in self._flows(paths, stats):
+        # Read and resize ahead of the model, a batch and a window's worth at most.
+        for flow in prefetch(self._flows(paths, stats), depth=self.batch_size + WINDOW):
             recent.append(flow)
             if len(recent) > WINDOW:
                 recent.pop(0)

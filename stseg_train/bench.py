@@ -9,6 +9,7 @@ above the level before the engine ran (CPU), or the peak device memory (CUDA).
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import statistics
@@ -167,7 +168,8 @@ class EngineFactory:
         if precision == "fp16" and self.device == "cpu" and engine in ("torch", "torchscript", "onnxruntime"):
             raise EngineUnavailable("fp16 is only timed on CUDA (CPU kernels for half 3D convolutions are slow or missing)")
         if engine in ("torch", "torchscript"):
-            module: torch.nn.Module = ExportWrapper(self.model) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
+            # A copy: moving the shared model to the GPU would break later CPU-side exports.
+            module: torch.nn.Module = ExportWrapper(_copy(self.model)) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             module = module.to(self.device).eval()
             if engine == "torchscript":
                 import warnings
@@ -198,6 +200,12 @@ class EngineFactory:
 
         if "TensorrtExecutionProvider" not in ort.get_available_providers():
             raise EngineUnavailable("onnxruntime has no TensorRT provider here")
+        try:
+            # Without TensorRT's own library, onnxruntime prints a page of errors before
+            # falling back; a quick look first keeps the skip to one line.
+            ctypes.CDLL("libnvinfer.so.10")
+        except OSError as exc:
+            raise EngineUnavailable(f"TensorRT libraries not found ({exc})") from exc
         options = {"trt_fp16_enable": precision == "fp16", "trt_engine_cache_enable": False}
         try:
             session = ort.InferenceSession(

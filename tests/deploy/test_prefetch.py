@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from stseg_deploy.prefetch import BackgroundWriter, prefetch
+
+
+def test_prefetch_keeps_order_and_bounds_read_ahead() -> None:
+    produced = []
+
+    def items():
+        for i in range(50):
+            produced.append(i)
+            yield i
+
+    seen = []
+    for value in prefetch(items(), depth=3):
+        time.sleep(0.001)
+        # The producer is at most depth + 1 ahead (depth queued, one being put).
+        assert len(produced) - len(seen) <= 5
+        seen.append(value)
+    assert seen == list(range(50))
+
+
+def test_prefetch_reraises_at_the_failing_item() -> None:
+    def items():
+        yield 1
+        yield 2
+        raise ValueError("frame 3 is corrupt")
+
+    got = []
+    with pytest.raises(ValueError, match="frame 3 is corrupt"):
+        for value in prefetch(items(), depth=2):
+            got.append(value)
+    assert got == [1, 2]
+
+
+def test_prefetch_stops_the_producer_when_closed_early() -> None:
+    started = threading.active_count()
+    gen = prefetch(iter(range(10_000)), depth=1)
+    assert next(gen) == 0
+    gen.close()
+    time.sleep(0.2)
+    assert threading.active_count() <= started
+
+
+def test_writer_runs_jobs_in_order_and_reraises() -> None:
+    done = []
+    writer = BackgroundWriter(depth=2)
+    for i in range(20):
+        writer.submit(lambda i=i: done.append(i))
+    writer.close()
+    assert done == list(range(20))
+    failing = BackgroundWriter()
+    failing.submit(lambda: (_ for _ in ()).throw(OSError("disk full")))
+    with pytest.raises(OSError, match="disk full"):
+        failing.close()
