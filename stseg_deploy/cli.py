@@ -12,6 +12,7 @@ import click
 from .binarise import BINARISATIONS
 from .datasplit import SPLITS
 from .errors import StsegInputError
+from .opticalflow import METHODS as FLOW_METHODS
 from .runtime import PROVIDERS
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
@@ -42,8 +43,8 @@ def _fail(exc: Exception) -> None:
 
 @click.command(context_settings=CONTEXT)
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Exported model: .onnx (onnxruntime) or .ts (TorchScript, needs torch).")
-@click.argument("flow_dirs", nargs=-1, type=click.Path(file_okay=False))
-@click.option("--data-file", help="DataSplit prefix instead of folders: sequences come from its Sequence column.")
+@click.argument("inputs", nargs=-1, type=click.Path())
+@click.option("--data-file", help="DataSplit prefix instead of INPUTS: sequences come from its Sequence column.")
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one subfolder per sequence.")
@@ -55,23 +56,34 @@ def _fail(exc: Exception) -> None:
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
+@click.option("--overlay", is_flag=True, help="Also write overlay/<frame>.png and overlay.mp4 (segments over the frames, or over the flow colours for flow input) and flow/<frame>.png (colour wheel).")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", help="Optical flow for video inputs (OpenCV).")
+@click.option("--flow-size", nargs=2, type=int, default=None, help="Compute video flow at H W [default: the video's size].")
+@click.option("--flow-step", type=int, default=1, help="Video flow from frame t to t + step.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, flow_dirs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, verbose) -> None:
-    """Segment flow videos: FLOW_DIR... (one sequence per folder) or a DataSplit."""
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_step, verbose) -> None:
+    """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
+    video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
+    for the last two. Or give --data-file for the sequences of a DataSplit."""
     _setup_logging(verbose)
     from tqdm import tqdm
 
     from .outputs import segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
-    from .sources import sequences_from_datasplit, sequences_from_folders
+    from .sources import sequences_from_datasplit
 
-    if bool(flow_dirs) == bool(data_file):
-        raise click.UsageError("give either FLOW_DIR arguments or --data-file, not both and not neither")
+    if bool(inputs) == bool(data_file):
+        raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
     if batch_size < 1:
         raise click.BadParameter("must be >= 1", param_hint="--batch-size")
+    if flow_step < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--flow-step")
     try:
-        sequences = sequences_from_folders(list(flow_dirs)) if flow_dirs else sequences_from_datasplit(data_file, split, base_dir)
+        if inputs:
+            sequences = _input_sequences(inputs, flow_method, flow_size, flow_step)
+        else:
+            sequences = sequences_from_datasplit(data_file, split, base_dir)
         model = load_model(model_path, provider=provider, threads=threads)
         segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -83,11 +95,11 @@ def infer_main(model_path, flow_dirs, data_file, split, base_dir, out_dir, cut_s
     )
     total_frames, started = 0, time.perf_counter()
     for sequence in sequences:
-        bar = tqdm(total=len(sequence.flows), desc=sequence.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        bar = tqdm(total=sequence.n_frames, desc=sequence.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         try:
             stats = segment_to_folder(
                 segmenter, sequence, out_dir, save_proba=save_proba, save_features=save_features,
-                on_frame=lambda _frame: bar.update(1),
+                on_frame=lambda _frame: bar.update(1), overlay=overlay,
             )
         except (OSError, ValueError, RuntimeError) as exc:
             bar.close()
@@ -99,6 +111,55 @@ def infer_main(model_path, flow_dirs, data_file, split, base_dir, out_dir, cut_s
         f"segmented {total_frames} frames of {len(sequences)} sequence(s) in {seconds:.1f} s "
         f"({total_frames / max(seconds, 1e-9):.1f} frames/s); results in {Path(out_dir)}"
     )
+
+
+def _input_sequences(inputs, method: str, size, step: int) -> list:
+    """Sequences for stseg-infer's INPUT arguments, with names checked for collisions."""
+    from .sources import is_flow_folder, open_video_sequence, sequences_from_folders
+
+    sequences = []
+    for item in inputs:
+        path = Path(item)
+        if is_flow_folder(path):
+            sequences += sequences_from_folders([path])
+        else:
+            sequences.append(open_video_sequence(path, method, tuple(size) if size else None, step))
+    names = [s.name for s in sequences]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise StsegInputError(f"several inputs are named {duplicates}; their outputs would collide in one folder")
+    return sequences
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("source", type=click.Path())
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step).")
+@click.option("--method", type=click.Choice(FLOW_METHODS), default="dis", help="OpenCV DIS (fast, default) or Farneback.")
+@click.option("--size", nargs=2, type=int, default=None, help="Compute flow at H W [default: the video's size].")
+@click.option("--step", type=int, default=1, help="Flow from frame t to frame t + step.")
+@click.option("-v", "--verbose", is_flag=True)
+def flow_main(source, out_dir, method, size, step, verbose) -> None:
+    """Compute forward optical flow of a video file or a folder of frames, as .flo files."""
+    _setup_logging(verbose)
+    from tqdm import tqdm
+
+    from .opticalflow import flow_from_video
+    from .videoio import open_frames
+
+    if step < 1:
+        raise click.BadParameter("must be >= 1", param_hint="--step")
+    try:
+        frames = open_frames(source)
+        bar = tqdm(total=len(frames), desc=frames.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        started = time.perf_counter()
+        try:
+            written = flow_from_video(frames, out_dir, method, tuple(size) if size else None, step, on_frame=lambda _i: bar.update(1))
+        finally:
+            bar.close()
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    seconds = time.perf_counter() - started
+    click.echo(f"wrote {len(written)} flow files to {out_dir} in {seconds:.1f} s ({len(written) / max(seconds, 1e-9):.1f} flows/s)")
 
 
 @click.command(context_settings=CONTEXT)
@@ -141,3 +202,21 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, dav
         click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}")
     click.echo(f"scores: {Path(out_dir) / 'scores.csv'}; summary: {Path(out_dir) / 'summary.csv'}")
     click.echo(f"J={overall:.3f}")
+
+
+@click.command(context_settings=CONTEXT)
+@click.argument("seq_dir", type=click.Path(file_okay=False))
+@click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None, help="Folder of this sequence's 0/255 masks named like the frames [default: the DataSplit masks it was inferred with, if any].")
+@click.option("--frames", "n_columns", type=int, default=6, help="Frames (columns) shown, spread over the sequence.")
+@click.option("--cut-size", default="10", callback=_cut_size, help="Chunk size of the mask selection.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png].")
+def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
+    """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,
+    segments, selected mask and ground truth over a few frames."""
+    from .visualize import sequence_contact_sheet
+
+    try:
+        path = sequence_contact_sheet(seq_dir, gt_dir, n_columns, cut_size, out_path)
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    click.echo(f"contact sheet: {path}")

@@ -5,7 +5,10 @@ Layout of ``OUT/SEQ/``:
 - ``<frame>.png``: indexed label maps (DAVIS palette) at the flow's original size;
 - ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``save_proba``);
 - ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``save_features``);
-- ``sequence.json``: frame names, sizes, model metadata, cut size, link method, timings.
+- ``sequence.json``: frame names, sizes, model metadata, cut size, link method, timings;
+- with ``overlay``: ``flow/<frame>.png`` (Middlebury colour wheel), ``overlay/<frame>.png``
+  and ``overlay.mp4``: the video's frames (or, for flow input, the flow colours) with the
+  segments blended in, one fixed colour per label.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ def segment_to_folder(
     save_proba: bool = False,
     save_features: bool = False,
     on_frame: Callable[[LinkedFrame], None] | None = None,
+    overlay: bool = False,
 ) -> SequenceStats:
     """Segment ``sequence`` and write its outputs under ``out_dir / sequence.name``.
 
@@ -60,12 +64,22 @@ def segment_to_folder(
     if save_features:
         (seq_dir / "features").mkdir(exist_ok=True)
     names = sequence.frame_names
+    flow_pngs = None
+    if overlay:
+        from .flowviz import flow_to_rgb
+
+        (seq_dir / "flow").mkdir(exist_ok=True)
+
+        def flow_pngs(index: int, flow: np.ndarray) -> None:
+            writer.submit(lambda: _save_png(seq_dir / "flow" / f"{names[index]}.png", flow_to_rgb(flow)))
+
     stats = SequenceStats()
     started = time.perf_counter()
     tmp_labels = seq_dir / f".{LABELS_FILE}.partial"
     volume = np.lib.format.open_memmap(
         tmp_labels, mode="w+", dtype=np.uint8, shape=(len(names), *segmenter.image_size)
     )
+    writer = BackgroundWriter()
     def write(frame: LinkedFrame) -> None:
         t0 = time.perf_counter()
         name = names[frame.index]
@@ -79,10 +93,12 @@ def segment_to_folder(
         if on_frame is not None:
             on_frame(frame)
 
-    writer = BackgroundWriter()
     try:
         try:
-            for frame in segmenter.frames(sequence, keep_proba=save_proba, keep_features=save_features, stats=stats):
+            frames = segmenter.frames(
+                sequence, keep_proba=save_proba, keep_features=save_features, stats=stats, on_flow=flow_pngs
+            )
+            for frame in frames:
                 volume[frame.index] = frame.labels
                 writer.submit(lambda frame=frame: write(frame))
         finally:
@@ -93,6 +109,10 @@ def segment_to_folder(
     except BaseException:
         tmp_labels.unlink(missing_ok=True)
         raise
+    if overlay:
+        t0 = time.perf_counter()
+        write_overlays(seq_dir, sequence, names)
+        stats.write += time.perf_counter() - t0
     stats.total = time.perf_counter() - started
     info = segmenter.model.info
     record = {
@@ -113,6 +133,42 @@ def segment_to_folder(
     with atomic_write(seq_dir / SEQUENCE_FILE, "w") as handle:
         json.dump(record, handle, indent=2)
     return stats
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    with atomic_write(path) as handle:
+        handle.write(buffer.getvalue())
+
+
+def write_overlays(seq_dir: Path, sequence, names: list[str], alpha: float = 0.5) -> None:
+    """``overlay/<frame>.png`` and ``overlay.mp4``: segments blended over the video frames,
+    or over the flow colour images when the input was flow files (no frames to show)."""
+    from .overlay import blend_labels
+    from .videoio import DEFAULT_FPS, VideoWriter
+
+    labels = np.load(seq_dir / LABELS_FILE, mmap_mode="r")
+    (seq_dir / "overlay").mkdir(exist_ok=True)
+    if sequence.frames is not None:
+        fps = sequence.frames.fps
+        backgrounds = (frame for t, frame in sequence.frames if t < len(names))
+    else:
+        from PIL import Image
+
+        fps = DEFAULT_FPS
+        backgrounds = (np.asarray(Image.open(seq_dir / "flow" / f"{name}.png").convert("RGB")) for name in names)
+    writer = BackgroundWriter()
+    try:
+        with VideoWriter(seq_dir / "overlay.mp4", fps=fps) as video:
+            for t, image in enumerate(backgrounds):
+                blended = blend_labels(image, resize_labels(np.asarray(labels[t]), image.shape[:2]), alpha=alpha)
+                writer.submit(lambda t=t, blended=blended: _save_png(seq_dir / "overlay" / f"{names[t]}.png", blended))
+                video.write(blended)
+    finally:
+        writer.close()
 
 
 def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:

@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StsegInputError
-from .flowio import read_flow
 from .linker import LinkedFrame, StreamLinker
 from .prefetch import prefetch
 from .preprocess import WINDOW, resize_flow
@@ -74,31 +73,35 @@ class Segmenter:
     def n_labels(self) -> int:
         return self.model.info.n_labels
 
-    def _flows(self, paths: tuple[Path, ...], stats: SequenceStats) -> Iterator[np.ndarray]:
+    def _flows(self, sequence, stats: SequenceStats, on_flow=None) -> Iterator[np.ndarray]:
         """Resized flows one by one; all frames of a sequence must share one size."""
         size = None
-        for path in paths:
-            t0 = time.perf_counter()
-            flow = read_flow(path)
+        index = 0
+        t0 = time.perf_counter()
+        for where, flow in sequence.read_flows():
             if size is None:
                 size = flow.shape[1:]
                 stats.original_size = (int(size[0]), int(size[1]))
             elif flow.shape[1:] != size:
                 raise StsegInputError(
-                    f"{path}: flow size {flow.shape[2]}x{flow.shape[1]} differs from the sequence's "
+                    f"{where}: flow size {flow.shape[2]}x{flow.shape[1]} differs from the sequence's "
                     f"first frame {size[1]}x{size[0]} (width x height)"
                 )
+            if on_flow is not None:
+                on_flow(index, flow)
             resized = resize_flow(flow, self.image_size)
             stats.read += time.perf_counter() - t0
             yield resized
+            index += 1
+            t0 = time.perf_counter()
 
-    def _window_batches(self, paths: tuple[Path, ...], stats: SequenceStats) -> Iterator[np.ndarray]:
+    def _window_batches(self, sequence, stats: SequenceStats, on_flow=None) -> Iterator[np.ndarray]:
         h, w = self.image_size
         batch = np.empty((self.batch_size, 2, WINDOW, h, w), dtype=np.float32)
         recent: list[np.ndarray] = []
         filled = 0
         # Read and resize ahead of the model, a batch and a window's worth at most.
-        for flow in prefetch(self._flows(paths, stats), depth=self.batch_size + WINDOW):
+        for flow in prefetch(self._flows(sequence, stats, on_flow), depth=self.batch_size + WINDOW):
             recent.append(flow)
             if len(recent) > WINDOW:
                 recent.pop(0)
@@ -119,11 +122,17 @@ class Segmenter:
         keep_proba: bool = False,
         keep_features: bool = False,
         stats: SequenceStats | None = None,
+        on_flow: Callable[[int, np.ndarray], None] | None = None,
     ) -> Iterator[LinkedFrame]:
         """Linked frames of a sequence in order: labels (h, w) uint8 at model size, plus
-        renamed probabilities (L, h, w) and features (C, h, w) when asked."""
+        renamed probabilities (L, h, w) and features (C, h, w) when asked.
+
+        ``sequence``: a :class:`~stseg_deploy.sources.Sequence` or ``VideoSequence``.
+        ``on_flow(index, flow)`` sees each flow at its original size, (2, H, W) pixels,
+        from the read-ahead thread.
+        """
         stats = stats if stats is not None else SequenceStats()
-        n_frames = len(sequence.flows)
+        n_frames = sequence.n_frames
         if n_frames < WINDOW:
             raise StsegInputError(
                 f"sequence {sequence.name!r}: {n_frames} flow frame(s); at least {WINDOW} are needed"
@@ -131,7 +140,7 @@ class Segmenter:
         stats.frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
-        for batch in self._window_batches(sequence.flows, stats):
+        for batch in self._window_batches(sequence, stats, on_flow):
             t0 = time.perf_counter()
             out = self.model.run(batch, features=keep_features)
             proba, features = (out if keep_features else (out, None))
@@ -141,11 +150,16 @@ class Segmenter:
             linked = list(linker.push(labels, proba if keep_proba else None, features))
             stats.link += time.perf_counter() - t1
             yield from linked
+        if linker.next_window != stats.windows:
+            raise StsegInputError(
+                f"sequence {sequence.name!r}: {linker.next_window + WINDOW - 1} flow frames were read, "
+                f"{n_frames} expected (was a file or the video truncated while reading?)"
+            )
 
     def segment(self, sequence: Sequence, on_frame: Callable[[LinkedFrame], None] | None = None) -> np.ndarray:
         """All label maps of a sequence: (F, h, w) uint8 at model size (holds them in memory;
         use :meth:`frames` or :func:`stseg_deploy.outputs.segment_to_folder` for long videos)."""
-        labels = np.empty((len(sequence.flows), *self.image_size), dtype=np.uint8)
+        labels = np.empty((sequence.n_frames, *self.image_size), dtype=np.uint8)
         for frame in self.frames(sequence):
             labels[frame.index] = frame.labels
             if on_frame is not None:

@@ -1,13 +1,18 @@
-"""Where sequences come from: flow folders or the Sequence column of a DataSplit."""
+"""Where sequences come from: flow folders, the Sequence column of a DataSplit, or videos
+(a video file or a folder of frames) whose flow is computed on the fly."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .datasplit import read_datasplit, resolve
 from .errors import StsegInputError
+from .flowio import read_flow
 from .frames import list_flow_files
 
 log = logging.getLogger(__name__)
@@ -21,10 +26,95 @@ class Sequence:
     flows: tuple[Path, ...]
     masks: tuple[Path | None, ...]
 
+    frames = None  # no RGB frames behind a folder of flow files
+
     @property
     def frame_names(self) -> list[str]:
         """Output frame names: the flow files' stems."""
         return [p.stem for p in self.flows]
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.flows)
+
+    def read_flows(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Yield ``(where, flow)`` per frame: the file path, and (2, H, W) float32 pixels."""
+        for path in self.flows:
+            yield str(path), read_flow(path)
+
+
+@dataclass(frozen=True)
+class VideoSequence:
+    """A video (file or frame folder) whose forward flows are computed while it is read.
+
+    Frame t's flow goes from frame t to frame t + step, so F frames give F − step flow
+    frames, named by zero-padded index. The frames are counted exactly when opened (a
+    decode pass: containers' counts can be wrong), since the pipeline sizes its outputs.
+    """
+
+    name: str
+    frames: object  # stseg_deploy.videoio.FrameSource; typed loosely to keep cv2 optional here
+    method: str
+    size: tuple[int, int] | None
+    step: int
+    n_frames: int
+
+    @property
+    def masks(self) -> tuple[None, ...]:
+        return (None,) * self.n_frames
+
+    @property
+    def frame_names(self) -> list[str]:
+        from .videoio import frame_name
+
+        return [frame_name(t) for t in range(self.n_frames)]
+
+    @property
+    def flows(self) -> tuple[str, ...]:
+        """Where each flow comes from, for the sequence record."""
+        return tuple(f"{self.frames.path} frame {name}" for name in self.frame_names)
+
+    def read_flows(self) -> Iterator[tuple[str, np.ndarray]]:
+        from .opticalflow import iter_flows
+        from .videoio import frame_name
+
+        for t, flow in iter_flows(self.frames, self.method, self.size, self.step):
+            yield f"{self.frames.path} frame {frame_name(t)}", flow
+
+
+def open_video_sequence(source: str | Path, method: str = "dis", size: tuple[int, int] | None = None, step: int = 1) -> VideoSequence:
+    """A :class:`VideoSequence` named after the video's file stem (or the frame folder)."""
+    from .opticalflow import FlowEstimator
+    from .videoio import ImageFolderSource, open_frames
+
+    FlowEstimator(method, size)  # refuse bad options before the counting pass
+    frames = open_frames(source)
+    count = len(frames) if isinstance(frames, ImageFolderSource) else sum(1 for _ in frames)
+    if count <= step:
+        raise StsegInputError(f"{frames.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")
+    return VideoSequence(frames.name, frames, method, size, step, count - step)
+
+
+def is_flow_folder(path: Path) -> bool:
+    """True for a folder of flow files rather than of video frames.
+
+    ``.flo`` / ``.npy`` mean flow; ``.png`` means flow only when 16-bit RGB (KITTI), since
+    ordinary 8-bit PNGs are frames.
+    """
+    if not path.is_dir():
+        return False
+    files = [p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")]
+    if any(p.suffix.lower() in (".flo", ".npy") for p in files):
+        return True
+    pngs = sorted((p for p in files if p.suffix.lower() == ".png"), key=lambda p: p.name)
+    return bool(pngs) and _is_rgb16_png(pngs[0])
+
+
+def _is_rgb16_png(path: Path) -> bool:
+    with open(path, "rb") as handle:
+        header = handle.read(26)
+    # Signature (8), IHDR length and type (8), width, height (8), bit depth, colour type.
+    return len(header) == 26 and header[:8] == b"\x89PNG\r\n\x1a\n" and header[24] == 16 and header[25] == 2
 
 
 def sequences_from_folders(folders: list[str | Path]) -> list[Sequence]:

@@ -1,0 +1,85 @@
+"""Contact sheets of a segmented sequence: flow, segments, selected mask, ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from .binarise import binarise_exceptbiggest
+from .evaluation import gt_from_folder
+from .masks import davis_palette, read_label_png, read_mask_png
+from .outputs import read_sequence_output
+from .preprocess import resize_labels
+
+
+def _flow_picture(seq_dir: Path, record: dict, t: int) -> np.ndarray | None:
+    from PIL import Image
+
+    from .flowio import read_flow
+    from .flowviz import flow_to_rgb
+
+    saved = seq_dir / "flow" / f"{record['frames'][t]}.png"
+    if saved.is_file():
+        with Image.open(saved) as image:
+            return np.asarray(image.convert("RGB"))
+    source = Path(record["flows"][t])
+    return flow_to_rgb(read_flow(source)) if source.is_file() else None
+
+
+def sequence_contact_sheet(
+    seq_dir: str | Path,
+    gt_dir: str | Path | None = None,
+    n_columns: int = 6,
+    cut_size: int | None = 10,
+    out: str | Path | None = None,
+) -> Path:
+    """Write a contact sheet PNG for an stseg-infer output folder; returns its path.
+
+    Rows: flow (colour wheel), segments (DAVIS palette), selected mask, ground truth.
+    Columns: ``n_columns`` frames spread evenly over the sequence. Ground truth comes from
+    ``gt_dir/<frame>.png`` or, when the sequence was inferred from a DataSplit, from its
+    GtMask files. The selected mask is the paper's per-chunk selection
+    (``stseg_kernels.select_masks``) when there is ground truth, else every segment but
+    the largest. Default output: ``seq_dir/contact_sheet.png``.
+    """
+    from stseg_kernels import select_masks
+
+    from .overlay import contact_sheet
+
+    seq_dir = Path(seq_dir)
+    labels, record = read_sequence_output(seq_dir)
+    frames = record["frames"]
+    if n_columns < 1:
+        raise ValueError(f"n_columns must be >= 1, got {n_columns}")
+    if gt_dir is not None:
+        masks = gt_from_folder(Path(gt_dir).parent, Path(gt_dir).name, frames)
+    else:
+        masks = [Path(m) if m and Path(m).is_file() else None for m in record.get("masks", [None] * len(frames))]
+    size = tuple(record["original_size"])
+    columns = sorted(set(np.linspace(0, len(frames) - 1, min(n_columns, len(frames))).round().astype(int)))
+    has_gt = np.array([m is not None for m in masks])
+    n_labels = int(record["n_labels"])
+    if has_gt.any():
+        gt = np.zeros((len(frames), *labels.shape[1:]), dtype=bool)
+        for t in np.flatnonzero(has_gt):
+            gt[t] = resize_labels(read_mask_png(masks[t]).astype(np.uint8), labels.shape[1:]) > 0
+        selected = select_masks(labels, gt, has_gt, n_labels, cut_size)
+        mask_title = f"selected (cut {cut_size})"
+    else:
+        selected = np.stack([binarise_exceptbiggest(f, n_labels) for f in labels])
+        mask_title = "all but largest"
+    palette = davis_palette()
+    rows: list[list[np.ndarray | None]] = [[], [], [], []]
+    for t in columns:
+        rows[0].append(_flow_picture(seq_dir, record, t))
+        png = seq_dir / f"{frames[t]}.png"
+        segments = read_label_png(png) if png.is_file() else resize_labels(labels[t], size)
+        rows[1].append(palette[segments])
+        rows[2].append(resize_labels(selected[t].astype(np.uint8), size) > 0)
+        rows[3].append(read_mask_png(masks[t]) if masks[t] is not None else None)
+    titles = ["flow", "segments", mask_title, "ground truth"]
+    if not has_gt.any():
+        rows, titles = rows[:3], titles[:3]
+    target = Path(out) if out is not None else seq_dir / "contact_sheet.png"
+    return contact_sheet(rows, titles, target, column_titles=[frames[t] for t in columns], cell_size=(size[0], size[1]))
