@@ -41,7 +41,7 @@ def main() -> None:
     out: Path = args.out
     data, run_dir, preds = out / "data", out / "run", out / "preds"
     started = time.perf_counter()
-    for folder in (run_dir, preds, out / "blackswan"):
+    for folder in (run_dir, preds, out / "blackswan", out / "video"):
         if folder.exists():  # the demo owns these; a rerun starts them afresh
             shutil.rmtree(folder)
 
@@ -58,6 +58,15 @@ def main() -> None:
     run("stseg-infer", "--model", str(model), "--data-file", str(prefix), "--split", "val", "--base-dir", str(data), "--out", str(preds), "--cut-size", "10")
     result = run("stseg-eval", str(preds), "--data-file", str(prefix), "--split", "val", "--base-dir", str(data), "--cut-size", "10")
     j_line = result.strip().splitlines()[-1]
+    # A raw video, from frames to an overlay MP4: flow is computed on the fly (OpenCV DIS).
+    from stseg_train.synth_video import render_video
+
+    video_dir = out / "video"
+    clip = render_video(video_dir / "clip.mp4", n_frames=48, size=(192, 320), seed=0, fmt="mp4", masks_dir=video_dir / "gt" / "clip")
+    print(f"\nrendered {clip.path} (48 frames of moving textured shapes over a panning background)")
+    run("stseg-infer", "--model", str(model), str(clip.path), "--out", str(video_dir / "preds"), "--overlay", "--cut-size", "10")
+    video_j = run("stseg-eval", str(video_dir / "preds"), "--gt-dir", str(video_dir / "gt")).strip().splitlines()[-1]
+    run("stseg-viz", str(video_dir / "preds" / "clip"), "--gt", str(video_dir / "gt" / "clip"))
     blackswan = None
     if SHARED_BLACKSWAN.is_dir():
         blackswan = out / "blackswan"
@@ -68,9 +77,11 @@ def main() -> None:
     print(f"exported model:                                      {model}")
     print(f"validation segmentations (labels.npy, PNGs):         {preds}/<sequence>/")
     print(f"scores:                                              {preds / 'scores.csv'}, {preds / 'summary.csv'}")
+    print(f"raw video -> overlay MP4:                            {video_dir / 'preds' / 'clip' / 'overlay.mp4'}")
+    print(f"  its contact sheet:                                 {video_dir / 'preds' / 'clip' / 'contact_sheet.png'}  ({video_j})")
     if blackswan is not None:
         print(f"DAVIS blackswan segmentation:                        {blackswan / 'blackswan'}/")
-    print(j_line)
+    print(f"validation videos: {j_line}")
 
 
 if __name__ == "__main__":
