@@ -148,16 +148,32 @@ class Fp16Wrapper(torch.nn.Module):
 class EngineFactory:
     """Builds, once per mask count, the callables that run one batch on each engine."""
 
-    def __init__(self, model: UNet3D, workdir: Path, device: str, threads: int | None) -> None:
-        self.model = model.eval()
+    def __init__(
+        self, model: UNet3D | None, workdir: Path, device: str, threads: int | None, onnx: Path | None = None
+    ) -> None:
+        """``model``: torch weights to time and export; or None with ``onnx``, an exported
+        file, which then times only the onnxruntime engines (there are no torch weights)."""
+        if (model is None) == (onnx is None):
+            raise ValueError("give either a torch model or an ONNX file")
+        self.model = model.eval() if model is not None else None
         self.workdir = workdir
         self.device = device
         self.threads = threads
-        self.info = ModelInfo(model.n_labels, 3, (128, 224), "QuadraticFullPT", "per-frame instance", model.features_start, "bench", 0)
         self._onnx: dict[str, Path] = {}
+        if model is not None:
+            self.info = ModelInfo(model.n_labels, 3, (128, 224), "QuadraticFullPT", "per-frame instance", model.features_start, "bench", 0)
+        else:
+            self.info = OnnxModel(onnx, provider="cpu").info
+            self._onnx["fp32"] = Path(onnx)
+
+    @property
+    def n_labels(self) -> int:
+        return self.info.n_labels
 
     def onnx_path(self, precision: str) -> Path:
         if precision not in self._onnx:
+            if self.model is None:
+                raise EngineUnavailable(f"only the given ONNX file ({precision} would need torch weights)")
             path = self.workdir / f"L{self.model.n_labels}_{precision}.onnx"
             wrapper = ExportWrapper(self.model) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             export_onnx(wrapper, self.info, path)
@@ -168,6 +184,8 @@ class EngineFactory:
         if precision == "fp16" and self.device == "cpu" and engine in ("torch", "torchscript", "onnxruntime"):
             raise EngineUnavailable("fp16 is only timed on CUDA (CPU kernels for half 3D convolutions are slow or missing)")
         if engine in ("torch", "torchscript"):
+            if self.model is None:
+                raise EngineUnavailable("--model is an ONNX file: there are no torch weights to run")
             # A copy: moving the shared model to the GPU would break later CPU-side exports.
             module: torch.nn.Module = ExportWrapper(_copy(self.model)) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             module = module.to(self.device).eval()
@@ -251,7 +269,7 @@ def bench_model(
                     with peak_memory(factory.device) as peak:
                         seconds = median_seconds(lambda: run(x), repeats, warmup, sync)
                     rows.append(BenchRow(
-                        engine, provider, precision, h, w, factory.model.n_labels, batch,
+                        engine, provider, precision, h, w, factory.n_labels, batch,
                         round(batch / seconds, 3), round(seconds / batch * 1e3, 3), round(peak[0], 1),
                     ))
                     log.info("%s", rows[-1])

@@ -207,7 +207,7 @@ def _bench_parser():
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when torch sees a GPU")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (median kept), after 2 warm-ups")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime (default: all cores)")
-    parser.add_argument("--model", default=None, help="an stseg checkpoint (.pt) to time instead of random weights")
+    parser.add_argument("--model", default=None, help="time this model instead of random weights: an stseg checkpoint (.pt, all engines) or an exported .onnx (onnxruntime engines only)")
     parser.add_argument("--no-kernels", dest="kernels", action="store_false", help="skip the link_windows / select_masks rows")
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip the whole-pipeline rows")
     parser.add_argument("--out", required=True, help="CSV to write")
@@ -245,32 +245,41 @@ def bench_main(argv: list[str] | None = None) -> None:
     device = "cuda" if args.provider == "cuda" or (args.provider == "auto" and torch.cuda.is_available()) else "cpu"
     threads = args.threads or os.cpu_count()
     torch.set_num_threads(threads)
-    models = []
-    if args.model:
+    models: list = []  # UNet3D instances, or a Path to an ONNX file
+    if args.model and Path(args.model).suffix.lower() == ".onnx":
+        models.append(Path(args.model))
+    elif args.model:
         try:
             model, _ = model_from_checkpoint(args.model)
         except (OSError, ValueError) as exc:
             parser.error(str(exc))
-        if args.masks and args.masks != [model.n_labels]:
-            parser.error(f"--masks {args.masks} conflicts with the checkpoint's L={model.n_labels}")
         models.append(model)
     else:
         for n_labels in args.masks or [2, 4]:
             torch.manual_seed(0)
             models.append(UNet3D(n_labels=n_labels))
-    rows, notes = [], []
+    rows, notes, label_counts = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for model in models:
-            factory = EngineFactory(model, Path(tmp), device, threads)
-            print(f"timing L={model.n_labels} on {device} ({threads} CPU threads) ...", file=sys.stderr, flush=True)
+            try:
+                if isinstance(model, Path):
+                    factory = EngineFactory(None, Path(tmp), device, threads, onnx=model)
+                else:
+                    factory = EngineFactory(model, Path(tmp), device, threads)
+            except (OSError, ValueError) as exc:
+                parser.error(str(exc))
+            if args.model and args.masks and args.masks != [factory.n_labels]:
+                parser.error(f"--masks {args.masks} conflicts with the model's L={factory.n_labels}")
+            label_counts.append(factory.n_labels)
+            print(f"timing L={factory.n_labels} on {device} ({threads} CPU threads) ...", file=sys.stderr, flush=True)
             got, skipped = bench_model(factory, engines, args.precision, args.sizes, args.batch_sizes, args.repeats)
             rows += got
-            notes += [f"L={model.n_labels} {n}" for n in skipped]
+            notes += [f"L={factory.n_labels} {n}" for n in skipped]
             if args.pipeline:
                 pipe, alone = bench_pipeline(factory.onnx_path("fp32"), args.sizes[0], max(args.batch_sizes), device, threads)
                 rows += [pipe, alone]
         if args.kernels:
-            rows += bench_kernels(args.sizes, [m.n_labels for m in models])
+            rows += bench_kernels(args.sizes, label_counts)
     table = rows_to_frame(rows)
     with atomic_write(args.out, "w") as handle:
         table.to_csv(handle, index=False)

@@ -10,6 +10,7 @@ import pytest
 
 from stseg_train.bench import COLUMNS, peak_memory
 from stseg_train.cli import bench_main
+from stseg_train.model import UNet3D
 
 
 @pytest.mark.slow
@@ -58,3 +59,39 @@ def test_peak_memory_sees_an_allocation() -> None:
         block.sum()
         del block
     assert peak[0] > 40
+
+
+@pytest.mark.slow
+def test_bench_an_exported_onnx_model(tmp_path: Path, capsys) -> None:
+    import torch
+
+    from stseg_train.export import export_onnx, model_info
+    from stseg_train.export_wrapper import ExportWrapper
+
+    torch.manual_seed(0)
+    model = UNet3D(n_labels=3, features_start=4)
+    payload = {"config": {"image_size": [16, 24], "param_model": "Affine"}, "model_args": model.config, "epoch": 1}
+    export_onnx(ExportWrapper(model), model_info(payload), tmp_path / "m.onnx")
+    out = tmp_path / "b.csv"
+    bench_main([
+        "--model", str(tmp_path / "m.onnx"), "--sizes", "16x24", "--batch-sizes", "1", "--repeats", "1",
+        "--engines", "torch,onnxruntime", "--no-pipeline", "--no-kernels", "--out", str(out),
+    ])
+    table = pd.read_csv(out)
+    assert list(table["engine"]) == ["onnxruntime"] and list(table["masks"]) == [3]
+    assert "torch fp32: skipped (--model is an ONNX file" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench_main(["--model", str(tmp_path / "m.onnx"), "--masks", "4", "--out", str(out)])
+
+
+@pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib (stseg[plot]) not installed")
+def test_plot_writes_a_png(tmp_path: Path) -> None:
+    from stseg_train.bench import BenchRow, plot, rows_to_frame
+
+    rows = [
+        BenchRow(engine, "cpu", "fp32", h, w, 4, 1, 1000 / ms, ms, 10.0)
+        for engine, scale in (("torch", 3.0), ("onnxruntime", 1.0))
+        for (h, w), ms in (((64, 112), 10.0 * scale), ((128, 224), 40.0 * scale))
+    ]
+    plot(rows_to_frame(rows), tmp_path / "bench.png")
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
