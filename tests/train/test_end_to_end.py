@@ -49,9 +49,9 @@ def test_train_export_infer_eval(tmp_path: Path) -> None:
 def test_infer_cli_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "either FLOW_DIR arguments or --data-file" in result.output
+    assert result.exit_code != 0 and "either INPUT arguments or --data-file" in result.output
     (tmp_path / "empty").mkdir()
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "empty: no flow files" in result.output
+    assert result.exit_code != 0 and "empty: empty folder" in result.output
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--cut-size", "0"])
     assert result.exit_code != 0 and "an integer >= 1 or 'none'" in result.output
