@@ -76,47 +76,41 @@ def peak_memory(device: str) -> Iterator[list[float]]:
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-        free_before, total = torch.cuda.mem_get_info()
-        lowest_free = [free_before]
-        stop = threading.Event()
-
-        def sample() -> None:
-            while not stop.is_set():
-                lowest_free[0] = min(lowest_free[0], torch.cuda.mem_get_info()[0])
-                time.sleep(0.002)
-
-        thread = threading.Thread(target=sample, daemon=True)
-        thread.start()
-        try:
+        free_before = torch.cuda.mem_get_info()[0]
+        # Other runtimes allocate outside torch: watch the device's free memory too.
+        with _sampled_max(lambda: free_before - torch.cuda.mem_get_info()[0], 0.002) as used:
             yield result
-        finally:
-            stop.set()
-            thread.join()
-            torch.cuda.synchronize()
-            by_torch = torch.cuda.max_memory_allocated() / 2**20
-            by_device = (free_before - lowest_free[0]) / 2**20
-            result[0] = max(by_torch, by_device)
+        torch.cuda.synchronize()
+        result[0] = max(torch.cuda.max_memory_allocated(), used[0]) / 2**20
         return
     if not Path("/proc/self/statm").exists():
         yield result
         return
     base = _rss_mb()
-    peak = [base]
+    with _sampled_max(_rss_mb, 0.001) as peak:
+        yield result
+    result[0] = max(0.0, max(peak[0], _rss_mb()) - base)
+
+
+@contextmanager
+def _sampled_max(read: Callable[[], float], period: float) -> Iterator[list[float]]:
+    """Yields a one-element list holding, on exit, the largest ``read()`` seen by a thread
+    that samples it every ``period`` seconds while the block runs."""
+    peak = [read()]
     stop = threading.Event()
 
-    def sample_rss() -> None:
+    def sample() -> None:
         while not stop.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.001)
+            peak[0] = max(peak[0], read())
+            time.sleep(period)
 
-    thread = threading.Thread(target=sample_rss, daemon=True)
+    thread = threading.Thread(target=sample, daemon=True)
     thread.start()
     try:
-        yield result
+        yield peak
     finally:
         stop.set()
         thread.join()
-        result[0] = max(0.0, max(peak[0], _rss_mb()) - base)
 
 
 def median_seconds(fn: Callable[[], object], repeats: int, warmup: int, sync: Callable[[], None]) -> float:
