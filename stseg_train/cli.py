@@ -23,6 +23,39 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
+def _resumed_config(ctx: click.Context, options: dict) -> TrainConfig:
+    """The saved run's config, with the options that may change on resume applied.
+
+    Other options given on the command line must agree with the saved run; paths are
+    compared resolved, and the save dir is where the run was found, so it is not compared.
+    """
+    from .checkpoint import load_checkpoint
+
+    last = Path(options["save_dir"]) / "checkpoints" / "last.pt"
+    saved = load_checkpoint(last)["config"]
+    explicit = {
+        name for name in options
+        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+    } - {"save_dir"}
+    given = TrainConfig(**options).to_dict()
+
+    def same(name: str) -> bool:
+        if name in ("data_file", "base_dir"):
+            return Path(given[name]).resolve() == Path(saved[name]).resolve()
+        return given[name] == saved[name]
+
+    conflicts = sorted(name for name in explicit - RESUMABLE_OVERRIDES if name in saved and not same(name))
+    if conflicts:
+        raise click.UsageError(
+            f"--resume: {', '.join(conflicts)} differ from the run saved in {last}; "
+            f"only {sorted(RESUMABLE_OVERRIDES)} may change on resume"
+        )
+    merged = dict(saved)
+    merged.update({k: given[k] for k in explicit & RESUMABLE_OVERRIDES})
+    merged["save_dir"] = options["save_dir"]
+    return TrainConfig.from_dict(merged)
+
+
 def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: ARG001
     try:
         parsed = json.loads(value)
@@ -57,45 +90,28 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--seed", type=int, default=default("seed"))
 @click.option("--workers", type=int, default=default("workers"), help="DataLoader worker processes.")
 @click.option("--resume", is_flag=True, help="Continue SAVE_DIR/checkpoints/last.pt exactly where it stopped.")
+@click.option("--overwrite", is_flag=True, help="Start afresh in a SAVE_DIR that holds a run, deleting its checkpoints and CSVs.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.pass_context
-def train_main(ctx: click.Context, resume: bool, verbose: bool, **options) -> None:
+def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool, **options) -> None:
     """Train the ST-MS segmentation network on a DataSplit, without labels."""
     _setup_logging(verbose)
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
-    from .checkpoint import load_checkpoint
     from .trainer import Trainer
 
     if options["flow_augmentation"] == ("none",):
         options["flow_augmentation"] = ()
-    if resume:
-        last = Path(options["save_dir"]) / "checkpoints" / "last.pt"
-        saved = load_checkpoint(last)["config"]
-        explicit = {
-            name for name in options
-            if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-        }
-        given = TrainConfig(**options).to_dict()
-        conflicts = sorted(
-            name for name in explicit - RESUMABLE_OVERRIDES
-            if name in saved and given[name] != saved[name]
-        )
-        if conflicts:
-            raise click.UsageError(
-                f"--resume: {', '.join(conflicts)} differ from the run saved in {last}; "
-                f"only {sorted(RESUMABLE_OVERRIDES)} may change on resume"
-            )
-        merged = dict(saved)
-        merged.update({k: given[k] for k in explicit & RESUMABLE_OVERRIDES})
-        cfg = TrainConfig.from_dict(merged)
-    else:
-        try:
-            cfg = TrainConfig(**options)
-        except ValueError as exc:
-            raise click.UsageError(str(exc)) from exc
-    trainer = Trainer(cfg, resume=resume)
+    if resume and overwrite:
+        raise click.UsageError("--resume and --overwrite exclude each other")
+    try:
+        cfg = _resumed_config(ctx, options) if resume else TrainConfig(**options)
+        trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
+    except FileExistsError as exc:
+        raise click.UsageError(str(exc)) from exc
+    except (OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(
         f"training on {trainer.device}: {len(trainer.train_set)} train / {len(trainer.val_set)} val windows, "
         f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",

@@ -64,10 +64,21 @@ class Trainer:
     (one row per validation frame per epoch).
     """
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
+        """``resume``: continue ``SAVE/checkpoints/last.pt``. ``overwrite``: start afresh in a
+        save dir that already holds a run, deleting its checkpoints and CSVs. Without
+        either, an existing run is refused rather than silently mixed with the new one."""
         self.cfg = cfg
         self.save_dir = Path(cfg.save_dir)
         self.ckpt_dir = self.save_dir / "checkpoints"
+        if not resume and (self.ckpt_dir / "last.pt").exists():
+            if not overwrite:
+                raise FileExistsError(
+                    f"{self.save_dir} already holds a training run ({self.ckpt_dir / 'last.pt'}); "
+                    "resume it (--resume) or start again and delete it (--overwrite)"
+                )
+            for name in ("checkpoints/last.pt", "checkpoints/best.pt", "metrics.csv", "results.csv"):
+                (self.save_dir / name).unlink(missing_ok=True)
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
@@ -84,6 +95,8 @@ class Trainer:
         self.global_step = 0
         self.best_val = math.inf
         self.seconds = 0.0  # training time accumulated across resumes
+        self._clock = (time.monotonic(), 0.0)  # (start of this session, seconds before it)
+        self.epoch_losses: list[float] = []  # losses of self.epoch so far, across resumes
         self.metrics: list[dict[str, Any]] = []
         self._stop_requested = False
         if resume:
@@ -101,6 +114,7 @@ class Trainer:
             "best_val_loss": self.best_val,
             "seconds": self.seconds,
             "metrics": self.metrics,
+            "epoch_losses": self.epoch_losses,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -108,7 +122,9 @@ class Trainer:
 
     def _resume(self) -> None:
         path = self.ckpt_dir / "last.pt"
-        payload = load_checkpoint(path, map_location=self.device)
+        # On the CPU: RNG states must stay CPU byte tensors, and load_state_dict moves the
+        # weights and optimiser state to the model's device anyway.
+        payload = load_checkpoint(path, map_location="cpu")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch = int(payload["epoch"])
@@ -117,6 +133,7 @@ class Trainer:
         self.best_val = float(payload["best_val_loss"])
         self.seconds = float(payload["seconds"])
         self.metrics = list(payload["metrics"])
+        self.epoch_losses = list(payload.get("epoch_losses", []))
         self.generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
         if payload["cuda_rng"] and torch.cuda.is_available():
@@ -201,6 +218,7 @@ class Trainer:
                 record = self.val_set.records[index]
                 row = {
                     "epoch": epoch,
+                    "step": self.global_step,
                     "split": "val",
                     "flow": record.centre,
                     "loss": loss,
@@ -249,8 +267,7 @@ class Trainer:
         cfg = self.cfg
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(self.save_dir / "config.json")
-        started = time.monotonic()
-        seconds_before = self.seconds
+        self._clock = (time.monotonic(), self.seconds)
         reason = "epochs"
 
         def out_of_budget() -> str | None:
@@ -267,15 +284,16 @@ class Trainer:
                 order = self._epoch_order(self.epoch)
                 n_batches = math.ceil(len(order) / cfg.batch_size)
                 remaining = order[self.batch_in_epoch * cfg.batch_size :]
-                losses = []
                 stop = out_of_budget()
+                steps_now = 0
                 try:
                     for batch in ([] if stop else self._loader(self.train_set, remaining)):
                         loss = self._train_step(batch["flow"].to(self.device, non_blocking=True))
-                        losses.append(loss)
+                        self.epoch_losses.append(loss)
+                        steps_now += 1
                         self.batch_in_epoch += 1
                         self.global_step += 1
-                        self.seconds = seconds_before + time.monotonic() - started
+                        self._tick()
                         if on_step is not None:
                             on_step(StepInfo(self.epoch, self.global_step, self.batch_in_epoch, n_batches, loss))
                         stop = out_of_budget()
@@ -291,10 +309,10 @@ class Trainer:
                     self._save("last.pt")
                     break
                 epoch_done = self.batch_in_epoch >= n_batches
-                if not losses and not epoch_done:
-                    reason = stop or reason
+                if steps_now == 0 and not epoch_done:
+                    reason = stop or reason  # nothing new to validate
                     break
-                self._end_epoch(losses, partial=not epoch_done)
+                self._end_epoch(partial=not epoch_done)
                 if stop:
                     reason = stop
                     break
@@ -310,13 +328,19 @@ class Trainer:
         log.info("training stopped (%s) after %d steps", reason, self.global_step)
         return summary
 
-    def _end_epoch(self, losses: list[float], partial: bool) -> None:
+    def _tick(self) -> None:
+        started, before = self._clock
+        self.seconds = before + time.monotonic() - started
+
+    def _end_epoch(self, partial: bool) -> None:
         """Validate, log metrics, keep the best checkpoint, save last.pt.
 
         A partial epoch (stopped by steps or time) is validated too, so a short run still
-        leaves a best.pt to export.
+        leaves a best.pt to export; its train_loss covers the batches run so far.
         """
+        losses = self.epoch_losses
         val_loss, val_jaccard, rows = self.validate(self.epoch)
+        self._tick()  # validation counts towards the time budget
         self.metrics.append(
             {
                 "epoch": self.epoch,
@@ -334,6 +358,7 @@ class Trainer:
         if not partial:
             self.epoch += 1
             self.batch_in_epoch = 0
+            self.epoch_losses = []
         if val_loss < self.best_val:
             self.best_val = val_loss
             self._save("best.pt")

@@ -118,3 +118,40 @@ def test_cli_resume_refuses_changed_options(split, tmp_path: Path) -> None:
 def test_bad_config_is_refused() -> None:
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         TrainConfig(data_file="d", base_dir="b", save_dir="s", batch_size=0)
+
+
+def test_existing_run_is_neither_mixed_nor_lost(split, tmp_path: Path, monkeypatch) -> None:
+    prefix, root = split
+    run = tmp_path / "run"
+    common = [
+        "--base-dir", str(root), "--image-size", "16", "24", "--features-start", "4",
+        "--batch-size", "4", "--workers", "0",
+    ]
+    first = ["--data-file", str(prefix), "--save-dir", str(run), *common, "--max-steps", "1"]
+    runner = CliRunner()
+    assert runner.invoke(train_main, first).exit_code == 0
+    rows_one_run = len(pd.read_csv(run / "results.csv"))
+    again = runner.invoke(train_main, first)
+    assert again.exit_code == 2 and "already holds a training run" in again.output
+    assert runner.invoke(train_main, [*first, "--overwrite", "--seed", "5"]).exit_code == 0
+    results = pd.read_csv(run / "results.csv")
+    assert len(results) == rows_one_run and set(results["step"]) == {1}  # only the new run's rows
+    assert load_checkpoint(run / "checkpoints/last.pt")["config"]["seed"] == 5
+    # The same folders written differently (relative, trailing slash) still resume.
+    monkeypatch.chdir(root.parent)
+    relative = [
+        "--data-file", str(Path(prefix).relative_to(root.parent)), "--save-dir", f"{run}/", *common,
+        "--seed", "5", "--max-steps", "2", "--resume",
+    ]
+    result = runner.invoke(train_main, relative)
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(run / "checkpoints/last.pt")["global_step"] == 2
+
+
+def test_resume_without_a_run_is_a_clear_error(split, tmp_path: Path) -> None:
+    prefix, root = split
+    result = CliRunner().invoke(train_main, [
+        "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(tmp_path / "none"), "--resume",
+    ])
+    assert result.exit_code == 1 and "last.pt: checkpoint not found" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
