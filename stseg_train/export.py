@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -58,12 +59,17 @@ def model_info(payload: dict[str, Any]) -> ModelInfo:
 
 
 def check_shapes(info: ModelInfo) -> list[tuple[int, int, int]]:
-    """Two (B, H, W) shapes: the training size at batch 2 and an odd size at batch 1.
+    """Two (B, H, W) shapes: the training size at batch 2 and odd sides at batch 1.
 
-    The odd size is not a multiple of 4, so padding and dynamic H, W are really exercised.
+    Odd sides are never a multiple of the padding multiple, so padding and dynamic H, W
+    are really exercised.
     """
     h, w = info.image_size
-    return [(2, h, w), (1, h + 6, w - 10 if w > 20 else w + 10)]
+
+    def odd(n: int) -> int:
+        return n if n % 2 else n + 1
+
+    return [(2, h, w), (1, odd(h + 5), odd(max(w - 10, 3)))]
 
 
 def _compare(engine: str, shape, expected, got) -> ParityReport:
@@ -149,28 +155,29 @@ def export_checkpoint(
 ) -> list[ParityReport]:
     """Rebuild the model from ``checkpoint`` alone, export, then check parity with torch.
 
-    A file that fails the check is removed, so a bad export never lingers beside good ones.
+    Files that fail the check are never moved into place: an existing model at the
+    target path stays as it was.
     """
     if onnx_path is None and torchscript_path is None:
         raise ValueError("nothing to export: give an ONNX and/or a TorchScript output path")
     model, payload = model_from_checkpoint(checkpoint)
     wrapper = ExportWrapper(model).eval()
     info = model_info(payload)
-    written = []
+    targets = [Path(p) if p is not None else None for p in (onnx_path, torchscript_path)]
+    # Write beside the targets and move into place only once checked, so a failed export
+    # never replaces a good model of the same name.
+    partial = [None if t is None else t.with_name(f".{t.stem}.partial{t.suffix}") for t in targets]
     try:
-        if onnx_path is not None:
-            export_onnx(wrapper, info, Path(onnx_path), opset)
-            written.append(Path(onnx_path))
-        if torchscript_path is not None:
-            export_torchscript(wrapper, info, Path(torchscript_path))
-            written.append(Path(torchscript_path))
-        reports = check_exports(
-            wrapper, info,
-            Path(onnx_path) if onnx_path is not None else None,
-            Path(torchscript_path) if torchscript_path is not None else None,
-        )
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+        if partial[0] is not None:
+            export_onnx(wrapper, info, partial[0], opset)
+        if partial[1] is not None:
+            export_torchscript(wrapper, info, partial[1])
+        reports = check_exports(wrapper, info, partial[0], partial[1])
+        for tmp, target in zip(partial, targets):
+            if tmp is not None:
+                os.replace(tmp, target)
+    finally:
+        for tmp in partial:
+            if tmp is not None:
+                tmp.unlink(missing_ok=True)
     return reports

@@ -68,12 +68,32 @@ def test_onnx_file_is_self_describing(exported) -> None:
     assert load_model(exported["ts"], provider="cpu").info == info
 
 
-def test_failed_check_keeps_nothing(tmp_path: Path, monkeypatch) -> None:
+def test_failed_check_keeps_nothing_and_spares_the_old_model(tmp_path: Path, monkeypatch) -> None:
     ckpt = _checkpoint(tmp_path / "c.pt", size=(8, 12))
+    (tmp_path / "old.onnx").write_bytes(b"the previous good model")
     monkeypatch.setattr(export_module, "PROBA_ATOL", -1.0)
     with pytest.raises(ExportCheckError, match="disagrees with torch"):
         export_checkpoint(ckpt, tmp_path / "m.onnx", None)
+    with pytest.raises(ExportCheckError):
+        export_checkpoint(ckpt, tmp_path / "old.onnx", None)
     assert not (tmp_path / "m.onnx").exists()
+    assert (tmp_path / "old.onnx").read_bytes() == b"the previous good model"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "old.onnx"]
+
+
+@pytest.mark.parametrize("size", [(16, 24), (62, 110), (128, 224), (7, 9)])
+def test_check_shapes_exercise_padding(size) -> None:
+    from stseg_train.export import check_shapes
+
+    (b1, h1, w1), (b2, h2, w2) = check_shapes(model_info_stub(size))
+    assert (h1, w1) == size and b1 != b2
+    assert h2 % 2 == 1 and w2 % 2 == 1
+
+
+def model_info_stub(size):
+    from stseg_deploy.metadata import ModelInfo
+
+    return ModelInfo(2, 3, size, "Affine", "x", 4, "v", 0)
 
 
 def test_bad_model_files(tmp_path: Path, exported) -> None:
