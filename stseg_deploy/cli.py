@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from .binarise import BINARISATIONS
+from .evaluation import SAME_CUT
 from .datasplit import SPLITS
 from .errors import StsegInputError
 from .opticalflow import METHODS as FLOW_METHODS
@@ -28,6 +29,8 @@ def _setup_logging(verbose: bool) -> None:
 def _cut_size(ctx, param, value):  # noqa: ARG001
     if value is None or str(value).lower() == "none":
         return None
+    if str(value).lower() == SAME_CUT:
+        return SAME_CUT
     try:
         cut = int(value)
     except ValueError as exc:
@@ -168,7 +171,7 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
 @click.option("--split", type=click.Choice(SPLITS), default="val")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence of 0/255 PNG masks named like the frames.")
-@click.option("--cut-size", default="10", callback=_cut_size, help="Frames chunk size of the optimax mask selection; 'none': whole sequence.")
+@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Frames chunk size of the optimax mask selection; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here for a DAVIS-2017 evaluator.")
 @click.option("-v", "--verbose", is_flag=True)
@@ -186,7 +189,7 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, dav
             binary=binary, cut_size=cut_size,
         )
         if davis17:
-            count = export_davis17(out_dir, davis17)
+            count = export_davis17(out_dir, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir)
             click.echo(f"wrote {count} multi-label PNGs under {davis17}", err=True)
     except (OSError, ValueError, StsegInputError) as exc:
         _fail(exc)
@@ -208,7 +211,7 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, dav
 @click.argument("seq_dir", type=click.Path(file_okay=False))
 @click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None, help="Folder of this sequence's 0/255 masks named like the frames [default: the DataSplit masks it was inferred with, if any].")
 @click.option("--frames", "n_columns", type=int, default=6, help="Frames (columns) shown, spread over the sequence.")
-@click.option("--cut-size", default="10", callback=_cut_size, help="Chunk size of the mask selection.")
+@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Chunk size of the mask selection; 'same': the cut size the sequence was linked with.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png].")
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,

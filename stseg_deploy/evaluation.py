@@ -26,6 +26,15 @@ from .preprocess import resize_labels
 
 log = logging.getLogger(__name__)
 
+# cut_size value meaning "the cut size the sequence was linked with" (from sequence.json),
+# so selection chunks match linking chunks unless the user asks otherwise.
+SAME_CUT = "same"
+
+
+def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
+    """``cut_size``, or the sequence's own (stored by stseg-infer) when it is ``"same"``."""
+    return record.get("cut_size") if cut_size == SAME_CUT else cut_size
+
 
 @dataclass
 class SequenceScore:
@@ -70,11 +79,15 @@ def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: 
     return out
 
 
-def score_sequence(seq_dir: Path, masks: list[Path | None], binary: str = "optimax", cut_size: int | None = 10) -> SequenceScore:
-    """Per-frame Jaccard of one output folder against the given mask files."""
+def score_sequence(seq_dir: Path, masks: list[Path | None], binary: str = "optimax", cut_size: int | str | None = SAME_CUT) -> SequenceScore:
+    """Per-frame Jaccard of one output folder against the given mask files.
+
+    ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
+    sequence was linked with; None, the whole sequence."""
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
     labels, record = read_sequence_output(seq_dir)
+    cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     has_gt = np.array([m is not None for m in masks], dtype=bool)
     if not has_gt.any():
@@ -109,7 +122,7 @@ def evaluate(
     split: str = "val",
     base_dir: str | Path | None = None,
     binary: str = "optimax",
-    cut_size: int | None = 10,
+    cut_size: int | str | None = SAME_CUT,
 ) -> tuple[pd.DataFrame, pd.DataFrame, float]:
     """Score every sequence of an stseg-infer output.
 
@@ -138,22 +151,40 @@ def evaluate(
     return scores, summary, overall
 
 
-def export_davis17(out_dir: str | Path, target: str | Path, size_from_gt: dict[str, tuple[int, int]] | None = None) -> int:
+def export_davis17(
+    out_dir: str | Path,
+    target: str | Path,
+    *,
+    gt_dir: str | Path | None = None,
+    data_file: str | Path | None = None,
+    split: str = "val",
+    base_dir: str | Path | None = None,
+) -> int:
     """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
 
     Writes ``TARGET/SEQ/<frame>.png``; per sequence the label covering most pixels becomes 0
-    (DAVIS reads 0 as background) by swapping it with label 0. Size: the ground truth's when
-    given, else the flow's original size. Returns the number of files written.
+    (DAVIS reads 0 as background) by swapping it with label 0. Size: the ground truth's
+    (from ``gt_dir`` or the DataSplit, as for :func:`evaluate`) when a sequence has any,
+    else the flow's original size. Returns the number of files written.
     """
+    table = read_datasplit(data_file, split) if data_file is not None else None
     written = 0
     for seq_dir in output_sequences(out_dir):
         labels, record = read_sequence_output(seq_dir)
+        frames = record["frames"]
+        if table is not None:
+            masks = gt_from_datasplit(table, base_dir, record["sequence"], frames)
+        elif gt_dir is not None:
+            masks = gt_from_folder(gt_dir, record["sequence"], frames)
+        else:
+            masks = []
+        first = next((m for m in masks if m is not None), None)
+        size = read_mask_png(first).shape if first is not None else tuple(record["original_size"])
         sizes = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
         biggest = int(np.argmax(sizes))
         swap = np.arange(256, dtype=np.uint8)
         swap[0], swap[biggest] = biggest, 0
-        size = (size_from_gt or {}).get(record["sequence"], tuple(record["original_size"]))
-        for name, frame in zip(record["frames"], labels):
+        for name, frame in zip(frames, labels):
             write_label_png(Path(target) / record["sequence"] / f"{name}.png", resize_labels(swap[frame], size))
             written += 1
     return written

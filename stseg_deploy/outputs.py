@@ -53,12 +53,15 @@ def segment_to_folder(
 ) -> SequenceStats:
     """Segment ``sequence`` and write its outputs under ``out_dir / sequence.name``.
 
-    Memory stays flat: labels go to a memory-mapped temporary ``.npy`` that is renamed into
+    An earlier run's outputs in that folder are removed first (see
+    :func:`clear_sequence_output`). Memory stays flat: labels go to a memory-mapped
+    temporary ``.npy`` that is renamed into
     place once complete, frames are written by a background thread as they are linked
     (``on_frame`` is called from that thread, once a frame's files are written).
     """
     seq_dir = Path(out_dir) / sequence.name
     seq_dir.mkdir(parents=True, exist_ok=True)
+    clear_sequence_output(seq_dir)
     if save_proba:
         (seq_dir / "proba").mkdir(exist_ok=True)
     if save_features:
@@ -133,6 +136,23 @@ def segment_to_folder(
     with atomic_write(seq_dir / SEQUENCE_FILE, "w") as handle:
         json.dump(record, handle, indent=2)
     return stats
+
+
+def clear_sequence_output(seq_dir: Path) -> None:
+    """Remove what an earlier run wrote in ``seq_dir``, so a rerun never mixes with it.
+
+    sequence.json goes first: while it is missing the folder reads as incomplete, which is
+    what a failed rerun leaves. Only stseg-infer's own outputs are touched.
+    """
+    import shutil
+
+    for name in (SEQUENCE_FILE, LABELS_FILE, "overlay.mp4", "contact_sheet.png"):
+        (seq_dir / name).unlink(missing_ok=True)
+    for sub in ("proba", "features", "flow", "overlay"):
+        if (seq_dir / sub).is_dir():
+            shutil.rmtree(seq_dir / sub)
+    for png in seq_dir.glob("*.png"):
+        png.unlink()
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .binarise import binarise_exceptbiggest
-from .evaluation import gt_from_folder
+from .evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
 from .masks import davis_palette, read_label_png, read_mask_png
 from .outputs import read_sequence_output
 from .preprocess import resize_labels
@@ -31,7 +31,7 @@ def sequence_contact_sheet(
     seq_dir: str | Path,
     gt_dir: str | Path | None = None,
     n_columns: int = 6,
-    cut_size: int | None = 10,
+    cut_size: int | str | None = SAME_CUT,
     out: str | Path | None = None,
 ) -> Path:
     """Write a contact sheet PNG for an stseg-infer output folder; returns its path.
@@ -49,6 +49,7 @@ def sequence_contact_sheet(
 
     seq_dir = Path(seq_dir)
     labels, record = read_sequence_output(seq_dir)
+    cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     if n_columns < 1:
         raise ValueError(f"n_columns must be >= 1, got {n_columns}")

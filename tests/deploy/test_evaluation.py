@@ -92,3 +92,20 @@ def test_mismatched_ground_truth(outputs: Path) -> None:
         evaluate(outputs / "out", gt_dir=outputs / "gt")
     result = CliRunner().invoke(eval_main, [str(outputs / "nowhere"), "--gt-dir", str(outputs / "gt")])
     assert result.exit_code != 0 and "nowhere: output folder not found" in result.output
+
+
+def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "cat", 6, size=(12, 16))
+    seq = sequences_from_folders([tmp_path / "flows" / "cat"])[0]
+    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
+    labels, _ = read_sequence_output(tmp_path / "out" / "cat")
+    for t in range(6):
+        write_mask_png(tmp_path / "gt" / "cat" / f"{t:05d}.png", resize_labels(labels[t], (48, 64)) == 1)
+    result = CliRunner().invoke(
+        eval_main, [str(tmp_path / "out"), "--gt-dir", str(tmp_path / "gt"), "--davis17", str(tmp_path / "d17")]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_label_png(tmp_path / "d17" / "cat" / "00000.png").shape == (48, 64)
+    same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
+    explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2)
+    pd.testing.assert_frame_equal(same[0], explicit[0])

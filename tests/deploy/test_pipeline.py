@@ -109,3 +109,21 @@ def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:
     )
     with pytest.raises(FileNotFoundError, match="00003.flo: flow file of sequence 'a' not found"):
         sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
+
+
+def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 6)
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", save_proba=True)
+    # A shorter sequence of the same name, then a failing one: nothing of the first stays.
+    (tmp_path / "flows" / "walk" / "00005.flo").unlink()
+    (tmp_path / "flows" / "walk" / "00004.flo").unlink()
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out")
+    out = tmp_path / "out" / "walk"
+    assert sorted(p.name for p in out.glob("*.png")) == ["00000.png", "00001.png", "00002.png", "00003.png"]
+    assert not (out / "proba").exists()
+    (tmp_path / "flows" / "walk" / "00003.flo").write_bytes(b"PIEH broken")
+    with pytest.raises(Exception, match="00003.flo"):
+        segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([tmp_path / "flows" / "walk"])[0], tmp_path / "out")
+    assert not (out / "sequence.json").exists() and not (out / "labels.npy").exists()
