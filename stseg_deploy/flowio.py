@@ -38,6 +38,31 @@ def _check_finite(path: Path, flow: np.ndarray) -> None:
         raise FlowFileError(path, f"contains {bad} NaN or Inf values")
 
 
+def check_flo_header(path: str | Path) -> tuple[int, int]:
+    """Validate a ``.flo`` file's header against its size without reading the data.
+
+    Returns (H, W); raises FlowFileError for an empty, truncated, oversized or foreign file.
+    Lets a dataset skip broken files up front, at the cost of 12 bytes read per file.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size == 0:
+        raise FlowFileError(path, "file is empty")
+    with open(path, "rb") as handle:
+        header = handle.read(_FLO_HEADER)
+    if len(header) < _FLO_HEADER:
+        raise FlowFileError(path, f"truncated header ({len(header)} of {_FLO_HEADER} bytes)")
+    if header[:4] != _FLO_MAGIC_BYTES:
+        raise FlowFileError(path, f"bad magic {header[:4]!r}, expected b'PIEH' (.flo)")
+    width, height = (int(v) for v in np.frombuffer(header, dtype="<i4", offset=4, count=2))
+    _check_size(path, height, width)
+    expected = _FLO_HEADER + 8 * width * height
+    if size != expected:
+        kind = "truncated data" if size < expected else "oversized payload"
+        raise FlowFileError(path, f"{kind}: {size} bytes, expected {expected} for {width}x{height}")
+    return height, width
+
+
 def read_flo(path: str | Path) -> np.ndarray:
     """Read a Middlebury ``.flo`` file. Returns flow: (2, H, W) float32, pixels."""
     path = Path(path)

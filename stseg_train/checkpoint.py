@@ -48,8 +48,13 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         # weights_only: a checkpoint is data; never run code from a file a user downloaded.
         payload = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt files
-        raise ValueError(f"{path}: not a readable stseg checkpoint ({type(exc).__name__}: {exc})") from exc
+    except Exception as exc:  # torch raises many types for corrupt or foreign files
+        # torch's own message runs to a page of advice (some unsafe); its first line says enough.
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{path}: not a readable stseg checkpoint ({first[:200]}); "
+            "stseg-export takes the .pt files that stseg-train writes"
+        ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an stseg checkpoint (missing format tag {FORMAT!r})")
     for key in ("model_args", "model", "config"):

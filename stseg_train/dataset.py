@@ -11,7 +11,8 @@ import torch
 from torch.utils.data import Dataset
 
 from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
-from stseg_deploy.flowio import read_flow
+from stseg_deploy.errors import FlowFileError
+from stseg_deploy.flowio import check_flo_header, read_flow
 from stseg_deploy.masks import read_mask_png
 from stseg_deploy.preprocess import resize_flow, resize_labels
 
@@ -46,17 +47,35 @@ class FlowWindowDataset(Dataset):
         ends = int(table.groupby("Sequence").size().clip(upper=2).sum())
         no_neighbours = len(table) - len(triples) - ends
         exists: dict[str, bool] = {}
+        readable: dict[str, bool] = {}
 
         def present(relative: str) -> bool:
             if relative not in exists:
                 exists[relative] = resolve(base_dir, relative).is_file()
             return exists[relative]
 
-        records, missing_files = [], 0
+        def flow_ok(relative: str) -> bool:
+            # .flo headers are checked now, so a truncated file is skipped here rather
+            # than stopping an epoch halfway.
+            if relative not in readable:
+                path = resolve(base_dir, relative)
+                readable[relative] = True
+                if path.suffix.lower() == ".flo":
+                    try:
+                        check_flo_header(path)
+                    except FlowFileError as exc:
+                        log.warning("%s", exc)
+                        readable[relative] = False
+            return readable[relative]
+
+        records, missing_files, broken_files = [], 0, 0
         for rows in triples:
             flows = [table.at[r, "Flow"] for r in rows]
             if not all(present(f) for f in flows):
                 missing_files += 1
+                continue
+            if not all(flow_ok(f) for f in flows):
+                broken_files += 1
                 continue
             masks = []
             for r in rows:
@@ -70,11 +89,11 @@ class FlowWindowDataset(Dataset):
                     sequence=str(table.at[rows[1], "Sequence"]),
                 )
             )
-        if no_neighbours or missing_files:
+        if no_neighbours or missing_files or broken_files:
             log.warning(
-                "%s_%s.csv: skipped %d row(s) whose neighbours are missing (gaps in Sequence_Index) and "
-                "%d window(s) with missing flow files; %d windows remain",
-                data_file, split, no_neighbours, missing_files, len(records),
+                "%s_%s.csv: skipped %d row(s) whose neighbours are missing (gaps in Sequence_Index), "
+                "%d window(s) with missing flow files and %d with unreadable ones; %d windows remain",
+                data_file, split, no_neighbours, missing_files, broken_files, len(records),
             )
         if not records:
             raise ValueError(

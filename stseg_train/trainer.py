@@ -45,6 +45,24 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
+def _check_names(cfg: TrainConfig) -> None:
+    """Refuse unknown augmentation, regulariser, motion model or distance names up front,
+    before data and model are loaded, rather than at the first step."""
+    from .augment import parse_global_motion
+    from .losses import DISTANCES, REGULARISERS
+    from .motion import MOTION_MODELS
+
+    for name in cfg.flow_augmentation:
+        parse_global_motion(name)
+    unknown = sorted(set(cfg.regularisation) - set(REGULARISERS))
+    if unknown:
+        raise ValueError(f"unknown regulariser(s) {unknown}; valid: {sorted(REGULARISERS)}")
+    if cfg.param_model not in MOTION_MODELS:
+        raise ValueError(f"unknown motion model {cfg.param_model!r}; valid: {sorted(MOTION_MODELS)}")
+    if cfg.distance not in DISTANCES:
+        raise ValueError(f"unknown distance {cfg.distance!r}; valid: {list(DISTANCES)}")
+
+
 @dataclass
 class StepInfo:
     """What the progress callback receives after each optimisation step."""
@@ -80,6 +98,7 @@ class Trainer:
             for name in ("checkpoints/last.pt", "checkpoints/best.pt", "metrics.csv", "results.csv"):
                 (self.save_dir / name).unlink(missing_ok=True)
         self.device = resolve_device(cfg.device)
+        _check_names(cfg)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
@@ -299,11 +318,15 @@ class Trainer:
                         stop = out_of_budget()
                         if stop:
                             break
-                except RuntimeError:
+                except RuntimeError as exc:
                     # Ctrl-C also reaches the DataLoader workers, which then die mid-fetch.
                     if not self._stop_requested:
+                        self._save_after_failure(exc)
                         raise
                     stop = "interrupted"
+                except Exception as exc:
+                    self._save_after_failure(exc)
+                    raise
                 if stop == "interrupted":
                     reason = stop
                     self._save("last.pt")
@@ -327,6 +350,17 @@ class Trainer:
         }
         log.info("training stopped (%s) after %d steps", reason, self.global_step)
         return summary
+
+    def _save_after_failure(self, exc: BaseException) -> None:
+        """Keep the steps done so far when a bad file or a bug stops the run mid-epoch.
+
+        The state saved is the one after the last completed step, so --resume redoes the
+        failed batch once the cause is fixed.
+        """
+        if self.global_step > 0:
+            self._save("last.pt")
+            log.error("stopped by %s: %s; progress saved in %s (fix the cause, then --resume)",
+                      type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", self.ckpt_dir / "last.pt")
 
     def _tick(self) -> None:
         started, before = self._clock

@@ -155,3 +155,35 @@ def test_resume_without_a_run_is_a_clear_error(split, tmp_path: Path) -> None:
     ])
     assert result.exit_code == 1 and "last.pt: checkpoint not found" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_bad_files_and_names_fail_cleanly(split, tmp_path: Path) -> None:
+    import shutil
+
+    import numpy as np
+
+    prefix, root = split
+    data = tmp_path / "data"
+    shutil.copytree(root, data)
+    flows = sorted((data / "Flows").glob("*/*.flo"))
+    truncated = flows[1]
+    truncated.write_bytes(truncated.read_bytes()[:100])
+    nan_flow = np.zeros((2, 16, 24), np.float32)
+    nan_flow[0, 0, 0] = np.nan
+    # A NaN passes the header check and is only found when the file is read mid-epoch.
+    bad = flows[8]
+    bad.write_bytes(b"PIEH" + np.array([24, 16], "<i4").tobytes() + nan_flow.transpose(1, 2, 0).astype("<f4").tobytes())
+    split_prefix = data / "DataSplit" / Path(prefix).name
+    dataset = FlowWindowDataset(split_prefix, "train", data, (16, 24))
+    assert len(dataset) < 12  # windows holding the truncated file are gone
+    runner = CliRunner()
+    base = [
+        "--data-file", str(split_prefix), "--base-dir", str(data), "--image-size", "16", "24",
+        "--features-start", "4", "--batch-size", "2", "--workers", "0", "--epochs", "2",
+    ]
+    result = runner.invoke(train_main, [*base, "--save-dir", str(tmp_path / "a"), "--flow-augmentation", "globalmotion.Foo.light"])
+    assert result.exit_code == 1 and "Foo" in result.output and not (tmp_path / "a" / "config.json").exists()
+    result = runner.invoke(train_main, [*base, "--save-dir", str(tmp_path / "b")])
+    assert result.exit_code == 1, result.output
+    assert f"{bad.name}: contains 1 NaN or Inf values" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
