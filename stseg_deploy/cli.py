@@ -125,6 +125,13 @@ def _input_sequences(inputs, method: str, size, step: int) -> list:
         path = Path(item)
         if is_flow_folder(path):
             sequences += sequences_from_folders([path])
+        elif path.is_dir() and not _has_frames(path) and any(p.is_dir() for p in path.iterdir()):
+            subfolders = sorted(p.name for p in path.iterdir() if p.is_dir())
+            raise StsegInputError(
+                f"{path}: holds no flow files or frames, but {len(subfolders)} folder(s) "
+                f"({', '.join(subfolders[:3])}{', ...' if len(subfolders) > 3 else ''}); "
+                f"pass each sequence folder as its own input, e.g. {path}/*"
+            )
         else:
             sequences.append(open_video_sequence(path, method, tuple(size) if size else None, step))
     names = [s.name for s in sequences]
@@ -132,6 +139,12 @@ def _input_sequences(inputs, method: str, size, step: int) -> list:
     if duplicates:
         raise StsegInputError(f"several inputs are named {duplicates}; their outputs would collide in one folder")
     return sequences
+
+
+def _has_frames(folder: Path) -> bool:
+    from .videoio import IMAGE_SUFFIXES
+
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
 
 
 @click.command(context_settings=CONTEXT)

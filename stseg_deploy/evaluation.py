@@ -65,7 +65,11 @@ def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence
     """Mask paths of a DataSplit's rows, matched to output frames by the Flow file's stem."""
     rows = table[table["Sequence"] == sequence]
     if rows.empty:
-        raise StsegInputError(f"sequence {sequence!r} is not in the DataSplit")
+        known = sorted(table["Sequence"].unique())
+        raise StsegInputError(
+            f"sequence {sequence!r} is not in this DataSplit split (it has {', '.join(known[:4])}"
+            f"{', ...' if len(known) > 4 else ''}); was it inferred from another --split?"
+        )
     by_stem = {Path(f).stem: m for f, m in zip(rows["Flow"], rows["GtMask"])}
     return [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frames]
 
@@ -132,15 +136,25 @@ def evaluate(
     if (gt_dir is None) == (data_file is None):
         raise ValueError("give exactly one ground-truth source: gt_dir or data_file")
     table = read_datasplit(data_file, split) if data_file is not None else None
-    parts = []
+    if gt_dir is not None and not Path(gt_dir).is_dir():
+        raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
+    parts, skipped = [], []
     for seq_dir in output_sequences(out_dir):
         _, record = read_sequence_output(seq_dir)
         frames = record["frames"]
-        if table is not None:
-            masks = gt_from_datasplit(table, base_dir, record["sequence"], frames)
-        else:
-            masks = gt_from_folder(gt_dir, record["sequence"], frames)
-        parts.append(score_sequence(seq_dir, masks, binary, cut_size).frames)
+        try:
+            if table is not None:
+                masks = gt_from_datasplit(table, base_dir, record["sequence"], frames)
+            else:
+                masks = gt_from_folder(gt_dir, record["sequence"], frames)
+            parts.append(score_sequence(seq_dir, masks, binary, cut_size).frames)
+        except (FileNotFoundError, StsegInputError) as exc:
+            # One sequence without ground truth should not hide the others' scores.
+            skipped.append(f"{record['sequence']} ({exc})")
+    if skipped:
+        log.warning("scored without %d sequence(s): %s", len(skipped), "; ".join(skipped))
+    if not parts:
+        raise StsegInputError(f"{out_dir}: no sequence could be scored: {'; '.join(skipped)}")
     scores = pd.concat(parts, ignore_index=True)
     summary = (
         scores.groupby("sequence", sort=True)["jaccard"]

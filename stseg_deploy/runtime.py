@@ -138,7 +138,13 @@ class TorchScriptModel:
                 warnings.simplefilter("ignore", DeprecationWarning)
                 self.module = torch.jit.load(str(self.path), map_location=self.device, _extra_files=extra).eval()
         except Exception as exc:  # torch raises several types for foreign files
-            raise ValueError(f"{self.path}: not a loadable TorchScript model ({exc})") from exc
+            if _is_training_checkpoint(self.path):
+                raise ValueError(
+                    f"{self.path}: a training checkpoint, not an exported model; "
+                    f"run stseg-export {self.path} --onnx MODEL.onnx first"
+                ) from exc
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{self.path}: not a loadable TorchScript model ({first[:200]})") from exc
         raw = extra[TORCHSCRIPT_EXTRA_FILE]
         meta = {"stseg": raw.decode() if isinstance(raw, bytes) else raw} if raw else {}
         self.info = ModelInfo.from_metadata(meta, self.path)
@@ -153,6 +159,18 @@ class TorchScriptModel:
         if features:
             return proba.cpu().numpy(), feats.cpu().numpy()
         return proba.cpu().numpy()
+
+
+def _is_training_checkpoint(path: Path) -> bool:
+    """torch.save archives hold data.pkl; TorchScript archives also hold code/."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return False
+    return any(n.endswith("/data.pkl") for n in names) and not any("/code/" in n for n in names)
 
 
 def load_model(path: str | Path, provider: str = "auto", threads: int | None = None) -> SegmentationModel:

@@ -143,7 +143,10 @@ def sequences_from_datasplit(prefix: str | Path, split: str, base_dir: str | Pat
         flows = tuple(resolve(base_dir, f) for f in group["Flow"])
         for path in flows:
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: flow file of sequence {name!r} not found (listed in {prefix}_{split}.csv)")
+                raise FileNotFoundError(
+                    f"{path}: flow file of sequence {name!r} not found (listed in {prefix}_{split}.csv; "
+                    f"its paths are relative to --base-dir, here {base_dir or 'not given'})"
+                )
         masks = tuple(resolve(base_dir, m) if isinstance(m, str) else None for m in group["GtMask"])
         indices = group["Sequence_Index"].to_numpy()
         if len(indices) > 1 and (indices[1:] - indices[:-1] != 1).any():

@@ -80,8 +80,11 @@ def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
 
 
 def test_mismatched_ground_truth(outputs: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="no ground-truth folder for sequence 'cat'"):
+    with pytest.raises(FileNotFoundError, match="nothing: ground-truth folder not found"):
         evaluate(outputs / "out", gt_dir=outputs / "nothing")
+    (outputs / "gt").mkdir()
+    with pytest.raises(StsegInputError, match="no sequence could be scored: cat .*no ground-truth folder for sequence 'cat'"):
+        evaluate(outputs / "out", gt_dir=outputs / "gt")
     (outputs / "gt" / "cat").mkdir(parents=True)
     write_mask_png(outputs / "gt" / "cat" / "frame_999.png", np.zeros(GT_SIZE, bool))
     with pytest.raises(StsegInputError, match="no ground-truth mask matches any of its 6 frames"):
@@ -109,3 +112,13 @@ def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
     same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
     explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2)
     pd.testing.assert_frame_equal(same[0], explicit[0])
+
+
+def test_a_sequence_without_ground_truth_is_skipped(outputs: Path, caplog) -> None:
+    _write_sequence(outputs / "flows" / "dog", 4, size=GT_SIZE, seed=3)
+    segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([outputs / "flows" / "dog"])[0], outputs / "out")
+    gt_dir = _gt_from_label(outputs, 0)
+    with caplog.at_level("WARNING"):
+        scores, summary, _ = evaluate(outputs / "out", gt_dir=gt_dir)
+    assert list(summary["sequence"]) == ["cat"]
+    assert "scored without 1 sequence(s): dog" in caplog.text

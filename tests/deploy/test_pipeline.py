@@ -127,3 +127,15 @@ def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="00003.flo"):
         segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([tmp_path / "flows" / "walk"])[0], tmp_path / "out")
     assert not (out / "sequence.json").exists() and not (out / "labels.npy").exists()
+
+
+def test_parent_of_sequence_folders_gets_a_hint(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from stseg_deploy.cli import infer_main
+
+    for name in ("bear", "cat"):
+        _write_sequence(tmp_path / "flows" / name, 3)
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path / "flows"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "holds no flow files or frames, but 2 folder(s) (bear, cat)" in result.output

@@ -125,3 +125,8 @@ def test_bad_checkpoint(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not an stseg checkpoint"):
         export_checkpoint(path, tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_training_checkpoint_given_as_model(exported) -> None:
+    with pytest.raises(ValueError, match="a training checkpoint, not an exported model; run stseg-export"):
+        load_model(exported["ckpt"], provider="cpu")
