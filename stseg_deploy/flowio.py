@@ -66,28 +66,9 @@ def check_flo_header(path: str | Path) -> tuple[int, int]:
 def read_flo(path: str | Path) -> np.ndarray:
     """Read a Middlebury ``.flo`` file. Returns flow: (2, H, W) float32, pixels."""
     path = Path(path)
-    size = path.stat().st_size
-    if size == 0:
-        raise FlowFileError(path, "file is empty")
-    with open(path, "rb") as handle:
-        header = handle.read(_FLO_HEADER)
-        if len(header) < _FLO_HEADER:
-            raise FlowFileError(path, f"truncated header ({len(header)} of {_FLO_HEADER} bytes)")
-        if header[:4] != _FLO_MAGIC_BYTES:
-            raise FlowFileError(path, f"bad magic {header[:4]!r}, expected b'PIEH' (.flo)")
-        width, height = (int(v) for v in np.frombuffer(header, dtype="<i4", offset=4, count=2))
-        _check_size(path, height, width)
-        expected = _FLO_HEADER + 8 * width * height
-        if size < expected:
-            raise FlowFileError(
-                path, f"truncated data: {size} bytes, expected {expected} for {width}x{height}"
-            )
-        if size > expected:
-            raise FlowFileError(
-                path, f"oversized payload: {size} bytes, expected {expected} for {width}x{height}"
-            )
-        # One read of the whole payload; never parsed per pixel.
-        data = np.fromfile(handle, dtype="<f4", count=2 * width * height)
+    height, width = check_flo_header(path)
+    # One read of the whole payload, sized from a header already checked against the file.
+    data = np.fromfile(path, dtype="<f4", count=2 * width * height, offset=_FLO_HEADER)
     flow = np.ascontiguousarray(data.reshape(height, width, 2).transpose(2, 0, 1), dtype=np.float32)
     _check_finite(path, flow)
     return flow
