@@ -99,7 +99,7 @@ class OnnxModel:
         if names != ["flow"] or outputs[:1] != ["proba"]:
             raise ValueError(f"{self.path}: expected input 'flow' and output 'proba', got {names} -> {outputs}")
         self.has_features = "features" in outputs
-        log.info("loaded %s on %s", self.path, actual[0])
+        log.debug("loaded %s on %s", self.path, actual[0])
 
     def run(self, flow: np.ndarray, features: bool = False):
         flow = _check_input(flow)

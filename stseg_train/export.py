@@ -95,18 +95,21 @@ def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int =
     batch, height, width = (torch.export.Dim(n, min=1) for n in ("batch", "height", "width"))
     with tempfile.TemporaryDirectory() as tmp:
         tmp_file = Path(tmp) / "model.onnx"
-        torch.onnx.export(
-            wrapper,
-            (example_input(2, *info.image_size),),
-            tmp_file,
-            dynamo=True,
-            verbose=False,
-            external_data=False,
-            input_names=["flow"],
-            output_names=["proba", "features"],
-            opset_version=opset,
-            dynamic_shapes={"flow": {0: batch, 3: height, 4: width}},
-        )
+        # torch's exporter warns about its own pytree internals; nothing for users to act on.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.onnx.export(
+                wrapper,
+                (example_input(2, *info.image_size),),
+                tmp_file,
+                dynamo=True,
+                verbose=False,
+                external_data=False,
+                input_names=["flow"],
+                output_names=["proba", "features"],
+                opset_version=opset,
+                dynamic_shapes={"flow": {0: batch, 3: height, 4: width}},
+            )
         proto = onnx.load(tmp_file)
     del proto.metadata_props[:]
     for key, value in info.to_metadata().items():
