@@ -13,6 +13,7 @@ Layout of ``OUT/SEQ/``:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -111,6 +112,9 @@ def segment_to_folder(
         os.replace(tmp_labels, seq_dir / LABELS_FILE)
     except BaseException:
         tmp_labels.unlink(missing_ok=True)
+        clear_sequence_output(seq_dir)
+        with contextlib.suppress(OSError):
+            seq_dir.rmdir()  # only if nothing but our outputs was there
         raise
     if overlay:
         t0 = time.perf_counter()
