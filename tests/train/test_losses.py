@@ -13,24 +13,16 @@ from stseg_train.losses import (
     temporal_regulariser,
     total_loss,
 )
+from piecewise import piecewise_flow as shared_piecewise_flow
+
 from stseg_train.motion import basis as make_basis
-from stseg_train.motion import flow_from_theta
 from stseg_train.solvers import fit_theta
 
 B, L, T, H, W = 2, 3, 3, 16, 20
 
 
-def piecewise_flow(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Exact piecewise-parametric flow: (flow, one-hot proba, basis, true theta)."""
-    g = torch.Generator().manual_seed(seed)
-    A = make_basis("QuadraticFullPT", T, H, W)
-    theta = torch.randn(B, L, 2, A.shape[0], generator=g) * 2
-    labels = torch.zeros(B, T, H, W, dtype=torch.long)
-    labels[:, :, :, W // 2 :] = 1
-    labels[:, :, H // 2 :, W // 2 :] = 2
-    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
-    flow = (flow_from_theta(theta, A) * proba.unsqueeze(2)).sum(dim=1)
-    return flow, proba, A, theta
+def piecewise_flow(seed: int):
+    return shared_piecewise_flow(seed, (B, L, T, H, W))
 
 
 def test_registry() -> None:

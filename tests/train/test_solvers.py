@@ -6,6 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from piecewise import piecewise_flow as shared_piecewise_flow
+
 from stseg_train.motion import basis as make_basis
 from stseg_train.motion import flow_from_theta
 from stseg_train.solvers import DEFAULT_SOLVER, SOLVERS, fit_theta, l1_objective
@@ -13,21 +15,8 @@ from stseg_train.solvers import DEFAULT_SOLVER, SOLVERS, fit_theta, l1_objective
 B, L, T, H, W = 2, 3, 3, 24, 32
 
 
-def piecewise_flow(
-    seed: int, model: str = "QuadraticFullPT"
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Exact piecewise-parametric flow: (flow, one-hot proba, basis, true theta)."""
-    g = torch.Generator().manual_seed(seed)
-    A = make_basis(model, T, H, W)
-    theta = torch.randn(B, L, 2, A.shape[0], generator=g) * 2
-    labels = torch.zeros(B, T, H, W, dtype=torch.long)
-    # Segments large enough for the quadratic terms to be well determined (θ itself is
-    # compared); tiny segments are covered by the flow-level check below.
-    labels[:, :, :, W // 2 :] = 1
-    labels[:, :, H // 2 :, W // 2 :] = 2
-    proba = F.one_hot(labels, L).permute(0, 4, 1, 2, 3).float()
-    flow = (flow_from_theta(theta, A) * proba.unsqueeze(2)).sum(dim=1)
-    return flow, proba, A, theta
+def piecewise_flow(seed: int, model: str = "QuadraticFullPT"):
+    return shared_piecewise_flow(seed, (B, L, T, H, W), model)
 
 
 def noisy_case(seed: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
