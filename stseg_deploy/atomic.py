@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import IO
 
 
-def _umask() -> int:
+def default_file_mode() -> int:
+    """The permissions ``open()`` would give a new file under the current umask."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 @contextlib.contextmanager
@@ -30,7 +31,7 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = False) -> I
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp makes 0600 files; give the result the permissions open() would have.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, default_file_mode())
         with os.fdopen(fd, mode) as handle:
             yield handle
             if durable:
@@ -41,3 +42,11 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = False) -> I
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def write_npy(path: str | Path, array) -> None:
+    """Save ``array`` as ``.npy`` atomically."""
+    import numpy as np
+
+    with atomic_write(path) as handle:
+        np.save(handle, array)

@@ -6,12 +6,11 @@ and rejects bad files with a :class:`FlowFileError` naming the file.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, write_npy
 from .errors import FlowFileError
 from .png16 import encode_png_rgb16, read_png_rgb16
 
@@ -174,10 +173,7 @@ def write_flow(path: str | Path, flow: np.ndarray) -> None:
             handle.write(header)
             handle.write(payload)
     elif suffix == ".npy":
-        buffer = io.BytesIO()
-        np.save(buffer, np.ascontiguousarray(flow))
-        with atomic_write(path) as handle:
-            handle.write(buffer.getvalue())
+        write_npy(path, np.ascontiguousarray(flow))
     else:
         encoded = np.clip(np.rint(flow * _KITTI_SCALE) + _KITTI_OFFSET, 0, 2**16 - 1)
         image = np.empty(flow.shape[1:] + (3,), dtype=np.uint16)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -28,10 +27,10 @@ def davis_palette(n: int = 256) -> np.ndarray:
 _PALETTE = davis_palette().reshape(-1).tolist()
 
 
-def _encode(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False)
-    return buffer.getvalue()
+def write_png(path: str | Path, image: Image.Image) -> None:
+    """Save a Pillow image as PNG atomically (the file appears only complete)."""
+    with atomic_write(path) as handle:
+        image.save(handle, format="PNG", optimize=False)
 
 
 def write_label_png(path: str | Path, labels: np.ndarray) -> None:
@@ -43,8 +42,7 @@ def write_label_png(path: str | Path, labels: np.ndarray) -> None:
         raise ValueError(f"{path}: labels must lie in [0, 255]")
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
     image.putpalette(_PALETTE)
-    with atomic_write(path) as handle:
-        handle.write(_encode(image))
+    write_png(path, image)
 
 
 def write_mask_png(path: str | Path, mask: np.ndarray) -> None:
@@ -52,9 +50,7 @@ def write_mask_png(path: str | Path, mask: np.ndarray) -> None:
     mask = np.asarray(mask)
     if mask.ndim != 2:
         raise ValueError(f"{path}: mask must have shape (H, W), got {mask.shape}")
-    image = Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L")
-    with atomic_write(path) as handle:
-        handle.write(_encode(image))
+    write_png(path, Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), mode="L"))
 
 
 def read_label_png(path: str | Path) -> np.ndarray:

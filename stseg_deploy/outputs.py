@@ -14,7 +14,6 @@ Layout of ``OUT/SEQ/``:
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import os
 import time
@@ -24,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
+from .atomic import atomic_write, write_npy
 from .linker import LinkedFrame
-from .masks import write_label_png
+from .masks import write_label_png, write_png
 from .pipeline import Segmenter, SequenceStats
 from .prefetch import BackgroundWriter
 from .preprocess import resize_labels
@@ -34,13 +33,6 @@ from .sources import Sequence
 
 LABELS_FILE = "labels.npy"
 SEQUENCE_FILE = "sequence.json"
-
-
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    buffer = io.BytesIO()
-    np.save(buffer, array)
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
 
 
 def segment_to_folder(
@@ -89,10 +81,10 @@ def segment_to_folder(
         name = names[frame.index]
         write_label_png(seq_dir / f"{name}.png", resize_labels(frame.labels, stats.original_size))
         if frame.proba is not None:
-            _save_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
+            write_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
         if frame.features is not None:
             # float16 halves the largest output; features are descriptors, not probabilities.
-            _save_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
+            write_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
         stats.write += time.perf_counter() - t0
         if on_frame is not None:
             on_frame(frame)
@@ -162,10 +154,7 @@ def clear_sequence_output(seq_dir: Path) -> None:
 def _save_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
+    write_png(path, Image.fromarray(rgb))
 
 
 def write_overlays(seq_dir: Path, sequence, names: list[str], alpha: float = 0.5) -> None:

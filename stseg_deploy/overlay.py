@@ -6,15 +6,13 @@ label PNGs use, so a segment has the same colour in the overlay, the contact she
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .atomic import atomic_write
-from .masks import davis_palette
+from .masks import davis_palette, write_png
 
 __all__ = ["blend_labels", "contact_sheet", "to_rgb"]
 
@@ -158,8 +156,5 @@ def contact_sheet(
             fitted = _fit(picture, cell_size)
             sheet.paste(fitted, (left + (cell_w - fitted.width) // 2, top + (cell_h - fitted.height) // 2))
 
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    with atomic_write(path) as handle:
-        handle.write(buffer.getvalue())
+    write_png(path, sheet)
     return path

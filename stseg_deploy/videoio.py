@@ -24,6 +24,7 @@ from types import TracebackType
 import cv2
 import numpy as np
 
+from .atomic import default_file_mode
 from .errors import StsegInputError
 from .frames import natural_key
 
@@ -236,12 +237,6 @@ def open_frames(source: str | Path) -> FrameSource:
     return VideoFileSource(path)
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 class VideoWriter:
     """Write an MP4 (MPEG-4 part 2, fourcc ``mp4v``) frame by frame; the file appears only on success.
 
@@ -338,6 +333,6 @@ class VideoWriter:
             raise ValueError(f"{self.path}: no frames were written; no video created")
         assert self._tmp is not None
         # mkstemp makes 0600 files; give the video the permissions open() would have.
-        os.chmod(self._tmp, 0o666 & ~_umask())
+        os.chmod(self._tmp, default_file_mode())
         os.replace(self._tmp, self.path)
         self._tmp = None
