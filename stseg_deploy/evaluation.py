@@ -74,6 +74,34 @@ def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence
     return [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frames]
 
 
+class GroundTruth:
+    """Where the masks are: ``gt_dir/<sequence>/<frame>.png``, or a DataSplit's GtMask column.
+
+    Exactly one source; the DataSplit is read once, the folder checked once.
+    """
+
+    def __init__(
+        self,
+        gt_dir: str | Path | None = None,
+        data_file: str | Path | None = None,
+        split: str = "val",
+        base_dir: str | Path | None = None,
+    ) -> None:
+        if (gt_dir is None) == (data_file is None):
+            raise ValueError("give exactly one ground-truth source: gt_dir or data_file")
+        if gt_dir is not None and not Path(gt_dir).is_dir():
+            raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
+        self.gt_dir = gt_dir
+        self.base_dir = base_dir
+        self.table = read_datasplit(data_file, split) if data_file is not None else None
+
+    def masks(self, sequence: str, frames: list[str]) -> list[Path | None]:
+        """Mask paths for a sequence's frames (None where a frame has none)."""
+        if self.table is not None:
+            return gt_from_datasplit(self.table, self.base_dir, sequence, frames)
+        return gt_from_folder(self.gt_dir, sequence, frames)
+
+
 def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: int, method: str, cut_size: int | None) -> np.ndarray:
     if method == "optimax":
         return select_masks(labels, gt, has_gt, n_labels, cut_size)
@@ -133,21 +161,13 @@ def evaluate(
     Returns (scores: sequence, frame, jaccard; summary: sequence, frames, jaccard_mean;
     overall J = mean of the sequence means).
     """
-    if (gt_dir is None) == (data_file is None):
-        raise ValueError("give exactly one ground-truth source: gt_dir or data_file")
-    table = read_datasplit(data_file, split) if data_file is not None else None
-    if gt_dir is not None and not Path(gt_dir).is_dir():
-        raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
+    truth = GroundTruth(gt_dir, data_file, split, base_dir)
     parts, skipped = [], []
     for seq_dir in output_sequences(out_dir):
         _, record = read_sequence_output(seq_dir)
         frames = record["frames"]
         try:
-            if table is not None:
-                masks = gt_from_datasplit(table, base_dir, record["sequence"], frames)
-            else:
-                masks = gt_from_folder(gt_dir, record["sequence"], frames)
-            parts.append(score_sequence(seq_dir, masks, binary, cut_size).frames)
+            parts.append(score_sequence(seq_dir, truth.masks(record["sequence"], frames), binary, cut_size).frames)
         except (FileNotFoundError, StsegInputError) as exc:
             # One sequence without ground truth should not hide the others' scores.
             skipped.append(f"{record['sequence']} ({exc})")
@@ -181,17 +201,12 @@ def export_davis17(
     (from ``gt_dir`` or the DataSplit, as for :func:`evaluate`) when a sequence has any,
     else the flow's original size. Returns the number of files written.
     """
-    table = read_datasplit(data_file, split) if data_file is not None else None
+    truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
     written = 0
     for seq_dir in output_sequences(out_dir):
         labels, record = read_sequence_output(seq_dir)
         frames = record["frames"]
-        if table is not None:
-            masks = gt_from_datasplit(table, base_dir, record["sequence"], frames)
-        elif gt_dir is not None:
-            masks = gt_from_folder(gt_dir, record["sequence"], frames)
-        else:
-            masks = []
+        masks = truth.masks(record["sequence"], frames) if truth is not None else []
         first = next((m for m in masks if m is not None), None)
         size = read_mask_png(first).shape if first is not None else tuple(record["original_size"])
         sizes = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from .binarise import binarise_exceptbiggest
-from .evaluation import SAME_CUT, resolve_cut_size
+from .evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
 from .masks import davis_palette, read_label_png, read_mask_png
 from .outputs import read_sequence_output
 from .preprocess import resize_labels
@@ -56,7 +56,7 @@ def sequence_contact_sheet(
     if gt_dir is not None:
         if not Path(gt_dir).is_dir():
             raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
-        masks = [(Path(gt_dir) / f"{name}.png") if (Path(gt_dir) / f"{name}.png").is_file() else None for name in frames]
+        masks = gt_from_folder(Path(gt_dir).parent, Path(gt_dir).name, frames)
     else:
         masks = [Path(m) if m and Path(m).is_file() else None for m in record.get("masks", [None] * len(frames))]
     size = tuple(record["original_size"])
