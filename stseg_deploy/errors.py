@@ -20,3 +20,13 @@ class FlowFileError(StsegInputError):
 
 class DataSplitError(StsegInputError):
     """A DataSplit CSV that is missing, malformed or points at missing files."""
+
+
+def summary_line(exc: BaseException, limit: int = 200) -> str:
+    """One line for a user from an exception whose message may run to a page.
+
+    torch's load errors put the gist first and pages of advice after it; other messages
+    are one line anyway. Falls back to the exception's type name when it says nothing.
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:limit] if lines else type(exc).__name__

@@ -12,6 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
+from .errors import summary_line
 from .metadata import TORCHSCRIPT_EXTRA_FILE, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -143,8 +144,7 @@ class TorchScriptModel:
                     f"{self.path}: a training checkpoint, not an exported model; "
                     f"run stseg-export {self.path} --onnx MODEL.onnx first"
                 ) from exc
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{self.path}: not a loadable TorchScript model ({first[:200]})") from exc
+            raise ValueError(f"{self.path}: not a loadable TorchScript model ({summary_line(exc)})") from exc
         raw = extra[TORCHSCRIPT_EXTRA_FILE]
         meta = {"stseg": raw.decode() if isinstance(raw, bytes) else raw} if raw else {}
         self.info = ModelInfo.from_metadata(meta, self.path)

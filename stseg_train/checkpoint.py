@@ -13,6 +13,7 @@ import torch
 
 from stseg_deploy import __version__
 from stseg_deploy.atomic import atomic_write
+from stseg_deploy.errors import summary_line
 
 from .model import UNet3D
 
@@ -50,9 +51,8 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises many types for corrupt or foreign files
         # torch's own message runs to a page of advice (some unsafe); its first line says enough.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(
-            f"{path}: not a readable stseg checkpoint ({first[:200]}); "
+            f"{path}: not a readable stseg checkpoint ({summary_line(exc)}); "
             "stseg-export takes the .pt files that stseg-train writes"
         ) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -26,15 +26,23 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
 
-def _require_torch(command: str) -> None:
-    """A clear message instead of an import traceback on a deploy-only install."""
+def _missing_torch(command: str) -> str | None:
+    """The message for a deploy-only install, where torch is absent; None when it is there."""
     import importlib.util
 
-    if importlib.util.find_spec("torch") is None:
-        raise click.ClickException(
-            f"{command} needs torch: pip install 'stseg[train]' with torch pinned (the README says how); "
-            "stseg-infer, stseg-eval, stseg-flow and stseg-viz run without it"
-        )
+    if importlib.util.find_spec("torch") is not None:
+        return None
+    return (
+        f"{command} needs torch: pip install 'stseg[train]' with torch pinned (the README says how); "
+        "stseg-infer, stseg-eval, stseg-flow and stseg-viz run without it"
+    )
+
+
+def _require_torch(command: str) -> None:
+    """A clear message instead of an import traceback on a deploy-only install."""
+    message = _missing_torch(command)
+    if message:
+        raise click.ClickException(message)
 
 
 def _resumed_config(ctx: click.Context, options: dict) -> TrainConfig:
@@ -272,8 +280,9 @@ def bench_main(argv: list[str] | None = None) -> None:
     """Entry point of ``stseg-bench``."""
     import importlib.util
 
-    if importlib.util.find_spec("torch") is None:
-        sys.exit("stseg-bench needs torch: pip install 'stseg[train]' with torch pinned (the README says how)")
+    message = _missing_torch("stseg-bench")
+    if message:
+        sys.exit(message)
     parser = _bench_parser()
     args = parser.parse_args(argv)
     if args.plot and importlib.util.find_spec("matplotlib") is None:

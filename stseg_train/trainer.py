@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, Subset
 
 from stseg_deploy.atomic import atomic_write
 from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
+from stseg_deploy.errors import summary_line
 from stseg_kernels import jaccard
 
 from .augment import global_motion_augmentation, perturb_input_noise
@@ -360,7 +361,7 @@ class Trainer:
         if self.global_step > 0:
             self._save("last.pt")
             log.error("stopped by %s: %s; progress saved in %s (fix the cause, then --resume)",
-                      type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "", self.ckpt_dir / "last.pt")
+                      type(exc).__name__, summary_line(exc), self.ckpt_dir / "last.pt")
 
     def _tick(self) -> None:
         started, before = self._clock
