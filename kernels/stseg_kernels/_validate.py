@@ -23,14 +23,19 @@ __all__ = [
 ]
 
 
+def _integer(value: object, message: str) -> int:
+    """``value`` as an int; bools and non-integers raise TypeError with ``message``."""
+    if isinstance(value, (bool, np.bool_)):
+        raise TypeError(message)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(message) from None
+
+
 def check_n_labels(n_labels: object) -> int:
     """Return ``n_labels`` as an int, or raise if it is not an integer >= 1."""
-    if isinstance(n_labels, (bool, np.bool_)):
-        raise TypeError(f"n_labels must be an integer, got {n_labels!r}")
-    try:
-        n = operator.index(n_labels)
-    except TypeError:
-        raise TypeError(f"n_labels must be an integer, got {n_labels!r}") from None
+    n = _integer(n_labels, f"n_labels must be an integer, got {n_labels!r}")
     if n < 1:
         raise ValueError(f"n_labels must be >= 1, got {n}")
     return n
@@ -40,12 +45,7 @@ def check_cut_size(cut_size: object) -> int | None:
     """Return ``cut_size`` as an int >= 1, or None for 'no cut'."""
     if cut_size is None:
         return None
-    if isinstance(cut_size, (bool, np.bool_)):
-        raise TypeError(f"cut_size must be None or an integer, got {cut_size!r}")
-    try:
-        c = operator.index(cut_size)
-    except TypeError:
-        raise TypeError(f"cut_size must be None or an integer, got {cut_size!r}") from None
+    c = _integer(cut_size, f"cut_size must be None or an integer, got {cut_size!r}")
     if c < 1:
         raise ValueError(f"cut_size must be >= 1 or None, got {c}")
     return c
