@@ -45,8 +45,13 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = False) -> I
 
 
 def write_npy(path: str | Path, array) -> None:
-    """Save ``array`` as ``.npy`` atomically."""
+    """Save ``array`` (a numeric array) as ``.npy`` atomically."""
     import numpy as np
 
+    array = np.asarray(array)
+    if not array.flags.c_contiguous:
+        array = array.copy(order="C")
     with atomic_write(path) as handle:
-        np.save(handle, array)
+        np.lib.format.write_array_header_1_0(handle, np.lib.format.header_data_from_array_1_0(array))
+        # file.write reports a full disk with its errno (ENOSPC); np.save's tofile does not.
+        handle.write(array.data)

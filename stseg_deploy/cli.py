@@ -1,8 +1,7 @@
-"""Command lines of the deploy package: ``stseg-infer``, ``stseg-eval``, ``stseg-bench``."""
+"""Command lines of the deploy package: ``stseg-infer``, ``stseg-flow``, ``stseg-eval``, ``stseg-viz``."""
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 from pathlib import Path
@@ -10,20 +9,15 @@ from pathlib import Path
 import click
 
 from .binarise import BINARISATIONS
+from .clikit import CONTEXT, command, fail, setup_logging
 from .evaluation import SAME_CUT
 from .datasplit import SPLITS
 from .errors import StsegInputError
 from .opticalflow import METHODS as FLOW_METHODS
 from .runtime import PROVIDERS
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+# TODO(this change): drop once eval_main uses the clikit names.
+_setup_logging, _fail = setup_logging, fail
 
 
 def _cut_size(ctx, param, value):  # noqa: ARG001
@@ -40,11 +34,7 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
     return cut
 
 
-def _fail(exc: Exception) -> None:
-    raise click.ClickException(str(exc)) from exc
-
-
-@click.command(context_settings=CONTEXT)
+@command()
 @click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Exported model: .onnx (onnxruntime) or .ts (TorchScript, needs torch).")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--data-file", help="DataSplit prefix instead of INPUTS: sequences come from its Sequence column.")
@@ -52,9 +42,9 @@ def _fail(exc: Exception) -> None:
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one subfolder per sequence.")
 @click.option("--cut-size", default="10", callback=_cut_size, help="Windows per independently linked chunk; 'none' links the whole sequence.")
-@click.option("--batch-size", type=int, default=8, help="Windows per model call.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Windows per model call.")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", help="auto: CUDA when it really loads, else CPU.")
-@click.option("--threads", type=int, default=None, help="CPU threads for the runtime (default: the runtime's choice).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime [default: the runtime's choice].")
 @click.option("--link", type=click.Choice(["naive", "optimal"]), default="naive", help="naive: best match per label (may merge); optimal: one-to-one.")
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
@@ -62,35 +52,39 @@ def _fail(exc: Exception) -> None:
 @click.option("--overlay", is_flag=True, help="Also write overlay/<frame>.png and overlay.mp4 (segments over the frames, or over the flow colours for flow input) and flow/<frame>.png (colour wheel).")
 @click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", help="Optical flow for video inputs (OpenCV).")
 @click.option("--flow-size", nargs=2, type=int, default=None, help="Compute video flow at H W [default: the video's size].")
-@click.option("--flow-step", type=int, default=1, help="Video flow from frame t to t + step.")
+@click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")
 @click.option("-v", "--verbose", is_flag=True)
 def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_step, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
-    for the last two. Or give --data-file for the sequences of a DataSplit."""
-    _setup_logging(verbose)
+    for the last two (F frames give F - step segmented frames). Or give --data-file for the
+    sequences of a DataSplit.
+
+    Each sequence goes to OUT/SEQ, written under a temporary name and swapped in only when
+    complete: a rerun replaces an earlier stseg output only once it has succeeded; a folder
+    holding files stseg did not write, or holding an input, is refused; two runs on one
+    sequence at once: the second fails at once."""
+    setup_logging(verbose)
     from tqdm import tqdm
 
-    from .outputs import segment_to_folder
+    from .outputs import check_outputs_spare_inputs, model_file_sha256, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
     from .sources import sequences_from_datasplit
 
     if bool(inputs) == bool(data_file):
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
-    if batch_size < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--batch-size")
-    if flow_step < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--flow-step")
     try:
         if inputs:
             sequences = _input_sequences(inputs, flow_method, flow_size, flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
+        check_outputs_spare_inputs(sequences, out_dir)
         model = load_model(model_path, provider=provider, threads=threads)
         segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
+        model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(
         f"model {model_path}: {model.engine} on {model.device}, L={model.info.n_labels}, "
         f"input {segmenter.image_size[0]}x{segmenter.image_size[1]}, {len(sequences)} sequence(s)",
@@ -102,11 +96,17 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         try:
             stats = segment_to_folder(
                 segmenter, sequence, out_dir, save_proba=save_proba, save_features=save_features,
-                on_frame=lambda _frame: bar.update(1), overlay=overlay,
+                on_frame=lambda _frame: bar.update(1), overlay=overlay, model_sha256=model_sha256,
             )
+        except MemoryError as exc:
+            bar.close()
+            fail(MemoryError(
+                f"{sequence.name}: out of memory at model input {segmenter.image_size[0]}x{segmenter.image_size[1]} "
+                f"with batch size {batch_size}; try a smaller --image-size or --batch-size"
+            ))
         except (OSError, ValueError, RuntimeError) as exc:
             bar.close()
-            _fail(exc)
+            fail(exc)
         bar.close()
         total_frames += stats.frames
     seconds = time.perf_counter() - started
@@ -147,23 +147,25 @@ def _has_frames(folder: Path) -> bool:
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("source", type=click.Path())
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step).")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step); written whole, replacing only an earlier stseg-flow output.")
 @click.option("--method", type=click.Choice(FLOW_METHODS), default="dis", help="OpenCV DIS (fast, default) or Farneback.")
 @click.option("--size", nargs=2, type=int, default=None, help="Compute flow at H W [default: the video's size].")
-@click.option("--step", type=int, default=1, help="Flow from frame t to frame t + step.")
+@click.option("--step", type=click.IntRange(min=1), default=1, help="Flow from frame t to frame t + step.")
 @click.option("-v", "--verbose", is_flag=True)
 def flow_main(source, out_dir, method, size, step, verbose) -> None:
-    """Compute forward optical flow of a video file or a folder of frames, as .flo files."""
-    _setup_logging(verbose)
+    """Compute forward optical flow of a video file or a folder of frames, as .flo files.
+
+    OUT is written under a temporary name and swapped in when complete, with a marker
+    (stseg-flow.json): a rerun replaces an earlier stseg-flow output, never a folder
+    holding other files."""
+    setup_logging(verbose)
     from tqdm import tqdm
 
     from .opticalflow import flow_from_video
     from .videoio import open_frames
 
-    if step < 1:
-        raise click.BadParameter("must be >= 1", param_hint="--step")
     try:
         frames = open_frames(source)
         bar = tqdm(total=len(frames), desc=frames.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
@@ -173,7 +175,7 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
         finally:
             bar.close()
     except (OSError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     seconds = time.perf_counter() - started
     click.echo(f"wrote {len(written)} flow files to {out_dir} in {seconds:.1f} s ({len(written) / max(seconds, 1e-9):.1f} flows/s)")
 
@@ -220,10 +222,10 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, dav
     click.echo(f"J={overall:.3f}")
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("seq_dir", type=click.Path(file_okay=False))
 @click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None, help="Folder of this sequence's 0/255 masks named like the frames [default: the DataSplit masks it was inferred with, if any].")
-@click.option("--frames", "n_columns", type=int, default=6, help="Frames (columns) shown, spread over the sequence.")
+@click.option("--frames", "n_columns", type=click.IntRange(min=1), default=6, help="Frames (columns) shown, spread over the sequence.")
 @click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Chunk size of the mask selection; 'same': the cut size the sequence was linked with.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png].")
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
@@ -234,5 +236,5 @@ def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     try:
         path = sequence_contact_sheet(seq_dir, gt_dir, n_columns, cut_size, out_path)
     except (OSError, ValueError) as exc:
-        _fail(exc)
+        fail(exc)
     click.echo(f"contact sheet: {path}")

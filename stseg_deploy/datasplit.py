@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataSplitError
+from .errors import DataSplitError, StsegInputError
 from .frames import natural_key
+from .outdir import check_name
 
 SPLITS = ("train", "val", "test")
 REQUIRED_COLUMNS = ("Flow",)
@@ -67,7 +68,10 @@ def read_datasplit(prefix: str | Path, split: str) -> pd.DataFrame:
         out["Sequence"] = table["Sequence"].str.strip()
         if (out["Sequence"] == "").any():
             raise DataSplitError(f"{path}: empty Sequence cell on CSV line(s) {_lines(out['Sequence'] == '')}")
+        _check_sequence_names(path, out["Sequence"])
     else:
+        # Derived names are checked where they become folder names (inference), so a
+        # training split of files without folders stays usable.
         out["Sequence"] = [Path(p).parent.name for p in out["Flow"]]
     if "Sequence_Index" in table.columns:
         index = pd.to_numeric(table["Sequence_Index"], errors="coerce")
@@ -86,6 +90,15 @@ def read_datasplit(prefix: str | Path, split: str) -> pd.DataFrame:
     if dup.any():
         raise DataSplitError(f"{path}: duplicate (Sequence, Sequence_Index) on CSV line(s) {_lines(dup)}")
     return out.sort_values(["Sequence", "Sequence_Index"], kind="stable").reset_index(drop=True)
+
+
+def _check_sequence_names(path: Path, names: pd.Series) -> None:
+    """Sequence names become output folder names: refuse any that is not one plain name."""
+    for name in names.unique():
+        try:
+            check_name(name)
+        except StsegInputError as exc:
+            raise DataSplitError(f"{path}: CSV line(s) {_lines(names == name)}: {exc}") from None
 
 
 def _lines(mask: pd.Series) -> str:

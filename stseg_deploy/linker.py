@@ -29,12 +29,15 @@ class LinkedFrame:
 def rename_proba(proba: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     """Probabilities of renamed labels: proba (L, ...) with old label l → mapping[l].
 
-    Merged labels (naive linking may send two labels to one) add their probabilities, so
-    the result still sums to 1 over labels.
+    Where labels merge (naive linking may send two labels to one), the new label keeps the
+    larger of their probabilities, so the argmax of the result is the renamed label map,
+    as saved in labels.npy (adding them instead could let two merged small labels outvote
+    the one that won the pixel). Labels no old label maps to get 0. Without merges this is
+    a permutation and the values still sum to 1 over labels.
     """
     out = np.zeros_like(proba)
     for old, new in enumerate(mapping):
-        out[new] += proba[old]
+        np.maximum(out[new], proba[old], out=out[new])
     return out
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import StsegInputError
 from .flowio import write_flow
+from .outdir import OutputUnit, check_inputs_outside
 from .videoio import FrameSource, frame_name, open_frames
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METHODS = ("dis", "farneback")
+FLOW_TOOL = "stseg-flow"
+FLOW_MARKER = "stseg-flow.json"
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -221,17 +224,26 @@ def flow_from_video(
 
     The flow for frame t (frame t → t + ``step``) is written to ``frame_name(t) + ".flo"``
     (``00000.flo``, ``00001.flo``, …), so an F-frame video gives F − step files. Frames are
-    streamed (see :func:`iter_flows`); each file appears only once completely written.
+    streamed (see :func:`iter_flows`).
+
+    ``out_dir`` is one output unit (:mod:`stseg_deploy.outdir`): written whole beside any
+    earlier stseg-flow output and swapped in when complete, with ``stseg-flow.json`` (the
+    source, method, size, step and file list) as its marker; a folder holding other files,
+    or the source itself, is refused, so two videos' flows never mix.
 
     Returns:
         the written paths, in frame order.
     """
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    for t, flow in iter_flows(source, method, size, step, on_frame, **opts):
-        path = out_dir / f"{frame_name(t)}.flo"
-        write_flow(path, flow)
-        written.append(path)
-    log.info("wrote %d flow files (%s, step %d) to %s", len(written), method, step, out_dir)
-    return written
+    frames = source if isinstance(source, FrameSource) else open_frames(source)
+    check_inputs_outside([out_dir], [frames.path])
+    names: list[str] = []
+    with OutputUnit(out_dir, FLOW_TOOL, FLOW_MARKER) as unit:
+        for t, flow in iter_flows(frames, method, size, step, on_frame, **opts):
+            names.append(f"{frame_name(t)}.flo")
+            write_flow(unit.tmp / names[-1], flow)
+        record = {"source": str(frames.path), "method": method, "size": None if size is None else list(size),
+                  "step": step, "flows": names, "options": opts}
+        unit.commit(record)
+    log.info("wrote %d flow files (%s, step %d) to %s", len(names), method, step, out_dir)
+    return [out_dir / name for name in names]

@@ -5,7 +5,8 @@ Layout of ``OUT/SEQ/``:
 - ``<frame>.png``: indexed label maps (DAVIS palette) at the flow's original size;
 - ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``save_proba``);
 - ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``save_features``);
-- ``sequence.json``: frame names, sizes, model metadata, cut size, link method, timings;
+- ``sequence.json``: frame names, sizes, model metadata, the settings, the model file's
+  SHA-256, timings, and the completeness marker (written last: see :mod:`stseg_deploy.outdir`);
 - with ``overlay``: ``flow/<frame>.png`` (Middlebury colour wheel), ``overlay/<frame>.png``
   and ``overlay.mp4``: the video's frames (or, for flow input, the flow colours) with the
   segments blended in, one fixed colour per label.
@@ -13,26 +14,51 @@ Layout of ``OUT/SEQ/``:
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write, write_npy
+from .atomic import write_npy
 from .linker import LinkedFrame
 from .masks import write_label_png, write_png
+from .npystream import NpyFrameWriter
+from .outdir import MARKER_KEY, OutputUnit, check_inputs_outside, check_name, file_sha256
 from .pipeline import Segmenter, SequenceStats
 from .prefetch import BackgroundWriter
 from .preprocess import resize_labels
 from .sources import Sequence
 
+TOOL = "stseg-infer"
 LABELS_FILE = "labels.npy"
 SEQUENCE_FILE = "sequence.json"
+# stseg-viz writes its contact sheet into a finished sequence folder by default.
+LATER_FILES = ("contact_sheet.png",)
+
+
+def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
+    """The output unit ``out_dir/name`` of stseg-infer (see :mod:`stseg_deploy.outdir`)."""
+    return OutputUnit(Path(out_dir) / check_name(name), TOOL, SEQUENCE_FILE, also_ours=LATER_FILES)
+
+
+def sequence_inputs(sequence) -> list[Path]:
+    """Every file or folder a sequence reads: its flow files and masks, or its video."""
+    if sequence.frames is not None:
+        return [Path(sequence.frames.path)]
+    return [Path(p) for p in (*sequence.flows, *sequence.masks) if p is not None]
+
+
+def check_outputs_spare_inputs(sequences: Iterable, out_dir: str | Path) -> None:
+    """Refuse, before anything is written, an ``out_dir`` whose sequence folders would hold
+    any sequence's input (flows, masks, frames or video)."""
+    sequences = list(sequences)
+    check_inputs_outside(
+        [Path(out_dir) / check_name(s.name) for s in sequences],
+        [p for s in sequences for p in sequence_inputs(s)],
+    )
 
 
 def segment_to_folder(
@@ -43,39 +69,67 @@ def segment_to_folder(
     save_features: bool = False,
     on_frame: Callable[[LinkedFrame], None] | None = None,
     overlay: bool = False,
+    model_sha256: str | None = None,
 ) -> SequenceStats:
-    """Segment ``sequence`` and write its outputs under ``out_dir / sequence.name``.
+    """Segment ``sequence`` and write its outputs to ``out_dir / sequence.name``.
 
-    An earlier run's outputs in that folder are removed first (see
-    :func:`clear_sequence_output`). Memory stays flat: labels go to a memory-mapped
-    temporary ``.npy`` that is renamed into
-    place once complete, frames are written by a background thread as they are linked
-    (``on_frame`` is called from that thread, once a frame's files are written).
+    The folder is an output unit (:mod:`stseg_deploy.outdir`): it is written beside any
+    earlier output under a temporary name and swapped in only when complete, so a failed
+    or interrupted run leaves the earlier output as it was; a folder holding files stseg
+    did not write, or one of this sequence's inputs, is refused; a second writer of the
+    same sequence fails at once. ``sequence.json`` is written last and marks the output
+    complete, with the settings and the model file's SHA-256 (``model_sha256``, computed
+    from the model's file when not given).
+
+    Memory stays flat: labels stream into ``labels.npy`` frame by frame, other files are
+    written by a background thread as frames are linked (``on_frame`` is called from that
+    thread, once a frame's files are written).
     """
-    seq_dir = Path(out_dir) / sequence.name
-    seq_dir.mkdir(parents=True, exist_ok=True)
-    clear_sequence_output(seq_dir)
+    unit = sequence_output_unit(out_dir, sequence.name)
+    check_inputs_outside([unit.target], sequence_inputs(sequence))
+    if model_sha256 is None:
+        model_sha256 = model_file_sha256(segmenter)
+    with unit:
+        stats = _write_sequence(unit.tmp, segmenter, sequence, save_proba, save_features, on_frame, overlay)
+        unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, save_proba, save_features, overlay))
+    return stats
+
+
+def model_file_sha256(segmenter: Segmenter) -> str | None:
+    """SHA-256 of the segmenter's model file (None for a model that has no file)."""
+    path = getattr(segmenter.model, "path", None)
+    return file_sha256(path) if path is not None else None
+
+
+def _write_sequence(
+    seq_dir: Path,
+    segmenter: Segmenter,
+    sequence: Sequence,
+    save_proba: bool,
+    save_features: bool,
+    on_frame: Callable[[LinkedFrame], None] | None,
+    overlay: bool,
+) -> SequenceStats:
+    """Write every output of a sequence into ``seq_dir`` (an empty temp folder)."""
     if save_proba:
-        (seq_dir / "proba").mkdir(exist_ok=True)
+        (seq_dir / "proba").mkdir()
     if save_features:
-        (seq_dir / "features").mkdir(exist_ok=True)
+        (seq_dir / "features").mkdir()
     names = sequence.frame_names
+    writer = BackgroundWriter()
     flow_pngs = None
     if overlay:
         from .flowviz import flow_to_rgb
 
-        (seq_dir / "flow").mkdir(exist_ok=True)
+        (seq_dir / "flow").mkdir()
 
         def flow_pngs(index: int, flow: np.ndarray) -> None:
             writer.submit(lambda: _save_png(seq_dir / "flow" / f"{names[index]}.png", flow_to_rgb(flow)))
 
     stats = SequenceStats()
     started = time.perf_counter()
-    tmp_labels = seq_dir / f".{LABELS_FILE}.partial"
-    volume = np.lib.format.open_memmap(
-        tmp_labels, mode="w+", dtype=np.uint8, shape=(len(names), *segmenter.image_size)
-    )
-    writer = BackgroundWriter()
+    volume = NpyFrameWriter(seq_dir / LABELS_FILE, len(names), segmenter.image_size, np.uint8)
+
     def write(frame: LinkedFrame) -> None:
         t0 = time.perf_counter()
         name = names[frame.index]
@@ -95,28 +149,46 @@ def segment_to_folder(
                 sequence, keep_proba=save_proba, keep_features=save_features, stats=stats, on_flow=flow_pngs
             )
             for frame in frames:
-                volume[frame.index] = frame.labels
+                volume.write(frame.index, frame.labels)
                 writer.submit(lambda frame=frame: write(frame))
         finally:
             writer.close()
-        volume.flush()
-        del volume
-        os.replace(tmp_labels, seq_dir / LABELS_FILE)
-    except BaseException:
-        tmp_labels.unlink(missing_ok=True)
-        clear_sequence_output(seq_dir)
-        with contextlib.suppress(OSError):
-            seq_dir.rmdir()  # only if nothing but our outputs was there
-        raise
+        volume.close()
+    finally:
+        volume.abort()
     if overlay:
         t0 = time.perf_counter()
         write_overlays(seq_dir, sequence, names)
         stats.write += time.perf_counter() - t0
     stats.total = time.perf_counter() - started
+    return stats
+
+
+def _sequence_record(
+    segmenter: Segmenter,
+    sequence: Sequence,
+    stats: SequenceStats,
+    model_sha256: str | None,
+    save_proba: bool,
+    save_features: bool,
+    overlay: bool,
+) -> dict:
     info = segmenter.model.info
-    record = {
+    settings = {
+        "batch_size": segmenter.batch_size,
+        "cut_size": segmenter.cut_size,
+        "link": segmenter.link,
+        "image_size": list(segmenter.image_size),
+        "save_proba": save_proba,
+        "save_features": save_features,
+        "overlay": overlay,
+    }
+    if sequence.frames is not None:  # a video: its flow was computed here
+        settings["flow"] = {"method": sequence.method, "size": sequence.size, "step": sequence.step}
+    path = getattr(segmenter.model, "path", None)
+    return {
         "sequence": sequence.name,
-        "frames": names,
+        "frames": sequence.frame_names,
         "flows": [str(p) for p in sequence.flows],
         "masks": [None if m is None else str(m) for m in sequence.masks],
         "original_size": list(stats.original_size),
@@ -124,31 +196,13 @@ def segment_to_folder(
         "n_labels": info.n_labels,
         "cut_size": segmenter.cut_size,
         "link": segmenter.link,
+        "settings": settings,
+        "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},
         "model": {**asdict(info), "image_size": list(info.image_size)},
         "engine": segmenter.model.engine,
         "device": segmenter.model.device,
         "seconds": {k: round(v, 4) for k, v in asdict(stats).items() if isinstance(v, float)},
     }
-    with atomic_write(seq_dir / SEQUENCE_FILE, "w") as handle:
-        json.dump(record, handle, indent=2)
-    return stats
-
-
-def clear_sequence_output(seq_dir: Path) -> None:
-    """Remove what an earlier run wrote in ``seq_dir``, so a rerun never mixes with it.
-
-    sequence.json goes first: while it is missing the folder reads as incomplete, which is
-    what a failed rerun leaves. Only stseg-infer's own outputs are touched.
-    """
-    import shutil
-
-    for name in (SEQUENCE_FILE, LABELS_FILE, "overlay.mp4", "contact_sheet.png"):
-        (seq_dir / name).unlink(missing_ok=True)
-    for sub in ("proba", "features", "flow", "overlay"):
-        if (seq_dir / sub).is_dir():
-            shutil.rmtree(seq_dir / sub)
-    for png in seq_dir.glob("*.png"):
-        png.unlink()
 
 
 def _save_png(path: Path, rgb: np.ndarray) -> None:
@@ -185,18 +239,28 @@ def write_overlays(seq_dir: Path, sequence, names: list[str], alpha: float = 0.5
 
 
 def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
-    """labels (F, h, w) uint8 and the sequence.json record of a folder written above."""
+    """labels (F, h, w) uint8 and the sequence.json record of a complete output folder.
+
+    Raises FileNotFoundError when ``seq_dir`` is not a complete stseg-infer output (no
+    ``sequence.json``, or one without the completeness marker), ValueError when its files
+    disagree."""
     seq_dir = Path(seq_dir)
     meta_path = seq_dir / SEQUENCE_FILE
     labels_path = seq_dir / LABELS_FILE
     for path in (meta_path, labels_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; is {seq_dir} an stseg-infer output folder?")
+            raise FileNotFoundError(f"{path}: missing; is {seq_dir} a complete stseg-infer output folder?")
     try:
         record = json.loads(meta_path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{meta_path}: corrupt JSON ({exc})") from exc
-    labels = np.load(labels_path, allow_pickle=False)
+    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
+    if not isinstance(stamp, dict) or stamp.get("tool") != TOOL or stamp.get("complete") is not True:
+        raise FileNotFoundError(f"{meta_path}: not marked as a complete {TOOL} output; run {TOOL} again")
+    try:
+        labels = np.load(labels_path, allow_pickle=False)
+    except (ValueError, EOFError, OSError) as exc:
+        raise ValueError(f"{labels_path}: unreadable ({exc})") from exc
     if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
         raise ValueError(
             f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"

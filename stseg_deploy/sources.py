@@ -14,6 +14,7 @@ from .datasplit import read_datasplit, resolve
 from .errors import StsegInputError
 from .flowio import read_flow
 from .frames import list_flow_files
+from .outdir import check_name
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def open_video_sequence(source: str | Path, method: str = "dis", size: tuple[int
     count = len(frames) if isinstance(frames, ImageFolderSource) else sum(1 for _ in frames)
     if count <= step:
         raise StsegInputError(f"{frames.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")
-    return VideoSequence(frames.name, frames, method, size, step, count - step)
+    return VideoSequence(check_name(frames.name, str(frames.path)), frames, method, size, step, count - step)
 
 
 def is_flow_folder(path: Path) -> bool:
@@ -123,7 +124,7 @@ def sequences_from_folders(folders: list[str | Path]) -> list[Sequence]:
     for folder in folders:
         folder = Path(folder)
         flows = list_flow_files(folder)
-        name = folder.resolve().name
+        name = check_name(folder.resolve().name, str(folder))
         if name in names:
             raise StsegInputError(f"{folder}: two input folders are both named {name!r}; outputs would collide")
         names.add(name)
@@ -140,6 +141,7 @@ def sequences_from_datasplit(prefix: str | Path, split: str, base_dir: str | Pat
     table = read_datasplit(prefix, split)
     out = []
     for name, group in table.groupby("Sequence", sort=False):
+        check_name(str(name), f"{prefix}_{split}.csv (Sequence of the Flow {group['Flow'].iloc[0]})")
         flows = tuple(resolve(base_dir, f) for f in group["Flow"])
         for path in flows:
             if not path.is_file():

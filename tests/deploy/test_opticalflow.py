@@ -131,7 +131,7 @@ def test_flow_from_frame_folder(tmp_path: Path, step: int) -> None:
     paths = flow_from_video(tmp_path / "seq", tmp_path / "flow", step=step, on_frame=seen.append)
     # Flow for frame t goes t -> t+step and is named after frame t: F - step files.
     assert [p.name for p in paths] == [f"{t:05d}.flo" for t in range(5 - step)]
-    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == [p.name for p in paths]
+    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == [p.name for p in paths] + ["stseg-flow.json"]
     assert seen == [0, 1, 2, 3, 4]
     for path in paths:
         flow = read_flow(path)

@@ -1,0 +1,51 @@
+"""What every stseg command line shares: context settings, Ctrl-C handling, error lines.
+
+Every command is a :class:`StsegCommand`: Ctrl-C ends it with exit status 130 (128 + SIGINT,
+what shells and schedulers expect) and one line, instead of click's "Aborted!" and 1.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
+SIGINT_EXIT = 130
+
+
+class StsegCommand(click.Command):
+    """A click command that exits 130 on Ctrl-C (KeyboardInterrupt) with one line."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo(f"{ctx.info_name}: interrupted", err=True)
+            ctx.exit(SIGINT_EXIT)
+
+
+def command(**kwargs):
+    """``click.command`` with stseg's class and context settings."""
+    return click.command(cls=StsegCommand, context_settings=CONTEXT, **kwargs)
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for a user: an OSError as ``path: reason`` rather than ``[Errno N] ...: 'path'``."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+        return f"{where}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return " ".join(lines) if lines else type(exc).__name__
+
+
+def fail(exc: BaseException):
+    """Stop the command with ``exc`` as one error line (exit 1)."""
+    raise click.ClickException(error_line(exc)) from exc

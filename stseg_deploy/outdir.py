@@ -1,0 +1,428 @@
+"""Output folders that are complete or absent: never half-written, never clobbering a user's files.
+
+An *output unit* is a folder one stseg command writes as a whole: a sequence folder of
+stseg-infer (``OUT/SEQ``), the flow folder of stseg-flow. Every such command follows one rule:
+
+1. Lock ``PARENT/.NAME.lock`` with an OS file lock (``flock``), which the kernel releases when
+   its holder dies, even by SIGKILL; a second writer of the same unit fails at once, naming
+   the holder's host and pid. On NFS, Linux maps ``flock`` to byte-range locks, which the
+   server arbitrates between machines.
+2. Finish or undo a swap that an earlier run had cut short (step 5), and remove the temp
+   folders of writers that died (they held the lock, so none is alive now).
+3. Check the target: absent, an empty folder, or a complete output of the same tool whose
+   marker lists every file in it. A folder that holds anything else, a plain file, a link,
+   or a folder that holds one of the command's inputs is refused: stseg only deletes or
+   replaces what it wrote itself.
+4. Write everything into ``PARENT/.NAME.stseg-tmp.<host>.<pid>``; the marker (a JSON file
+   with ``"stseg": {"tool": ..., "complete": true, "files": [...]}`` plus the settings and
+   the model's hash) is written last.
+5. Swap: the old output becomes ``.NAME.stseg-old``, the temp folder becomes ``NAME``, the
+   old one is removed.
+
+So an earlier good result survives any failed, interrupted or killed rerun, and a folder
+without a complete marker is never taken for a result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from .atomic import atomic_write
+from .errors import StsegInputError
+
+log = logging.getLogger(__name__)
+
+MARKER_KEY = "stseg"
+TMP_TAG = ".stseg-tmp."
+OLD_TAG = ".stseg-old"
+LOCK_SUFFIX = ".lock"
+# Hidden names are stseg's own (temp folders, locks); a host name and pid follow the tag.
+MAX_NAME_LENGTH = 160
+
+
+class StsegOutputError(OSError):
+    """An output that cannot be written safely: the message names the folder and why.
+
+    ``errno`` carries the cause's error number when there was one (e.g. ENOSPC).
+    """
+
+    def __init__(self, message: str, errno_: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_
+
+
+class OutputBusyError(StsegOutputError):
+    """Another process holds the output's lock."""
+
+
+# -- names and inputs ----------------------------------------------------------------------
+
+
+def check_name(name: str, where: str = "") -> str:
+    """``name`` if it is safe as one folder name under ``--out``, else StsegInputError.
+
+    Refused: empty, ``.`` / ``..``, path separators, control characters, a leading dot
+    (hidden names are stseg's temp folders and locks), more than MAX_NAME_LENGTH characters.
+    ``where`` says where the name came from, for the message.
+    """
+    problem = None
+    if not name or name in (".", ".."):
+        problem = "is empty or a relative path"
+    elif "/" in name or "\\" in name:
+        problem = "holds a path separator"
+    elif any(ord(c) < 32 or ord(c) == 127 for c in name):
+        problem = "holds a control character"
+    elif name.startswith("."):
+        problem = "starts with a dot (hidden names are stseg's temp folders)"
+    elif len(name) > MAX_NAME_LENGTH:
+        problem = f"is longer than {MAX_NAME_LENGTH} characters"
+    if problem is not None:
+        prefix = f"{where}: " if where else ""
+        raise StsegInputError(f"{prefix}sequence name {name!r} {problem}; it must be one plain folder name")
+    return name
+
+
+def check_inputs_outside(targets: Iterable[Path], inputs: Iterable[str | Path]) -> None:
+    """Refuse output folders that are, or hold, one of the inputs (StsegOutputError).
+
+    ``targets``: the output units about to be written; ``inputs``: every file or folder
+    the command reads (flows, frames, videos, masks).
+    """
+    owners = {Path(os.path.abspath(t)).resolve(): Path(t) for t in targets}
+    for item in inputs:
+        path = Path(os.path.abspath(item)).resolve()
+        for candidate in (path, *path.parents):
+            if candidate in owners:
+                raise StsegOutputError(
+                    f"{owners[candidate]}: this output folder would hold the input {item}; "
+                    "writing there could destroy it. Choose an --out outside the input folders"
+                )
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file: identifies the model that made an output."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# -- markers -------------------------------------------------------------------------------
+
+
+def read_marker(folder: str | Path, marker: str, tool: str) -> dict | None:
+    """The marker record of a complete ``tool`` output in ``folder``, else None."""
+    path = Path(folder) / marker
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
+    if not isinstance(stamp, dict) or stamp.get("tool") != tool or stamp.get("complete") is not True:
+        return None
+    return record
+
+
+def _files_under(folder: Path) -> list[str]:
+    """Relative POSIX paths of every non-folder entry under ``folder``, sorted."""
+    found = []
+    for root, dirs, files in os.walk(folder):
+        rel = Path(root).relative_to(folder)
+        found += [(rel / f).as_posix() for f in files]
+        # A link to a folder is listed as a file: it is not ours to follow or delete.
+        found += [(rel / d).as_posix() for d in dirs if (Path(root) / d).is_symlink()]
+    return sorted(found)
+
+
+# -- the lock ------------------------------------------------------------------------------
+
+_HELD: set[Path] = set()
+_HELD_GUARD = threading.Lock()
+
+
+class OutputLock:
+    """An exclusive, non-blocking lock on ``path`` that dies with its holder.
+
+    Raises OutputBusyError at once if another process, or another thread of this one,
+    holds it. The lock file is removed on release.
+    """
+
+    def __init__(self, path: str | Path, what: str) -> None:
+        self.path = Path(path)
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        key = Path(os.path.abspath(self.path))
+        with _HELD_GUARD:
+            if key in _HELD:
+                raise OutputBusyError(f"{self.what}: already being written by this process")
+            _HELD.add(key)
+        try:
+            self._fd = self._lock_file()
+        except BaseException:
+            with _HELD_GUARD:
+                _HELD.discard(key)
+            raise
+        info = f"host={socket.gethostname()} pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
+        os.ftruncate(self._fd, 0)
+        os.write(self._fd, info.encode())
+
+    def _lock_file(self) -> int:
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                _try_lock(fd)
+            except BlockingIOError:
+                holder = _read_holder(fd)
+                os.close(fd)
+                raise OutputBusyError(
+                    f"{self.what}: being written by another stseg process ({holder}); "
+                    "wait for it to finish, or write elsewhere"
+                ) from None
+            except BaseException:
+                os.close(fd)
+                raise
+            # The holder before us may have removed the file between our open and lock:
+            # then we locked an orphan inode and must start over on the current file.
+            try:
+                current = os.stat(self.path)
+            except FileNotFoundError:
+                os.close(fd)
+                continue
+            mine = os.fstat(fd)
+            if (mine.st_dev, mine.st_ino) == (current.st_dev, current.st_ino):
+                return fd
+            os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        if os.name != "nt":  # an open file cannot be removed on Windows
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+        with _HELD_GUARD:
+            _HELD.discard(Path(os.path.abspath(self.path)))
+
+    def __enter__(self) -> OutputLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _try_lock(fd: int) -> None:
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError as exc:
+            raise BlockingIOError(errno.EAGAIN, "locked") from exc
+        return
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _read_holder(fd: int) -> str:
+    with contextlib.suppress(OSError):
+        text = os.pread(fd, 200, 0).decode(errors="replace").strip()
+        if text:
+            return text
+    return "holder unknown"
+
+
+# -- the unit ------------------------------------------------------------------------------
+
+
+class OutputUnit:
+    """Write the folder ``target`` as a whole, following the rule in this module's docstring.
+
+    Use as a context manager; write into :attr:`tmp`, then call :meth:`commit` with the
+    marker record. Leaving the block without a commit (an error, Ctrl-C) removes the temp
+    folder and leaves ``target`` as it was.
+
+    Args:
+        target: the output folder, ``PARENT/NAME``.
+        tool: the command that owns such folders, e.g. ``"stseg-infer"``.
+        marker: the marker's file name inside the folder, e.g. ``"sequence.json"``.
+        also_ours: names a complete output may hold beyond its marker's file list, written
+            later by another stseg command into it (e.g. ``contact_sheet.png``).
+    """
+
+    def __init__(self, target: str | Path, tool: str, marker: str, also_ours: Iterable[str] = ()) -> None:
+        self.target = Path(target)
+        self.tool = tool
+        self.marker = marker
+        self.also_ours = frozenset(also_ours)
+        parent, name = self.target.parent, self.target.name
+        self.old = parent / f".{name}{OLD_TAG}"
+        self.tmp = parent / f".{name}{TMP_TAG}{socket.gethostname()}.{os.getpid()}"
+        self._lock = OutputLock(parent / f".{name}{LOCK_SUFFIX}", str(self.target))
+        self._made_dirs: list[Path] = []
+        self.committed = False
+
+    # Context management ------------------------------------------------------------------
+
+    def __enter__(self) -> OutputUnit:
+        self._make_parent()
+        try:
+            self._lock.acquire()
+            try:
+                self._recover()
+                self._check_target()
+                self.tmp.mkdir()
+            except BaseException:
+                self._lock.release()
+                raise
+        except BaseException:
+            self._remove_made_dirs()
+            raise
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if not self.committed:
+                shutil.rmtree(self.tmp, ignore_errors=True)
+        finally:
+            self._lock.release()
+            if not self.committed:
+                self._remove_made_dirs()
+        if isinstance(exc, OSError) and not isinstance(exc, StsegOutputError) and self._is_write_error(exc):
+            raise self._describe(exc) from exc
+
+    def commit(self, record: dict) -> Path:
+        """Write the marker (``record`` plus the stamp) into the temp folder and swap it in."""
+        files = [f for f in _files_under(self.tmp) if f != self.marker]
+        stamp = {
+            "tool": self.tool,
+            "complete": True,
+            "files": files,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        with atomic_write(self.tmp / self.marker, "w") as handle:
+            json.dump({**record, MARKER_KEY: stamp}, handle, indent=2)
+        self._swap()
+        self.committed = True
+        return self.target
+
+    # Steps -------------------------------------------------------------------------------
+
+    def _make_parent(self) -> None:
+        missing = []
+        for folder in (self.target.parent, *self.target.parent.parents):
+            if folder.is_dir():
+                break
+            if folder.exists() or folder.is_symlink():
+                raise StsegOutputError(f"{folder}: is a file, not a folder; the output cannot go under it")
+            missing.append(folder)
+        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self._made_dirs = missing  # deepest first
+
+    def _remove_made_dirs(self) -> None:
+        # Folders this run created and left empty go again: an early error leaves no trace.
+        for folder in self._made_dirs:
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+    def _is_complete(self, folder: Path) -> bool:
+        return read_marker(folder, self.marker, self.tool) is not None
+
+    def _recover(self) -> None:
+        if self.old.exists():
+            if not self.target.exists():
+                # Cut between the swap's two renames: put the earlier output back.
+                os.rename(self.old, self.target)
+                log.warning("%s: restored the earlier output that an interrupted run had moved aside", self.target)
+            elif self._is_complete(self.target):
+                shutil.rmtree(self.old)  # the swap was done; only the clean-up was cut
+            else:
+                raise StsegOutputError(
+                    f"{self.target}: an interrupted run left {self.old.name} beside a folder that is not "
+                    "a complete output; look at both and remove the one you do not need"
+                )
+        prefix = f".{self.target.name}{TMP_TAG}"
+        for entry in self.target.parent.iterdir():
+            if entry.name.startswith(prefix) and entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)  # its writer is gone: we hold the lock it held
+                log.info("removed %s, left by an interrupted run", entry)
+
+    def _check_target(self) -> None:
+        target = self.target
+        if target.is_symlink():
+            raise StsegOutputError(f"{target}: is a symbolic link; stseg does not replace links. Choose another --out")
+        if not target.exists():
+            return
+        if not target.is_dir():
+            raise StsegOutputError(f"{target}: a file is in the way where the output folder should be; move it or choose another --out")
+        present = _files_under(target)
+        if not present:
+            return
+        record = read_marker(target, self.marker, self.tool)
+        if record is None:
+            raise StsegOutputError(
+                f"{target}: holds files that {self.tool} did not write ({_some(present)}) and no complete "
+                f"{self.marker}; stseg never deletes them. Choose another --out, or move them away"
+            )
+        allowed = set(record[MARKER_KEY].get("files", [])) | {self.marker} | self.also_ours
+        foreign = [f for f in present if f not in allowed]
+        if foreign:
+            raise StsegOutputError(
+                f"{target}: an earlier {self.tool} output with files it did not write ({_some(foreign)}); "
+                "stseg will not replace it. Move those files away, or choose another --out"
+            )
+
+    def _swap(self) -> None:
+        target = self.target
+        if target.is_dir() and not any(target.iterdir()):
+            target.rmdir()
+        if target.exists():
+            os.rename(target, self.old)
+            os.rename(self.tmp, target)
+            shutil.rmtree(self.old)
+        else:
+            os.rename(self.tmp, target)
+
+    def _is_write_error(self, exc: OSError) -> bool:
+        """An error writing into the temp folder (not, say, a missing input file)."""
+        if exc.filename is None:
+            # File objects' write() errors name no file; these numbers mean "cannot write".
+            return exc.errno in _WRITE_ERRNOS
+        return Path(os.path.abspath(exc.filename)).is_relative_to(Path(os.path.abspath(self.tmp)))
+
+    def _describe(self, exc: OSError) -> StsegOutputError:
+        """A write error as one line naming the output and the file, not the temp folder."""
+        what = ""
+        if exc.filename is not None:
+            what = " " + Path(os.path.abspath(exc.filename)).relative_to(Path(os.path.abspath(self.tmp))).as_posix()
+        reason = (exc.strerror or str(exc)).lower()
+        return StsegOutputError(
+            f"{self.target}: could not write{what}: {reason}; the output there is unchanged", exc.errno
+        )
+
+
+_WRITE_ERRNOS = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG, errno.EROFS, errno.EIO}
+
+
+def _some(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")

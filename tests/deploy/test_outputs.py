@@ -1,0 +1,260 @@
+"""stseg-infer's outputs never destroy a user's data: inputs, earlier results, other writers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from fakes import FakeModel
+from fakes import write_sequence as _write_sequence
+from PIL import Image
+
+import stseg_deploy.outputs
+import stseg_deploy.runtime
+from stseg_deploy.cli import infer_main
+from stseg_deploy.outdir import OutputBusyError
+from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.sources import sequences_from_folders
+
+FAKES = Path(__file__).resolve().parent
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _fake_model(monkeypatch, size=(12, 16), path: Path | None = None) -> FakeModel:
+    model = FakeModel(size=size)
+    if path is not None:
+        model.path = path
+    monkeypatch.setattr(stseg_deploy.runtime, "load_model", lambda *args, **kwargs: model)
+    return model
+
+
+def _frames(folder: Path, n: int) -> dict[str, bytes]:
+    folder.mkdir(parents=True)
+    for t in range(n):
+        Image.fromarray(np.full((16, 24, 3), t * 10, np.uint8)).save(folder / f"{t:05d}.png")
+    return _tree(folder)
+
+
+def test_out_above_the_input_folder_is_refused_and_the_frames_survive(tmp_path: Path) -> None:
+    frames = _frames(tmp_path / "t" / "walk", 5)
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path / "t" / "walk"), "--out", str(tmp_path / "t")])
+    assert result.exit_code == 1
+    assert "this output folder would hold the input" in result.output
+    assert _tree(tmp_path / "t" / "walk") == frames
+
+
+def test_out_on_the_ground_truth_folder_is_refused(tmp_path: Path, monkeypatch) -> None:
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "Flows" / "bear", 4)
+    masks = tmp_path / "Masks" / "bear"
+    masks.mkdir(parents=True)
+    for t in range(4):
+        Image.fromarray(np.zeros((24, 30), np.uint8)).save(masks / f"{t:05d}.png")
+    gt = _tree(masks)
+    (tmp_path / "S_val.csv").write_text(
+        "Flow,GtMask,Sequence,Sequence_Index\n" + "".join(f"Flows/bear/{t:05d}.flo,Masks/bear/{t:05d}.png,bear,{t}\n" for t in range(4))
+    )
+    args = ["--model", "m.onnx", "--data-file", str(tmp_path / "S"), "--base-dir", str(tmp_path), "--out", str(tmp_path / "Masks")]
+    result = CliRunner().invoke(infer_main, args)
+    assert result.exit_code == 1 and "would hold the input" in result.output
+    assert _tree(masks) == gt
+
+
+def test_rerun_killed_mid_write_keeps_the_earlier_output(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 8)
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out")
+    before = _tree(tmp_path / "out" / "walk")
+    script = textwrap.dedent(f"""
+        import time
+        from fakes import FakeModel
+        from stseg_deploy.outputs import segment_to_folder
+        from stseg_deploy.pipeline import Segmenter
+        from stseg_deploy.sources import sequences_from_folders
+
+        def slow(frame):
+            print("frame", flush=True)
+            time.sleep(30)
+
+        seq = sequences_from_folders([{str(tmp_path / "flows" / "walk")!r}])[0]
+        segment_to_folder(Segmenter(FakeModel(), batch_size=1), seq, {str(tmp_path / "out")!r}, save_proba=True, on_frame=slow)
+    """)
+    env = {**os.environ, "PYTHONPATH": f"{FAKES}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert writer.stdout.readline().strip() == "frame"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=10)
+    finally:
+        writer.kill()
+    assert _tree(tmp_path / "out" / "walk") == before
+    read_sequence_output(tmp_path / "out" / "walk")  # still a complete output
+    # The next run clears the dead writer's temp folder and replaces the output.
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", save_proba=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]
+    assert (tmp_path / "out" / "walk" / "proba").is_dir()
+
+
+def test_second_run_on_a_sequence_fails_at_once_and_the_first_completes(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 6)
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    started, go_on, errors = threading.Event(), threading.Event(), []
+
+    def hold(frame) -> None:
+        started.set()
+        go_on.wait(10)
+
+    def first() -> None:
+        try:
+            segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", on_frame=hold)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(OutputBusyError, match="walk: already being written"):
+            segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out")
+    finally:
+        go_on.set()
+        thread.join(10)
+    assert errors == []
+    labels, record = read_sequence_output(tmp_path / "out" / "walk")
+    assert labels.shape[0] == 6 and record["sequence"] == "walk"
+
+
+DISK_FULL = """
+import signal, sys
+import stseg_deploy.runtime
+from fakes import FakeModel
+stseg_deploy.runtime.load_model = lambda *a, **k: FakeModel(size=(96, 128))
+from stseg_deploy.cli import infer_main
+infer_main(sys.argv[1:])
+"""
+
+
+def _infer_subprocess(args: list[str], preexec=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": f"{FAKES}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.run(
+        [sys.executable, "-c", DISK_FULL, "--model", "m.onnx", *args],
+        capture_output=True, text=True, env=env, preexec_fn=preexec, timeout=120,
+    )
+
+
+def test_full_disk_is_one_clear_line_not_sigbus(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    _write_sequence(tmp_path / "flows" / "walk", 12, size=(96, 128))
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(disk)], capture_output=True).returncode:
+        pytest.skip("this machine does not let root mount a tmpfs")
+    try:
+        first = _infer_subprocess([str(tmp_path / "flows" / "walk"), "--out", str(disk / "o")])
+        assert first.returncode == 0, first.stderr
+        before = _tree(disk / "o" / "walk")
+        # Probabilities, 147 KB a frame, overflow the 1.2 MB disk.
+        full = _infer_subprocess([str(tmp_path / "flows" / "walk"), "--out", str(disk / "o"), "--save-proba"])
+        assert full.returncode == 1, (full.returncode, full.stderr)  # SIGBUS would be -7
+        last = full.stderr.strip().splitlines()[-1]
+        assert "walk: could not write" in last and "no space left on device" in last, full.stderr
+        assert _tree(disk / "o" / "walk") == before
+        assert sorted(p.name for p in (disk / "o").iterdir()) == ["walk"]
+    finally:
+        subprocess.run(["umount", str(disk)], check=False)
+
+
+def test_file_size_limit_is_one_clear_line(tmp_path: Path) -> None:
+    """Any write error (here EFBIG from a file-size limit, which works without root)."""
+    import resource
+
+    _write_sequence(tmp_path / "flows" / "walk", 5, size=(96, 128))
+
+    def limit() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+
+    result = _infer_subprocess([str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--save-proba"], limit)
+    assert result.returncode == 1, result.stderr
+    assert "walk: could not write" in result.stderr and "file too large" in result.stderr
+    assert not (tmp_path / "o").exists()  # folders made for the failed run are gone
+
+
+def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> None:
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(b"pretend model bytes")
+    _fake_model(monkeypatch, path=model_file)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    args = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--cut-size", "3", "--link", "optimal"]
+    result = CliRunner().invoke(infer_main, args)
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
+    assert record["model_file"]["sha256"] == hashlib.sha256(b"pretend model bytes").hexdigest()
+    assert record["settings"] == {
+        "batch_size": 8, "cut_size": 3, "link": "optimal", "image_size": [12, 16],
+        "save_proba": False, "save_features": False, "overlay": False,
+    }
+    assert record["stseg"]["complete"] is True
+    assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
+
+
+def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+
+    def interrupted(frame) -> None:
+        raise KeyboardInterrupt
+
+    real = segment_to_folder
+    monkeypatch.setattr(stseg_deploy.outputs, "segment_to_folder", lambda *a, **k: real(*a, **{**k, "on_frame": interrupted}))
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 130
+    assert "interrupted" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("option", [["--threads", "0"], ["--threads", "-2"], ["--batch-size", "0"], ["--flow-step", "0"]])
+def test_out_of_range_numbers_are_refused(tmp_path: Path, option: list[str]) -> None:
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path), "--out", str(tmp_path / "o"), *option])
+    assert result.exit_code == 2 and "is not in the range" in result.output
+
+
+def test_file_where_the_sequence_folder_goes(tmp_path: Path, monkeypatch) -> None:
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    (tmp_path / "o").mkdir()
+    (tmp_path / "o" / "walk").write_text("not a folder")
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert "walk: a file is in the way where the output folder should be" in result.output
+    assert "Errno" not in result.output
+    assert (tmp_path / "o" / "walk").read_text() == "not a folder"
+
+
+def test_bad_sequence_names_in_a_datasplit_write_nothing(tmp_path: Path, monkeypatch) -> None:
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "Flows" / "v", 4)
+    for name, line in (("../victim", 2), ("DAVIS/bear", 2)):
+        (tmp_path / "S_val.csv").write_text(
+            "Flow,Sequence,Sequence_Index\n" + "".join(f"Flows/v/{t:05d}.flo,{name},{t}\n" for t in range(4))
+        )
+        args = ["--model", "m.onnx", "--data-file", str(tmp_path / "S"), "--base-dir", str(tmp_path), "--out", str(tmp_path / "run" / "o")]
+        result = CliRunner().invoke(infer_main, args)
+        assert result.exit_code == 1
+        assert f"S_val.csv: CSV line(s) {line}, 3, 4, 5: sequence name {name!r} holds a path separator" in result.output
+        assert not (tmp_path / "run").exists()
