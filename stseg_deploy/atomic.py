@@ -27,8 +27,11 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = False) -> I
     file: worth it for checkpoints, not for thousands of per-frame PNGs.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         # mkstemp makes 0600 files; give the result the permissions open() would have.
         os.chmod(tmp, default_file_mode())
@@ -38,10 +41,19 @@ def atomic_write(path: str | Path, mode: str = "wb", durable: bool = False) -> I
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.filename in (tmp, None):
+            raise _naming(exc, path) from exc
         raise
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` rather than the temporary file the user never asked for."""
+    if exc.filename is not None and exc.filename != str(path) and Path(exc.filename) in path.parents:
+        return exc  # a parent folder is the problem: its name says more
+    return type(exc)(exc.errno, exc.strerror, str(path)) if exc.errno else exc
 
 
 def write_npy(path: str | Path, array) -> None:

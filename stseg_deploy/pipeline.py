@@ -16,7 +16,7 @@ import numpy as np
 from .errors import StsegInputError
 from .linker import LinkedFrame, StreamLinker
 from .prefetch import prefetch
-from .preprocess import WINDOW, resize_flow
+from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .runtime import SegmentationModel
 from .sources import Sequence
 
@@ -66,8 +66,8 @@ class Segmenter:
         self.cut_size = cut_size
         self.link = link
         self.image_size = tuple(image_size) if image_size is not None else tuple(model.info.image_size)
-        if len(self.image_size) != 2 or min(self.image_size) < 1:
-            raise ValueError(f"image_size must be two positive sides, got {self.image_size}")
+        if len(self.image_size) != 2 or min(self.image_size) < 1 or max(self.image_size) > MAX_IMAGE_SIDE:
+            raise ValueError(f"image_size must be two sides from 1 to {MAX_IMAGE_SIDE} pixels, got {self.image_size}")
 
     @property
     def n_labels(self) -> int:

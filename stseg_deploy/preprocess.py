@@ -9,6 +9,10 @@ import numpy as np
 from PIL import Image
 
 WINDOW = 3  # frames per window: t-1, t, t+1
+# Largest model input side (pixels) a command accepts: above DCI 4K (4096 x 2160), the largest
+# frames a user plausibly segments at full size, and far below sizes whose first tensors
+# (the motion basis, the first feature maps) would need hundreds of GB.
+MAX_IMAGE_SIDE = 4096
 
 
 def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:

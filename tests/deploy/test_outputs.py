@@ -258,3 +258,13 @@ def test_bad_sequence_names_in_a_datasplit_write_nothing(tmp_path: Path, monkeyp
         assert result.exit_code == 1
         assert f"S_val.csv: CSV line(s) {line}, 3, 4, 5: sequence name {name!r} holds a path separator" in result.output
         assert not (tmp_path / "run").exists()
+
+
+def test_absurd_image_size_is_one_line(tmp_path: Path, monkeypatch) -> None:
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    args = ["--model", "m.onnx", str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--image-size", "100000", "100000"]
+    result = CliRunner().invoke(infer_main, args)
+    assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
+    assert "image_size must be two sides from 1 to 4096 pixels, got (100000, 100000)" in result.output
+    assert not (tmp_path / "o").exists()
