@@ -191,3 +191,28 @@ def test_too_few_frames_and_bad_step(tmp_path: Path) -> None:
             flow_from_video(tmp_path / "short", tmp_path / "flow", step=step)
     with pytest.raises(FileNotFoundError, match="missing"):
         flow_from_video(tmp_path / "missing", tmp_path / "flow")
+
+
+def test_rerun_replaces_an_earlier_flow_output_whole(tmp_path: Path) -> None:
+    _write_frames(tmp_path / "long", 6, (1.0, 0.5))
+    _write_frames(tmp_path / "short", 3, (-1.0, 0.0))
+    flow_from_video(tmp_path / "long", tmp_path / "flow")
+    paths = flow_from_video(tmp_path / "short", tmp_path / "flow")
+    # Before, the long video's 00002..00004.flo stayed beside the short one's two flows.
+    assert sorted(p.name for p in (tmp_path / "flow").iterdir()) == ["00000.flo", "00001.flo", "stseg-flow.json"]
+    assert [p.name for p in paths] == ["00000.flo", "00001.flo"]
+    assert read_flow(paths[0])[0].mean() == pytest.approx(-1.0, abs=0.3)
+
+
+def test_flow_folder_with_other_files_is_refused(tmp_path: Path) -> None:
+    from stseg_deploy.outdir import StsegOutputError
+
+    _write_frames(tmp_path / "seq", 4, (1.0, 0.0))
+    (tmp_path / "raft").mkdir()
+    (tmp_path / "raft" / "00000.flo").write_bytes(b"someone else's flow")
+    with pytest.raises(StsegOutputError, match="raft: holds files that stseg-flow did not write"):
+        flow_from_video(tmp_path / "seq", tmp_path / "raft")
+    assert (tmp_path / "raft" / "00000.flo").read_bytes() == b"someone else's flow"
+    with pytest.raises(StsegOutputError, match="would hold the input"):  # flows over the frames
+        flow_from_video(tmp_path / "seq", tmp_path / "seq")
+    assert len(list((tmp_path / "seq").iterdir())) == 4
