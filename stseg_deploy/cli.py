@@ -9,15 +9,12 @@ from pathlib import Path
 import click
 
 from .binarise import BINARISATIONS
-from .clikit import CONTEXT, command, fail, setup_logging
+from .clikit import command, fail, setup_logging
 from .evaluation import SAME_CUT
 from .datasplit import SPLITS
 from .errors import StsegInputError
 from .opticalflow import METHODS as FLOW_METHODS
 from .runtime import PROVIDERS
-
-# TODO(this change): drop once eval_main uses the clikit names.
-_setup_logging, _fail = setup_logging, fail
 
 
 def _cut_size(ctx, param, value):  # noqa: ARG001
@@ -98,7 +95,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
                 segmenter, sequence, out_dir, save_proba=save_proba, save_features=save_features,
                 on_frame=lambda _frame: bar.update(1), overlay=overlay, model_sha256=model_sha256,
             )
-        except MemoryError as exc:
+        except MemoryError:
             bar.close()
             fail(MemoryError(
                 f"{sequence.name}: out of memory at model input {segmenter.image_size[0]}x{segmenter.image_size[1]} "
@@ -180,46 +177,64 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
     click.echo(f"wrote {len(written)} flow files to {out_dir} in {seconds:.1f} s ({len(written) / max(seconds, 1e-9):.1f} flows/s)")
 
 
-@click.command(context_settings=CONTEXT)
+@command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--data-file", help="DataSplit prefix whose GtMask column holds the ground truth.")
+@click.option("--data-file", help="DataSplit prefix whose GtMask column holds the ground truth; sequences of the split without an output folder are listed as not inferred.")
 @click.option("--split", type=click.Choice(SPLITS), default="val")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence of 0/255 PNG masks named like the frames.")
 @click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Frames chunk size of the optimax mask selection; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
-@click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here for a DAVIS-2017 evaluator.")
+@click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
+@click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
+@click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 @click.option("-v", "--verbose", is_flag=True)
-def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, davis17, verbose) -> None:
-    """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv and summary.csv."""
-    _setup_logging(verbose)
-    from .atomic import atomic_write
-    from .evaluation import evaluate, export_davis17
+def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, davis17, verbose) -> None:
+    """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
+    summary.csv and eval.json (what was scored, and how).
+
+    Every sequence folder of OUT_DIR (and with --data-file every sequence of the split) is
+    scored or listed as skipped with its reason. Exit status 1 when any was skipped, unless
+    --allow-partial; 1 whenever none could be scored. The last line printed is J=... (mean
+    over the scored sequences of their per-frame means)."""
+    setup_logging(verbose)
+    from .evaluation import SCORED, evaluate_and_write
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
     try:
-        scores, summary, overall = evaluate(
-            out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-            binary=binary, cut_size=cut_size,
+        result = evaluate_and_write(
+            out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
+            cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, allow_partial=allow_partial,
         )
-        if davis17:
-            count = export_davis17(out_dir, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir)
-            click.echo(f"wrote {count} multi-label PNGs under {davis17}", err=True)
-    except (OSError, ValueError, StsegInputError) as exc:
-        _fail(exc)
-    with atomic_write(Path(out_dir) / "scores.csv", "w") as handle:
-        scores.to_csv(handle, index=False)
-    overall_row = {"sequence": "overall", "frames": int(summary["frames"].sum()), "jaccard_mean": overall}
-    import pandas as pd
-
-    full = pd.concat([summary, pd.DataFrame([overall_row])], ignore_index=True)
-    with atomic_write(Path(out_dir) / "summary.csv", "w") as handle:
-        full.to_csv(handle, index=False)
-    for row in summary.itertuples():
-        click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}")
-    click.echo(f"scores: {Path(out_dir) / 'scores.csv'}; summary: {Path(out_dir) / 'summary.csv'}")
-    click.echo(f"J={overall:.3f}")
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if result.exported is not None:
+        click.echo(f"wrote {result.exported} multi-label PNGs under {davis17}", err=True)
+    for row in result.summary.itertuples():
+        if row.status == SCORED:
+            sparse = f"  ({row.frames_without_gt} frame(s) without ground truth)" if row.frames_without_gt else ""
+            click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}{sparse}")
+        else:
+            click.echo(f"{row.sequence:<24} skipped: {row.reason}")
+    out = Path(out_dir)
+    click.echo(f"scores: {out / 'scores.csv'}; summary: {out / 'summary.csv'}; record: {out / 'eval.json'}")
+    n_skipped, n_asked = len(result.skipped), len(result.summary)
+    if not result.scored:
+        fail(StsegInputError(f"{out}: no sequence could be scored; the {n_skipped} skipped are listed above and in summary.csv"))
+    # scripts/demo.py and users' scripts read this line; it stays last on stdout.
+    click.echo(f"J={result.overall:.3f}")
+    if n_skipped:
+        names = ", ".join(s.sequence for s in result.skipped[:5]) + (", ..." if n_skipped > 5 else "")
+        if allow_partial:
+            click.echo(f"warning: {n_skipped} of {n_asked} sequence(s) skipped ({names}); J is over the other {n_asked - n_skipped}", err=True)
+        else:
+            fail(StsegInputError(
+                f"{n_skipped} of {n_asked} sequence(s) could not be scored ({names}); J is over the other "
+                f"{n_asked - n_skipped}; see summary.csv. --allow-partial accepts a partial score"
+            ))
 
 
 @command()

@@ -25,8 +25,25 @@ class DataSplitError(StsegInputError):
 def summary_line(exc: BaseException, limit: int = 200) -> str:
     """One line for a user from an exception whose message may run to a page.
 
-    torch's load errors put the gist first and pages of advice after it; other messages
-    are one line anyway. Falls back to the exception's type name when it says nothing.
+    torch's load errors put the gist in the first sentence and pages of advice after it;
+    other messages are one line anyway. A first line longer than ``limit`` characters is cut
+    to its first sentence, and a first sentence still too long is cut after a whole word
+    (before any parenthesis left open) and marked ``...``: never mid-word. Falls back to the
+    exception's type name when it says nothing.
     """
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:limit] if lines else type(exc).__name__
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # terminal bold/colour codes (torch uses them)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    line = lines[0]
+    if len(line) <= limit:
+        return line
+    line = re.split(r"(?<=[.!?])\s+", line, maxsplit=1)[0]
+    if len(line) <= limit:
+        return line
+    cut = line[: limit - 3].rsplit(" ", 1)[0]
+    if cut.count("(") > cut.count(")"):
+        cut = cut[: cut.rindex("(")]
+    return cut.rstrip(" ,;:-(") + "..."

@@ -1,27 +1,61 @@
-"""Scoring segmentations against binary ground truth, as the paper evaluates.
+"""Scoring segmentations against binary ground truth, as the paper evaluates, saying exactly what was scored.
 
-Per sequence: labels are brought to the ground truth's resolution (nearest neighbour),
-binarised (``optimax``: per-chunk greedy selection with :func:`stseg_kernels.select_masks`;
-``fair``; ``exceptbiggest``), then Jaccard per frame with ground truth. The overall J is the
-mean of the per-sequence means (the DAVIS convention).
+Per sequence: labels are brought to the prediction's original size (``original_size`` in
+``sequence.json``, nearest neighbour), binarised (``optimax``: per-chunk greedy selection
+with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
+frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
+convention), over the sequences that could be scored.
+
+What is scored is never left implicit:
+
+- every visible subfolder of OUT is scored or named as skipped with its reason; hidden temp
+  folders of interrupted stseg-infer runs are named too; other stseg tools' outputs (a
+  folder holding a marker JSON of another tool, e.g. a ``--davis17`` export) are ignored;
+- with a DataSplit, its sequences that have no output folder are named ("not inferred");
+- frames without ground truth are counted and named (sparse annotation is normal: they
+  never fail a run); a mask that is listed but missing, unreadable or of another size than
+  the prediction makes its sequence skipped, named with the file;
+- outputs of different models (``model_file.sha256``) or label counts in one OUT are refused.
+
+:func:`evaluate_and_write` writes ``OUT/scores.csv``, ``OUT/summary.csv`` and the marker
+``OUT/eval.json`` under the rule of :mod:`stseg_deploy.outdir`: a lock, no overwriting a
+user's file, and after a failure no scores from an earlier run left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
-from dataclasses import dataclass
+import math
+import os
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from stseg_kernels import jaccard, select_masks
 
+from .atomic import atomic_write
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
-from .datasplit import read_datasplit, resolve
-from .errors import StsegInputError
+from .datasplit import read_datasplit, resolve, split_path
+from .errors import StsegInputError, summary_line
 from .masks import read_mask_png, write_label_png
-from .outputs import SEQUENCE_FILE, read_sequence_output
+from .outdir import (
+    MARKER_KEY,
+    OLD_TAG,
+    TMP_TAG,
+    OutputLock,
+    OutputUnit,
+    StsegOutputError,
+    check_inputs_outside,
+    read_marker,
+    stamp,
+)
+from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
 from .preprocess import resize_labels
 
 log = logging.getLogger(__name__)
@@ -30,39 +64,191 @@ log = logging.getLogger(__name__)
 # so selection chunks match linking chunks unless the user asks otherwise.
 SAME_CUT = "same"
 
+EVAL_TOOL = "stseg-eval"
+EVAL_MARKER = "eval.json"
+SCORES_FILE = "scores.csv"
+SUMMARY_FILE = "summary.csv"
+EVAL_LOCK = ".eval.lock"
+DAVIS17_TOOL = "stseg-davis17"
+DAVIS17_MARKER = "davis17.json"
+
+OVERALL = "overall"
+SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
+NOT_COMPLETE = f"not a complete {TOOL} output (no marked {SEQUENCE_FILE})"
+INTERRUPTED = "interrupted run, no complete output"
+SHORT_HASH = 12
+
 
 def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
     """``cut_size``, or the sequence's own (stored by stseg-infer) when it is ``"same"``."""
     return record.get("cut_size") if cut_size == SAME_CUT else cut_size
 
 
+def _reason(exc: BaseException) -> str:
+    """One line naming the file and the fault, for summary.csv's reason column."""
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    return summary_line(exc, limit=400)
+
+
+# -- what OUT holds ------------------------------------------------------------------------
+
+
 @dataclass
-class SequenceScore:
+class Skipped:
+    """A sequence that was asked for but not scored, and why (one line)."""
+
     sequence: str
-    frames: pd.DataFrame  # columns sequence, frame, jaccard
+    reason: str
 
 
-def output_sequences(out_dir: str | Path) -> list[Path]:
-    """Sequence folders (those holding sequence.json) of an stseg-infer output, sorted."""
+@dataclass
+class OutputScan:
+    """What an stseg-infer OUT folder holds, sorted by sequence name.
+
+    ``complete``: sequence name -> (folder, sequence.json record) of complete outputs;
+    ``skipped``: visible folders that are not complete outputs, and sequences that only an
+    interrupted run left (hidden temp folders); ``notes``: leftovers beside complete outputs,
+    worth a mention but no reason to skip; ``ignored``: other stseg tools' outputs.
+    """
+
+    folder: Path
+    complete: dict[str, tuple[Path, dict]] = field(default_factory=dict)
+    skipped: list[Skipped] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def _other_tool(folder: Path) -> str | None:
+    """The tool named by a stseg marker JSON (other than stseg-infer's) in ``folder``, else None."""
+    for path in sorted(folder.glob("*.json")):
+        try:
+            if path.stat().st_size > 1 << 24:  # a marker is small; do not parse a data file
+                continue
+            record = json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+            continue
+        stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
+        tool = stamp.get("tool") if isinstance(stamp, dict) else None
+        if isinstance(tool, str) and tool != TOOL:
+            return tool
+    return None
+
+
+def _writer_alive(holder: str) -> bool:
+    """Whether the temp folder's writer (``<host>.<pid>``) is a live process on this host."""
+    host, _, pid = holder.rpartition(".")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's process cannot be checked from here
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: it exists, under another user
+        return True
+    return True
+
+
+def scan_outputs(out_dir: str | Path) -> OutputScan:
+    """Classify every entry of an stseg-infer OUT folder (see :class:`OutputScan`).
+
+    Raises FileNotFoundError when ``out_dir`` is not a folder.
+    """
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise FileNotFoundError(f"{out_dir}: output folder not found")
-    found = sorted(p.parent for p in out_dir.glob(f"*/{SEQUENCE_FILE}"))
-    if not found:
-        raise StsegInputError(f"{out_dir}: no sequence folders with {SEQUENCE_FILE}; run stseg-infer first")
-    return found
+    scan = OutputScan(out_dir)
+    leftovers: dict[str, list[tuple[Path, str | None]]] = {}  # sequence -> (entry, writer)
+    for entry in sorted(out_dir.iterdir()):
+        name = entry.name
+        if name.startswith("."):
+            # Hidden names are stseg's own: temp folders, moved-aside outputs, locks.
+            if TMP_TAG in name and entry.is_dir():
+                seq, _, holder = name[1:].partition(TMP_TAG)
+                leftovers.setdefault(seq, []).append((entry, holder))
+            elif name.endswith(OLD_TAG) and entry.is_dir():
+                leftovers.setdefault(name[1 : -len(OLD_TAG)], []).append((entry, None))
+            continue
+        if not entry.is_dir():
+            continue  # scores.csv and the like
+        record = read_marker(entry, SEQUENCE_FILE, TOOL)
+        if record is not None:
+            if record.get("sequence") != name:
+                scan.skipped.append(Skipped(name, f"{entry / SEQUENCE_FILE}: holds sequence {record.get('sequence')!r}; was the folder renamed?"))
+            else:
+                scan.complete[name] = (entry, record)
+        elif (tool := _other_tool(entry)) is not None:
+            scan.ignored.append(name)
+            log.debug("%s: an output of %s, not of %s; ignored", entry, tool, TOOL)
+        else:
+            scan.skipped.append(Skipped(name, NOT_COMPLETE))
+    visible = set(scan.complete) | {s.sequence for s in scan.skipped} | set(scan.ignored)
+    for seq, entries in sorted(leftovers.items()):
+        running = [e for e, holder in entries if holder is not None and _writer_alive(holder)]
+        where = ", ".join(e.name for e, _ in entries)
+        if seq in scan.complete:
+            what = "being written now by a running stseg-infer" if running else "left by an interrupted run"
+            scan.notes.append(f"{out_dir / seq}: scored its complete output; {where} beside it is {what}")
+        elif seq in visible:
+            if seq not in scan.ignored:
+                scan.notes.append(f"{out_dir / seq}: {where} beside it is left by an interrupted run")
+        else:
+            reason = f"being written now by a running stseg-infer ({running[0].name})" if running else INTERRUPTED
+            scan.skipped.append(Skipped(seq, reason))
+            scan.notes.append(f"{out_dir / seq}: no output, only {where}")
+    scan.skipped.sort(key=lambda s: s.sequence)
+    return scan
+
+
+def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, int | None]:
+    """The model hash and label count shared by all ``outputs`` (see :class:`OutputScan`).
+
+    Raises StsegInputError naming which sequences came from which model (short SHA-256) or
+    label count: scores averaged over different models mean nothing.
+    """
+    by_hash: dict[str | None, list[str]] = {}
+    by_labels: dict[int, list[str]] = {}
+    for name, (_, record) in outputs.items():
+        sha = (record.get("model_file") or {}).get("sha256")
+        by_hash.setdefault(sha, []).append(name)
+        by_labels.setdefault(int(record["n_labels"]), []).append(name)
+    folder = next(iter(outputs.values()))[0].parent if outputs else ""
+    if len(by_hash) > 1:
+        groups = "; ".join(
+            f"{(sha or 'no model file')[:SHORT_HASH]} ({_names(names)})" for sha, names in sorted(by_hash.items(), key=lambda kv: kv[0] or "")
+        )
+        raise StsegInputError(
+            f"{folder}: outputs of {len(by_hash)} different models (model_file.sha256 in {SEQUENCE_FILE}): {groups}; "
+            "score each model's outputs in its own folder"
+        )
+    if len(by_labels) > 1:
+        groups = "; ".join(f"{n} ({_names(names)})" for n, names in sorted(by_labels.items()))
+        raise StsegInputError(f"{folder}: outputs with different n_labels in {SEQUENCE_FILE}: {groups}; score them separately")
+    sha = next(iter(by_hash), None)
+    return sha, next(iter(by_labels), None)
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+# -- ground truth --------------------------------------------------------------------------
 
 
 def gt_from_folder(gt_dir: str | Path, sequence: str, frames: list[str]) -> list[Path | None]:
     """Mask paths GT_DIR/SEQ/<frame>.png (or None where absent)."""
     folder = Path(gt_dir) / sequence
     if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no ground-truth folder for sequence {sequence!r}")
+        raise FileNotFoundError(f"{folder}: no ground truth for sequence {sequence!r} (no such folder)")
     return [(folder / f"{name}.png") if (folder / f"{name}.png").is_file() else None for name in frames]
 
 
 def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence: str, frames: list[str]) -> list[Path | None]:
-    """Mask paths of a DataSplit's rows, matched to output frames by the Flow file's stem."""
+    """Mask paths of a DataSplit's rows, matched to output frames by the Flow file's stem.
+
+    None where a frame has no row or an empty GtMask. A GtMask whose file does not exist is
+    an error (FileNotFoundError naming it), not a frame without ground truth.
+    """
     rows = table[table["Sequence"] == sequence]
     if rows.empty:
         known = sorted(table["Sequence"].unique())
@@ -71,7 +257,12 @@ def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence
             f"{', ...' if len(known) > 4 else ''}); was it inferred from another --split?"
         )
     by_stem = {Path(f).stem: m for f, m in zip(rows["Flow"], rows["GtMask"])}
-    return [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frames]
+    masks = [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frames]
+    missing = [m for m in masks if m is not None and not m.is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise FileNotFoundError(f"{missing[0]}: ground-truth mask listed in the DataSplit's GtMask column not found{more}")
+    return masks
 
 
 class GroundTruth:
@@ -93,6 +284,8 @@ class GroundTruth:
             raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
         self.gt_dir = gt_dir
         self.base_dir = base_dir
+        self.split = split
+        self.csv = split_path(data_file, split) if data_file is not None else None
         self.table = read_datasplit(data_file, split) if data_file is not None else None
 
     def masks(self, sequence: str, frames: list[str]) -> list[Path | None]:
@@ -100,6 +293,56 @@ class GroundTruth:
         if self.table is not None:
             return gt_from_datasplit(self.table, self.base_dir, sequence, frames)
         return gt_from_folder(self.gt_dir, sequence, frames)
+
+    def sequences(self) -> list[str] | None:
+        """The sequences the source asks for: a DataSplit's; None for a folder (it may hold more)."""
+        return None if self.table is None else sorted(self.table["Sequence"].unique())
+
+
+def _size_error(path: Path, gt_size: tuple[int, int], size: tuple[int, int]) -> StsegInputError:
+    return StsegInputError(
+        f"{path}: ground truth is {gt_size[0]}x{gt_size[1]} (HxW) but the prediction's original size is "
+        f"{size[0]}x{size[1]} (original_size in {SEQUENCE_FILE}); is it the right ground truth? "
+        "--resize-gt (resize_gt=True) resizes masks to the prediction (nearest neighbour)"
+    )
+
+
+def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.ndarray:
+    """A ground-truth mask as (H, W) bool at ``size`` = the prediction's (H, W) original size.
+
+    A mask of another size is an error naming both sizes, unless ``resize_gt``: then it is
+    resized with nearest neighbour (a binary mask has no values between 0 and 1 to blend).
+    """
+    mask = read_mask_png(path)
+    if mask.shape != tuple(size):
+        if not resize_gt:
+            raise _size_error(path, mask.shape, size)
+        mask = resize_labels(mask.astype(np.uint8), size).astype(bool)
+    return mask
+
+
+# -- scoring -------------------------------------------------------------------------------
+
+
+@dataclass
+class SequenceScore:
+    """Per-frame scores of one sequence: ``frames`` has one row per output frame, columns
+    sequence, frame, has_gt (bool), jaccard (float in [0, 1], NaN where has_gt is False)."""
+
+    sequence: str
+    frames: pd.DataFrame
+
+    @property
+    def n_scored(self) -> int:
+        return int(self.frames["has_gt"].sum())
+
+    @property
+    def n_without_gt(self) -> int:
+        return int((~self.frames["has_gt"]).sum())
+
+    @property
+    def jaccard_mean(self) -> float:
+        return float(self.frames["jaccard"].mean())  # NaN rows (no ground truth) are left out
 
 
 def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: int, method: str, cut_size: int | None) -> np.ndarray:
@@ -111,39 +354,101 @@ def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: 
     return out
 
 
-def score_sequence(seq_dir: Path, masks: list[Path | None], binary: str = "optimax", cut_size: int | str | None = SAME_CUT) -> SequenceScore:
-    """Per-frame Jaccard of one output folder against the given mask files.
+def score_sequence(
+    seq_dir: Path,
+    masks: list[Path | None],
+    binary: str = "optimax",
+    cut_size: int | str | None = SAME_CUT,
+    resize_gt: bool = False,
+) -> SequenceScore:
+    """Per-frame Jaccard of one output folder against the given mask files (one per frame,
+    None where a frame has no ground truth).
 
+    Scored at the prediction's original size (``original_size``): labels are upsampled to
+    it; a mask of another size is an error unless ``resize_gt`` (see :func:`read_gt`).
     ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
-    sequence was linked with; None, the whole sequence."""
+    sequence was linked with; None, the whole sequence. Raises StsegInputError when no frame
+    has ground truth, or a mask is unreadable or of another size.
+    """
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
     labels, record = read_sequence_output(seq_dir)
     cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
+    if len(masks) != len(frames):
+        raise ValueError(f"{seq_dir}: {len(masks)} mask entries for {len(frames)} frames")
     has_gt = np.array([m is not None for m in masks], dtype=bool)
     if not has_gt.any():
         raise StsegInputError(f"{seq_dir}: no ground-truth mask matches any of its {len(frames)} frames")
-    gt_size = None
-    gts: dict[int, np.ndarray] = {}
-    for f in np.flatnonzero(has_gt):
-        mask = read_mask_png(masks[f])
-        if gt_size is None:
-            gt_size = mask.shape
-        elif mask.shape != gt_size:
-            raise StsegInputError(f"{masks[f]}: mask size {mask.shape} differs from the sequence's {gt_size}")
-        gts[f] = mask
-    full = np.stack([resize_labels(l, gt_size) for l in labels])
+    size = (int(record["original_size"][0]), int(record["original_size"][1]))
+    full = np.stack([resize_labels(l, size) for l in labels])
     gt = np.zeros(full.shape, dtype=bool)
-    for f, mask in gts.items():
-        gt[f] = mask
+    for f in np.flatnonzero(has_gt):
+        gt[f] = read_gt(masks[f], size, resize_gt)
     n_labels = int(record["n_labels"])
     foreground = _binarise(full, gt, has_gt, n_labels, binary, cut_size)
-    scores = jaccard(gt[has_gt], foreground[has_gt])
-    table = pd.DataFrame(
-        {"sequence": record["sequence"], "frame": [frames[f] for f in np.flatnonzero(has_gt)], "jaccard": scores}
-    )
+    scores = np.full(len(frames), np.nan)
+    scores[has_gt] = jaccard(gt[has_gt], foreground[has_gt])
+    table = pd.DataFrame({"sequence": record["sequence"], "frame": frames, "has_gt": has_gt, "jaccard": scores})
     return SequenceScore(record["sequence"], table)
+
+
+SUMMARY_COLUMNS = ["sequence", "status", "frames", "frames_without_gt", "jaccard_mean", "reason"]
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` scored and what it did not.
+
+    - ``scores``: one row per frame of every scored sequence: sequence, frame, has_gt
+      (bool), jaccard (NaN where has_gt is False).
+    - ``summary``: one row per asked sequence, sorted: sequence, status (``scored`` /
+      ``skipped``), frames (scored frames), frames_without_gt (<NA> when skipped),
+      jaccard_mean (NaN when skipped), reason (empty when scored).
+    - ``overall``: mean of the scored sequences' means (NaN when none was scored).
+    - ``skipped``: the skipped sequences and why; ``notes``: leftovers of interrupted runs
+      beside outputs that were scored; ``model_sha256`` / ``n_labels``: shared by all outputs.
+    - ``exported``: PNGs written by the ``--davis17`` export, if one ran.
+    """
+
+    scores: pd.DataFrame
+    summary: pd.DataFrame
+    overall: float
+    skipped: list[Skipped]
+    notes: list[str]
+    model_sha256: str | None
+    n_labels: int | None
+    exported: int | None = None
+
+    @property
+    def scored(self) -> list[str]:
+        return self.summary.loc[self.summary["status"] == SCORED, "sequence"].tolist()
+
+    @property
+    def partial(self) -> bool:
+        """True when any asked sequence was skipped (frames without ground truth do not count)."""
+        return bool(self.skipped)
+
+    def summary_table(self) -> pd.DataFrame:
+        """``summary`` plus the ``overall`` row, as written to summary.csv.
+
+        The overall row: status ``scored`` (all scored), ``partial`` (some skipped) or
+        ``skipped`` (none scored); frames and frames_without_gt summed over scored sequences;
+        jaccard_mean = ``overall``; reason = "N sequence(s) scored, M skipped".
+        """
+        scored = self.summary[self.summary["status"] == SCORED]
+        n_scored, n_skipped = len(scored), len(self.skipped)
+        status = SKIPPED if n_scored == 0 else PARTIAL if n_skipped else SCORED
+        row = {
+            "sequence": OVERALL,
+            "status": status,
+            "frames": int(scored["frames"].sum()),
+            "frames_without_gt": int(scored["frames_without_gt"].sum()),
+            "jaccard_mean": self.overall,
+            "reason": f"{n_scored} sequence(s) scored, {n_skipped} skipped",
+        }
+        table = pd.concat([self.summary, pd.DataFrame([row])], ignore_index=True)
+        return table.astype({"frames_without_gt": "Int64"})
 
 
 def evaluate(
@@ -155,34 +460,106 @@ def evaluate(
     base_dir: str | Path | None = None,
     binary: str = "optimax",
     cut_size: int | str | None = SAME_CUT,
-) -> tuple[pd.DataFrame, pd.DataFrame, float]:
-    """Score every sequence of an stseg-infer output.
+    resize_gt: bool = False,
+) -> Evaluation:
+    """Score every sequence of an stseg-infer output, naming each one that could not be.
 
-    Returns (scores: sequence, frame, jaccard; summary: sequence, frames, jaccard_mean;
-    overall J = mean of the sequence means).
+    Asked sequences: every visible subfolder of ``out_dir`` (other stseg tools' outputs
+    aside), sequences that only an interrupted run left, and with ``data_file`` every
+    sequence of the split. Those without a complete output, without ground truth, with a
+    listed mask missing, unreadable or of another size than the prediction (unless
+    ``resize_gt``) are skipped with their reason; the others are scored. This function
+    writes nothing: :func:`evaluate_and_write` does.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` or the ground-truth source does not exist.
+        StsegInputError: outputs of different models or label counts, or nothing to score.
     """
     truth = GroundTruth(gt_dir, data_file, split, base_dir)
-    parts, skipped = [], []
-    for seq_dir in output_sequences(out_dir):
-        _, record = read_sequence_output(seq_dir)
-        frames = record["frames"]
+    scan = scan_outputs(out_dir)
+    split_sequences = truth.sequences()
+    if not scan.complete and not scan.skipped and not split_sequences:
+        raise StsegInputError(f"{out_dir}: no sequence folders with {SEQUENCE_FILE}; run stseg-infer first")
+    model_sha256, n_labels = check_one_model(scan.complete)
+    parts: list[SequenceScore] = []
+    skipped = list(scan.skipped)
+    for name, (folder, record) in scan.complete.items():
         try:
-            parts.append(score_sequence(seq_dir, truth.masks(record["sequence"], frames), binary, cut_size).frames)
-        except (FileNotFoundError, StsegInputError) as exc:
-            # One sequence without ground truth should not hide the others' scores.
-            skipped.append(f"{record['sequence']} ({exc})")
-    if skipped:
-        log.warning("scored without %d sequence(s): %s", len(skipped), "; ".join(skipped))
-    if not parts:
-        raise StsegInputError(f"{out_dir}: no sequence could be scored: {'; '.join(skipped)}")
-    scores = pd.concat(parts, ignore_index=True)
-    summary = (
-        scores.groupby("sequence", sort=True)["jaccard"]
-        .agg(frames="count", jaccard_mean="mean")
-        .reset_index()
-    )
-    overall = float(summary["jaccard_mean"].mean())
-    return scores, summary, overall
+            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt))
+        except (OSError, ValueError) as exc:
+            # One sequence's bad ground truth should not hide the others' scores; it is named.
+            skipped.append(Skipped(name, _reason(exc)))
+    if split_sequences is not None:
+        known = set(scan.complete) | {s.sequence for s in skipped}
+        skipped += [
+            Skipped(name, f"not inferred (in {truth.csv}, no folder in {out_dir})") for name in split_sequences if name not in known
+        ]
+    for note in scan.notes:
+        log.info("%s", note)
+    return _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
+
+
+def _evaluation(parts: list[SequenceScore], skipped: list[Skipped], notes: list[str], sha: str | None, n_labels: int | None) -> Evaluation:
+    skipped = sorted(skipped, key=lambda s: s.sequence)
+    rows = [
+        {"sequence": p.sequence, "status": SCORED, "frames": p.n_scored, "frames_without_gt": p.n_without_gt,
+         "jaccard_mean": p.jaccard_mean, "reason": ""}
+        for p in parts
+    ]
+    rows += [
+        {"sequence": s.sequence, "status": SKIPPED, "frames": 0, "frames_without_gt": pd.NA, "jaccard_mean": np.nan, "reason": s.reason}
+        for s in skipped
+    ]
+    summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("sequence", kind="stable").reset_index(drop=True)
+    summary = summary.astype({"frames": "int64", "frames_without_gt": "Int64", "jaccard_mean": "float64"})
+    if parts:
+        scores = pd.concat([p.frames for p in parts], ignore_index=True)
+    else:
+        scores = pd.DataFrame({"sequence": [], "frame": [], "has_gt": pd.Series([], dtype=bool), "jaccard": pd.Series([], dtype=float)})
+    means = [p.jaccard_mean for p in parts]
+    overall = float(np.mean(means)) if means else math.nan
+    return Evaluation(scores, summary, overall, skipped, notes, sha, n_labels)
+
+
+# -- the DAVIS-2017 export -----------------------------------------------------------------
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(H, W) of an image from its header, None when unreadable (the evaluation names it)."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, SyntaxError):
+        return None
+
+
+def _export_size(truth: GroundTruth | None, name: str, frames: list[str], size: tuple[int, int], resize_gt: bool) -> tuple[int, int]:
+    """The size to export a sequence at: its original size, checked against the ground truth.
+
+    Ground truth of another size is the same error as for scoring; with ``resize_gt`` the
+    export is at the ground truth's size instead, because an external DAVIS evaluator
+    compares at its annotations' size and cannot be told to resize them.
+    """
+    if truth is None:
+        return size
+    try:
+        masks = truth.masks(name, frames)
+    except (OSError, ValueError):
+        return size  # no ground truth: nothing to match (the evaluation names the sequence)
+    other: dict[tuple[int, int], Path] = {}
+    for mask in masks:
+        gt_size = _png_size(mask) if mask is not None else None
+        if gt_size is not None and gt_size != size:
+            other.setdefault(gt_size, mask)
+    if not other:
+        return size
+    gt_size, path = next(iter(other.items()))
+    if not resize_gt:
+        raise _size_error(path, gt_size, size)
+    if len(other) > 1:
+        sizes = ", ".join(f"{h}x{w} ({p})" for (h, w), p in other.items())
+        raise StsegInputError(f"{path.parent}: masks of several sizes ({sizes}); a DAVIS export needs one size per sequence")
+    return gt_size
 
 
 def export_davis17(
@@ -193,27 +570,179 @@ def export_davis17(
     data_file: str | Path | None = None,
     split: str = "val",
     base_dir: str | Path | None = None,
+    resize_gt: bool = False,
 ) -> int:
     """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
 
-    Writes ``TARGET/SEQ/<frame>.png``; per sequence the label covering most pixels becomes 0
-    (DAVIS reads 0 as background) by swapping it with label 0. Size: the ground truth's
-    (from ``gt_dir`` or the DataSplit, as for :func:`evaluate`) when a sequence has any,
-    else the flow's original size. Returns the number of files written.
+    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``;
+    per sequence the label covering most pixels becomes 0 (DAVIS reads 0 as background) by
+    swapping it with label 0. Size: the flow's original size; ground truth (from ``gt_dir``
+    or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
+    the PNGs are at the ground truth's size. TARGET is one output unit
+    (:class:`~stseg_deploy.outdir.OutputUnit`, tool ``stseg-davis17``, marker
+    ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
+    holding files it did not write is refused. Returns the number of PNGs written.
     """
+    scan = scan_outputs(out_dir)
+    if not scan.complete:
+        raise StsegInputError(f"{out_dir}: no complete {TOOL} output to export")
+    model_sha256, n_labels = check_one_model(scan.complete)
     truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
-    written = 0
-    for seq_dir in output_sequences(out_dir):
-        labels, record = read_sequence_output(seq_dir)
-        frames = record["frames"]
-        masks = truth.masks(record["sequence"], frames) if truth is not None else []
-        first = next((m for m in masks if m is not None), None)
-        size = read_mask_png(first).shape if first is not None else tuple(record["original_size"])
-        sizes = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
-        biggest = int(np.argmax(sizes))
-        swap = np.arange(256, dtype=np.uint8)
-        swap[0], swap[biggest] = biggest, 0
-        for name, frame in zip(frames, labels):
-            write_label_png(Path(target) / record["sequence"] / f"{name}.png", resize_labels(swap[frame], size))
-            written += 1
+    unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
+    check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
+    target_abs = Path(os.path.abspath(unit.target))
+    for folder, _ in scan.complete.values():
+        if target_abs.is_relative_to(Path(os.path.abspath(folder))):
+            raise StsegOutputError(f"{unit.target}: inside the {TOOL} output {folder}; choose a --davis17 folder outside it")
+    written, sizes = 0, {}
+    with unit:
+        for name, (folder, _) in scan.complete.items():
+            labels, record = read_sequence_output(folder)
+            frames = record["frames"]
+            original = (int(record["original_size"][0]), int(record["original_size"][1]))
+            size = _export_size(truth, name, frames, original, resize_gt)
+            sizes[name] = list(size)
+            counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
+            biggest = int(np.argmax(counts))
+            swap = np.arange(256, dtype=np.uint8)
+            swap[0], swap[biggest] = biggest, 0
+            for frame_name, frame in zip(frames, labels):
+                write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(swap[frame], size))
+                written += 1
+        unit.commit({
+            "source": str(out_dir),
+            "sequences": sizes,  # name -> [H, W] of its PNGs
+            "skipped": {s.sequence: s.reason for s in scan.skipped},
+            "model_file": {"sha256": model_sha256},
+            "n_labels": n_labels,
+            "resize_gt": resize_gt,
+        })
     return written
+
+
+# -- eval's files in OUT -------------------------------------------------------------------
+
+
+def _check_eval_files_ours(out_dir: Path) -> None:
+    """Refuse (StsegOutputError) eval file names in OUT that stseg-eval did not write.
+
+    Ours: an ``eval.json`` stamped by stseg-eval (complete or not); a scores.csv or
+    summary.csv beside no such marker is a user's file.
+    """
+    marker = out_dir / EVAL_MARKER
+    record = None
+    with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = json.loads(marker.read_text())
+    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
+    ours = isinstance(stamp, dict) and stamp.get("tool") == EVAL_TOOL
+    if ours:
+        return
+    if marker.exists() or marker.is_symlink():
+        raise StsegOutputError(f"{marker}: not written by {EVAL_TOOL}; it will not overwrite it. Move it away, then run {EVAL_TOOL} again")
+    for name in (SCORES_FILE, SUMMARY_FILE):
+        path = out_dir / name
+        if path.exists() or path.is_symlink():
+            raise StsegOutputError(
+                f"{path}: not written by {EVAL_TOOL} (no {EVAL_TOOL} {EVAL_MARKER} beside it); "
+                f"it never overwrites such a file. Move it away, then run {EVAL_TOOL} again"
+            )
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str]) -> None:
+    with atomic_write(out_dir / EVAL_MARKER, "w") as handle:
+        json.dump({**record, MARKER_KEY: stamp(EVAL_TOOL, complete, files)}, handle, indent=2)
+
+
+def _result_record(result: Evaluation) -> dict:
+    summary = result.summary
+    scored = summary[summary["status"] == SCORED]
+    return {
+        "sequences": {"scored": result.scored, "skipped": {s.sequence: s.reason for s in result.skipped}},
+        "frames": {"scored": int(scored["frames"].sum()), "without_gt": int(scored["frames_without_gt"].sum())},
+        "model_file": {"sha256": result.model_sha256},
+        "n_labels": result.n_labels,
+        "overall_j": _json_float(result.overall),
+        "partial": result.partial,
+        "notes": result.notes,
+        "davis17_files": result.exported,
+    }
+
+
+def evaluate_and_write(
+    out_dir: str | Path,
+    *,
+    gt_dir: str | Path | None = None,
+    data_file: str | Path | None = None,
+    split: str = "val",
+    base_dir: str | Path | None = None,
+    binary: str = "optimax",
+    cut_size: int | str | None = SAME_CUT,
+    resize_gt: bool = False,
+    davis17: str | Path | None = None,
+    allow_partial: bool = False,
+) -> Evaluation:
+    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``.
+
+    The rule of :mod:`stseg_deploy.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
+    second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
+    stseg-eval did not write is refused, never overwritten; ``eval.json`` is stamped
+    ``complete: false`` before anything else is touched and the earlier CSVs are removed,
+    so a failed, interrupted or killed run never leaves earlier scores behind as if they
+    were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
+    last. After an error, ``eval.json`` holds it. ``davis17``: also run
+    :func:`export_davis17` into that folder. ``allow_partial`` is only recorded: deciding
+    what a partial result means is the caller's (stseg-eval's exit status).
+
+    eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
+    {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
+    scored), partial, notes, davis17_files, error (null, or the error's line), and
+    ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"{out}: output folder not found")
+    settings = {
+        "out_dir": str(out),
+        "gt_dir": None if gt_dir is None else str(gt_dir),
+        "data_file": None if data_file is None else str(data_file),
+        "split": split if data_file is not None else None,
+        "base_dir": None if base_dir is None else str(base_dir),
+        "binary": binary,
+        "cut_size": cut_size,
+        "resize_gt": resize_gt,
+        "allow_partial": allow_partial,
+        "davis17": None if davis17 is None else str(davis17),
+    }
+    with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
+        _check_eval_files_ours(out)
+        # Claim the names first: from here on a kill leaves a marker saying "incomplete".
+        _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
+        try:
+            for name in (SCORES_FILE, SUMMARY_FILE):
+                (out / name).unlink(missing_ok=True)
+            result = evaluate(
+                out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
+                binary=binary, cut_size=cut_size, resize_gt=resize_gt,
+            )
+            if davis17 is not None:
+                result.exported = export_davis17(
+                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, resize_gt=resize_gt
+                )
+            with atomic_write(out / SCORES_FILE, "w") as handle:
+                result.scores.to_csv(handle, index=False)
+            with atomic_write(out / SUMMARY_FILE, "w") as handle:
+                result.summary_table().to_csv(handle, index=False)
+            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=[SCORES_FILE, SUMMARY_FILE])
+        except BaseException as exc:
+            for name in (SCORES_FILE, SUMMARY_FILE):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink(missing_ok=True)
+            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else _reason(exc)
+            with contextlib.suppress(OSError):
+                _write_marker(out, {"settings": settings, "error": error}, complete=False, files=[])
+            raise
+    return result

@@ -122,6 +122,18 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 # -- markers -------------------------------------------------------------------------------
 
 
+def stamp(tool: str, complete: bool, files: list[str]) -> dict:
+    """The ``"stseg"`` block of a marker: who wrote it, whether complete, which files."""
+    return {
+        "tool": tool,
+        "complete": complete,
+        "files": files,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
 def read_marker(folder: str | Path, marker: str, tool: str) -> dict | None:
     """The marker record of a complete ``tool`` output in ``folder``, else None."""
     path = Path(folder) / marker
@@ -310,16 +322,8 @@ class OutputUnit:
     def commit(self, record: dict) -> Path:
         """Write the marker (``record`` plus the stamp) into the temp folder and swap it in."""
         files = [f for f in _files_under(self.tmp) if f != self.marker]
-        stamp = {
-            "tool": self.tool,
-            "complete": True,
-            "files": files,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "written": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
         with atomic_write(self.tmp / self.marker, "w") as handle:
-            json.dump({**record, MARKER_KEY: stamp}, handle, indent=2)
+            json.dump({**record, MARKER_KEY: stamp(self.tool, True, files)}, handle, indent=2)
         self._swap()
         self.committed = True
         return self.target

@@ -1,7 +1,16 @@
-"""stseg-eval: mask selection, Jaccard at ground-truth resolution, files and errors."""
+"""stseg-eval: mask selection, Jaccard at ground-truth resolution, files and errors.
+
+Also that stseg-eval states exactly what it scored: every sequence folder is scored or named
+as skipped, frames without ground truth are counted, mixed models and ground truth of
+another size are refused, and its files in OUT follow the output-safety rule.
+"""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,47 +30,196 @@ from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
 
 GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact
+FRAMES = ["00000", "00001", "00002", "00003", "00004", "00005"]
+
+
+def _infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeModel | None = None, sha: str | None = None) -> Path:
+    _write_sequence(root / "flows" / name, n_frames, size=GT_SIZE, seed=seed)
+    seq = sequences_from_folders([root / "flows" / name])[0]
+    segment_to_folder(Segmenter(model or FakeModel(), cut_size=2), seq, root / "out", model_sha256=sha)
+    return root / "out" / name
 
 
 @pytest.fixture
 def outputs(tmp_path: Path) -> Path:
-    _write_sequence(tmp_path / "flows" / "cat", 6, size=GT_SIZE)
-    seq = sequences_from_folders([tmp_path / "flows" / "cat"])[0]
-    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
+    _infer(tmp_path, "cat")
     return tmp_path
 
 
-def _gt_from_label(root: Path, label: int, skip: tuple[int, ...] = ()) -> Path:
-    labels, record = read_sequence_output(root / "out" / "cat")
+def _gt_from_label(root: Path, label: int, skip: tuple[int, ...] = (), sequence: str = "cat", size=GT_SIZE) -> Path:
+    labels, record = read_sequence_output(root / "out" / sequence)
     for t, name in enumerate(record["frames"]):
         if t not in skip:
-            write_mask_png(root / "gt" / "cat" / f"{name}.png", resize_labels(labels[t], GT_SIZE) == label)
+            write_mask_png(root / "gt" / sequence / f"{name}.png", resize_labels(labels[t], size) == label)
     return root / "gt"
+
+
+def _eval(root: Path, *args: str):
+    return CliRunner().invoke(eval_main, [str(root / "out"), *args])
+
+
+def _summary(root: Path) -> pd.DataFrame:
+    table = pd.read_csv(root / "out" / "summary.csv")
+    return table.fillna({"reason": ""}).set_index("sequence")
+
+
+def _marker(root: Path) -> dict:
+    return json.loads((root / "out" / "eval.json").read_text())
 
 
 def test_gt_equal_to_a_segment_scores_one(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")
     label = int(np.bincount(labels.ravel()).argmax())
     gt_dir = _gt_from_label(outputs, label, skip=(4,))
-    scores, summary, overall = evaluate(outputs / "out", gt_dir=gt_dir, cut_size=2)
-    assert list(scores["frame"]) == ["00000", "00001", "00002", "00003", "00005"]
-    np.testing.assert_allclose(scores["jaccard"], 1.0)
-    assert overall == 1.0 and summary.loc[0, "frames"] == 5
-    _, _, fair = evaluate(outputs / "out", gt_dir=gt_dir, binary="fair")
-    assert fair == 1.0
+    result = evaluate(outputs / "out", gt_dir=gt_dir, cut_size=2)
+    assert list(result.scores["frame"]) == FRAMES
+    assert list(result.scores["has_gt"]) == [True, True, True, True, False, True]
+    scored = result.scores[result.scores["has_gt"]]
+    np.testing.assert_allclose(scored["jaccard"], 1.0)
+    assert np.isnan(result.scores.loc[4, "jaccard"])
+    assert result.overall == 1.0 and result.summary.loc[0, "frames"] == 5
+    assert result.summary.loc[0, "frames_without_gt"] == 1 and result.skipped == []
+    assert evaluate(outputs / "out", gt_dir=gt_dir, binary="fair").overall == 1.0
 
 
 def test_exceptbiggest_and_cli_files(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")
     biggest = np.array([np.bincount(f.ravel(), minlength=3).argmax() for f in labels])
-    for t, name in enumerate(["00000", "00001", "00002", "00003", "00004", "00005"]):
+    for t, name in enumerate(FRAMES):
         write_mask_png(outputs / "gt" / "cat" / f"{name}.png", resize_labels(labels[t], GT_SIZE) != biggest[t])
-    result = CliRunner().invoke(eval_main, [str(outputs / "out"), "--gt-dir", str(outputs / "gt"), "--binary", "exceptbiggest"])
+    result = _eval(outputs, "--gt-dir", str(outputs / "gt"), "--binary", "exceptbiggest")
     assert result.exit_code == 0, result.output
-    assert result.output.strip().splitlines()[-1] == "J=1.000"
+    assert result.stdout.strip().splitlines()[-1] == "J=1.000"
     summary = pd.read_csv(outputs / "out" / "summary.csv")
     assert list(summary["sequence"]) == ["cat", "overall"]
     assert len(pd.read_csv(outputs / "out" / "scores.csv")) == 6
+
+
+def test_frames_without_ground_truth_are_counted_and_do_not_fail(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0, skip=(1, 4))
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 0, result.output  # sparse annotation is normal
+    assert "2 frame(s) without ground truth" in result.stdout
+    scores = pd.read_csv(outputs / "out" / "scores.csv", dtype={"frame": str})
+    assert list(scores.columns) == ["sequence", "frame", "has_gt", "jaccard"]
+    assert list(scores["frame"]) == FRAMES  # one row per output frame
+    assert list(scores["has_gt"]) == [True, False, True, True, False, True]
+    assert scores["jaccard"].isna().tolist() == [False, True, False, False, True, False]
+    summary = _summary(outputs)
+    assert list(summary.columns) == ["status", "frames", "frames_without_gt", "jaccard_mean", "reason"]
+    assert summary.loc["cat", "status"] == "scored" and summary.loc["cat", "frames"] == 4
+    assert summary.loc["cat", "frames_without_gt"] == 2
+    assert summary.loc["overall", "frames_without_gt"] == 2
+
+
+def test_every_sequence_folder_is_scored_or_named(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    out = outputs / "out"
+    (out / "notes").mkdir()
+    (out / "notes" / "readme.txt").write_text("mine")
+    # An output whose sequence.json lacks the completeness marker (an older or cut run).
+    shutil.copytree(out / "cat", out / "old")
+    record = json.loads((out / "old" / "sequence.json").read_text())
+    del record["stseg"]
+    (out / "old" / "sequence.json").write_text(json.dumps(record))
+    # A killed stseg-infer: dog never completed; cat has a complete output and a leftover.
+    (out / ".dog.stseg-tmp.elsewhere.4242").mkdir()
+    (out / ".dog.stseg-tmp.elsewhere.4242" / "labels.npy").write_bytes(b"\x93NUMPY")
+    (out / ".cat.stseg-tmp.elsewhere.4243").mkdir()
+    # Another stseg tool's output inside OUT is ignored without complaint.
+    (out / "d17").mkdir()
+    (out / "d17" / "davis17.json").write_text(json.dumps({"stseg": {"tool": "stseg-davis17", "complete": True, "files": []}}))
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1, result.output
+    assert "3 of 4 sequence(s) could not be scored" in result.stderr
+    assert ".cat.stseg-tmp.elsewhere.4243" in result.stderr  # the leftover is mentioned
+    assert result.stdout.strip().splitlines()[-1] == "J=1.000"
+    summary = _summary(outputs)
+    assert list(summary.index) == ["cat", "dog", "notes", "old", "overall"]
+    assert list(summary["status"]) == ["scored", "skipped", "skipped", "skipped", "partial"]
+    assert summary.loc["dog", "reason"] == "interrupted run, no complete output"
+    for name in ("notes", "old"):
+        assert summary.loc[name, "reason"] == "not a complete stseg-infer output (no marked sequence.json)"
+        assert name in result.stdout
+    assert summary.loc["overall", "reason"] == "1 sequence(s) scored, 3 skipped"
+    partial = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
+    assert partial.exit_code == 0, partial.output
+    assert list(_summary(outputs).index) == ["cat", "dog", "notes", "old", "overall"]
+
+
+def test_missing_ground_truth_or_a_corrupt_mask_fail_the_run(outputs: Path) -> None:
+    _infer(outputs, "dog", 4, seed=3)
+    _infer(outputs, "fish", 4, seed=5)
+    gt_dir = _gt_from_label(outputs, 0)
+    _gt_from_label(outputs, 0, sequence="fish")
+    (gt_dir / "fish" / "00002.png").write_bytes(b"not a png")
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1, result.output
+    assert "2 of 3 sequence(s) could not be scored" in result.stderr
+    summary = _summary(outputs)
+    assert list(summary["status"]) == ["scored", "skipped", "skipped", "partial"]
+    assert summary.loc["dog", "reason"].startswith(f"{gt_dir / 'dog'}: no ground truth")
+    assert summary.loc["fish", "reason"].startswith(f"{gt_dir / 'fish' / '00002.png'}: not a readable image")
+    assert f"{gt_dir / 'fish' / '00002.png'}: not a readable image" in result.stdout
+    assert _marker(outputs)["stseg"]["complete"] is True  # the files say what was scored
+    allowed = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
+    assert allowed.exit_code == 0 and allowed.stdout.strip().splitlines()[-1] == "J=1.000"
+    assert "2 of 3 sequence(s) skipped" in allowed.stderr
+
+
+def test_datasplit_names_sequences_not_inferred_and_missing_masks(outputs: Path) -> None:
+    _infer(outputs, "fish", 4, seed=5)
+    _gt_from_label(outputs, 0)
+    _gt_from_label(outputs, 0, sequence="fish")
+    (outputs / "gt" / "fish" / "00002.png").unlink()
+    rows = [f"flows/cat/{t:05d}.flo,{'' if t == 5 else f'gt/cat/{t:05d}.png'},cat,{t}" for t in range(6)]
+    rows += [f"flows/dog/{t:05d}.flo,gt/dog/{t:05d}.png,dog,{t}" for t in range(3)]
+    rows += [f"flows/fish/{t:05d}.flo,gt/fish/{t:05d}.png,fish,{t}" for t in range(4)]
+    (outputs / "S_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + "\n".join(rows) + "\n")
+    args = ["--data-file", str(outputs / "S"), "--base-dir", str(outputs)]
+    result = _eval(outputs, *args)
+    assert result.exit_code == 1 and "2 of 3 sequence(s) could not be scored" in result.stderr
+    summary = _summary(outputs)
+    assert summary.loc["cat", "frames"] == 5 and summary.loc["cat", "frames_without_gt"] == 1
+    assert summary.loc["dog", "status"] == "skipped" and summary.loc["dog", "reason"].startswith("not inferred")
+    assert summary.loc["fish", "reason"].startswith(f"{outputs / 'gt' / 'fish' / '00002.png'}: ground-truth mask listed")
+    assert len(pd.read_csv(outputs / "out" / "scores.csv")) == 6
+    assert _eval(outputs, *args, "--allow-partial").exit_code == 0
+
+
+def test_outputs_of_different_models_are_refused(tmp_path: Path) -> None:
+    _infer(tmp_path, "cat", sha="a" * 64)
+    _infer(tmp_path, "dog", 4, seed=3, sha="b" * 64)
+    gt_dir = _gt_from_label(tmp_path, 0)
+    _gt_from_label(tmp_path, 0, sequence="dog")
+    result = _eval(tmp_path, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1
+    assert "aaaaaaaaaaaa (cat)" in result.stderr and "bbbbbbbbbbbb (dog)" in result.stderr
+    shutil.rmtree(tmp_path / "out" / "dog")
+    _infer(tmp_path, "dog", 4, seed=3, sha="a" * 64, model=FakeModel(n_labels=4))
+    with pytest.raises(StsegInputError, match=r"n_labels.*3 \(cat\).*4 \(dog\)"):
+        evaluate(tmp_path / "out", gt_dir=gt_dir)
+
+
+def test_ground_truth_of_another_size_is_an_error_unless_resize_gt(outputs: Path) -> None:
+    labels, _ = read_sequence_output(outputs / "out" / "cat")
+    label = int(np.bincount(labels.ravel()).argmax())
+    gt_dir = _gt_from_label(outputs, label, size=(48, 64))
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1
+    reason = _summary(outputs).loc["cat", "reason"]
+    assert reason.startswith(f"{gt_dir / 'cat' / '00000.png'}: ground truth is 48x64")
+    assert "original size is 24x32" in reason and "--resize-gt" in reason
+    resized = _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--cut-size", "2")
+    assert resized.exit_code == 0, resized.output
+    assert resized.stdout.strip().splitlines()[-1] == "J=1.000"
+    # The DAVIS export checks sizes the same way; with --resize-gt it matches the annotations.
+    export = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
+    assert export.exit_code == 1 and "ground truth is 48x64" in export.stderr
+    assert not (outputs / "d17").exists()
+    export = _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--davis17", str(outputs / "d17"))
+    assert export.exit_code == 0, export.output
+    assert read_label_png(outputs / "d17" / "cat" / "00000.png").shape == (48, 64)
 
 
 def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
@@ -70,31 +228,35 @@ def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
     (outputs / "S_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + rows)
     by_split = evaluate(outputs / "out", data_file=outputs / "S", base_dir=outputs)
     by_dir = evaluate(outputs / "out", gt_dir=gt_dir)
-    assert by_split[2] == by_dir[2]
-    result = CliRunner().invoke(
-        eval_main, [str(outputs / "out"), "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17")]
-    )
+    assert by_split.overall == by_dir.overall
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
     assert result.exit_code == 0, result.output
     written = sorted((outputs / "d17" / "cat").glob("*.png"))
     assert len(written) == 6 and read_label_png(written[0]).shape == (24, 32)
 
 
-def test_mismatched_ground_truth(outputs: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="nothing: ground-truth folder not found"):
-        evaluate(outputs / "out", gt_dir=outputs / "nothing")
-    (outputs / "gt").mkdir()
-    with pytest.raises(StsegInputError, match="no sequence could be scored: cat .*no ground-truth folder for sequence 'cat'"):
-        evaluate(outputs / "out", gt_dir=outputs / "gt")
-    (outputs / "gt" / "cat").mkdir(parents=True)
-    write_mask_png(outputs / "gt" / "cat" / "frame_999.png", np.zeros(GT_SIZE, bool))
-    with pytest.raises(StsegInputError, match="no ground-truth mask matches any of its 6 frames"):
-        evaluate(outputs / "out", gt_dir=outputs / "gt")
-    write_mask_png(outputs / "gt" / "cat" / "00000.png", np.zeros(GT_SIZE, bool))
-    write_mask_png(outputs / "gt" / "cat" / "00001.png", np.zeros((5, 5), bool))
-    with pytest.raises(StsegInputError, match=r"00001.png: mask size \(5, 5\) differs"):
-        evaluate(outputs / "out", gt_dir=outputs / "gt")
-    result = CliRunner().invoke(eval_main, [str(outputs / "nowhere"), "--gt-dir", str(outputs / "gt")])
-    assert result.exit_code != 0 and "nowhere: output folder not found" in result.output
+def test_davis17_target_is_one_output_unit(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    target = outputs / "d17"
+    target.mkdir()
+    (target / "notes.txt").write_text("mine")
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(target))
+    assert result.exit_code == 1 and "did not write (notes.txt)" in result.stderr
+    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
+    assert _marker(outputs)["stseg"]["complete"] is False
+    (target / "notes.txt").unlink()
+    for _ in range(2):  # a rerun replaces its own earlier export
+        result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(target))
+        assert result.exit_code == 0, result.output
+    marker = json.loads((target / "davis17.json").read_text())
+    assert marker["stseg"]["tool"] == "stseg-davis17" and marker["stseg"]["complete"] is True
+    assert sorted(marker["stseg"]["files"]) == [f"cat/{f}.png" for f in FRAMES]
+    assert [p.name for p in outputs.iterdir() if p.name.startswith(".d17")] == []
+    # An export inside OUT is another tool's output: the next eval ignores it.
+    inside = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "out" / "d17"))
+    assert inside.exit_code == 0, inside.output
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    assert list(_summary(outputs).index) == ["cat", "overall"]
 
 
 def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
@@ -105,20 +267,96 @@ def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
     for t in range(6):
         write_mask_png(tmp_path / "gt" / "cat" / f"{t:05d}.png", resize_labels(labels[t], (48, 64)) == 1)
     result = CliRunner().invoke(
-        eval_main, [str(tmp_path / "out"), "--gt-dir", str(tmp_path / "gt"), "--davis17", str(tmp_path / "d17")]
+        eval_main, [str(tmp_path / "out"), "--gt-dir", str(tmp_path / "gt"), "--resize-gt", "--davis17", str(tmp_path / "d17")]
     )
     assert result.exit_code == 0, result.output
     assert read_label_png(tmp_path / "d17" / "cat" / "00000.png").shape == (48, 64)
-    same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
-    explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2)
-    pd.testing.assert_frame_equal(same[0], explicit[0])
+    same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", resize_gt=True)
+    explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2, resize_gt=True)
+    pd.testing.assert_frame_equal(same.scores, explicit.scores)
 
 
-def test_a_sequence_without_ground_truth_is_skipped(outputs: Path, caplog) -> None:
-    _write_sequence(outputs / "flows" / "dog", 4, size=GT_SIZE, seed=3)
-    segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([outputs / "flows" / "dog"])[0], outputs / "out")
+def test_mismatched_ground_truth(outputs: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nothing: ground-truth folder not found"):
+        evaluate(outputs / "out", gt_dir=outputs / "nothing")
+    (outputs / "gt").mkdir()
+    result = evaluate(outputs / "out", gt_dir=outputs / "gt")
+    assert np.isnan(result.overall) and result.summary["status"].tolist() == ["skipped"]
+    assert "no ground truth for sequence 'cat'" in result.skipped[0].reason
+    (outputs / "gt" / "cat").mkdir(parents=True)
+    write_mask_png(outputs / "gt" / "cat" / "frame_999.png", np.zeros(GT_SIZE, bool))
+    assert "no ground-truth mask matches any of its 6 frames" in evaluate(outputs / "out", gt_dir=outputs / "gt").skipped[0].reason
+    write_mask_png(outputs / "gt" / "cat" / "00000.png", np.zeros(GT_SIZE, bool))
+    write_mask_png(outputs / "gt" / "cat" / "00001.png", np.zeros((5, 5), bool))
+    reason = evaluate(outputs / "out", gt_dir=outputs / "gt").skipped[0].reason
+    assert reason.startswith(f"{outputs / 'gt' / 'cat' / '00001.png'}: ground truth is 5x5")
+    # Nothing scored: the run fails even with --allow-partial, and says so.
+    result = _eval(outputs, "--gt-dir", str(outputs / "gt"), "--allow-partial")
+    assert result.exit_code == 1 and "no sequence could be scored" in result.stderr
+    assert _summary(outputs).loc["cat", "status"] == "skipped"
+    result = CliRunner().invoke(eval_main, [str(outputs / "nowhere"), "--gt-dir", str(outputs / "gt")])
+    assert result.exit_code != 0 and "nowhere: output folder not found" in result.output
+
+
+# -- the files stseg-eval writes into OUT ---------------------------------------------------
+
+
+def test_eval_json_records_what_was_scored(outputs: Path) -> None:
+    _infer(outputs, "dog", 4, seed=3)
+    gt_dir = _gt_from_label(outputs, 0, skip=(4,))
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
+    assert result.exit_code == 0, result.output
+    marker = _marker(outputs)
+    assert marker["stseg"]["tool"] == "stseg-eval" and marker["stseg"]["complete"] is True
+    assert marker["stseg"]["files"] == ["scores.csv", "summary.csv"]
+    assert marker["sequences"]["scored"] == ["cat"]
+    assert list(marker["sequences"]["skipped"]) == ["dog"]
+    assert marker["frames"] == {"scored": 5, "without_gt": 1}
+    assert marker["settings"]["gt_dir"] == str(gt_dir) and marker["settings"]["allow_partial"] is True
+    assert marker["settings"]["binary"] == "optimax" and marker["settings"]["cut_size"] == "same"
+    assert marker["model_file"] == {"sha256": None} and marker["n_labels"] == 3
+    assert marker["overall_j"] == pytest.approx(_summary(outputs).loc["overall", "jaccard_mean"])
+    assert marker["partial"] is True and marker["error"] is None
+
+
+def test_a_failed_eval_removes_its_previous_files(outputs: Path) -> None:
     gt_dir = _gt_from_label(outputs, 0)
-    with caplog.at_level("WARNING"):
-        scores, summary, _ = evaluate(outputs / "out", gt_dir=gt_dir)
-    assert list(summary["sequence"]) == ["cat"]
-    assert "scored without 1 sequence(s): dog" in caplog.text
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    assert (outputs / "out" / "scores.csv").is_file() and (outputs / "out" / "summary.csv").is_file()
+    result = _eval(outputs, "--gt-dir", str(outputs / "nothing"))
+    assert result.exit_code == 1 and "nothing: ground-truth folder not found" in result.stderr
+    assert not (outputs / "out" / "scores.csv").exists() and not (outputs / "out" / "summary.csv").exists()
+    marker = _marker(outputs)
+    assert marker["stseg"]["complete"] is False and marker["stseg"]["files"] == []
+    assert "ground-truth folder not found" in marker["error"]
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0  # its own failure is no user file
+    assert _marker(outputs)["stseg"]["complete"] is True
+
+
+def test_a_users_csv_is_never_overwritten(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    (outputs / "out" / "summary.csv").write_text("my numbers\n")
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1
+    assert f"{outputs / 'out' / 'summary.csv'}: not written by stseg-eval" in result.stderr
+    assert (outputs / "out" / "summary.csv").read_text() == "my numbers\n"
+    assert not (outputs / "out" / "eval.json").exists() and not (outputs / "out" / "scores.csv").exists()
+
+
+def test_a_second_concurrent_eval_fails_at_once(outputs: Path) -> None:
+    pytest.importorskip("fcntl")
+    gt_dir = _gt_from_label(outputs, 0)
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    before = (outputs / "out" / "eval.json").read_text()
+    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); " \
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(outputs / "out" / ".eval.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        result = _eval(outputs, "--gt-dir", str(gt_dir))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.exit_code == 1 and "being written by another stseg process" in result.stderr
+    assert (outputs / "out" / "eval.json").read_text() == before
+    assert (outputs / "out" / "scores.csv").is_file()
