@@ -6,6 +6,7 @@ A checkpoint alone rebuilds the model, so export and inference need no side file
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 from typing import Any
 
@@ -49,18 +50,52 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         # weights_only: a checkpoint is data; never run code from a file a user downloaded.
         payload = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as exc:
+        if exc.filename is not None:  # the file itself could not be opened: permissions and such
+            raise
+        raise _unreadable(path, exc) from exc
     except Exception as exc:  # torch raises many types for corrupt or foreign files
-        # torch's own message runs to a page of advice (some unsafe); its first line says enough.
-        raise ValueError(
-            f"{path}: not a readable stseg checkpoint ({summary_line(exc)}); "
-            "stseg-export takes the .pt files that stseg-train writes"
-        ) from exc
+        raise _unreadable(path, exc) from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ValueError(f"{path}: not an stseg checkpoint (missing format tag {FORMAT!r})")
     for key in ("model_args", "model", "config"):
         if key not in payload:
             raise ValueError(f"{path}: checkpoint lacks {key!r}")
     return payload
+
+
+def _unreadable(path: Path, exc: BaseException) -> ValueError:
+    """The error for a file torch cannot load, as one whole sentence that names the file.
+
+    torch writes checkpoints as zip archives: a cut-off copy lacks the archive's central
+    directory (a RuntimeError from PytorchStreamReader), ends inside a record (an OSError
+    without a file name) or is empty (an EOFError). Its message runs to a page of advice,
+    some of it unsafe (load with weights_only=False); the first sentence says enough.
+    """
+    empty = path.stat().st_size == 0
+    truncated = empty or isinstance(exc, (EOFError, OSError)) or "PytorchStreamReader" in str(exc)
+    if empty:
+        reason = "the file is empty"
+    elif isinstance(exc, OSError) and exc.strerror:
+        reason = exc.strerror[0].lower() + exc.strerror[1:]  # not "[Errno 22] Invalid argument"
+    elif isinstance(exc, EOFError):
+        reason = "the file ends early"
+    elif isinstance(exc, pickle.UnpicklingError):
+        # torch's advice here is to load with weights_only=False, i.e. to run the file's code.
+        reason = "not plain tensors and data: torch's weights-only loader refused it"
+    else:
+        reason = summary_line(exc).rstrip(".")
+        if len(reason) < 20:  # e.g. KeyError('101') from a text file: the type says more
+            reason = f"{type(exc).__name__}: {reason}"
+    if truncated:
+        return ValueError(
+            f"{path}: not a readable stseg checkpoint (truncated or corrupt: {reason}); "
+            "copy it again or use another checkpoint"
+        )
+    return ValueError(
+        f"{path}: not a readable stseg checkpoint ({reason}); "
+        "stseg-export takes the .pt files that stseg-train writes"
+    )
 
 
 def model_from_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[UNet3D, dict[str, Any]]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 
 import click
+
+from stseg_deploy.clikit import SIGINT_EXIT, command, fail, setup_logging
 
 from .config import DEFAULT_OPSET, TrainConfig, default
 
@@ -16,12 +19,11 @@ RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "device", "workers"
 
 
 def _setup_logging(verbose: bool) -> None:
-    # Our own progress at INFO; other libraries (onnxscript, onnx_ir) only when they warn.
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-    )
+    """The shared logging setup, with our own progress (epoch lines, resume) at INFO.
+
+    Other libraries (onnxscript, onnx_ir) stay at the shared WARNING level.
+    """
+    setup_logging(verbose)
     for name in ("stseg_train", "stseg_deploy", "stseg_kernels"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
 
@@ -78,6 +80,28 @@ def _resumed_config(ctx: click.Context, options: dict) -> TrainConfig:
     return TrainConfig.from_dict(merged)
 
 
+def _out_of_memory(exc: BaseException, cfg: TrainConfig) -> str | None:
+    """A one-line message for an allocation failure (CPU allocator, CUDA, MemoryError), saying
+    what size was asked and what to change; None for any other error."""
+    import torch
+
+    text = str(exc)
+    if not (isinstance(exc, (MemoryError, torch.OutOfMemoryError)) or "can't allocate memory" in text):
+        return None
+    asked = ""
+    found = re.search(r"tried to allocate (\d+) bytes", text, re.IGNORECASE)  # torch's CPU allocator
+    if found:
+        asked = f": one tensor needed {int(found.group(1)) / 2**30:.1f} GiB"
+    else:
+        found = re.search(r"tried to allocate ([\d.]+ [KMGT]iB)", text, re.IGNORECASE)  # CUDA
+        asked = f": one tensor needed {found.group(1)}" if found else ""
+    h, w = cfg.image_size
+    return (
+        f"out of memory at image size {h}x{w}, batch size {cfg.batch_size}, "
+        f"{cfg.features_start} features{asked}; try a smaller --image-size or --batch-size"
+    )
+
+
 def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: ARG001
     try:
         parsed = json.loads(value)
@@ -88,7 +112,7 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
     return {str(k): float(v) for k, v in parsed.items()}
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@command()
 @click.option("--data-file", required=True, help="DataSplit prefix: PREFIX_train.csv and PREFIX_val.csv must exist.")
 @click.option("--base-dir", required=True, type=click.Path(exists=True, file_okay=False), help="Base folder of the paths in the CSVs.")
 @click.option("--save-dir", required=True, type=click.Path(file_okay=False), help="Where checkpoints, config and metrics go.")
@@ -134,11 +158,19 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         raise click.UsageError("--resume and --overwrite exclude each other")
     try:
         cfg = _resumed_config(ctx, options) if resume else TrainConfig(**options)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    try:
         trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
     except FileExistsError as exc:
         raise click.UsageError(str(exc)) from exc
     except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
+    except (MemoryError, RuntimeError) as exc:  # the model and motion basis are allocated here
+        message = _out_of_memory(exc, cfg)
+        if message is None:
+            raise
+        raise click.ClickException(message) from exc
     click.echo(
         f"training on {trainer.device}: {len(trainer.train_set)} train / {len(trainer.val_set)} val windows, "
         f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",
@@ -154,12 +186,13 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     try:
         with logging_redirect_tqdm():
             summary = trainer.fit(on_step)
-    except (OSError, ValueError, RuntimeError) as exc:
+    except (OSError, ValueError, RuntimeError, MemoryError) as exc:
         # A DataLoader worker's error arrives as a RuntimeError holding the original
         # traceback; its last line is the message that names the file.
         lines = [line for line in str(exc).splitlines() if line.strip()]
+        message = _out_of_memory(exc, cfg) or (lines[-1] if lines else type(exc).__name__)
         saved = " (progress saved in last.pt: fix the cause, then --resume)" if trainer.global_step else ""
-        raise click.ClickException(f"{lines[-1] if lines else type(exc).__name__}{saved}") from exc
+        raise click.ClickException(f"{message}{saved}") from exc
     finally:
         bar.close()
     for row in trainer.metrics[-3:]:
@@ -168,10 +201,20 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
             f"val_jaccard {row['val_jaccard']:.3f}",
             err=True,
         )
+    if summary["stopped_by"] == "interrupted":
+        # The first Ctrl-C is caught by fit, which saves last.pt and returns; the command still
+        # ends as interrupted (130) so that shells and schedulers do not take it for done.
+        best = f"; best checkpoint: {summary['best']}" if Path(summary["best"]).exists() else ""
+        click.echo(
+            f"interrupted after {summary['steps']} steps; progress saved in {summary['last']} "
+            f"(continue with --resume){best}",
+            err=True,
+        )
+        ctx.exit(SIGINT_EXIT)
     click.echo(f"stopped by {summary['stopped_by']} after {summary['steps']} steps; best checkpoint: {summary['best']}")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
 @click.option("--sequences", type=int, default=10, help="Number of videos.")
 @click.option("--frames", type=int, default=20, help="Flow frames per video.")
@@ -197,7 +240,7 @@ def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int],
     click.echo(f"DataSplit prefix: {prefix}  (use --data-file {prefix} --base-dir {out_dir})")
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "show_default": True})
+@command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.option("--onnx", "onnx_path", type=click.Path(dir_okay=False), help="Write an ONNX model here (one file, metadata inside).")
 @click.option("--torchscript", "ts_path", type=click.Path(dir_okay=False), help="Write a TorchScript model here.")
@@ -215,7 +258,7 @@ def export_main(checkpoint: str, onnx_path: str | None, ts_path: str | None, ops
     except ExportCheckError as exc:
         raise click.ClickException(f"export check failed, nothing kept: {exc}") from exc
     except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(exc)
     for r in reports:
         click.echo(
             f"{r.engine:<12} input {'x'.join(map(str, r.shape)):<16} max|dproba| {r.max_abs_proba:.2e}  "
@@ -237,6 +280,18 @@ def _parse_size(text: str) -> tuple[int, int]:
     if h < 1 or w < 1:
         raise argparse.ArgumentTypeError(f"sizes must be positive, got {text!r}")
     return h, w
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
 
 
 def _bench_parser():
@@ -266,7 +321,7 @@ def _bench_parser():
     parser.add_argument("--precision", nargs="+", choices=["fp32", "fp16"], default=["fp32"], help="fp16 is timed on CUDA only")
     parser.add_argument("--provider", choices=["auto", "cpu", "cuda"], default="auto", help="auto: CUDA when torch sees a GPU")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per configuration (median kept), after 2 warm-ups")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch and onnxruntime (default: all cores)")
+    parser.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for torch and onnxruntime (default: all cores)")
     parser.add_argument("--model", default=None, help="time this model instead of random weights: an stseg checkpoint (.pt, all engines) or an exported .onnx (onnxruntime engines only)")
     parser.add_argument("--no-kernels", dest="kernels", action="store_false", help="skip the link_windows / select_masks rows")
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip the whole-pipeline rows")
@@ -277,7 +332,16 @@ def _bench_parser():
 
 
 def bench_main(argv: list[str] | None = None) -> None:
-    """Entry point of ``stseg-bench``."""
+    """Entry point of ``stseg-bench``: Ctrl-C ends it with one line and exit status 130, as it
+    does the click commands (argparse has no such hook, hence the wrapper)."""
+    try:
+        _bench(argv)
+    except KeyboardInterrupt:
+        print("stseg-bench: interrupted", file=sys.stderr)
+        sys.exit(SIGINT_EXIT)
+
+
+def _bench(argv: list[str] | None) -> None:
     import importlib.util
 
     message = _missing_torch("stseg-bench")

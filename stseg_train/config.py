@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stseg_deploy.preprocess import MAX_IMAGE_SIDE
+
 DEFAULT_AUGMENTATION = "globalmotion.QuadraticFullPT.light"
 DEFAULT_REGULARISATION = {"EulerPottsl1R3": 1.0}
 DEFAULT_OPSET = 18
@@ -48,6 +50,11 @@ class TrainConfig:
         problems = []
         if len(self.image_size) != 2 or min(self.image_size) < 4:
             problems.append(f"image_size must be two sides >= 4, got {self.image_size}")
+        elif max(self.image_size) > MAX_IMAGE_SIDE:
+            # Checked here, before any tensor exists: a huge size would otherwise fail deep
+            # inside an allocation (or, with overcommit, get the process killed).
+            h, w = self.image_size
+            problems.append(f"image_size sides must be <= {MAX_IMAGE_SIDE}, got {h}x{w}")
         for name in ("n_labels", "batch_size", "epochs", "features_start", "num_layers"):
             if getattr(self, name) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")

@@ -90,14 +90,8 @@ class Trainer:
         self.cfg = cfg
         self.save_dir = Path(cfg.save_dir)
         self.ckpt_dir = self.save_dir / "checkpoints"
-        if not resume and (self.ckpt_dir / "last.pt").exists():
-            if not overwrite:
-                raise FileExistsError(
-                    f"{self.save_dir} already holds a training run ({self.ckpt_dir / 'last.pt'}); "
-                    "resume it (--resume) or start again and delete it (--overwrite)"
-                )
-            for name in ("checkpoints/last.pt", "checkpoints/best.pt", "metrics.csv", "results.csv"):
-                (self.save_dir / name).unlink(missing_ok=True)
+        if not resume:
+            self._refuse_or_clear_earlier_run(overwrite)
         self.device = resolve_device(cfg.device)
         _check_names(cfg)
         torch.manual_seed(cfg.seed)
@@ -123,6 +117,30 @@ class Trainer:
             self._resume()
 
     # -- state ---------------------------------------------------------------------------
+
+    def _refuse_or_clear_earlier_run(self, overwrite: bool) -> None:
+        """Starting afresh: delete an earlier run's files if ``overwrite``, else refuse.
+
+        Files without last.pt count too: a run that died at the end of its first epoch,
+        before saving last.pt, leaves CSV rows (and perhaps best.pt) that a new run would
+        otherwise append to or overwrite unasked.
+        """
+        names = ("checkpoints/last.pt", "checkpoints/best.pt", "metrics.csv", "results.csv")
+        found = [name for name in names if (self.save_dir / name).exists()]
+        if not found:
+            return
+        if not overwrite:
+            if "checkpoints/last.pt" in found:
+                raise FileExistsError(
+                    f"{self.save_dir} already holds a training run ({self.ckpt_dir / 'last.pt'}); "
+                    "resume it (--resume) or start again and delete it (--overwrite)"
+                )
+            raise FileExistsError(
+                f"{self.save_dir} holds files of an earlier run that saved no last.pt to resume "
+                f"({', '.join(found)}); start again and delete them (--overwrite) or choose another save dir"
+            )
+        for name in found:
+            (self.save_dir / name).unlink(missing_ok=True)
 
     def _state(self) -> dict[str, Any]:
         return {
@@ -288,6 +306,7 @@ class Trainer:
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(self.save_dir / "config.json")
         self._clock = (time.monotonic(), self.seconds)
+        self._sync_logs_with_checkpoint()
         reason = "epochs"
 
         def out_of_budget() -> str | None:
@@ -386,8 +405,9 @@ class Trainer:
                 "seconds": round(self.seconds, 3),
             }
         )
-        with atomic_write(self.save_dir / "metrics.csv", "w") as handle:
-            pd.DataFrame(self.metrics, columns=METRICS_COLUMNS).to_csv(handle, index=False)
+        self._write_metrics()
+        # Both CSVs run ahead of last.pt until it is saved below; a death in between is
+        # undone on resume by _sync_logs_with_checkpoint.
         self._append_results(rows)
         log.info("epoch %d: val_loss %.5f val_jaccard %.4f", self.epoch, val_loss, val_jaccard)
         if not partial:
@@ -398,6 +418,44 @@ class Trainer:
             self.best_val = val_loss
             self._save("best.pt")
         self._save("last.pt")
+
+    def _sync_logs_with_checkpoint(self) -> None:
+        """Make metrics.csv and results.csv hold exactly the epochs ``self.metrics`` knows.
+
+        _end_epoch writes both CSVs before last.pt, so a run that dies in between leaves rows
+        of an epoch the checkpoint never saw; --resume redoes that epoch, which would write
+        its rows a second time. Results rows are kept by their (epoch, step) pair, so the
+        validated partial epochs of earlier stops stay. Both files are rewritten atomically.
+        """
+        metrics_path = self.save_dir / "metrics.csv"
+        if self.metrics or metrics_path.exists():
+            self._write_metrics()
+        results_path = self.save_dir / "results.csv"
+        if not results_path.exists():
+            return
+        try:
+            results = pd.read_csv(results_path)
+        except pd.errors.EmptyDataError:
+            # Not even a header: _append_results would then append rows without one.
+            results_path.unlink()
+            return
+        known = {(m["epoch"], m["step"]) for m in self.metrics}
+        # Pairs compare by value, so 1.0 == 1; a NaN from a cut-off line never matches.
+        keep = np.array([pair in known for pair in zip(results["epoch"], results["step"])], dtype=bool)
+        if keep.all():
+            return
+        dropped = sorted({int(e) for e in results.loc[~keep, "epoch"].dropna()})
+        log.warning(
+            "%s: dropping %d row(s) of epoch(s) %s that %s does not hold (the run stopped before "
+            "saving it); they are redone now", results_path, int((~keep).sum()), dropped,
+            self.ckpt_dir / "last.pt",
+        )
+        with atomic_write(results_path, "w") as handle:
+            results[keep].to_csv(handle, index=False)
+
+    def _write_metrics(self) -> None:
+        with atomic_write(self.save_dir / "metrics.csv", "w") as handle:
+            pd.DataFrame(self.metrics, columns=METRICS_COLUMNS).to_csv(handle, index=False)
 
     def _append_results(self, rows: pd.DataFrame) -> None:
         path = self.save_dir / "results.csv"

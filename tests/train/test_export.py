@@ -130,3 +130,32 @@ def test_bad_checkpoint(tmp_path: Path) -> None:
 def test_training_checkpoint_given_as_model(exported) -> None:
     with pytest.raises(ValueError, match="a training checkpoint, not an exported model; run stseg-export"):
         load_model(exported["ckpt"], provider="cpu")
+
+
+@pytest.mark.parametrize("keep", ["most", "half", "none"])
+def test_truncated_checkpoint_is_named_in_one_whole_sentence(tmp_path: Path, keep: str) -> None:
+    whole = _checkpoint(tmp_path / "whole.pt").read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(whole[: {"most": len(whole) - 10, "half": len(whole) // 2, "none": 0}[keep]])
+    with pytest.raises(ValueError) as info:
+        export_checkpoint(path, tmp_path / "m.onnx")
+    message = str(info.value)
+    assert message.startswith(f"{path}: not a readable stseg checkpoint (truncated or corrupt: ")
+    reason = message.split("(truncated or corrupt: ", 1)[1].split(")", 1)[0]
+    # A whole reason: no cut-off advice ("...checkpoint file is"), no errno noise, no open parenthesis.
+    assert reason and reason[-1].isalnum() and not reason.endswith(" is"), message
+    assert "Errno" not in reason and message.count("(") == message.count(")") and "\n" not in message
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_summary_line_cuts_at_a_sentence_or_word() -> None:
+    from stseg_deploy.errors import summary_line
+
+    gist = "PytorchStreamReader failed reading zip archive: failed finding central directory."
+    advice = " If you are seeing this error, there is a high likelihood that your file is corrupted." * 3
+    assert summary_line(RuntimeError(gist + advice + "\nmore")) == gist
+    assert summary_line(RuntimeError(gist + "\nmore")) == gist  # short first lines are kept whole
+    long_sentence = "word " * 60 + "(an aside that runs on and on"
+    cut = summary_line(ValueError(long_sentence), limit=80)
+    assert len(cut) <= 80 and cut.endswith("word...") and "(" not in cut
+    assert summary_line(EOFError()) == "EOFError"

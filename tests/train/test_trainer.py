@@ -187,3 +187,73 @@ def test_bad_files_and_names_fail_cleanly(split, tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert f"{bad.name}: contains 1 NaN or Inf values" in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+class _Died(BaseException):
+    """A process death: not an Exception, so no handler of the trainer saves anything."""
+
+
+def _die_before_last_pt(monkeypatch, at_epoch: int) -> None:
+    """Make the run die after epoch ``at_epoch`` wrote its CSV rows, before its last.pt."""
+    save = Trainer._save
+
+    def dying_save(self: Trainer, name: str) -> Path:
+        # _end_epoch has already counted the epoch done when it saves last.pt.
+        if name == "last.pt" and self.epoch == at_epoch + 1:
+            raise _Died
+        return save(self, name)
+
+    monkeypatch.setattr(Trainer, "_save", dying_save)
+
+
+@pytest.fixture(scope="module")
+def straight_run(split, tmp_path_factory) -> Path:
+    """An uninterrupted 2-epoch run: what every interrupted run must end up writing."""
+    run = tmp_path_factory.mktemp("straight") / "run"
+    Trainer(_config(split, run)).fit()
+    return run
+
+
+def test_resume_after_death_before_last_pt_writes_no_duplicates(split, straight_run, tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    _die_before_last_pt(monkeypatch, at_epoch=1)
+    with pytest.raises(_Died):
+        Trainer(_config(split, run)).fit()
+    monkeypatch.undo()
+    # The death left epoch 1's rows in both CSVs while last.pt still stands at the end of epoch 0.
+    assert set(pd.read_csv(run / "results.csv")["epoch"]) == {0, 1}
+    assert load_checkpoint(run / "checkpoints/last.pt")["epoch"] == 1
+    Trainer(_config(split, run), resume=True).fit()
+    results = pd.read_csv(run / "results.csv")
+    assert not results.duplicated(["epoch", "step", "flow"]).any()
+    pd.testing.assert_frame_equal(results, pd.read_csv(straight_run / "results.csv"))
+    metrics, expected = pd.read_csv(run / "metrics.csv"), pd.read_csv(straight_run / "metrics.csv")
+    pd.testing.assert_frame_equal(metrics.drop(columns="seconds"), expected.drop(columns="seconds"))
+
+
+def test_resume_keeps_rows_of_partial_epochs(split, straight_run, tmp_path) -> None:
+    # A run stopped mid-epoch validates that partial epoch: its rows are the checkpoint's and stay.
+    run = tmp_path / "run"
+    Trainer(_config(split, run, max_steps=4)).fit()
+    Trainer(_config(split, run), resume=True).fit()
+    results = pd.read_csv(run / "results.csv")
+    assert sorted(set(zip(results["epoch"], results["step"]))) == [(0, 3), (1, 4), (1, 6)]
+    assert list(pd.read_csv(run / "metrics.csv")["step"]) == [3, 4, 6]
+    straight = pd.read_csv(straight_run / "results.csv")
+    pd.testing.assert_frame_equal(results[results["step"] != 4].reset_index(drop=True), straight)
+
+
+def test_death_before_the_first_last_pt_is_not_mixed_into_a_new_run(split, straight_run, tmp_path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    _die_before_last_pt(monkeypatch, at_epoch=0)
+    with pytest.raises(_Died):
+        Trainer(_config(split, run)).fit()
+    monkeypatch.undo()
+    assert not (run / "checkpoints/last.pt").exists() and (run / "results.csv").exists()
+    # Without last.pt there is nothing to resume; starting again must neither append to the
+    # dead run's rows nor delete them unasked.
+    with pytest.raises(FileExistsError, match="results.csv"):
+        Trainer(_config(split, run))
+    assert set(pd.read_csv(run / "results.csv")["epoch"]) == {0}
+    Trainer(_config(split, run), overwrite=True).fit()
+    pd.testing.assert_frame_equal(pd.read_csv(run / "results.csv"), pd.read_csv(straight_run / "results.csv"))

@@ -1,0 +1,214 @@
+"""The training-side command lines: option ranges, Ctrl-C (exit 130), memory and file errors."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from stseg_deploy.preprocess import MAX_IMAGE_SIDE
+from stseg_train.checkpoint import load_checkpoint, save_checkpoint
+from stseg_train.cli import bench_main, export_main, train_main
+from stseg_train.config import TrainConfig
+from stseg_train.model import UNet3D
+from stseg_train.synth import write_synth_split
+from stseg_train.trainer import Trainer
+
+SIGINT_EXIT = 130  # 128 + SIGINT: what shells and schedulers expect from a Ctrl-C'd command
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("synth")
+    prefix = write_synth_split(root, n_sequences=4, n_frames=6, size=(16, 24), seed=1, val_fraction=0.25)
+    return prefix, root
+
+
+def _train_args(split, save_dir: Path) -> list[str]:
+    prefix, root = split
+    return [
+        "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(save_dir),
+        "--image-size", "16", "24", "--features-start", "4", "--batch-size", "4", "--workers", "0",
+    ]
+
+
+# -- option ranges --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--batch-size", "0"], "batch_size must be >= 1, got 0"),
+        (["--epochs", "-1"], "epochs must be >= 1, got -1"),
+        (["--max-steps", "0"], "max_steps must be >= 1, got 0"),
+        (["--features-start", "0"], "features_start must be >= 1, got 0"),
+        (["--num-layers", "0"], "num_layers must be >= 1, got 0"),
+        (["-L", "1"], "n_labels must be >= 2, got 1"),
+        (["--image-size", "2", "24"], "image_size must be two sides >= 4"),
+        (["--workers", "-1"], "workers must be >= 0, got -1"),
+        (["--image-size", "100000", "100000"], f"image_size sides must be <= {MAX_IMAGE_SIDE}, got 100000x100000"),
+    ],
+)
+def test_out_of_range_options_are_refused_in_one_line(tmp_path: Path, args: list[str], expected: str) -> None:
+    result = CliRunner().invoke(train_main, [
+        "--data-file", str(tmp_path / "none"), "--base-dir", str(tmp_path), "--save-dir", str(tmp_path / "run"), *args,
+    ])
+    assert result.exit_code == 1 and expected in result.output, result.output
+    assert isinstance(result.exception, SystemExit)  # a message, not a traceback
+    assert result.output.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def test_huge_image_size_is_refused_before_anything_is_allocated() -> None:
+    side = MAX_IMAGE_SIDE + 1
+    with pytest.raises(ValueError, match=f"image_size sides must be <= {MAX_IMAGE_SIDE}, got 16x{side}"):
+        TrainConfig(data_file="d", base_dir="b", save_dir="s", image_size=(16, side))
+    TrainConfig(data_file="d", base_dir="b", save_dir="s", image_size=(MAX_IMAGE_SIDE, MAX_IMAGE_SIDE))
+
+
+def test_out_of_memory_says_what_size_was_asked(split, tmp_path: Path, monkeypatch) -> None:
+    # What torch's CPU allocator raises when a size under the bound still does not fit.
+    message = (
+        "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+        "you tried to allocate 120000000000 bytes. Error code 12 (Cannot allocate memory)"
+    )
+
+    def no_memory(self, on_step=None):  # noqa: ARG001
+        raise RuntimeError(message)
+
+    monkeypatch.setattr(Trainer, "fit", no_memory)
+    result = CliRunner().invoke(train_main, _train_args(split, tmp_path / "run"))
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    error = result.output.strip().splitlines()[-1]
+    assert error.startswith("Error: out of memory at image size 16x24, batch size 4")
+    assert "111.8 GiB" in error and "--image-size or --batch-size" in error
+
+
+def test_bench_threads_must_be_positive(tmp_path: Path, capsys) -> None:
+    tiny = [
+        "--sizes", "8x8", "--masks", "2", "--batch-sizes", "1", "--repeats", "1", "--engines", "torch",
+        "--no-kernels", "--no-pipeline", "--out", str(tmp_path / "b.csv"),
+    ]
+    for value in ("0", "-2"):
+        with pytest.raises(SystemExit) as info:
+            bench_main([*tiny, "--threads", value])
+        assert info.value.code == 2
+        assert f"argument --threads: must be an integer >= 1, got {value}" in capsys.readouterr().err
+    assert not (tmp_path / "b.csv").exists()
+
+
+# -- Ctrl-C ---------------------------------------------------------------------------------
+
+
+def test_train_stopped_by_ctrl_c_says_where_and_exits_130(split, tmp_path: Path, monkeypatch) -> None:
+    train_step = Trainer._train_step
+
+    def step_then_ctrl_c(self, flow):
+        loss = train_step(self, flow)
+        # What a Ctrl-C during this step does: run the SIGINT handler that fit installed
+        # (called directly, so a missing handler could never interrupt pytest itself).
+        signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
+        return loss
+
+    monkeypatch.setattr(Trainer, "_train_step", step_then_ctrl_c)
+    run = tmp_path / "run"
+    result = CliRunner().invoke(train_main, _train_args(split, run))
+    assert result.exit_code == SIGINT_EXIT, result.output
+    last = run / "checkpoints" / "last.pt"
+    assert load_checkpoint(last)["global_step"] == 1
+    assert f"progress saved in {last}" in result.output and "--resume" in result.output
+
+
+def test_bench_ctrl_c_exits_130_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    import stseg_train.bench
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stseg_train.bench, "EngineFactory", interrupted)
+    with pytest.raises(SystemExit) as info:
+        bench_main(["--sizes", "8x8", "--masks", "2", "--threads", "1", "--out", str(tmp_path / "b.csv")])
+    assert info.value.code == SIGINT_EXIT
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "stseg-bench: interrupted"
+
+
+def _console_script(name: str) -> Path:
+    script = Path(sys.executable).parent / name
+    if not script.exists():
+        pytest.skip(f"{script} not installed (pip install -e .)")
+    return script
+
+
+def test_ctrl_c_to_a_real_stseg_train_saves_and_exits_130(split, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    command = [str(_console_script("stseg-train")), *_train_args(split, run), "--epochs", "1000", "--device", "cpu"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = bytearray()
+    stepped = threading.Event()
+
+    def read_stderr() -> None:
+        assert process.stderr is not None
+        while chunk := os.read(process.stderr.fileno(), 4096):
+            seen.extend(chunk)
+            # The progress bar's description appears after the first step, inside fit.
+            if re.search(rb"epoch \d+ \d+/\d+", seen):
+                stepped.set()
+
+    reader = threading.Thread(target=read_stderr, daemon=True)
+    reader.start()
+    try:
+        assert stepped.wait(60), f"no training step within 60 s:\n{seen.decode(errors='replace')}"
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
+    err = seen.decode(errors="replace")
+    assert process.returncode == SIGINT_EXIT, err
+    last = run / "checkpoints" / "last.pt"
+    assert load_checkpoint(last)["global_step"] >= 1
+    assert f"progress saved in {last}" in err + stdout.decode()
+    assert "Traceback" not in err
+
+
+# -- export -----------------------------------------------------------------------------------
+
+
+def test_export_of_a_truncated_checkpoint_is_one_whole_line(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    cfg = TrainConfig(data_file="d", base_dir="b", save_dir="s", image_size=(16, 24), features_start=4)
+    path = tmp_path / "best.pt"
+    save_checkpoint(path, UNet3D(features_start=4), {"config": cfg.to_dict()})
+    path.write_bytes(path.read_bytes()[:-100])
+    result = CliRunner().invoke(export_main, [str(path), "--onnx", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith(f"Error: {path}: not a readable stseg checkpoint (truncated or corrupt: ")
+    assert "checkpoint file is)" not in result.output and result.output.count("\n") == 1
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_commands_exit_130_on_keyboard_interrupt(tmp_path: Path, monkeypatch) -> None:
+    import stseg_train.export
+    import stseg_train.synth
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stseg_train.synth, "write_synth_split", interrupted)
+    monkeypatch.setattr(stseg_train.export, "export_checkpoint", interrupted)
+    from stseg_train.cli import synth_main
+
+    path = tmp_path / "c.pt"
+    path.write_bytes(b"")
+    for command, args in ((synth_main, [str(tmp_path / "out")]), (export_main, [str(path), "--onnx", str(tmp_path / "m.onnx")])):
+        result = CliRunner().invoke(command, args)
+        assert result.exit_code == SIGINT_EXIT, result.output
+        assert result.output.strip().endswith("interrupted")
