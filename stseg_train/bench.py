@@ -303,7 +303,7 @@ def bench_pipeline(
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
     labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
     from stseg_deploy.flowio import write_flow
-    from stseg_deploy.outputs import segment_to_folder
+    from stseg_deploy.outputs import model_file_sha256, segment_to_folder
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import flow_windows, resize_flow
     from stseg_deploy.sources import sequences_from_folders
@@ -319,6 +319,7 @@ def bench_pipeline(
         sequence = sequences_from_folders([folder])[0]
         segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size)
         windows = flow_windows(np.stack([resize_flow(flows[t % 3], size) for t in range(frames)]))
+        model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
 
         def model_only() -> None:
             for start in range(0, len(windows), batch):
@@ -327,7 +328,10 @@ def bench_pipeline(
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
         with peak_memory("cpu") as peak_pipe:
-            pipe_s = median_seconds(lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out"), repeats, 1, lambda: None)
+            pipe_s = median_seconds(
+                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256),
+                repeats, 1, lambda: None,
+            )
     h, w = size
     n = len(windows)
     pipeline_row = BenchRow("pipeline", device, "fp32", h, w, session.info.n_labels, batch, round(n / pipe_s, 3), round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1))
