@@ -198,7 +198,8 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
     --allow-partial; 1 whenever none could be scored. The last line printed is J=... (mean
     over the scored sequences of their per-frame means)."""
     setup_logging(verbose)
-    from .evaluation import SCORED, evaluate_and_write
+    from .evaluation import SCORED
+    from .scorefiles import evaluate_and_write
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")

@@ -17,14 +17,12 @@ What is scored is never left implicit:
   the prediction makes its sequence skipped, named with the file;
 - outputs of different models (``model_file.sha256``) or label counts in one OUT are refused.
 
-:func:`evaluate_and_write` writes ``OUT/scores.csv``, ``OUT/summary.csv`` and the marker
-``OUT/eval.json`` under the rule of :mod:`stseg_deploy.outdir`: a lock, no overwriting a
-user's file, and after a failure no scores from an earlier run left behind.
+:func:`stseg_deploy.scorefiles.evaluate_and_write` writes the results to files;
+:func:`stseg_deploy.davis17.export_davis17` exports label PNGs for a DAVIS-2017 evaluator.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import math
@@ -35,26 +33,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from stseg_kernels import jaccard, select_masks
 
-from .atomic import atomic_write
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .datasplit import read_datasplit, resolve, split_path
 from .errors import StsegInputError, summary_line
-from .masks import read_mask_png, write_label_png
-from .outdir import (
-    MARKER_KEY,
-    OLD_TAG,
-    TMP_TAG,
-    OutputLock,
-    OutputUnit,
-    StsegOutputError,
-    check_inputs_outside,
-    read_marker,
-    stamp,
-)
+from .masks import read_mask_png
+from .outdir import MARKER_KEY, OLD_TAG, TMP_TAG, read_marker
 from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
 from .preprocess import resize_labels
 
@@ -64,13 +50,6 @@ log = logging.getLogger(__name__)
 # so selection chunks match linking chunks unless the user asks otherwise.
 SAME_CUT = "same"
 
-EVAL_TOOL = "stseg-eval"
-EVAL_MARKER = "eval.json"
-SCORES_FILE = "scores.csv"
-SUMMARY_FILE = "summary.csv"
-EVAL_LOCK = ".eval.lock"
-DAVIS17_TOOL = "stseg-davis17"
-DAVIS17_MARKER = "davis17.json"
 
 OVERALL = "overall"
 SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
@@ -84,7 +63,7 @@ def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
     return record.get("cut_size") if cut_size == SAME_CUT else cut_size
 
 
-def _reason(exc: BaseException) -> str:
+def reason_line(exc: BaseException) -> str:
     """One line naming the file and the fault, for summary.csv's reason column."""
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
@@ -299,7 +278,7 @@ class GroundTruth:
         return None if self.table is None else sorted(self.table["Sequence"].unique())
 
 
-def _size_error(path: Path, gt_size: tuple[int, int], size: tuple[int, int]) -> StsegInputError:
+def size_error(path: Path, gt_size: tuple[int, int], size: tuple[int, int]) -> StsegInputError:
     return StsegInputError(
         f"{path}: ground truth is {gt_size[0]}x{gt_size[1]} (HxW) but the prediction's original size is "
         f"{size[0]}x{size[1]} (original_size in {SEQUENCE_FILE}); is it the right ground truth? "
@@ -316,7 +295,7 @@ def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.nd
     mask = read_mask_png(path)
     if mask.shape != tuple(size):
         if not resize_gt:
-            raise _size_error(path, mask.shape, size)
+            raise size_error(path, mask.shape, size)
         mask = resize_labels(mask.astype(np.uint8), size).astype(bool)
     return mask
 
@@ -488,7 +467,7 @@ def evaluate(
             parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt))
         except (OSError, ValueError) as exc:
             # One sequence's bad ground truth should not hide the others' scores; it is named.
-            skipped.append(Skipped(name, _reason(exc)))
+            skipped.append(Skipped(name, reason_line(exc)))
     if split_sequences is not None:
         known = set(scan.complete) | {s.sequence for s in skipped}
         skipped += [
@@ -519,230 +498,3 @@ def _evaluation(parts: list[SequenceScore], skipped: list[Skipped], notes: list[
     means = [p.jaccard_mean for p in parts]
     overall = float(np.mean(means)) if means else math.nan
     return Evaluation(scores, summary, overall, skipped, notes, sha, n_labels)
-
-
-# -- the DAVIS-2017 export -----------------------------------------------------------------
-
-
-def _png_size(path: Path) -> tuple[int, int] | None:
-    """(H, W) of an image from its header, None when unreadable (the evaluation names it)."""
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (OSError, SyntaxError):
-        return None
-
-
-def _export_size(truth: GroundTruth | None, name: str, frames: list[str], size: tuple[int, int], resize_gt: bool) -> tuple[int, int]:
-    """The size to export a sequence at: its original size, checked against the ground truth.
-
-    Ground truth of another size is the same error as for scoring; with ``resize_gt`` the
-    export is at the ground truth's size instead, because an external DAVIS evaluator
-    compares at its annotations' size and cannot be told to resize them.
-    """
-    if truth is None:
-        return size
-    try:
-        masks = truth.masks(name, frames)
-    except (OSError, ValueError):
-        return size  # no ground truth: nothing to match (the evaluation names the sequence)
-    other: dict[tuple[int, int], Path] = {}
-    for mask in masks:
-        gt_size = _png_size(mask) if mask is not None else None
-        if gt_size is not None and gt_size != size:
-            other.setdefault(gt_size, mask)
-    if not other:
-        return size
-    gt_size, path = next(iter(other.items()))
-    if not resize_gt:
-        raise _size_error(path, gt_size, size)
-    if len(other) > 1:
-        sizes = ", ".join(f"{h}x{w} ({p})" for (h, w), p in other.items())
-        raise StsegInputError(f"{path.parent}: masks of several sizes ({sizes}); a DAVIS export needs one size per sequence")
-    return gt_size
-
-
-def export_davis17(
-    out_dir: str | Path,
-    target: str | Path,
-    *,
-    gt_dir: str | Path | None = None,
-    data_file: str | Path | None = None,
-    split: str = "val",
-    base_dir: str | Path | None = None,
-    resize_gt: bool = False,
-) -> int:
-    """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
-
-    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``;
-    per sequence the label covering most pixels becomes 0 (DAVIS reads 0 as background) by
-    swapping it with label 0. Size: the flow's original size; ground truth (from ``gt_dir``
-    or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
-    the PNGs are at the ground truth's size. TARGET is one output unit
-    (:class:`~stseg_deploy.outdir.OutputUnit`, tool ``stseg-davis17``, marker
-    ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
-    holding files it did not write is refused. Returns the number of PNGs written.
-    """
-    scan = scan_outputs(out_dir)
-    if not scan.complete:
-        raise StsegInputError(f"{out_dir}: no complete {TOOL} output to export")
-    model_sha256, n_labels = check_one_model(scan.complete)
-    truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
-    unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
-    check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
-    target_abs = Path(os.path.abspath(unit.target))
-    for folder, _ in scan.complete.values():
-        if target_abs.is_relative_to(Path(os.path.abspath(folder))):
-            raise StsegOutputError(f"{unit.target}: inside the {TOOL} output {folder}; choose a --davis17 folder outside it")
-    written, sizes = 0, {}
-    with unit:
-        for name, (folder, _) in scan.complete.items():
-            labels, record = read_sequence_output(folder)
-            frames = record["frames"]
-            original = (int(record["original_size"][0]), int(record["original_size"][1]))
-            size = _export_size(truth, name, frames, original, resize_gt)
-            sizes[name] = list(size)
-            counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
-            biggest = int(np.argmax(counts))
-            swap = np.arange(256, dtype=np.uint8)
-            swap[0], swap[biggest] = biggest, 0
-            for frame_name, frame in zip(frames, labels):
-                write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(swap[frame], size))
-                written += 1
-        unit.commit({
-            "source": str(out_dir),
-            "sequences": sizes,  # name -> [H, W] of its PNGs
-            "skipped": {s.sequence: s.reason for s in scan.skipped},
-            "model_file": {"sha256": model_sha256},
-            "n_labels": n_labels,
-            "resize_gt": resize_gt,
-        })
-    return written
-
-
-# -- eval's files in OUT -------------------------------------------------------------------
-
-
-def _check_eval_files_ours(out_dir: Path) -> None:
-    """Refuse (StsegOutputError) eval file names in OUT that stseg-eval did not write.
-
-    Ours: an ``eval.json`` stamped by stseg-eval (complete or not); a scores.csv or
-    summary.csv beside no such marker is a user's file.
-    """
-    marker = out_dir / EVAL_MARKER
-    record = None
-    with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
-        record = json.loads(marker.read_text())
-    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
-    ours = isinstance(stamp, dict) and stamp.get("tool") == EVAL_TOOL
-    if ours:
-        return
-    if marker.exists() or marker.is_symlink():
-        raise StsegOutputError(f"{marker}: not written by {EVAL_TOOL}; it will not overwrite it. Move it away, then run {EVAL_TOOL} again")
-    for name in (SCORES_FILE, SUMMARY_FILE):
-        path = out_dir / name
-        if path.exists() or path.is_symlink():
-            raise StsegOutputError(
-                f"{path}: not written by {EVAL_TOOL} (no {EVAL_TOOL} {EVAL_MARKER} beside it); "
-                f"it never overwrites such a file. Move it away, then run {EVAL_TOOL} again"
-            )
-
-
-def _json_float(value: float) -> float | None:
-    return None if value is None or math.isnan(value) else round(float(value), 6)
-
-
-def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str]) -> None:
-    with atomic_write(out_dir / EVAL_MARKER, "w") as handle:
-        json.dump({**record, MARKER_KEY: stamp(EVAL_TOOL, complete, files)}, handle, indent=2)
-
-
-def _result_record(result: Evaluation) -> dict:
-    summary = result.summary
-    scored = summary[summary["status"] == SCORED]
-    return {
-        "sequences": {"scored": result.scored, "skipped": {s.sequence: s.reason for s in result.skipped}},
-        "frames": {"scored": int(scored["frames"].sum()), "without_gt": int(scored["frames_without_gt"].sum())},
-        "model_file": {"sha256": result.model_sha256},
-        "n_labels": result.n_labels,
-        "overall_j": _json_float(result.overall),
-        "partial": result.partial,
-        "notes": result.notes,
-        "davis17_files": result.exported,
-    }
-
-
-def evaluate_and_write(
-    out_dir: str | Path,
-    *,
-    gt_dir: str | Path | None = None,
-    data_file: str | Path | None = None,
-    split: str = "val",
-    base_dir: str | Path | None = None,
-    binary: str = "optimax",
-    cut_size: int | str | None = SAME_CUT,
-    resize_gt: bool = False,
-    davis17: str | Path | None = None,
-    allow_partial: bool = False,
-) -> Evaluation:
-    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``.
-
-    The rule of :mod:`stseg_deploy.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
-    second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
-    stseg-eval did not write is refused, never overwritten; ``eval.json`` is stamped
-    ``complete: false`` before anything else is touched and the earlier CSVs are removed,
-    so a failed, interrupted or killed run never leaves earlier scores behind as if they
-    were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
-    last. After an error, ``eval.json`` holds it. ``davis17``: also run
-    :func:`export_davis17` into that folder. ``allow_partial`` is only recorded: deciding
-    what a partial result means is the caller's (stseg-eval's exit status).
-
-    eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
-    {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
-    scored), partial, notes, davis17_files, error (null, or the error's line), and
-    ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
-    """
-    out = Path(out_dir)
-    if not out.is_dir():
-        raise FileNotFoundError(f"{out}: output folder not found")
-    settings = {
-        "out_dir": str(out),
-        "gt_dir": None if gt_dir is None else str(gt_dir),
-        "data_file": None if data_file is None else str(data_file),
-        "split": split if data_file is not None else None,
-        "base_dir": None if base_dir is None else str(base_dir),
-        "binary": binary,
-        "cut_size": cut_size,
-        "resize_gt": resize_gt,
-        "allow_partial": allow_partial,
-        "davis17": None if davis17 is None else str(davis17),
-    }
-    with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
-        _check_eval_files_ours(out)
-        # Claim the names first: from here on a kill leaves a marker saying "incomplete".
-        _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
-        try:
-            for name in (SCORES_FILE, SUMMARY_FILE):
-                (out / name).unlink(missing_ok=True)
-            result = evaluate(
-                out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                binary=binary, cut_size=cut_size, resize_gt=resize_gt,
-            )
-            if davis17 is not None:
-                result.exported = export_davis17(
-                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, resize_gt=resize_gt
-                )
-            with atomic_write(out / SCORES_FILE, "w") as handle:
-                result.scores.to_csv(handle, index=False)
-            with atomic_write(out / SUMMARY_FILE, "w") as handle:
-                result.summary_table().to_csv(handle, index=False)
-            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=[SCORES_FILE, SUMMARY_FILE])
-        except BaseException as exc:
-            for name in (SCORES_FILE, SUMMARY_FILE):
-                with contextlib.suppress(OSError):
-                    (out / name).unlink(missing_ok=True)
-            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else _reason(exc)
-            with contextlib.suppress(OSError):
-                _write_marker(out, {"settings": settings, "error": error}, complete=False, files=[])
-            raise
-    return result

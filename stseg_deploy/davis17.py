@@ -1,0 +1,115 @@
+"""Multi-label PNGs for an external DAVIS-2017 evaluator, written as one output unit."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .errors import StsegInputError
+from .evaluation import GroundTruth, check_one_model, scan_outputs, size_error
+from .masks import write_label_png
+from .outdir import OutputUnit, StsegOutputError, check_inputs_outside
+from .outputs import TOOL, read_sequence_output
+from .preprocess import resize_labels
+
+DAVIS17_TOOL = "stseg-davis17"
+DAVIS17_MARKER = "davis17.json"
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(H, W) of an image from its header, None when unreadable (the evaluation names it)."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (OSError, SyntaxError):
+        return None
+
+
+def _export_size(truth: GroundTruth | None, name: str, frames: list[str], size: tuple[int, int], resize_gt: bool) -> tuple[int, int]:
+    """The size to export a sequence at: its original size, checked against the ground truth.
+
+    Ground truth of another size is the same error as for scoring; with ``resize_gt`` the
+    export is at the ground truth's size instead, because an external DAVIS evaluator
+    compares at its annotations' size and cannot be told to resize them.
+    """
+    if truth is None:
+        return size
+    try:
+        masks = truth.masks(name, frames)
+    except (OSError, ValueError):
+        return size  # no ground truth: nothing to match (the evaluation names the sequence)
+    other: dict[tuple[int, int], Path] = {}
+    for mask in masks:
+        gt_size = _png_size(mask) if mask is not None else None
+        if gt_size is not None and gt_size != size:
+            other.setdefault(gt_size, mask)
+    if not other:
+        return size
+    gt_size, path = next(iter(other.items()))
+    if not resize_gt:
+        raise size_error(path, gt_size, size)
+    if len(other) > 1:
+        sizes = ", ".join(f"{h}x{w} ({p})" for (h, w), p in other.items())
+        raise StsegInputError(f"{path.parent}: masks of several sizes ({sizes}); a DAVIS export needs one size per sequence")
+    return gt_size
+
+
+def export_davis17(
+    out_dir: str | Path,
+    target: str | Path,
+    *,
+    gt_dir: str | Path | None = None,
+    data_file: str | Path | None = None,
+    split: str = "val",
+    base_dir: str | Path | None = None,
+    resize_gt: bool = False,
+) -> int:
+    """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
+
+    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``;
+    per sequence the label covering most pixels becomes 0 (DAVIS reads 0 as background) by
+    swapping it with label 0. Size: the flow's original size; ground truth (from ``gt_dir``
+    or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
+    the PNGs are at the ground truth's size. TARGET is one output unit
+    (:class:`~stseg_deploy.outdir.OutputUnit`, tool ``stseg-davis17``, marker
+    ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
+    holding files it did not write is refused. Returns the number of PNGs written.
+    """
+    scan = scan_outputs(out_dir)
+    if not scan.complete:
+        raise StsegInputError(f"{out_dir}: no complete {TOOL} output to export")
+    model_sha256, n_labels = check_one_model(scan.complete)
+    truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
+    unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
+    check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
+    target_abs = Path(os.path.abspath(unit.target))
+    for folder, _ in scan.complete.values():
+        if target_abs.is_relative_to(Path(os.path.abspath(folder))):
+            raise StsegOutputError(f"{unit.target}: inside the {TOOL} output {folder}; choose a --davis17 folder outside it")
+    written, sizes = 0, {}
+    with unit:
+        for name, (folder, _) in scan.complete.items():
+            labels, record = read_sequence_output(folder)
+            frames = record["frames"]
+            original = (int(record["original_size"][0]), int(record["original_size"][1]))
+            size = _export_size(truth, name, frames, original, resize_gt)
+            sizes[name] = list(size)
+            counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
+            biggest = int(np.argmax(counts))
+            swap = np.arange(256, dtype=np.uint8)
+            swap[0], swap[biggest] = biggest, 0
+            for frame_name, frame in zip(frames, labels):
+                write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(swap[frame], size))
+                written += 1
+        unit.commit({
+            "source": str(out_dir),
+            "sequences": sizes,  # name -> [H, W] of its PNGs
+            "skipped": {s.sequence: s.reason for s in scan.skipped},
+            "model_file": {"sha256": model_sha256},
+            "n_labels": n_labels,
+            "resize_gt": resize_gt,
+        })
+    return written

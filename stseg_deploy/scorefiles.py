@@ -1,0 +1,146 @@
+"""stseg-eval's files in OUT: ``scores.csv``, ``summary.csv`` and the marker ``eval.json``,
+written under the rule of :mod:`stseg_deploy.outdir`: a lock, never overwriting a user's
+file, and after a failure no scores of an earlier run left behind."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from pathlib import Path
+
+from .atomic import atomic_write
+from .davis17 import export_davis17
+from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
+from .outdir import MARKER_KEY, OutputLock, StsegOutputError, stamp
+
+EVAL_TOOL = "stseg-eval"
+EVAL_MARKER = "eval.json"
+SCORES_FILE = "scores.csv"
+SUMMARY_FILE = "summary.csv"
+EVAL_LOCK = ".eval.lock"
+
+
+def _check_eval_files_ours(out_dir: Path) -> None:
+    """Refuse (StsegOutputError) eval file names in OUT that stseg-eval did not write.
+
+    Ours: an ``eval.json`` stamped by stseg-eval (complete or not); a scores.csv or
+    summary.csv beside no such marker is a user's file.
+    """
+    marker = out_dir / EVAL_MARKER
+    record = None
+    with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
+        record = json.loads(marker.read_text())
+    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
+    ours = isinstance(stamp, dict) and stamp.get("tool") == EVAL_TOOL
+    if ours:
+        return
+    if marker.exists() or marker.is_symlink():
+        raise StsegOutputError(f"{marker}: not written by {EVAL_TOOL}; it will not overwrite it. Move it away, then run {EVAL_TOOL} again")
+    for name in (SCORES_FILE, SUMMARY_FILE):
+        path = out_dir / name
+        if path.exists() or path.is_symlink():
+            raise StsegOutputError(
+                f"{path}: not written by {EVAL_TOOL} (no {EVAL_TOOL} {EVAL_MARKER} beside it); "
+                f"it never overwrites such a file. Move it away, then run {EVAL_TOOL} again"
+            )
+
+
+def _json_float(value: float) -> float | None:
+    return None if value is None or math.isnan(value) else round(float(value), 6)
+
+
+def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str]) -> None:
+    with atomic_write(out_dir / EVAL_MARKER, "w") as handle:
+        json.dump({**record, MARKER_KEY: stamp(EVAL_TOOL, complete, files)}, handle, indent=2)
+
+
+def _result_record(result: Evaluation) -> dict:
+    summary = result.summary
+    scored = summary[summary["status"] == SCORED]
+    return {
+        "sequences": {"scored": result.scored, "skipped": {s.sequence: s.reason for s in result.skipped}},
+        "frames": {"scored": int(scored["frames"].sum()), "without_gt": int(scored["frames_without_gt"].sum())},
+        "model_file": {"sha256": result.model_sha256},
+        "n_labels": result.n_labels,
+        "overall_j": _json_float(result.overall),
+        "partial": result.partial,
+        "notes": result.notes,
+        "davis17_files": result.exported,
+    }
+
+
+def evaluate_and_write(
+    out_dir: str | Path,
+    *,
+    gt_dir: str | Path | None = None,
+    data_file: str | Path | None = None,
+    split: str = "val",
+    base_dir: str | Path | None = None,
+    binary: str = "optimax",
+    cut_size: int | str | None = SAME_CUT,
+    resize_gt: bool = False,
+    davis17: str | Path | None = None,
+    allow_partial: bool = False,
+) -> Evaluation:
+    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``.
+
+    The rule of :mod:`stseg_deploy.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
+    second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
+    stseg-eval did not write is refused, never overwritten; ``eval.json`` is stamped
+    ``complete: false`` before anything else is touched and the earlier CSVs are removed,
+    so a failed, interrupted or killed run never leaves earlier scores behind as if they
+    were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
+    last. After an error, ``eval.json`` holds it. ``davis17``: also run
+    :func:`export_davis17` into that folder. ``allow_partial`` is only recorded: deciding
+    what a partial result means is the caller's (stseg-eval's exit status).
+
+    eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
+    {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
+    scored), partial, notes, davis17_files, error (null, or the error's line), and
+    ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
+    """
+    out = Path(out_dir)
+    if not out.is_dir():
+        raise FileNotFoundError(f"{out}: output folder not found")
+    settings = {
+        "out_dir": str(out),
+        "gt_dir": None if gt_dir is None else str(gt_dir),
+        "data_file": None if data_file is None else str(data_file),
+        "split": split if data_file is not None else None,
+        "base_dir": None if base_dir is None else str(base_dir),
+        "binary": binary,
+        "cut_size": cut_size,
+        "resize_gt": resize_gt,
+        "allow_partial": allow_partial,
+        "davis17": None if davis17 is None else str(davis17),
+    }
+    with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
+        _check_eval_files_ours(out)
+        # Claim the names first: from here on a kill leaves a marker saying "incomplete".
+        _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
+        try:
+            for name in (SCORES_FILE, SUMMARY_FILE):
+                (out / name).unlink(missing_ok=True)
+            result = evaluate(
+                out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
+                binary=binary, cut_size=cut_size, resize_gt=resize_gt,
+            )
+            if davis17 is not None:
+                result.exported = export_davis17(
+                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, resize_gt=resize_gt
+                )
+            with atomic_write(out / SCORES_FILE, "w") as handle:
+                result.scores.to_csv(handle, index=False)
+            with atomic_write(out / SUMMARY_FILE, "w") as handle:
+                result.summary_table().to_csv(handle, index=False)
+            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=[SCORES_FILE, SUMMARY_FILE])
+        except BaseException as exc:
+            for name in (SCORES_FILE, SUMMARY_FILE):
+                with contextlib.suppress(OSError):
+                    (out / name).unlink(missing_ok=True)
+            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else reason_line(exc)
+            with contextlib.suppress(OSError):
+                _write_marker(out, {"settings": settings, "error": error}, complete=False, files=[])
+            raise
+    return result
