@@ -9,6 +9,9 @@ from .errors import StsegInputError
 from .flowio import FLOW_SUFFIXES
 
 _DIGITS = re.compile(r"(\d+)")
+# stseg-flow's marker in a flow folder it wrote (see stseg_deploy.outdir).
+FLOW_TOOL = "stseg-flow"
+FLOW_MARKER = "stseg-flow.json"
 
 
 def natural_key(text: str) -> tuple:

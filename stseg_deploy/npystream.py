@@ -48,14 +48,20 @@ class NpyFrameWriter:
         frame = np.ascontiguousarray(frame, dtype=self.dtype)
         if frame.shape != self.frame_shape:
             raise ValueError(f"{self.path}: frame of shape {frame.shape}, expected {self.frame_shape}")
-        self._handle.write(frame.tobytes())
+        try:
+            self._handle.write(frame.tobytes())
+        except OSError as exc:  # a file object's write() names no file: name it
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from exc
         self.written += 1
 
     def close(self) -> None:
         """Flush and close; the file is then a complete ``.npy``."""
         if self._handle.closed:
             return
-        self._handle.close()
+        try:
+            self._handle.close()  # flushes the buffered tail: a full disk may show only here
+        except OSError as exc:
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from exc
         if self.written != self.n_frames:
             raise ValueError(f"{self.path}: {self.written} of {self.n_frames} frames written")
 

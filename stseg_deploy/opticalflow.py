@@ -21,6 +21,7 @@ import numpy as np
 
 from .errors import StsegInputError
 from .flowio import write_flow
+from .frames import FLOW_MARKER, FLOW_TOOL
 from .outdir import OutputUnit, check_inputs_outside
 from .videoio import FrameSource, frame_name, open_frames
 
@@ -37,8 +38,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 METHODS = ("dis", "farneback")
-FLOW_TOOL = "stseg-flow"
-FLOW_MARKER = "stseg-flow.json"
 DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,

@@ -49,6 +49,7 @@ OLD_TAG = ".stseg-old"
 LOCK_SUFFIX = ".lock"
 # Hidden names are stseg's own (temp folders, locks); a host name and pid follow the tag.
 MAX_NAME_LENGTH = 160
+NAME_MAX = 255  # bytes in one file name on common filesystems
 
 
 class StsegOutputError(OSError):
@@ -189,8 +190,10 @@ class OutputLock:
                 _HELD.discard(key)
             raise
         info = f"host={socket.gethostname()} pid={os.getpid()} since={time.strftime('%Y-%m-%dT%H:%M:%S')}\n"
-        os.ftruncate(self._fd, 0)
-        os.write(self._fd, info.encode())
+        # Only for the message another writer gets: a full disk must not fail the lock.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, 0)
+            os.write(self._fd, info.encode())
 
     def _lock_file(self) -> int:
         while True:
@@ -257,7 +260,7 @@ def _read_holder(fd: int) -> str:
         text = os.pread(fd, 200, 0).decode(errors="replace").strip()
         if text:
             return text
-    return "holder unknown"
+    return "it has only just started"
 
 
 # -- the unit ------------------------------------------------------------------------------
@@ -279,13 +282,18 @@ class OutputUnit:
     """
 
     def __init__(self, target: str | Path, tool: str, marker: str, also_ours: Iterable[str] = ()) -> None:
-        self.target = Path(target)
+        self.target = Path(target)  # as the user wrote it, for messages
+        # Absolute, so that "." or "a/.." still have a parent and a name to work beside.
+        self.path = Path(os.path.abspath(target))
         self.tool = tool
         self.marker = marker
         self.also_ours = frozenset(also_ours)
-        parent, name = self.target.parent, self.target.name
+        parent, name = self.path.parent, self.path.name
         self.old = parent / f".{name}{OLD_TAG}"
         self.tmp = parent / f".{name}{TMP_TAG}{socket.gethostname()}.{os.getpid()}"
+        if len(os.fsencode(self.tmp.name)) > NAME_MAX:
+            room = NAME_MAX - (len(os.fsencode(self.tmp.name)) - len(os.fsencode(name)))
+            raise StsegOutputError(f"{self.target}: the folder name is too long; at most {room} bytes here")
         self._lock = OutputLock(parent / f".{name}{LOCK_SUFFIX}", str(self.target))
         self._made_dirs: list[Path] = []
         self.committed = False
@@ -332,13 +340,13 @@ class OutputUnit:
 
     def _make_parent(self) -> None:
         missing = []
-        for folder in (self.target.parent, *self.target.parent.parents):
+        for folder in (self.path.parent, *self.path.parent.parents):
             if folder.is_dir():
                 break
             if folder.exists() or folder.is_symlink():
                 raise StsegOutputError(f"{folder}: is a file, not a folder; the output cannot go under it")
             missing.append(folder)
-        self.target.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
         self._made_dirs = missing  # deepest first
 
     def _remove_made_dirs(self) -> None:
@@ -354,58 +362,70 @@ class OutputUnit:
 
     def _recover(self) -> None:
         if self.old.exists():
-            if not self.target.exists():
+            if not self.path.exists():
                 # Cut between the swap's two renames: put the earlier output back.
-                os.rename(self.old, self.target)
+                os.rename(self.old, self.path)
                 log.warning("%s: restored the earlier output that an interrupted run had moved aside", self.target)
-            elif self._is_complete(self.target):
+            elif self._is_complete(self.path):
                 shutil.rmtree(self.old)  # the swap was done; only the clean-up was cut
             else:
                 raise StsegOutputError(
                     f"{self.target}: an interrupted run left {self.old.name} beside a folder that is not "
                     "a complete output; look at both and remove the one you do not need"
                 )
-        prefix = f".{self.target.name}{TMP_TAG}"
-        for entry in self.target.parent.iterdir():
+        prefix = f".{self.path.name}{TMP_TAG}"
+        for entry in self.path.parent.iterdir():
             if entry.name.startswith(prefix) and entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)  # its writer is gone: we hold the lock it held
                 log.info("removed %s, left by an interrupted run", entry)
 
     def _check_target(self) -> None:
         target = self.target
-        if target.is_symlink():
+        if self.path.is_symlink():
             raise StsegOutputError(f"{target}: is a symbolic link; stseg does not replace links. Choose another --out")
-        if not target.exists():
+        if not self.path.exists():
             return
-        if not target.is_dir():
+        if not self.path.is_dir():
             raise StsegOutputError(f"{target}: a file is in the way where the output folder should be; move it or choose another --out")
-        present = _files_under(target)
-        if not present:
-            return
-        record = read_marker(target, self.marker, self.tool)
-        if record is None:
-            raise StsegOutputError(
-                f"{target}: holds files that {self.tool} did not write ({_some(present)}) and no complete "
-                f"{self.marker}; stseg never deletes them. Choose another --out, or move them away"
-            )
-        allowed = set(record[MARKER_KEY].get("files", [])) | {self.marker} | self.also_ours
-        foreign = [f for f in present if f not in allowed]
+        cwd = Path.cwd().resolve()
+        if cwd == self.path.resolve() or self.path.resolve() in cwd.parents:
+            raise StsegOutputError(f"{target}: is the current folder or holds it; stseg replaces output folders whole, so choose a folder below it")
+        foreign = self._foreign_files(self.path)
         if foreign:
             raise StsegOutputError(
-                f"{target}: an earlier {self.tool} output with files it did not write ({_some(foreign)}); "
-                "stseg will not replace it. Move those files away, or choose another --out"
+                f"{target}: holds files that {self.tool} did not write ({_some(foreign)}); "
+                "stseg never deletes them. Choose another --out, or move them away"
             )
 
+    def _foreign_files(self, folder: Path) -> list[str]:
+        """Files in ``folder`` that its complete marker does not list (all, without one)."""
+        present = _files_under(folder)
+        record = read_marker(folder, self.marker, self.tool) if present else None
+        if record is None:
+            return present
+        allowed = set(record[MARKER_KEY].get("files", [])) | {self.marker} | self.also_ours
+        return [f for f in present if f not in allowed]
+
     def _swap(self) -> None:
-        target = self.target
-        if target.is_dir() and not any(target.iterdir()):
-            target.rmdir()
-        if target.exists():
-            os.rename(target, self.old)
-            os.rename(self.tmp, target)
-            shutil.rmtree(self.old)
-        else:
-            os.rename(self.tmp, target)
+        path = self.path
+        if path.is_dir() and not any(path.iterdir()):
+            with contextlib.suppress(OSError):  # something appeared since: handled below
+                path.rmdir()
+        if not path.exists():
+            os.rename(self.tmp, path)
+            return
+        os.rename(path, self.old)
+        # Moved aside, the earlier output is out of reach of anyone writing into it: check
+        # it once more, since files may have been added to it while this run was writing.
+        foreign = self._foreign_files(self.old)
+        if foreign:
+            os.rename(self.old, path)
+            raise StsegOutputError(
+                f"{self.target}: files were added to it while this run was writing ({_some(foreign)}); "
+                "it is kept as it was and this run's output discarded. Move those files away and run again"
+            )
+        os.rename(self.tmp, path)
+        shutil.rmtree(self.old)
 
     def _is_write_error(self, exc: OSError) -> bool:
         """An error writing into the temp folder (not, say, a missing input file)."""

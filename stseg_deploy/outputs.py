@@ -14,6 +14,7 @@ Layout of ``OUT/SEQ/``:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import write_npy
+from .errors import StsegInputError
+from .frames import FLOW_MARKER
 from .linker import LinkedFrame
 from .masks import write_label_png, write_png
 from .npystream import NpyFrameWriter
@@ -90,9 +93,32 @@ def segment_to_folder(
     if model_sha256 is None:
         model_sha256 = model_file_sha256(segmenter)
     with unit:
+        markers = _flow_markers(sequence)
         stats = _write_sequence(unit.tmp, segmenter, sequence, save_proba, save_features, on_frame, overlay)
+        if _flow_markers(sequence) != markers:
+            raise StsegInputError(
+                f"{sequence.name}: its flow folder was replaced by another stseg-flow run while being read; "
+                "nothing was written, run again"
+            )
         unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, save_proba, save_features, overlay))
     return stats
+
+
+def _flow_markers(sequence) -> dict[Path, bytes | None]:
+    """The stseg-flow markers of a sequence's flow folders, as bytes (None where absent).
+
+    stseg-flow swaps a folder in whole with a new marker, so an unchanged marker before
+    and after reading means every flow came from one run.
+    """
+    if sequence.frames is not None:
+        return {}
+    found = {}
+    for folder in {Path(p).parent for p in sequence.flows}:
+        try:
+            found[folder] = (folder / FLOW_MARKER).read_bytes()
+        except OSError:
+            found[folder] = None
+    return found
 
 
 def model_file_sha256(segmenter: Segmenter) -> str | None:
@@ -144,18 +170,21 @@ def _write_sequence(
             on_frame(frame)
 
     try:
-        try:
-            frames = segmenter.frames(
-                sequence, keep_proba=save_proba, keep_features=save_features, stats=stats, on_flow=flow_pngs
-            )
+        frames = segmenter.frames(
+            sequence, keep_proba=save_proba, keep_features=save_features, stats=stats, on_flow=flow_pngs
+        )
+        # Closed on any error too: that stops and joins the read-ahead thread, which must
+        # not be left inside OpenCV when the interpreter exits (C++ terminate, exit 134).
+        with contextlib.closing(frames):
             for frame in frames:
                 volume.write(frame.index, frame.labels)
                 writer.submit(lambda frame=frame: write(frame))
-        finally:
-            writer.close()
+        writer.close()
         volume.close()
-    finally:
+    except BaseException:
+        writer.abort()
         volume.abort()
+        raise
     if overlay:
         t0 = time.perf_counter()
         write_overlays(seq_dir, sequence, names)
@@ -234,8 +263,10 @@ def write_overlays(seq_dir: Path, sequence, names: list[str], alpha: float = 0.5
                 blended = blend_labels(image, resize_labels(np.asarray(labels[t]), image.shape[:2]), alpha=alpha)
                 writer.submit(lambda t=t, blended=blended: _save_png(seq_dir / "overlay" / f"{names[t]}.png", blended))
                 video.write(blended)
-    finally:
         writer.close()
+    except BaseException:
+        writer.abort()
+        raise
 
 
 def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:

@@ -68,13 +68,17 @@ class BackgroundWriter:
     def __init__(self, depth: int = 8) -> None:
         self._jobs: queue.Queue = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
+        self._abort = threading.Event()
         self._thread = threading.Thread(target=self._work, name="stseg-writer", daemon=True)
         self._thread.start()
 
     def _work(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
+        while not self._abort.is_set():
+            try:
+                job = self._jobs.get(timeout=0.1)  # polling, so that abort() is noticed
+            except queue.Empty:
+                continue
+            if job is None or self._abort.is_set():
                 return
             if self._error is None:
                 try:
@@ -90,6 +94,17 @@ class BackgroundWriter:
     def close(self) -> None:
         """Wait for every job; raise the first error any of them raised."""
         self._jobs.put(None)
-        self._thread.join()
+        while self._thread.is_alive():
+            self._thread.join(timeout=0.1)  # in slices, so Ctrl-C still gets through
         if self._error is not None:
             raise self._error
+
+    def abort(self, timeout: float = 1.0) -> None:
+        """Stop after the running job, dropping queued ones: for an error or Ctrl-C.
+
+        Does not touch the queue: a Ctrl-C landing inside ``put()`` can leave the queue's
+        lock held for good, and ``close()`` would then wait forever. Waits at most
+        ``timeout`` seconds for the thread (a daemon, so it cannot keep the process alive).
+        """
+        self._abort.set()
+        self._thread.join(timeout)

@@ -77,7 +77,7 @@ def test_foreign_files_are_refused_and_kept(tmp_path: Path) -> None:
     # Our own output with a file added by hand: also refused, nothing deleted.
     _write_unit(tmp_path / "mine", {"x": "1"})
     (tmp_path / "mine" / "notes.txt").write_text("mine")
-    with pytest.raises(StsegOutputError, match="files it did not write \\(notes.txt\\)"):
+    with pytest.raises(StsegOutputError, match="holds files that stseg-test did not write \\(notes.txt\\)"):
         _write_unit(tmp_path / "mine", {"x": "2"})
     assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
     assert (tmp_path / "mine" / "x").read_text() == "1"
@@ -210,3 +210,33 @@ def test_marker_must_say_complete(tmp_path: Path) -> None:
     assert read_marker(tmp_path, MARKER, TOOL) is None
     (tmp_path / MARKER).write_text("{truncated")
     assert read_marker(tmp_path, MARKER, TOOL) is None
+
+
+def test_files_added_during_a_rerun_are_kept(tmp_path: Path) -> None:
+    target = tmp_path / "seq"
+    _write_unit(target, {"a.txt": "old"})
+    with pytest.raises(StsegOutputError, match=r"seq: files were added to it while this run was writing \(notes.txt, sub/b.txt\)"):
+        with OutputUnit(target, TOOL, MARKER) as unit:
+            (unit.tmp / "a.txt").write_text("new")
+            (target / "notes.txt").write_text("mine")  # the user, while the rerun works
+            (target / "sub").mkdir()
+            (target / "sub" / "b.txt").write_text("mine too")
+            unit.commit({})
+    tree = _tree(target)
+    assert tree["a.txt"] == "old" and tree["notes.txt"] == "mine" and tree["sub/b.txt"] == "mine too" and MARKER in tree
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seq"]
+
+
+def test_current_folder_and_relative_names(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StsegOutputError, match="is the current folder or holds it"):
+        _write_unit(Path("."), {"x": "1"})
+    with pytest.raises(StsegOutputError, match="is the current folder or holds it"):
+        _write_unit(tmp_path.parent, {"x": "1"})
+    _write_unit(Path("a/../b"), {"x": "1"})
+    assert _tree(tmp_path / "b")["x"] == "1"
+
+
+def test_too_long_names_are_refused_up_front(tmp_path: Path) -> None:
+    with pytest.raises(StsegOutputError, match="the folder name is too long; at most"):
+        OutputUnit(tmp_path / ("x" * 240), TOOL, MARKER)

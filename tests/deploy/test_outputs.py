@@ -268,3 +268,24 @@ def test_absurd_image_size_is_one_line(tmp_path: Path, monkeypatch) -> None:
     assert result.exit_code == 1 and result.exception is not None and isinstance(result.exception, SystemExit)
     assert "image_size must be two sides from 1 to 4096 pixels, got (100000, 100000)" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def test_flows_replaced_while_being_read_give_no_output(tmp_path: Path) -> None:
+    from stseg_deploy.errors import StsegInputError
+    from stseg_deploy.opticalflow import flow_from_video
+
+    _frames(tmp_path / "frames" / "a", 8)
+    (tmp_path / "frames" / "b").mkdir()
+    for t in range(8):
+        Image.fromarray(np.full((16, 24, 3), 200 - t * 10, np.uint8)).save(tmp_path / "frames" / "b" / f"{t:05d}.png")
+    flow_from_video(tmp_path / "frames" / "a", tmp_path / "flows" / "walk", method="farneback")
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    rerun = []
+
+    def rerun_flow(frame) -> None:  # another user re-computes the flows meanwhile
+        if not rerun:
+            rerun.append(flow_from_video(tmp_path / "frames" / "b", tmp_path / "flows" / "walk"))
+
+    with pytest.raises(StsegInputError, match="walk: its flow folder was replaced by another stseg-flow run"):
+        segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", on_frame=rerun_flow)
+    assert rerun and not (tmp_path / "out").exists()
