@@ -85,9 +85,9 @@ def export_davis17(
     truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
     unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
     check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
-    target_abs = Path(os.path.abspath(unit.target))
+    target_real = Path(os.path.realpath(unit.target))  # real paths: a link must not lead inside
     for folder, _ in scan.complete.values():
-        if target_abs.is_relative_to(Path(os.path.abspath(folder))):
+        if target_real.is_relative_to(Path(os.path.realpath(folder))):
             raise StsegOutputError(f"{unit.target}: inside the {TOOL} output {folder}; choose a --davis17 folder outside it")
     written, sizes = 0, {}
     with unit:

@@ -23,6 +23,7 @@ What is scored is never left implicit:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -40,7 +41,7 @@ from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .datasplit import read_datasplit, resolve, split_path
 from .errors import StsegInputError, summary_line
 from .masks import read_mask_png
-from .outdir import MARKER_KEY, OLD_TAG, TMP_TAG, read_marker
+from .outdir import MARKER_KEY, OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker
 from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
 from .preprocess import resize_labels
 
@@ -100,6 +101,12 @@ class OutputScan:
 
 def _other_tool(folder: Path) -> str | None:
     """The tool named by a stseg marker JSON (other than stseg-infer's) in ``folder``, else None."""
+    tool = marker_tool(folder)
+    return tool if tool != TOOL else None
+
+
+def marker_tool(folder: Path) -> str | None:
+    """The stseg tool named by a marker JSON in ``folder`` (e.g. ``stseg-infer``), else None."""
     for path in sorted(folder.glob("*.json")):
         try:
             if path.stat().st_size > 1 << 24:  # a marker is small; do not parse a data file
@@ -109,7 +116,7 @@ def _other_tool(folder: Path) -> str | None:
             continue
         stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
         tool = stamp.get("tool") if isinstance(stamp, dict) else None
-        if isinstance(tool, str) and tool != TOOL:
+        if isinstance(tool, str):
             return tool
     return None
 
@@ -137,6 +144,7 @@ def scan_outputs(out_dir: str | Path) -> OutputScan:
     if not out_dir.is_dir():
         raise FileNotFoundError(f"{out_dir}: output folder not found")
     scan = OutputScan(out_dir)
+    _restore_moved_aside(out_dir)
     leftovers: dict[str, list[tuple[Path, str | None]]] = {}  # sequence -> (entry, writer)
     for entry in sorted(out_dir.iterdir()):
         name = entry.name
@@ -147,6 +155,9 @@ def scan_outputs(out_dir: str | Path) -> OutputScan:
                 leftovers.setdefault(seq, []).append((entry, holder))
             elif name.endswith(OLD_TAG) and entry.is_dir():
                 leftovers.setdefault(name[1 : -len(OLD_TAG)], []).append((entry, None))
+            continue
+        if entry.is_symlink() and not entry.exists():
+            scan.skipped.append(Skipped(name, f"{entry}: a broken symbolic link"))
             continue
         if not entry.is_dir():
             continue  # scores.csv and the like
@@ -177,6 +188,18 @@ def scan_outputs(out_dir: str | Path) -> OutputScan:
             scan.notes.append(f"{out_dir / seq}: no output, only {where}")
     scan.skipped.sort(key=lambda s: s.sequence)
     return scan
+
+
+def _restore_moved_aside(out_dir: Path) -> None:
+    """Put back outputs that a killed stseg-infer left moved aside (``.SEQ.stseg-old`` with no
+    ``SEQ``), as the next stseg-infer run would, so that they are scored rather than missed."""
+    for entry in out_dir.iterdir():
+        name = entry.name
+        if name.startswith(".") and name.endswith(OLD_TAG) and entry.is_dir():
+            seq = name[1 : -len(OLD_TAG)]
+            if not (out_dir / seq).exists():
+                with contextlib.suppress(OutputBusyError):  # its writer is at work: leave it
+                    OutputUnit(out_dir / seq, TOOL, SEQUENCE_FILE).recover()
 
 
 def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, int | None]:
@@ -247,7 +270,9 @@ def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence
 class GroundTruth:
     """Where the masks are: ``gt_dir/<sequence>/<frame>.png``, or a DataSplit's GtMask column.
 
-    Exactly one source; the DataSplit is read once, the folder checked once.
+    Exactly one source; the DataSplit is read once, the folder checked once. A folder
+    written by stseg (an stseg-infer output, a ``--davis17`` export) is refused as ground
+    truth: scoring outputs against themselves gives J=1 and means nothing.
     """
 
     def __init__(
@@ -261,6 +286,8 @@ class GroundTruth:
             raise ValueError("give exactly one ground-truth source: gt_dir or data_file")
         if gt_dir is not None and not Path(gt_dir).is_dir():
             raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
+        if gt_dir is not None and (tool := marker_tool(Path(gt_dir))) is not None:
+            raise StsegInputError(f"{gt_dir}: an {tool} output, not ground truth")
         self.gt_dir = gt_dir
         self.base_dir = base_dir
         self.split = split
@@ -271,6 +298,8 @@ class GroundTruth:
         """Mask paths for a sequence's frames (None where a frame has none)."""
         if self.table is not None:
             return gt_from_datasplit(self.table, self.base_dir, sequence, frames)
+        if (tool := marker_tool(Path(self.gt_dir) / sequence)) is not None:
+            raise StsegInputError(f"{Path(self.gt_dir) / sequence}: an {tool} output, not ground truth")
         return gt_from_folder(self.gt_dir, sequence, frames)
 
     def sequences(self) -> list[str] | None:
@@ -306,10 +335,12 @@ def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.nd
 @dataclass
 class SequenceScore:
     """Per-frame scores of one sequence: ``frames`` has one row per output frame, columns
-    sequence, frame, has_gt (bool), jaccard (float in [0, 1], NaN where has_gt is False)."""
+    sequence, frame, has_gt (bool), jaccard (float in [0, 1], NaN where has_gt is False);
+    ``record``: the sequence.json read together with the labels that were scored."""
 
     sequence: str
     frames: pd.DataFrame
+    record: dict = field(default_factory=dict)
 
     @property
     def n_scored(self) -> int:
@@ -369,7 +400,7 @@ def score_sequence(
     scores = np.full(len(frames), np.nan)
     scores[has_gt] = jaccard(gt[has_gt], foreground[has_gt])
     table = pd.DataFrame({"sequence": record["sequence"], "frame": frames, "has_gt": has_gt, "jaccard": scores})
-    return SequenceScore(record["sequence"], table)
+    return SequenceScore(record["sequence"], table, record)
 
 
 SUMMARY_COLUMNS = ["sequence", "status", "frames", "frames_without_gt", "jaccard_mean", "reason"]
@@ -473,6 +504,9 @@ def evaluate(
         skipped += [
             Skipped(name, f"not inferred (in {truth.csv}, no folder in {out_dir})") for name in split_sequences if name not in known
         ]
+    # The records actually scored, read with their labels in one snapshot: a sequence that
+    # stseg-infer replaced since the scan (perhaps with another model) is caught here.
+    model_sha256, n_labels = check_one_model({p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}) if parts else (model_sha256, n_labels)
     for note in scan.notes:
         log.info("%s", note)
     return _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)

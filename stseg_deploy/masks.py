@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+from PIL.PngImagePlugin import PngInfo
 
 from .atomic import atomic_write
 from .errors import StsegInputError
@@ -27,10 +28,16 @@ def davis_palette(n: int = 256) -> np.ndarray:
 _PALETTE = davis_palette().reshape(-1).tolist()
 
 
-def write_png(path: str | Path, image: Image.Image) -> None:
-    """Save a Pillow image as PNG atomically (the file appears only complete)."""
+def write_png(path: str | Path, image: Image.Image, text: dict[str, str] | None = None) -> None:
+    """Save a Pillow image as PNG atomically (the file appears only complete), with ``text``
+    as PNG tEXt chunks (e.g. which tool wrote it)."""
+    info = None
+    if text:
+        info = PngInfo()
+        for key, value in text.items():
+            info.add_text(key, value)
     with atomic_write(path) as handle:
-        image.save(handle, format="PNG", optimize=False)
+        image.save(handle, format="PNG", optimize=False, pnginfo=info)
 
 
 def write_label_png(path: str | Path, labels: np.ndarray) -> None:

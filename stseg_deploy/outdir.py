@@ -336,6 +336,16 @@ class OutputUnit:
         self.committed = True
         return self.target
 
+    def recover(self) -> None:
+        """Only step 2 of the rule, under the lock: finish or undo a swap cut short and remove
+        dead writers' temp folders (a reader's way to get at an output a killed run moved aside).
+
+        Raises OutputBusyError when a writer is at work on it now."""
+        if not self.path.parent.is_dir():
+            return
+        with self._lock:
+            self._recover()
+
     # Steps -------------------------------------------------------------------------------
 
     def _make_parent(self) -> None:

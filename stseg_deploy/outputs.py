@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -44,7 +45,11 @@ LATER_FILES = ("contact_sheet.png",)
 
 def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
     """The output unit ``out_dir/name`` of stseg-infer (see :mod:`stseg_deploy.outdir`)."""
-    return OutputUnit(Path(out_dir) / check_name(name), TOOL, SEQUENCE_FILE, also_ours=LATER_FILES)
+    from .scorefiles import EVAL_FILES  # here: scorefiles builds on this module
+
+    if check_name(name) in EVAL_FILES:
+        raise StsegInputError(f"sequence name {name!r} is the name of a file stseg-eval writes beside the sequence folders")
+    return OutputUnit(Path(out_dir) / name, TOOL, SEQUENCE_FILE, also_ours=LATER_FILES)
 
 
 def sequence_inputs(sequence) -> list[Path]:
@@ -234,6 +239,24 @@ def _sequence_record(
     }
 
 
+@contextlib.contextmanager
+def _folder_snapshot(folder: Path):
+    """An ``opener`` for files of ``folder`` as it is now: they are opened relative to one
+    directory handle, so sequence.json and labels.npy come from the same output even if a
+    rerun swaps a new one in meanwhile (the swap renames folders; the handle stays)."""
+    if os.open not in os.supports_dir_fd or not hasattr(os, "O_DIRECTORY"):  # Windows
+        yield lambda name, flags: os.open(folder / name, flags)
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError) as exc:
+        raise FileNotFoundError(f"{folder}: not an output folder") from exc
+    try:
+        yield lambda name, flags: os.open(name, flags, dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def _save_png(path: Path, rgb: np.ndarray) -> None:
     from PIL import Image
 
@@ -278,20 +301,27 @@ def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
     seq_dir = Path(seq_dir)
     meta_path = seq_dir / SEQUENCE_FILE
     labels_path = seq_dir / LABELS_FILE
-    for path in (meta_path, labels_path):
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing; is {seq_dir} a complete stseg-infer output folder?")
+    with _folder_snapshot(seq_dir) as opener:
+        try:
+            with open(SEQUENCE_FILE, "rb", opener=opener) as handle:
+                text = handle.read()
+            with open(LABELS_FILE, "rb", opener=opener) as handle:
+                try:
+                    labels = np.load(handle, allow_pickle=False)
+                except (ValueError, EOFError, OSError) as exc:
+                    raise ValueError(f"{labels_path}: unreadable ({exc})") from exc
+        except FileNotFoundError as exc:
+            raise FileNotFoundError(
+                f"{seq_dir / Path(exc.filename or SEQUENCE_FILE).name}: missing; is {seq_dir} a complete "
+                f"{TOOL} output folder (or was it replaced while being read)?"
+            ) from exc
     try:
-        record = json.loads(meta_path.read_text())
+        record = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{meta_path}: corrupt JSON ({exc})") from exc
     stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
     if not isinstance(stamp, dict) or stamp.get("tool") != TOOL or stamp.get("complete") is not True:
         raise FileNotFoundError(f"{meta_path}: not marked as a complete {TOOL} output; run {TOOL} again")
-    try:
-        labels = np.load(labels_path, allow_pickle=False)
-    except (ValueError, EOFError, OSError) as exc:
-        raise ValueError(f"{labels_path}: unreadable ({exc})") from exc
     if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
         raise ValueError(
             f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"

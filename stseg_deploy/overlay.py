@@ -95,6 +95,7 @@ def contact_sheet(
     path: str | Path,
     column_titles: Sequence[str] | None = None,
     cell_size: tuple[int, int] | None = None,
+    png_text: dict[str, str] | None = None,
 ) -> Path:
     """Write a grid of pictures as a PNG: one row per kind (flow, segments, mask, ground truth),
     one column per frame, each row titled at its left.
@@ -107,6 +108,7 @@ def contact_sheet(
         column_titles: optional title above each column (e.g. frame names).
         cell_size: (H, W) of a cell in pixels; None = the first picture's size. Pictures are
             scaled (nearest neighbour, aspect kept) to fit their cell.
+        png_text: PNG tEXt chunks to write into the file.
 
     Returns:
         ``path`` as a Path.
@@ -156,5 +158,5 @@ def contact_sheet(
             fitted = _fit(picture, cell_size)
             sheet.paste(fitted, (left + (cell_w - fitted.width) // 2, top + (cell_h - fitted.height) // 2))
 
-    write_png(path, sheet)
+    write_png(path, sheet, png_text)
     return path

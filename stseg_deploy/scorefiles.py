@@ -5,6 +5,7 @@ file, and after a failure no scores of an earlier run left behind."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import math
 from pathlib import Path
@@ -12,13 +13,15 @@ from pathlib import Path
 from .atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
-from .outdir import MARKER_KEY, OutputLock, StsegOutputError, stamp
+from .outdir import MARKER_KEY, OutputLock, StsegOutputError, read_marker, stamp
+from .outputs import SEQUENCE_FILE, TOOL
 
 EVAL_TOOL = "stseg-eval"
 EVAL_MARKER = "eval.json"
 SCORES_FILE = "scores.csv"
 SUMMARY_FILE = "summary.csv"
 EVAL_LOCK = ".eval.lock"
+EVAL_FILES = (SCORES_FILE, SUMMARY_FILE, EVAL_MARKER)
 
 
 def _check_eval_files_ours(out_dir: Path) -> None:
@@ -115,8 +118,13 @@ def evaluate_and_write(
         "allow_partial": allow_partial,
         "davis17": None if davis17 is None else str(davis17),
     }
+    if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
+        raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
     with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
         _check_eval_files_ours(out)
+        for name in EVAL_FILES:  # temp files of an eval that was killed mid-write
+            for stale in out.glob(f".{glob.escape(name)}.*.tmp"):
+                stale.unlink(missing_ok=True)
         # Claim the names first: from here on a kill leaves a marker saying "incomplete".
         _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
         try:

@@ -9,8 +9,11 @@ import numpy as np
 from .binarise import binarise_exceptbiggest
 from .evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
 from .masks import davis_palette, read_label_png, read_mask_png
+from .outdir import StsegOutputError
 from .outputs import read_sequence_output
 from .preprocess import resize_labels
+
+VIZ_TOOL = "stseg-viz"
 
 
 def _flow_picture(seq_dir: Path, record: dict, t: int) -> np.ndarray | None:
@@ -85,4 +88,28 @@ def sequence_contact_sheet(
     if not has_gt.any():
         rows, titles = rows[:3], titles[:3]
     target = Path(out) if out is not None else seq_dir / "contact_sheet.png"
-    return contact_sheet(rows, titles, target, column_titles=[frames[t] for t in columns], cell_size=(size[0], size[1]))
+    _check_replaceable(target)
+    return contact_sheet(
+        rows, titles, target, column_titles=[frames[t] for t in columns], cell_size=(size[0], size[1]),
+        png_text={"Software": VIZ_TOOL},
+    )
+
+
+def _check_replaceable(target: Path) -> None:
+    """Refuse to overwrite anything but a contact sheet stseg-viz wrote (StsegOutputError)."""
+    from PIL import Image
+
+    if not (target.exists() or target.is_symlink()):
+        return
+    ours = False
+    if target.is_file() and not target.is_symlink():
+        try:
+            with Image.open(target) as image:
+                ours = getattr(image, "text", {}).get("Software") == VIZ_TOOL
+        except (OSError, SyntaxError):
+            ours = False
+    if not ours:
+        raise StsegOutputError(
+            f"{target}: exists and is not a contact sheet {VIZ_TOOL} wrote; stseg never overwrites it. "
+            "Choose another --out, or move it away"
+        )

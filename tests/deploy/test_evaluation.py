@@ -360,3 +360,78 @@ def test_a_second_concurrent_eval_fails_at_once(outputs: Path) -> None:
     assert result.exit_code == 1 and "being written by another stseg process" in result.stderr
     assert (outputs / "out" / "eval.json").read_text() == before
     assert (outputs / "out" / "scores.csv").is_file()
+
+
+def test_outputs_are_refused_as_ground_truth(outputs: Path) -> None:
+    result = _eval(outputs, "--gt-dir", str(outputs / "out"))  # scoring outputs against themselves: J=1
+    assert result.exit_code == 1 and "J=" not in result.output
+    assert "out: an stseg-eval output, not ground truth" in result.output  # eval claimed OUT first
+    assert _ground_truth_refuses(outputs / "out", "cat")
+    gt_dir = _gt_from_label(outputs, 0)
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17")).exit_code == 0
+    result = _eval(outputs, "--gt-dir", str(outputs / "d17"))
+    assert result.exit_code == 1 and "d17: an stseg-davis17 output, not ground truth" in result.output
+
+
+def test_broken_links_and_sequence_folders_given_as_out(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    (outputs / "out" / "dog").symlink_to(outputs / "nowhere")
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1 and "dog: a broken symbolic link" in _summary(outputs).loc["dog", "reason"]
+    (outputs / "out" / "dog").unlink()
+    result = CliRunner().invoke(eval_main, [str(outputs / "out" / "cat"), "--gt-dir", str(gt_dir)])
+    assert result.exit_code == 1 and "cat: is one sequence's stseg-infer output" in result.output
+    assert not (outputs / "out" / "cat" / "eval.json").exists()
+
+
+def test_an_output_a_killed_swap_moved_aside_is_restored_and_scored(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    (outputs / "out" / "cat").rename(outputs / "out" / ".cat.stseg-old")  # killed between the renames
+    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 0, result.output
+    assert _summary(outputs).loc["cat", "status"] == "scored"
+    assert sorted(p.name for p in (outputs / "out").iterdir() if not p.name.startswith(".eval")) == [
+        "cat", "eval.json", "scores.csv", "summary.csv"
+    ]
+
+
+def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Path, monkeypatch) -> None:
+    import stseg_deploy.evaluation as evaluation
+
+    _infer(outputs, "dog", 4, seed=3)
+    gt_dir = _gt_from_label(outputs, 0)
+    _gt_from_label(outputs, 0, sequence="dog")
+    real = evaluation.score_sequence
+
+    def rerun_dog_first(folder, *args, **kwargs):  # a concurrent stseg-infer with another model
+        if folder.name == "dog":
+            seq = sequences_from_folders([outputs / "flows" / "dog"])[0]
+            segment_to_folder(Segmenter(FakeModel()), seq, outputs / "out", model_sha256="c" * 64)
+        return real(folder, *args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "score_sequence", rerun_dog_first)
+    with pytest.raises(StsegInputError, match=r"2 different models.*cccccccccccc \(dog\)"):
+        evaluate(outputs / "out", gt_dir=gt_dir)
+
+
+def test_stale_temp_files_of_a_killed_eval_are_removed(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    (outputs / "out" / ".summary.csv.abc123.tmp").write_text("half")
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    assert not (outputs / "out" / ".summary.csv.abc123.tmp").exists()
+
+
+@pytest.mark.parametrize("name", ["scores.csv", "summary.csv", "eval.json"])
+def test_sequences_may_not_take_the_names_of_eval_files(tmp_path: Path, name: str) -> None:
+    _write_sequence(tmp_path / "flows" / name, 4)
+    with pytest.raises(StsegInputError, match=f"sequence name '{name}' is the name of a file stseg-eval writes"):
+        segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([tmp_path / "flows" / name])[0], tmp_path / "out")
+
+
+def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
+    from stseg_deploy.evaluation import GroundTruth
+
+    (folder / "eval.json").unlink(missing_ok=True)
+    with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):
+        GroundTruth(gt_dir=folder).masks(sequence, FRAMES)
+    return True
