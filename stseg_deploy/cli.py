@@ -131,10 +131,13 @@ def _input_sequences(inputs, method: str, size, step: int) -> list:
             )
         else:
             sequences.append(open_video_sequence(path, method, tuple(size) if size else None, step))
-    names = [s.name for s in sequences]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise StsegInputError(f"several inputs are named {duplicates}; their outputs would collide in one folder")
+    by_name: dict[str, list[str]] = {}
+    for item, sequence in zip(inputs, sequences):
+        by_name.setdefault(sequence.name, []).append(str(item))
+    clashes = {name: items for name, items in by_name.items() if len(items) > 1}
+    if clashes:
+        listed = "; ".join(f"{name!r}: {', '.join(items)}" for name, items in sorted(clashes.items()))
+        raise StsegInputError(f"several inputs have the same sequence name, so their outputs would collide ({listed})")
     return sequences
 
 

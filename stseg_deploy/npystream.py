@@ -6,6 +6,7 @@ write that failed (a memory-mapped file would die of SIGBUS instead).
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -68,4 +69,6 @@ class NpyFrameWriter:
     def abort(self) -> None:
         """Close without the completeness check (the caller discards the file)."""
         if not self._handle.closed:
-            self._handle.close()
+            # Closing flushes; on a full disk that fails again and would hide the first error.
+            with contextlib.suppress(OSError):
+                self._handle.close()

@@ -397,6 +397,8 @@ class OutputUnit:
             return
         if not self.path.is_dir():
             raise StsegOutputError(f"{target}: a file is in the way where the output folder should be; move it or choose another --out")
+        if os.path.ismount(self.path):
+            raise StsegOutputError(f"{target}: is a mount point; stseg replaces output folders whole, so choose a folder below it")
         cwd = Path.cwd().resolve()
         if cwd == self.path.resolve() or self.path.resolve() in cwd.parents:
             raise StsegOutputError(f"{target}: is the current folder or holds it; stseg replaces output folders whole, so choose a folder below it")

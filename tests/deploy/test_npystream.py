@@ -29,3 +29,12 @@ def test_order_shape_and_count_are_checked(tmp_path: Path) -> None:
     writer.write(0, np.zeros((2, 2)))
     with pytest.raises(ValueError, match="1 of 3 frames written"):
         writer.close()
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_full_disk_names_the_file_and_abort_keeps_the_first_error() -> None:
+    writer = NpyFrameWriter("/dev/full", 2, (256, 256))
+    with pytest.raises(OSError) as info:
+        writer.write(0, np.zeros((256, 256)))  # 64 KB: past the write buffer
+    assert info.value.filename == "/dev/full" and "No space left" in info.value.strerror
+    writer.abort()  # the flush on close fails again: abort must not raise it

@@ -289,3 +289,12 @@ def test_flows_replaced_while_being_read_give_no_output(tmp_path: Path) -> None:
     with pytest.raises(StsegInputError, match="walk: its flow folder was replaced by another stseg-flow run"):
         segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", on_frame=rerun_flow)
     assert rerun and not (tmp_path / "out").exists()
+
+
+def test_inputs_with_one_name_are_listed(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "a" / "walk", 4)
+    _write_sequence(tmp_path / "b" / "walk", 4)
+    args = ["--model", "m.onnx", str(tmp_path / "a" / "walk"), str(tmp_path / "b" / "walk"), "--out", str(tmp_path / "o")]
+    result = CliRunner().invoke(infer_main, args)
+    assert result.exit_code == 1
+    assert f"'walk': {tmp_path / 'a' / 'walk'}, {tmp_path / 'b' / 'walk'}" in result.output
