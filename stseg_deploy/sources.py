@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,7 +125,8 @@ def sequences_from_folders(folders: list[str | Path]) -> list[Sequence]:
     for folder in folders:
         folder = Path(folder)
         flows = list_flow_files(folder)
-        name = check_name(folder.resolve().name, str(folder))
+        # Named after the path as given ("." and ".." folded), not a link's target.
+        name = check_name(Path(os.path.abspath(folder)).name, str(folder))
         if name in names:
             raise StsegInputError(f"{folder}: two input folders are both named {name!r}; outputs would collide")
         names.add(name)

@@ -179,7 +179,7 @@ class ImageFolderSource(FrameSource):
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.name = self.path.resolve().name
+        self.name = Path(os.path.abspath(self.path)).name  # as given, not a link's target
         self.fps = DEFAULT_FPS
         self.files = sorted(
             (

@@ -298,3 +298,10 @@ def test_inputs_with_one_name_are_listed(tmp_path: Path) -> None:
     result = CliRunner().invoke(infer_main, args)
     assert result.exit_code == 1
     assert f"'walk': {tmp_path / 'a' / 'walk'}, {tmp_path / 'b' / 'walk'}" in result.output
+
+
+def test_sequences_are_named_after_the_path_given_not_a_links_target(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows_raft_sintel", 4)
+    (tmp_path / "blackswan").symlink_to(tmp_path / "flows_raft_sintel")
+    assert sequences_from_folders([tmp_path / "blackswan"])[0].name == "blackswan"
+    assert sequences_from_folders([tmp_path / "blackswan" / "." ])[0].name == "blackswan"

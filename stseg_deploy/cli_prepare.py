@@ -1,0 +1,111 @@
+"""``stseg-prepare``: datasets of frames to flows and DataSplits, one subcommand per dataset."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from .clikit import CONTEXT, StsegCommand, fail, setup_logging
+from .opticalflow import METHODS as FLOW_METHODS
+from .prepare import default_workers
+
+
+@click.group(context_settings=CONTEXT)
+def prepare_main() -> None:
+    """Prepare a dataset for stseg-train, stseg-infer and stseg-eval: flows and DataSplit CSVs."""
+
+
+def _positive_scale(ctx, param, value):  # noqa: ARG001
+    if value is not None and not 0 < value <= 4:
+        raise click.BadParameter(f"a factor in (0, 4], got {value}")
+    return value
+
+
+@prepare_main.command("davis", cls=StsegCommand)
+@click.argument("root", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for DAVIS2016_<split>.csv and Flows/<res>/<seq>/NNNNN.flo.")
+@click.option("--resolution", default="480p", help="Which ROOT/ImageSets/<res>, JPEGImages/<res>, Annotations/<res> to use.")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", help="Optical flow engine (OpenCV).")
+@click.option("--flow-size", nargs=2, type=click.IntRange(min=8), default=None, help="Compute flow at H W [default: the frames' size].")
+@click.option("--flow-scale", type=float, default=None, callback=_positive_scale, help="Compute flow at this factor of the frames' size (instead of --flow-size).")
+@click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/NNNNN.<flo|npy|png>, named after the frames (no flow is computed).")
+@click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel.")
+@click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
+@click.option("-v", "--verbose", is_flag=True)
+def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, verbose) -> None:
+    """Flows and DataSplits for a DAVIS dataset in its own layout under ROOT.
+
+    Writes OUT/<name>_<split>.csv for each of train.txt, val.txt, test.txt in
+    ROOT/ImageSets/<res> (Flow relative to OUT; Image and GtMask absolute, into ROOT) and the
+    forward flows under OUT/Flows/<res>/<seq>/. Flows that are complete and were made with the
+    same settings are kept. If any sequence fails, the failures are named, no CSV is written
+    and the exit status is 1."""
+    from tqdm import tqdm
+
+    from .davis import read_davis
+    from .prepare import FlowRecipe, compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .videoio import frame_name
+
+    setup_logging(verbose)
+    if flow_size is not None and flow_scale is not None:
+        raise click.UsageError("give --flow-size or --flow-scale, not both")
+    out = Path(out_dir)
+    started = time.perf_counter()
+    try:
+        splits = read_davis(root, resolution)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    sequences = {s.name: s for listed in splits.values() for s in listed}
+    click.echo(
+        f"{root}: {', '.join(f'{split} {len(listed)} sequence(s)' for split, listed in splits.items())}", err=True
+    )
+    failed: dict[str, str] = {}
+    flows: dict[str, list[Path]] = {}
+    if flows_root is not None:
+        for seq in sequences.values():
+            try:
+                flows[seq.name] = user_flows(seq, Path(flows_root) / seq.name)
+            except (OSError, ValueError) as exc:
+                failed[seq.name] = str(exc)
+    else:
+        flow_root = out / "Flows" / resolution
+        recipe = FlowRecipe(flow_method, tuple(flow_size) if flow_size else None, flow_scale)
+        bar = tqdm(total=len(sequences), unit="seq", desc="flows", file=sys.stderr, dynamic_ncols=True)
+
+        def done(seq_name: str, error: str | None) -> None:
+            bar.update(1)
+            bar.set_postfix_str(seq_name)
+
+        try:
+            results = compute_flows(list(sequences.values()), flow_root, recipe, workers, done)
+        finally:
+            bar.close()
+        kept = sum(r == "kept" for r in results.values())
+        click.echo(f"flows: {len(results) - kept} sequence(s) computed, {kept} kept", err=True)
+        for seq_name, result in results.items():
+            if result in ("kept", "computed"):
+                n = len(sequences[seq_name].frames) - 1
+                flows[seq_name] = [flow_root / seq_name / f"{frame_name(t)}.flo" for t in range(n)]
+            else:
+                failed[seq_name] = result
+    if failed:
+        for seq_name, error in sorted(failed.items()):
+            click.echo(f"failed: {seq_name}: {error}", err=True)
+        raise click.ClickException(f"{len(failed)} of {len(sequences)} sequence(s) failed (named above); no DataSplit written")
+    tables = {split: datasplit_rows(listed, flows, out) for split, listed in splits.items()}
+    settings = {
+        "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
+        "flows": str(Path(flows_root).resolve()) if flows_root else None,
+        "flow_method": None if flows_root else flow_method,
+        "flow_size": list(flow_size) if flow_size else None, "flow_scale": flow_scale,
+    }
+    try:
+        written = write_datasplits(out, name, tables, settings)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    for path in written:
+        click.echo(f"{path}: {len(tables[path.stem.rsplit('_', 1)[1]])} rows")
+    click.echo(f"prepared in {time.perf_counter() - started:.1f} s; use --data-file {out / name} --base-dir {out}")

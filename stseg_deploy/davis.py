@@ -1,0 +1,122 @@
+"""The DAVIS dataset in its own layout, read and checked before any work is done.
+
+``ROOT/JPEGImages/<res>/<seq>/NNNNN.jpg`` frames, ``ROOT/Annotations/<res>/<seq>/NNNNN.png``
+masks and ``ROOT/ImageSets/<res>/<split>.txt`` listings, one frame per line:
+``/JPEGImages/480p/bear/00000.jpg /Annotations/480p/bear/00000.png`` (the mask may be absent,
+as in test listings).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from .datasplit import SPLITS
+from .errors import StsegInputError
+from .outdir import check_name
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ListedFrame:
+    """One line of a listing: the frame's name (file stem), its image and its mask (or None)."""
+
+    name: str
+    image: Path
+    mask: Path | None
+
+
+@dataclass(frozen=True)
+class ListedSequence:
+    """A sequence of a split: its name, its frames in listing order, and their folder."""
+
+    name: str
+    frames: tuple[ListedFrame, ...]
+
+    @property
+    def folder(self) -> Path:
+        return self.frames[0].image.parent
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(H, W) from the file's header (no decoding); StsegInputError naming it when unreadable."""
+    try:
+        with Image.open(path) as image:
+            return image.height, image.width
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise StsegInputError(f"{path}: not a readable image ({exc})") from exc
+
+
+def read_listing(root: Path, listing: Path) -> list[ListedSequence]:
+    """The sequences of one ImageSets file, in order of first appearance.
+
+    Raises StsegInputError naming the line for a malformed line, a listed file that does not
+    exist, a bad sequence name, a sequence whose lines are not contiguous, or a mask whose
+    size differs from its frame's.
+    """
+    order: list[str] = []
+    frames: dict[str, list[ListedFrame]] = {}
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        where = f"{listing}, line {number}"
+        if len(fields) > 2:
+            raise StsegInputError(f"{where}: expected 'IMAGE [MASK]', got {len(fields)} fields")
+        image = root / fields[0].lstrip("/")
+        mask = root / fields[1].lstrip("/") if len(fields) == 2 else None
+        for path in (image, mask):
+            if path is not None and not path.is_file():
+                raise StsegInputError(f"{where}: {path}: listed but not found")
+        name = check_name(image.parent.name, where)
+        if name not in frames:
+            order.append(name)
+            frames[name] = []
+        elif order[-1] != name:
+            raise StsegInputError(f"{where}: sequence {name!r} continues after another sequence began")
+        frames[name].append(ListedFrame(image.stem, image, mask))
+    if not order:
+        raise StsegInputError(f"{listing}: lists no frames")
+    sequences = [ListedSequence(name, tuple(frames[name])) for name in order]
+    for sequence in sequences:
+        _check_sizes(sequence)
+    return sequences
+
+
+def _check_sizes(sequence: ListedSequence) -> None:
+    size = image_size(sequence.frames[0].image)
+    for frame in sequence.frames:
+        if frame.mask is not None and (mask_size := image_size(frame.mask)) != size:
+            raise StsegInputError(
+                f"{frame.mask}: mask is {mask_size[1]}x{mask_size[0]} but the frames of {sequence.name!r} "
+                f"are {size[1]}x{size[0]} (width x height)"
+            )
+
+
+def read_davis(root: str | Path, resolution: str = "480p") -> dict[str, list[ListedSequence]]:
+    """Every split (train, val, test) that ``ROOT/ImageSets/<resolution>`` lists.
+
+    Other ``.txt`` files there are logged and skipped. Raises StsegInputError when the
+    folder is missing (naming the resolutions that exist) or lists none of the splits.
+    """
+    root = Path(root)
+    sets = root / "ImageSets" / resolution
+    if not sets.is_dir():
+        found = sorted(p.name for p in (root / "ImageSets").iterdir() if p.is_dir()) if (root / "ImageSets").is_dir() else []
+        raise StsegInputError(
+            f"{sets}: no such folder; is {root} a DAVIS dataset? "
+            + (f"ImageSets has {', '.join(found)} (use --resolution)" if found else "it has no ImageSets folder")
+        )
+    splits: dict[str, list[ListedSequence]] = {}
+    for listing in sorted(sets.glob("*.txt")):
+        if listing.stem not in SPLITS:
+            log.warning("%s: not one of the splits %s; skipped", listing, ", ".join(SPLITS))
+            continue
+        splits[listing.stem] = read_listing(root, listing)
+    if not splits:
+        raise StsegInputError(f"{sets}: none of {', '.join(s + '.txt' for s in SPLITS)} found")
+    return splits

@@ -1,0 +1,199 @@
+"""Turning a dataset of frames into flows and a DataSplit that train, infer and eval read.
+
+Dataset-specific readers (:mod:`stseg_deploy.davis`) produce :class:`ListedSequence` s; this
+module computes their flows (one stseg-flow output unit per sequence, kept when complete and
+made with the same settings) and writes the DataSplit CSVs. Frame t's flow goes from frame t
+to frame t + 1 and is named after frame t; the last frame has no flow and no CSV row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .atomic import atomic_write
+from .davis import ListedSequence, image_size
+from .errors import StsegInputError
+from .frames import FLOW_MARKER, FLOW_TOOL, list_flow_files
+from .outdir import MARKER_KEY, OutputLock, StsegOutputError, read_marker, stamp
+from .videoio import frame_name
+
+log = logging.getLogger(__name__)
+
+PREPARE_TOOL = "stseg-prepare"
+PREPARE_MARKER = "stseg-prepare.json"
+COLUMNS = ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
+
+
+@dataclass(frozen=True)
+class FlowRecipe:
+    """How flows are made: OpenCV ``method`` at ``size`` (H, W), or at ``scale`` times the
+    frames' size, or at the frames' size when both are None."""
+
+    method: str = "dis"
+    size: tuple[int, int] | None = None
+    scale: float | None = None
+
+    def size_for(self, frame_size: tuple[int, int]) -> tuple[int, int] | None:
+        if self.size is not None:
+            return tuple(self.size)
+        if self.scale is None or self.scale == 1:
+            return None
+        return max(8, round(frame_size[0] * self.scale)), max(8, round(frame_size[1] * self.scale))
+
+
+def check_numbered(sequence: ListedSequence) -> None:
+    """Flows are named by frame index; refuse frames not named 00000, 00001, ... in order,
+    or a folder holding images the listing leaves out (flows would pair the wrong frames)."""
+    from .videoio import IMAGE_SUFFIXES
+
+    names = [f.name for f in sequence.frames]
+    expected = [frame_name(t) for t in range(len(names))]
+    if names != expected:
+        bad = next(i for i, (a, b) in enumerate(zip(names, expected + [""] * len(names))) if a != b)
+        raise StsegInputError(f"{sequence.frames[bad].image}: frames must be named {expected[bad]}, ... in listing order")
+    on_disk = sorted(p.stem for p in sequence.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+    if on_disk != names:
+        extra = sorted(set(on_disk) - set(names))
+        raise StsegInputError(f"{sequence.folder}: holds frames the listing leaves out ({', '.join(extra[:3])})")
+
+
+def flows_up_to_date(folder: Path, source: Path, method: str, size: tuple[int, int] | None, n_flows: int) -> bool:
+    """Whether ``folder`` is a complete stseg-flow output of ``source`` made the same way."""
+    record = read_marker(folder, FLOW_MARKER, FLOW_TOOL)
+    return (
+        record is not None
+        and record.get("source") == str(source)
+        and record.get("method") == method
+        and record.get("size") == (None if size is None else list(size))
+        and record.get("step") == 1
+        and len(record.get("flows", [])) == n_flows
+    )
+
+
+def compute_sequence_flows(sequence: ListedSequence, folder: Path, recipe: FlowRecipe) -> str:
+    """Make ``folder`` hold the sequence's flows; returns "kept" or "computed".
+
+    Runs in a worker process: one OpenCV thread, as the workers share the cores.
+    """
+    import cv2
+
+    from .opticalflow import flow_from_video
+
+    cv2.setNumThreads(1)
+    check_numbered(sequence)
+    source = sequence.folder.resolve()
+    size = recipe.size_for(image_size(sequence.frames[0].image))
+    if flows_up_to_date(folder, source, recipe.method, size, len(sequence.frames) - 1):
+        return "kept"
+    flow_from_video(source, folder, recipe.method, size)
+    return "computed"
+
+
+def compute_flows(
+    sequences: list[ListedSequence],
+    flow_root: Path,
+    recipe: FlowRecipe,
+    workers: int = 1,
+    on_done: Callable[[str, str | None], None] | None = None,
+) -> dict[str, str]:
+    """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time.
+
+    Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
+    others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
+    """
+    from .clikit import error_line
+
+    results: dict[str, str] = {}
+
+    def finish(name: str, future: Future) -> None:
+        try:
+            results[name] = future.result()
+            error = None
+        except (OSError, ValueError, RuntimeError) as exc:
+            results[name] = error = error_line(exc)
+        if on_done is not None:
+            on_done(name, error)
+
+    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending = {pool.submit(compute_sequence_flows, s, flow_root / s.name, recipe): s.name for s in sequences}
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for future in done:
+                finish(pending.pop(future), future)
+    return results
+
+
+def datasplit_rows(sequences: list[ListedSequence], flows: dict[str, list[Path]], base_dir: Path) -> pd.DataFrame:
+    """DataSplit rows: one per frame that has a flow (all but each sequence's last).
+
+    Flow is relative to ``base_dir`` when it lies under it, else absolute; Image and GtMask
+    are absolute (they stay in the dataset's folder).
+    """
+    rows = []
+    base = base_dir.resolve()
+    for sequence in sequences:
+        paths = flows[sequence.name]
+        for index, (frame, flow) in enumerate(zip(sequence.frames, paths)):
+            flow = flow.resolve()
+            rows.append({
+                "Flow": flow.relative_to(base).as_posix() if flow.is_relative_to(base) else str(flow),
+                "GtMask": "" if frame.mask is None else str(frame.mask.resolve()),
+                "Image": str(frame.image.resolve()),
+                "Sequence": sequence.name,
+                "Sequence_Index": index,
+            })
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def user_flows(sequence: ListedSequence, folder: Path) -> list[Path]:
+    """Flows the user brought for a sequence (``--flows``): one per frame but the last, named
+    after the frames. Raises StsegInputError naming what is missing."""
+    if not folder.is_dir():
+        raise StsegInputError(f"{folder}: no flow folder for sequence {sequence.name!r}")
+    files = {p.stem: p for p in list_flow_files(folder)}
+    wanted = [f.name for f in sequence.frames[:-1]]
+    missing = [name for name in wanted if name not in files]
+    if missing:
+        raise StsegInputError(f"{folder}: no flow for frame(s) {', '.join(missing[:3])} of {sequence.name!r}")
+    return [files[name] for name in wanted]
+
+
+def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame], settings: dict) -> list[Path]:
+    """``OUT/<prefix>_<split>.csv`` for each table, atomically, under a lock, with the marker
+    ``OUT/stseg-prepare.json``; a CSV of that name that stseg-prepare did not write is refused."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    with OutputLock(out_dir / f".{PREPARE_MARKER}.lock", f"{out_dir} ({PREPARE_TOOL})"):
+        marker = out_dir / PREPARE_MARKER
+        ours: set[str] = set()
+        if marker.exists():
+            try:
+                record = json.loads(marker.read_text())
+                ours = set(record[MARKER_KEY]["files"]) if record[MARKER_KEY]["tool"] == PREPARE_TOOL else set()
+            except (ValueError, KeyError, TypeError):
+                raise StsegOutputError(f"{marker}: not written by {PREPARE_TOOL}; move it away") from None
+        for split in tables:
+            path = out_dir / f"{prefix}_{split}.csv"
+            if path.exists() and path.name not in ours:
+                raise StsegOutputError(f"{path}: exists and was not written by {PREPARE_TOOL}; stseg never overwrites it")
+        for split, table in tables.items():
+            path = out_dir / f"{prefix}_{split}.csv"
+            with atomic_write(path, "w") as handle:
+                table.to_csv(handle, index=False)
+            written.append(path)
+        files = sorted(ours | {p.name for p in written})
+        with atomic_write(marker, "w") as handle:
+            json.dump({**settings, MARKER_KEY: stamp(PREPARE_TOOL, True, files)}, handle, indent=2)
+    return written
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
