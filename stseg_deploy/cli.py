@@ -190,26 +190,31 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
+@click.option("--protocol", type=click.Choice(["stseg", "davis2016"]), default="stseg", help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 @click.option("-v", "--verbose", is_flag=True)
-def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, davis17, verbose) -> None:
+def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, davis17, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
     summary.csv and eval.json (what was scored, and how).
 
     Every sequence folder of OUT_DIR (and with --data-file every sequence of the split) is
     scored or listed as skipped with its reason. Exit status 1 when any was skipped, unless
     --allow-partial; 1 whenever none could be scored. The last line printed is J=... (mean
-    over the scored sequences of their per-frame means)."""
+    over the scored sequences of their per-frame means); with --protocol davis2016,
+    J=... F=... (means over sequences of J_mean and F_mean), after J&F=..."""
     setup_logging(verbose)
     from .evaluation import SCORED
     from .scorefiles import evaluate_and_write
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
+    if protocol == "davis2016" and allow_partial:
+        raise click.UsageError("--protocol davis2016 scores every asked sequence; --allow-partial does not apply")
     try:
         result = evaluate_and_write(
             out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
             cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, allow_partial=allow_partial,
+            protocol=protocol,
         )
     except (OSError, ValueError) as exc:
         fail(exc)
@@ -217,8 +222,15 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
         click.echo(f"note: {note}", err=True)
     if result.exported is not None:
         click.echo(f"wrote {result.exported} multi-label PNGs under {davis17}", err=True)
+    davis = {} if result.davis is None else {row.sequence: row for row in result.davis.itertuples()}
     for row in result.summary.itertuples():
-        if row.status == SCORED:
+        if row.status == SCORED and row.sequence in davis:
+            d = davis[row.sequence]
+            click.echo(
+                f"{row.sequence:<24} frames {d.frames:>5}  J {d.J_mean:.3f} (recall {d.J_recall:.3f}, decay {d.J_decay:.3f})"
+                f"  F {d.F_mean:.3f} (recall {d.F_recall:.3f}, decay {d.F_decay:.3f})"
+            )
+        elif row.status == SCORED:
             sparse = f"  ({row.frames_without_gt} frame(s) without ground truth)" if row.frames_without_gt else ""
             click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}{sparse}")
         else:
@@ -228,6 +240,14 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
     n_skipped, n_asked = len(result.skipped), len(result.summary)
     if not result.scored:
         fail(StsegInputError(f"{out}: no sequence could be scored; the {n_skipped} skipped are listed above and in summary.csv"))
+    if result.davis is not None:
+        if n_skipped:
+            names = ", ".join(s.sequence for s in result.skipped[:5]) + (", ..." if n_skipped > 5 else "")
+            fail(StsegInputError(f"{n_skipped} of {n_asked} sequence(s) could not be scored ({names}); the DAVIS protocol scores them all"))
+        j, f = float(result.davis["J_mean"].mean()), result.overall_f
+        click.echo(f"J&F={(j + f) / 2:.3f}")
+        click.echo(f"J={j:.3f} F={f:.3f}")  # last on stdout, for scripts
+        return
     # scripts/demo.py and users' scripts read this line; it stays last on stdout.
     click.echo(f"J={result.overall:.3f}")
     if n_skipped:

@@ -39,6 +39,7 @@ from stseg_kernels import jaccard, select_masks
 
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .datasplit import read_datasplit, resolve, split_path
+from .davis_measures import boundary_f, region_similarity, statistics
 from .errors import StsegInputError, summary_line
 from .masks import read_mask_png
 from .outdir import MARKER_KEY, OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker
@@ -57,6 +58,8 @@ SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
 NOT_COMPLETE = f"not a complete {TOOL} output (no marked {SEQUENCE_FILE})"
 INTERRUPTED = "interrupted run, no complete output"
 SHORT_HASH = 12
+PROTOCOLS = ("stseg", "davis2016")
+DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
 
 
 def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
@@ -354,6 +357,13 @@ class SequenceScore:
     def jaccard_mean(self) -> float:
         return float(self.frames["jaccard"].mean())  # NaN rows (no ground truth) are left out
 
+    def davis_statistics(self) -> dict[str, float | int]:
+        """frames (scored by the DAVIS protocol) and J_/F_ mean, recall and decay."""
+        rows = self.frames[self.frames["davis"]]
+        j = statistics(rows["J"].to_numpy())
+        f = statistics(rows["F"].to_numpy())
+        return {"frames": len(rows), **dict(zip(DAVIS_COLUMNS, (*j, *f)))}
+
 
 def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: int, method: str, cut_size: int | None) -> np.ndarray:
     if method == "optimax":
@@ -370,9 +380,15 @@ def score_sequence(
     binary: str = "optimax",
     cut_size: int | str | None = SAME_CUT,
     resize_gt: bool = False,
+    protocol: str = "stseg",
 ) -> SequenceScore:
     """Per-frame Jaccard of one output folder against the given mask files (one per frame,
     None where a frame has no ground truth).
+
+    ``protocol="davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.davis_measures`)
+    on the frames the official evaluator scores: those with ground truth but the sequence's
+    first (the last frame of a video has no forward flow, so no prediction, and the evaluator
+    leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
 
     Scored at the prediction's original size (``original_size``): labels are upsampled to
     it; a mask of another size is an error unless ``resize_gt`` (see :func:`read_gt`).
@@ -380,6 +396,8 @@ def score_sequence(
     sequence was linked with; None, the whole sequence. Raises StsegInputError when no frame
     has ground truth, or a mask is unreadable or of another size.
     """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
     labels, record = read_sequence_output(seq_dir)
@@ -400,6 +418,15 @@ def score_sequence(
     scores = np.full(len(frames), np.nan)
     scores[has_gt] = jaccard(gt[has_gt], foreground[has_gt])
     table = pd.DataFrame({"sequence": record["sequence"], "frame": frames, "has_gt": has_gt, "jaccard": scores})
+    if protocol == "davis2016":
+        official = has_gt.copy()
+        official[np.flatnonzero(has_gt)[0]] = False  # the evaluator leaves out the first frame
+        j = np.full(len(frames), np.nan)
+        f = np.full(len(frames), np.nan)
+        for t in np.flatnonzero(official):
+            j[t] = region_similarity(foreground[t], gt[t])
+            f[t] = boundary_f(foreground[t], gt[t])
+        table = table.assign(davis=official, J=j, F=f)
     return SequenceScore(record["sequence"], table, record)
 
 
@@ -429,6 +456,13 @@ class Evaluation:
     model_sha256: str | None
     n_labels: int | None
     exported: int | None = None
+    protocol: str = "stseg"
+    davis: pd.DataFrame | None = None  # davis2016: sequence, frames, J_mean ... F_decay
+
+    @property
+    def overall_f(self) -> float:
+        """davis2016: mean over sequences of F_mean (NaN otherwise)."""
+        return float(self.davis["F_mean"].mean()) if self.davis is not None and len(self.davis) else math.nan
 
     @property
     def scored(self) -> list[str]:
@@ -458,7 +492,14 @@ class Evaluation:
             "reason": f"{n_scored} sequence(s) scored, {n_skipped} skipped",
         }
         table = pd.concat([self.summary, pd.DataFrame([row])], ignore_index=True)
-        return table.astype({"frames_without_gt": "Int64"})
+        table = table.astype({"frames_without_gt": "Int64"})
+        if self.davis is None:
+            return table
+        # The DAVIS protocol's columns first; what was scored or skipped, and why, after.
+        davis = pd.concat([self.davis, pd.DataFrame([{"sequence": OVERALL, **self.davis[DAVIS_COLUMNS].mean().to_dict(),
+                                                       "frames": int(self.davis["frames"].sum())}])], ignore_index=True)
+        merged = davis.merge(table[["sequence", "status", "reason"]], on="sequence", how="right")
+        return merged[["sequence", "frames", *DAVIS_COLUMNS, "status", "reason"]]
 
 
 def evaluate(
@@ -471,8 +512,13 @@ def evaluate(
     binary: str = "optimax",
     cut_size: int | str | None = SAME_CUT,
     resize_gt: bool = False,
+    protocol: str = "stseg",
 ) -> Evaluation:
     """Score every sequence of an stseg-infer output, naming each one that could not be.
+
+    ``protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or
+    ``"davis2016"``, which adds the DAVIS benchmark's J and F statistics (see
+    :func:`score_sequence`) in ``Evaluation.davis``.
 
     Asked sequences: every visible subfolder of ``out_dir`` (other stseg tools' outputs
     aside), sequences that only an interrupted run left, and with ``data_file`` every
@@ -495,7 +541,7 @@ def evaluate(
     skipped = list(scan.skipped)
     for name, (folder, record) in scan.complete.items():
         try:
-            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt))
+            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt, protocol))
         except (OSError, ValueError) as exc:
             # One sequence's bad ground truth should not hide the others' scores; it is named.
             skipped.append(Skipped(name, reason_line(exc)))
@@ -509,7 +555,14 @@ def evaluate(
     model_sha256, n_labels = check_one_model({p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}) if parts else (model_sha256, n_labels)
     for note in scan.notes:
         log.info("%s", note)
-    return _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
+    result = _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
+    if protocol == "davis2016":
+        result.protocol = protocol
+        result.davis = pd.DataFrame(
+            [{"sequence": p.sequence, **p.davis_statistics()} for p in sorted(parts, key=lambda p: p.sequence)],
+            columns=["sequence", "frames", *DAVIS_COLUMNS],
+        )
+    return result
 
 
 def _evaluation(parts: list[SequenceScore], skipped: list[Skipped], notes: list[str], sha: str | None, n_labels: int | None) -> Evaluation:

@@ -67,6 +67,10 @@ def _result_record(result: Evaluation) -> dict:
         "model_file": {"sha256": result.model_sha256},
         "n_labels": result.n_labels,
         "overall_j": _json_float(result.overall),
+        "protocol": result.protocol,
+        "davis2016": None if result.davis is None else {
+            "J_mean": _json_float(float(result.davis["J_mean"].mean())), "F_mean": _json_float(result.overall_f),
+        },
         "partial": result.partial,
         "notes": result.notes,
         "davis17_files": result.exported,
@@ -85,6 +89,7 @@ def evaluate_and_write(
     resize_gt: bool = False,
     davis17: str | Path | None = None,
     allow_partial: bool = False,
+    protocol: str = "stseg",
 ) -> Evaluation:
     """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``.
 
@@ -117,6 +122,7 @@ def evaluate_and_write(
         "resize_gt": resize_gt,
         "allow_partial": allow_partial,
         "davis17": None if davis17 is None else str(davis17),
+        "protocol": protocol,
     }
     if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
         raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
@@ -132,7 +138,7 @@ def evaluate_and_write(
                 (out / name).unlink(missing_ok=True)
             result = evaluate(
                 out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                binary=binary, cut_size=cut_size, resize_gt=resize_gt,
+                binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol,
             )
             if davis17 is not None:
                 result.exported = export_davis17(

@@ -435,3 +435,33 @@ def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
     with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):
         GroundTruth(gt_dir=folder).masks(sequence, FRAMES)
     return True
+
+
+def test_davis2016_protocol_scores_j_and_f_on_the_evaluators_frames(outputs: Path) -> None:
+    labels, _ = read_sequence_output(outputs / "out" / "cat")
+    label = int(np.bincount(labels.ravel()).argmax())
+    gt_dir = _gt_from_label(outputs, label)  # ground truth = one segment: J = F = 1
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2:] == ["J&F=1.000", "J=1.000 F=1.000"]
+    summary = pd.read_csv(outputs / "out" / "summary.csv")
+    assert list(summary.columns) == ["sequence", "frames", "J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay", "status", "reason"]
+    cat = summary.set_index("sequence").loc["cat"]
+    # Six output frames with ground truth; the evaluator leaves out the first: 5 scored.
+    assert cat["frames"] == 5 and cat["J_mean"] == 1.0 and cat["F_recall"] == 1.0 and cat["J_decay"] == 0.0
+    scores = pd.read_csv(outputs / "out" / "scores.csv")
+    assert list(scores["davis"]) == [False, True, True, True, True, True]
+    assert _marker(outputs)["davis2016"] == {"J_mean": 1.0, "F_mean": 1.0}
+    # Empty ground truth on every frame and an empty selection: the evaluator's J = F = 1.
+    _gt_from_label(outputs, 255)
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair").stdout.strip().endswith("J=1.000 F=1.000")
+
+
+def test_davis2016_protocol_needs_every_sequence(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 0)
+    (outputs / "out" / "dog").mkdir()
+    (outputs / "out" / "dog" / "notes.txt").write_text("not an output")
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016")
+    assert result.exit_code == 1 and "the DAVIS protocol scores them all" in result.output
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--allow-partial").exit_code == 2
