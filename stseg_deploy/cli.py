@@ -32,7 +32,7 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 
 
 @command()
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False), help="Exported model: .onnx (onnxruntime) or .ts (TorchScript, needs torch).")
+@click.option("--model", "model_path", default=None, help="Exported model: a bundled name (see README) or a file, .onnx (onnxruntime) or .ts (TorchScript, needs torch) [default: the bundled davis-small].")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--data-file", help="DataSplit prefix instead of INPUTS: sequences come from its Sequence column.")
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")
@@ -68,6 +68,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     from .pipeline import Segmenter
     from .runtime import load_model
     from .sources import sequences_from_datasplit
+    from .zoo import resolve_model
 
     if bool(inputs) == bool(data_file):
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
@@ -77,13 +78,14 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
-        model = load_model(model_path, provider=provider, threads=threads)
+        model_file, bundled = resolve_model(model_path)
+        model = load_model(model_file, provider=provider, threads=threads)
         segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
         fail(exc)
     click.echo(
-        f"model {model_path}: {model.engine} on {model.device}, L={model.info.n_labels}, "
+        f"model {f'bundled {bundled!r} ({model_file})' if bundled else model_file}: {model.engine} on {model.device}, L={model.info.n_labels}, "
         f"input {segmenter.image_size[0]}x{segmenter.image_size[1]}, {len(sequences)} sequence(s)",
         err=True,
     )

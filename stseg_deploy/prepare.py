@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -122,7 +123,8 @@ def compute_flows(
         if on_done is not None:
             on_done(name, error)
 
-    with ProcessPoolExecutor(max_workers=max(1, workers)) as pool:
+    # spawn, not fork: forking a process whose other threads hold locks can hang the child.
+    with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=multiprocessing.get_context("spawn")) as pool:
         pending = {pool.submit(compute_sequence_flows, s, flow_root / s.name, recipe): s.name for s in sequences}
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)

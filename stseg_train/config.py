@@ -42,6 +42,7 @@ class TrainConfig:
     device: str = "auto"
     seed: int = 123
     workers: int = 2
+    init: str | None = None  # a bundled checkpoint name or a .pt path: start from its weights
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]

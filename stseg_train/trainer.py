@@ -25,6 +25,7 @@ from stseg_kernels import jaccard
 
 from .augment import global_motion_augmentation, perturb_input_noise
 from .checkpoint import load_checkpoint, save_checkpoint
+from .pretrained import load_init_weights
 from .config import TrainConfig
 from .dataset import FlowWindowDataset
 from .losses import total_loss
@@ -100,6 +101,8 @@ class Trainer:
         self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size)
         self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size)
         self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start).to(self.device)
+        if cfg.init is not None and not resume:  # on resume, last.pt holds the weights
+            log.info("starting from the weights of %s", load_init_weights(self.model, cfg.init))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
         self.basis = motion_basis(cfg.param_model, 3, *cfg.image_size, device=self.device)
         # Augmentation randomness has its own generator so resuming restores it exactly.

@@ -257,3 +257,24 @@ def test_death_before_the_first_last_pt_is_not_mixed_into_a_new_run(split, strai
     assert set(pd.read_csv(run / "results.csv")["epoch"]) == {0}
     Trainer(_config(split, run), overwrite=True).fit()
     pd.testing.assert_frame_equal(pd.read_csv(run / "results.csv"), pd.read_csv(straight_run / "results.csv"))
+
+
+def test_init_starts_from_a_checkpoints_weights(split, tmp_path: Path, monkeypatch) -> None:
+    import stseg_train.pretrained as pretrained
+
+    Trainer(_config(split, tmp_path / "a", epochs=1)).fit()
+    source = tmp_path / "a" / "checkpoints" / "last.pt"
+    fresh = Trainer(_config(split, tmp_path / "fresh", seed=7))
+    tuned = Trainer(_config(split, tmp_path / "b", seed=7, init=str(source)))
+    for name, value in _weights(source).items():
+        torch.testing.assert_close(tuned.model.state_dict()[name], value)
+    assert not all(torch.equal(fresh.model.state_dict()[n], v) for n, v in _weights(source).items())
+    assert tuned.global_step == 0  # a new run, not a resume
+    # Bundled names resolve in stseg_train/pretrained/.
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "a" / "checkpoints")
+    by_name = Trainer(_config(split, tmp_path / "c", init="last"))
+    torch.testing.assert_close(by_name.model.state_dict(), tuned.model.state_dict())
+    with pytest.raises(ValueError, match=r"--init needs the same network: features_start 4 there, 8 here"):
+        Trainer(_config(split, tmp_path / "d", init=str(source), features_start=8))
+    with pytest.raises(ValueError, match=r"--init 'nope': neither a checkpoint file nor a bundled one \(bundled: best, last\)"):
+        Trainer(_config(split, tmp_path / "e", init="nope"))

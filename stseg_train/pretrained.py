@@ -1,0 +1,47 @@
+"""Training checkpoints shipped with the package: ``stseg_train/pretrained/<name>.pt``, the
+same names as the exported models in :mod:`stseg_deploy.zoo`, for ``stseg-train --init``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from stseg_deploy.errors import StsegInputError
+
+from .checkpoint import load_checkpoint
+
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def bundled_checkpoints() -> dict[str, Path]:
+    """Bundled checkpoint name -> its .pt file, sorted by name."""
+    return {p.stem: p for p in sorted(PRETRAINED_DIR.glob("*.pt"))}
+
+
+def resolve_init(spec: str) -> Path:
+    """The checkpoint file for ``--init``: an existing path, or a bundled name."""
+    path = Path(spec)
+    if path.exists() or path.suffix:
+        return path
+    checkpoints = bundled_checkpoints()
+    if spec in checkpoints:
+        return checkpoints[spec]
+    raise StsegInputError(f"--init {spec!r}: neither a checkpoint file nor a bundled one (bundled: {', '.join(checkpoints) or 'none'})")
+
+
+def load_init_weights(model: torch.nn.Module, spec: str) -> Path:
+    """Copy the weights of checkpoint ``spec`` into ``model``; returns the file used.
+
+    The network's shape must match (labels, levels, features); the optimiser starts afresh,
+    since fine-tuning is a new run. Raises ValueError naming what differs.
+    """
+    path = resolve_init(spec)
+    payload = load_checkpoint(path, map_location="cpu")
+    mine, theirs = dict(model.config), dict(payload["model_args"])
+    differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
+    if differ:
+        detail = ", ".join(f"{k} {theirs.get(k)} there, {mine.get(k)} here" for k in differ)
+        raise ValueError(f"{path}: --init needs the same network: {detail}")
+    model.load_state_dict(payload["model"])
+    return path

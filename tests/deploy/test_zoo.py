@@ -1,0 +1,55 @@
+"""Bundled models: names, the default, cards, and what --model accepts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from fakes import FakeModel
+from fakes import write_sequence as _write_sequence
+
+import stseg_deploy.runtime
+import stseg_deploy.zoo as zoo
+from stseg_deploy.cli import infer_main
+from stseg_deploy.errors import StsegInputError
+
+
+@pytest.fixture
+def models(tmp_path: Path, monkeypatch) -> Path:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for name in ("davis-small", "synth-tiny"):
+        (folder / f"{name}.onnx").write_bytes(b"model " + name.encode())
+        (folder / f"{name}.json").write_text(json.dumps({"name": name, "steps": 10}))
+    monkeypatch.setattr(zoo, "MODELS_DIR", folder)
+    return folder
+
+
+def test_names_paths_and_the_default(models: Path, tmp_path: Path) -> None:
+    assert list(zoo.bundled_models()) == ["davis-small", "synth-tiny"]
+    assert zoo.resolve_model(None) == (models / "davis-small.onnx", "davis-small")
+    assert zoo.resolve_model("synth-tiny") == (models / "synth-tiny.onnx", "synth-tiny")
+    assert zoo.resolve_model("mine.onnx") == (Path("mine.onnx"), None)  # a path, checked on load
+    assert zoo.model_card("synth-tiny")["steps"] == 10
+    with pytest.raises(StsegInputError, match=r"'nope': neither a model file nor a bundled model \(bundled: davis-small, synth-tiny\)"):
+        zoo.resolve_model("nope")
+    (models / "davis-small.onnx").unlink()
+    with pytest.raises(StsegInputError, match="no bundled model 'davis-small'; give --model PATH"):
+        zoo.resolve_model(None)
+
+
+def test_infer_without_model_uses_the_default_and_says_so(models: Path, tmp_path: Path, monkeypatch) -> None:
+    seen = []
+
+    def load(path, **_kwargs):
+        seen.append(path)
+        return FakeModel()
+
+    monkeypatch.setattr(stseg_deploy.runtime, "load_model", load)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    result = CliRunner().invoke(infer_main, [str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert seen == [models / "davis-small.onnx"]
+    assert f"model bundled 'davis-small' ({models / 'davis-small.onnx'})" in result.output
