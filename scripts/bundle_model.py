@@ -1,0 +1,113 @@
+"""Put a trained model into the package: the ONNX export, a slim training checkpoint, a card.
+
+    python scripts/bundle_model.py CHECKPOINT --name davis-small --pred PRED --data "..." \
+        --command "stseg-prepare ..." --command "stseg-train ..." --hardware "..."
+
+PRED is an stseg-infer output of this checkpoint's ONNX export on the held-out sequences,
+scored with ``stseg-eval PRED ... --protocol davis2016`` (its eval.json gives J and F, its
+sequence.json files the CPU time per frame). Writes stseg_deploy/models/NAME.{onnx,json} and
+stseg_train/pretrained/NAME.{pt,json}: the checkpoint keeps the weights, architecture and
+resolved config (all --init needs), not the optimiser and random states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+from stseg_deploy.atomic import atomic_write
+from stseg_deploy.runtime import load_model
+from stseg_deploy.zoo import MODELS_DIR
+from stseg_train.checkpoint import load_checkpoint
+from stseg_train.pretrained import PRETRAINED_DIR
+
+KEEP = ("format", "version", "model_args", "model", "config", "epoch", "global_step", "best_val_loss", "seconds", "metrics")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--pred", type=Path, required=True, help="stseg-infer output scored with --protocol davis2016")
+    parser.add_argument("--data", required=True, help="What it was trained on, with credit and licence.")
+    parser.add_argument("--command", action="append", required=True, help="Exact commands that made it, in order.")
+    parser.add_argument("--hardware", required=True)
+    parser.add_argument("--notes", default="")
+    args = parser.parse_args()
+
+    payload = load_checkpoint(args.checkpoint)
+    onnx_path = MODELS_DIR / f"{args.name}.onnx"
+    MODELS_DIR.mkdir(parents=True, exist_ok=True)
+    PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        slim = Path(tmp) / f"{args.name}.pt"
+        torch.save({k: payload[k] for k in KEEP if k in payload}, slim)
+        # Exported from the slim copy, so that the bundled pair is checked to agree.
+        subprocess.run([str(Path(sys.executable).parent / "stseg-export"), str(slim), "--onnx", str(onnx_path)], check=True)
+        (PRETRAINED_DIR / f"{args.name}.pt").write_bytes(slim.read_bytes())
+
+    scores = json.loads((args.pred / "eval.json").read_text())
+    if scores.get("protocol") != "davis2016" or not scores["stseg"]["complete"]:
+        sys.exit(f"{args.pred / 'eval.json'}: not a complete stseg-eval --protocol davis2016 result")
+    summary = {row["sequence"]: row for row in _csv_rows(args.pred / "summary.csv")}
+    frames = model_s = total_s = 0.0
+    for record_path in sorted(args.pred.glob("*/sequence.json")):
+        record = json.loads(record_path.read_text())
+        frames += len(record["frames"])
+        model_s += record["seconds"]["model"]
+        total_s += record["seconds"]["total"]
+    info = load_model(onnx_path).info
+    config = payload["config"]
+    card = {
+        "name": args.name,
+        "file": onnx_path.name,
+        "checkpoint": f"stseg_train/pretrained/{args.name}.pt",
+        "data": args.data,
+        "commands": args.command,
+        "hardware": args.hardware,
+        "steps": payload["global_step"],
+        "epochs_completed": payload["epoch"],
+        "training_minutes": round(payload["seconds"] / 60, 1),
+        "best_val_loss": payload["best_val_loss"],
+        "preprocessing": {
+            "input": "flow (B, 2, 3, H, W) float32, pixels at the model's input size: each flow is resized "
+                     "bilinearly to (H, W) with its vectors scaled to the new grid, as stseg-infer does",
+            "image_size": list(info.image_size),
+            "n_labels": info.n_labels,
+            "normalisation": info.normalisation,
+        },
+        "training": {k: config[k] for k in ("image_size", "n_labels", "features_start", "num_layers", "batch_size", "lr",
+                                            "param_model", "flow_augmentation", "input_noise", "regularisation", "seed")},
+        "scores": {
+            "on": f"{', '.join(scores['sequences']['scored'])} (held out from training), optimax per cut-size chunk, --protocol davis2016",
+            "J_mean": round(float(summary["overall"]["J_mean"]), 3),
+            "F_mean": round(float(summary["overall"]["F_mean"]), 3),
+            "J_recall": round(float(summary["overall"]["J_recall"]), 3),
+            "per_sequence": {k: {"J": round(float(v["J_mean"]), 3), "F": round(float(v["F_mean"]), 3)}
+                             for k, v in summary.items() if k != "overall"},
+        },
+        "cpu_ms_per_frame": {"model": round(1000 * model_s / frames, 1), "pipeline": round(1000 * total_s / frames, 1),
+                             "measured": args.hardware},
+        "notes": args.notes,
+    }
+    for folder in (MODELS_DIR, PRETRAINED_DIR):
+        with atomic_write(folder / f"{args.name}.json", "w") as handle:
+            json.dump(card, handle, indent=2)
+    print(f"bundled {args.name}: {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), J={card['scores']['J_mean']} F={card['scores']['F_mean']}")
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    import csv
+
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+if __name__ == "__main__":
+    main()
