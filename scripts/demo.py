@@ -18,6 +18,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BLACKSWAN = REPO.parent / "shared" / "data" / "blackswan"
+SHARED_DAVIS = REPO.parent / "shared" / "data" / "davis2016-train-240p"
 BIN = Path(sys.executable).parent
 
 
@@ -43,7 +44,8 @@ def main() -> None:
     out: Path = args.out
     data, run_dir, preds = out / "data", out / "run", out / "preds"
     started = time.perf_counter()
-    for folder in (run_dir, preds, out / "blackswan", out / "video"):
+    # davis/ is kept: stseg-prepare keeps flows made the same way, so a rerun reuses them.
+    for folder in (run_dir, preds, out / "blackswan", out / "video", out / "davis_preds", out / "davis_video"):
         if folder.exists():  # the demo owns these; a rerun starts them afresh
             shutil.rmtree(folder)
 
@@ -73,6 +75,19 @@ def main() -> None:
     if SHARED_BLACKSWAN.is_dir():
         blackswan = out / "blackswan"
         run("stseg-infer", "--model", str(model), str(SHARED_BLACKSWAN), "--out", str(blackswan), "--cut-size", "10")
+    davis_jf = None
+    from stseg_deploy.zoo import DEFAULT_MODEL, bundled_models
+
+    if SHARED_DAVIS.is_dir() and DEFAULT_MODEL in bundled_models():
+        # Real video: the shared DAVIS-2016 copy to flows and DataSplits, the bundled model on
+        # its held-out development sequences, the official J and F, and one raw clip to MP4.
+        prep, davis_preds = out / "davis", out / "davis_preds"
+        run("stseg-prepare", "davis", str(SHARED_DAVIS), "--resolution", "240p", "--out", str(prep))
+        split = ["--data-file", str(prep / "DAVIS2016"), "--split", "val", "--base-dir", str(prep)]
+        run("stseg-infer", *split, "--out", str(davis_preds))
+        davis_jf = run("stseg-eval", str(davis_preds), *split, "--protocol", "davis2016").strip().splitlines()[-1]
+        run("stseg-infer", str(SHARED_DAVIS / "JPEGImages" / "240p" / "bear"), "--out", str(out / "davis_video"), "--overlay")
+        run("stseg-viz", str(out / "davis_video" / "bear"), "--gt", str(SHARED_DAVIS / "Annotations" / "240p" / "bear"))
     print("\n" + "=" * 72)
     print(f"demo finished in {(time.perf_counter() - started) / 60:.1f} min")
     print(f"training run (checkpoints, metrics.csv, results.csv): {run_dir}")
@@ -83,6 +98,9 @@ def main() -> None:
     print(f"  its contact sheet:                                 {video_dir / 'preds' / 'clip' / 'contact_sheet.png'}  ({video_j})")
     if blackswan is not None:
         print(f"DAVIS blackswan segmentation:                        {blackswan / 'blackswan'}/")
+    if davis_jf is not None:
+        print(f"DAVIS-2016 (240p, 6 held-out sequences, bundled {DEFAULT_MODEL}): {out / 'davis_preds'}/  ({davis_jf})")
+        print(f"  a raw clip from frames to an overlay MP4:         {out / 'davis_video' / 'bear' / 'overlay.mp4'}")
     print(f"validation videos: {j_line}")
 
 
