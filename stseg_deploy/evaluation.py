@@ -24,7 +24,6 @@ What is scored is never left implicit:
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import os
@@ -42,7 +41,7 @@ from .datasplit import read_datasplit, resolve, split_path
 from .davis_measures import boundary_f, region_similarity, statistics
 from .errors import StsegInputError, summary_line
 from .masks import read_mask_png
-from .outdir import MARKER_KEY, OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker
+from .outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
 from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
 from .preprocess import resize_labels
 
@@ -114,11 +113,10 @@ def marker_tool(folder: Path) -> str | None:
         try:
             if path.stat().st_size > 1 << 24:  # a marker is small; do not parse a data file
                 continue
-            record = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        except OSError:
             continue
-        stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
-        tool = stamp.get("tool") if isinstance(stamp, dict) else None
+        block = read_stamp(path)
+        tool = block.get("tool") if block is not None else None
         if isinstance(tool, str):
             return tool
     return None

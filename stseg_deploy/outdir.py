@@ -135,17 +135,40 @@ def stamp(tool: str, complete: bool, files: list[str]) -> dict:
     }
 
 
-def read_marker(folder: str | Path, marker: str, tool: str) -> dict | None:
-    """The marker record of a complete ``tool`` output in ``folder``, else None."""
-    path = Path(folder) / marker
+def stamp_of(record: object) -> dict | None:
+    """The ``"stseg"`` block of a marker record, None when it has none."""
+    block = record.get(MARKER_KEY) if isinstance(record, dict) else None
+    return block if isinstance(block, dict) else None
+
+
+def is_complete(record: object, tool: str) -> bool:
+    """Whether a marker record says: a complete output of ``tool``."""
+    block = stamp_of(record)
+    return block is not None and block.get("tool") == tool and block.get("complete") is True
+
+
+def _read_json(path: Path) -> object | None:
     try:
-        record = json.loads(path.read_text())
+        return json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
-    if not isinstance(stamp, dict) or stamp.get("tool") != tool or stamp.get("complete") is not True:
-        return None
-    return record
+
+
+def read_stamp(path: str | Path) -> dict | None:
+    """The ``"stseg"`` block of the marker file ``path``; None when missing, unreadable or unstamped."""
+    return stamp_of(_read_json(Path(path)))
+
+
+def read_marker(folder: str | Path, marker: str, tool: str) -> dict | None:
+    """The marker record of a complete ``tool`` output in ``folder``, else None."""
+    record = _read_json(Path(folder) / marker)
+    return record if is_complete(record, tool) else None
+
+
+def write_marker(path: str | Path, record: dict, tool: str, complete: bool, files: list[str]) -> None:
+    """Write ``record`` with its stamp (see :func:`stamp`) to ``path`` atomically."""
+    with atomic_write(path, "w") as handle:
+        json.dump({**record, MARKER_KEY: stamp(tool, complete, files)}, handle, indent=2)
 
 
 def _files_under(folder: Path) -> list[str]:
@@ -330,8 +353,7 @@ class OutputUnit:
     def commit(self, record: dict) -> Path:
         """Write the marker (``record`` plus the stamp) into the temp folder and swap it in."""
         files = [f for f in _files_under(self.tmp) if f != self.marker]
-        with atomic_write(self.tmp / self.marker, "w") as handle:
-            json.dump({**record, MARKER_KEY: stamp(self.tool, True, files)}, handle, indent=2)
+        write_marker(self.tmp / self.marker, record, self.tool, True, files)
         self._swap()
         self.committed = True
         return self.target

@@ -30,7 +30,7 @@ from .frames import FLOW_MARKER
 from .linker import LinkedFrame
 from .masks import write_label_png, write_png
 from .npystream import NpyFrameWriter
-from .outdir import MARKER_KEY, OutputUnit, check_inputs_outside, check_name, file_sha256
+from .outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete
 from .pipeline import Segmenter, SequenceStats
 from .prefetch import BackgroundWriter
 from .preprocess import resize_labels
@@ -319,8 +319,7 @@ def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
         record = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{meta_path}: corrupt JSON ({exc})") from exc
-    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
-    if not isinstance(stamp, dict) or stamp.get("tool") != TOOL or stamp.get("complete") is not True:
+    if not is_complete(record, TOOL):
         raise FileNotFoundError(f"{meta_path}: not marked as a complete {TOOL} output; run {TOOL} again")
     if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
         raise ValueError(

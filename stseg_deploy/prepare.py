@@ -8,7 +8,6 @@ to frame t + 1 and is named after frame t; the last frame has no flow and no CSV
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -23,7 +22,7 @@ from .atomic import atomic_write
 from .davis import ListedSequence, image_size
 from .errors import StsegInputError
 from .frames import FLOW_MARKER, FLOW_TOOL, list_flow_files
-from .outdir import MARKER_KEY, OutputLock, StsegOutputError, read_marker, stamp
+from .outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
 from .videoio import frame_name
 
 log = logging.getLogger(__name__)
@@ -177,11 +176,11 @@ def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame]
         marker = out_dir / PREPARE_MARKER
         ours: set[str] = set()
         if marker.exists():
-            try:
-                record = json.loads(marker.read_text())
-                ours = set(record[MARKER_KEY]["files"]) if record[MARKER_KEY]["tool"] == PREPARE_TOOL else set()
-            except (ValueError, KeyError, TypeError):
-                raise StsegOutputError(f"{marker}: not written by {PREPARE_TOOL}; move it away") from None
+            block = read_stamp(marker)
+            files = block.get("files") if block is not None else None
+            if block is None or (block.get("tool") == PREPARE_TOOL and not isinstance(files, list)):
+                raise StsegOutputError(f"{marker}: not written by {PREPARE_TOOL}; move it away")
+            ours = set(files) if block.get("tool") == PREPARE_TOOL else set()
         for split in tables:
             path = out_dir / f"{prefix}_{split}.csv"
             if path.exists() and path.name not in ours:
@@ -192,8 +191,7 @@ def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame]
                 table.to_csv(handle, index=False)
             written.append(path)
         files = sorted(ours | {p.name for p in written})
-        with atomic_write(marker, "w") as handle:
-            json.dump({**settings, MARKER_KEY: stamp(PREPARE_TOOL, True, files)}, handle, indent=2)
+        write_marker(marker, settings, PREPARE_TOOL, True, files)
     return written
 
 

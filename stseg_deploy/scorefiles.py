@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import math
 from pathlib import Path
 
 from .atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
-from .outdir import MARKER_KEY, OutputLock, StsegOutputError, read_marker, stamp
+from .outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
 from .outputs import SEQUENCE_FILE, TOOL
 
 EVAL_TOOL = "stseg-eval"
@@ -31,12 +30,8 @@ def _check_eval_files_ours(out_dir: Path) -> None:
     summary.csv beside no such marker is a user's file.
     """
     marker = out_dir / EVAL_MARKER
-    record = None
-    with contextlib.suppress(OSError, UnicodeDecodeError, json.JSONDecodeError):
-        record = json.loads(marker.read_text())
-    stamp = record.get(MARKER_KEY) if isinstance(record, dict) else None
-    ours = isinstance(stamp, dict) and stamp.get("tool") == EVAL_TOOL
-    if ours:
+    block = read_stamp(marker)
+    if block is not None and block.get("tool") == EVAL_TOOL:
         return
     if marker.exists() or marker.is_symlink():
         raise StsegOutputError(f"{marker}: not written by {EVAL_TOOL}; it will not overwrite it. Move it away, then run {EVAL_TOOL} again")
@@ -54,8 +49,7 @@ def _json_float(value: float) -> float | None:
 
 
 def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str]) -> None:
-    with atomic_write(out_dir / EVAL_MARKER, "w") as handle:
-        json.dump({**record, MARKER_KEY: stamp(EVAL_TOOL, complete, files)}, handle, indent=2)
+    write_marker(out_dir / EVAL_MARKER, record, EVAL_TOOL, complete, files)
 
 
 def _result_record(result: Evaluation) -> dict:
