@@ -57,7 +57,7 @@ def check_numbered(sequence: ListedSequence) -> None:
     names = [f.name for f in sequence.frames]
     expected = [frame_name(t) for t in range(len(names))]
     if names != expected:
-        bad = next(i for i, (a, b) in enumerate(zip(names, expected + [""] * len(names))) if a != b)
+        bad = next(i for i, (a, b) in enumerate(zip(names, expected)) if a != b)
         raise StsegInputError(f"{sequence.frames[bad].image}: frames must be named {expected[bad]}, ... in listing order")
     on_disk = sorted(p.stem for p in sequence.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
     if on_disk != names:
