@@ -80,7 +80,9 @@ class Segmenter:
         for where, flow in sequence.read_flows():
             if size is None:
                 size = flow.shape[1:]
-                stats.original_size = (int(size[0]), int(size[1]))
+                # Outputs go on the frames' grid when the flow was computed at another size.
+                frame_size = getattr(sequence, "frame_size", None) or size
+                stats.original_size = (int(frame_size[0]), int(frame_size[1]))
             elif flow.shape[1:] != size:
                 raise StsegInputError(
                     f"{where}: flow size {flow.shape[2]}x{flow.shape[1]} differs from the sequence's "

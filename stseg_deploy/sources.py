@@ -22,11 +22,18 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Sequence:
-    """A named sequence: its flow files in frame order and, when known, ground-truth masks."""
+    """A named sequence: its flow files in frame order and, when known, ground-truth masks.
+
+    ``frame_size`` is the (H, W) of the frames the flows were computed from, when known (a
+    DataSplit's Image column): outputs are written at that size, so flow computed at a
+    reduced scale still gives masks on the frames' (and ground truth's) grid. None: the flows'
+    own size.
+    """
 
     name: str
     flows: tuple[Path, ...]
     masks: tuple[Path | None, ...]
+    frame_size: tuple[int, int] | None = None
 
     frames = None  # no RGB frames behind a folder of flow files
 
@@ -60,6 +67,11 @@ class VideoSequence:
     size: tuple[int, int] | None
     step: int
     n_frames: int
+
+    @property
+    def frame_size(self) -> tuple[int, int]:
+        """(H, W) of the video's frames: outputs are written there whatever the flow size."""
+        return tuple(self.frames.size)
 
     @property
     def masks(self) -> tuple[None, ...]:
@@ -152,8 +164,25 @@ def sequences_from_datasplit(prefix: str | Path, split: str, base_dir: str | Pat
                     f"its paths are relative to --base-dir, here {base_dir or 'not given'})"
                 )
         masks = tuple(resolve(base_dir, m) if isinstance(m, str) else None for m in group["GtMask"])
+        out.append(Sequence(str(name), flows, masks, _frame_size(group, base_dir, f"{prefix}_{split}.csv")))
         indices = group["Sequence_Index"].to_numpy()
         if len(indices) > 1 and (indices[1:] - indices[:-1] != 1).any():
             log.warning("sequence %s of %s_%s.csv has gaps in Sequence_Index; frames are used in order", name, prefix, split)
-        out.append(Sequence(str(name), flows, masks))
     return out
+
+
+def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int, int] | None:
+    """(H, W) of a sequence's first Image (read from its header), or None without an Image.
+
+    A listed image that cannot be read is an error rather than a silent fall-back to the
+    flow size: the masks would come out on another grid than the user's frames.
+    """
+    from .davis import image_size
+
+    first = group["Image"].iloc[0]
+    if not isinstance(first, str):
+        return None
+    path = resolve(base_dir, first)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: Image of sequence {group['Sequence'].iloc[0]!r} not found (listed in {csv_name})")
+    return image_size(path)

@@ -113,6 +113,30 @@ def test_bad_sequences(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "mixed").exists()  # nothing half-written is left
 
 
+def test_outputs_follow_the_frames_size_when_flow_was_computed_smaller(tmp_path: Path) -> None:
+    """Flow at half the frames' size (stseg-prepare --flow-scale 0.5) still gives masks on the
+    frames' grid, where their ground truth lies; without an Image column, the flows' grid."""
+    _write_sequence(tmp_path / "Flows" / "a", 5, size=(20, 30))
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "img" / "00000.jpg")
+    rows = "".join(f"Flows/a/{t:05d}.flo,,img/00000.jpg,a,{t}\n" for t in range(5))
+    (tmp_path / "S_val.csv").write_text("Flow,GtMask,Image,Sequence,Sequence_Index\n" + rows)
+    (seq,) = sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
+    assert seq.frame_size == (40, 60)
+    segment_to_folder(Segmenter(FakeModel(), batch_size=2), seq, tmp_path / "out")
+    labels, record = read_sequence_output(tmp_path / "out" / "a")
+    assert record["original_size"] == [40, 60]
+    with Image.open(tmp_path / "out" / "a" / "00002.png") as image:
+        assert image.size == (60, 40)
+        # Nearest-neighbour upsampling of the model-size labels: every value is one of theirs.
+        assert set(np.unique(np.asarray(image))) <= set(np.unique(labels[2]))
+    (tmp_path / "T_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + "".join(f"Flows/a/{t:05d}.flo,,a,{t}\n" for t in range(5)))
+    assert sequences_from_datasplit(tmp_path / "T", "val", tmp_path)[0].frame_size is None
+    (tmp_path / "img" / "00000.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="00000.jpg: Image of sequence 'a' not found"):
+        sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
+
+
 def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "Flows" / "a", 3)
     (tmp_path / "S_val.csv").write_text(
