@@ -188,14 +188,15 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
 @click.option("--split", type=click.Choice(SPLITS), default="val")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence of 0/255 PNG masks named like the frames.")
-@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Frames chunk size of the optimax mask selection; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
+@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
 @click.option("--protocol", type=click.Choice(["stseg", "davis2016"]), default="stseg", help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
+@click.option("--objects", is_flag=True, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 @click.option("-v", "--verbose", is_flag=True)
-def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, davis17, verbose) -> None:
+def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, objects, davis17, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
     summary.csv and eval.json (what was scored, and how).
 
@@ -203,7 +204,8 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
     scored or listed as skipped with its reason. Exit status 1 when any was skipped, unless
     --allow-partial; 1 whenever none could be scored. The last line printed is J=... (mean
     over the scored sequences of their per-frame means); with --protocol davis2016,
-    J=... F=... (means over sequences of J_mean and F_mean), after J&F=..."""
+    J=... F=... (means over sequences of J_mean and F_mean), after J&F=.... With --objects,
+    J_objects=... (mean over all objects of all sequences) comes before those."""
     setup_logging(verbose)
     from .evaluation import SCORED
     from .scorefiles import evaluate_and_write
@@ -216,7 +218,7 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
         result = evaluate_and_write(
             out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
             cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, allow_partial=allow_partial,
-            protocol=protocol,
+            protocol=protocol, objects=objects,
         )
     except (OSError, ValueError) as exc:
         fail(exc)
@@ -225,23 +227,32 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
     if result.exported is not None:
         click.echo(f"wrote {result.exported} multi-label PNGs under {davis17}", err=True)
     davis = {} if result.davis is None else {row.sequence: row for row in result.davis.itertuples()}
+    per_object = _objects_by_sequence(result.objects)
+    none = "" if result.objects is None else "  J_objects - (no object in its ground truth)"
     for row in result.summary.itertuples():
         if row.status == SCORED and row.sequence in davis:
             d = davis[row.sequence]
             click.echo(
                 f"{row.sequence:<24} frames {d.frames:>5}  J {d.J_mean:.3f} (recall {d.J_recall:.3f}, decay {d.J_decay:.3f})"
-                f"  F {d.F_mean:.3f} (recall {d.F_recall:.3f}, decay {d.F_decay:.3f})"
+                f"  F {d.F_mean:.3f} (recall {d.F_recall:.3f}, decay {d.F_decay:.3f}){per_object.get(row.sequence, none)}"
             )
         elif row.status == SCORED:
             sparse = f"  ({row.frames_without_gt} frame(s) without ground truth)" if row.frames_without_gt else ""
-            click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}{sparse}")
+            click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}{per_object.get(row.sequence, none)}{sparse}")
         else:
             click.echo(f"{row.sequence:<24} skipped: {row.reason}")
     out = Path(out_dir)
-    click.echo(f"scores: {out / 'scores.csv'}; summary: {out / 'summary.csv'}; record: {out / 'eval.json'}")
+    objects_file = f"; objects: {out / 'objects.csv'}" if result.objects is not None else ""
+    click.echo(f"scores: {out / 'scores.csv'}; summary: {out / 'summary.csv'}{objects_file}; record: {out / 'eval.json'}")
     n_skipped, n_asked = len(result.skipped), len(result.summary)
     if not result.scored:
         fail(StsegInputError(f"{out}: no sequence could be scored; the {n_skipped} skipped are listed above and in summary.csv"))
+    if result.objects is not None:
+        # Before the protocol's own lines: scripts read the last line (J=... or J=... F=...).
+        click.echo(
+            f"J_objects={result.overall_objects:.3f} ({result.n_objects} objects; a naive best-label match "
+            f"would give {result.naive_shared} of them a segment shared with another)"
+        )
     if result.davis is not None:
         if n_skipped:
             names = ", ".join(s.sequence for s in result.skipped[:5]) + (", ..." if n_skipped > 5 else "")
@@ -261,6 +272,16 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
                 f"{n_skipped} of {n_asked} sequence(s) could not be scored ({names}); J is over the other "
                 f"{n_asked - n_skipped}; see summary.csv. --allow-partial accepts a partial score"
             ))
+
+
+def _objects_by_sequence(objects) -> dict[str, str]:
+    """``"  J_objects 0.xxx (K objects)"`` per sequence, for the per-sequence lines."""
+    if objects is None:
+        return {}
+    out = {}
+    for sequence, group in objects.groupby("sequence"):
+        out[sequence] = f"  J_objects {group['J'].mean():.3f} ({len(group)} object{'s' if len(group) != 1 else ''})"
+    return out
 
 
 @command()

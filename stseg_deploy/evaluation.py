@@ -4,7 +4,10 @@ Per sequence: labels are brought to the prediction's original size (``original_s
 ``sequence.json``, nearest neighbour), binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
-convention), over the sequences that could be scored.
+convention), over the sequences that could be scored. With ``objects=True`` the same frames
+are also scored object by object (:mod:`stseg_deploy.multiobject`: each ground-truth object
+matched to a segment of its own), from object-id masks read by
+:func:`stseg_deploy.masks.read_object_png`.
 
 What is scored is never left implicit:
 
@@ -34,13 +37,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from stseg_kernels import jaccard, select_masks
+from stseg_kernels import frame_chunks, jaccard, select_masks
 
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .datasplit import read_datasplit, resolve, split_path
 from .davis_measures import boundary_f, region_similarity, statistics
 from .errors import StsegInputError, summary_line
-from .masks import read_mask_png
+from .masks import VOID, read_mask_png, read_object_png
+from .multiobject import NO_SEGMENT, score_objects
 from .outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
 from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
 from .preprocess import resize_labels
@@ -59,6 +63,7 @@ INTERRUPTED = "interrupted run, no complete output"
 SHORT_HASH = 12
 PROTOCOLS = ("stseg", "davis2016")
 DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
+OBJECT_COLUMNS = ["sequence", "object", "frames", "present", "J", "segments", "naive_shared"]
 
 
 def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
@@ -330,6 +335,19 @@ def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.nd
     return mask
 
 
+def read_gt_objects(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.ndarray:
+    """Per-object ground truth as (H, W) uint8 object ids (0 background, 255 void, see
+    :func:`~stseg_deploy.masks.read_object_png`) at ``size`` = the prediction's (H, W)
+    original size; another size is an error as in :func:`read_gt`, unless ``resize_gt``
+    (nearest neighbour: ids must not blend)."""
+    ids = read_object_png(path)
+    if ids.shape != tuple(size):
+        if not resize_gt:
+            raise size_error(path, ids.shape, size)
+        ids = resize_labels(ids, size)
+    return ids
+
+
 # -- scoring -------------------------------------------------------------------------------
 
 
@@ -342,6 +360,7 @@ class SequenceScore:
     sequence: str
     frames: pd.DataFrame
     record: dict = field(default_factory=dict)
+    objects: pd.DataFrame | None = None  # with objects=True: OBJECT_COLUMNS, one row per object
 
     @property
     def n_scored(self) -> int:
@@ -379,9 +398,15 @@ def score_sequence(
     cut_size: int | str | None = SAME_CUT,
     resize_gt: bool = False,
     protocol: str = "stseg",
+    objects: bool = False,
 ) -> SequenceScore:
     """Per-frame Jaccard of one output folder against the given mask files (one per frame,
     None where a frame has no ground truth).
+
+    ``objects=True`` also scores object by object (:func:`stseg_deploy.multiobject.score_objects`)
+    on the same frames as the protocol's J (``davis2016``: the evaluator's frames), the masks
+    read as object-id maps, matched per ``cut_size`` chunk (None: the whole sequence, the
+    DAVIS-2017 protocol); ``SequenceScore.objects`` gets one row per object.
 
     ``protocol="davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.davis_measures`)
     on the frames the official evaluator scores: those with ground truth but the sequence's
@@ -425,7 +450,38 @@ def score_sequence(
             j[t] = region_similarity(foreground[t], gt[t])
             f[t] = boundary_f(foreground[t], gt[t])
         table = table.assign(davis=official, J=j, F=f)
-    return SequenceScore(record["sequence"], table, record)
+    per_object = None
+    if objects:
+        scored = table["davis"].to_numpy() if protocol == "davis2016" else has_gt
+        per_object = _score_objects(record["sequence"], full, masks, scored, size, resize_gt, n_labels, cut_size)
+    return SequenceScore(record["sequence"], table, record, per_object)
+
+
+def _score_objects(
+    sequence: str, labels: np.ndarray, masks: list[Path | None], scored: np.ndarray,
+    size: tuple[int, int], resize_gt: bool, n_labels: int, cut_size: int | None,
+) -> pd.DataFrame:
+    """One row per ground-truth object (OBJECT_COLUMNS) of a sequence; ``labels`` at ``size``."""
+    ids = np.zeros(labels.shape, dtype=np.uint8)
+    for t in np.flatnonzero(scored):
+        ids[t] = read_gt_objects(masks[t], size, resize_gt)
+    # The chunks of the mask selection, which are those the sequence was linked in: labels
+    # are named consistently only inside one.
+    scores = score_objects(labels, ids, scored, n_labels, frame_chunks(len(labels), cut_size))
+    if scores.n_objects == 0:
+        # An indexed 0/255 binary mask reads as all void (DAVIS-2017's 255); say so, since
+        # the binary measure still sees a foreground there.
+        void = " (its masks hold only background and void, 255: a binary mask should be greyscale 0/255)" if (ids == VOID).any() else ""
+        log.warning("%s: no object in its ground truth on the scored frames%s", sequence, void)
+    return pd.DataFrame({
+        "sequence": sequence,
+        "object": scores.ids,
+        "frames": scores.frames,
+        "present": scores.present,
+        "J": scores.j,
+        "segments": [" ".join("-" if s == NO_SEGMENT else str(s) for s in scores.segments[:, k]) for k in range(scores.n_objects)],
+        "naive_shared": scores.naive_shared,
+    }, columns=OBJECT_COLUMNS)
 
 
 SUMMARY_COLUMNS = ["sequence", "status", "frames", "frames_without_gt", "jaccard_mean", "reason"]
@@ -444,6 +500,9 @@ class Evaluation:
     - ``skipped``: the skipped sequences and why; ``notes``: leftovers of interrupted runs
       beside outputs that were scored; ``model_sha256`` / ``n_labels``: shared by all outputs.
     - ``exported``: PNGs written by the ``--davis17`` export, if one ran.
+    - ``objects``: with ``objects=True``, one row per ground-truth object of every scored
+      sequence (sequence, object, frames, present, J, segments, naive_shared; see
+      :mod:`stseg_deploy.multiobject`); None otherwise.
     """
 
     scores: pd.DataFrame
@@ -456,6 +515,21 @@ class Evaluation:
     exported: int | None = None
     protocol: str = "stseg"
     davis: pd.DataFrame | None = None  # davis2016: sequence, frames, J_mean ... F_decay
+    objects: pd.DataFrame | None = None
+
+    @property
+    def overall_objects(self) -> float:
+        """Mean J over all objects of all scored sequences (DAVIS-2017 style); NaN without."""
+        return float(self.objects["J"].mean()) if self.objects is not None and len(self.objects) else math.nan
+
+    @property
+    def n_objects(self) -> int:
+        return 0 if self.objects is None else len(self.objects)
+
+    @property
+    def naive_shared(self) -> int:
+        """Objects a naive per-object best-label match would give a segment shared with another."""
+        return 0 if self.objects is None else int(self.objects["naive_shared"].sum())
 
     @property
     def overall_f(self) -> float:
@@ -491,13 +565,32 @@ class Evaluation:
         }
         table = pd.concat([self.summary, pd.DataFrame([row])], ignore_index=True)
         table = table.astype({"frames_without_gt": "Int64"})
+        table = self._with_objects(table)
         if self.davis is None:
             return table
         # The DAVIS protocol's columns first; what was scored or skipped, and why, after.
         davis = pd.concat([self.davis, pd.DataFrame([{"sequence": OVERALL, **self.davis[DAVIS_COLUMNS].mean().to_dict(),
                                                        "frames": int(self.davis["frames"].sum())}])], ignore_index=True)
-        merged = davis.merge(table[["sequence", "status", "reason"]], on="sequence", how="right")
-        return merged[["sequence", "frames", *DAVIS_COLUMNS, "status", "reason"]]
+        extra = [] if self.objects is None else ["objects", "J_objects"]
+        merged = davis.merge(table[["sequence", *extra, "status", "reason"]], on="sequence", how="right")
+        return merged[["sequence", "frames", *DAVIS_COLUMNS, *extra, "status", "reason"]]
+
+    def _with_objects(self, table: pd.DataFrame) -> pd.DataFrame:
+        """With ``objects``: columns objects (count) and J_objects (mean over the sequence's
+        objects; on the overall row, over all objects) before reason."""
+        if self.objects is None:
+            return table
+        groups = self.objects.groupby("sequence")["J"]
+        counts, means = groups.size(), groups.mean()
+        scored = table["status"] == SCORED
+        n = table["sequence"].map(counts).where(scored, pd.NA)
+        n = n.mask(scored & n.isna(), 0)  # scored, but no object in its ground truth
+        table = table.assign(objects=n.astype("Int64"), J_objects=table["sequence"].map(means).astype("float64"))
+        overall = table["sequence"] == OVERALL
+        table.loc[overall, "objects"] = self.n_objects
+        table.loc[overall, "J_objects"] = self.overall_objects
+        columns = [c for c in table.columns if c not in ("objects", "J_objects", "reason")]
+        return table[[*columns, "objects", "J_objects", "reason"]]
 
 
 def evaluate(
@@ -511,8 +604,12 @@ def evaluate(
     cut_size: int | str | None = SAME_CUT,
     resize_gt: bool = False,
     protocol: str = "stseg",
+    objects: bool = False,
 ) -> Evaluation:
     """Score every sequence of an stseg-infer output, naming each one that could not be.
+
+    ``objects``: also score object by object (:mod:`stseg_deploy.multiobject`), the masks
+    read as object-id maps (a binary mask is one object), into ``Evaluation.objects``.
 
     ``protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or
     ``"davis2016"``, which adds the DAVIS benchmark's J and F statistics (see
@@ -539,7 +636,7 @@ def evaluate(
     skipped = list(scan.skipped)
     for name, (folder, record) in scan.complete.items():
         try:
-            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt, protocol))
+            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt, protocol, objects))
         except (OSError, ValueError) as exc:
             # One sequence's bad ground truth should not hide the others' scores; it is named.
             skipped.append(Skipped(name, reason_line(exc)))
@@ -559,6 +656,11 @@ def evaluate(
         result.davis = pd.DataFrame(
             [{"sequence": p.sequence, **p.davis_statistics()} for p in sorted(parts, key=lambda p: p.sequence)],
             columns=["sequence", "frames", *DAVIS_COLUMNS],
+        )
+    if objects:
+        tables = [p.objects for p in sorted(parts, key=lambda p: p.sequence) if p.objects is not None and len(p.objects)]
+        result.objects = (
+            pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({c: [] for c in OBJECT_COLUMNS}, columns=OBJECT_COLUMNS)
         )
     return result
 

@@ -1,4 +1,5 @@
-"""PNG masks and label maps: binary ground truth (0/255) and DAVIS-style indexed label images."""
+"""PNG masks and label maps: binary ground truth (0/255), DAVIS-style indexed label images and
+per-object ground truth (object-id maps, DAVIS-2017 style)."""
 
 from __future__ import annotations
 
@@ -76,6 +77,64 @@ def read_mask_png(path: str | Path) -> np.ndarray:
     if array.ndim == 3:
         array = array[..., :3].any(axis=-1) if image.mode in ("RGB", "RGBA") else array.any(axis=-1)
     return array != 0
+
+
+VOID = 255
+"""Object id of pixels not scored (DAVIS-2017 annotations mark them 255)."""
+
+
+def read_object_png(path: str | Path) -> np.ndarray:
+    """Read per-object ground truth: (H, W) uint8 object ids, 0 = background, 1..254 = objects,
+    :data:`VOID` (255) = not scored.
+
+    Accepted forms, so that DAVIS-2016 and DAVIS-2017 annotations both read as they mean:
+
+    - indexed (mode P), DAVIS-2017 style: the palette index is the object id; 255 is void;
+    - greyscale (L, LA) holding only 0 and 255, or bilevel (mode 1): a binary mask
+      (DAVIS-2016 style), one object, id 1;
+    - other greyscale: the grey level is the object id; 255 is void;
+    - colour (RGB, RGBA): a single non-black colour is one object (id 1); several colours
+      must all be DAVIS palette colours, read as their index (an indexed PNG saved as RGB).
+
+    Raises FileNotFoundError or StsegInputError naming the file (unreadable, another mode,
+    colours that are not object colours).
+    """
+    image = _open(path, None)
+    mode = image.mode
+    if mode == "P":
+        return np.asarray(image, dtype=np.uint8)
+    if mode == "1":
+        return np.asarray(image, dtype=bool).astype(np.uint8)
+    if mode in ("L", "LA"):
+        grey = np.asarray(image.getchannel("L"), dtype=np.uint8)
+        values = np.unique(grey)
+        if values[-1] == 255 and len(values) <= 2:  # 0/255 (or all 255): a binary mask
+            return (grey == 255).astype(np.uint8)
+        return grey
+    if mode in ("RGB", "RGBA"):
+        return _colours_to_ids(path, np.asarray(image.convert("RGB"), dtype=np.uint8))
+    raise StsegInputError(f"{path}: expected an object mask PNG (indexed, greyscale or RGB), got mode {mode}")
+
+
+def _colours_to_ids(path: str | Path, rgb: np.ndarray) -> np.ndarray:
+    """(H, W, 3) uint8 colours -> (H, W) uint8 object ids (see :func:`read_object_png`)."""
+    packed = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    colours, inverse = np.unique(packed, return_inverse=True)
+    inverse = inverse.reshape(packed.shape)
+    non_black = colours[colours != 0]
+    if len(non_black) <= 1:
+        return (packed != 0).astype(np.uint8)
+    palette = davis_palette().astype(np.int64)
+    by_colour = {int((r << 16) | (g << 8) | b): index for index, (r, g, b) in enumerate(palette)}
+    unknown = [c for c in colours if int(c) not in by_colour]
+    if unknown:
+        c = int(unknown[0])
+        raise StsegInputError(
+            f"{path}: {len(non_black)} colours, and ({c >> 16}, {(c >> 8) & 255}, {c & 255}) is not a DAVIS "
+            "palette colour, so it names no object id; save object masks as indexed PNGs (palette index = object id)"
+        )
+    ids = np.array([by_colour[int(c)] for c in colours], dtype=np.uint8)
+    return ids[inverse]
 
 
 def _open(path: str | Path, modes: tuple[str, ...] | None) -> Image.Image:

@@ -1,4 +1,5 @@
-"""stseg-eval's files in OUT: ``scores.csv``, ``summary.csv`` and the marker ``eval.json``,
+"""stseg-eval's files in OUT: ``scores.csv``, ``summary.csv``, with ``objects=True``
+``objects.csv``, and the marker ``eval.json``,
 written under the rule of :mod:`stseg_deploy.outdir`: a lock, never overwriting a user's
 file, and after a failure no scores of an earlier run left behind."""
 
@@ -6,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import math
 from pathlib import Path
 
@@ -19,29 +21,53 @@ EVAL_TOOL = "stseg-eval"
 EVAL_MARKER = "eval.json"
 SCORES_FILE = "scores.csv"
 SUMMARY_FILE = "summary.csv"
+OBJECTS_FILE = "objects.csv"
 EVAL_LOCK = ".eval.lock"
-EVAL_FILES = (SCORES_FILE, SUMMARY_FILE, EVAL_MARKER)
+EVAL_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE, EVAL_MARKER)
+CSV_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE)
 
 
-def _check_eval_files_ours(out_dir: Path) -> None:
-    """Refuse (StsegOutputError) eval file names in OUT that stseg-eval did not write.
+def _check_eval_files_ours(out_dir: Path, objects: bool) -> tuple[str, ...]:
+    """Refuse (StsegOutputError) eval file names in OUT that stseg-eval did not write, and
+    return the CSV names this run may remove and write (``objects``: it writes objects.csv).
 
     Ours: an ``eval.json`` stamped by stseg-eval (complete or not); a scores.csv or
-    summary.csv beside no such marker is a user's file.
+    summary.csv beside no such marker is a user's file. objects.csv came later than such
+    markers, so it is ours only when the marker lists it or its run was asked for it
+    (``settings.objects``, written before any CSV); another objects.csv is a user's file,
+    refused when this run writes one, else left alone.
     """
     marker = out_dir / EVAL_MARKER
     block = read_stamp(marker)
+    objects_path = out_dir / OBJECTS_FILE
     if block is not None and block.get("tool") == EVAL_TOOL:
-        return
+        objects_ours = OBJECTS_FILE in (block.get("files") or []) or _settings_objects(marker)
+        if objects and not objects_ours and (objects_path.exists() or objects_path.is_symlink()):
+            raise _not_ours(objects_path, f"not listed in its {EVAL_MARKER}")
+        return CSV_FILES if objects or objects_ours else (SCORES_FILE, SUMMARY_FILE)
     if marker.exists() or marker.is_symlink():
         raise StsegOutputError(f"{marker}: not written by {EVAL_TOOL}; it will not overwrite it. Move it away, then run {EVAL_TOOL} again")
-    for name in (SCORES_FILE, SUMMARY_FILE):
+    for name in CSV_FILES if objects else (SCORES_FILE, SUMMARY_FILE):
         path = out_dir / name
         if path.exists() or path.is_symlink():
-            raise StsegOutputError(
-                f"{path}: not written by {EVAL_TOOL} (no {EVAL_TOOL} {EVAL_MARKER} beside it); "
-                f"it never overwrites such a file. Move it away, then run {EVAL_TOOL} again"
-            )
+            raise _not_ours(path, f"no {EVAL_TOOL} {EVAL_MARKER} beside it")
+    return CSV_FILES if objects else (SCORES_FILE, SUMMARY_FILE)
+
+
+def _not_ours(path: Path, why: str) -> StsegOutputError:
+    return StsegOutputError(
+        f"{path}: not written by {EVAL_TOOL} ({why}); it never overwrites such a file. Move it away, then run {EVAL_TOOL} again"
+    )
+
+
+def _settings_objects(marker: Path) -> bool:
+    """Whether the eval.json ``marker`` records a run asked for objects.csv."""
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    settings = record.get("settings") if isinstance(record, dict) else None
+    return isinstance(settings, dict) and settings.get("objects") is True
 
 
 def _json_float(value: float) -> float | None:
@@ -68,6 +94,11 @@ def _result_record(result: Evaluation) -> dict:
         "partial": result.partial,
         "notes": result.notes,
         "davis17_files": result.exported,
+        "objects": None if result.objects is None else {
+            "J_mean": _json_float(result.overall_objects),  # over all objects, not sequence means
+            "n_objects": result.n_objects,
+            "naive_shared": result.naive_shared,
+        },
     }
 
 
@@ -84,12 +115,15 @@ def evaluate_and_write(
     davis17: str | Path | None = None,
     allow_partial: bool = False,
     protocol: str = "stseg",
+    objects: bool = False,
 ) -> Evaluation:
-    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``.
+    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``;
+    with ``objects`` also ``OUT/objects.csv`` (one row per ground-truth object: sequence,
+    object, frames, present, J, segments, naive_shared; see :mod:`stseg_deploy.multiobject`).
 
     The rule of :mod:`stseg_deploy.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
     second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
-    stseg-eval did not write is refused, never overwritten; ``eval.json`` is stamped
+    stseg-eval did not write (objects.csv too) is refused, never overwritten; ``eval.json`` is stamped
     ``complete: false`` before anything else is touched and the earlier CSVs are removed,
     so a failed, interrupted or killed run never leaves earlier scores behind as if they
     were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
@@ -99,7 +133,8 @@ def evaluate_and_write(
 
     eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
     {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
-    scored), partial, notes, davis17_files, error (null, or the error's line), and
+    scored), partial, notes, davis17_files, objects (null, or {J_mean: mean over all
+    objects, n_objects, naive_shared}), error (null, or the error's line), and
     ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
     """
     out = Path(out_dir)
@@ -117,22 +152,23 @@ def evaluate_and_write(
         "allow_partial": allow_partial,
         "davis17": None if davis17 is None else str(davis17),
         "protocol": protocol,
+        "objects": objects,
     }
     if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
         raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
     with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
-        _check_eval_files_ours(out)
+        ours = _check_eval_files_ours(out, objects)
         for name in EVAL_FILES:  # temp files of an eval that was killed mid-write
             for stale in out.glob(f".{glob.escape(name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
         # Claim the names first: from here on a kill leaves a marker saying "incomplete".
         _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
         try:
-            for name in (SCORES_FILE, SUMMARY_FILE):
+            for name in ours:  # an earlier --objects run's objects.csv too: it is not this run's
                 (out / name).unlink(missing_ok=True)
             result = evaluate(
                 out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol,
+                binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol, objects=objects,
             )
             if davis17 is not None:
                 result.exported = export_davis17(
@@ -142,9 +178,14 @@ def evaluate_and_write(
                 result.scores.to_csv(handle, index=False)
             with atomic_write(out / SUMMARY_FILE, "w") as handle:
                 result.summary_table().to_csv(handle, index=False)
-            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=[SCORES_FILE, SUMMARY_FILE])
+            written = [SCORES_FILE, SUMMARY_FILE]
+            if result.objects is not None:
+                with atomic_write(out / OBJECTS_FILE, "w") as handle:
+                    result.objects.to_csv(handle, index=False)
+                written.append(OBJECTS_FILE)
+            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=written)
         except BaseException as exc:
-            for name in (SCORES_FILE, SUMMARY_FILE):
+            for name in ours:
                 with contextlib.suppress(OSError):
                     (out / name).unlink(missing_ok=True)
             error = "interrupted" if isinstance(exc, KeyboardInterrupt) else reason_line(exc)

@@ -227,7 +227,9 @@ def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int],
     """Write a synthetic DataSplit of layered parametric-motion flow videos with masks.
 
     Videos are split in order into train and val (--val-fraction); the test split repeats
-    the val videos, so every split file is usable."""
+    the val videos, so every split file is usable. GtMask holds object ids (OUT/Labels,
+    indexed PNGs; any id is foreground), so stseg-eval --objects scores each object; the
+    0/255 masks are in OUT/Annotations."""
     _setup_logging(False)
     from .synth import write_synth_split
 

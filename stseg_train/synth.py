@@ -591,11 +591,17 @@ def write_synth_split(
 
         Flows/<seq>/00000.flo        flow (2, H, W) px, Middlebury .flo
         Annotations/<seq>/00000.png  foreground, 0 / 255
-        Labels/<seq>/00000.png       layer ids (0 = background, k = object k), DAVIS palette
+        Labels/<seq>/00000.png       object ids (0 = background, k = object k, visible part),
+                                     indexed PNG with the DAVIS palette (DAVIS-2017 style)
         DataSplit/<name>_train.csv   columns Flow, GtMask, Image (empty), Sequence,
         DataSplit/<name>_val.csv       Sequence_Index; paths relative to out_dir
         DataSplit/<name>_test.csv      (use --base-dir out_dir)
         synth.json                   generation parameters and per-sequence summary
+
+    GtMask points at ``Labels/``: the foreground is any non-zero id, so every binary reader
+    (training, ``stseg-eval``) sees the same mask as ``Annotations/``, and ``stseg-eval
+    --objects`` can score each object separately. ``Annotations/`` stays for tools that
+    want a plain 0/255 mask (``stseg-eval --gt-dir OUT/Annotations``).
 
     Splits are contiguous blocks in sequence order: train, then val, then test. Train and val
     each get at least one sequence when ``n_sequences >= 2`` (val even when ``val_fraction``
@@ -657,11 +663,12 @@ def write_synth_split(
         seq_rows = []
         for t, frame in enumerate(frame_names):
             flow_rel = f"Flows/{seq}/{frame}.flo"
-            mask_rel = f"Annotations/{seq}/{frame}.png"
+            labels_rel = f"Labels/{seq}/{frame}.png"
             write_flow(out_dir / flow_rel, sequence.flows[t])
-            write_mask_png(out_dir / mask_rel, sequence.foreground[t])
-            write_label_png(out_dir / "Labels" / seq / f"{frame}.png", sequence.layers[t])
-            seq_rows.append([flow_rel, mask_rel, "", seq, str(t)])
+            write_mask_png(out_dir / "Annotations" / seq / f"{frame}.png", sequence.foreground[t])
+            write_label_png(out_dir / labels_rel, sequence.layers[t])
+            # GtMask: the object ids, whose non-zero pixels are the foreground (see above).
+            seq_rows.append([flow_rel, labels_rel, "", seq, str(t)])
         rows.append(seq_rows)
         summaries[seq] = {
             "background_model": sequence.background_model,
@@ -680,7 +687,7 @@ def write_synth_split(
 
     params = {
         "generator": "stseg_train.synth",
-        "format_version": 1,
+        "format_version": 2,  # 2: GtMask points at Labels/ (object ids), was Annotations/
         "name": name,
         "seed": seed,
         "n_sequences": n_sequences,

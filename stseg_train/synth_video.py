@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from stseg_deploy.atomic import atomic_write
-from stseg_deploy.masks import write_mask_png
+from stseg_deploy.masks import write_label_png, write_mask_png
 from stseg_deploy.videoio import DEFAULT_FPS, VideoWriter, frame_name
 
 __all__ = ["MIN_RELATIVE_SPEED", "REFERENCE_SIZE", "RenderedVideo", "render_video"]
@@ -193,6 +193,7 @@ def render_video(
     fps: float = DEFAULT_FPS,
     noise: float = 1.0,
     masks_dir: str | Path | None = None,
+    labels_dir: str | Path | None = None,
 ) -> RenderedVideo:
     """Render a video of textured objects moving over a panning textured background.
 
@@ -208,6 +209,11 @@ def render_video(
         noise: standard deviation of Gaussian pixel noise, grey levels (0 for none).
         masks_dir: if given, also write the ground-truth masks there as 0/255 PNGs named after
             the frames (the layout ``stseg-eval --gt-dir`` reads).
+        labels_dir: if given, also write per-object ground truth there: :attr:`RenderedVideo.labels`
+            as indexed PNGs with the DAVIS palette (palette index = object id, 0 =
+            background), named after the frames, DAVIS-2017 style. ``stseg-eval --gt-dir``
+            reads them as binary masks too (any object is foreground) and ``--objects``
+            scores each object.
 
     Returns:
         a :class:`RenderedVideo` with the ground truth (masks, labels, displacements).
@@ -269,5 +275,8 @@ def render_video(
     if masks_dir is not None:
         for t in range(n_frames):
             write_mask_png(Path(masks_dir) / f"{frame_name(t)}.png", masks[t])
+    if labels_dir is not None:
+        for t in range(n_frames):
+            write_label_png(Path(labels_dir) / f"{frame_name(t)}.png", labels[t])
     log.info("rendered %d frames (%dx%d, %d object(s), seed %d) to %s", n_frames, height, width, n_objects, seed, out)
     return RenderedVideo(out, masks, labels, displacements, float(fps))

@@ -5,12 +5,14 @@ cached on disk (``cache=True``); other integer dtypes are converted at the bound
 Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.reference``.
 """
 
+from ._hungarian import assign_max
 from .linking import LINK_METHODS, link_windows, unravel_windows
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
 
 __all__ = [
     "LINK_METHODS",
+    "assign_max",
     "frame_chunks",
     "jaccard",
     "link_windows",

@@ -23,7 +23,7 @@ from fakes import write_sequence as _write_sequence
 from stseg_deploy.cli import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.evaluation import evaluate
-from stseg_deploy.masks import read_label_png, write_mask_png
+from stseg_deploy.masks import davis_palette, read_label_png, write_label_png, write_mask_png
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
@@ -421,7 +421,7 @@ def test_stale_temp_files_of_a_killed_eval_are_removed(outputs: Path) -> None:
     assert not (outputs / "out" / ".summary.csv.abc123.tmp").exists()
 
 
-@pytest.mark.parametrize("name", ["scores.csv", "summary.csv", "eval.json"])
+@pytest.mark.parametrize("name", ["scores.csv", "summary.csv", "objects.csv", "eval.json"])
 def test_sequences_may_not_take_the_names_of_eval_files(tmp_path: Path, name: str) -> None:
     _write_sequence(tmp_path / "flows" / name, 4)
     with pytest.raises(StsegInputError, match=f"sequence name '{name}' is the name of a file stseg-eval writes"):
@@ -465,3 +465,132 @@ def test_davis2016_protocol_needs_every_sequence(outputs: Path) -> None:
     result = _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016")
     assert result.exit_code == 1 and "the DAVIS protocol scores them all" in result.output
     assert _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--allow-partial").exit_code == 2
+
+
+# -- --objects: one segment per ground-truth object ----------------------------------------
+
+
+def _object_gt(root: Path, make_ids, sequence: str = "cat", size=GT_SIZE) -> Path:
+    """Indexed object-id PNGs (DAVIS-2017 style) from each frame's labels at ``size``."""
+    labels, record = read_sequence_output(root / "out" / sequence)
+    for t, name in enumerate(record["frames"]):
+        write_label_png(root / "objects" / sequence / f"{name}.png", make_ids(resize_labels(labels[t], size)))
+    return root / "objects"
+
+
+def test_objects_scores_each_object_and_writes_objects_csv(outputs: Path) -> None:
+    # Objects 1 and 2 are exactly segments 1 and 2 (segment 0 is the background).
+    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "J=1.000"  # the binary measure's line stays last
+    assert lines[-2] == "J_objects=1.000 (2 objects; a naive best-label match would give 0 of them a segment shared with another)"
+    assert "J_objects 1.000 (2 objects)" in result.stdout  # the sequence's line
+    objects = pd.read_csv(outputs / "out" / "objects.csv", dtype={"segments": str})
+    assert list(objects.columns) == ["sequence", "object", "frames", "present", "J", "segments", "naive_shared"]
+    assert objects["object"].tolist() == [1, 2] and objects["J"].tolist() == [1.0, 1.0]
+    assert objects["frames"].tolist() == [6, 6] and objects["present"].tolist() == [6, 6]
+    # cut size 2 (the linking's): 6 frames in 2 chunks (0..2, 3..5), each object its segment.
+    assert objects["segments"].tolist() == ["1 1", "2 2"] and not objects["naive_shared"].any()
+    summary = _summary(outputs)
+    assert list(summary.columns) == ["status", "frames", "frames_without_gt", "jaccard_mean", "objects", "J_objects", "reason"]
+    assert summary.loc["cat", "objects"] == 2 and summary.loc["overall", "J_objects"] == 1.0
+    marker = _marker(outputs)
+    assert marker["stseg"]["files"] == ["scores.csv", "summary.csv", "objects.csv"]
+    assert marker["settings"]["objects"] is True
+    assert marker["objects"] == {"J_mean": 1.0, "n_objects": 2, "naive_shared": 0}
+
+
+def test_objects_sees_two_objects_merged_in_one_segment(outputs: Path) -> None:
+    # Segment 1 split down the middle into two objects: the binary J cannot tell, J_objects can.
+    def split(frame: np.ndarray) -> np.ndarray:
+        ids = np.zeros(frame.shape, np.uint8)
+        ids[:, : GT_SIZE[1] // 2][frame[:, : GT_SIZE[1] // 2] == 1] = 1
+        ids[:, GT_SIZE[1] // 2 :][frame[:, GT_SIZE[1] // 2 :] == 1] = 2
+        return ids
+
+    gt_dir = _object_gt(outputs, split)
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--cut-size", "none")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-1] == "J=1.000"
+    assert lines[-2].endswith("(2 objects; a naive best-label match would give 2 of them a segment shared with another)")
+    objects = pd.read_csv(outputs / "out" / "objects.csv", dtype={"segments": str})
+    # One chunk: one object keeps segment 1, the other gets a segment it does not touch.
+    assert sorted(objects["segments"]) != ["1", "1"] and "1" in objects["segments"].tolist()
+    assert objects["J"].min() == 0.0 and 0.0 < objects["J"].max() < 1.0
+    assert float(lines[-2].split()[0].removeprefix("J_objects=")) == pytest.approx(objects["J"].mean(), abs=5e-4)
+
+
+def test_objects_reads_binary_masks_as_one_object(outputs: Path) -> None:
+    gt_dir = _gt_from_label(outputs, 2, skip=(4,))  # 0/255 greyscale, DAVIS-2016 style
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-2].startswith("J_objects=1.000 (1 objects;")
+    objects = pd.read_csv(outputs / "out" / "objects.csv")
+    assert objects[["object", "frames", "J"]].values.tolist() == [[1, 5, 1.0]]  # frame 4 has no mask
+
+
+def test_objects_with_davis2016_keeps_its_last_lines_and_frames(outputs: Path) -> None:
+    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--protocol", "davis2016")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[-3].startswith("J_objects=1.000 (2 objects;")
+    assert lines[-2] == "J&F=1.000" and lines[-1] == "J=1.000 F=1.000"
+    assert pd.read_csv(outputs / "out" / "objects.csv")["frames"].tolist() == [5, 5]  # no first frame
+    summary = pd.read_csv(outputs / "out" / "summary.csv")
+    assert list(summary.columns)[-4:] == ["objects", "J_objects", "status", "reason"]
+
+
+def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
+    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8), size=(48, 64))
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 1 and "ground truth is 48x64" in _summary(outputs).loc["cat", "reason"]
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip().splitlines()[-2].startswith("J_objects=1.000 (2 objects;")
+    # An RGB mask whose colours are no object ids: the sequence is skipped, the file named.
+    bad = gt_dir / "cat" / "00003.png"
+    colours = np.zeros((48, 64, 3), np.uint8)
+    colours[:10] = (10, 20, 30)
+    colours[20:] = davis_palette()[1]
+    from PIL import Image
+
+    Image.fromarray(colours).save(bad)
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
+    assert result.exit_code == 1
+    assert _summary(outputs).loc["cat", "reason"].startswith(f"{bad}: 2 colours, and (10, 20, 30) is not a DAVIS palette colour")
+    # The binary measure alone still reads it (any non-zero is foreground).
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt").exit_code == 0
+
+
+def test_objects_csv_follows_the_eval_file_rules(outputs: Path) -> None:
+    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
+    out = outputs / "out"
+    (out / "objects.csv").write_text("my objects\n")
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 1 and f"{out / 'objects.csv'}: not written by stseg-eval" in result.stderr
+    assert (out / "objects.csv").read_text() == "my objects\n"
+    (out / "objects.csv").unlink()
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
+    assert (out / "objects.csv").is_file()
+    # A run without --objects does not leave the earlier run's objects.csv as if it were its own.
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    assert not (out / "objects.csv").exists() and _marker(outputs)["objects"] is None
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
+    failed = _eval(outputs, "--gt-dir", str(outputs / "nothing"), "--objects")
+    assert failed.exit_code == 1 and not (out / "objects.csv").exists()
+    (out / ".objects.csv.abc123.tmp").write_text("half")  # a killed eval's temp file
+    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
+    assert not (out / ".objects.csv.abc123.tmp").exists()
+    # Beside an eval.json of a run that neither wrote nor was asked for objects.csv, an
+    # objects.csv is a user's: left alone without --objects, refused with it.
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    (out / "objects.csv").write_text("my objects\n")
+    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
+    assert (out / "objects.csv").read_text() == "my objects\n"
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 1 and f"{out / 'objects.csv'}: not written by stseg-eval (not listed in its eval.json)" in result.stderr
+    assert (out / "objects.csv").read_text() == "my objects\n"

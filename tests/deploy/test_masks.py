@@ -7,7 +7,15 @@ import pytest
 from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.masks import davis_palette, read_label_png, read_mask_png, write_label_png, write_mask_png
+from stseg_deploy.masks import (
+    VOID,
+    davis_palette,
+    read_label_png,
+    read_mask_png,
+    read_object_png,
+    write_label_png,
+    write_mask_png,
+)
 
 
 def test_palette_matches_davis() -> None:
@@ -40,3 +48,41 @@ def test_bad_mask_file(tmp_path: Path) -> None:
         read_mask_png(tmp_path / "bad.png")
     with pytest.raises(FileNotFoundError, match="nope.png"):
         read_mask_png(tmp_path / "nope.png")
+
+
+def test_object_png_reads_davis2016_and_davis2017_annotations(tmp_path: Path) -> None:
+    # DAVIS-2017: indexed, palette index = object id, 255 = void.
+    ids = np.array([[0, 1, 2], [3, VOID, 1]], np.uint8)
+    write_label_png(tmp_path / "d17.png", ids)
+    np.testing.assert_array_equal(read_object_png(tmp_path / "d17.png"), ids)
+    # DAVIS-2016: greyscale 0/255 is one object, id 1 (255 is not void there).
+    write_mask_png(tmp_path / "d16.png", ids > 0)
+    np.testing.assert_array_equal(read_object_png(tmp_path / "d16.png"), (ids > 0).astype(np.uint8))
+    Image.fromarray(ids > 0).save(tmp_path / "bilevel.png")  # mode 1
+    np.testing.assert_array_equal(read_object_png(tmp_path / "bilevel.png"), (ids > 0).astype(np.uint8))
+    # Greyscale that is not 0/255: grey level = object id.
+    Image.fromarray(np.array([[0, 1, 2]], np.uint8)).save(tmp_path / "grey.png")
+    assert read_object_png(tmp_path / "grey.png").tolist() == [[0, 1, 2]]
+
+
+def test_object_png_colours(tmp_path: Path) -> None:
+    palette = davis_palette()
+    ids = np.array([[0, 1, 2, 2]], np.uint8)
+    Image.fromarray(palette[ids]).save(tmp_path / "rgb.png")  # an indexed mask saved as RGB
+    assert read_object_png(tmp_path / "rgb.png").tolist() == [[0, 1, 2, 2]]
+    Image.fromarray(np.array([[[0, 0, 0], [255, 255, 255]]], np.uint8)).save(tmp_path / "white.png")
+    assert read_object_png(tmp_path / "white.png").tolist() == [[0, 1]]  # one colour: one object
+    Image.fromarray(np.array([[[0, 0, 0], [10, 20, 30], [128, 0, 0]]], np.uint8)).save(tmp_path / "odd.png")
+    with pytest.raises(StsegInputError, match=r"odd.png: 2 colours, and \(10, 20, 30\) is not a DAVIS palette colour"):
+        read_object_png(tmp_path / "odd.png")
+
+
+def test_bad_object_png(tmp_path: Path) -> None:
+    (tmp_path / "bad.png").write_bytes(b"garbage")
+    with pytest.raises(StsegInputError, match="bad.png: not a readable image"):
+        read_object_png(tmp_path / "bad.png")
+    with pytest.raises(FileNotFoundError, match="nope.png"):
+        read_object_png(tmp_path / "nope.png")
+    Image.fromarray(np.zeros((2, 2), np.float32)).save(tmp_path / "float.tif")
+    with pytest.raises(StsegInputError, match="float.tif: expected an object mask PNG .* got mode F"):
+        read_object_png(tmp_path / "float.tif")

@@ -12,7 +12,8 @@ import pytest
 
 from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.flowio import read_flow
-from stseg_deploy.masks import read_label_png, read_mask_png
+from stseg_deploy.masks import read_label_png, read_mask_png, read_object_png
+from stseg_deploy.multiobject import score_objects
 from stseg_train.synth import (
     MIN_AREA_FRACTION,
     SynthSequence,
@@ -242,11 +243,33 @@ def test_split_reads_back(tmp_path: Path) -> None:
             np.testing.assert_array_equal(read_mask_png(mask_path), seq.foreground[row.Sequence_Index])
             labels = read_label_png(out / "Labels" / row.Sequence / f"{row.Sequence_Index:05d}.png")
             np.testing.assert_array_equal(labels, seq.layers[row.Sequence_Index])
+            # GtMask is the object-id map: binary readers see the foreground, stseg-eval
+            # --objects each object; the 0/255 copy stays in Annotations/.
+            assert row.GtMask == f"Labels/{row.Sequence}/{row.Sequence_Index:05d}.png"
+            np.testing.assert_array_equal(read_object_png(mask_path), seq.layers[row.Sequence_Index])
+            annotation = out / "Annotations" / row.Sequence / f"{row.Sequence_Index:05d}.png"
+            np.testing.assert_array_equal(read_mask_png(annotation), seq.foreground[row.Sequence_Index])
+            np.testing.assert_array_equal(read_object_png(annotation), seq.foreground[row.Sequence_Index])
     assert seen == {"train": ["seq000", "seq001", "seq002"], "val": ["seq003"], "test": ["seq004"]}
     params = json.loads((out / "synth.json").read_text())
     assert params["seed"] == 11 and params["size"] == [16, 24] and params["n_frames"] == 4
     assert params["splits"]["val"] == ["seq003"] and not params["test_reuses_val"]
     assert set(params["sequences"]) == {f"seq{k:03d}" for k in range(5)}
+
+
+def test_per_object_ground_truth_scores_objects_separately(tmp_path: Path) -> None:
+    prefix = write_synth_split(tmp_path, 1, 4, (16, 24), seed=3, n_objects=3)
+    table = read_datasplit(prefix, "val")
+    objects = np.stack([read_object_png(resolve(tmp_path, m)) for m in table["GtMask"]])
+    layers = synth_sequence(sequence_rng(3, 0), 4, (16, 24), n_objects=3).layers
+    np.testing.assert_array_equal(objects, layers)
+    # The object-id maps score a perfect segmentation as 1, and one that merges every object
+    # into one segment below 1, which the binary foreground mask cannot tell apart.
+    scored = np.ones(4, bool)
+    assert score_objects(layers, objects, scored, 4).j.tolist() == [1.0, 1.0, 1.0]
+    merged = score_objects((layers > 0).astype(np.uint8), objects, scored, 4)
+    assert merged.n_objects == 3 and merged.mean < 1.0 and merged.naive_shared.all()
+    assert json.loads((tmp_path / "synth.json").read_text())["format_version"] == 2
 
 
 def test_written_files_are_deterministic(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stseg_deploy.masks import read_mask_png
+from stseg_deploy.masks import read_mask_png, read_object_png
 from stseg_deploy.opticalflow import FlowEstimator
 from stseg_deploy.videoio import open_frames
 from stseg_train.synth_video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
@@ -57,6 +57,24 @@ def test_objects_stay_in_frame_and_move_differently(tmp_path: Path, seed: int) -
     background = labels[0] == 0
     expected = np.broadcast_to(video.displacements[0, 0], (background.sum(), 2))
     np.testing.assert_allclose(flow[:, background].T, expected, rtol=1e-6)
+
+
+def test_per_object_ground_truth(tmp_path: Path) -> None:
+    masks_only = render_video(tmp_path / "a", n_frames=4, size=(40, 64), seed=5, fmt="frames", n_objects=2, masks_dir=tmp_path / "gt_a")
+    video = render_video(
+        tmp_path / "b", n_frames=4, size=(40, 64), seed=5, fmt="frames", n_objects=2,
+        masks_dir=tmp_path / "gt_b", labels_dir=tmp_path / "objects",
+    )
+    names = [f"{t:05d}.png" for t in range(4)]
+    assert sorted(p.name for p in (tmp_path / "objects").iterdir()) == names
+    for t, name in enumerate(names):
+        # Object ids, DAVIS-2017 style: read back as the labels, and as the masks by binary readers.
+        np.testing.assert_array_equal(read_object_png(tmp_path / "objects" / name), video.labels[t])
+        np.testing.assert_array_equal(read_mask_png(tmp_path / "objects" / name), video.masks[t])
+        # The 0/255 masks are unchanged by asking for the labels too.
+        assert (tmp_path / "gt_a" / name).read_bytes() == (tmp_path / "gt_b" / name).read_bytes()
+    assert set(np.unique(video.labels)) == {0, 1, 2}
+    np.testing.assert_array_equal(masks_only.labels, video.labels)
 
 
 def test_deterministic_by_seed(tmp_path: Path) -> None:
