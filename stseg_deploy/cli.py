@@ -9,10 +9,11 @@ from pathlib import Path
 import click
 
 from .binarise import BINARISATIONS
-from .clikit import command, fail, setup_logging
+from .clikit import command, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
 from .evaluation import SAME_CUT
 from .datasplit import SPLITS
 from .errors import StsegInputError
+from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
 from .runtime import PROVIDERS
 
@@ -47,11 +48,12 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
 @click.option("--overlay", is_flag=True, help="Also write overlay/<frame>.png and overlay.mp4 (segments over the frames, or over the flow colours for flow input) and flow/<frame>.png (colour wheel).")
-@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", help="Optical flow for video inputs (OpenCV).")
-@click.option("--flow-size", nargs=2, type=int, default=None, help="Compute video flow at H W [default: the video's size].")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow for video inputs (OpenCV).")
+@click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute video flow at H W (instead of --flow-scale); masks are still written at the video's size.")
+@click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows, as the bundled models were trained.  [default: auto]")
 @click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_step, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -74,7 +76,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
     try:
         if inputs:
-            sequences = _input_sequences(inputs, flow_method, flow_size, flow_step)
+            sequences = _input_sequences(inputs, flow_method, *resolve_flow_resolution(flow_size, flow_scale), flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
@@ -115,7 +117,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     )
 
 
-def _input_sequences(inputs, method: str, size, step: int) -> list:
+def _input_sequences(inputs, method: str, size, scale, step: int) -> list:
     """Sequences for stseg-infer's INPUT arguments, with names checked for collisions."""
     from .sources import is_flow_folder, open_video_sequence, sequences_from_folders
 
@@ -132,7 +134,7 @@ def _input_sequences(inputs, method: str, size, step: int) -> list:
                 f"pass each sequence folder as its own input, e.g. {path}/*"
             )
         else:
-            sequences.append(open_video_sequence(path, method, tuple(size) if size else None, step))
+            sequences.append(open_video_sequence(path, method, size, step, scale))
     by_name: dict[str, list[str]] = {}
     for item, sequence in zip(inputs, sequences):
         by_name.setdefault(sequence.name, []).append(str(item))
@@ -152,11 +154,12 @@ def _has_frames(folder: Path) -> bool:
 @command()
 @click.argument("source", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step); written whole, replacing only an earlier stseg-flow output.")
-@click.option("--method", type=click.Choice(FLOW_METHODS), default="dis", help="OpenCV DIS (fast, default) or Farneback.")
-@click.option("--size", nargs=2, type=int, default=None, help="Compute flow at H W [default: the video's size].")
+@click.option("--method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="OpenCV engine: deepflow (most accurate for segmentation), dis-fine, dis (fastest), farneback.")
+@click.option("--size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --scale).")
+@click.option("--scale", "flow_scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the video's size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: auto]")
 @click.option("--step", type=click.IntRange(min=1), default=1, help="Flow from frame t to frame t + step.")
 @click.option("-v", "--verbose", is_flag=True)
-def flow_main(source, out_dir, method, size, step, verbose) -> None:
+def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
     """Compute forward optical flow of a video file or a folder of frames, as .flo files.
 
     OUT is written under a temporary name and swapped in when complete, with a marker
@@ -165,15 +168,18 @@ def flow_main(source, out_dir, method, size, step, verbose) -> None:
     setup_logging(verbose)
     from tqdm import tqdm
 
-    from .opticalflow import flow_from_video
+    from .opticalflow import flow_from_video, flow_size_for
     from .videoio import open_frames
 
+    if size and flow_scale is not None:
+        raise click.UsageError("give --size or --scale, not both")
     try:
         frames = open_frames(source)
+        size = flow_size_for(frames.size, tuple(size) if size else None, "auto" if flow_scale is None else flow_scale)
         bar = tqdm(total=len(frames), desc=frames.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         started = time.perf_counter()
         try:
-            written = flow_from_video(frames, out_dir, method, tuple(size) if size else None, step, on_frame=lambda _i: bar.update(1))
+            written = flow_from_video(frames, out_dir, method, size, step, on_frame=lambda _i: bar.update(1))
         finally:
             bar.close()
     except (OSError, ValueError) as exc:

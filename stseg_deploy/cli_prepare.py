@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from .clikit import CONTEXT, StsegCommand, fail, setup_logging
+from .clikit import CONTEXT, StsegCommand, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
+from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
 from .prepare import default_workers
 
@@ -18,19 +19,13 @@ def prepare_main() -> None:
     """Prepare a dataset for stseg-train, stseg-infer and stseg-eval: flows and DataSplit CSVs."""
 
 
-def _positive_scale(ctx, param, value):  # noqa: ARG001
-    if value is not None and not 0 < value <= 4:
-        raise click.BadParameter(f"a factor in (0, 4], got {value}")
-    return value
-
-
 @prepare_main.command("davis", cls=StsegCommand)
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for DAVIS2016_<split>.csv and Flows/<res>/<seq>/NNNNN.flo.")
 @click.option("--resolution", default="480p", help="Which ROOT/ImageSets/<res>, JPEGImages/<res>, Annotations/<res> to use.")
-@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default="dis", help="Optical flow engine (OpenCV).")
-@click.option("--flow-size", nargs=2, type=click.IntRange(min=8), default=None, help="Compute flow at H W [default: the frames' size].")
-@click.option("--flow-scale", type=float, default=None, callback=_positive_scale, help="Compute flow at this factor of the frames' size (instead of --flow-size).")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow engine (OpenCV; deepflow needs opencv-contrib-python-headless, stseg's dependency).")
+@click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --flow-scale).")
+@click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the frames' size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows (half of 480p), smaller ones as they are.  [default: auto]")
 @click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/NNNNN.<flo|npy|png>, named after the frames (no flow is computed).")
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel.")
 @click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
@@ -50,8 +45,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     from .videoio import frame_name
 
     setup_logging(verbose)
-    if flow_size is not None and flow_scale is not None:
-        raise click.UsageError("give --flow-size or --flow-scale, not both")
+    flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)
     out = Path(out_dir)
     started = time.perf_counter()
     try:
@@ -100,7 +94,8 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
         "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
         "flows": str(Path(flows_root).resolve()) if flows_root else None,
         "flow_method": None if flows_root else flow_method,
-        "flow_size": list(flow_size) if flow_size else None, "flow_scale": flow_scale,
+        "flow_size": None if flows_root or not flow_size else list(flow_size),
+        "flow_scale": None if flows_root or flow_size else flow_scale,
     }
     try:
         written = write_datasplits(out, name, tables, settings)

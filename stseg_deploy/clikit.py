@@ -49,3 +49,24 @@ def error_line(exc: BaseException) -> str:
 def fail(exc: BaseException):
     """Stop the command with ``exc`` as one error line (exit 1)."""
     raise click.ClickException(error_line(exc)) from exc
+
+
+def parse_flow_scale(ctx, param, value):  # noqa: ARG001
+    """Click callback: ``auto`` or a factor in (0, 4] for a --flow-scale option."""
+    if value is None or value == "auto":
+        return value
+    try:
+        factor = float(value)
+    except ValueError:
+        raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}") from None
+    if not 0 < factor <= 4:
+        raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}")
+    return factor
+
+
+def resolve_flow_resolution(size, scale) -> tuple[tuple[int, int] | None, float | str]:
+    """(size, scale) from --flow-size / --flow-scale, whose scale defaults to "auto" only when
+    no size is given: a user's explicit size is never silently combined with a default scale."""
+    if size and scale is not None:
+        raise click.UsageError("give --flow-size or --flow-scale, not both")
+    return (tuple(size) if size else None), ("auto" if scale is None else scale)

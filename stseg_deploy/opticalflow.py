@@ -1,4 +1,9 @@
-"""Optical flow from RGB frames with OpenCV: DIS (two settings) or Farnebäck, and whole videos to ``.flo``.
+"""Optical flow from RGB frames with OpenCV: DeepFlow (default), DIS (two settings) or Farnebäck,
+and whole videos to ``.flo``.
+
+DeepFlow lives in OpenCV's contrib modules (``cv2.optflow``), which is why stseg depends on
+``opencv-contrib-python-headless``, not ``opencv-python-headless``: the two wheels install the
+same ``cv2`` package, so only one of them may be installed (:func:`opencv_distributions`).
 
 Flow is forward, from ``prev`` to ``next``: a pixel at (x, y) in ``prev`` is found at
 (x + u, y + v) in ``next``. Returned as ``(2, H, W)`` float32 in pixels, channel 0 = u
@@ -26,18 +31,37 @@ from .outdir import OutputUnit, check_inputs_outside
 from .videoio import FrameSource, frame_name, open_frames
 
 __all__ = [
+    "DEFAULT_METHOD",
+    "AUTO_FLOW_HEIGHT",
     "DIS_PRESETS",
     "FARNEBACK_DEFAULTS",
     "METHODS",
+    "check_opencv",
+    "opencv_distributions",
     "FlowEstimator",
     "compute_flow",
+    "flow_size_for",
     "flow_from_video",
     "iter_flows",
 ]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("dis", "dis-fine", "farneback")
+METHODS = ("deepflow", "dis", "dis-fine", "farneback")
+#: The engine and scale stseg-prepare, stseg-flow and stseg-infer use unless told otherwise:
+#: the best J on the shared DAVIS development sequences among the engines that keep 1,400
+#: frames at 480p within 15 minutes on 2 cores (README, "Choosing the flow engine").
+DEFAULT_METHOD = "deepflow"
+#: With ``scale="auto"`` flow is computed with frames shrunk to this height (never enlarged):
+#: half of DAVIS's 480p, the grid the bundled models were trained on, and what keeps DeepFlow
+#: near 0.1 s a frame whatever the video's resolution.
+AUTO_FLOW_HEIGHT = 240
+#: pip distributions that each install ``cv2``; more than one means one overwrote the other.
+OPENCV_DISTRIBUTIONS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless")
+CONTRIB_FIX = (
+    "pip uninstall -y opencv-python opencv-python-headless opencv-contrib-python opencv-contrib-python-headless "
+    "&& pip install opencv-contrib-python-headless"
+)
 #: DIS patches searched down to the full-resolution level (OpenCV's presets stop one level
 #: above it, at half resolution). On the real Middlebury motorcycle pair this lowers the mean
 #: end-point error from 2.63 to 2.24 px at 480p for 4.5x the time (scripts/flow_study.py).
@@ -63,11 +87,70 @@ FARNEBACK_DEFAULTS: dict[str, Any] = {
 }
 
 
+def opencv_distributions() -> list[str]:
+    """The installed pip distributions that provide ``cv2`` (see :data:`OPENCV_DISTRIBUTIONS`)."""
+    from importlib import metadata
+
+    found = []
+    for name in OPENCV_DISTRIBUTIONS:
+        try:
+            metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        found.append(name)
+    return found
+
+
+def check_opencv(distributions: list[str] | None = None, has_contrib: bool | None = None) -> None:
+    """Raise StsegInputError when ``cv2`` lacks the contrib modules DeepFlow needs, or when
+    several OpenCV wheels are installed over each other; the message says how to fix it.
+
+    Args:
+        distributions: installed OpenCV distributions (default: :func:`opencv_distributions`).
+        has_contrib: whether ``cv2.optflow`` exists (default: looked up).
+    """
+    distributions = opencv_distributions() if distributions is None else distributions
+    has_contrib = hasattr(cv2, "optflow") if has_contrib is None else has_contrib
+    if len(distributions) > 1:
+        raise StsegInputError(
+            f"several OpenCV wheels are installed ({', '.join(distributions)}); they install the same cv2 "
+            f"package over each other, so which one you get is an accident. Keep one: {CONTRIB_FIX}"
+        )
+    if not has_contrib:
+        which = distributions[0] if distributions else "an OpenCV build"
+        raise StsegInputError(
+            f"DeepFlow needs OpenCV's contrib modules (cv2.optflow), which {which} lacks; "
+            f"install opencv-contrib-python-headless instead: {CONTRIB_FIX}; "
+            f"or choose another engine (--flow-method dis-fine needs no contrib)"
+        )
+
+
 def _check_method(method: str) -> str:
     key = str(method).lower()
     if key not in METHODS:
         raise ValueError(f"unknown optical-flow method {method!r}; expected one of {METHODS}")
     return key
+
+
+def flow_size_for(
+    frame_size: tuple[int, int], size: tuple[int, int] | None = None, scale: float | str = "auto"
+) -> tuple[int, int] | None:
+    """(H, W) to compute flow at for frames of ``frame_size``, or None for their own size.
+
+    ``size`` wins when given; otherwise ``scale`` times the frames' size, where ``"auto"``
+    shrinks them to :data:`AUTO_FLOW_HEIGHT` rows when taller (aspect kept) and leaves
+    smaller frames alone. Flow is in pixels of that grid; outputs still follow the frames.
+    """
+    if size is not None:
+        return _check_size(size)
+    height, width = int(frame_size[0]), int(frame_size[1])
+    if scale == "auto":
+        scale = min(1.0, AUTO_FLOW_HEIGHT / height)
+    elif isinstance(scale, str) or not 0 < float(scale) <= 4:
+        raise ValueError(f"flow scale must be 'auto' or a factor in (0, 4], got {scale!r}")
+    if float(scale) == 1.0:
+        return None
+    return max(16, round(height * float(scale))), max(16, round(width * float(scale)))
 
 
 def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
@@ -87,7 +170,9 @@ class FlowEstimator:
     """Forward optical flow between RGB frames, with the OpenCV solver created once.
 
     Args:
-        method: ``"dis"`` (Dense Inverse Search, Kroeger et al. 2016; default), ``"dis-fine"``
+        method: ``"deepflow"`` (Weinzaepfel et al. 2013, OpenCV contrib; stseg's default,
+            run at ``scale="auto"`` by the commands), ``"dis"`` (Dense Inverse Search,
+            Kroeger et al. 2016, OpenCV's medium preset), ``"dis-fine"``
             (DIS's medium preset with patches matched at full resolution, finest scale 0,
             instead of half), or ``"farneback"``.
         size: ``(H, W)`` to resize frames to before computing flow, or None to keep their
@@ -96,18 +181,24 @@ class FlowEstimator:
             ``"medium"``); for Farnebäck, any key of :data:`FARNEBACK_DEFAULTS`.
 
     Calling an instance, ``estimator(prev, next)``, returns ``(2, H, W)`` float32 pixels.
-    Not thread-safe (the DIS object keeps state); use one instance per thread.
+    Not thread-safe (the OpenCV solver keeps state); use one instance per thread.
     """
 
-    def __init__(self, method: str = "dis", size: tuple[int, int] | None = None, **opts: Any) -> None:
+    def __init__(self, method: str = DEFAULT_METHOD, size: tuple[int, int] | None = None, **opts: Any) -> None:
         self.method = _check_method(method)
         self.size = _check_size(size)
-        if self.method == "dis-fine":
+        if self.method == "deepflow":
+            if opts:
+                raise ValueError(f"unknown deepflow options {sorted(opts)}; deepflow takes none")
+            check_opencv()
+            self.options = {}
+            self._solver = cv2.optflow.createOptFlow_DeepFlow()
+        elif self.method == "dis-fine":
             if opts:
                 raise ValueError(f"unknown dis-fine options {sorted(opts)}; dis-fine takes none")
             self.options = {"preset": "medium", "finest_scale": DIS_FINE_FINEST_SCALE}
-            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS["medium"])
-            self._dis.setFinestScale(DIS_FINE_FINEST_SCALE)
+            self._solver = cv2.DISOpticalFlow_create(DIS_PRESETS["medium"])
+            self._solver.setFinestScale(DIS_FINE_FINEST_SCALE)
         elif self.method == "dis":
             unknown = set(opts) - {"preset"}
             if unknown:
@@ -116,7 +207,7 @@ class FlowEstimator:
             if preset not in DIS_PRESETS:
                 raise ValueError(f"unknown DIS preset {opts['preset']!r}; expected one of {tuple(DIS_PRESETS)}")
             self.options: dict[str, Any] = {"preset": preset}
-            self._dis = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
+            self._solver = cv2.DISOpticalFlow_create(DIS_PRESETS[preset])
         else:
             unknown = set(opts) - set(FARNEBACK_DEFAULTS)
             if unknown:
@@ -145,8 +236,8 @@ class FlowEstimator:
         """Flow between two :meth:`prepare` d frames. Returns (2, h, w) float32 pixels."""
         if prev.shape != next.shape:
             raise ValueError(f"frames differ in size: {prev.shape} and {next.shape}")
-        if self.method in ("dis", "dis-fine"):
-            flow = self._dis.calc(prev, next, None)
+        if self.method in ("deepflow", "dis", "dis-fine"):
+            flow = self._solver.calc(prev, next, None)
         else:
             flow = cv2.calcOpticalFlowFarneback(prev, next, None, **self.options)
         return np.ascontiguousarray(flow.transpose(2, 0, 1), dtype=np.float32)
@@ -157,7 +248,7 @@ class FlowEstimator:
 
 
 def compute_flow(
-    prev: np.ndarray, next: np.ndarray, method: str = "dis", size: tuple[int, int] | None = None, **opts: Any
+    prev: np.ndarray, next: np.ndarray, method: str = DEFAULT_METHOD, size: tuple[int, int] | None = None, **opts: Any
 ) -> np.ndarray:
     """Forward optical flow between two frames, one-off (see :class:`FlowEstimator` for the options).
 
@@ -180,7 +271,7 @@ def _check_step(step: int) -> int:
 
 def iter_flows(
     source: str | Path | FrameSource,
-    method: str = "dis",
+    method: str = DEFAULT_METHOD,
     size: tuple[int, int] | None = None,
     step: int = 1,
     on_frame: Callable[[int], None] | None = None,
@@ -225,7 +316,7 @@ def iter_flows(
 def flow_from_video(
     source: str | Path | FrameSource,
     out_dir: str | Path,
-    method: str = "dis",
+    method: str = DEFAULT_METHOD,
     size: tuple[int, int] | None = None,
     step: int = 1,
     on_frame: Callable[[int], None] | None = None,

@@ -22,6 +22,7 @@ from .atomic import atomic_write
 from .davis import ListedSequence, image_size
 from .errors import StsegInputError
 from .frames import FLOW_MARKER, FLOW_TOOL, list_flow_files
+from .opticalflow import DEFAULT_METHOD, flow_size_for
 from .outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
 from .videoio import frame_name
 
@@ -34,19 +35,15 @@ COLUMNS = ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
 
 @dataclass(frozen=True)
 class FlowRecipe:
-    """How flows are made: OpenCV ``method`` at ``size`` (H, W), or at ``scale`` times the
-    frames' size, or at the frames' size when both are None."""
+    """How flows are made: OpenCV ``method`` at ``size`` (H, W) when given, else at ``scale``
+    of the frames' size (``"auto"``: see :func:`stseg_deploy.opticalflow.flow_size_for`)."""
 
-    method: str = "dis"
+    method: str = DEFAULT_METHOD
     size: tuple[int, int] | None = None
-    scale: float | None = None
+    scale: float | str = "auto"
 
     def size_for(self, frame_size: tuple[int, int]) -> tuple[int, int] | None:
-        if self.size is not None:
-            return tuple(self.size)
-        if self.scale is None or self.scale == 1:
-            return None
-        return max(8, round(frame_size[0] * self.scale)), max(8, round(frame_size[1] * self.scale))
+        return flow_size_for(frame_size, self.size, self.scale)
 
 
 def check_numbered(sequence: ListedSequence) -> None:

@@ -96,13 +96,25 @@ class VideoSequence:
             yield f"{self.frames.path} frame {frame_name(t)}", flow
 
 
-def open_video_sequence(source: str | Path, method: str = "dis", size: tuple[int, int] | None = None, step: int = 1) -> VideoSequence:
-    """A :class:`VideoSequence` named after the video's file stem (or the frame folder)."""
-    from .opticalflow import FlowEstimator
+def open_video_sequence(
+    source: str | Path,
+    method: str | None = None,
+    size: tuple[int, int] | None = None,
+    step: int = 1,
+    scale: float | str = "auto",
+) -> VideoSequence:
+    """A :class:`VideoSequence` named after the video's file stem (or the frame folder).
+
+    Flow is computed at ``size`` when given, else at ``scale`` of the frames' size (see
+    :func:`stseg_deploy.opticalflow.flow_size_for`); ``method`` None is the default engine.
+    """
+    from .opticalflow import DEFAULT_METHOD, FlowEstimator, flow_size_for
     from .videoio import ImageFolderSource, open_frames
 
-    FlowEstimator(method, size)  # refuse bad options before the counting pass
+    method = method or DEFAULT_METHOD
     frames = open_frames(source)
+    size = flow_size_for(frames.size, size, scale)
+    FlowEstimator(method, size)  # refuse bad options before the counting pass
     count = len(frames) if isinstance(frames, ImageFolderSource) else sum(1 for _ in frames)
     if count <= step:
         raise StsegInputError(f"{frames.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")

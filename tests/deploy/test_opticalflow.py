@@ -16,7 +16,15 @@ from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.flowio import read_flow
-from stseg_deploy.opticalflow import FlowEstimator, compute_flow, flow_from_video, iter_flows
+from stseg_deploy.opticalflow import (
+    FlowEstimator,
+    check_opencv,
+    compute_flow,
+    flow_from_video,
+    flow_size_for,
+    iter_flows,
+    opencv_distributions,
+)
 from stseg_deploy.videoio import FrameSource, VideoWriter
 
 SIZE = (96, 160)
@@ -47,12 +55,12 @@ def _interior_epe(flow: np.ndarray, truth: tuple[float, float]) -> float:
     return float(err[BORDER:-BORDER, BORDER:-BORDER].mean())
 
 
-@pytest.mark.parametrize("method", ["dis", "dis-fine", "farneback"])
+@pytest.mark.parametrize("method", ["deepflow", "dis", "dis-fine", "farneback"])
 def test_global_translation(method: str) -> None:
     velocity = (2.5, -1.5)
     flow = compute_flow(_shifted(0, velocity), _shifted(1, velocity), method=method)
     assert flow.shape == (2, *SIZE) and flow.dtype == np.float32
-    # Measured: DIS 0.04 px, dis-fine 0.008 px, Farneback 0.02 px mean endpoint error; 0.15 px leaves room for
+    # Measured: DeepFlow 0.006 px, DIS 0.04 px, dis-fine 0.008 px, Farneback 0.02 px mean endpoint error; 0.15 px leaves room for
     # other OpenCV builds while still failing on any sign, axis or scale mistake (>= 1 px).
     assert _interior_epe(flow, velocity) < 0.15
 
@@ -94,6 +102,27 @@ def test_dis_fine_matches_patches_at_full_resolution() -> None:
     assert _interior_epe(fine(*frames), velocity) * 3 < _interior_epe(compute_flow(*frames, method="dis"), velocity)
 
 
+def test_opencv_check_names_the_wheels_and_the_fix() -> None:
+    # This environment itself must hold exactly one OpenCV wheel, the contrib one.
+    assert opencv_distributions() == ["opencv-contrib-python-headless"]
+    check_opencv()
+    with pytest.raises(StsegInputError, match=r"several OpenCV wheels are installed \(opencv-python-headless, opencv-contrib-python-headless\).*pip uninstall -y"):
+        check_opencv(["opencv-python-headless", "opencv-contrib-python-headless"], has_contrib=True)
+    with pytest.raises(StsegInputError, match="DeepFlow needs OpenCV's contrib modules.*opencv-python-headless lacks.*--flow-method dis-fine"):
+        check_opencv(["opencv-python-headless"], has_contrib=False)
+
+
+def test_flow_size_for_auto_scale_and_explicit_size() -> None:
+    assert flow_size_for((480, 854)) == (240, 427)  # DAVIS 480p -> half, as the models were trained
+    assert flow_size_for((1080, 1920)) == (240, 427)
+    assert flow_size_for((240, 427)) is None and flow_size_for((100, 150)) is None  # never enlarged
+    assert flow_size_for((480, 854), scale=0.25) == (120, 214)
+    assert flow_size_for((480, 854), scale=1) is None
+    assert flow_size_for((480, 854), size=(100, 200), scale=0.5) == (100, 200)  # a size wins
+    with pytest.raises(ValueError, match="'auto' or a factor"):
+        flow_size_for((480, 854), scale=0)
+
+
 def test_resize_gives_flow_in_the_resized_grid() -> None:
     velocity = (4.0, 2.0)
     flow = compute_flow(_shifted(0, velocity), _shifted(1, velocity), size=(48, 80))
@@ -117,6 +146,8 @@ def test_bad_arguments_are_clear_errors() -> None:
         FlowEstimator("dis", preset="slowest")
     with pytest.raises(ValueError, match="unknown DIS options"):
         FlowEstimator("dis", winsize=3)
+    with pytest.raises(ValueError, match="deepflow takes none"):
+        FlowEstimator("deepflow", preset="fast")
     with pytest.raises(ValueError, match="dis-fine takes none"):
         FlowEstimator("dis-fine", preset="fast")
     with pytest.raises(ValueError, match="unknown Farneback options"):

@@ -50,7 +50,9 @@ def test_flows_and_datasplits_that_infer_and_eval_read(tmp_path: Path) -> None:
     root = _davis(tmp_path / "DAVIS", {"train": {"a": 4, "b": 3}, "val": {"c": 4}})
     (root / "ImageSets" / "480p" / "trainval.txt").write_text("")
     out = tmp_path / "prep"
-    result = _prepare(str(root), "--out", str(out))
+    # DIS: the flat-coloured square of this tiny fixture is what DIS tracks well; DeepFlow's
+    # smoothness term drags its flat interior (the default engine is checked below).
+    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis")
     assert result.exit_code == 0, result.output
     train = pd.read_csv(out / "DAVIS2016_train.csv")
     assert list(train.columns) == ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
@@ -70,14 +72,35 @@ def test_flows_and_datasplits_that_infer_and_eval_read(tmp_path: Path) -> None:
     assert not (out / "DAVIS2016_test.csv").exists()
     # A rerun with the same settings keeps every flow; another scale recomputes them.
     before = (out / "Flows" / "480p" / "a" / "stseg-flow.json").read_bytes()
-    result = _prepare(str(root), "--out", str(out))
+    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis")
     assert "0 sequence(s) computed, 3 kept" in result.output
     assert (out / "Flows" / "480p" / "a" / "stseg-flow.json").read_bytes() == before
-    result = _prepare(str(root), "--out", str(out), "--flow-scale", "0.5")
+    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis", "--flow-scale", "0.5")
     assert "3 sequence(s) computed, 0 kept" in result.output
     assert read_flow(out / "Flows" / "480p" / "a" / "00000.flo").shape == (2, 16, 24)
     marker = json.loads((out / "stseg-prepare.json").read_text())
     assert marker["flow_scale"] == 0.5 and marker["stseg"]["files"] == ["DAVIS2016_train.csv", "DAVIS2016_val.csv"]
+
+
+def test_default_flow_is_deepflow_at_auto_scale(tmp_path: Path) -> None:
+    """Defaults: DeepFlow, frames taller than 240 rows shrunk to 240 (these 32-row frames are
+    kept as they are); another engine or an explicit size recomputes."""
+    root = _davis(tmp_path / "DAVIS", {"val": {"c": 3}})
+    out = tmp_path / "prep"
+    result = _prepare(str(root), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    marker = json.loads((out / "stseg-prepare.json").read_text())
+    assert (marker["flow_method"], marker["flow_scale"], marker["flow_size"]) == ("deepflow", "auto", None)
+    flow_marker = json.loads((out / "Flows" / "480p" / "c" / "stseg-flow.json").read_text())
+    assert flow_marker["method"] == "deepflow" and flow_marker["size"] is None
+    assert read_flow(out / "Flows" / "480p" / "c" / "00000.flo").shape == (2, *SIZE)
+    result = _prepare(str(root), "--out", str(out), "--flow-size", "16", "24")
+    assert result.exit_code == 0 and "1 sequence(s) computed, 0 kept" in result.output
+    assert read_flow(out / "Flows" / "480p" / "c" / "00000.flo").shape == (2, 16, 24)
+    result = _prepare(str(root), "--out", str(out), "--flow-size", "16", "24", "--flow-scale", "0.5")
+    assert result.exit_code == 2 and "give --flow-size or --flow-scale, not both" in result.output
+    result = _prepare(str(root), "--out", str(out), "--flow-scale", "big")
+    assert result.exit_code == 2 and "'auto' or a factor in (0, 4]" in result.output
 
 
 def test_user_flows_are_used_as_they_are(tmp_path: Path) -> None:
