@@ -60,16 +60,21 @@ def main() -> None:
     model = out / "model.onnx"
     run("stseg-export", str(run_dir / "checkpoints" / "best.pt"), "--onnx", str(model))
     run("stseg-infer", "--model", str(model), "--data-file", str(prefix), "--split", "val", "--base-dir", str(data), "--out", str(preds), "--cut-size", "10")
-    result = run("stseg-eval", str(preds), "--data-file", str(prefix), "--split", "val", "--base-dir", str(data), "--cut-size", "10")
-    j_line = result.strip().splitlines()[-1]
+    result = run("stseg-eval", str(preds), "--data-file", str(prefix), "--split", "val", "--base-dir", str(data), "--cut-size", "10", "--objects")
+    # The last line is J=...; J_objects=... (each object matched to its own segment) precedes it.
+    j_line, objects_line = result.strip().splitlines()[-1], result.strip().splitlines()[-2].split(" (")[0]
     # A raw video, from frames to an overlay MP4: flow is computed on the fly (OpenCV DIS).
     from stseg_train.synth_video import render_video
 
     video_dir = out / "video"
-    clip = render_video(video_dir / "clip.mp4", n_frames=48, size=(192, 320), seed=0, fmt="mp4", masks_dir=video_dir / "gt" / "clip")
+    clip = render_video(
+        video_dir / "clip.mp4", n_frames=48, size=(192, 320), seed=0, fmt="mp4", masks_dir=video_dir / "gt" / "clip",
+        labels_dir=video_dir / "objects" / "clip",
+    )
     print(f"\nrendered {clip.path} (48 frames of moving textured shapes over a panning background)")
     run("stseg-infer", "--model", str(model), str(clip.path), "--out", str(video_dir / "preds"), "--overlay", "--cut-size", "10")
-    video_j = run("stseg-eval", str(video_dir / "preds"), "--gt-dir", str(video_dir / "gt")).strip().splitlines()[-1]
+    video_lines = run("stseg-eval", str(video_dir / "preds"), "--gt-dir", str(video_dir / "objects"), "--objects").strip().splitlines()
+    video_j = f"{video_lines[-1]}, {video_lines[-2].split(' (')[0]}"
     run("stseg-viz", str(video_dir / "preds" / "clip"), "--gt", str(video_dir / "gt" / "clip"))
     blackswan = None
     if SHARED_BLACKSWAN.is_dir():
@@ -101,7 +106,7 @@ def main() -> None:
     if davis_jf is not None:
         print(f"DAVIS-2016 (240p, 6 held-out sequences, bundled {DEFAULT_MODEL}): {out / 'davis_preds'}/  ({davis_jf})")
         print(f"  a raw clip from frames to an overlay MP4:         {out / 'davis_video' / 'bear' / 'overlay.mp4'}")
-    print(f"validation videos: {j_line}")
+    print(f"validation videos: {j_line}, {objects_line}")
 
 
 if __name__ == "__main__":
