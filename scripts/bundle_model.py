@@ -27,7 +27,7 @@ from stseg_deploy.zoo import MODELS_DIR
 from stseg_train.checkpoint import load_checkpoint
 from stseg_train.pretrained import PRETRAINED_DIR
 
-KEEP = ("format", "version", "model_args", "model", "config", "epoch", "global_step", "best_val_loss", "seconds", "metrics")
+KEEP = ("format", "version", "model_args", "model", "config", "data_flow", "epoch", "global_step", "best_val_loss", "seconds", "metrics")
 
 
 def main() -> None:
@@ -39,9 +39,20 @@ def main() -> None:
     parser.add_argument("--command", action="append", required=True, help="Exact commands that made it, in order.")
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--notes", default="")
+    parser.add_argument("--data-marker", type=Path, help="stseg-prepare.json of the training data, for a checkpoint "
+                        "from before checkpoints recorded their data's flow (data_flow)")
     args = parser.parse_args()
 
     payload = load_checkpoint(args.checkpoint)
+    if args.data_marker is not None:
+        from stseg_train.trainer import read_prepared_flow
+
+        flow = read_prepared_flow(args.data_marker)
+        if flow is None:
+            sys.exit(f"{args.data_marker}: no flow recipe in it (not an stseg-prepare marker, or --flows data)")
+        if payload.get("data_flow") not in (None, flow):
+            sys.exit(f"{args.checkpoint} records data flow {payload['data_flow']}, {args.data_marker} says {flow}")
+        payload["data_flow"] = flow
     onnx_path = MODELS_DIR / f"{args.name}.onnx"
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
     PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
@@ -81,6 +92,7 @@ def main() -> None:
             "image_size": list(info.image_size),
             "n_labels": info.n_labels,
             "normalisation": info.normalisation,
+            "flow": info.flow,
         },
         "training": {k: config[k] for k in ("image_size", "n_labels", "features_start", "num_layers", "batch_size", "lr",
                                             "param_model", "flow_augmentation", "input_noise", "regularisation", "seed")},

@@ -48,9 +48,9 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
 @click.option("--overlay", is_flag=True, help="Also write overlay/<frame>.png and overlay.mp4 (segments over the frames, or over the flow colours for flow input) and flow/<frame>.png (colour wheel).")
-@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow for video inputs (OpenCV).")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None, help=f"Optical flow for video inputs (OpenCV).  [default: the flow the model was trained on, as its metadata records; else {DEFAULT_METHOD}]")
 @click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute video flow at H W (instead of --flow-scale); masks are still written at the video's size.")
-@click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows, as the bundled models were trained.  [default: auto]")
+@click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: the model's training flow; else auto]")
 @click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")
 @click.option("-v", "--verbose", is_flag=True)
 def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, verbose) -> None:
@@ -75,13 +75,14 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     if bool(inputs) == bool(data_file):
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
     try:
+        model_file, bundled = resolve_model(model_path)
+        model = load_model(model_file, provider=provider, threads=threads)
         if inputs:
-            sequences = _input_sequences(inputs, flow_method, *resolve_flow_resolution(flow_size, flow_scale), flow_step)
+            method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
+            sequences = _input_sequences(inputs, method, size, scale, flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
-        model_file, bundled = resolve_model(model_path)
-        model = load_model(model_file, provider=provider, threads=threads)
         segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
@@ -115,6 +116,17 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         f"segmented {total_frames} frames of {len(sequences)} sequence(s) in {seconds:.1f} s "
         f"({total_frames / max(seconds, 1e-9):.1f} frames/s); results in {Path(out_dir)}"
     )
+
+
+def _video_flow(trained: dict | None, method: str | None, size, scale) -> tuple[str, tuple[int, int] | None, float | str]:
+    """Flow engine, size and scale for video inputs: what the user gave, else the flow the
+    model was trained on (its metadata), else the package defaults. An explicit size or scale
+    replaces the model's resolution as a whole, so the two are never mixed."""
+    trained = trained or {}
+    method = method or trained.get("method") or DEFAULT_METHOD
+    if not size and scale is None and (trained.get("size") or trained.get("scale") is not None):
+        return method, (tuple(trained["size"]) if trained.get("size") else None), trained.get("scale") or "auto"
+    return (method, *resolve_flow_resolution(size, scale))
 
 
 def _input_sequences(inputs, method: str, size, scale, step: int) -> list:

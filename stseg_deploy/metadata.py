@@ -17,7 +17,10 @@ class ModelInfo:
     n_labels: segments L; frames: T per window (3); image_size: (H, W) the model was
     trained at, the default inference size; param_model: the loss's motion model;
     normalisation: how the network normalises; features: channels of the ``features``
-    output; version: stseg version that exported it; epoch: checkpoint epoch.
+    output; version: stseg version that exported it; epoch: checkpoint epoch; flow: the
+    optical flow its training data was made with, when known (``{"method", "size",
+    "scale"}`` from the data's ``stseg-prepare.json``), which stseg-infer then uses for
+    video inputs unless told otherwise.
     """
 
     n_labels: int
@@ -28,6 +31,7 @@ class ModelInfo:
     features: int
     version: str
     epoch: int
+    flow: dict | None = None
 
     def to_metadata(self) -> dict[str, str]:
         """Flat string key/values (ONNX metadata_props), plus the whole record as JSON."""

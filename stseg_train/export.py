@@ -55,6 +55,7 @@ def model_info(payload: dict[str, Any]) -> ModelInfo:
         features=int(args["features_start"]),
         version=str(payload.get("version", "unknown")),
         epoch=int(payload.get("epoch", -1)),
+        flow=payload.get("data_flow"),
     )
 
 

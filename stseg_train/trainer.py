@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import random
@@ -35,6 +36,26 @@ from .motion import basis as motion_basis
 log = logging.getLogger(__name__)
 
 METRICS_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_jaccard", "seconds"]
+
+
+def prepared_flow(data_file: str) -> dict | None:
+    """How the DataSplit's flows were made, when stseg-prepare made them: ``{"method", "size",
+    "scale"}`` from ``stseg-prepare.json`` beside the CSVs, else None (flows of unknown origin).
+
+    Kept in checkpoints and exported models, so inference can compute the same flow.
+    """
+    return read_prepared_flow(Path(data_file).parent / "stseg-prepare.json")
+
+
+def read_prepared_flow(marker: Path) -> dict | None:
+    """The flow recipe in an ``stseg-prepare.json`` (see :func:`prepared_flow`), or None."""
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if not record.get("flow_method"):  # --flows: the user's own flows, engine unknown
+        return None
+    return {"method": record["flow_method"], "size": record.get("flow_size"), "scale": record.get("flow_scale")}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -98,6 +119,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
+        self.data_flow = prepared_flow(cfg.data_file)
         self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size)
         self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size)
         self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start).to(self.device)
@@ -148,6 +170,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(),
+            "data_flow": self.data_flow,
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,

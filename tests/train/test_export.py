@@ -81,6 +81,20 @@ def test_failed_check_keeps_nothing_and_spares_the_old_model(tmp_path: Path, mon
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "old.onnx"]
 
 
+def test_training_flow_travels_into_the_exported_metadata(tmp_path: Path) -> None:
+    """The flow recipe of the training data (stseg-prepare's marker, kept in the checkpoint)
+    is part of what an exported model says about itself; without one it is None."""
+    ckpt = _checkpoint(tmp_path / "plain.pt")
+    payload = torch.load(ckpt, weights_only=False)
+    payload["data_flow"] = {"method": "deepflow", "size": None, "scale": "auto"}
+    torch.save(payload, tmp_path / "flow.pt")
+    export_checkpoint(tmp_path / "flow.pt", tmp_path / "flow.onnx", tmp_path / "flow.ts")
+    for name in ("flow.onnx", "flow.ts"):
+        assert load_model(tmp_path / name, provider="cpu").info.flow == {"method": "deepflow", "size": None, "scale": "auto"}
+    export_checkpoint(ckpt, tmp_path / "plain.onnx")
+    assert load_model(tmp_path / "plain.onnx", provider="cpu").info.flow is None
+
+
 @pytest.mark.parametrize("size", [(16, 24), (62, 110), (128, 224), (7, 9)])
 def test_check_shapes_exercise_padding(size) -> None:
     from stseg_train.export import check_shapes
