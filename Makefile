@@ -5,17 +5,24 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test bench clean
 
+# Exit 0 when a plain (non-contrib) OpenCV wheel is installed.
+export PLAIN_OPENCV := import sys, importlib.metadata as m; names = {(d.metadata["Name"] or "").lower() for d in m.distributions()}; sys.exit(0 if names & {"opencv-python", "opencv-python-headless"} else 1)
+# cv2 whole, with the contrib modules: what DeepFlow and DIS need.
+export CV2_WORKS := import cv2; cv2.optflow.createOptFlow_DeepFlow(); cv2.DISOpticalFlow_create(0)
+
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# Pinned: an unpinned torch pulls a multi-GB CUDA build.
 	$(PY) -m pip install --quiet torch==2.13.0
 	# One OpenCV wheel only: an older .venv may hold opencv-python-headless, which installs the
-	# same cv2 package as the contrib wheel stseg needs (DeepFlow); pip would lay one over the
-	# other. Remove the plain ones first, then restore contrib's files if removing clobbered them.
-	$(PY) -m pip uninstall --quiet -y opencv-python opencv-python-headless 2>/dev/null || true
+	# same cv2 package as the contrib wheel stseg needs (DeepFlow); uninstalling one of two
+	# wheels laid over each other breaks the other, so when a plain one is there, remove all
+	# and let the install below put contrib back whole.
+	$(PY) -c "$$PLAIN_OPENCV" && $(PY) -m pip uninstall --quiet -y opencv-python opencv-python-headless opencv-contrib-python opencv-contrib-python-headless || true
 	$(PY) -m pip install --quiet -e ".[train,dev,plot]"
-	$(PY) -c "import cv2.optflow" 2>/dev/null || $(PY) -m pip install --quiet --force-reinstall --no-deps opencv-contrib-python-headless
+	$(PY) -c "$$CV2_WORKS" 2>/dev/null || $(PY) -m pip install --quiet --force-reinstall --no-deps opencv-contrib-python-headless
+	$(PY) -c "$$CV2_WORKS"
 	touch $(STAMP)
 
 demo: $(STAMP)
