@@ -39,8 +39,9 @@ def main() -> None:
     parser.add_argument("--command", action="append", required=True, help="Exact commands that made it, in order.")
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--notes", default="")
-    parser.add_argument("--data-marker", type=Path, help="stseg-prepare.json of the training data, for a checkpoint "
-                        "from before checkpoints recorded their data's flow (data_flow)")
+    parser.add_argument("--data-marker", type=Path, help="stseg-prepare.json of the training data: its flow recipe "
+                        "replaces the checkpoint's data_flow (for checkpoints from before they recorded it, or data "
+                        "re-prepared with a recipe that gives the same flows, e.g. --flow-scale auto for 0.5 at 480p)")
     args = parser.parse_args()
 
     payload = load_checkpoint(args.checkpoint)
@@ -51,7 +52,7 @@ def main() -> None:
         if flow is None:
             sys.exit(f"{args.data_marker}: no flow recipe in it (not an stseg-prepare marker, or --flows data)")
         if payload.get("data_flow") not in (None, flow):
-            sys.exit(f"{args.checkpoint} records data flow {payload['data_flow']}, {args.data_marker} says {flow}")
+            print(f"note: {args.checkpoint} records data flow {payload['data_flow']}; using {flow} from {args.data_marker}")
         payload["data_flow"] = flow
     onnx_path = MODELS_DIR / f"{args.name}.onnx"
     MODELS_DIR.mkdir(parents=True, exist_ok=True)
