@@ -69,20 +69,24 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     from .outputs import check_outputs_spare_inputs, model_file_sha256, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
-    from .sources import sequences_from_datasplit
+    from .sources import VideoSequence, sequences_from_datasplit, with_flow
     from .zoo import resolve_model
 
     if bool(inputs) == bool(data_file):
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
     try:
-        model_file, bundled = resolve_model(model_path)
-        model = load_model(model_file, provider=provider, threads=threads)
+        # Inputs are checked before the model is loaded: a bad input is named even when the
+        # model is wrong too. Videos get the model's training flow once its metadata is read.
         if inputs:
-            method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
-            sequences = _input_sequences(inputs, method, size, scale, flow_step)
+            sequences = _input_sequences(inputs, *_video_flow(None, flow_method, flow_size, flow_scale), flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
+        model_file, bundled = resolve_model(model_path)
+        model = load_model(model_file, provider=provider, threads=threads)
+        if inputs and model.info.flow:
+            method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
+            sequences = [with_flow(s, method, size, scale) if isinstance(s, VideoSequence) else s for s in sequences]
         segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:

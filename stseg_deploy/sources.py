@@ -121,6 +121,19 @@ def open_video_sequence(
     return VideoSequence(check_name(frames.name, str(frames.path)), frames, method, size, step, count - step)
 
 
+def with_flow(
+    sequence: VideoSequence, method: str, size: tuple[int, int] | None = None, scale: float | str = "auto"
+) -> VideoSequence:
+    """The same video with its flow computed by ``method`` at ``size`` / ``scale`` instead."""
+    from dataclasses import replace
+
+    from .opticalflow import FlowEstimator, flow_size_for
+
+    size = flow_size_for(sequence.frame_size, size, scale)
+    FlowEstimator(method, size)  # refuse bad options now, not halfway through the outputs
+    return replace(sequence, method=method, size=size)
+
+
 def is_flow_folder(path: Path) -> bool:
     """True for a folder of flow files rather than of video frames.
 
