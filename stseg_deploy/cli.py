@@ -187,11 +187,10 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
     from .opticalflow import flow_from_video, flow_size_for
     from .videoio import open_frames
 
-    if size and flow_scale is not None:
-        raise click.UsageError("give --size or --scale, not both")
+    size, flow_scale = resolve_flow_resolution(size, flow_scale, ("--size", "--scale"))
     try:
         frames = open_frames(source)
-        size = flow_size_for(frames.size, tuple(size) if size else None, "auto" if flow_scale is None else flow_scale)
+        size = flow_size_for(frames.size, size, flow_scale)
         bar = tqdm(total=len(frames), desc=frames.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         started = time.perf_counter()
         try:

@@ -66,7 +66,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
                 failed[seq.name] = str(exc)
     else:
         flow_root = out / "Flows" / resolution
-        recipe = FlowRecipe(flow_method, tuple(flow_size) if flow_size else None, flow_scale)
+        recipe = FlowRecipe(flow_method, flow_size, flow_scale)
         bar = tqdm(total=len(sequences), unit="seq", desc="flows", file=sys.stderr, dynamic_ncols=True)
 
         def done(seq_name: str, error: str | None) -> None:

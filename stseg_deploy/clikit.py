@@ -53,20 +53,22 @@ def fail(exc: BaseException):
 
 def parse_flow_scale(ctx, param, value):  # noqa: ARG001
     """Click callback: ``auto`` or a factor in (0, 4] for a --flow-scale option."""
-    if value is None or value == "auto":
+    if value is None:
         return value
+    from .opticalflow import check_flow_scale
+
     try:
-        factor = float(value)
+        return check_flow_scale(value if value == "auto" else float(value))
     except ValueError:
         raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}") from None
-    if not 0 < factor <= 4:
-        raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}")
-    return factor
 
 
-def resolve_flow_resolution(size, scale) -> tuple[tuple[int, int] | None, float | str]:
-    """(size, scale) from --flow-size / --flow-scale, whose scale defaults to "auto" only when
-    no size is given: a user's explicit size is never silently combined with a default scale."""
+def resolve_flow_resolution(
+    size, scale, options: tuple[str, str] = ("--flow-size", "--flow-scale")
+) -> tuple[tuple[int, int] | None, float | str]:
+    """(size, scale) from a size / scale option pair (named in ``options``), whose scale
+    defaults to "auto" only when no size is given: a user's explicit size is never silently
+    combined with a default scale."""
     if size and scale is not None:
-        raise click.UsageError("give --flow-size or --flow-scale, not both")
+        raise click.UsageError(f"give {options[0]} or {options[1]}, not both")
     return (tuple(size) if size else None), ("auto" if scale is None else scale)

@@ -40,6 +40,7 @@ __all__ = [
     "opencv_distributions",
     "FlowEstimator",
     "compute_flow",
+    "check_flow_scale",
     "flow_size_for",
     "flow_from_video",
     "iter_flows",
@@ -132,6 +133,17 @@ def _check_method(method: str) -> str:
     return key
 
 
+def check_flow_scale(scale: float | str) -> float | str:
+    """``"auto"`` or a number in (0, 4]; ValueError otherwise (other strings included: the
+    command lines turn their text into a number first). The one rule for --flow-scale and
+    :func:`flow_size_for`."""
+    if scale == "auto":
+        return scale
+    if isinstance(scale, str) or not isinstance(scale, (int, float)) or not 0 < scale <= 4:
+        raise ValueError(f"flow scale must be 'auto' or a factor in (0, 4], got {scale!r}")
+    return float(scale)
+
+
 def flow_size_for(
     frame_size: tuple[int, int], size: tuple[int, int] | None = None, scale: float | str = "auto"
 ) -> tuple[int, int] | None:
@@ -144,10 +156,9 @@ def flow_size_for(
     if size is not None:
         return _check_size(size)
     height, width = int(frame_size[0]), int(frame_size[1])
+    scale = check_flow_scale(scale)
     if scale == "auto":
         scale = min(1.0, AUTO_FLOW_HEIGHT / height)
-    elif isinstance(scale, str) or not 0 < float(scale) <= 4:
-        raise ValueError(f"flow scale must be 'auto' or a factor in (0, 4], got {scale!r}")
     if float(scale) == 1.0:
         return None
     return max(16, round(height * float(scale))), max(16, round(width * float(scale)))
