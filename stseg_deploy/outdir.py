@@ -147,21 +147,22 @@ def is_complete(record: object, tool: str) -> bool:
     return block is not None and block.get("tool") == tool and block.get("complete") is True
 
 
-def _read_json(path: Path) -> object | None:
+def read_record(path: str | Path) -> object | None:
+    """The JSON in a marker file, or None when it is missing or unreadable (not checked further)."""
     try:
-        return json.loads(path.read_text())
+        return json.loads(Path(path).read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
 
 
 def read_stamp(path: str | Path) -> dict | None:
     """The ``"stseg"`` block of the marker file ``path``; None when missing, unreadable or unstamped."""
-    return stamp_of(_read_json(Path(path)))
+    return stamp_of(read_record(path))
 
 
 def read_marker(folder: str | Path, marker: str, tool: str) -> dict | None:
     """The marker record of a complete ``tool`` output in ``folder``, else None."""
-    record = _read_json(Path(folder) / marker)
+    record = read_record(Path(folder) / marker)
     return record if is_complete(record, tool) else None
 
 

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import math
 from pathlib import Path
 
 from .atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
-from .outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
+from .outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
 from .outputs import SEQUENCE_FILE, TOOL
 
 EVAL_TOOL = "stseg-eval"
@@ -38,10 +37,11 @@ def _check_eval_files_ours(out_dir: Path, objects: bool) -> tuple[str, ...]:
     refused when this run writes one, else left alone.
     """
     marker = out_dir / EVAL_MARKER
-    block = read_stamp(marker)
+    record = read_record(marker)
+    block = stamp_of(record)
     objects_path = out_dir / OBJECTS_FILE
     if block is not None and block.get("tool") == EVAL_TOOL:
-        objects_ours = OBJECTS_FILE in (block.get("files") or []) or _settings_objects(marker)
+        objects_ours = OBJECTS_FILE in (block.get("files") or []) or _settings_objects(record)
         if objects and not objects_ours and (objects_path.exists() or objects_path.is_symlink()):
             raise _not_ours(objects_path, f"not listed in its {EVAL_MARKER}")
         return CSV_FILES if objects or objects_ours else (SCORES_FILE, SUMMARY_FILE)
@@ -60,12 +60,8 @@ def _not_ours(path: Path, why: str) -> StsegOutputError:
     )
 
 
-def _settings_objects(marker: Path) -> bool:
-    """Whether the eval.json ``marker`` records a run asked for objects.csv."""
-    try:
-        record = json.loads(marker.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return False
+def _settings_objects(record: object) -> bool:
+    """Whether an eval.json ``record`` says its run was asked for objects.csv."""
     settings = record.get("settings") if isinstance(record, dict) else None
     return isinstance(settings, dict) and settings.get("objects") is True
 
