@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 
 from stseg_deploy.flowio import write_flow
-from stseg_deploy.opticalflow import METHODS, FlowEstimator
+from stseg_deploy.opticalflow import METHODS, FlowEstimator, flow_size_for
 from stseg_deploy.videoio import open_frames
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # RGB uint8 frames -> (H, W, 2) float32 px
@@ -78,8 +78,9 @@ def at_scale(flow: Flow, scale: float) -> Flow:
         return flow
 
     def scaled(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        size = (max(16, round(a.shape[1] * scale)), max(16, round(a.shape[0] * scale)))
-        shrink = [cv2.resize(f, size, interpolation=cv2.INTER_AREA) for f in (a, b)]
+        # The package's own rule for the flow grid, so each row is what --flow-scale computes.
+        height, width = flow_size_for(a.shape[:2], scale=scale)
+        shrink = [cv2.resize(f, (width, height), interpolation=cv2.INTER_AREA) for f in (a, b)]
         return flow(*shrink)
 
     return scaled
