@@ -166,11 +166,17 @@ def test_ctrl_c_to_a_real_stseg_train_saves_and_exits_130(split, tmp_path: Path)
     try:
         assert stepped.wait(60), f"no training step within 60 s:\n{seen.decode(errors='replace')}"
         process.send_signal(signal.SIGINT)
-        stdout, _ = process.communicate(timeout=60)
+        # Not communicate(): it would read stderr too, racing the reader thread for the
+        # closing message. stdout holds a line or two, far below a pipe's buffer.
+        process.wait(timeout=60)
     finally:
         if process.poll() is None:
             process.kill()
-    reader.join(5)
+    reader.join(10)
+    assert process.stdout is not None
+    stdout = process.stdout.read()
+    process.stdout.close()
+    process.stderr.close()
     err = seen.decode(errors="replace")
     assert process.returncode == SIGINT_EXIT, err
     last = run / "checkpoints" / "last.pt"
