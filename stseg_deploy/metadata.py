@@ -6,6 +6,8 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .preprocess import DEFAULT_RESIZE, RESIZE_MODES
+
 METADATA_KEY = "stseg"
 TORCHSCRIPT_EXTRA_FILE = "stseg_metadata.json"
 
@@ -20,7 +22,9 @@ class ModelInfo:
     output; version: stseg version that exported it; epoch: checkpoint epoch; flow: the
     optical flow its training data was made with, when known (``{"method", "size",
     "scale"}`` from the data's ``stseg-prepare.json``), which stseg-infer then uses for
-    video inputs unless told otherwise.
+    video inputs unless told otherwise; resize: how flows were brought to the model's size in
+    training (``stseg_deploy.preprocess.RESIZE_MODES``), which inference repeats. Files
+    exported before the field existed were all trained with ``"antialias"``.
     """
 
     n_labels: int
@@ -32,6 +36,7 @@ class ModelInfo:
     version: str
     epoch: int
     flow: dict | None = None
+    resize: str = DEFAULT_RESIZE
 
     def to_metadata(self) -> dict[str, str]:
         """Flat string key/values (ONNX metadata_props), plus the whole record as JSON."""
@@ -51,6 +56,12 @@ class ModelInfo:
         try:
             record = json.loads(meta[METADATA_KEY])
             record["image_size"] = tuple(int(v) for v in record["image_size"])
-            return cls(**record)
+            info = cls(**record)
         except (json.JSONDecodeError, TypeError, KeyError) as exc:
             raise ValueError(f"{source}: corrupt stseg metadata ({exc})") from exc
+        if info.resize not in RESIZE_MODES:
+            raise ValueError(
+                f"{source}: unknown resize mode {info.resize!r} in its metadata "
+                f"(this stseg knows {', '.join(RESIZE_MODES)}; is the model newer than stseg?)"
+            )
+        return info

@@ -90,7 +90,7 @@ class Segmenter:
                 )
             if on_flow is not None:
                 on_flow(index, flow)
-            resized = resize_flow(flow, self.image_size)
+            resized = resize_flow(flow, self.image_size, self.model.info.resize)
             stats.read += time.perf_counter() - t0
             yield resized
             index += 1

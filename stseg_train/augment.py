@@ -4,7 +4,8 @@
   a sample, for the network input and the loss target alike (segmentation must not depend on
   the camera motion).
 - :func:`perturb_input_noise`: replaces one time slice of the network input (only) by noise,
-  so the network learns to cope with a bad flow field in the window.
+  so the network learns to cope with a bad flow field in the window: per sample (this
+  package's default) or, as the original, per batch (:func:`perturb_input_noise_batch`).
 
 Randomness comes only from the ``generator`` argument (CPU generator by default), so results
 are reproducible under a seeded generator whatever the tensors' device.
@@ -22,6 +23,8 @@ __all__ = [
     "parse_global_motion",
     "global_motion_augmentation",
     "perturb_input_noise",
+    "perturb_input_noise_batch",
+    "NOISE_FUNCTIONS",
 ]
 
 # α: the added flow's mean magnitude, relative to the sample's, before the random m ~ U(0, 1).
@@ -136,3 +139,45 @@ def perturb_input_noise(
     out = x.clone()
     out[rows, :, slot] = replaced
     return out
+
+
+def perturb_input_noise_batch(
+    x: Tensor,
+    p: float = 0.2,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """The original's input noise: with probability ``p`` per **batch**, one time index (the
+    same for every sample) is replaced by ``randn · var + mean``.
+
+    ``var`` (the unbiased variance, not the standard deviation) and ``mean`` are taken per
+    sample and channel over (H, W) of the slice replaced. The original applies it in the
+    network's forward pass, so validation batches are perturbed too.
+
+    Args:
+        x: ``(B, C, T, H, W)`` network input (flow, pixels).
+        p: probability in [0, 1] that the batch is perturbed.
+        generator: source of randomness (draws on the generator's device, default CPU).
+
+    Returns:
+        A new tensor, same shape; ``x`` is left untouched.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if x.dim() != 5:
+        raise ValueError(f"x must be (B, C, T, H, W), got {tuple(x.shape)}")
+    b, c, t, h, w = x.shape
+    gen_device = generator.device if generator is not None else torch.device("cpu")
+    # Drawn in this order every call, applied or not, so the stream does not depend on data.
+    apply = bool(torch.rand(1, generator=generator, device=gen_device)[0] < p)
+    slot = int(torch.randint(0, t, (1,), generator=generator, device=gen_device)[0])
+    noise = torch.randn(b, c, h, w, generator=generator, device=gen_device)
+    out = x.clone()
+    if apply:
+        chosen = x[:, :, slot]
+        var = chosen.var(dim=(-2, -1), keepdim=True)
+        mean = chosen.mean(dim=(-2, -1), keepdim=True)
+        out[:, :, slot] = noise.to(device=x.device, dtype=x.dtype) * var + mean
+    return out
+
+
+NOISE_FUNCTIONS = {"sample": perturb_input_noise, "batch": perturb_input_noise_batch}

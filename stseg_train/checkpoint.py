@@ -16,6 +16,7 @@ from stseg_deploy import __version__
 from stseg_deploy.atomic import atomic_write
 from stseg_deploy.errors import summary_line
 
+from .config import PRE_PRESET_DEFAULTS
 from .model import UNet3D
 
 FORMAT = "stseg-checkpoint-1"
@@ -61,6 +62,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     for key in ("model_args", "model", "config"):
         if key not in payload:
             raise ValueError(f"{path}: checkpoint lacks {key!r}")
+    # Fields added after a checkpoint was written take the value every run had before them.
+    payload["model_args"].setdefault("norm", "frame")
+    for name, value in PRE_PRESET_DEFAULTS.items():
+        payload["config"].setdefault(name, value)
     return payload
 
 

@@ -11,11 +11,46 @@ from pathlib import Path
 import click
 
 from stseg_deploy.clikit import SIGINT_EXIT, command, fail, setup_logging
+from stseg_deploy.preprocess import RESIZE_MODES
 
-from .config import DEFAULT_OPSET, TrainConfig, default
+from .config import DEFAULT_OPSET, NOISE_MODES, NORMS, POTTS_MASKS, PRESETS, TrainConfig, default, preset_values
 
 # Options that may differ on --resume: they say how long or where to run, not what to learn.
 RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "device", "workers"}
+
+# The registries the choices come from. Importing them pulls in torch, which a deploy-only
+# install lacks; there the choices fall back to these copies (stseg-train then says torch is
+# missing), and tests/train/test_cli.py checks the copies against the registries.
+_CHOICES_WITHOUT_TORCH = {
+    "param_model": ["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT"],
+    "distance": ["charb", "l1", "l2", "l2_normed", "l2_normed_alt", "squared", "squared_normed_alt"],
+    "solver": ["default", "irls", "lbfgs", "lbfgs-paper", "lstsq"],
+}
+
+
+def _choices() -> dict[str, list[str]]:
+    try:
+        from .coherence import DISTANCES
+        from .motion import MOTION_MODELS
+        from .solvers import SOLVERS
+    except ImportError:
+        return _CHOICES_WITHOUT_TORCH
+    return {
+        "param_model": sorted(MOTION_MODELS),
+        "distance": sorted(DISTANCES),
+        "solver": ["default", *sorted(SOLVERS)],
+    }
+
+
+CHOICES = _choices()
+
+
+def _apply_preset(ctx: click.Context, options: dict) -> None:
+    """Give every option the user did not type the value of the chosen preset, in place."""
+    typed = {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    for name, value in preset_values(options["preset"]).items():
+        if name not in typed and name in options:
+            options[name] = value
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -116,17 +151,23 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--data-file", required=True, help="DataSplit prefix: PREFIX_train.csv and PREFIX_val.csv must exist.")
 @click.option("--base-dir", required=True, type=click.Path(exists=True, file_okay=False), help="Base folder of the paths in the CSVs.")
 @click.option("--save-dir", required=True, type=click.Path(file_okay=False), help="Where checkpoints, config and metrics go.")
+@click.option("--preset", type=click.Choice(sorted(PRESETS)), default=default("preset"), help="A complete set of defaults: default (this package's, full size), small (64x112, 16 features, lr 1e-3: the quick CPU recipe), paper (the original research code's, item by item). Options you give override it; the defaults shown below are the default preset's.")
 @click.option("--image-size", nargs=2, type=int, default=default("image_size"), help="Model input size H W.")
 @click.option("-L", "--n-labels", "n_labels", type=int, default=default("n_labels"), help="Number of segments.")
-@click.option("--param-model", type=click.Choice(["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT"]), default=default("param_model"), help="Parametric motion model of the loss.")
+@click.option("--param-model", type=click.Choice(CHOICES["param_model"]), default=default("param_model"), help="Parametric motion model of the loss.")
 @click.option("--flow-augmentation", multiple=True, default=default("flow_augmentation"), help="globalmotion.<Model>.<light|medium|strong>; repeat for several; 'none' for no augmentation.")
 @click.option("--input-noise/--no-input-noise", default=default("input_noise"), help="Replace one input time slice by noise with probability 0.2.")
+@click.option("--input-noise-mode", type=click.Choice(NOISE_MODES), default=default("input_noise_mode"), help="sample: each sample drawn alone, noise with the slice's standard deviation, training only; batch: the original's (one draw and one time index per batch, noise scaled by the variance, validation batches too).")
+@click.option("--norm", type=click.Choice(NORMS), default=default("norm"), help="Network normalisation: frame (per frame over H, W, with affine) or instance3d (the original's InstanceNorm3d over T, H, W, no affine).")
+@click.option("--resize", type=click.Choice(RESIZE_MODES), default=default("resize"), help="Flow resizing to the model size: antialias (antialiased bilinear, vectors rescaled to the new grid) or plain (the original's: bilinear without antialiasing, vectors not rescaled). Recorded in the model; inference repeats it.")
+@click.option("--potts-mask", type=click.Choice(POTTS_MASKS), default=default("potts_mask"), help="Temporal regulariser: counted (pixels whose flow change is <= the 0.99 quantile, mean over them) or all (the original's: strictly below it, divided by all pixels).")
 @click.option("--regularisation", default=json.dumps(default("regularisation")), callback=_parse_regularisation, help="JSON {name: weight} of regularisers.")
-@click.option("--distance", type=click.Choice(["l1", "l2", "squared"]), default=default("distance"), help="Distance in the coherence loss.")
+@click.option("--distance", type=click.Choice(CHOICES["distance"]), default=default("distance"), help="Distance in the coherence loss (the original's VectorDistance names).")
 @click.option("--loss-scale/--no-loss-scale", default=default("loss_scale"), help="pieceFitScale (divide by the mean flow norm) or pieceFit.")
-@click.option("--solver", type=click.Choice(["default", "irls", "lstsq", "lbfgs"]), default=default("solver"), help="Theta solver of the loss; default is IRLS (as exact as L-BFGS, much faster).")
+@click.option("--solver", type=click.Choice(CHOICES["solver"]), default=default("solver"), help="Theta solver of the loss; default is IRLS (as exact as L-BFGS, much faster); lbfgs-paper is the original's (least squares, then one L-BFGS step with torch's defaults on the scaled loss, the batch jointly).")
 @click.option("--batch-size", type=int, default=default("batch_size"))
 @click.option("--lr", type=float, default=default("lr"), help="Adam learning rate.")
+@click.option("--weight-decay", type=float, default=default("weight_decay"), help="Adam's weight decay (L2 term).")
 @click.option("--epochs", type=int, default=default("epochs"))
 @click.option("--max-steps", type=int, default=default("max_steps"), help="Stop after this many optimisation steps.")
 @click.option("--time-budget", type=float, default=default("time_budget"), help="Stop after this many minutes of training.")
@@ -135,6 +176,7 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--device", default=default("device"), help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
 @click.option("--seed", type=int, default=default("seed"))
 @click.option("--workers", type=int, default=default("workers"), help="DataLoader worker processes.")
+@click.option("--train-results/--no-train-results", default=default("train_results"), help="Also write results.csv rows for every training window (the original's), not only validation ones.")
 @click.option("--init", default=default("init"), help="Start from the weights of a checkpoint: a bundled name (e.g. davis-small) or a .pt file; the network options must match it. Unsupervised fine-tuning on your own flows.")
 @click.option("--resume", is_flag=True, help="Continue SAVE_DIR/checkpoints/last.pt exactly where it stopped.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in a SAVE_DIR that holds a run, deleting its checkpoints and CSVs.")
@@ -143,9 +185,10 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool, **options) -> None:
     """Train the ST-MS segmentation network on a DataSplit, without labels.
 
-    The defaults are the published setting (128x224, 32 features, batch 10), which takes
-    about 12 s a step on a 2-core CPU; for a quick CPU run use e.g. --image-size 64 112
-    --features-start 16 --lr 1e-3 --time-budget 5."""
+    The default preset trains at the published size (128x224, 32 features, batch 10), about
+    12 s a step on a 2-core CPU, with this package's choices where they differ from the
+    original (the README's table); --preset paper trains exactly as the original did, and
+    --preset small is the quick CPU recipe, e.g. with --time-budget 5."""
     _setup_logging(verbose)
     _require_torch("stseg-train")
     from tqdm import tqdm
@@ -153,6 +196,7 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
 
     from .trainer import Trainer
 
+    _apply_preset(ctx, options)
     if options["flow_augmentation"] == ("none",):
         options["flow_augmentation"] = ()
     if resume and overwrite:
@@ -177,12 +221,17 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",
         err=True,
     )
-    bar = tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr)
+    bar = _progress_bar(tqdm, trainer)
+    by_time = cfg.time_budget is not None
 
     def on_step(info) -> None:
-        bar.update(1)
+        if by_time:
+            # The bar runs over the budget's seconds; its estimate is then the real time left.
+            bar.update(max(0, min(int(trainer.seconds), bar.total) - bar.n))
+        else:
+            bar.update(1)
         bar.set_description(f"epoch {info.epoch} {info.batch}/{info.batches}")
-        bar.set_postfix(loss=f"{info.loss:.4f}")
+        bar.set_postfix(step=info.step, loss=f"{info.loss:.4f}")
 
     try:
         with logging_redirect_tqdm():
@@ -213,6 +262,23 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         )
         ctx.exit(SIGINT_EXIT)
     click.echo(f"stopped by {summary['stopped_by']} after {summary['steps']} steps; best checkpoint: {summary['best']}")
+
+
+def _progress_bar(tqdm, trainer):
+    """Over the time budget's seconds when there is one, else over the planned steps.
+
+    With a budget of minutes and a generous --epochs, a bar over steps would show tens of
+    thousands of planned steps and an estimate of many hours; over the budget, its estimate
+    is the real time left (less if the steps run out first).
+    """
+    cfg = trainer.cfg
+    if cfg.time_budget is not None:
+        return tqdm(
+            total=round(cfg.time_budget * 60), initial=min(round(trainer.seconds), round(cfg.time_budget * 60)),
+            unit="s", dynamic_ncols=True, file=sys.stderr,
+            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s of the time budget [{elapsed}<{remaining}{postfix}]",
+        )
+    return tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr)
 
 
 @command()

@@ -1,4 +1,10 @@
-"""Training configuration: the one source of defaults (the published ST-MS setting)."""
+"""Training configuration: the one source of defaults, and the named presets built on them.
+
+The dataclass defaults are the ``default`` preset. ``paper`` is the original research code's
+setting, item by item (the README's table says where and why the default differs);
+``small`` is the quick CPU recipe. A preset is a set of field values; options the user gives
+explicitly override it, and ``config.json`` records the preset's name and the result.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +14,58 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stseg_deploy.preprocess import MAX_IMAGE_SIDE
+from stseg_deploy.preprocess import MAX_IMAGE_SIDE, RESIZE_MODES
 
 DEFAULT_AUGMENTATION = "globalmotion.QuadraticFullPT.light"
 DEFAULT_REGULARISATION = {"EulerPottsl1R3": 1.0}
 DEFAULT_OPSET = 18
+
+# Choices of the items where this package and the original differ (the README's table):
+NORMS = ("frame", "instance3d")  # a: stseg_train.model.NORMS describes them
+NOISE_MODES = ("sample", "batch")  # c: stseg_train.augment
+POTTS_MASKS = ("counted", "all")  # e: stseg_train.losses.temporal_regulariser
+# d: stseg_deploy.preprocess.RESIZE_MODES; b: stseg_train.solvers.SOLVERS
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "small": {"image_size": (64, 112), "features_start": 16, "batch_size": 8, "lr": 1e-3},
+    "paper": {
+        "image_size": (128, 224),
+        "n_labels": 4,
+        "features_start": 32,
+        "num_layers": 3,
+        "batch_size": 10,
+        "lr": 1e-4,
+        "weight_decay": 0.0,
+        "epochs": 1000,
+        "param_model": "QuadraticFullPT",
+        "flow_augmentation": (DEFAULT_AUGMENTATION,),
+        "regularisation": dict(DEFAULT_REGULARISATION),
+        "distance": "l1",
+        "loss_scale": True,
+        "input_noise": True,
+        "input_noise_prob": 0.2,
+        "norm": "instance3d",
+        "solver": "lbfgs-paper",
+        "input_noise_mode": "batch",
+        "resize": "plain",
+        "potts_mask": "all",
+        "train_results": True,
+    },
+}
+DEFAULT_PRESET = "default"
+
+# What runs saved before a field existed did: read_checkpoint fills these in, so an old
+# run resumes, fine-tunes and exports as it was trained even when a default changes.
+PRE_PRESET_DEFAULTS: dict[str, Any] = {
+    "preset": None,
+    "norm": "frame",
+    "input_noise_mode": "sample",
+    "resize": "antialias",
+    "potts_mask": "counted",
+    "weight_decay": 0.0,
+    "train_results": False,
+}
 
 
 @dataclass
@@ -43,6 +96,13 @@ class TrainConfig:
     seed: int = 123
     workers: int = 2
     init: str | None = None  # a bundled checkpoint name or a .pt path: start from its weights
+    weight_decay: float = 0.0  # Adam's L2 term, as the original's optim.weight_decay
+    norm: str = "frame"
+    input_noise_mode: str = "sample"
+    resize: str = "antialias"
+    potts_mask: str = "counted"
+    train_results: bool = False  # results.csv rows for training batches as well
+    preset: str | None = DEFAULT_PRESET  # the preset the other values started from
 
     def __post_init__(self) -> None:
         self.image_size = tuple(int(v) for v in self.image_size)  # type: ignore[assignment]
@@ -69,6 +129,18 @@ class TrainConfig:
             problems.append(f"time_budget must be > 0 minutes, got {self.time_budget}")
         if not 0 <= self.input_noise_prob <= 1:
             problems.append(f"input_noise_prob must lie in [0, 1], got {self.input_noise_prob}")
+        if self.weight_decay < 0:
+            problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
+        for name, valid in (
+            ("norm", NORMS),
+            ("input_noise_mode", NOISE_MODES),
+            ("resize", RESIZE_MODES),
+            ("potts_mask", POTTS_MASKS),
+        ):
+            if getattr(self, name) not in valid:
+                problems.append(f"{name} must be one of {', '.join(valid)}, got {getattr(self, name)!r}")
+        if self.preset is not None and self.preset not in PRESETS:
+            problems.append(f"unknown preset {self.preset!r}; valid: {', '.join(PRESETS)}")
         if self.workers < 0:
             problems.append(f"workers must be >= 0, got {self.workers}")
         if problems:
@@ -102,3 +174,16 @@ def default(name: str) -> Any:
     if spec.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
         return spec.default_factory()  # type: ignore[misc]
     return spec.default
+
+
+def preset_values(name: str) -> dict[str, Any]:
+    """Every TrainConfig field a preset sets, defaults included: ``{field: value}``.
+
+    Raises ValueError for an unknown name, listing the valid ones.
+    """
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid: {', '.join(PRESETS)}")
+    values = {f.name: default(f.name) for f in dataclasses.fields(TrainConfig) if f.name not in ("data_file", "base_dir", "save_dir")}
+    values.update(PRESETS[name])
+    values["preset"] = name
+    return values

@@ -14,7 +14,7 @@ from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.flowio import check_flo_header, read_flow
 from stseg_deploy.masks import read_mask_png
-from stseg_deploy.preprocess import resize_flow, resize_labels
+from stseg_deploy.preprocess import DEFAULT_RESIZE, resize_flow, resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ class WindowRecord:
 
 
 class FlowWindowDataset(Dataset):
-    """Windows of a DataSplit split, preprocessed by :func:`stseg_deploy.preprocess.resize_flow`.
+    """Windows of a DataSplit split, preprocessed by :func:`stseg_deploy.preprocess.resize_flow`
+    with ``resize`` (one of its modes).
 
     Items are dicts: ``flow`` (2, 3, h, w) float32 tensor, pixels at model size; ``gt``
     (3, h, w) bool tensor (all False when absent); ``has_gt`` (3,) bool; ``index`` int.
@@ -38,8 +39,16 @@ class FlowWindowDataset(Dataset):
     disk are skipped, and counted in one warning.
     """
 
-    def __init__(self, data_file: str | Path, split: str, base_dir: str | Path, image_size: tuple[int, int]):
+    def __init__(
+        self,
+        data_file: str | Path,
+        split: str,
+        base_dir: str | Path,
+        image_size: tuple[int, int],
+        resize: str = DEFAULT_RESIZE,
+    ):
         self.image_size = (int(image_size[0]), int(image_size[1]))
+        self.resize = resize
         table = read_datasplit(data_file, split)
         triples = window_centres(table)
         # A sequence's first and last rows never have both neighbours: that is expected,
@@ -108,7 +117,7 @@ class FlowWindowDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         h, w = self.image_size
-        flow = np.stack([resize_flow(read_flow(p), (h, w)) for p in record.flows], axis=1)
+        flow = np.stack([resize_flow(read_flow(p), (h, w), self.resize) for p in record.flows], axis=1)
         gt = np.zeros((3, h, w), dtype=bool)
         has_gt = np.zeros(3, dtype=bool)
         for t, mask_path in enumerate(record.masks):

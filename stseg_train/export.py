@@ -16,10 +16,12 @@ import torch
 
 from stseg_deploy.atomic import atomic_write
 from stseg_deploy.metadata import METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelInfo
+from stseg_deploy.preprocess import DEFAULT_RESIZE
 
 from .checkpoint import model_from_checkpoint
 from .config import DEFAULT_OPSET
 from .export_wrapper import ExportWrapper, example_input
+from .model import NORMS
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +53,12 @@ def model_info(payload: dict[str, Any]) -> ModelInfo:
         frames=3,
         image_size=(int(cfg["image_size"][0]), int(cfg["image_size"][1])),
         param_model=str(cfg["param_model"]),
-        normalisation="per-frame instance (no running statistics)",
+        normalisation=NORMS[args.get("norm", "frame")],
         features=int(args["features_start"]),
         version=str(payload.get("version", "unknown")),
         epoch=int(payload.get("epoch", -1)),
         flow=payload.get("data_flow"),
+        resize=str(cfg.get("resize", DEFAULT_RESIZE)),
     )
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
+from .coherence import DISTANCES, coherence_per_sample
 from .motion import flow_from_theta
 from .solvers import fit_theta
 
@@ -20,26 +21,9 @@ __all__ = [
     "DEFAULT_REGULARISATION",
     "coherence_loss",
     "temporal_regulariser",
+    "temporal_regulariser_per_sample",
     "total_loss",
 ]
-
-DISTANCES = ("l1", "l2", "squared")
-# Keeps the scale division finite on a zero flow (pixels).
-SCALE_EPS = 1e-6
-# Only keeps sqrt away from 0; no gradient flows through the distance (θ, F detached).
-L2_EPS = 1e-10
-
-
-def _distance(diff: Tensor, distance: str) -> Tensor:
-    """``diff: (..., 2, T, H, W)`` → ``(..., T, H, W)`` per-pixel distance (pixels or px²)."""
-    if distance == "l1":
-        return diff.abs().sum(dim=-4)
-    if distance == "l2":
-        return torch.sqrt(diff.pow(2).sum(dim=-4) + L2_EPS)
-    if distance == "squared":
-        return diff.pow(2).sum(dim=-4)
-    raise ValueError(f"unknown distance {distance!r}; valid: {', '.join(DISTANCES)}")
-
 
 def coherence_loss(
     flow: Tensor,
@@ -51,29 +35,25 @@ def coherence_loss(
 ) -> Tensor:
     """Parametric motion coherence loss ("pieceFitScale", or "pieceFit" with ``scale=False``).
 
-    Per pixel ``Σ_l p_l · d(f_θl − F)``; with ``scale`` divided by the mean ``|u| + |v|`` of
-    that sample's frame (+ ``SCALE_EPS``), making the loss unitless and invariant to the flow
-    magnitude; then averaged over pixels, frames and batch.
+    Per pixel ``Σ_l p_l · d(f_θl, F)``; with ``scale`` each frame is divided by the mean of
+    ``d(F, 0)`` over its pixels (``|u| + |v|`` for l1), making the loss unitless and invariant
+    to the flow magnitude; then averaged over pixels, frames and batch
+    (:func:`stseg_train.coherence.coherence_per_sample`).
 
     Args:
         flow: ``(B, 2, T, H, W)`` pixels.
         proba: ``(B, L, T, H, W)``; the only input that receives a gradient.
         theta: ``(B, L, 2, K)``, detached here.
         basis: ``(K, T, H, W)``.
-        distance: ``"l1"`` (|du| + |dv|), ``"l2"`` (sqrt(du² + dv² + eps)) or ``"squared"``.
-        scale: divide by the per-frame mean flow L1 magnitude.
+        distance: a name of ``stseg_train.coherence.DISTANCES``.
+        scale: divide by the per-frame mean distance of the flow to zero.
 
     Returns:
         Scalar tensor.
     """
     flow = flow.detach()
     pred = flow_from_theta(theta.detach(), basis)  # (B, L, 2, T, H, W)
-    dist = _distance(pred - flow.unsqueeze(1), distance)  # (B, L, T, H, W)
-    per_pixel = (proba * dist).sum(dim=1)  # (B, T, H, W)
-    if scale:
-        norm = flow.abs().sum(dim=1).mean(dim=(-2, -1), keepdim=True) + SCALE_EPS  # (B, T, 1, 1)
-        per_pixel = per_pixel / norm
-    return per_pixel.mean()
+    return coherence_per_sample(flow, proba, pred, distance, scale).mean()
 
 
 def _row_quantile(x: Tensor, q: float) -> Tensor:
@@ -91,41 +71,61 @@ def _row_quantile(x: Tensor, q: float) -> Tensor:
     return lower + (pos - lo) * (upper - lower)
 
 
-def temporal_regulariser(flow: Tensor, proba: Tensor, quantile: float = 0.99) -> Tensor:
+def temporal_regulariser(
+    flow: Tensor, proba: Tensor, quantile: float = 0.99, mask: str = "counted"
+) -> Tensor:
+    """The batch mean of :func:`temporal_regulariser_per_sample` (see there): a scalar."""
+    return temporal_regulariser_per_sample(flow, proba, quantile, mask).mean()
+
+
+def temporal_regulariser_per_sample(
+    flow: Tensor, proba: Tensor, quantile: float = 0.99, mask: str = "counted"
+) -> Tensor:
     """Temporal consistency of the segmentation ("EulerPottsl1R3").
 
     Mean over segments of ``|p(t+1) − p(t)|``, counted only where the temporal flow change
-    ``Σ_c |F(t+1) − F(t)|`` is at most its per-sample ``quantile`` (so the largest changes,
-    where a motion boundary legitimately moves, are not penalised). Per sample the mean is over
-    the counted pixels of all consecutive-frame pairs; then over the batch. Ties at the
-    threshold are counted, so a temporally constant flow counts every pixel.
+    ``Σ_c |F(t+1) − F(t)|`` is below its per-sample ``quantile`` (so the largest changes,
+    where a motion boundary legitimately moves, are not penalised).
+
+    - ``mask="counted"``: pixels at most the quantile count, and the mean is over the
+      counted pixels of all consecutive-frame pairs, so a temporally constant flow (every
+      change equal to the quantile) counts every pixel instead of none.
+    - ``mask="all"`` (the original's): pixels strictly below the quantile count, and the sum
+      is divided by all pixels, so the term shrinks where many pixels tie at the threshold.
 
     Args:
         flow: ``(B, 2, T, H, W)`` pixels (no gradient).
         proba: ``(B, L, T, H, W)``.
         quantile: in [0, 1].
+        mask: ``"counted"`` or ``"all"``.
 
     Returns:
-        Scalar tensor; 0 when T < 2.
+        ``(B,)`` one value per sample; zeros when T < 2.
     """
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
+    if mask not in ("counted", "all"):
+        raise ValueError(f"mask must be 'counted' or 'all', got {mask!r}")
     b, l, t = proba.shape[:3]
     if t < 2:
-        return proba.sum() * 0.0  # keeps the graph (and device) of proba
+        return proba.flatten(1).sum(dim=1) * 0.0  # keeps the graph (and device) of proba
     flow = flow.detach()
     change = (flow[:, :, 1:] - flow[:, :, :-1]).abs().sum(dim=1)  # (B, T-1, H, W)
     threshold = _row_quantile(change.flatten(1), quantile)  # (B,)
-    mask = (change <= threshold.view(b, 1, 1, 1)).to(proba.dtype)
     jump = (proba[:, :, 1:] - proba[:, :, :-1]).abs().mean(dim=1)  # (B, T-1, H, W)
-    counted = mask.flatten(1).sum(dim=1).clamp_min(1.0)
-    return ((jump * mask).flatten(1).sum(dim=1) / counted).mean()
+    if mask == "all":
+        below = (change < threshold.view(b, 1, 1, 1)).to(proba.dtype)
+        return (jump * below).flatten(1).mean(dim=1)
+    counted_mask = (change <= threshold.view(b, 1, 1, 1)).to(proba.dtype)
+    counted = counted_mask.flatten(1).sum(dim=1).clamp_min(1.0)
+    return (jump * counted_mask).flatten(1).sum(dim=1) / counted
 
 
-Regulariser = Callable[[Tensor, Tensor], Tensor]
+# Called as fn(flow, proba, mask=...) → (B,), one value per sample.
+Regulariser = Callable[..., Tensor]
 
 REGULARISERS: dict[str, Regulariser] = {
-    "EulerPottsl1R3": temporal_regulariser,
+    "EulerPottsl1R3": temporal_regulariser_per_sample,
 }
 
 DEFAULT_REGULARISATION: dict[str, float] = {"EulerPottsl1R3": 1.0}
@@ -141,6 +141,7 @@ def total_loss(
     regularisation: Mapping[str, float] | None = None,
     solver: str = "default",
     solver_options: Mapping[str, object] | None = None,
+    potts_mask: str = "counted",
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Fit θ on the detached probabilities, then coherence + Σ weight · regulariser.
 
@@ -152,11 +153,14 @@ def total_loss(
         regularisation: name → weight, names from ``REGULARISERS``;
             ``None`` → ``DEFAULT_REGULARISATION``, ``{}`` → none.
         solver: :func:`stseg_train.solvers.fit_theta` method.
-        solver_options: extra keyword options for the solver.
+        solver_options: extra keyword options for the solver (``lbfgs-paper`` also gets
+            ``distance`` and ``scale``: it minimises this very coherence term).
+        potts_mask: the regularisers' ``mask`` (see :func:`temporal_regulariser`).
 
     Returns:
-        ``(loss, parts, theta)``: scalar loss; ``parts`` maps ``"coherence"`` and each
-        regulariser name to its unweighted scalar value; ``theta: (B, L, 2, K)`` detached.
+        ``(loss, parts, theta)``: scalar loss (the batch mean); ``parts`` maps
+        ``"coherence"`` and each regulariser name to its unweighted scalar value, and
+        ``"per_sample"`` to the ``(B,)`` loss of each sample; ``theta: (B, L, 2, K)`` detached.
     """
     if distance not in DISTANCES:
         raise ValueError(f"unknown distance {distance!r}; valid: {', '.join(DISTANCES)}")
@@ -166,12 +170,17 @@ def total_loss(
         raise ValueError(
             f"unknown regulariser(s) {unknown}; valid: {', '.join(sorted(REGULARISERS))}"
         )
-    theta = fit_theta(flow.detach(), proba.detach(), basis, solver, **dict(solver_options or {}))
-    coherence = coherence_loss(flow, proba, theta, basis, distance=distance, scale=scale)
-    parts: dict[str, Tensor] = {"coherence": coherence}
-    loss = coherence
+    options = dict(solver_options or {})
+    if solver == "lbfgs-paper":
+        options = {"distance": distance, "scale": scale, **options}
+    theta = fit_theta(flow.detach(), proba.detach(), basis, solver, **options)
+    pred = flow_from_theta(theta, basis)
+    per_sample = coherence_per_sample(flow.detach(), proba, pred, distance, scale)
+    parts: dict[str, Tensor] = {"coherence": per_sample.mean()}
     for name, weight in regularisation.items():
-        value = REGULARISERS[name](flow, proba)
-        parts[name] = value
-        loss = loss + weight * value
+        value = REGULARISERS[name](flow.detach(), proba, mask=potts_mask)
+        parts[name] = value.mean()
+        per_sample = per_sample + weight * value
+    parts["per_sample"] = per_sample
+    loss = per_sample.mean()
     return loss, parts, theta

@@ -2,8 +2,10 @@
 
 Maps a window of optical flows ``(B, 2, T, H, W)`` (float32, pixels) to softmax
 probabilities over L motion segments ``(B, L, T, H, W)``. Down- and upsampling act on space
-only, so T is preserved through the network; normalisation is per frame over space without
-running statistics, so a sample's output does not depend on the rest of its batch.
+only, so T is preserved through the network. Normalisation never keeps running statistics,
+so a sample's output does not depend on the rest of its batch: per frame over space with an
+affine (``norm="frame"``, this package's default) or, as the original, ``nn.InstanceNorm3d``
+without affine over the whole window (``norm="instance3d"``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,21 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["FrameNorm", "DoubleConv", "UNet3D"]
+__all__ = ["NORMS", "FrameNorm", "DoubleConv", "UNet3D"]
+
+# Normalisation layers by name; the description is what exported models say about themselves.
+NORMS: dict[str, str] = {
+    "frame": "per-frame instance (no running statistics)",
+    "instance3d": "instance over (T, H, W), no affine, no running statistics (the original's InstanceNorm3d)",
+}
+
+
+def _norm_layer(norm: str, channels: int) -> nn.Module:
+    if norm == "frame":
+        return FrameNorm(channels)
+    if norm == "instance3d":
+        return nn.InstanceNorm3d(channels, affine=False, track_running_stats=False)
+    raise ValueError(f"unknown normalisation {norm!r}; valid: {', '.join(NORMS)}")
 
 
 class FrameNorm(nn.Module):
@@ -42,20 +58,20 @@ class FrameNorm(nn.Module):
 
 
 class DoubleConv(nn.Module):
-    """(Conv3d 3×3×3 pad 1 → FrameNorm → ReLU) × 2.
+    """(Conv3d 3×3×3 pad 1 → normalisation → ReLU) × 2.
 
-    ``(B, Cin, T, H, W)`` → ``(B, Cout, T, H, W)``.
+    ``(B, Cin, T, H, W)`` → ``(B, Cout, T, H, W)``; ``norm`` names one of ``NORMS``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "frame") -> None:
         super().__init__()
         # The conv bias is redundant right before a normalisation that removes the mean.
         self.block = nn.Sequential(
             nn.Conv3d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            FrameNorm(out_channels),
+            _norm_layer(norm, out_channels),
             nn.ReLU(inplace=True),
             nn.Conv3d(out_channels, out_channels, kernel_size=3, padding=1, bias=False),
-            FrameNorm(out_channels),
+            _norm_layer(norm, out_channels),
             nn.ReLU(inplace=True),
         )
 
@@ -72,6 +88,7 @@ class UNet3D(nn.Module):
             (``features_start · 2^k`` for ``k < num_layers``).
         features_start: channels of the top level (and of the returned features).
         in_channels: input channels (2: u, v).
+        norm: normalisation, one of ``NORMS``.
 
     ``forward(x)``: ``x: (B, in_channels, T, H, W)`` float32 (flow in pixels) →
     ``(B, n_labels, T, H, W)`` softmax probabilities (sum to 1 over dim 1). Any H, W ≥ 1 are
@@ -84,8 +101,11 @@ class UNet3D(nn.Module):
         num_layers: int = 3,
         features_start: int = 32,
         in_channels: int = 2,
+        norm: str = "frame",
     ) -> None:
         super().__init__()
+        if norm not in NORMS:
+            raise ValueError(f"unknown normalisation {norm!r}; valid: {', '.join(NORMS)}")
         if num_layers < 1:
             raise ValueError(f"num_layers must be >= 1, got {num_layers}")
         if n_labels < 1 or features_start < 1 or in_channels < 1:
@@ -97,17 +117,18 @@ class UNet3D(nn.Module):
         self.num_layers = int(num_layers)
         self.features_start = int(features_start)
         self.in_channels = int(in_channels)
+        self.norm = norm
         self.size_multiple = 2 ** (self.num_layers - 1)
 
         feats = [self.features_start * 2**k for k in range(self.num_layers)]
-        self.inc = DoubleConv(self.in_channels, feats[0])
+        self.inc = DoubleConv(self.in_channels, feats[0], norm)
         self.downs = nn.ModuleList()
         self.down_convs = nn.ModuleList()
         for k in range(1, self.num_layers):
             self.downs.append(
                 nn.Conv3d(feats[k - 1], feats[k - 1], kernel_size=(1, 2, 2), stride=(1, 2, 2))
             )
-            self.down_convs.append(DoubleConv(feats[k - 1], feats[k]))
+            self.down_convs.append(DoubleConv(feats[k - 1], feats[k], norm))
         self.ups = nn.ModuleList()
         self.up_convs = nn.ModuleList()
         for k in range(self.num_layers - 1, 0, -1):
@@ -115,17 +136,18 @@ class UNet3D(nn.Module):
                 nn.ConvTranspose3d(feats[k], feats[k - 1], kernel_size=(1, 2, 2), stride=(1, 2, 2))
             )
             # Input is the upsampled map concatenated with the skip: 2 × feats[k-1] channels.
-            self.up_convs.append(DoubleConv(2 * feats[k - 1], feats[k - 1]))
+            self.up_convs.append(DoubleConv(2 * feats[k - 1], feats[k - 1], norm))
         self.head = nn.Conv3d(feats[0], self.n_labels, kernel_size=1)
 
     @property
-    def config(self) -> dict[str, int]:
+    def config(self) -> dict[str, int | str]:
         """Constructor arguments; ``UNet3D(**model.config)`` rebuilds the architecture."""
         return {
             "n_labels": self.n_labels,
             "num_layers": self.num_layers,
             "features_start": self.features_start,
             "in_channels": self.in_channels,
+            "norm": self.norm,
         }
 
     def _pad(self, x: Tensor) -> Tensor:

@@ -8,6 +8,11 @@ the K basis terms. Three solvers share one entry point, :func:`fit_theta`:
 - ``"lstsq"``: weighted least squares (weights p); not the L1 minimiser, but a start.
 - ``"lbfgs"``: the original method: lstsq, then L-BFGS with strong-Wolfe line search on the
   L1 objective of all samples and segments at once.
+- ``"lbfgs-paper"``: exactly the original's: least squares without ridge (a failed or NaN
+  solve gives 0), then one ``torch.optim.LBFGS`` step with strong-Wolfe line search and
+  torch's default settings (max_iter 20, max_eval 25, tolerance_grad 1e-7, tolerance_change
+  1e-9) on the training loss's own coherence term (its distance, scaled per frame when the
+  loss is) averaged over the batch, all samples jointly.
 - ``"irls"``: iteratively reweighted least squares, ``w = p / max(|r|, eps)``; each step is
   a majorise-minimise step of the (eps-smoothed) L1 objective, so it never increases it.
 
@@ -22,11 +27,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from .coherence import coherence_per_sample
 from .motion import flow_from_theta
 
 __all__ = ["SOLVERS", "DEFAULT_SOLVER", "fit_theta", "l1_objective"]
 
-SOLVERS = ("irls", "lstsq", "lbfgs")
+SOLVERS = ("irls", "lstsq", "lbfgs", "lbfgs-paper")
 # Chosen with scripts/bench_solvers.py: fastest solver whose objective is within 1% of L-BFGS.
 DEFAULT_SOLVER = "irls"
 DEFAULT_IRLS_ITERS = 10
@@ -210,6 +216,28 @@ def _lbfgs(
     return theta.detach()
 
 
+def _lbfgs_paper(
+    flow: Tensor, proba: Tensor, basis: Tensor, distance: str = "l1", scale: bool = True
+) -> Tensor:
+    try:
+        theta0 = _lstsq(flow, proba, basis, ridge=0.0)
+    except RuntimeError:  # a singular system (an empty segment); the original starts from 0
+        theta0 = flow.new_zeros(proba.shape[0], proba.shape[1], 2, basis.shape[0])
+    theta = theta0.nan_to_num(0.0).clone().requires_grad_(True)
+    optimiser = torch.optim.LBFGS([theta], line_search_fn="strong_wolfe")
+
+    def closure() -> Tensor:
+        optimiser.zero_grad()
+        param_flow = flow_from_theta(theta, basis)
+        loss = coherence_per_sample(flow, proba, param_flow, distance, scale).mean()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimiser.step(closure)
+    return theta.detach()
+
+
 @torch.no_grad()
 def fit_theta(
     flow: Tensor,
@@ -224,10 +252,11 @@ def fit_theta(
         flow: ``(B, 2, T, H, W)`` float, pixels.
         proba: ``(B, L, T, H, W)`` probabilities (detached here; no gradient flows to them).
         basis: ``(K, T, H, W)`` from :func:`stseg_train.motion.basis`.
-        method: ``"irls"``, ``"lstsq"``, ``"lbfgs"`` or ``"default"`` (= ``DEFAULT_SOLVER``).
+        method: one of ``SOLVERS`` or ``"default"`` (= ``DEFAULT_SOLVER``).
         **opts: solver options: ``ridge`` (all, relative Tikhonov term); ``iters``, ``eps``,
             ``eps0``, ``decay`` (irls); ``max_iter``, ``lr`` (lbfgs); ``init`` (irls, lbfgs: a
-            starting θ instead of lstsq).
+            starting θ instead of lstsq); ``distance``, ``scale`` (lbfgs-paper: the
+            coherence term it minimises).
 
     Returns:
         ``theta: (B, L, 2, K)`` detached, same dtype as ``basis``.
@@ -253,4 +282,6 @@ def fit_theta(
         return _irls(flow, proba, basis, **opts)
     if method == "lbfgs":
         return _lbfgs(flow, proba, basis, **opts)
+    if method == "lbfgs-paper":
+        return _lbfgs_paper(flow, proba, basis, **opts)
     raise ValueError(f"unknown solver {method!r}; valid: {', '.join(SOLVERS)} or 'default'")

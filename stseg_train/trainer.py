@@ -24,7 +24,7 @@ from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
 from stseg_deploy.errors import summary_line
 from stseg_kernels import jaccard
 
-from .augment import global_motion_augmentation, perturb_input_noise
+from .augment import NOISE_FUNCTIONS, global_motion_augmentation
 from .checkpoint import load_checkpoint, save_checkpoint
 from .pretrained import load_init_weights
 from .config import TrainConfig
@@ -102,7 +102,7 @@ class Trainer:
 
     Writes to ``cfg.save_dir``: ``config.json``, ``checkpoints/best.pt`` (lowest validation
     loss), ``checkpoints/last.pt``, ``metrics.csv`` (one row per epoch) and ``results.csv``
-    (one row per validation frame per epoch).
+    (one row per validation frame per epoch, and per training window with ``train_results``).
     """
 
     def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
@@ -120,12 +120,12 @@ class Trainer:
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
         self.data_flow = prepared_flow(cfg.data_file)
-        self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size)
-        self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size)
-        self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start).to(self.device)
+        self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size, cfg.resize)
+        self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size, cfg.resize)
+        self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start, norm=cfg.norm).to(self.device)
         if cfg.init is not None and not resume:  # on resume, last.pt holds the weights
             log.info("starting from the weights of %s", load_init_weights(self.model, cfg.init))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.basis = motion_basis(cfg.param_model, 3, *cfg.image_size, device=self.device)
         # Augmentation randomness has its own generator so resuming restores it exactly.
         self.generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
@@ -136,6 +136,7 @@ class Trainer:
         self.seconds = 0.0  # training time accumulated across resumes
         self._clock = (time.monotonic(), 0.0)  # (start of this session, seconds before it)
         self.epoch_losses: list[float] = []  # losses of self.epoch so far, across resumes
+        self.train_rows: list[dict[str, Any]] = []  # results.csv rows of self.epoch's batches so far
         self.metrics: list[dict[str, Any]] = []
         self._stop_requested = False
         if resume:
@@ -179,6 +180,7 @@ class Trainer:
             "seconds": self.seconds,
             "metrics": self.metrics,
             "epoch_losses": self.epoch_losses,
+            "train_rows": self.train_rows,
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -198,6 +200,7 @@ class Trainer:
         self.seconds = float(payload["seconds"])
         self.metrics = list(payload["metrics"])
         self.epoch_losses = list(payload.get("epoch_losses", []))
+        self.train_rows = list(payload.get("train_rows", []))
         self.generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
         if payload["cuda_rng"] and torch.cuda.is_available():
@@ -236,8 +239,9 @@ class Trainer:
 
     # -- steps ---------------------------------------------------------------------------
 
-    def _loss(self, flow: torch.Tensor, proba: torch.Tensor) -> torch.Tensor:
-        loss, _parts, _theta = total_loss(
+    def _loss(self, flow: torch.Tensor, proba: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(scalar loss, (B,) per-sample losses)``."""
+        loss, parts, _theta = total_loss(
             flow,
             proba,
             self.basis,
@@ -245,24 +249,57 @@ class Trainer:
             scale=self.cfg.loss_scale,
             regularisation=self.cfg.regularisation,
             solver=self.cfg.solver,
+            potts_mask=self.cfg.potts_mask,
         )
-        return loss
+        return loss, parts["per_sample"].detach()
 
-    def _train_step(self, flow: torch.Tensor) -> float:
+    def _noisy_input(self, flow: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if not self.cfg.input_noise:
+            return flow
+        perturb = NOISE_FUNCTIONS[self.cfg.input_noise_mode]
+        return perturb(flow, p=self.cfg.input_noise_prob, generator=generator)
+
+    def _train_step(self, batch: dict) -> float:
         self.model.train()
+        flow = batch["flow"].to(self.device, non_blocking=True)
         for name in self.cfg.flow_augmentation:
             flow = global_motion_augmentation(flow, name, generator=self.generator)
-        net_input = flow
-        if self.cfg.input_noise:
-            net_input = perturb_input_noise(flow, p=self.cfg.input_noise_prob, generator=self.generator)
-        proba = self.model(net_input)
-        loss = self._loss(flow, proba)
+        proba = self.model(self._noisy_input(flow, self.generator))
+        loss, per_sample = self._loss(flow, proba)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"training loss became {loss.item()} at step {self.global_step}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.cfg.train_results:
+            # Step numbers count steps done, as in metrics.csv: this batch is step global_step + 1.
+            rows = self._result_rows("train", self.epoch, self.global_step + 1, batch, proba, per_sample.cpu().numpy(), self.train_set)
+            self.train_rows.extend(rows)
         return float(loss.detach())
+
+    def _result_rows(self, split: str, epoch: int, step: int, batch: dict, proba: torch.Tensor, losses: np.ndarray, dataset) -> list[dict]:
+        """One results.csv row per window of a batch, for its centre frame."""
+        labels = proba.detach()[:, :, 1].argmax(dim=1).cpu().numpy()
+        rows = []
+        for i, index in enumerate(batch["index"].tolist()):
+            row = {
+                "epoch": epoch,
+                "step": step,
+                "split": split,
+                "flow": dataset.records[index].centre,
+                "loss": float(losses[i]),
+                "masks_used": int(np.unique(labels[i]).size),
+                "jaccard_fair": np.nan,
+                "jaccard_exceptbiggest": np.nan,
+            }
+            if bool(batch["has_gt"][i, 1]):
+                gt = batch["gt"][i, 1].numpy()
+                fair = binarise_fair(labels[i], gt, self.cfg.n_labels)
+                biggest = binarise_exceptbiggest(labels[i], self.cfg.n_labels)
+                row["jaccard_fair"] = float(jaccard(gt, fair)[0])
+                row["jaccard_exceptbiggest"] = float(jaccard(gt, biggest)[0])
+            rows.append(row)
+        return rows
 
     @torch.no_grad()
     def validate(self, epoch: int) -> tuple[float, float, pd.DataFrame]:
@@ -273,30 +310,18 @@ class Trainer:
         """
         self.model.eval()
         rows = []
+        # The original perturbs validation inputs too (batch mode); its own generator, keyed
+        # by the epoch, keeps a validation reproducible and the training stream untouched.
+        val_generator = torch.Generator(device="cpu").manual_seed(self.cfg.seed * 7_919 + epoch)
         for batch in self._loader(self.val_set, list(range(len(self.val_set)))):
             flow = batch["flow"].to(self.device, non_blocking=True)
-            proba = self.model(flow)
-            labels = proba[:, :, 1].argmax(dim=1).cpu().numpy()
-            for i, index in enumerate(batch["index"].tolist()):
-                loss = float(self._loss(flow[i : i + 1], proba[i : i + 1]))
-                record = self.val_set.records[index]
-                row = {
-                    "epoch": epoch,
-                    "step": self.global_step,
-                    "split": "val",
-                    "flow": record.centre,
-                    "loss": loss,
-                    "masks_used": int(np.unique(labels[i]).size),
-                    "jaccard_fair": np.nan,
-                    "jaccard_exceptbiggest": np.nan,
-                }
-                if bool(batch["has_gt"][i, 1]):
-                    gt = batch["gt"][i, 1].numpy()
-                    fair = binarise_fair(labels[i], gt, self.cfg.n_labels)
-                    biggest = binarise_exceptbiggest(labels[i], self.cfg.n_labels)
-                    row["jaccard_fair"] = float(jaccard(gt, fair)[0])
-                    row["jaccard_exceptbiggest"] = float(jaccard(gt, biggest)[0])
-                rows.append(row)
+            net_input = flow
+            if self.cfg.input_noise_mode == "batch":
+                net_input = self._noisy_input(flow, val_generator)
+            proba = self.model(net_input)
+            # Per window, as a batch of one, so a window's loss does not depend on its batch.
+            losses = np.array([float(self._loss(flow[i : i + 1], proba[i : i + 1])[0]) for i in range(flow.shape[0])])
+            rows.extend(self._result_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set))
         table = pd.DataFrame(rows)
         return float(table["loss"].mean()), float(table["jaccard_fair"].mean()), table
 
@@ -353,7 +378,7 @@ class Trainer:
                 steps_now = 0
                 try:
                     for batch in ([] if stop else self._loader(self.train_set, remaining)):
-                        loss = self._train_step(batch["flow"].to(self.device, non_blocking=True))
+                        loss = self._train_step(batch)
                         self.epoch_losses.append(loss)
                         steps_now += 1
                         self.batch_in_epoch += 1
@@ -434,6 +459,9 @@ class Trainer:
         self._write_metrics()
         # Both CSVs run ahead of last.pt until it is saved below; a death in between is
         # undone on resume by _sync_logs_with_checkpoint.
+        if self.train_rows:
+            rows = pd.concat([pd.DataFrame(self.train_rows), rows], ignore_index=True)
+            self.train_rows = []
         self._append_results(rows)
         log.info("epoch %d: val_loss %.5f val_jaccard %.4f", self.epoch, val_loss, val_jaccard)
         if not partial:
@@ -468,6 +496,12 @@ class Trainer:
         known = {(m["epoch"], m["step"]) for m in self.metrics}
         # Pairs compare by value, so 1.0 == 1; a NaN from a cut-off line never matches.
         keep = np.array([pair in known for pair in zip(results["epoch"], results["step"])], dtype=bool)
+        if "split" in results:
+            # Training rows (--train-results) carry their own batch's step: they were
+            # written with the validation of their epoch, so they stand or fall with it.
+            last_known = max((m["step"] for m in self.metrics), default=-1)
+            train = (results["split"] == "train").to_numpy()
+            keep[train] = (results["step"][train] <= last_known).to_numpy()
         if keep.all():
             return
         dropped = sorted({int(e) for e in results.loc[~keep, "epoch"].dropna()})

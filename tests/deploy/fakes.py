@@ -16,13 +16,15 @@ class FakeModel:
     engine = "fake"
     device = "cpu"
 
-    def __init__(self, n_labels: int = 3, size=(12, 16)) -> None:
-        self.info = ModelInfo(n_labels, 3, size, "QuadraticFullPT", "none", 2, "test", 0)
+    def __init__(self, n_labels: int = 3, size=(12, 16), resize: str = "antialias") -> None:
+        self.info = ModelInfo(n_labels, 3, size, "QuadraticFullPT", "none", 2, "test", 0, resize=resize)
         self.weights = np.random.default_rng(0).normal(size=(n_labels, 2)).astype(np.float32)
         self.calls: list[int] = []
+        self.inputs: list[np.ndarray] = []  # what each run() was given
 
     def run(self, flow: np.ndarray, features: bool = False):
         self.calls.append(flow.shape[0])
+        self.inputs.append(flow.copy())
         logits = np.einsum("lc,bcthw->blthw", self.weights, flow)
         proba = np.exp(logits - logits.max(axis=1, keepdims=True))
         proba /= proba.sum(axis=1, keepdims=True)

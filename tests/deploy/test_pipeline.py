@@ -80,6 +80,22 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3)))
 
 
+@pytest.mark.parametrize("mode", ["antialias", "plain"])
+def test_segmenter_resizes_flow_as_the_model_was_trained(tmp_path: Path, mode: str) -> None:
+    paths = _write_sequence(tmp_path / "seq", 4, size=(25, 33))
+    model = FakeModel(resize=mode)
+    seq = sequences_from_folders([tmp_path / "seq"])[0]
+    Segmenter(model, batch_size=8, cut_size=None).segment(seq)
+    from stseg_deploy.flowio import read_flow
+    from stseg_deploy.preprocess import flow_windows, resize_flow
+
+    expected = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16), mode) for p in paths]))
+    np.testing.assert_allclose(model.inputs[0], expected, rtol=1e-6, atol=1e-6)
+    other = "plain" if mode == "antialias" else "antialias"
+    wrong = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16), other) for p in paths]))
+    assert not np.allclose(model.inputs[0], wrong, atol=1e-3)
+
+
 def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "flows" / "walk", 5, size=(25, 33))
     seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]

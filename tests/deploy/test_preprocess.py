@@ -50,3 +50,43 @@ def test_flow_windows_layout() -> None:
             np.testing.assert_array_equal(windows[w, :, t], flows[w + t])
     with pytest.raises(ValueError, match="at least 3"):
         flow_windows(flows[:2])
+
+
+# -- the original's resize (mode "plain") ------------------------------------------------------
+
+
+def _plain_bilinear(channel: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Bilinear sampling at half-pixel centres, two taps, written out pixel by pixel."""
+    height, width = channel.shape
+    out = np.empty((h, w))
+    for r in range(h):
+        y = max((r + 0.5) * height / h - 0.5, 0.0)
+        y0 = min(int(np.floor(y)), height - 1)
+        y1, fy = min(y0 + 1, height - 1), y - y0
+        for c in range(w):
+            x = max((c + 0.5) * width / w - 0.5, 0.0)
+            x0 = min(int(np.floor(x)), width - 1)
+            x1, fx = min(x0 + 1, width - 1), x - x0
+            top = channel[y0, x0] * (1 - fx) + channel[y0, x1] * fx
+            bottom = channel[y1, x0] * (1 - fx) + channel[y1, x1] * fx
+            out[r, c] = top * (1 - fy) + bottom * fy
+    return out
+
+
+@pytest.mark.parametrize("size", [(5, 7), (13, 9), (24, 40)])
+def test_plain_resize_is_bilinear_without_antialias_and_keeps_vectors(size) -> None:
+    rng = np.random.default_rng(0)
+    flow = rng.normal(size=(2, 12, 20)).astype(np.float32) * 4
+    out = resize_flow(flow, size, "plain")
+    assert out.shape == (2, *size) and out.dtype == np.float32
+    for c in range(2):
+        np.testing.assert_allclose(out[c], _plain_bilinear(flow[c].astype(np.float64), *size), rtol=1e-5, atol=1e-5)
+    # A constant field keeps its vectors in the source pixels: not rescaled.
+    const = np.stack([np.full((12, 20), 3.0, np.float32), np.full((12, 20), -2.0, np.float32)])
+    np.testing.assert_allclose(resize_flow(const, size, "plain")[0], 3.0, rtol=1e-6)
+    np.testing.assert_allclose(resize_flow(const, size, "antialias")[0], 3.0 * size[1] / 20, rtol=1e-5)
+
+
+def test_unknown_resize_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="antialias, plain"):
+        resize_flow(np.zeros((2, 4, 4), np.float32), (2, 2), "nearest")

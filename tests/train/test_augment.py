@@ -117,3 +117,37 @@ def test_perturb_statistics_and_determinism() -> None:
         assert torch.allclose(new.std(dim=1), old.std(dim=1), rtol=0.05)
     with pytest.raises(ValueError):
         perturb_input_noise(x, p=1.5)
+
+
+# -- the original's input noise (--input-noise-mode batch) ---------------------------------
+
+
+def test_batch_noise_is_the_originals_per_batch_draw() -> None:
+    from stseg_train.augment import perturb_input_noise_batch
+
+    x = sample_flow(b=5, seed=3) + 2.0
+    # Replay the generator to know its draws: apply, slot, then the noise.
+    probe = torch.Generator().manual_seed(11)
+    u = torch.rand(1, generator=probe)[0]
+    slot = int(torch.randint(0, 3, (1,), generator=probe)[0])
+    noise = torch.randn(5, 2, 12, 16, generator=probe)
+    out = perturb_input_noise_batch(x, p=1.0, generator=torch.Generator().manual_seed(11))
+    assert u < 1.0
+    chosen = x[:, :, slot]
+    expected = noise * chosen.var(dim=(-2, -1), keepdim=True) + chosen.mean(dim=(-2, -1), keepdim=True)
+    torch.testing.assert_close(out[:, :, slot], expected)
+    others = [t for t in range(3) if t != slot]
+    assert torch.equal(out[:, :, others], x[:, :, others])  # one index for the whole batch
+    # p = 0 never perturbs, and the input is never modified in place.
+    before = x.clone()
+    assert torch.equal(perturb_input_noise_batch(x, p=0.0, generator=torch.Generator().manual_seed(1)), x)
+    assert torch.equal(x, before)
+
+
+def test_batch_noise_rate_is_per_batch() -> None:
+    from stseg_train.augment import perturb_input_noise_batch
+
+    gen = torch.Generator().manual_seed(0)
+    x = sample_flow(b=4)
+    hit = sum(not torch.equal(perturb_input_noise_batch(x, p=0.2, generator=gen), x) for _ in range(2000))
+    assert abs(hit / 2000 - 0.2) < 0.03  # binomial sd 0.009

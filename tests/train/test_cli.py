@@ -218,3 +218,60 @@ def test_commands_exit_130_on_keyboard_interrupt(tmp_path: Path, monkeypatch) ->
         result = CliRunner().invoke(command, args)
         assert result.exit_code == SIGINT_EXIT, result.output
         assert result.output.strip().endswith("interrupted")
+
+
+# -- presets ----------------------------------------------------------------------------------
+
+
+def test_preset_fills_what_the_user_did_not_type(split, tmp_path: Path) -> None:
+    """--preset paper with a small size typed: the size is the user's, everything else the
+    paper's, and config.json says so; training rows reach results.csv."""
+    import json
+
+    import pandas as pd
+
+    run = tmp_path / "run"
+    result = CliRunner().invoke(train_main, [*_train_args(split, run), "--preset", "paper", "--max-steps", "2"])
+    assert result.exit_code == 0, result.output
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["preset"] == "paper"
+    assert saved["image_size"] == [16, 24] and saved["features_start"] == 4 and saved["batch_size"] == 4
+    assert (saved["norm"], saved["solver"], saved["resize"], saved["potts_mask"]) == ("instance3d", "lbfgs-paper", "plain", "all")
+    assert saved["input_noise_mode"] == "batch" and saved["epochs"] == 1000 and saved["lr"] == 1e-4
+    rows = pd.read_csv(run / "results.csv")
+    train = rows[rows["split"] == "train"]
+    assert sorted(set(train["step"])) == [1, 2] and len(train) == 8  # two batches of 4 windows
+    assert (rows["split"] == "val").sum() == 4
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["model_args"]["norm"] == "instance3d"
+
+
+def test_preset_small_and_the_default(split, tmp_path: Path) -> None:
+    import json
+
+    for preset, lr in (("small", 1e-3), ("default", 1e-4)):
+        run = tmp_path / preset
+        args = [*_train_args(split, run), "--max-steps", "1"] + (["--preset", preset] if preset != "default" else [])
+        result = CliRunner().invoke(train_main, args)
+        assert result.exit_code == 0, result.output
+        saved = json.loads((run / "config.json").read_text())
+        assert saved["preset"] == preset and saved["lr"] == lr and saved["image_size"] == [16, 24]
+        assert saved["norm"] == "frame" and saved["resize"] == "antialias"
+
+
+def test_resume_refuses_another_preset(split, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    assert CliRunner().invoke(train_main, [*_train_args(split, run), "--max-steps", "1"]).exit_code == 0
+    result = CliRunner().invoke(train_main, [*_train_args(split, run), "--resume", "--preset", "paper", "--max-steps", "2"])
+    assert result.exit_code == 2 and "preset" in result.output
+
+
+def test_choices_without_torch_match_the_registries() -> None:
+    from stseg_train.cli import _CHOICES_WITHOUT_TORCH, CHOICES
+
+    assert CHOICES == _CHOICES_WITHOUT_TORCH
+
+
+def test_time_budget_bar_counts_seconds_not_steps(split, tmp_path: Path) -> None:
+    result = CliRunner().invoke(train_main, [*_train_args(split, tmp_path / "run"), "--time-budget", "0.02", "--epochs", "1000"])
+    assert result.exit_code == 0, result.output
+    assert "s of the time budget" in result.output and "3000" not in result.output

@@ -173,3 +173,25 @@ def test_summary_line_cuts_at_a_sentence_or_word() -> None:
     cut = summary_line(ValueError(long_sentence), limit=80)
     assert len(cut) <= 80 and cut.endswith("word...") and "(" not in cut
     assert summary_line(EOFError()) == "EOFError"
+
+
+def test_the_paper_preset_exports_its_norm_and_resize(tmp_path: Path) -> None:
+    """instance3d exports and runs within the tolerances on two shapes (export's own check),
+    and the exported file says which normalisation and resize its training used, so that
+    inference resizes flow the way training did."""
+    torch.manual_seed(0)
+    model = UNet3D(n_labels=3, num_layers=3, features_start=4, norm="instance3d")
+    cfg = TrainConfig(data_file="d", base_dir="b", save_dir="s", image_size=(16, 24), n_labels=3,
+                      features_start=4, norm="instance3d", resize="plain", preset="paper")
+    ckpt = tmp_path / "paper.pt"
+    save_checkpoint(ckpt, model, {"config": cfg.to_dict(), "epoch": 1})
+    export_checkpoint(ckpt, tmp_path / "p.onnx", tmp_path / "p.ts")
+    for path in (tmp_path / "p.onnx", tmp_path / "p.ts"):
+        info = load_model(path, provider="cpu").info
+        assert info.resize == "plain"
+        assert "InstanceNorm3d" in info.normalisation
+    x = example_input(1, 21, 30, seed=2)
+    with torch.no_grad():
+        expected = ExportWrapper(model_from_checkpoint(ckpt)[0])(x)[0].numpy()
+    got = load_model(tmp_path / "p.onnx", provider="cpu").run(x.numpy())
+    np.testing.assert_allclose(got, expected, atol=PROBA_ATOL, rtol=0)

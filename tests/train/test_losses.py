@@ -11,6 +11,7 @@ from stseg_train.losses import (
     REGULARISERS,
     coherence_loss,
     temporal_regulariser,
+    temporal_regulariser_per_sample,
     total_loss,
 )
 from piecewise import piecewise_flow as shared_piecewise_flow
@@ -26,7 +27,7 @@ def piecewise_flow(seed: int):
 
 
 def test_registry() -> None:
-    assert REGULARISERS["EulerPottsl1R3"] is temporal_regulariser
+    assert REGULARISERS["EulerPottsl1R3"] is temporal_regulariser_per_sample
     assert DEFAULT_REGULARISATION == {"EulerPottsl1R3": 1.0}
 
 
@@ -37,7 +38,7 @@ def test_zero_on_exact_parametric_flow(distance: str, scale: bool) -> None:
     assert coherence_loss(flow, proba, theta, A, distance, scale) < 1e-4
     loss, parts, est = total_loss(flow, proba, A, distance=distance, scale=scale)
     assert loss < 1e-3
-    assert set(parts) == {"coherence", "EulerPottsl1R3"}
+    assert set(parts) == {"coherence", "EulerPottsl1R3", "per_sample"}
     assert parts["EulerPottsl1R3"] == 0  # labels constant in time
 
 
@@ -142,7 +143,7 @@ def test_total_loss_weights_and_errors() -> None:
     loss0, parts0, _ = total_loss(flow, soft, A, regularisation={})
     assert torch.isclose(loss1, parts["coherence"] + parts["EulerPottsl1R3"])
     assert torch.isclose(loss3, parts["coherence"] + 3 * parts["EulerPottsl1R3"])
-    assert set(parts0) == {"coherence"} and torch.isclose(loss0, parts["coherence"])
+    assert set(parts0) == {"coherence", "per_sample"} and torch.isclose(loss0, parts["coherence"])
     # The solver choice is passed through to fit_theta.
     _, _, theta = total_loss(flow, soft, A, solver="lstsq")
     assert torch.allclose(theta, fit_theta(flow, soft, A, "lstsq"))
@@ -150,3 +151,41 @@ def test_total_loss_weights_and_errors() -> None:
         total_loss(flow, soft, A, regularisation={"Potts": 1.0})
     with pytest.raises(ValueError, match="l1"):
         total_loss(flow, soft, A, distance="l3")
+
+
+# -- the original's regulariser (--potts-mask all, the paper preset) -------------------------
+
+
+def _original_euler_potts(flow: torch.Tensor, proba: torch.Tensor) -> torch.Tensor:
+    """EulerPottsl1R3 as the original defines it, per sample: mean over labels of
+    |p(t+1) − p(t)| where Σ_c |F(t+1) − F(t)| < its 0.99 quantile, divided by all pixels."""
+    out = []
+    for s in range(flow.shape[0]):
+        jump = (proba[s, :, 1:] - proba[s, :, :-1]).abs().mean(dim=0)
+        change = (flow[s, :, 1:] - flow[s, :, :-1]).abs().sum(dim=0)
+        q = torch.quantile(change.flatten(), 0.99)
+        out.append((jump * (change < q)).sum() / change.numel())
+    return torch.stack(out).mean()
+
+
+def test_potts_mask_all_is_the_original_regulariser() -> None:
+    gen = torch.Generator().manual_seed(3)
+    flow = torch.randn(2, 2, 3, 9, 11, generator=gen)
+    proba = torch.softmax(torch.randn(2, 4, 3, 9, 11, generator=gen), dim=1)
+    got = temporal_regulariser(flow, proba, mask="all")
+    torch.testing.assert_close(got, _original_euler_potts(flow, proba), rtol=1e-6, atol=1e-7)
+    # On a temporally constant flow every change ties at the quantile: the original counts
+    # none of them, the default counts all.
+    still = torch.ones(1, 2, 3, 9, 11)
+    assert float(temporal_regulariser(still, proba[:1], mask="all")) == 0.0
+    assert float(temporal_regulariser(still, proba[:1], mask="counted")) > 0.0
+
+
+def test_per_sample_losses_average_to_the_loss() -> None:
+    flow, proba, A, _theta = piecewise_flow(4)
+    noisy = flow + 0.3 * torch.randn(flow.shape, generator=torch.Generator().manual_seed(0))
+    loss, parts, _ = total_loss(noisy, proba, A, potts_mask="all")
+    assert parts["per_sample"].shape == (B,)
+    torch.testing.assert_close(parts["per_sample"].mean(), loss)
+    alone = total_loss(noisy[1:], proba[1:], A, potts_mask="all")[0]
+    torch.testing.assert_close(parts["per_sample"][1], alone, rtol=1e-5, atol=1e-6)

@@ -35,7 +35,7 @@ def test_odd_sizes_are_padded_and_cropped(small_model: UNet3D, hw: tuple[int, in
 
 def test_default_architecture() -> None:
     model = UNet3D()
-    assert model.config == {"n_labels": 4, "num_layers": 3, "features_start": 32, "in_channels": 2}
+    assert model.config == {"n_labels": 4, "num_layers": 3, "features_start": 32, "in_channels": 2, "norm": "frame"}
     assert [c.block[0].out_channels for c in [model.inc, *model.down_convs]] == [32, 64, 128]
     rebuilt = UNet3D(**model.config)
     rebuilt.load_state_dict(model.state_dict())
@@ -116,3 +116,29 @@ def test_onnx_export_dynamic_shapes(tmp_path) -> None:
         (got,) = session.run(["proba"], {"flow": x.numpy()})
         assert got.shape == expected.shape
         assert abs(got - expected).max() < 1e-4
+
+
+# -- the original's normalisation (norm="instance3d") -------------------------------------
+
+
+def test_instance3d_norm_is_instance_norm_over_the_window() -> None:
+    """Each (sample, channel) normalised over (T, H, W) together, no affine: written out."""
+    model = UNet3D(n_labels=3, num_layers=2, features_start=4, norm="instance3d")
+    assert model.config["norm"] == "instance3d"
+    norm = model.inc.block[1]
+    assert not any(True for _ in norm.parameters())  # no affine weights
+    x = torch.randn(2, 4, 3, 6, 5, generator=torch.Generator().manual_seed(0)) * 3 + 1
+    flat = x.flatten(2)
+    expected = ((flat - flat.mean(-1, keepdim=True)) / torch.sqrt(flat.var(-1, unbiased=False, keepdim=True) + 1e-5)).view_as(x)
+    torch.testing.assert_close(norm(x), expected, rtol=1e-5, atol=1e-5)
+    # Unlike the per-frame norm, a frame's output then depends on the other frames.
+    y = x.clone()
+    y[:, :, 2] += 10
+    assert not torch.allclose(norm(y)[:, :, 0], norm(x)[:, :, 0])
+    frame = UNet3D(n_labels=3, num_layers=2, features_start=4).inc.block[1]
+    torch.testing.assert_close(frame(y)[:, :, 0], frame(x)[:, :, 0])
+
+
+def test_unknown_norm_is_refused() -> None:
+    with pytest.raises(ValueError, match="frame, instance3d"):
+        UNet3D(norm="batch")

@@ -111,3 +111,55 @@ def test_l1_objective_value() -> None:
     proba = torch.full((1, 1, 1, 2, 2), 0.5)
     # |0 - 1| + |0 - 1| = 2 per pixel, weighted by 0.5.
     assert torch.allclose(l1_objective(flow, proba, A, theta), torch.tensor([1.0]))
+
+
+# -- lbfgs-paper: the original's θ --------------------------------------------------------
+
+
+def _original_theta(flow: torch.Tensor, proba: torch.Tensor, model: str) -> torch.Tensor:
+    """The original's solver written out: θ over the joint (u, v) parameter vector of a
+    block-diagonal grid, least squares with sqrt(p) weights, then one default LBFGS step
+    (strong Wolfe) on the scaled l1 coherence loss averaged over the batch."""
+    b, l, t, h, w = proba.shape
+    k_basis = make_basis(model, t, h, w, dtype=flow.dtype)  # (K, T, H, W)
+    k = k_basis.shape[0]
+    grid = torch.zeros(2, t, h, w, 2 * k, dtype=flow.dtype)
+    grid[0, ..., :k] = k_basis.permute(1, 2, 3, 0)
+    grid[1, ..., k:] = k_basis.permute(1, 2, 3, 0)
+    design = grid.reshape(-1, 2 * k)  # rows ordered (c, t, i, j)
+    theta0 = torch.zeros(b, l, 2 * k, dtype=flow.dtype)
+    for s in range(b):
+        for m in range(l):
+            wsq = proba[s, m].reshape(1, -1).repeat(2, 1).reshape(-1, 1).sqrt()
+            theta0[s, m] = torch.linalg.lstsq(design * wsq, flow[s].reshape(-1, 1) * wsq).solution[:, 0]
+
+    def coherence(theta: torch.Tensor) -> torch.Tensor:
+        param = (design @ theta.reshape(-1, 2 * k).T).T.reshape(b, l, 2, t, h, w)
+        per_pixel = (proba * (param - flow[:, None]).abs().sum(dim=2)).sum(dim=1)
+        mu = flow.abs().sum(dim=1).mean(dim=(-2, -1), keepdim=True)
+        return (per_pixel / mu).flatten(1).mean(dim=1).mean()
+
+    theta = theta0.clone().requires_grad_(True)
+    optimiser = torch.optim.LBFGS([theta], line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = coherence(theta)
+        loss.backward()
+        return loss
+
+    optimiser.step(closure)
+    return theta.detach().reshape(b, l, 2, k)
+
+
+def test_lbfgs_paper_is_the_original_solver() -> None:
+    flow, proba, _ = noisy_case(5)
+    flow, proba = flow.double(), proba.double()
+    A = make_basis("QuadraticFullPT", T, H, W, dtype=torch.float64)
+    ours = fit_theta(flow, proba, A, "lbfgs-paper", distance="l1", scale=True)
+    theirs = _original_theta(flow, proba, "QuadraticFullPT")
+    # Same start (up to a 1e-12 ridge floor) and the same L-BFGS: equal to rounding.
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-6)
+    # The L-BFGS step improves on its least-squares start.
+    start = fit_theta(flow, proba, A, "lstsq", ridge=0.0)
+    assert l1_objective(flow, proba, A, ours).sum() < l1_objective(flow, proba, A, start).sum()

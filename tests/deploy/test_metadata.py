@@ -1,0 +1,32 @@
+"""Tests for stseg_deploy.metadata: what an exported model says about itself."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from stseg_deploy.metadata import METADATA_KEY, ModelInfo
+
+
+def _info(**extra) -> ModelInfo:
+    return ModelInfo(4, 3, (64, 112), "QuadraticFullPT", "per-frame", 16, "1.0", 3, **extra)
+
+
+def test_round_trip_keeps_the_resize_mode() -> None:
+    info = _info(resize="plain", flow={"method": "deepflow", "size": None, "scale": "auto"})
+    back = ModelInfo.from_metadata(info.to_metadata(), "m.onnx")
+    assert back == info and back.resize == "plain"
+
+
+def test_files_from_before_the_resize_field_read_as_antialias() -> None:
+    record = json.loads(_info().to_metadata()[METADATA_KEY])
+    del record["resize"]
+    assert ModelInfo.from_metadata({METADATA_KEY: json.dumps(record)}, "old.onnx").resize == "antialias"
+
+
+def test_unknown_resize_mode_names_the_file() -> None:
+    record = json.loads(_info().to_metadata()[METADATA_KEY])
+    record["resize"] = "lanczos"
+    with pytest.raises(ValueError, match=r"new\.onnx.*'lanczos'"):
+        ModelInfo.from_metadata({METADATA_KEY: json.dumps(record)}, "new.onnx")
