@@ -12,6 +12,7 @@ from .binarise import BINARISATIONS
 from .clikit import command, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
 from .evaluation import SAME_CUT
 from .datasplit import SPLITS
+from .davis17 import DAVIS17_MODES
 from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
@@ -216,8 +217,9 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--protocol", type=click.Choice(["stseg", "davis2016"]), default="stseg", help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
 @click.option("--objects", is_flag=True, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
+@click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help="With --davis17 (default background): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
 @click.option("-v", "--verbose", is_flag=True)
-def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, objects, davis17, verbose) -> None:
+def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, objects, davis17, davis17_mode, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
     summary.csv and eval.json (what was scored, and how).
 
@@ -233,12 +235,15 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
+    if davis17_mode is not None and davis17 is None:
+        raise click.UsageError("--davis17-mode applies to the --davis17 export; give --davis17 DIRECTORY too")
+    davis17_mode = davis17_mode or DAVIS17_MODES[0]
     if protocol == "davis2016" and allow_partial:
         raise click.UsageError("--protocol davis2016 scores every asked sequence; --allow-partial does not apply")
     try:
         result = evaluate_and_write(
             out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
-            cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, allow_partial=allow_partial,
+            cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, davis17_mode=davis17_mode, allow_partial=allow_partial,
             protocol=protocol, objects=objects,
         )
     except (OSError, ValueError) as exc:

@@ -17,6 +17,20 @@ from .preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"
 DAVIS17_MARKER = "davis17.json"
+# "background": the label covering most pixels becomes 0, which DAVIS reads as background.
+# "paper": the original's export, every label + 1 (all L segments are proposals, none is
+# background) and the last frame's map repeated for the video's last frame, which has no flow.
+DAVIS17_MODES = ("background", "paper")
+
+
+def next_frame_name(name: str, source: str) -> str:
+    """The frame after ``name`` in a numbered sequence, same width: ``"00078"`` → ``"00079"``."""
+    if not name.isdigit():
+        raise StsegInputError(
+            f"{source}: frame {name!r} is not a number, so the frame after it cannot be named; "
+            "--davis17-mode paper needs numbered frames"
+        )
+    return f"{int(name) + 1:0{len(name)}d}"
 
 
 def _png_size(path: Path) -> tuple[int, int] | None:
@@ -66,22 +80,29 @@ def export_davis17(
     split: str = "val",
     base_dir: str | Path | None = None,
     resize_gt: bool = False,
+    mode: str = "background",
 ) -> int:
     """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
 
-    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``;
-    per sequence the label covering most pixels becomes 0 (DAVIS reads 0 as background) by
-    swapping it with label 0. Size: the flow's original size; ground truth (from ``gt_dir``
+    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``.
+    ``mode`` (one of ``DAVIS17_MODES``): ``"background"``: per sequence the label covering
+    most pixels becomes 0 (DAVIS reads 0 as background) by swapping it with label 0;
+    ``"paper"``: the original's, every label + 1, and one more PNG after the last frame (the
+    video's last frame, which has no flow) repeating the last map. Size: the flow's original size; ground truth (from ``gt_dir``
     or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
     the PNGs are at the ground truth's size. TARGET is one output unit
     (:class:`~stseg_deploy.outdir.OutputUnit`, tool ``stseg-davis17``, marker
     ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
     holding files it did not write is refused. Returns the number of PNGs written.
     """
+    if mode not in DAVIS17_MODES:
+        raise ValueError(f"unknown DAVIS-2017 export mode {mode!r}; valid: {', '.join(DAVIS17_MODES)}")
     scan = scan_outputs(out_dir)
     if not scan.complete:
         raise StsegInputError(f"{out_dir}: no complete {TOOL} output to export")
     model_sha256, n_labels = check_one_model(scan.complete)
+    if mode == "paper" and n_labels > 255:
+        raise StsegInputError(f"{out_dir}: {n_labels} labels do not fit 8-bit PNGs once shifted by 1")
     truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
     unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
     check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
@@ -97,12 +118,17 @@ def export_davis17(
             original = (int(record["original_size"][0]), int(record["original_size"][1]))
             size = _export_size(truth, name, frames, original, resize_gt)
             sizes[name] = list(size)
-            counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
-            biggest = int(np.argmax(counts))
-            swap = np.arange(256, dtype=np.uint8)
-            swap[0], swap[biggest] = biggest, 0
+            lut = np.arange(256, dtype=np.uint8)
+            if mode == "paper":
+                lut[:255] += 1
+                frames = [*frames, next_frame_name(frames[-1], str(folder))]
+                labels = np.concatenate([labels, labels[-1:]])
+            else:
+                counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
+                biggest = int(np.argmax(counts))
+                lut[0], lut[biggest] = biggest, 0
             for frame_name, frame in zip(frames, labels):
-                write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(swap[frame], size))
+                write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(lut[frame], size))
                 written += 1
         unit.commit({
             "source": str(out_dir),
@@ -111,5 +137,6 @@ def export_davis17(
             "model_file": {"sha256": model_sha256},
             "n_labels": n_labels,
             "resize_gt": resize_gt,
+            "mode": mode,
         })
     return written

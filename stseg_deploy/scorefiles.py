@@ -109,6 +109,7 @@ def evaluate_and_write(
     cut_size: int | str | None = SAME_CUT,
     resize_gt: bool = False,
     davis17: str | Path | None = None,
+    davis17_mode: str = "background",
     allow_partial: bool = False,
     protocol: str = "stseg",
     objects: bool = False,
@@ -124,7 +125,7 @@ def evaluate_and_write(
     so a failed, interrupted or killed run never leaves earlier scores behind as if they
     were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
     last. After an error, ``eval.json`` holds it. ``davis17``: also run
-    :func:`export_davis17` into that folder. ``allow_partial`` is only recorded: deciding
+    :func:`export_davis17` into that folder, in ``davis17_mode``. ``allow_partial`` is only recorded: deciding
     what a partial result means is the caller's (stseg-eval's exit status).
 
     eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
@@ -147,6 +148,7 @@ def evaluate_and_write(
         "resize_gt": resize_gt,
         "allow_partial": allow_partial,
         "davis17": None if davis17 is None else str(davis17),
+        "davis17_mode": davis17_mode if davis17 is not None else None,
         "protocol": protocol,
         "objects": objects,
     }
@@ -168,7 +170,8 @@ def evaluate_and_write(
             )
             if davis17 is not None:
                 result.exported = export_davis17(
-                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, resize_gt=resize_gt
+                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
+                    resize_gt=resize_gt, mode=davis17_mode,
                 )
             with atomic_write(out / SCORES_FILE, "w") as handle:
                 result.scores.to_csv(handle, index=False)

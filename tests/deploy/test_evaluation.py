@@ -235,6 +235,33 @@ def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
     assert len(written) == 6 and read_label_png(written[0]).shape == (24, 32)
 
 
+def test_davis17_paper_mode_is_the_originals_export(outputs: Path) -> None:
+    """Every label + 1, none made background, and the last map repeated for the video's
+    last frame (frame 00006, which has no flow): transcribed from the original's export."""
+    gt_dir = _gt_from_label(outputs, 0)
+    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"), "--davis17-mode", "paper")
+    assert result.exit_code == 0, result.output
+    labels, record = read_sequence_output(outputs / "out" / "cat")
+    written = sorted((outputs / "d17" / "cat").glob("*.png"))
+    assert [p.stem for p in written] == [f"{t:05d}" for t in range(7)]
+    size = tuple(record["original_size"])
+    for t, path in enumerate(written):
+        expected = resize_labels(labels[min(t, len(labels) - 1)], size).astype(np.int64) + 1
+        np.testing.assert_array_equal(read_label_png(path), expected)
+    assert json.loads((outputs / "d17" / "davis17.json").read_text())["mode"] == "paper"
+    # Without --davis17 the mode would do nothing: refused.
+    alone = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17-mode", "paper")
+    assert alone.exit_code == 2 and "--davis17" in alone.output
+
+
+def test_davis17_paper_mode_needs_numbered_frames() -> None:
+    from stseg_deploy.davis17 import next_frame_name
+
+    assert next_frame_name("00078", "x") == "00079" and next_frame_name("9", "x") == "10"
+    with pytest.raises(StsegInputError, match="frame_a"):
+        next_frame_name("frame_a", "out/cat")
+
+
 def test_davis17_target_is_one_output_unit(outputs: Path) -> None:
     gt_dir = _gt_from_label(outputs, 0)
     target = outputs / "d17"
