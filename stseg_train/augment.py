@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .motion import MOTION_MODELS, basis, flow_from_theta
+from .motion import MOTION_MODELS, basis, expansion, flow_from_theta, n_params
 
 __all__ = [
     "GLOBAL_MOTION_STRENGTHS",
@@ -67,7 +67,8 @@ def global_motion_augmentation(
 ) -> Tensor:
     """Add a random global parametric motion to each sample.
 
-    Per sample: draw coefficients uniform in [-0.5, 0.5] for the named model, giving a flow
+    Per sample: draw coefficients uniform in [-0.5, 0.5] for the named model (its free
+    parameters, for a coupled one), giving a flow
     g; rescale g so its mean magnitude is α × the sample's mean flow magnitude (α = 2, 4, 8
     for light, medium, strong); return ``flow + m · g`` with m ~ U(0, 1). A zero flow stays
     zero (nothing to scale against).
@@ -88,9 +89,15 @@ def global_motion_augmentation(
     b, _, t, h, w = x.shape
     gen_device = generator.device if generator is not None else torch.device("cpu")
     k = len(MOTION_MODELS[model])
-    coeffs = torch.rand(b, 1, 2, k, generator=generator, device=gen_device) - 0.5
+    tied = expansion(model, device=x.device, dtype=x.dtype)
+    if tied is None:
+        coeffs = torch.rand(b, 1, 2, k, generator=generator, device=gen_device) - 0.5
+    else:  # a coupled model: draw its free parameters, then lay them out as θ
+        coeffs = torch.rand(b, 1, n_params(model), generator=generator, device=gen_device) - 0.5
     m = torch.rand(b, generator=generator, device=gen_device)
     coeffs = coeffs.to(device=x.device, dtype=x.dtype)
+    if tied is not None:
+        coeffs = torch.einsum("ckp,blp->blck", tied, coeffs)
     m = m.to(device=x.device, dtype=x.dtype)
 
     g = flow_from_theta(coeffs, basis(model, t, h, w, device=x.device, dtype=x.dtype))[:, 0]

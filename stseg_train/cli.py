@@ -22,7 +22,7 @@ RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "device", "workers"
 # install lacks; there the choices fall back to these copies (stseg-train then says torch is
 # missing), and tests/train/test_cli.py checks the copies against the registries.
 _CHOICES_WITHOUT_TORCH = {
-    "param_model": ["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT"],
+    "param_model": ["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT", "QuadraticPlanar", "QuadraticPlanarPT"],
     "distance": ["charb", "l1", "l2", "l2_normed", "l2_normed_alt", "squared", "squared_normed_alt"],
     "solver": ["default", "irls", "lbfgs", "lbfgs-paper", "lstsq"],
 }

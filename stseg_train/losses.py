@@ -142,6 +142,7 @@ def total_loss(
     solver: str = "default",
     solver_options: Mapping[str, object] | None = None,
     potts_mask: str = "counted",
+    expansion: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Fit θ on the detached probabilities, then coherence + Σ weight · regulariser.
 
@@ -156,6 +157,7 @@ def total_loss(
         solver_options: extra keyword options for the solver (``lbfgs-paper`` also gets
             ``distance`` and ``scale``: it minimises this very coherence term).
         potts_mask: the regularisers' ``mask`` (see :func:`temporal_regulariser`).
+        expansion: a coupled motion model's ``(2, K, P)`` (:func:`stseg_train.motion.expansion`).
 
     Returns:
         ``(loss, parts, theta)``: scalar loss (the batch mean); ``parts`` maps
@@ -173,7 +175,7 @@ def total_loss(
     options = dict(solver_options or {})
     if solver == "lbfgs-paper":
         options = {"distance": distance, "scale": scale, **options}
-    theta = fit_theta(flow.detach(), proba.detach(), basis, solver, **options)
+    theta = fit_theta(flow.detach(), proba.detach(), basis, solver, expansion=expansion, **options)
     pred = flow_from_theta(theta, basis)
     per_sample = coherence_per_sample(flow.detach(), proba, pred, distance, scale)
     parts: dict[str, Tensor] = {"coherence": per_sample.mean()}

@@ -3,7 +3,7 @@
 For probabilities ``p: (B, L, T, H, W)`` and flow ``F: (B, 2, T, H, W)`` (pixels), θ_l
 minimises ``Σ_x p_l(x) · ‖f_θl(x) − F(x)‖₁`` over the window. The L1 norm separates the u and
 v components, so each (sample, segment, component) is an independent weighted L1 regression on
-the K basis terms. Three solvers share one entry point, :func:`fit_theta`:
+the K basis terms. Four solvers share one entry point, :func:`fit_theta`:
 
 - ``"lstsq"``: weighted least squares (weights p); not the L1 minimiser, but a start.
 - ``"lbfgs"``: the original method: lstsq, then L-BFGS with strong-Wolfe line search on the
@@ -15,6 +15,9 @@ the K basis terms. Three solvers share one entry point, :func:`fit_theta`:
   loss is) averaged over the batch, all samples jointly.
 - ``"irls"``: iteratively reweighted least squares, ``w = p / max(|r|, eps)``; each step is
   a majorise-minimise step of the (eps-smoothed) L1 objective, so it never increases it.
+
+A coupled motion model (``expansion``, see :mod:`stseg_train.motion`) ties u and v, so its
+systems are solved jointly in its P parameters; every solver takes one.
 
 Every solver runs under ``torch.no_grad`` (L-BFGS builds its own local graph) and returns a
 detached ``theta: (B, L, 2, K)``.
@@ -116,12 +119,27 @@ def _normal_matrices(
     return normal + (ridge * diag_mean + 1e-12)[:, None, None] * eye
 
 
+def _solve_coupled(normal: Tensor, rhs: Tensor, expansion: Tensor, b: int, l: int) -> Tensor:
+    """Weighted least squares in a coupled model's P parameters.
+
+    ``normal: (B·L, 2, K, K)`` and ``rhs: (B·L, 2, K)`` float64 are each component's normal
+    equations in the separable layout; with ``θ_c = E_c p`` the joint system is
+    ``Σ_c E_cᵀ N_c E_c p = Σ_c E_cᵀ r_c``. Returns ``θ: (B, L, 2, K)`` float64.
+    """
+    e = expansion.double()
+    joint = torch.einsum("ckp,sckq,cqr->spr", e, normal, e)
+    right = torch.einsum("ckp,sck->sp", e, rhs)
+    params = torch.linalg.solve(joint, right.unsqueeze(-1))[..., 0]  # (B·L, P)
+    return torch.einsum("ckp,sp->sck", e, params).reshape(b, l, 2, e.shape[1])
+
+
 def _lstsq(
     flow: Tensor,
     proba: Tensor,
     basis: Tensor,
     ridge: float = 1e-6,
     pairs: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
+    expansion: Tensor | None = None,
 ) -> Tensor:
     b, l = proba.shape[:2]
     k = basis.shape[0]
@@ -133,6 +151,9 @@ def _lstsq(
     normal = _normal_matrices(weights, pairs, k, ridge)
     weighted = proba.reshape(b, l, 1, -1) * flow.reshape(b, 1, 2, -1)  # (B, L, 2, N)
     rhs = (weighted.reshape(b * l * 2, -1) @ design.T).view(b * l, 2, k)
+    if expansion is not None:
+        both = normal.unsqueeze(1).expand(-1, 2, -1, -1)
+        return _solve_coupled(both, rhs.double(), expansion, b, l).to(basis.dtype)
     theta = torch.linalg.solve(normal, rhs.transpose(1, 2).double())  # (S, K, 2)
     return theta.transpose(1, 2).reshape(b, l, 2, k).to(basis.dtype)
 
@@ -147,6 +168,7 @@ def _irls(
     init: Tensor | None = None,
     eps0: float = 0.3,
     decay: float = 0.7,
+    expansion: Tensor | None = None,
 ) -> Tensor:
     """IRLS for the weighted L1 fit, starting from lstsq (or ``init``).
 
@@ -162,7 +184,7 @@ def _irls(
     s = b * l * 2
     design = basis.reshape(k, -1)
     pairs = _pair_products(design)
-    theta = _lstsq(flow, proba, basis, ridge, pairs) if init is None else init
+    theta = _lstsq(flow, proba, basis, ridge, pairs, expansion) if init is None else init
     y = flow.reshape(b, 1, 2, -1)  # (B, 1, 2, N)
     p = proba.reshape(b, l, 1, -1)  # (B, L, 1, N)
     scale = flow.abs().flatten(1).mean(dim=1).view(b, 1, 1, 1)
@@ -180,7 +202,10 @@ def _irls(
         torch.mul(w4, y, out=weighted_y.view(b, l, 2, -1))
         normal = _normal_matrices(weights, pairs, k, ridge)
         rhs = (weighted_y @ design.T).double()  # (S, K)
-        theta = torch.linalg.solve(normal, rhs.unsqueeze(-1)).view(b, l, 2, k)
+        if expansion is not None:
+            theta = _solve_coupled(normal.view(b * l, 2, k, k), rhs.view(b * l, 2, k), expansion, b, l)
+        else:
+            theta = torch.linalg.solve(normal, rhs.unsqueeze(-1)).view(b, l, 2, k)
         theta = theta.to(basis.dtype)
     return theta
 
@@ -193,11 +218,12 @@ def _lbfgs(
     lr: float = 1.0,
     ridge: float = 1e-6,
     init: Tensor | None = None,
+    expansion: Tensor | None = None,
 ) -> Tensor:
-    theta0 = _lstsq(flow, proba, basis, ridge) if init is None else init
-    theta = theta0.clone().requires_grad_(True)
+    theta0 = _lstsq(flow, proba, basis, ridge, expansion=expansion) if init is None else init
+    free, to_theta = _free_parameters(theta0, expansion)
     optimiser = torch.optim.LBFGS(
-        [theta],
+        [free],
         lr=lr,
         max_iter=max_iter,
         line_search_fn="strong_wolfe",
@@ -207,35 +233,52 @@ def _lbfgs(
 
     def closure() -> Tensor:
         optimiser.zero_grad()
-        loss = l1_objective(flow, proba, basis, theta).sum()
+        loss = l1_objective(flow, proba, basis, to_theta(free)).sum()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimiser.step(closure)
-    return theta.detach()
+    return to_theta(free).detach()
+
+
+def _free_parameters(theta: Tensor, expansion: Tensor | None):
+    """The tensor L-BFGS optimises, and the map from it to θ: θ itself for a separable model,
+    the P parameters of a coupled one (recovered exactly from a θ that lies in its span)."""
+    if expansion is None:
+        return theta.clone().requires_grad_(True), lambda free: free
+    e = expansion.to(theta.dtype)
+    b, l = theta.shape[:2]
+    stacked = e.reshape(-1, e.shape[-1])  # (2K, P), full column rank
+    params = torch.linalg.lstsq(stacked, theta.reshape(b * l, -1).T).solution.T.reshape(b, l, -1)
+    return params.clone().requires_grad_(True), lambda free: torch.einsum("ckp,blp->blck", e, free)
 
 
 def _lbfgs_paper(
-    flow: Tensor, proba: Tensor, basis: Tensor, distance: str = "l1", scale: bool = True
+    flow: Tensor,
+    proba: Tensor,
+    basis: Tensor,
+    distance: str = "l1",
+    scale: bool = True,
+    expansion: Tensor | None = None,
 ) -> Tensor:
     try:
-        theta0 = _lstsq(flow, proba, basis, ridge=0.0)
+        theta0 = _lstsq(flow, proba, basis, ridge=0.0, expansion=expansion)
     except RuntimeError:  # a singular system (an empty segment); the original starts from 0
         theta0 = flow.new_zeros(proba.shape[0], proba.shape[1], 2, basis.shape[0])
-    theta = theta0.nan_to_num(0.0).clone().requires_grad_(True)
-    optimiser = torch.optim.LBFGS([theta], line_search_fn="strong_wolfe")
+    free, to_theta = _free_parameters(theta0.nan_to_num(0.0), expansion)
+    optimiser = torch.optim.LBFGS([free], line_search_fn="strong_wolfe")
 
     def closure() -> Tensor:
         optimiser.zero_grad()
-        param_flow = flow_from_theta(theta, basis)
+        param_flow = flow_from_theta(to_theta(free), basis)
         loss = coherence_per_sample(flow, proba, param_flow, distance, scale).mean()
         loss.backward()
         return loss
 
     with torch.enable_grad():
         optimiser.step(closure)
-    return theta.detach()
+    return to_theta(free).detach()
 
 
 @torch.no_grad()
@@ -244,6 +287,8 @@ def fit_theta(
     proba: Tensor,
     basis: Tensor,
     method: str = "default",
+    *,
+    expansion: Tensor | None = None,
     **opts: Any,
 ) -> Tensor:
     """Fit each segment's motion model.
@@ -253,6 +298,8 @@ def fit_theta(
         proba: ``(B, L, T, H, W)`` probabilities (detached here; no gradient flows to them).
         basis: ``(K, T, H, W)`` from :func:`stseg_train.motion.basis`.
         method: one of ``SOLVERS`` or ``"default"`` (= ``DEFAULT_SOLVER``).
+        expansion: ``(2, K, P)`` from :func:`stseg_train.motion.expansion` for a coupled
+            model (θ constrained to ``E p``), None for a separable one.
         **opts: solver options: ``ridge`` (all, relative Tikhonov term); ``iters``, ``eps``,
             ``eps0``, ``decay`` (irls); ``max_iter``, ``lr`` (lbfgs); ``init`` (irls, lbfgs: a
             starting θ instead of lstsq); ``distance``, ``scale`` (lbfgs-paper: the
@@ -276,12 +323,14 @@ def fit_theta(
         )
     flow = flow.detach().to(basis.dtype)
     proba = proba.detach().to(basis.dtype)
+    if expansion is not None and expansion.shape[:2] != (2, basis.shape[0]):
+        raise ValueError(f"expansion {tuple(expansion.shape)} does not fit a basis of {basis.shape[0]} terms")
     if method == "lstsq":
-        return _lstsq(flow, proba, basis, **opts)
+        return _lstsq(flow, proba, basis, expansion=expansion, **opts)
     if method == "irls":
-        return _irls(flow, proba, basis, **opts)
+        return _irls(flow, proba, basis, expansion=expansion, **opts)
     if method == "lbfgs":
-        return _lbfgs(flow, proba, basis, **opts)
+        return _lbfgs(flow, proba, basis, expansion=expansion, **opts)
     if method == "lbfgs-paper":
-        return _lbfgs_paper(flow, proba, basis, **opts)
+        return _lbfgs_paper(flow, proba, basis, expansion=expansion, **opts)
     raise ValueError(f"unknown solver {method!r}; valid: {', '.join(SOLVERS)} or 'default'")

@@ -32,6 +32,7 @@ from .dataset import FlowWindowDataset
 from .losses import total_loss
 from .model import UNet3D
 from .motion import basis as motion_basis
+from .motion import expansion as motion_expansion
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class Trainer:
             log.info("starting from the weights of %s", load_init_weights(self.model, cfg.init))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.basis = motion_basis(cfg.param_model, 3, *cfg.image_size, device=self.device)
+        self.expansion = motion_expansion(cfg.param_model, device=self.device)
         # Augmentation randomness has its own generator so resuming restores it exactly.
         self.generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
         self.epoch = 0  # the epoch in progress (or next to start)
@@ -250,6 +252,7 @@ class Trainer:
             regularisation=self.cfg.regularisation,
             solver=self.cfg.solver,
             potts_mask=self.cfg.potts_mask,
+            expansion=self.expansion,
         )
         return loss, parts["per_sample"].detach()
 

@@ -151,3 +151,19 @@ def test_batch_noise_rate_is_per_batch() -> None:
     x = sample_flow(b=4)
     hit = sum(not torch.equal(perturb_input_noise_batch(x, p=0.2, generator=gen), x) for _ in range(2000))
     assert abs(hit / 2000 - 0.2) < 0.03  # binomial sd 0.009
+
+
+def test_coupled_global_motion_is_a_planar_flow() -> None:
+    from stseg_train.motion import basis, expansion
+    from stseg_train.solvers import fit_theta
+
+    flow = sample_flow(b=3, seed=4)
+    out = global_motion_augmentation(flow, "globalmotion.QuadraticPlanar.light", generator=torch.Generator().manual_seed(0))
+    added = out - flow
+    assert added.abs().max() > 0.1
+    one = torch.ones(3, 1, 3, 12, 16)
+    A = basis("QuadraticPlanar", 3, 12, 16)
+    theta = fit_theta(added, one, A, "lstsq", expansion=expansion("QuadraticPlanar"))
+    from stseg_train.motion import flow_from_theta
+
+    torch.testing.assert_close(flow_from_theta(theta, A)[:, 0], added, rtol=1e-4, atol=1e-4)

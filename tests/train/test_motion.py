@@ -14,6 +14,8 @@ def test_parameter_counts() -> None:
         "AffinePT": 12,
         "QuadraticFull": 12,
         "QuadraticFullPT": 24,
+        "QuadraticPlanar": 8,
+        "QuadraticPlanarPT": 13,
     }
 
 
@@ -61,3 +63,43 @@ def test_flow_from_theta() -> None:
     assert torch.allclose(f[1, 2, 1], 2.0 * b[1])
     with pytest.raises(ValueError):
         flow_from_theta(torch.zeros(1, 1, 2, 6), b)
+
+
+# -- coupled models (the original's QuadraticPlanar family) ---------------------------------
+
+# The original's grid strings, per parameter: the factors of the term in u and in v.
+ORIGINAL_PLANAR = {
+    "QuadraticPlanar": ("ij jj 0 0 0 i j 1", "ii ij i j 1 0 0 0"),
+    "QuadraticPlanarPT": ("ij ijt jj jjt 0 0 0 i it j jt 1 t", "ii iit ij ijt i it j jt 1 t 0 0 0"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ORIGINAL_PLANAR))
+def test_coupled_models_give_the_originals_flows(name: str) -> None:
+    """Build the original's (2, T, H, W, P) grid from its strings (each letter a factor,
+    '0' a zero column) and compare its flow with E·p laid out on our basis."""
+    from stseg_train.motion import COUPLED_MODELS, expansion, n_params
+
+    T, H, W = 3, 7, 9
+    t, i, j = torch.meshgrid(torch.linspace(-1, 1, T), torch.linspace(-1, 1, H), torch.linspace(-1, 1, W), indexing="ij")
+    factors = {"t": t, "i": i, "j": j, "1": torch.ones_like(t)}
+    u_spec, v_spec = (spec.split() for spec in ORIGINAL_PLANAR[name])
+    assert n_params(name) == len(u_spec) == len(v_spec) == len(COUPLED_MODELS[name][1])
+    grid = torch.zeros(2, T, H, W, len(u_spec))
+    for c, spec in enumerate((u_spec, v_spec)):
+        for p, term in enumerate(spec):
+            if term != "0":
+                grid[c, ..., p] = torch.stack([factors[f] for f in term]).prod(dim=0)
+    params = torch.randn(5, len(u_spec), generator=torch.Generator().manual_seed(0))
+    theirs = torch.einsum("cthwp,np->ncthw", grid, params)
+    theta = torch.einsum("ckp,np->nck", expansion(name), params)
+    ours = flow_from_theta(theta[:, None], basis(name, T, H, W))[:, 0]
+    torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-5)
+
+
+def test_separable_models_have_no_expansion() -> None:
+    from stseg_train.motion import expansion
+
+    assert expansion("QuadraticFullPT") is None
+    with pytest.raises(ValueError, match="QuadraticPlanarPT"):
+        expansion("Planar")
