@@ -2,8 +2,8 @@
 
 Runs the same commands a user types, so it doubles as a smoke test of the CLIs. Also
 segments the real DAVIS blackswan flows when ../shared/data is beside the repository.
-The model is small (64x112 input, 16 features) and trained with lr 1e-3 rather than the
-published 1e-4, so a few CPU minutes suffice.
+The model is the small preset (64x112 input, 16 features, batch 8, lr 1e-3 rather than the
+published 1e-4), so a few CPU minutes suffice.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main() -> None:
     prefix = data / "DataSplit" / "Synth"
     train_args = [
         "stseg-train", "--data-file", str(prefix), "--base-dir", str(data), "--save-dir", str(run_dir),
-        "--image-size", "64", "112", "--features-start", "16", "--batch-size", "8", "--lr", "1e-3",
+        "--preset", "small",
         "--epochs", "1000", "--max-steps", str(args.steps), "--workers", "0",
     ]
     run(*train_args)
