@@ -290,3 +290,30 @@ def test_prepared_flow_is_read_from_the_stseg_prepare_marker(tmp_path: Path) -> 
     assert prepared_flow(str(tmp_path / "DAVIS2016")) == {"method": "deepflow", "size": None, "scale": "auto"}
     marker.write_text(json.dumps({"flows": "/raft", "flow_method": None, "flow_size": None, "flow_scale": None}))
     assert prepared_flow(str(tmp_path / "DAVIS2016")) is None  # the user's own flows
+
+
+# -- results.csv rows for training windows (--train-results, the paper preset) ----------------
+
+
+def test_train_results_survive_a_stop_and_a_death_exactly_once(split, tmp_path, monkeypatch) -> None:
+    """Each training window's row is written once, with its batch's step, however the run is
+    cut: a stop mid-epoch (rows of the partial epoch go with its validation), and a death
+    before last.pt (the dead epoch's rows are dropped and redone)."""
+    straight = tmp_path / "straight"
+    Trainer(_config(split, straight, train_results=True)).fit()
+    expected = pd.read_csv(straight / "results.csv")
+    train = expected[expected["split"] == "train"]
+    assert sorted(set(train["step"])) == [1, 2, 3, 4, 5, 6] and len(train) == 2 * 12
+    assert train["loss"].notna().all() and train["jaccard_fair"].between(0, 1).all()
+
+    cut = tmp_path / "cut"
+    Trainer(_config(split, cut, train_results=True, max_steps=4)).fit()  # stops at step 4 of 6
+    _die_before_last_pt(monkeypatch, at_epoch=1)
+    with pytest.raises(_Died):
+        Trainer(_config(split, cut, train_results=True), resume=True).fit()
+    monkeypatch.undo()
+    Trainer(_config(split, cut, train_results=True), resume=True).fit()
+    results = pd.read_csv(cut / "results.csv")
+    got = results[results["split"] == "train"].reset_index(drop=True)
+    assert not got.duplicated(["step", "flow"]).any()
+    pd.testing.assert_frame_equal(got, train.reset_index(drop=True))
