@@ -25,7 +25,7 @@ from typing import Callable
 import numba
 import numpy as np
 
-from stseg_kernels import link_windows, select_masks, unravel_windows
+from stseg_kernels import DEFAULT_CUT_SIZE, link_windows, select_masks, unravel_windows
 from stseg_kernels.reference import link_windows_reference, select_masks_reference
 
 
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--windows", type=int, default=1000, help="number of 3-frame windows")
     parser.add_argument("--size", default="128x224", help="frame size HxW")
     parser.add_argument("--labels", type=int, default=4, help="number of labels L")
-    parser.add_argument("--cut-size", type=int, default=10, help="linking/selection chunk size (0: no cut)")
+    parser.add_argument("--cut-size", type=int, default=DEFAULT_CUT_SIZE, help="linking/selection chunk size (0: no cut)")
     parser.add_argument("--repeats", type=int, default=9, help="timed runs per measurement (median)")
     parser.add_argument("--ref-windows", type=int, default=100, help="windows timed for the numpy references")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table (for the README)")

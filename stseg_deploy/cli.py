@@ -10,7 +10,9 @@ import click
 
 from .binarise import BINARISATIONS
 from .clikit import command, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
-from .evaluation import SAME_CUT
+from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS
+
+from .evaluation import PROTOCOLS, SAME_CUT
 from .datasplit import SPLITS
 from .davis17 import DAVIS17_MODES
 from .errors import StsegInputError
@@ -40,11 +42,11 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one subfolder per sequence.")
-@click.option("--cut-size", default="10", callback=_cut_size, help="Windows per independently linked chunk; 'none' links the whole sequence.")
+@click.option("--cut-size", default=str(DEFAULT_CUT_SIZE), callback=_cut_size, help="Windows per independently linked chunk; 'none' links the whole sequence.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Windows per model call.")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", help="auto: CUDA when it really loads, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime [default: the runtime's choice].")
-@click.option("--link", type=click.Choice(["naive", "optimal"]), default="naive", help="naive: best match per label (may merge); optimal: one-to-one.")
+@click.option("--link", type=click.Choice(LINK_METHODS), default=LINK_METHODS[0], help="naive: best match per label (may merge); optimal: one-to-one.")
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
@@ -214,7 +216,7 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
-@click.option("--protocol", type=click.Choice(["stseg", "davis2016"]), default="stseg", help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=PROTOCOLS[0], help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
 @click.option("--objects", is_flag=True, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 @click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help="With --davis17 (default background): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")

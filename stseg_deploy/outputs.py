@@ -213,6 +213,7 @@ def _sequence_record(
         "cut_size": segmenter.cut_size,
         "link": segmenter.link,
         "image_size": list(segmenter.image_size),
+        "resize": info.resize,  # the model's training resize, which inference repeats
         "save_proba": save_proba,
         "save_features": save_features,
         "overlay": overlay,

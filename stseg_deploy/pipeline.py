@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from stseg_kernels import DEFAULT_CUT_SIZE
+
 from .errors import StsegInputError
 from .linker import LinkedFrame, StreamLinker
 from .prefetch import prefetch
@@ -52,7 +54,7 @@ class Segmenter:
         self,
         model: SegmentationModel,
         batch_size: int = 8,
-        cut_size: int | None = 10,
+        cut_size: int | None = DEFAULT_CUT_SIZE,
         link: str = "naive",
         image_size: tuple[int, int] | None = None,
     ) -> None:

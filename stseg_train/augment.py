@@ -16,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .config import DEFAULT_AUGMENTATION
 from .motion import MOTION_MODELS, basis, expansion, flow_from_theta, n_params
 
 __all__ = [
@@ -29,7 +30,7 @@ __all__ = [
 
 # α: the added flow's mean magnitude, relative to the sample's, before the random m ~ U(0, 1).
 GLOBAL_MOTION_STRENGTHS: dict[str, float] = {"light": 2.0, "medium": 4.0, "strong": 8.0}
-DEFAULT_GLOBAL_MOTION = "globalmotion.QuadraticFullPT.light"
+DEFAULT_GLOBAL_MOTION = DEFAULT_AUGMENTATION
 _MAG_EPS = 1e-12
 
 

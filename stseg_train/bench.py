@@ -24,10 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from stseg_deploy.metadata import ModelInfo
 from stseg_deploy.runtime import OnnxModel
+from stseg_kernels import DEFAULT_CUT_SIZE
 
-from .export import export_onnx
+from .config import default
+from .export import export_onnx, model_info
 from .export_wrapper import ExportWrapper, example_input
 from .model import UNet3D
 
@@ -155,7 +156,14 @@ class EngineFactory:
         self.threads = threads
         self._onnx: dict[str, Path] = {}
         if model is not None:
-            self.info = ModelInfo(model.n_labels, 3, (128, 224), "QuadraticFullPT", "per-frame instance", model.features_start, "bench", 0)
+            # The metadata an export of this model would carry, at the default training size.
+            payload = {
+                "config": {"image_size": list(default("image_size")), "param_model": default("param_model")},
+                "model_args": model.config,
+                "version": "bench",
+                "epoch": 0,
+            }
+            self.info = model_info(payload)
         else:
             self.info = OnnxModel(onnx, provider="cpu").info
             self._onnx["fp32"] = Path(onnx)
@@ -270,7 +278,7 @@ def bench_model(
     return rows, notes
 
 
-def bench_kernels(sizes: list[tuple[int, int]], masks: list[int], windows: int = 200, cut_size: int = 10, repeats: int = 5) -> list[BenchRow]:
+def bench_kernels(sizes: list[tuple[int, int]], masks: list[int], windows: int = 200, cut_size: int = DEFAULT_CUT_SIZE, repeats: int = 5) -> list[BenchRow]:
     """Per-frame time of linking (link_windows) and selection (select_masks) on blocky labels."""
     from stseg_kernels import link_windows, select_masks
 

@@ -16,7 +16,9 @@ from typing import Any
 
 from stseg_deploy.preprocess import MAX_IMAGE_SIDE, RESIZE_MODES
 
-DEFAULT_AUGMENTATION = "globalmotion.QuadraticFullPT.light"
+# The defaults the training modules use too (losses, augment, motion import them from here).
+DEFAULT_MOTION_MODEL = "QuadraticFullPT"
+DEFAULT_AUGMENTATION = f"globalmotion.{DEFAULT_MOTION_MODEL}.light"
 DEFAULT_REGULARISATION = {"EulerPottsl1R3": 1.0}
 DEFAULT_OPSET = 18
 
@@ -38,7 +40,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "lr": 1e-4,
         "weight_decay": 0.0,
         "epochs": 1000,
-        "param_model": "QuadraticFullPT",
+        "param_model": DEFAULT_MOTION_MODEL,
         "flow_augmentation": (DEFAULT_AUGMENTATION,),
         "regularisation": dict(DEFAULT_REGULARISATION),
         "distance": "l1",
@@ -77,7 +79,7 @@ class TrainConfig:
     save_dir: str
     image_size: tuple[int, int] = (128, 224)
     n_labels: int = 4
-    param_model: str = "QuadraticFullPT"
+    param_model: str = DEFAULT_MOTION_MODEL
     flow_augmentation: tuple[str, ...] = (DEFAULT_AUGMENTATION,)
     input_noise: bool = True
     input_noise_prob: float = 0.2

@@ -14,7 +14,7 @@ from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.flowio import check_flo_header, read_flow
 from stseg_deploy.masks import read_mask_png
-from stseg_deploy.preprocess import DEFAULT_RESIZE, resize_flow, resize_labels
+from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +118,8 @@ class FlowWindowDataset(Dataset):
         record = self.records[index]
         h, w = self.image_size
         flow = np.stack([resize_flow(read_flow(p), (h, w), self.resize) for p in record.flows], axis=1)
-        gt = np.zeros((3, h, w), dtype=bool)
-        has_gt = np.zeros(3, dtype=bool)
+        gt = np.zeros((WINDOW, h, w), dtype=bool)
+        has_gt = np.zeros(WINDOW, dtype=bool)
         for t, mask_path in enumerate(record.masks):
             if mask_path is not None:
                 gt[t] = resize_labels(read_mask_png(mask_path).astype(np.uint8), (h, w)) > 0

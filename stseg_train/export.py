@@ -16,7 +16,7 @@ import torch
 
 from stseg_deploy.atomic import atomic_write
 from stseg_deploy.metadata import METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelInfo
-from stseg_deploy.preprocess import DEFAULT_RESIZE
+from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW
 
 from .checkpoint import model_from_checkpoint
 from .config import DEFAULT_OPSET
@@ -50,7 +50,7 @@ def model_info(payload: dict[str, Any]) -> ModelInfo:
     args = payload["model_args"]
     return ModelInfo(
         n_labels=int(args["n_labels"]),
-        frames=3,
+        frames=WINDOW,
         image_size=(int(cfg["image_size"][0]), int(cfg["image_size"][1])),
         param_model=str(cfg["param_model"]),
         normalisation=NORMS[args.get("norm", "frame")],

@@ -12,6 +12,7 @@ import torch
 from torch import Tensor
 
 from .coherence import DISTANCES, coherence_per_sample
+from .config import DEFAULT_REGULARISATION
 from .motion import flow_from_theta
 from .solvers import fit_theta
 
@@ -128,7 +129,6 @@ REGULARISERS: dict[str, Regulariser] = {
     "EulerPottsl1R3": temporal_regulariser_per_sample,
 }
 
-DEFAULT_REGULARISATION: dict[str, float] = {"EulerPottsl1R3": 1.0}
 
 
 def total_loss(

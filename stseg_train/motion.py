@@ -47,7 +47,6 @@ COUPLED_MODELS: dict[str, tuple[str, list[str], list[str]]] = {
 for _name, (_layout, _u, _v) in COUPLED_MODELS.items():
     MOTION_MODELS[_name] = MOTION_MODELS[_layout]
 
-DEFAULT_MOTION_MODEL = "QuadraticFullPT"
 
 
 def _terms(name: str) -> list[str]:

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader, Subset
 from stseg_deploy.atomic import atomic_write
 from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
 from stseg_deploy.errors import summary_line
+from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard
 
 from .augment import NOISE_FUNCTIONS, global_motion_augmentation
@@ -127,7 +128,7 @@ class Trainer:
         if cfg.init is not None and not resume:  # on resume, last.pt holds the weights
             log.info("starting from the weights of %s", load_init_weights(self.model, cfg.init))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.basis = motion_basis(cfg.param_model, 3, *cfg.image_size, device=self.device)
+        self.basis = motion_basis(cfg.param_model, WINDOW, *cfg.image_size, device=self.device)
         self.expansion = motion_expansion(cfg.param_model, device=self.device)
         # Augmentation randomness has its own generator so resuming restores it exactly.
         self.generator = torch.Generator(device="cpu").manual_seed(cfg.seed)

@@ -6,11 +6,12 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 """
 
 from ._hungarian import assign_max
-from .linking import LINK_METHODS, link_windows, unravel_windows
+from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
 
 __all__ = [
+    "DEFAULT_CUT_SIZE",
     "LINK_METHODS",
     "assign_max",
     "frame_chunks",

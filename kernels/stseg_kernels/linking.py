@@ -31,10 +31,13 @@ from ._validate import (
     work_labels,
 )
 
-__all__ = ["link_windows", "unravel_windows", "LINK_METHODS"]
+__all__ = ["link_windows", "unravel_windows", "LINK_METHODS", "DEFAULT_CUT_SIZE"]
 
 #: Accepted values of ``link_windows(method=...)``.
 LINK_METHODS = ("naive", "optimal")
+#: Windows per independently linked chunk, the default of every command that links or
+#: selects by chunk (the original's ``-cs 10``).
+DEFAULT_CUT_SIZE = 10
 
 # Iterations handed to a thread at a time in the parallel loops. Dynamic hand-out rather
 # than one static slice per thread: on a shared machine a thread that loses its core then
