@@ -12,7 +12,6 @@ import numpy as np
 
 from .atomic import atomic_write, write_npy
 from .errors import FlowFileError
-from .png16 import encode_png_rgb16, read_png_rgb16
 
 FLO_MAGIC = 202021.25  # the float32 whose bytes spell "PIEH"
 _FLO_MAGIC_BYTES = b"PIEH"
@@ -22,6 +21,41 @@ MAX_SIDE = 1 << 15
 FLOW_SUFFIXES = (".flo", ".npy", ".png")
 _KITTI_SCALE = 64.0
 _KITTI_OFFSET = 2**15
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"\x00\x00\x00\x00IEND"  # the empty IEND chunk's length and type, before its CRC
+
+
+def _read_png_rgb16(path: Path) -> np.ndarray:
+    """A 16-bit RGB PNG as (H, W, 3) uint16, RGB order. OpenCV decodes it (Pillow would cut it
+    to 8 bits, losing KITTI's 1/64-pixel precision); the signature and the end are checked
+    first, so a foreign or truncated file gets a message that says which."""
+    import cv2
+
+    data = np.fromfile(path, dtype=np.uint8)
+    if data[: len(_PNG_SIGNATURE)].tobytes() != _PNG_SIGNATURE:
+        raise FlowFileError(path, "not a PNG file (bad signature)")
+    if data[-12:-4].tobytes() != _PNG_END:
+        raise FlowFileError(path, f"truncated PNG ({data.size} bytes, no IEND chunk at the end)")
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FlowFileError(path, "corrupt PNG (OpenCV cannot decode it)")
+    if image.dtype != np.uint16 or image.ndim != 3 or image.shape[2] != 3:
+        channels = 1 if image.ndim == 2 else image.shape[2]
+        raise FlowFileError(
+            path, f"a KITTI flow PNG is 16-bit RGB; this one is {image.dtype} with {channels} channel(s)"
+        )
+    _check_size(path, image.shape[0], image.shape[1])
+    return np.ascontiguousarray(image[..., ::-1])  # OpenCV's BGR to RGB
+
+
+def _encode_png_rgb16(image: np.ndarray) -> bytes:
+    """(H, W, 3) uint16 RGB → PNG bytes."""
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(image[..., ::-1]))
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {image.shape} PNG")
+    return encoded.tobytes()
 
 
 def _check_size(path: Path, height: int, width: int) -> None:
@@ -108,7 +142,7 @@ def read_kitti_png(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     valid (H, W) bool from the third channel.
     """
     path = Path(path)
-    image = read_png_rgb16(path)
+    image = _read_png_rgb16(path)
     valid = image[..., 2] > 0
     flow = (image[..., :2].astype(np.float32) - _KITTI_OFFSET) / _KITTI_SCALE
     flow[~valid] = 0.0
@@ -181,4 +215,4 @@ def write_flow(path: str | Path, flow: np.ndarray) -> None:
         image[..., 1] = encoded[1]
         image[..., 2] = 1
         with atomic_write(path) as handle:
-            handle.write(encode_png_rgb16(image))
+            handle.write(_encode_png_rgb16(image))

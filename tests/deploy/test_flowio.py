@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from stseg_deploy import FlowFileError, read_flow, read_kitti_png, write_flow
-from stseg_deploy.png16 import encode_png_rgb16
 
 
 def _random_flow(rng: np.random.Generator, h: int = 7, w: int = 11) -> np.ndarray:
@@ -170,7 +169,8 @@ def test_bad_png(tmp_path: Path) -> None:
     path.write_bytes(b"not a png at all")
     with pytest.raises(FlowFileError, match="bad signature"):
         read_flow(path)
-    good = encode_png_rgb16(np.zeros((4, 4, 3), np.uint16))
+    write_flow(path, np.zeros((2, 4, 4), np.float32))
+    good = path.read_bytes()
     path.write_bytes(good[: len(good) // 2])
     with pytest.raises(FlowFileError, match="truncated") as info:
         read_flow(path)
@@ -196,3 +196,13 @@ def test_write_refuses_bad_flow_and_keeps_old_file(tmp_path: Path) -> None:
         write_flow(path, good[0])
     np.testing.assert_array_equal(read_flow(path), good)
     assert [p.name for p in tmp_path.iterdir()] == ["keep.flo"]  # no temp files left behind
+
+
+def test_an_8_bit_png_is_not_kitti_flow(tmp_path: Path) -> None:
+    from PIL import Image
+
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.zeros((4, 5, 3), np.uint8)).save(path)
+    with pytest.raises(FlowFileError, match="16-bit RGB; this one is uint8 with 3") as info:
+        read_flow(path)
+    assert str(path) in str(info.value)
