@@ -64,7 +64,7 @@ def main() -> None:
     # The last line is J=...; J_objects=... (each object matched to its own segment) precedes it.
     j_line, objects_line = result.strip().splitlines()[-1], result.strip().splitlines()[-2].split(" (")[0]
     # A raw video, from frames to an overlay MP4: flow is computed on the fly (OpenCV DIS).
-    from stseg_train.synth_video import render_video
+    from stseg_synth.video import render_video
 
     video_dir = out / "video"
     clip = render_video(

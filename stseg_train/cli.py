@@ -1,4 +1,4 @@
-"""Command lines of the training package: ``stseg-train``, ``stseg-export``, ``stseg-synth``."""
+"""Command lines of the training package: ``stseg-train``, ``stseg-export``, ``stseg-bench``."""
 
 from __future__ import annotations
 
@@ -279,34 +279,6 @@ def _progress_bar(tqdm, trainer):
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s of the time budget [{elapsed}<{remaining}{postfix}]",
         )
     return tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr)
-
-
-@command()
-@click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--sequences", type=int, default=10, help="Number of videos.")
-@click.option("--frames", type=int, default=20, help="Flow frames per video.")
-@click.option("--size", nargs=2, type=int, default=(64, 112), help="Frame size H W.")
-@click.option("--seed", type=int, default=0)
-@click.option("--val-fraction", type=float, default=0.2, help="Share of videos in the val split.")
-@click.option("--name", default="Synth", help="DataSplit name: OUT/DataSplit/NAME_{train,val,test}.csv.")
-def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int], seed: int, val_fraction: float, name: str) -> None:
-    """Write a synthetic DataSplit of layered parametric-motion flow videos with masks.
-
-    Videos are split in order into train and val (--val-fraction); the test split repeats
-    the val videos, so every split file is usable. GtMask holds object ids (OUT/Labels,
-    indexed PNGs; any id is foreground), so stseg-eval --objects scores each object; the
-    0/255 masks are in OUT/Annotations."""
-    _setup_logging(False)
-    from .synth import write_synth_split
-
-    try:
-        prefix = write_synth_split(
-            out_dir, n_sequences=sequences, n_frames=frames, size=tuple(size), seed=seed,
-            val_fraction=val_fraction, name=name,
-        )
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from exc
-    click.echo(f"DataSplit prefix: {prefix}  (use --data-file {prefix} --base-dir {out_dir})")
 
 
 @command()

@@ -3,7 +3,7 @@
 Frames here are made from an analytic texture (a sum of sinusoids) evaluated at shifted
 coordinates, so a translation is exact to sub-pixel precision and the true flow is known.
 The full synthetic-video check (rendered shapes, MP4 compression) is in
-tests/train/test_synth_video.py; this file stays torch-free like the deploy package.
+tests/synth/test_video.py; this file stays torch-free like the deploy package.
 """
 
 from __future__ import annotations

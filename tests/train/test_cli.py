@@ -19,7 +19,7 @@ from stseg_train.checkpoint import load_checkpoint, save_checkpoint
 from stseg_train.cli import bench_main, export_main, train_main
 from stseg_train.config import TrainConfig
 from stseg_train.model import UNet3D
-from stseg_train.synth import write_synth_split
+from stseg_synth.flows import write_synth_split
 from stseg_train.trainer import Trainer
 
 SIGINT_EXIT = 130  # 128 + SIGINT: what shells and schedulers expect from a Ctrl-C'd command
@@ -203,14 +203,14 @@ def test_export_of_a_truncated_checkpoint_is_one_whole_line(tmp_path: Path) -> N
 
 def test_commands_exit_130_on_keyboard_interrupt(tmp_path: Path, monkeypatch) -> None:
     import stseg_train.export
-    import stseg_train.synth
+    import stseg_synth.flows
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stseg_train.synth, "write_synth_split", interrupted)
+    monkeypatch.setattr(stseg_synth.flows, "write_synth_split", interrupted)
     monkeypatch.setattr(stseg_train.export, "export_checkpoint", interrupted)
-    from stseg_train.cli import synth_main
+    from stseg_synth.cli import synth_main
 
     path = tmp_path / "c.pt"
     path.write_bytes(b"")

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from stseg_deploy.cli import eval_main, infer_main
-from stseg_train.cli import export_main, synth_main, train_main
+from stseg_synth.cli import synth_main
+from stseg_train.cli import export_main, train_main
 
 
 def _ok(command, args: list[str]) -> str:

@@ -16,8 +16,9 @@ from click.testing import CliRunner
 from stseg_deploy.cli import eval_main, flow_main, infer_main, viz_main
 from stseg_deploy.flowio import read_flow
 from stseg_deploy.videoio import open_frames
-from stseg_train.cli import export_main, synth_main, train_main
-from stseg_train.synth_video import render_video
+from stseg_synth.cli import synth_main
+from stseg_train.cli import export_main, train_main
+from stseg_synth.video import render_video
 
 # Measured with this recipe: J = 0.84, 0.71, 0.81 on rendered videos of seeds 0, 1, 2. A model
 # that marks everything foreground scores the objects' area share, about 0.13, and the

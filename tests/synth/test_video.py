@@ -1,4 +1,4 @@
-"""Synthetic RGB videos (stseg_train.synth_video) and optical flow computed from them."""
+"""Synthetic RGB videos (stseg_synth.video) and optical flow computed from them."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from stseg_deploy.masks import read_mask_png, read_object_png
 from stseg_deploy.opticalflow import FlowEstimator
 from stseg_deploy.videoio import open_frames
-from stseg_train.synth_video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
+from stseg_synth.video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
 
 _KERNEL = np.ones((3, 3), dtype=np.uint8)
 

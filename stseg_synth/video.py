@@ -1,6 +1,6 @@
 """Synthetic RGB videos with known moving objects: input for the optical-flow path and its tests.
 
-Where :mod:`stseg_train.synth` makes flow fields directly, this module renders *frames*, so the
+Where :mod:`stseg_synth.flows` makes flow fields directly, this module renders *frames*, so the
 whole video → optical flow → segmentation chain can be tested and demonstrated with a known
 answer. A scene is a smooth random texture (a sum of random sinusoidal gratings, so it has
 gradients in every direction for DIS to track, and it can be evaluated exactly at sub-pixel

@@ -1,4 +1,4 @@
-"""Tests of the synthetic optical-flow video generator (stseg_train.synth)."""
+"""Tests of the synthetic optical-flow video generator (stseg_synth.flows)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.flowio import read_flow
 from stseg_deploy.masks import read_label_png, read_mask_png, read_object_png
 from stseg_deploy.multiobject import score_objects
-from stseg_train.synth import (
+from stseg_synth.flows import (
     MIN_AREA_FRACTION,
     SynthSequence,
     min_motion_margin,
@@ -341,5 +341,5 @@ def test_write_synth_split_rejects_bad_arguments(tmp_path: Path, kwargs) -> None
 
 
 def test_module_does_not_import_torch() -> None:
-    code = "import sys, stseg_train.synth; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, stseg_synth.flows; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -686,7 +686,7 @@ def write_synth_split(
             handle.write(_csv_bytes(table))
 
     params = {
-        "generator": "stseg_train.synth",
+        "generator": "stseg_synth.flows",
         "format_version": 2,  # 2: GtMask points at Labels/ (object ids), was Annotations/
         "name": name,
         "seed": seed,
