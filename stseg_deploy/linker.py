@@ -2,8 +2,9 @@
 
 Linking is sequential and local to chunks of ``cut_size`` windows: window w is renamed
 against the already renamed window w-1 of its chunk. So a stream can be linked piece by
-piece, carrying only the last renamed window, and gives exactly what
-``stseg_kernels.link_windows`` gives on the whole array at once.
+piece, carrying only the last renamed window (``link_windows(..., start=, carry=)``, which
+also places the chunk boundaries), and gives exactly what ``stseg_kernels.link_windows``
+gives on the whole array at once.
 """
 
 from __future__ import annotations
@@ -59,10 +60,7 @@ class StreamLinker:
         self.cut_size = cut_size
         self.method = method
         self.next_window = 0
-        self._carry: np.ndarray | None = None  # last renamed window of the current chunk
-
-    def _chunk_start(self, window: int) -> bool:
-        return window == 0 or (self.cut_size is not None and window % self.cut_size == 0)
+        self._carry: np.ndarray | None = None  # the last renamed window
 
     def push(
         self,
@@ -75,30 +73,19 @@ class StreamLinker:
         b = labels.shape[0]
         if self.next_window + b > self.n_windows:
             raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
-        start = 0
-        while start < b:
-            first = self.next_window + start
-            # Split the batch where a new chunk begins, so no link crosses a cut.
-            stop = start + 1
-            while stop < b and not self._chunk_start(self.next_window + stop):
-                stop += 1
-            piece = labels[start:stop]
-            if self._chunk_start(first):
-                renamed, mapping = link_windows(piece, self.n_labels, None, self.method, return_mapping=True)
-            else:
-                both = np.concatenate([self._carry[None], piece])
-                renamed, mapping = link_windows(both, self.n_labels, None, self.method, return_mapping=True)
-                renamed, mapping = renamed[1:], mapping[1:]
-            self._carry = renamed[-1]
-            for k in range(stop - start):
-                yield from self._frames(
-                    first + k,
-                    renamed[k],
-                    mapping[k],
-                    None if proba is None else proba[start + k],
-                    None if features is None else features[start + k],
-                )
-            start = stop
+        first = self.next_window
+        renamed, mapping = link_windows(
+            labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry
+        )
+        self._carry = renamed[-1]
+        for k in range(b):
+            yield from self._frames(
+                first + k,
+                renamed[k],
+                mapping[k],
+                None if proba is None else proba[k],
+                None if features is None else features[k],
+            )
         self.next_window += b
 
     def _frames(self, window: int, labels, mapping, proba, features) -> Iterator[LinkedFrame]:

@@ -31,7 +31,7 @@ from ._validate import (
     work_labels,
 )
 
-__all__ = ["link_windows", "unravel_windows", "LINK_METHODS", "DEFAULT_CUT_SIZE"]
+__all__ = ["link_windows", "unravel_windows", "is_chunk_start", "LINK_METHODS", "DEFAULT_CUT_SIZE"]
 
 #: Accepted values of ``link_windows(method=...)``.
 LINK_METHODS = ("naive", "optimal")
@@ -169,12 +169,19 @@ def _remap_all(labels, maps, luts, vals, out, top):
         _remap_window(labels, w, maps, luts, vals, out, top)
 
 
-def _chunk_starts(n_windows: int, cut_size: int | None) -> np.ndarray:
-    """(N,) bool, True for the first window of each chunk of ``cut_size`` windows."""
-    idx = np.arange(n_windows)
-    if cut_size is None:
-        return idx == 0
-    return idx % cut_size == 0
+def _chunk_starts(n_windows: int, cut_size: int | None, start: int = 0) -> np.ndarray:
+    """(N,) bool, True for the first window of each chunk of ``cut_size`` windows, for
+    windows numbered from ``start`` in their sequence; the first of them is always True
+    (with nothing before it to link to, it keeps its labels)."""
+    idx = start + np.arange(n_windows)
+    starts = idx == 0 if cut_size is None else idx % cut_size == 0
+    starts[:1] = True
+    return starts
+
+
+def is_chunk_start(window: int, cut_size: int | None) -> bool:
+    """Whether window ``window`` (its index in the sequence) begins a chunk."""
+    return window == 0 if cut_size is None else window % cut_size == 0
 
 
 def link_windows(
@@ -185,6 +192,8 @@ def link_windows(
     *,
     out: np.ndarray | None = None,
     return_mapping: bool = False,
+    start: int = 0,
+    carry: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rename each window's labels to agree with the previous window.
 
@@ -213,6 +222,14 @@ def link_windows(
     return_mapping
         Also return the renamings, so callers can carry per-label data (probabilities)
         along with the labels.
+    start, carry
+        For a sequence linked piece by piece (a stream): ``start`` is the index in the
+        sequence of the first window given, which places the chunk boundaries, and
+        ``carry`` (3, H, W) the already renamed window ``start - 1``, which the first window
+        is linked to unless it begins a chunk. Pieces linked in order this way, each
+        carrying the last renamed window of the one before, give exactly the labels and
+        mappings of one call on the whole sequence. Without ``carry`` the first window
+        keeps its labels.
 
     Returns
     -------
@@ -238,6 +255,16 @@ def link_windows(
     n_win, _, height, width = arr.shape
     if n_win == 0:
         raise ValueError("window_labels must hold at least one window (N >= 1), got N = 0")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be an integer >= 0, got {start!r}")
+    if carry is not None:
+        if start < 1:
+            raise ValueError("a carry is the window before the first one given: start must be >= 1")
+        carry = label_array(carry, "carry")
+        if carry.shape != arr.shape[1:]:
+            raise ValueError(f"carry must have shape {arr.shape[1:]} (one window), got {carry.shape}")
+        if not is_chunk_start(int(start), cut_size):
+            return _link_after(arr, n_labels, cut_size, method, out, return_mapping, int(start), carry)
     if n_labels - 1 > np.iinfo(arr.dtype).max:
         # Renamed labels go back into the input dtype, so every label must fit it.
         raise ValueError(
@@ -249,7 +276,7 @@ def link_windows(
     work, unchecked = work_labels(arr, "window_labels", n_labels)
     flat = work.reshape(n_win, 3, height * width)
 
-    starts = _chunk_starts(n_win, cut_size)
+    starts = _chunk_starts(n_win, cut_size, int(start))
     linked = ~starts
     counts = np.zeros((n_win, 2, n_labels, n_labels), np.int64)
     maps = np.empty((n_win, n_labels), np.int64)
@@ -281,6 +308,20 @@ def link_windows(
             out[...] = dest
         result = out
     return (result, maps) if return_mapping else result
+
+
+def _link_after(arr, n_labels, cut_size, method, out, return_mapping, start, carry):
+    """link_windows of ``arr`` continuing a chunk: ``carry`` (window ``start - 1``, already
+    renamed, checked by the caller) goes first and keeps its labels, as a chunk's first
+    window does, then is dropped."""
+    both = np.concatenate([carry.astype(arr.dtype, copy=False)[None], arr])
+    labels, maps = link_windows(both, n_labels, cut_size, method, return_mapping=True, start=start - 1)
+    labels, maps = labels[1:], maps[1:]
+    if out is not None:
+        _check_out(out, arr)
+        out[...] = labels
+        labels = out
+    return (labels, maps) if return_mapping else labels
 
 
 def _check_out(out: object, arr: np.ndarray) -> None:

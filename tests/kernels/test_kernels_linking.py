@@ -194,3 +194,39 @@ def test_return_mapping_explains_the_pixels(n_win, n_labels, cut_size, method, s
         np.testing.assert_array_equal(renamed[w], mapping[w][labels[w]])
         if w == 0 or (cut_size is not None and w % cut_size == 0):
             np.testing.assert_array_equal(mapping[w], np.arange(n_labels))
+
+
+# -- linking a stream piece by piece (start, carry) ---------------------------------------------
+
+
+@settings(max_examples=150, **SETTINGS)
+@given(window_cases(max_windows=12), st.sampled_from(["naive", "optimal"]), st.data())
+def test_pieces_linked_with_a_carry_equal_one_call(case, method, data):
+    windows, n_labels, cut = case
+    n_win = windows.shape[0]
+    whole, whole_maps = link_windows(windows, n_labels, cut, method, return_mapping=True)
+    # Cut the sequence anywhere (also inside chunks), then link the pieces in order.
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, n_win - 1)), max_size=4))) if n_win > 1 else []
+    edges = [0, *[c for c in cuts if c < n_win], n_win]
+    carry, parts, maps = None, [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        labels, mapping = link_windows(windows[lo:hi], n_labels, cut, method, return_mapping=True, start=lo, carry=carry)
+        carry = labels[-1]
+        parts.append(labels)
+        maps.append(mapping)
+    # The same score matrices reach the same deterministic assignment, ties included.
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+    np.testing.assert_array_equal(np.concatenate(maps), whole_maps)
+
+
+def test_carry_is_checked() -> None:
+    windows = np.zeros((2, 3, 4, 5), np.uint8)
+    with pytest.raises(ValueError, match="start must be >= 1"):
+        link_windows(windows, 2, None, carry=windows[0])
+    with pytest.raises(ValueError, match=r"carry must have shape \(3, 4, 5\)"):
+        link_windows(windows, 2, None, start=3, carry=np.zeros((3, 4, 4), np.uint8))
+    with pytest.raises(ValueError, match="start must be an integer >= 0"):
+        link_windows(windows, 2, None, start=-1)
+    # At a chunk start the carry is not used: the first window keeps its labels.
+    first = np.ones((1, 3, 4, 5), np.uint8)
+    np.testing.assert_array_equal(link_windows(first, 2, 2, start=4, carry=np.zeros((3, 4, 5), np.uint8)), first)
