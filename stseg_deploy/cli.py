@@ -72,7 +72,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     from .outputs import check_outputs_spare_inputs, model_file_sha256, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
-    from .sources import VideoSequence, sequences_from_datasplit, with_flow
+    from .sources import VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_flow
     from .zoo import resolve_model
 
     if bool(inputs) == bool(data_file):
@@ -81,7 +81,8 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         # Inputs are checked before the model is loaded: a bad input is named even when the
         # model is wrong too. Videos get the model's training flow once its metadata is read.
         if inputs:
-            sequences = _input_sequences(inputs, *_video_flow(None, flow_method, flow_size, flow_scale), flow_step)
+            method, size, scale = _video_flow(None, flow_method, flow_size, flow_scale)
+            sequences = sequences_from_inputs(inputs, method, size, scale, flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
@@ -134,40 +135,6 @@ def _video_flow(trained: dict | None, method: str | None, size, scale) -> tuple[
     if not size and scale is None and (trained.get("size") or trained.get("scale") is not None):
         return method, (tuple(trained["size"]) if trained.get("size") else None), trained.get("scale") or "auto"
     return (method, *resolve_flow_resolution(size, scale))
-
-
-def _input_sequences(inputs, method: str, size, scale, step: int) -> list:
-    """Sequences for stseg-infer's INPUT arguments, with names checked for collisions."""
-    from .sources import is_flow_folder, open_video_sequence, sequences_from_folders
-
-    sequences = []
-    for item in inputs:
-        path = Path(item)
-        if is_flow_folder(path):
-            sequences += sequences_from_folders([path])
-        elif path.is_dir() and not _has_frames(path) and any(p.is_dir() for p in path.iterdir()):
-            subfolders = sorted(p.name for p in path.iterdir() if p.is_dir())
-            raise StsegInputError(
-                f"{path}: holds no flow files or frames, but {len(subfolders)} folder(s) "
-                f"({', '.join(subfolders[:3])}{', ...' if len(subfolders) > 3 else ''}); "
-                f"pass each sequence folder as its own input, e.g. {path}/*"
-            )
-        else:
-            sequences.append(open_video_sequence(path, method, size, step, scale))
-    by_name: dict[str, list[str]] = {}
-    for item, sequence in zip(inputs, sequences):
-        by_name.setdefault(sequence.name, []).append(str(item))
-    clashes = {name: items for name, items in by_name.items() if len(items) > 1}
-    if clashes:
-        listed = "; ".join(f"{name!r}: {', '.join(items)}" for name, items in sorted(clashes.items()))
-        raise StsegInputError(f"several inputs have the same sequence name, so their outputs would collide ({listed})")
-    return sequences
-
-
-def _has_frames(folder: Path) -> bool:
-    from .videoio import IMAGE_SUFFIXES
-
-    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())
 
 
 @command()

@@ -286,8 +286,9 @@ def iter_flows(
     size: tuple[int, int] | None = None,
     step: int = 1,
     on_frame: Callable[[int], None] | None = None,
+    with_frames: bool = False,
     **opts: Any,
-) -> Iterator[tuple[int, np.ndarray]]:
+) -> Iterator[tuple[int, np.ndarray]] | Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Stream forward flows of a video: yield ``(t, flow)`` for frame t → frame t + ``step``.
 
     Only frames with a partner ``step`` later get a flow, so an F-frame video yields F − step
@@ -298,9 +299,11 @@ def iter_flows(
         method, size, **opts: as for :class:`FlowEstimator`.
         step: frame distance, >= 1.
         on_frame: called with each decoded frame's index (for a progress bar of ``len(source)``).
+        with_frames: also yield frame t as decoded, (H, W, 3) uint8 RGB.
 
     Yields:
-        ``(t, flow)``, flow ``(2, H, W)`` float32 pixels (``(2, *size)`` with a size).
+        ``(t, flow)``, flow ``(2, H, W)`` float32 pixels (``(2, *size)`` with a size); with
+        ``with_frames``, ``(t, flow, frame)``.
 
     Raises:
         StsegInputError: the source has no more than ``step`` frames (no flow to compute),
@@ -310,12 +313,16 @@ def iter_flows(
     estimator = FlowEstimator(method, size, **opts)
     frames = source if isinstance(source, FrameSource) else open_frames(source)
     window: deque[np.ndarray] = deque(maxlen=step + 1)
+    originals: deque[np.ndarray] = deque(maxlen=step + 1)
     count = 0
     for index, frame in frames:
         window.append(estimator.prepare(frame))
+        if with_frames:
+            originals.append(frame)
         count = index + 1
         if len(window) == step + 1:
-            yield index - step, estimator.flow_prepared(window[0], window[-1])
+            flow = estimator.flow_prepared(window[0], window[-1])
+            yield (index - step, flow, originals[0]) if with_frames else (index - step, flow)
         if on_frame is not None:
             on_frame(index)
     if count <= step:

@@ -17,27 +17,22 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_npy
 from .errors import StsegInputError
 from .frames import FLOW_MARKER
 from .linker import LinkedFrame
-from .masks import write_label_png, write_png
-from .npystream import NpyFrameWriter
 from .outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete
 from .pipeline import Segmenter, SequenceStats
-from .prefetch import BackgroundWriter
-from .preprocess import resize_labels
+from .sinks import LABELS_FILE, FolderSink, OverlaySink
 from .sources import Sequence
+from .videoio import DEFAULT_FPS
 
 TOOL = "stseg-infer"
-LABELS_FILE = "labels.npy"
 SEQUENCE_FILE = "sequence.json"
 # stseg-viz writes its contact sheet into a finished sequence folder by default.
 LATER_FILES = ("contact_sheet.png",)
@@ -89,9 +84,11 @@ def segment_to_folder(
     complete, with the settings and the model file's SHA-256 (``model_sha256``, computed
     from the model's file when not given).
 
-    Memory stays flat: labels stream into ``labels.npy`` frame by frame, other files are
-    written by a background thread as frames are linked (``on_frame`` is called from that
-    thread, once a frame's files are written).
+    The files come from :class:`~stseg_deploy.sinks.FolderSink` (and
+    :class:`~stseg_deploy.sinks.OverlaySink` with ``overlay``) fed by
+    :meth:`Segmenter.run`. Memory stays flat: labels stream into ``labels.npy`` frame by
+    frame, other files are written by a background thread as frames are linked
+    (``on_frame`` is called from that thread, once a frame's files are written).
     """
     unit = sequence_output_unit(out_dir, sequence.name)
     check_inputs_outside([unit.target], sequence_inputs(sequence))
@@ -99,7 +96,12 @@ def segment_to_folder(
         model_sha256 = model_file_sha256(segmenter)
     with unit:
         markers = _flow_markers(sequence)
-        stats = _write_sequence(unit.tmp, segmenter, sequence, save_proba, save_features, on_frame, overlay)
+        names = sequence.frame_names
+        sinks = [FolderSink(unit.tmp, names, segmenter.image_size, save_proba, save_features, on_frame)]
+        if overlay:
+            fps = sequence.frames.fps if sequence.frames is not None else DEFAULT_FPS
+            sinks.append(OverlaySink(unit.tmp, names, fps))
+        stats = segmenter.run(sequence, sinks, keep_proba=save_proba, keep_features=save_features)
         if _flow_markers(sequence) != markers:
             raise StsegInputError(
                 f"{sequence.name}: its flow folder was replaced by another stseg-flow run while being read; "
@@ -130,72 +132,6 @@ def model_file_sha256(segmenter: Segmenter) -> str | None:
     """SHA-256 of the segmenter's model file (None for a model that has no file)."""
     path = getattr(segmenter.model, "path", None)
     return file_sha256(path) if path is not None else None
-
-
-def _write_sequence(
-    seq_dir: Path,
-    segmenter: Segmenter,
-    sequence: Sequence,
-    save_proba: bool,
-    save_features: bool,
-    on_frame: Callable[[LinkedFrame], None] | None,
-    overlay: bool,
-) -> SequenceStats:
-    """Write every output of a sequence into ``seq_dir`` (an empty temp folder)."""
-    if save_proba:
-        (seq_dir / "proba").mkdir()
-    if save_features:
-        (seq_dir / "features").mkdir()
-    names = sequence.frame_names
-    writer = BackgroundWriter()
-    flow_pngs = None
-    if overlay:
-        from .flowviz import flow_to_rgb
-
-        (seq_dir / "flow").mkdir()
-
-        def flow_pngs(index: int, flow: np.ndarray) -> None:
-            writer.submit(lambda: _save_png(seq_dir / "flow" / f"{names[index]}.png", flow_to_rgb(flow)))
-
-    stats = SequenceStats()
-    started = time.perf_counter()
-    volume = NpyFrameWriter(seq_dir / LABELS_FILE, len(names), segmenter.image_size, np.uint8)
-
-    def write(frame: LinkedFrame) -> None:
-        t0 = time.perf_counter()
-        name = names[frame.index]
-        write_label_png(seq_dir / f"{name}.png", resize_labels(frame.labels, stats.original_size))
-        if frame.proba is not None:
-            write_npy(seq_dir / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
-        if frame.features is not None:
-            # float16 halves the largest output; features are descriptors, not probabilities.
-            write_npy(seq_dir / "features" / f"{name}.npy", frame.features.astype(np.float16))
-        stats.write += time.perf_counter() - t0
-        if on_frame is not None:
-            on_frame(frame)
-
-    try:
-        frames = segmenter.frames(
-            sequence, keep_proba=save_proba, keep_features=save_features, stats=stats, on_flow=flow_pngs
-        )
-        # Closed on any error too: that stops and joins the read-ahead thread, which must
-        # not be left inside OpenCV when the interpreter exits (C++ terminate, exit 134).
-        with contextlib.closing(frames):
-            for frame in frames:
-                volume.write(frame.index, frame.labels)
-                writer.submit(lambda frame=frame: write(frame))
-        writer.close()
-        volume.close()
-    except BaseException:
-        writer.abort()
-        volume.abort()
-        raise
-    if overlay:
-        t0 = time.perf_counter()
-        write_overlays(seq_dir, sequence, names)
-        stats.write += time.perf_counter() - t0
-    stats.total = time.perf_counter() - started
-    return stats
 
 
 def _sequence_record(
@@ -256,41 +192,6 @@ def _folder_snapshot(folder: Path):
         yield lambda name, flags: os.open(name, flags, dir_fd=fd)
     finally:
         os.close(fd)
-
-
-def _save_png(path: Path, rgb: np.ndarray) -> None:
-    from PIL import Image
-
-    write_png(path, Image.fromarray(rgb))
-
-
-def write_overlays(seq_dir: Path, sequence, names: list[str], alpha: float = 0.5) -> None:
-    """``overlay/<frame>.png`` and ``overlay.mp4``: segments blended over the video frames,
-    or over the flow colour images when the input was flow files (no frames to show)."""
-    from .overlay import blend_labels
-    from .videoio import DEFAULT_FPS, VideoWriter
-
-    labels = np.load(seq_dir / LABELS_FILE, mmap_mode="r")
-    (seq_dir / "overlay").mkdir(exist_ok=True)
-    if sequence.frames is not None:
-        fps = sequence.frames.fps
-        backgrounds = (frame for t, frame in sequence.frames if t < len(names))
-    else:
-        from PIL import Image
-
-        fps = DEFAULT_FPS
-        backgrounds = (np.asarray(Image.open(seq_dir / "flow" / f"{name}.png").convert("RGB")) for name in names)
-    writer = BackgroundWriter()
-    try:
-        with VideoWriter(seq_dir / "overlay.mp4", fps=fps) as video:
-            for t, image in enumerate(backgrounds):
-                blended = blend_labels(image, resize_labels(np.asarray(labels[t]), image.shape[:2]), alpha=alpha)
-                writer.submit(lambda t=t, blended=blended: _save_png(seq_dir / "overlay" / f"{names[t]}.png", blended))
-                video.write(blended)
-        writer.close()
-    except BaseException:
-        writer.abort()
-        raise
 
 
 def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:

@@ -5,6 +5,7 @@ Windows are streamed in batches, so memory depends on the batch size, not the vi
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,8 @@ from .linker import LinkedFrame, StreamLinker
 from .prefetch import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .runtime import SegmentationModel
-from .sources import Sequence
+from .sinks import FrameSink, MemorySink
+from .sources import SequenceSource
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,12 @@ class Segmenter:
     def n_labels(self) -> int:
         return self.model.info.n_labels
 
-    def _flows(self, sequence, stats: SequenceStats, on_flow=None) -> Iterator[np.ndarray]:
+    def _flows(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
         """Resized flows one by one; all frames of a sequence must share one size."""
         size = None
         index = 0
         t0 = time.perf_counter()
-        for where, flow in sequence.read_flows():
+        for where, flow, image in sequence.read_flows(with_images=with_images):
             if size is None:
                 size = flow.shape[1:]
                 # Outputs go on the frames' grid when the flow was computed at another size.
@@ -91,20 +93,20 @@ class Segmenter:
                     f"first frame {size[1]}x{size[0]} (width x height)"
                 )
             if on_flow is not None:
-                on_flow(index, flow)
+                on_flow(index, flow, image)
             resized = resize_flow(flow, self.image_size, self.model.info.resize)
             stats.read += time.perf_counter() - t0
             yield resized
             index += 1
             t0 = time.perf_counter()
 
-    def _window_batches(self, sequence, stats: SequenceStats, on_flow=None) -> Iterator[np.ndarray]:
+    def _window_batches(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
         h, w = self.image_size
         batch = np.empty((self.batch_size, 2, WINDOW, h, w), dtype=np.float32)
         recent: list[np.ndarray] = []
         filled = 0
         # Read and resize ahead of the model, a batch and a window's worth at most.
-        for flow in prefetch(self._flows(sequence, stats, on_flow), depth=self.batch_size + WINDOW):
+        for flow in prefetch(self._flows(sequence, stats, on_flow, with_images), depth=self.batch_size + WINDOW):
             recent.append(flow)
             if len(recent) > WINDOW:
                 recent.pop(0)
@@ -121,18 +123,20 @@ class Segmenter:
 
     def frames(
         self,
-        sequence: Sequence,
+        sequence: SequenceSource,
         keep_proba: bool = False,
         keep_features: bool = False,
         stats: SequenceStats | None = None,
-        on_flow: Callable[[int, np.ndarray], None] | None = None,
+        on_flow: Callable[[int, np.ndarray, np.ndarray | None], None] | None = None,
+        with_images: bool = False,
     ) -> Iterator[LinkedFrame]:
         """Linked frames of a sequence in order: labels (h, w) uint8 at model size, plus
         renamed probabilities (L, h, w) and features (C, h, w) when asked.
 
         ``sequence``: a :class:`~stseg_deploy.sources.Sequence` or ``VideoSequence``.
-        ``on_flow(index, flow)`` sees each flow at its original size, (2, H, W) pixels,
-        from the read-ahead thread.
+        ``on_flow(index, flow, image)`` sees each flow at its original size, (2, H, W) pixels,
+        and with ``with_images`` its video frame (H, W, 3) uint8 (None for flow files), from
+        the read-ahead thread.
         """
         stats = stats if stats is not None else SequenceStats()
         n_frames = sequence.n_frames
@@ -143,7 +147,7 @@ class Segmenter:
         stats.frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
-        for batch in self._window_batches(sequence, stats, on_flow):
+        for batch in self._window_batches(sequence, stats, on_flow, with_images):
             t0 = time.perf_counter()
             out = self.model.run(batch, features=keep_features)
             proba, features = (out if keep_features else (out, None))
@@ -159,12 +163,57 @@ class Segmenter:
                 f"{n_frames} expected (was a file or the video truncated while reading?)"
             )
 
-    def segment(self, sequence: Sequence, on_frame: Callable[[LinkedFrame], None] | None = None) -> np.ndarray:
+    def run(
+        self,
+        sequence: SequenceSource,
+        sinks: FrameSink | list[FrameSink],
+        keep_proba: bool = False,
+        keep_features: bool = False,
+    ) -> SequenceStats:
+        """Segment ``sequence`` into ``sinks``: the one loop every output goes through.
+
+        Each sink is opened, sees every flow as read and every linked frame in order, then is
+        closed; when anything fails, every sink opened is aborted instead and the error
+        raised (see :mod:`stseg_deploy.sinks`). ``keep_proba`` / ``keep_features``: frames
+        carry renamed probabilities (L, h, w) / features (C, h, w). Returns the timings.
+        """
+        sinks = [sinks] if isinstance(sinks, FrameSink) else list(sinks)
+        stats = SequenceStats()
+        started = time.perf_counter()
+        opened: list[FrameSink] = []
+
+        def on_flow(index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
+            for sink in sinks:
+                sink.flow(index, flow, image)
+
+        try:
+            for sink in sinks:
+                sink.open(sequence, stats)
+                opened.append(sink)
+            frames = self.frames(
+                sequence, keep_proba=keep_proba, keep_features=keep_features, stats=stats,
+                on_flow=on_flow, with_images=any(sink.wants_images for sink in sinks),
+            )
+            # Closed on any error too: that stops and joins the read-ahead thread, which must
+            # not be left inside OpenCV when the interpreter exits (C++ terminate, exit 134).
+            with contextlib.closing(frames):
+                for frame in frames:
+                    for sink in sinks:
+                        sink.write(frame)
+            while opened:
+                opened[0].close()
+                opened.pop(0)
+        except BaseException:
+            for sink in opened:
+                sink.abort()
+            raise
+        stats.total = time.perf_counter() - started
+        return stats
+
+    def segment(self, sequence: SequenceSource) -> np.ndarray:
         """All label maps of a sequence: (F, h, w) uint8 at model size (holds them in memory;
-        use :meth:`frames` or :func:`stseg_deploy.outputs.segment_to_folder` for long videos)."""
-        labels = np.empty((sequence.n_frames, *self.image_size), dtype=np.uint8)
-        for frame in self.frames(sequence):
-            labels[frame.index] = frame.labels
-            if on_frame is not None:
-                on_frame(frame)
-        return labels
+        use :func:`stseg_deploy.outputs.segment_to_folder` or a sink of your own for long
+        videos)."""
+        sink = MemorySink()
+        self.run(sequence, sink)
+        return sink.labels

@@ -1,5 +1,8 @@
 """Where sequences come from: flow folders, the Sequence column of a DataSplit, or videos
-(a video file or a folder of frames) whose flow is computed on the fly."""
+(a video file or a folder of frames) whose flow is computed on the fly.
+
+Input detection lives here alone (:func:`sequences_from_inputs`); the pipeline reads any
+object with the :class:`SequenceSource` shape, as it runs any :class:`SegmentationModel`."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +22,29 @@ from .frames import list_flow_files
 from .outdir import check_name
 
 log = logging.getLogger(__name__)
+
+
+class SequenceSource(Protocol):
+    """What the pipeline needs from a sequence.
+
+    ``name``: the output folder's name; ``n_frames``: flow frames F; ``frame_names``: F
+    output names; ``flows`` and ``masks``: F descriptions of where each flow comes from and
+    the ground truth (None where absent), for the record; ``frames``: the video behind the
+    flows (a ``stseg_deploy.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
+    outputs at, or None for the flows' own size; ``read_flows(with_images)``: yields
+    ``(where, flow (2, H, W) float32 pixels, frame (H, W, 3) uint8 or None)`` F times.
+    """
+
+    name: str
+    frames: object | None
+
+    @property
+    def n_frames(self) -> int: ...
+
+    @property
+    def frame_names(self) -> list[str]: ...
+
+    def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]: ...
 
 
 @dataclass(frozen=True)
@@ -46,10 +73,11 @@ class Sequence:
     def n_frames(self) -> int:
         return len(self.flows)
 
-    def read_flows(self) -> Iterator[tuple[str, np.ndarray]]:
-        """Yield ``(where, flow)`` per frame: the file path, and (2, H, W) float32 pixels."""
+    def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, None]]:  # noqa: ARG002
+        """Yield ``(where, flow, None)`` per frame: the file path, (2, H, W) float32 pixels,
+        and no image (there are no frames behind flow files)."""
         for path in self.flows:
-            yield str(path), read_flow(path)
+            yield str(path), read_flow(path), None
 
 
 @dataclass(frozen=True)
@@ -88,12 +116,15 @@ class VideoSequence:
         """Where each flow comes from, for the sequence record."""
         return tuple(f"{self.frames.path} frame {name}" for name in self.frame_names)
 
-    def read_flows(self) -> Iterator[tuple[str, np.ndarray]]:
+    def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Yield ``(where, flow, image)`` per flow frame t: the frame's description, its flow
+        (2, H, W) float32 pixels, and with ``with_images`` frame t itself, (H, W, 3) uint8 RGB
+        (the frames decoded for the flow, so showing them costs no second decode)."""
         from .opticalflow import iter_flows
         from .videoio import frame_name
 
-        for t, flow in iter_flows(self.frames, self.method, self.size, self.step):
-            yield f"{self.frames.path} frame {frame_name(t)}", flow
+        for t, flow, image in iter_flows(self.frames, self.method, self.size, self.step, with_frames=True):
+            yield f"{self.frames.path} frame {frame_name(t)}", flow, image if with_images else None
 
 
 def open_video_sequence(
@@ -211,3 +242,44 @@ def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: Image of sequence {group['Sequence'].iloc[0]!r} not found (listed in {csv_name})")
     return image_size(path)
+
+
+def sequences_from_inputs(
+    inputs: list[str | Path],
+    method: str | None = None,
+    size: tuple[int, int] | None = None,
+    scale: float | str = "auto",
+    step: int = 1,
+) -> list[Sequence | VideoSequence]:
+    """Sequences for stseg-infer's INPUT arguments: each a folder of flow files, a video file
+    or a folder of frames (flow computed with ``method`` at ``size`` / ``scale``, frame t to
+    t + ``step``). A folder of sequence folders is refused with the way to pass them; names
+    that would collide in the output folder are refused, all listed."""
+    sequences: list[Sequence | VideoSequence] = []
+    for item in inputs:
+        path = Path(item)
+        if is_flow_folder(path):
+            sequences += sequences_from_folders([path])
+        elif path.is_dir() and not _has_frames(path) and any(p.is_dir() for p in path.iterdir()):
+            subfolders = sorted(p.name for p in path.iterdir() if p.is_dir())
+            raise StsegInputError(
+                f"{path}: holds no flow files or frames, but {len(subfolders)} folder(s) "
+                f"({', '.join(subfolders[:3])}{', ...' if len(subfolders) > 3 else ''}); "
+                f"pass each sequence folder as its own input, e.g. {path}/*"
+            )
+        else:
+            sequences.append(open_video_sequence(path, method, size, step, scale))
+    by_name: dict[str, list[str]] = {}
+    for item, sequence in zip(inputs, sequences):
+        by_name.setdefault(sequence.name, []).append(str(item))
+    clashes = {name: items for name, items in by_name.items() if len(items) > 1}
+    if clashes:
+        listed = "; ".join(f"{name!r}: {', '.join(items)}" for name, items in sorted(clashes.items()))
+        raise StsegInputError(f"several inputs have the same sequence name, so their outputs would collide ({listed})")
+    return sequences
+
+
+def _has_frames(folder: Path) -> bool:
+    from .videoio import IMAGE_SUFFIXES
+
+    return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())

@@ -1,0 +1,202 @@
+"""Where a segmented sequence goes: sinks that :meth:`Segmenter.run` writes linked frames to.
+
+The pipeline owns the loop (read → model → link); a sink only receives, in this order:
+``open(sequence, stats)`` once; ``flow(index, flow, image)`` for each flow as read, on the
+read-ahead thread (the flow at its original size, and the video frame it starts from, or
+None for flow files); ``write(frame)`` for each linked frame, in order, on the calling
+thread; then ``close()``, or ``abort()`` instead when anything failed. So the predictor
+(:class:`~stseg_deploy.pipeline.Segmenter`) stays apart from the code that writes files.
+
+- :class:`MemorySink`: label maps (and probabilities) in memory, for the Python API.
+- :class:`FolderSink`: ``labels.npy``, palette PNGs at the frames' size, ``proba/``,
+  ``features/`` (the record, ``sequence.json``, is written by
+  :func:`stseg_deploy.outputs.segment_to_folder`, which owns the output unit).
+- :class:`OverlaySink`: ``flow/`` colour images, ``overlay/`` PNGs and ``overlay.mp4``,
+  blended as frames arrive, from the frames read for the flow (a video is not decoded again).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import write_npy
+from .linker import LinkedFrame
+from .masks import write_label_png, write_png
+from .npystream import NpyFrameWriter
+from .prefetch import BackgroundWriter
+from .preprocess import resize_labels
+
+LABELS_FILE = "labels.npy"
+
+
+class FrameSink:
+    """Base of the sinks: every step does nothing unless a sink overrides it.
+
+    ``wants_images``: the run should keep each video frame for :meth:`flow`.
+    """
+
+    wants_images = False
+
+    def open(self, sequence, stats) -> None:  # noqa: ARG002
+        """Before the first flow is read. ``stats``: the run's SequenceStats (its
+        ``original_size`` is known from the first ``flow`` on)."""
+
+    def flow(self, index: int, flow: np.ndarray, image: np.ndarray | None) -> None:  # noqa: ARG002
+        """Flow ``index`` as read: (2, H, W) float32 pixels, and its video frame (H, W, 3) uint8
+        RGB or None. Called from the read-ahead thread."""
+
+    def write(self, frame: LinkedFrame) -> None:  # noqa: ARG002
+        """One linked frame, in frame order."""
+
+    def close(self) -> None:
+        """After the last frame: finish every file."""
+
+    def abort(self) -> None:
+        """Instead of close() when the run failed: stop, keep nothing half-written."""
+
+
+class MemorySink(FrameSink):
+    """Collects ``labels`` (F, h, w) uint8 at model size and, when the run keeps them,
+    ``proba`` (F, L, h, w) float32."""
+
+    def __init__(self) -> None:
+        self.labels: np.ndarray | None = None
+        self.proba: np.ndarray | None = None
+
+    def open(self, sequence, stats) -> None:  # noqa: ARG002
+        self.labels = None
+        self.proba = None
+        self._frames = sequence.n_frames
+
+    def write(self, frame: LinkedFrame) -> None:
+        if self.labels is None:
+            self.labels = np.empty((self._frames, *frame.labels.shape), dtype=np.uint8)
+        self.labels[frame.index] = frame.labels
+        if frame.proba is not None:
+            if self.proba is None:
+                self.proba = np.empty((self._frames, *frame.proba.shape), dtype=np.float32)
+            self.proba[frame.index] = frame.proba
+
+
+class FolderSink(FrameSink):
+    """Per-frame files in ``folder`` (an empty folder): labels stream into ``labels.npy``
+    frame by frame (memory stays flat); PNGs (resized to the frames' size), probabilities and
+    features are written by a background thread. ``on_frame(frame)`` is called from that
+    thread once a frame's files are written."""
+
+    def __init__(
+        self,
+        folder: Path,
+        names: list[str],
+        image_size: tuple[int, int],
+        save_proba: bool = False,
+        save_features: bool = False,
+        on_frame: Callable[[LinkedFrame], None] | None = None,
+    ) -> None:
+        self.folder = Path(folder)
+        self.names = names
+        self.image_size = tuple(image_size)
+        self.save_proba = save_proba
+        self.save_features = save_features
+        self.on_frame = on_frame
+
+    def open(self, sequence, stats) -> None:  # noqa: ARG002
+        if self.save_proba:
+            (self.folder / "proba").mkdir()
+        if self.save_features:
+            (self.folder / "features").mkdir()
+        self.stats = stats
+        self._writer = BackgroundWriter()
+        self._volume = NpyFrameWriter(self.folder / LABELS_FILE, len(self.names), self.image_size, np.uint8)
+
+    def write(self, frame: LinkedFrame) -> None:
+        self._volume.write(frame.index, frame.labels)
+        self._writer.submit(lambda: self._write_files(frame))
+
+    def _write_files(self, frame: LinkedFrame) -> None:
+        t0 = time.perf_counter()
+        name = self.names[frame.index]
+        write_label_png(self.folder / f"{name}.png", resize_labels(frame.labels, self.stats.original_size))
+        if frame.proba is not None:
+            write_npy(self.folder / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
+        if frame.features is not None:
+            # float16 halves the largest output; features are descriptors, not probabilities.
+            write_npy(self.folder / "features" / f"{name}.npy", frame.features.astype(np.float16))
+        self.stats.write += time.perf_counter() - t0
+        if self.on_frame is not None:
+            self.on_frame(frame)
+
+    def close(self) -> None:
+        self._writer.close()
+        self._volume.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+        self._volume.abort()
+
+
+class OverlaySink(FrameSink):
+    """``flow/<frame>.png`` (the flow's colour images), ``overlay/<frame>.png`` and
+    ``overlay.mp4``: the segments blended, one fixed colour per label, over the video's
+    frames, or over the flow colours when the input was flow files. Each frame is blended as
+    soon as its labels arrive, from the image kept when its flow was read."""
+
+    wants_images = True
+
+    def __init__(self, folder: Path, names: list[str], fps: float, alpha: float = 0.5) -> None:
+        self.folder = Path(folder)
+        self.names = names
+        self.fps = fps
+        self.alpha = alpha
+
+    def open(self, sequence, stats) -> None:
+        from .videoio import VideoWriter
+
+        self.stats = stats
+        (self.folder / "flow").mkdir()
+        (self.folder / "overlay").mkdir()
+        self._backgrounds: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+        self._writer = BackgroundWriter()
+        self._stack = contextlib.ExitStack()
+        self._video = self._stack.enter_context(VideoWriter(self.folder / "overlay.mp4", fps=self.fps))
+
+    def flow(self, index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
+        from .flowviz import flow_to_rgb
+
+        colours = flow_to_rgb(flow)
+        self._writer.submit(lambda: _save_png(self.folder / "flow" / f"{self.names[index]}.png", colours))
+        with self._lock:
+            self._backgrounds[index] = colours if image is None else image
+
+    def write(self, frame: LinkedFrame) -> None:
+        from .overlay import blend_labels
+
+        t0 = time.perf_counter()
+        with self._lock:
+            image = self._backgrounds.pop(frame.index)
+        blended = blend_labels(image, resize_labels(frame.labels, image.shape[:2]), alpha=self.alpha)
+        self._writer.submit(lambda: _save_png(self.folder / "overlay" / f"{self.names[frame.index]}.png", blended))
+        self._video.write(blended)
+        self.stats.write += time.perf_counter() - t0
+
+    def close(self) -> None:
+        self._writer.close()
+        self._stack.close()
+
+    def abort(self) -> None:
+        self._writer.abort()
+        failed = RuntimeError("the run failed")
+        self._stack.__exit__(type(failed), failed, None)  # the video writer discards its temp file
+
+
+def _save_png(path: Path, rgb: np.ndarray) -> None:
+    from PIL import Image
+
+    write_png(path, Image.fromarray(rgb))
