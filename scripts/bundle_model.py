@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from stseg_deploy.atomic import atomic_write
+from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.runtime import load_model
 from stseg_deploy.zoo import MODELS_DIR
 from stseg_train.checkpoint import load_checkpoint

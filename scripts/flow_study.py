@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stseg_deploy.flowio import write_flow
+from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.opticalflow import METHODS, FlowEstimator, flow_size_for
-from stseg_deploy.videoio import open_frames
+from stseg_deploy.io.videoio import open_frames
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # RGB uint8 frames -> (H, W, 2) float32 px
 
@@ -142,7 +142,7 @@ def cmd_timing(args: argparse.Namespace) -> None:
 
 
 def cmd_flows(args: argparse.Namespace) -> None:
-    from stseg_deploy.davis import read_davis
+    from stseg_deploy.datasets.davis import read_davis
 
     (name,) = args.engine
     make = _chosen([name])[name]

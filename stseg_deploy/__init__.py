@@ -5,7 +5,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from .errors import DataSplitError, FlowFileError, StsegInputError
-from .flowio import read_flow, read_kitti_png, write_flow
+from .io.flowio import read_flow, read_kitti_png, write_flow
 from .preprocess import flow_windows, resize_flow, resize_labels
 
 try:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from .binarise import BINARISATIONS
+from .eval.binarise import BINARISATIONS
 from .clikit import command, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
 from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS
 
-from .evaluation import PROTOCOLS, SAME_CUT
-from .datasplit import SPLITS
-from .davis17 import DAVIS17_MODES
+from .eval.evaluation import PROTOCOLS, SAME_CUT
+from .io.datasplit import SPLITS
+from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
@@ -155,7 +155,7 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
     from tqdm import tqdm
 
     from .opticalflow import flow_from_video, flow_size_for
-    from .videoio import open_frames
+    from .io.videoio import open_frames
 
     size, flow_scale = resolve_flow_resolution(size, flow_scale, ("--size", "--scale"))
     try:
@@ -199,8 +199,8 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
     J=... F=... (means over sequences of J_mean and F_mean), after J&F=.... With --objects,
     J_objects=... (mean over all objects of all sequences) comes before those."""
     setup_logging(verbose)
-    from .evaluation import SCORED
-    from .scorefiles import evaluate_and_write
+    from .eval.evaluation import SCORED
+    from .eval.scorefiles import evaluate_and_write
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
@@ -288,7 +288,7 @@ def _objects_by_sequence(objects) -> dict[str, str]:
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,
     segments, selected mask and ground truth over a few frames."""
-    from .visualize import sequence_contact_sheet
+    from .viz.contact_sheet import sequence_contact_sheet
 
     try:
         path = sequence_contact_sheet(seq_dir, gt_dir, n_columns, cut_size, out_path)

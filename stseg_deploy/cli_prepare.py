@@ -11,7 +11,7 @@ import click
 from .clikit import CONTEXT, StsegCommand, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
-from .prepare import default_workers
+from .datasets.prepare import default_workers
 
 
 @click.group(context_settings=CONTEXT)
@@ -40,9 +40,9 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     and the exit status is 1."""
     from tqdm import tqdm
 
-    from .davis import read_davis
-    from .prepare import FlowRecipe, compute_flows, datasplit_rows, user_flows, write_datasplits
-    from .videoio import frame_name
+    from .datasets.davis import read_davis
+    from .datasets.prepare import FlowRecipe, compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .io.videoio import frame_name
 
     setup_logging(verbose)
     flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)

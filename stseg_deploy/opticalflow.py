@@ -25,10 +25,10 @@ import cv2
 import numpy as np
 
 from .errors import StsegInputError
-from .flowio import write_flow
-from .frames import FLOW_MARKER, FLOW_TOOL
-from .outdir import OutputUnit, check_inputs_outside
-from .videoio import FrameSource, frame_name, open_frames
+from .io.flowio import write_flow
+from .io.flowfiles import FLOW_MARKER, FLOW_TOOL
+from .io.outdir import OutputUnit, check_inputs_outside
+from .io.videoio import FrameSource, frame_name, open_frames
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -346,7 +346,7 @@ def flow_from_video(
     (``00000.flo``, ``00001.flo``, …), so an F-frame video gives F − step files. Frames are
     streamed (see :func:`iter_flows`).
 
-    ``out_dir`` is one output unit (:mod:`stseg_deploy.outdir`): written whole beside any
+    ``out_dir`` is one output unit (:mod:`stseg_deploy.io.outdir`): written whole beside any
     earlier stseg-flow output and swapped in when complete, with ``stseg-flow.json`` (the
     source, method, size, step and file list) as its marker; a folder holding other files,
     or the source itself, is refused, so two videos' flows never mix.

@@ -6,7 +6,7 @@ Layout of ``OUT/SEQ/``:
 - ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``save_proba``);
 - ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``save_features``);
 - ``sequence.json``: frame names, sizes, model metadata, the settings, the model file's
-  SHA-256, timings, and the completeness marker (written last: see :mod:`stseg_deploy.outdir`);
+  SHA-256, timings, and the completeness marker (written last: see :mod:`stseg_deploy.io.outdir`);
 - with ``overlay``: ``flow/<frame>.png`` (Middlebury colour wheel), ``overlay/<frame>.png``
   and ``overlay.mp4``: the video's frames (or, for flow input, the flow colours) with the
   segments blended in, one fixed colour per label.
@@ -24,13 +24,13 @@ from pathlib import Path
 import numpy as np
 
 from .errors import StsegInputError
-from .frames import FLOW_MARKER
+from .io.flowfiles import FLOW_MARKER
 from .linker import LinkedFrame
-from .outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete
+from .io.outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete
 from .pipeline import Segmenter, SequenceStats
 from .sinks import LABELS_FILE, FolderSink, OverlaySink
 from .sources import Sequence
-from .videoio import DEFAULT_FPS
+from .io.videoio import DEFAULT_FPS
 
 TOOL = "stseg-infer"
 SEQUENCE_FILE = "sequence.json"
@@ -39,8 +39,8 @@ LATER_FILES = ("contact_sheet.png",)
 
 
 def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
-    """The output unit ``out_dir/name`` of stseg-infer (see :mod:`stseg_deploy.outdir`)."""
-    from .scorefiles import EVAL_FILES  # here: scorefiles builds on this module
+    """The output unit ``out_dir/name`` of stseg-infer (see :mod:`stseg_deploy.io.outdir`)."""
+    from .eval.scorefiles import EVAL_FILES  # here: scorefiles builds on this module
 
     if check_name(name) in EVAL_FILES:
         raise StsegInputError(f"sequence name {name!r} is the name of a file stseg-eval writes beside the sequence folders")
@@ -76,7 +76,7 @@ def segment_to_folder(
 ) -> SequenceStats:
     """Segment ``sequence`` and write its outputs to ``out_dir / sequence.name``.
 
-    The folder is an output unit (:mod:`stseg_deploy.outdir`): it is written beside any
+    The folder is an output unit (:mod:`stseg_deploy.io.outdir`): it is written beside any
     earlier output under a temporary name and swapped in only when complete, so a failed
     or interrupted run leaves the earlier output as it was; a folder holding files stseg
     did not write, or one of this sequence's inputs, is refused; a second writer of the

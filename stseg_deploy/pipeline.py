@@ -17,7 +17,7 @@ from stseg_kernels import DEFAULT_CUT_SIZE
 
 from .errors import StsegInputError
 from .linker import LinkedFrame, StreamLinker
-from .prefetch import prefetch
+from .background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .runtime import SegmentationModel
 from .sinks import FrameSink, MemorySink

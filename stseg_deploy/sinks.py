@@ -25,11 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import write_npy
+from .io.atomic import write_npy
 from .linker import LinkedFrame
-from .masks import write_label_png, write_png
-from .npystream import NpyFrameWriter
-from .prefetch import BackgroundWriter
+from .io.masks import write_label_png, write_png
+from .io.npystream import NpyFrameWriter
+from .background import BackgroundWriter
 from .preprocess import resize_labels
 
 LABELS_FILE = "labels.npy"
@@ -156,7 +156,7 @@ class OverlaySink(FrameSink):
         self.alpha = alpha
 
     def open(self, sequence, stats) -> None:
-        from .videoio import VideoWriter
+        from .io.videoio import VideoWriter
 
         self.stats = stats
         (self.folder / "flow").mkdir()
@@ -168,7 +168,7 @@ class OverlaySink(FrameSink):
         self._video = self._stack.enter_context(VideoWriter(self.folder / "overlay.mp4", fps=self.fps))
 
     def flow(self, index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
-        from .flowviz import flow_to_rgb
+        from .viz.flowcolour import flow_to_rgb
 
         colours = flow_to_rgb(flow)
         self._writer.submit(lambda: _save_png(self.folder / "flow" / f"{self.names[index]}.png", colours))
@@ -176,7 +176,7 @@ class OverlaySink(FrameSink):
             self._backgrounds[index] = colours if image is None else image
 
     def write(self, frame: LinkedFrame) -> None:
-        from .overlay import blend_labels
+        from .viz.overlay import blend_labels
 
         t0 = time.perf_counter()
         with self._lock:

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .datasplit import read_datasplit, resolve
+from .io.datasplit import read_datasplit, resolve
 from .errors import StsegInputError
-from .flowio import read_flow
-from .frames import list_flow_files
-from .outdir import check_name
+from .io.flowio import read_flow
+from .io.flowfiles import list_flow_files
+from .io.outdir import check_name
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ class SequenceSource(Protocol):
     ``name``: the output folder's name; ``n_frames``: flow frames F; ``frame_names``: F
     output names; ``flows`` and ``masks``: F descriptions of where each flow comes from and
     the ground truth (None where absent), for the record; ``frames``: the video behind the
-    flows (a ``stseg_deploy.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
+    flows (a ``stseg_deploy.io.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
     outputs at, or None for the flows' own size; ``read_flows(with_images)``: yields
     ``(where, flow (2, H, W) float32 pixels, frame (H, W, 3) uint8 or None)`` F times.
     """
@@ -90,7 +90,7 @@ class VideoSequence:
     """
 
     name: str
-    frames: object  # stseg_deploy.videoio.FrameSource; typed loosely to keep cv2 optional here
+    frames: object  # stseg_deploy.io.videoio.FrameSource; typed loosely to keep cv2 optional here
     method: str
     size: tuple[int, int] | None
     step: int
@@ -107,7 +107,7 @@ class VideoSequence:
 
     @property
     def frame_names(self) -> list[str]:
-        from .videoio import frame_name
+        from .io.videoio import frame_name
 
         return [frame_name(t) for t in range(self.n_frames)]
 
@@ -121,7 +121,7 @@ class VideoSequence:
         (2, H, W) float32 pixels, and with ``with_images`` frame t itself, (H, W, 3) uint8 RGB
         (the frames decoded for the flow, so showing them costs no second decode)."""
         from .opticalflow import iter_flows
-        from .videoio import frame_name
+        from .io.videoio import frame_name
 
         for t, flow, image in iter_flows(self.frames, self.method, self.size, self.step, with_frames=True):
             yield f"{self.frames.path} frame {frame_name(t)}", flow, image if with_images else None
@@ -140,7 +140,7 @@ def open_video_sequence(
     :func:`stseg_deploy.opticalflow.flow_size_for`); ``method`` None is the default engine.
     """
     from .opticalflow import DEFAULT_METHOD, FlowEstimator, flow_size_for
-    from .videoio import ImageFolderSource, open_frames
+    from .io.videoio import ImageFolderSource, open_frames
 
     method = method or DEFAULT_METHOD
     frames = open_frames(source)
@@ -233,7 +233,7 @@ def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int,
     A listed image that cannot be read is an error rather than a silent fall-back to the
     flow size: the masks would come out on another grid than the user's frames.
     """
-    from .davis import image_size
+    from .datasets.davis import image_size
 
     first = group["Image"].iloc[0]
     if not isinstance(first, str):
@@ -280,6 +280,6 @@ def sequences_from_inputs(
 
 
 def _has_frames(folder: Path) -> bool:
-    from .videoio import IMAGE_SUFFIXES
+    from .io.videoio import IMAGE_SUFFIXES
 
     return any(p.suffix.lower() in IMAGE_SUFFIXES for p in folder.iterdir() if p.is_file())

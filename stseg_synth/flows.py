@@ -36,9 +36,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stseg_deploy.atomic import atomic_write
-from stseg_deploy.flowio import write_flow
-from stseg_deploy.masks import write_label_png, write_mask_png
+from stseg_deploy.io.atomic import atomic_write
+from stseg_deploy.io.flowio import write_flow
+from stseg_deploy.io.masks import write_label_png, write_mask_png
 
 __all__ = [
     "DEFAULT_NOISE",

@@ -32,9 +32,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from stseg_deploy.atomic import atomic_write
-from stseg_deploy.masks import write_label_png, write_mask_png
-from stseg_deploy.videoio import DEFAULT_FPS, VideoWriter, frame_name
+from stseg_deploy.io.atomic import atomic_write
+from stseg_deploy.io.masks import write_label_png, write_mask_png
+from stseg_deploy.io.videoio import DEFAULT_FPS, VideoWriter, frame_name
 
 __all__ = ["MIN_RELATIVE_SPEED", "REFERENCE_SIZE", "RenderedVideo", "render_video"]
 

@@ -310,7 +310,7 @@ def bench_pipeline(
 ) -> tuple[BenchRow, BenchRow]:
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
     labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
-    from stseg_deploy.flowio import write_flow
+    from stseg_deploy.io.flowio import write_flow
     from stseg_deploy.outputs import model_file_sha256, segment_to_folder
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import flow_windows, resize_flow
@@ -374,7 +374,7 @@ def plot(table, path: Path) -> None:
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    from stseg_deploy.atomic import atomic_write
+    from stseg_deploy.io.atomic import atomic_write
 
     with atomic_write(path) as handle:
         fig.savefig(handle, format="png", dpi=120)

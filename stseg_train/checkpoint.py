@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from stseg_deploy import __version__
-from stseg_deploy.atomic import atomic_write
+from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.errors import summary_line
 
 from .config import PRE_PRESET_DEFAULTS

@@ -400,7 +400,7 @@ def _bench(argv: list[str] | None) -> None:
 
     import torch
 
-    from stseg_deploy.atomic import atomic_write
+    from stseg_deploy.io.atomic import atomic_write
 
     from .bench import ENGINES, EngineFactory, bench_kernels, bench_model, bench_pipeline, plot, rows_to_frame
     from .checkpoint import model_from_checkpoint

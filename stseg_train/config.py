@@ -163,7 +163,7 @@ class TrainConfig:
         return cls(**data)
 
     def save(self, path: str | Path) -> None:
-        from stseg_deploy.atomic import atomic_write
+        from stseg_deploy.io.atomic import atomic_write
 
         with atomic_write(path, "w") as handle:
             json.dump(self.to_dict(), handle, indent=2, sort_keys=True)

@@ -19,8 +19,8 @@ import pandas as pd
 import torch
 from torch.utils.data import DataLoader, Subset
 
-from stseg_deploy.atomic import atomic_write
-from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
+from stseg_deploy.io.atomic import atomic_write
+from stseg_deploy.eval.binarise import binarise_exceptbiggest, binarise_fair
 from stseg_deploy.errors import summary_line
 from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stseg_deploy.flowio import write_flow
+from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.metadata import ModelInfo
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.atomic import atomic_write, write_npy
+from stseg_deploy.io.atomic import atomic_write, write_npy
 from stseg_deploy.clikit import error_line
 
 

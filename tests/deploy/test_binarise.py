@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stseg_deploy.binarise import binarise_exceptbiggest, binarise_fair
+from stseg_deploy.eval.binarise import binarise_exceptbiggest, binarise_fair
 
 
 def test_exceptbiggest_drops_largest_segment() -> None:

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
+from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.errors import DataSplitError, StsegInputError
-from stseg_deploy.frames import list_flow_files, natural_key
+from stseg_deploy.io.flowfiles import list_flow_files, natural_key
 
 
 def _write(tmp_path: Path, text: str, split: str = "train") -> Path:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from stseg_deploy.davis_measures import boundary_f, boundary_map, disk, region_similarity, statistics
+from stseg_deploy.eval.davis_measures import boundary_f, boundary_map, disk, region_similarity, statistics
 
 
 def _square(size=(20, 20), top=5, left=5, side=6) -> np.ndarray:

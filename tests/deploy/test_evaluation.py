@@ -22,8 +22,8 @@ from fakes import write_sequence as _write_sequence
 
 from stseg_deploy.cli import eval_main
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.evaluation import evaluate
-from stseg_deploy.masks import davis_palette, read_label_png, write_label_png, write_mask_png
+from stseg_deploy.eval.evaluation import evaluate
+from stseg_deploy.io.masks import davis_palette, read_label_png, write_label_png, write_mask_png
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
@@ -255,7 +255,7 @@ def test_davis17_paper_mode_is_the_originals_export(outputs: Path) -> None:
 
 
 def test_davis17_paper_mode_needs_numbered_frames() -> None:
-    from stseg_deploy.davis17 import next_frame_name
+    from stseg_deploy.eval.davis17 import next_frame_name
 
     assert next_frame_name("00078", "x") == "00079" and next_frame_name("9", "x") == "10"
     with pytest.raises(StsegInputError, match="frame_a"):
@@ -423,7 +423,7 @@ def test_an_output_a_killed_swap_moved_aside_is_restored_and_scored(outputs: Pat
 
 
 def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Path, monkeypatch) -> None:
-    import stseg_deploy.evaluation as evaluation
+    import stseg_deploy.eval.evaluation as evaluation
 
     _infer(outputs, "dog", 4, seed=3)
     gt_dir = _gt_from_label(outputs, 0)
@@ -456,7 +456,7 @@ def test_sequences_may_not_take_the_names_of_eval_files(tmp_path: Path, name: st
 
 
 def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
-    from stseg_deploy.evaluation import GroundTruth
+    from stseg_deploy.eval.evaluation import GroundTruth
 
     (folder / "eval.json").unlink(missing_ok=True)
     with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):

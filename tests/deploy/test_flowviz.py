@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stseg_deploy.flowviz import colour_wheel, colour_wheel_image, flow_to_rgb
+from stseg_deploy.viz.flowcolour import colour_wheel, colour_wheel_image, flow_to_rgb
 
 
 def _pixels(*uv: tuple[float, float]) -> np.ndarray:

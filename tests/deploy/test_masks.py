@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.masks import (
+from stseg_deploy.io.masks import (
     VOID,
     davis_palette,
     read_label_png,

@@ -1,4 +1,4 @@
-"""Multi-object scoring (stseg_deploy.multiobject): one segment per object, DAVIS-2017 style.
+"""Multi-object scoring (stseg_deploy.eval.multiobject): one segment per object, DAVIS-2017 style.
 
 Fixtures are tiny (a few pixels in a row) so that every expected J is worked out by hand in
 the comments.
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.masks import VOID, read_object_png, write_mask_png
-from stseg_deploy.multiobject import NO_SEGMENT, frame_object_j, match_objects, score_objects
+from stseg_deploy.io.masks import VOID, read_object_png, write_mask_png
+from stseg_deploy.eval.multiobject import NO_SEGMENT, frame_object_j, match_objects, score_objects
 
 
 def _row(*values: int) -> np.ndarray:

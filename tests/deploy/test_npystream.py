@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.npystream import NpyFrameWriter
+from stseg_deploy.io.npystream import NpyFrameWriter
 
 
 def test_streamed_file_equals_np_save(tmp_path: Path) -> None:

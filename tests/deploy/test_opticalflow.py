@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.flowio import read_flow
+from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.opticalflow import (
     FlowEstimator,
     check_opencv,
@@ -25,7 +25,7 @@ from stseg_deploy.opticalflow import (
     iter_flows,
     opencv_distributions,
 )
-from stseg_deploy.videoio import FrameSource, VideoWriter
+from stseg_deploy.io.videoio import FrameSource, VideoWriter
 
 SIZE = (96, 160)
 # Margin left out of error measures: near the border part of the next frame is new content.
@@ -249,7 +249,7 @@ def test_rerun_replaces_an_earlier_flow_output_whole(tmp_path: Path) -> None:
 
 
 def test_flow_folder_with_other_files_is_refused(tmp_path: Path) -> None:
-    from stseg_deploy.outdir import StsegOutputError
+    from stseg_deploy.io.outdir import StsegOutputError
 
     _write_frames(tmp_path / "seq", 4, (1.0, 0.0))
     (tmp_path / "raft").mkdir()

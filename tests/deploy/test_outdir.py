@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.outdir import (
+from stseg_deploy.io.outdir import (
     OutputBusyError,
     OutputLock,
     OutputUnit,
@@ -147,7 +147,7 @@ def test_lock_dies_with_its_holder(tmp_path: Path) -> None:
     holder = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(f"""
             import sys, time
-            from stseg_deploy.outdir import OutputLock
+            from stseg_deploy.io.outdir import OutputLock
             OutputLock({str(lock_path)!r}, "seq").acquire()
             print("locked", flush=True)
             time.sleep(60)

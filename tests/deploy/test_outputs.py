@@ -22,7 +22,7 @@ from PIL import Image
 import stseg_deploy.outputs
 import stseg_deploy.runtime
 from stseg_deploy.cli import infer_main
-from stseg_deploy.outdir import OutputBusyError
+from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders

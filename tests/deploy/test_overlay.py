@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stseg_deploy.masks import davis_palette
-from stseg_deploy.overlay import blend_labels, contact_sheet
+from stseg_deploy.io.masks import davis_palette
+from stseg_deploy.viz.overlay import blend_labels, contact_sheet
 
 
 def test_blend_uses_the_davis_palette_for_every_label() -> None:

@@ -13,7 +13,7 @@ from fakes import write_sequence as _write_sequence
 from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.flowio import write_flow
+from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.linker import StreamLinker, rename_proba
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
@@ -71,7 +71,7 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     labels = Segmenter(model, batch_size=4, cut_size=3).segment(seq)
     assert model.calls == [4, 3]  # 7 windows, streamed in batches
     # Reference: all windows at once through the kernels.
-    from stseg_deploy.flowio import read_flow
+    from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import flow_windows, resize_flow
 
     flows = np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths])
@@ -86,7 +86,7 @@ def test_segmenter_resizes_flow_as_the_model_was_trained(tmp_path: Path, mode: s
     model = FakeModel(resize=mode)
     seq = sequences_from_folders([tmp_path / "seq"])[0]
     Segmenter(model, batch_size=8, cut_size=None).segment(seq)
-    from stseg_deploy.flowio import read_flow
+    from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import flow_windows, resize_flow
 
     expected = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16), mode) for p in paths]))

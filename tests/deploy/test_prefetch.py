@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from stseg_deploy.prefetch import BackgroundWriter, prefetch
+from stseg_deploy.background import BackgroundWriter, prefetch
 
 
 def test_prefetch_keeps_order_and_bounds_read_ahead() -> None:
@@ -63,7 +63,7 @@ def test_writer_runs_jobs_in_order_and_reraises() -> None:
 def test_abort_drops_queued_jobs_and_returns() -> None:
     import time
 
-    from stseg_deploy.prefetch import BackgroundWriter
+    from stseg_deploy.background import BackgroundWriter
 
     done: list[int] = []
     writer = BackgroundWriter(depth=8)
@@ -81,7 +81,7 @@ def test_ctrl_c_at_any_moment_never_hangs_the_writer() -> None:
     import signal
     import time
 
-    from stseg_deploy.prefetch import BackgroundWriter
+    from stseg_deploy.background import BackgroundWriter
 
     def interrupt(*_args):
         raise KeyboardInterrupt

@@ -12,11 +12,11 @@ from click.testing import CliRunner
 from PIL import Image
 
 from stseg_deploy.cli_prepare import prepare_main
-from stseg_deploy.datasplit import read_datasplit
-from stseg_deploy.davis import read_davis
+from stseg_deploy.io.datasplit import read_datasplit
+from stseg_deploy.datasets.davis import read_davis
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.evaluation import GroundTruth
-from stseg_deploy.flowio import read_flow, write_flow
+from stseg_deploy.eval.evaluation import GroundTruth
+from stseg_deploy.io.flowio import read_flow, write_flow
 from stseg_deploy.sources import sequences_from_datasplit
 
 SIZE = (32, 48)  # H, W

@@ -10,7 +10,7 @@ from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
 from PIL import Image
 
-from stseg_deploy.overlay import blend_labels
+from stseg_deploy.viz.overlay import blend_labels
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sinks import FrameSink, MemorySink, OverlaySink
@@ -80,7 +80,7 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
     for t in range(6):
         shift[:] = texture[:, t * 2 : t * 2 + 40]
         Image.fromarray(shift).save(frames_dir / f"{t:05d}.png")
-    from stseg_deploy import videoio
+    from stseg_deploy.io import videoio
 
     decoded = []
     real_iter = videoio.ImageFolderSource.__iter__

@@ -9,11 +9,11 @@ from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
 from PIL import Image
 
-from stseg_deploy.outdir import StsegOutputError
+from stseg_deploy.io.outdir import StsegOutputError
 from stseg_deploy.outputs import segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
-from stseg_deploy.visualize import sequence_contact_sheet
+from stseg_deploy.viz.contact_sheet import sequence_contact_sheet
 
 
 def test_contact_sheet_is_ours_to_replace_and_nothing_else(tmp_path: Path) -> None:

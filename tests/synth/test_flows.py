@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.datasplit import read_datasplit, resolve, window_centres
-from stseg_deploy.flowio import read_flow
-from stseg_deploy.masks import read_label_png, read_mask_png, read_object_png
-from stseg_deploy.multiobject import score_objects
+from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
+from stseg_deploy.io.flowio import read_flow
+from stseg_deploy.io.masks import read_label_png, read_mask_png, read_object_png
+from stseg_deploy.eval.multiobject import score_objects
 from stseg_synth.flows import (
     MIN_AREA_FRACTION,
     SynthSequence,

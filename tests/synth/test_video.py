@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from stseg_deploy.masks import read_mask_png, read_object_png
+from stseg_deploy.io.masks import read_mask_png, read_object_png
 from stseg_deploy.opticalflow import FlowEstimator
-from stseg_deploy.videoio import open_frames
+from stseg_deploy.io.videoio import open_frames
 from stseg_synth.video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
 
 _KERNEL = np.ones((3, 3), dtype=np.uint8)

@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from stseg_deploy.cli import eval_main, flow_main, infer_main, viz_main
-from stseg_deploy.flowio import read_flow
-from stseg_deploy.videoio import open_frames
+from stseg_deploy.io.flowio import read_flow
+from stseg_deploy.io.videoio import open_frames
 from stseg_synth.cli import synth_main
 from stseg_train.cli import export_main, train_main
 from stseg_synth.video import render_video

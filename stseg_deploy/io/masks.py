@@ -10,7 +10,7 @@ from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
 from .atomic import atomic_write
-from .errors import StsegInputError
+from ..errors import StsegInputError
 
 
 def davis_palette(n: int = 256) -> np.ndarray:

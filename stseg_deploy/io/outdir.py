@@ -39,7 +39,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .atomic import atomic_write
-from .errors import StsegInputError
+from ..errors import StsegInputError
 
 log = logging.getLogger(__name__)
 

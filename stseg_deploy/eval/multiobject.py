@@ -6,7 +6,7 @@ ground-truth object must be explained by a segment of its own.
 
 Inputs of one sequence: the linked segment labels ``labels`` (T, H, W), values 0..L-1, and an
 object-id map per frame ``objects`` (T, H, W) uint8 (0 = background, 1..254 = objects,
-255 = void, see :func:`stseg_deploy.masks.read_object_png`), on the same pixel grid.
+255 = void, see :func:`stseg_deploy.io.masks.read_object_png`), on the same pixel grid.
 
 What is computed, precisely:
 
@@ -48,7 +48,7 @@ import numpy as np
 
 from stseg_kernels import assign_max
 
-from .masks import VOID
+from ..io.masks import VOID
 
 log = logging.getLogger(__name__)
 

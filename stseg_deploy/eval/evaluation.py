@@ -5,9 +5,9 @@ Per sequence: labels are brought to the prediction's original size (``original_s
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
 convention), over the sequences that could be scored. With ``objects=True`` the same frames
-are also scored object by object (:mod:`stseg_deploy.multiobject`: each ground-truth object
+are also scored object by object (:mod:`stseg_deploy.eval.multiobject`: each ground-truth object
 matched to a segment of its own), from object-id masks read by
-:func:`stseg_deploy.masks.read_object_png`.
+:func:`stseg_deploy.io.masks.read_object_png`.
 
 What is scored is never left implicit:
 
@@ -20,8 +20,8 @@ What is scored is never left implicit:
   the prediction makes its sequence skipped, named with the file;
 - outputs of different models (``model_file.sha256``) or label counts in one OUT are refused.
 
-:func:`stseg_deploy.scorefiles.evaluate_and_write` writes the results to files;
-:func:`stseg_deploy.davis17.export_davis17` exports label PNGs for a DAVIS-2017 evaluator.
+:func:`stseg_deploy.eval.scorefiles.evaluate_and_write` writes the results to files;
+:func:`stseg_deploy.eval.davis17.export_davis17` exports label PNGs for a DAVIS-2017 evaluator.
 """
 
 from __future__ import annotations
@@ -40,14 +40,14 @@ import pandas as pd
 from stseg_kernels import frame_chunks, jaccard, select_masks
 
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
-from .datasplit import read_datasplit, resolve, split_path
+from ..io.datasplit import read_datasplit, resolve, split_path
 from .davis_measures import boundary_f, region_similarity, statistics
-from .errors import StsegInputError, summary_line
-from .masks import VOID, read_mask_png, read_object_png
+from ..errors import StsegInputError, summary_line
+from ..io.masks import VOID, read_mask_png, read_object_png
 from .multiobject import NO_SEGMENT, score_objects
-from .outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
-from .outputs import SEQUENCE_FILE, TOOL, read_sequence_output
-from .preprocess import resize_labels
+from ..io.outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
+from ..outputs import SEQUENCE_FILE, TOOL, read_sequence_output
+from ..preprocess import resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,7 @@ def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.nd
 
 def read_gt_objects(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.ndarray:
     """Per-object ground truth as (H, W) uint8 object ids (0 background, 255 void, see
-    :func:`~stseg_deploy.masks.read_object_png`) at ``size`` = the prediction's (H, W)
+    :func:`~stseg_deploy.io.masks.read_object_png`) at ``size`` = the prediction's (H, W)
     original size; another size is an error as in :func:`read_gt`, unless ``resize_gt``
     (nearest neighbour: ids must not blend)."""
     ids = read_object_png(path)
@@ -403,12 +403,12 @@ def score_sequence(
     """Per-frame Jaccard of one output folder against the given mask files (one per frame,
     None where a frame has no ground truth).
 
-    ``objects=True`` also scores object by object (:func:`stseg_deploy.multiobject.score_objects`)
+    ``objects=True`` also scores object by object (:func:`stseg_deploy.eval.multiobject.score_objects`)
     on the same frames as the protocol's J (``davis2016``: the evaluator's frames), the masks
     read as object-id maps, matched per ``cut_size`` chunk (None: the whole sequence, the
     DAVIS-2017 protocol); ``SequenceScore.objects`` gets one row per object.
 
-    ``protocol="davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.davis_measures`)
+    ``protocol="davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.eval.davis_measures`)
     on the frames the official evaluator scores: those with ground truth but the sequence's
     first (the last frame of a video has no forward flow, so no prediction, and the evaluator
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
@@ -502,7 +502,7 @@ class Evaluation:
     - ``exported``: PNGs written by the ``--davis17`` export, if one ran.
     - ``objects``: with ``objects=True``, one row per ground-truth object of every scored
       sequence (sequence, object, frames, present, J, segments, naive_shared; see
-      :mod:`stseg_deploy.multiobject`); None otherwise.
+      :mod:`stseg_deploy.eval.multiobject`); None otherwise.
     """
 
     scores: pd.DataFrame
@@ -608,7 +608,7 @@ def evaluate(
 ) -> Evaluation:
     """Score every sequence of an stseg-infer output, naming each one that could not be.
 
-    ``objects``: also score object by object (:mod:`stseg_deploy.multiobject`), the masks
+    ``objects``: also score object by object (:mod:`stseg_deploy.eval.multiobject`), the masks
     read as object-id maps (a binary mask is one object), into ``Evaluation.objects``.
 
     ``protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or

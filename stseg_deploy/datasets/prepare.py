@@ -1,6 +1,6 @@
 """Turning a dataset of frames into flows and a DataSplit that train, infer and eval read.
 
-Dataset-specific readers (:mod:`stseg_deploy.davis`) produce :class:`ListedSequence` s; this
+Dataset-specific readers (:mod:`stseg_deploy.datasets.davis`) produce :class:`ListedSequence` s; this
 module computes their flows (one stseg-flow output unit per sequence, kept when complete and
 made with the same settings) and writes the DataSplit CSVs. Frame t's flow goes from frame t
 to frame t + 1 and is named after frame t; the last frame has no flow and no CSV row.
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .atomic import atomic_write
+from ..io.atomic import atomic_write
 from .davis import ListedSequence, image_size
-from .errors import StsegInputError
-from .frames import FLOW_MARKER, FLOW_TOOL, list_flow_files
-from .opticalflow import DEFAULT_METHOD, flow_size_for
-from .outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
-from .videoio import frame_name
+from ..errors import StsegInputError
+from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
+from ..opticalflow import DEFAULT_METHOD, flow_size_for
+from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
+from ..io.videoio import frame_name
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class FlowRecipe:
 def check_numbered(sequence: ListedSequence) -> None:
     """Flows are named by frame index; refuse frames not named 00000, 00001, ... in order,
     or a folder holding images the listing leaves out (flows would pair the wrong frames)."""
-    from .videoio import IMAGE_SUFFIXES
+    from ..io.videoio import IMAGE_SUFFIXES
 
     names = [f.name for f in sequence.frames]
     expected = [frame_name(t) for t in range(len(names))]
@@ -82,7 +82,7 @@ def compute_sequence_flows(sequence: ListedSequence, folder: Path, recipe: FlowR
     """
     import cv2
 
-    from .opticalflow import flow_from_video
+    from ..opticalflow import flow_from_video
 
     cv2.setNumThreads(1)
     check_numbered(sequence)
@@ -106,7 +106,7 @@ def compute_flows(
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
     """
-    from .clikit import error_line
+    from ..clikit import error_line
 
     results: dict[str, str] = {}
 

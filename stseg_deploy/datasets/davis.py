@@ -14,9 +14,9 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from .datasplit import SPLITS
-from .errors import StsegInputError
-from .outdir import check_name
+from ..io.datasplit import SPLITS
+from ..errors import StsegInputError
+from ..io.outdir import check_name
 
 log = logging.getLogger(__name__)
 

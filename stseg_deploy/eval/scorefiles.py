@@ -1,6 +1,6 @@
 """stseg-eval's files in OUT: ``scores.csv``, ``summary.csv``, with ``objects=True``
 ``objects.csv``, and the marker ``eval.json``,
-written under the rule of :mod:`stseg_deploy.outdir`: a lock, never overwriting a user's
+written under the rule of :mod:`stseg_deploy.io.outdir`: a lock, never overwriting a user's
 file, and after a failure no scores of an earlier run left behind."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ import glob
 import math
 from pathlib import Path
 
-from .atomic import atomic_write
+from ..io.atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
-from .outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
-from .outputs import SEQUENCE_FILE, TOOL
+from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
+from ..outputs import SEQUENCE_FILE, TOOL
 
 EVAL_TOOL = "stseg-eval"
 EVAL_MARKER = "eval.json"
@@ -116,9 +116,9 @@ def evaluate_and_write(
 ) -> Evaluation:
     """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``;
     with ``objects`` also ``OUT/objects.csv`` (one row per ground-truth object: sequence,
-    object, frames, present, J, segments, naive_shared; see :mod:`stseg_deploy.multiobject`).
+    object, frames, present, J, segments, naive_shared; see :mod:`stseg_deploy.eval.multiobject`).
 
-    The rule of :mod:`stseg_deploy.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
+    The rule of :mod:`stseg_deploy.io.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
     second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
     stseg-eval did not write (objects.csv too) is refused, never overwritten; ``eval.json`` is stamped
     ``complete: false`` before anything else is touched and the earlier CSVs are removed,

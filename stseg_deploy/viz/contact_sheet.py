@@ -6,12 +6,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .binarise import binarise_exceptbiggest
-from .evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
-from .masks import davis_palette, read_label_png, read_mask_png
-from .outdir import StsegOutputError
-from .outputs import read_sequence_output
-from .preprocess import resize_labels
+from ..eval.binarise import binarise_exceptbiggest
+from ..eval.evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
+from ..io.masks import davis_palette, read_label_png, read_mask_png
+from ..io.outdir import StsegOutputError
+from ..outputs import read_sequence_output
+from ..preprocess import resize_labels
 
 VIZ_TOOL = "stseg-viz"
 
@@ -19,8 +19,8 @@ VIZ_TOOL = "stseg-viz"
 def _flow_picture(seq_dir: Path, record: dict, t: int) -> np.ndarray | None:
     from PIL import Image
 
-    from .flowio import read_flow
-    from .flowviz import flow_to_rgb
+    from ..io.flowio import read_flow
+    from .flowcolour import flow_to_rgb
 
     saved = seq_dir / "flow" / f"{record['frames'][t]}.png"
     if saved.is_file():

@@ -8,12 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import StsegInputError
+from ..errors import StsegInputError
 from .evaluation import GroundTruth, check_one_model, scan_outputs, size_error
-from .masks import write_label_png
-from .outdir import OutputUnit, StsegOutputError, check_inputs_outside
-from .outputs import TOOL, read_sequence_output
-from .preprocess import resize_labels
+from ..io.masks import write_label_png
+from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
+from ..outputs import TOOL, read_sequence_output
+from ..preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"
 DAVIS17_MARKER = "davis17.json"
@@ -91,7 +91,7 @@ def export_davis17(
     video's last frame, which has no flow) repeating the last map. Size: the flow's original size; ground truth (from ``gt_dir``
     or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
     the PNGs are at the ground truth's size. TARGET is one output unit
-    (:class:`~stseg_deploy.outdir.OutputUnit`, tool ``stseg-davis17``, marker
+    (:class:`~stseg_deploy.io.outdir.OutputUnit`, tool ``stseg-davis17``, marker
     ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
     holding files it did not write is refused. Returns the number of PNGs written.
     """

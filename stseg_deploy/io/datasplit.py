@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import DataSplitError, StsegInputError
-from .frames import natural_key
+from ..errors import DataSplitError, StsegInputError
+from .flowfiles import natural_key
 from .outdir import check_name
 
 SPLITS = ("train", "val", "test")

@@ -1,6 +1,6 @@
 """Pictures people can look at: segments blended over frames, and contact sheets of several rows.
 
-Colours come from the DAVIS palette (:func:`stseg_deploy.masks.davis_palette`) that the indexed
+Colours come from the DAVIS palette (:func:`stseg_deploy.io.masks.davis_palette`) that the indexed
 label PNGs use, so a segment has the same colour in the overlay, the contact sheet and the PNG.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .masks import davis_palette, write_png
+from ..io.masks import davis_palette, write_png
 
 __all__ = ["blend_labels", "contact_sheet", "to_rgb"]
 

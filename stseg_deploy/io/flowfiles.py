@@ -1,15 +1,15 @@
-"""Listing a sequence's frame files in a stable, human order."""
+"""Listing the flow files of a sequence folder in a stable, human order (00002 before 00010)."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from .errors import StsegInputError
+from ..errors import StsegInputError
 from .flowio import FLOW_SUFFIXES
 
 _DIGITS = re.compile(r"(\d+)")
-# stseg-flow's marker in a flow folder it wrote (see stseg_deploy.outdir).
+# stseg-flow's marker in a flow folder it wrote (see stseg_deploy.io.outdir).
 FLOW_TOOL = "stseg-flow"
 FLOW_MARKER = "stseg-flow.json"
 

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 
 from .atomic import default_file_mode
-from .errors import StsegInputError
-from .frames import natural_key
+from ..errors import StsegInputError
+from .flowfiles import natural_key
 
 __all__ = [
     "DEFAULT_FPS",

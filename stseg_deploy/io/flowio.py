@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .atomic import atomic_write, write_npy
-from .errors import FlowFileError
+from ..errors import FlowFileError
 
 FLO_MAGIC = 202021.25  # the float32 whose bytes spell "PIEH"
 _FLO_MAGIC_BYTES = b"PIEH"

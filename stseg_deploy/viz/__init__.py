@@ -1,0 +1,1 @@
+"""Pictures: the flow colour wheel, label overlays, contact sheets."""
