@@ -1,0 +1,75 @@
+"""Tests for stseg_deploy.runtime on a tiny ONNX graph built with onnx.helper (no torch):
+the session, its providers, the metadata it reads, and the errors it gives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper  # noqa: E402
+
+from stseg_deploy.metadata import ModelInfo  # noqa: E402
+from stseg_deploy.runtime import OnnxModel, load_model  # noqa: E402
+
+WEIGHTS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], np.float32)  # L=3 from (u, v)
+
+
+def _tiny_model(path: Path, *, input_name: str = "flow", features: bool = True, metadata: bool = True) -> Path:
+    """proba = softmax over L of W·flow per pixel; features = the flow itself."""
+    dims = ["B", 2, 3, "H", "W"]
+    inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, dims)]
+    outputs = [helper.make_tensor_value_info("proba", TensorProto.FLOAT, ["B", 3, 3, "H", "W"])]
+    nodes = [
+        helper.make_node("Einsum", ["weights", input_name], ["logits"], equation="lc,bcthw->blthw"),
+        helper.make_node("Softmax", ["logits"], ["proba"], axis=1),
+    ]
+    if features:
+        nodes.append(helper.make_node("Identity", [input_name], ["features"]))
+        outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, dims))
+    weights = helper.make_tensor("weights", TensorProto.FLOAT, WEIGHTS.shape, WEIGHTS.ravel().tolist())
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=[weights])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if metadata:
+        info = ModelInfo(3, 3, (8, 12), "QuadraticFullPT", "none", 2, "test", 0, resize="plain")
+        helper.set_model_props(model, info.to_metadata())
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def _reference(flow: np.ndarray) -> np.ndarray:
+    logits = np.einsum("lc,bcthw->blthw", WEIGHTS, flow)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 12), (3, 5, 7)])
+def test_onnx_model_runs_on_cpu_and_matches_the_graph(tmp_path: Path, shape) -> None:
+    model = load_model(_tiny_model(tmp_path / "tiny.onnx"), provider="cpu", threads=1)
+    assert isinstance(model, OnnxModel) and model.device == "cpu"
+    assert model.session.get_providers() == ["CPUExecutionProvider"]
+    assert model.info.n_labels == 3 and model.info.resize == "plain" and model.info.image_size == (8, 12)
+    b, h, w = shape
+    flow = np.random.default_rng(0).normal(size=(b, 2, 3, h, w)).astype(np.float32)
+    proba, features = model.run(flow, features=True)
+    np.testing.assert_allclose(proba, _reference(flow), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(features, flow)
+    np.testing.assert_allclose(model.run(flow).sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_models_that_are_not_ours_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no stseg metadata"):
+        OnnxModel(_tiny_model(tmp_path / "bare.onnx", metadata=False), provider="cpu")
+    with pytest.raises(ValueError, match=r"expected input 'flow'.*\['x'\]"):
+        OnnxModel(_tiny_model(tmp_path / "x.onnx", input_name="x"), provider="cpu")
+    no_features = OnnxModel(_tiny_model(tmp_path / "nf.onnx", features=False), provider="cpu")
+    with pytest.raises(ValueError, match="no 'features' output"):
+        no_features.run(np.zeros((1, 2, 3, 4, 4), np.float32), features=True)
+    with pytest.raises(ValueError, match=r"\(B, 2, 3, H, W\)"):
+        no_features.run(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(ValueError, match="unknown model suffix"):
+        load_model(tmp_path / "m.bin")
