@@ -355,66 +355,32 @@ class Trainer:
     def fit(self, on_step: Callable[[StepInfo], None] | None = None) -> dict[str, Any]:
         """Train until ``epochs``, ``max_steps``, ``time_budget`` or Ctrl-C, whichever first.
 
+        Each pass trains the rest of the current epoch, then validates it (a partial epoch
+        too, when a budget cut it) and saves; Ctrl-C saves last.pt without validating.
         Returns a summary: reason stopped, epochs, steps, best validation loss, paths.
         """
-        cfg = self.cfg
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        cfg.save(self.save_dir / "config.json")
+        self.cfg.save(self.save_dir / "config.json")
         self._clock = (time.monotonic(), self.seconds)
         self._sync_logs_with_checkpoint()
         reason = "epochs"
-
-        def out_of_budget() -> str | None:
-            if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
-                return "max_steps"
-            if cfg.time_budget is not None and self.seconds >= cfg.time_budget * 60:
-                return "time_budget"
-            if self._stop_requested:
-                return "interrupted"
-            return None
-
         with self._sigint_stops_gracefully():
-            while self.epoch < cfg.epochs:
-                order = self._epoch_order(self.epoch)
-                n_batches = math.ceil(len(order) / cfg.batch_size)
-                remaining = order[self.batch_in_epoch * cfg.batch_size :]
-                stop = out_of_budget()
-                steps_now = 0
-                try:
-                    for batch in ([] if stop else self._loader(self.train_set, remaining)):
-                        loss = self._train_step(batch)
-                        self.epoch_losses.append(loss)
-                        steps_now += 1
-                        self.batch_in_epoch += 1
-                        self.global_step += 1
-                        self._tick()
-                        if on_step is not None:
-                            on_step(StepInfo(self.epoch, self.global_step, self.batch_in_epoch, n_batches, loss))
-                        stop = out_of_budget()
-                        if stop:
-                            break
-                except RuntimeError as exc:
-                    # Ctrl-C also reaches the DataLoader workers, which then die mid-fetch.
-                    if not self._stop_requested:
-                        self._save_after_failure(exc)
-                        raise
-                    stop = "interrupted"
-                except Exception as exc:
-                    self._save_after_failure(exc)
-                    raise
+            while self.epoch < self.cfg.epochs:
+                stop, steps = self._train_epoch(on_step)
                 if stop == "interrupted":
-                    reason = stop
                     self._save("last.pt")
+                    reason = stop
                     break
-                epoch_done = self.batch_in_epoch >= n_batches
-                if steps_now == 0 and not epoch_done:
-                    reason = stop or reason  # nothing new to validate
+                epoch_done = self.batch_in_epoch >= self._batches_per_epoch()
+                if steps == 0 and not epoch_done:  # stopped before any new step: nothing to validate
+                    reason = stop or reason
                     break
                 self._end_epoch(partial=not epoch_done)
                 if stop:
                     reason = stop
                     break
-        summary = {
+        log.info("training stopped (%s) after %d steps", reason, self.global_step)
+        return {
             "stopped_by": reason,
             "epoch": self.epoch,
             "steps": self.global_step,
@@ -423,8 +389,55 @@ class Trainer:
             "best": str(self.ckpt_dir / "best.pt"),
             "last": str(self.ckpt_dir / "last.pt"),
         }
-        log.info("training stopped (%s) after %d steps", reason, self.global_step)
-        return summary
+
+    def _batches_per_epoch(self) -> int:
+        return math.ceil(len(self.train_set) / self.cfg.batch_size)
+
+    def _stop_reason(self) -> str | None:
+        """Why training must stop now, or None: max_steps, time_budget or interrupted."""
+        cfg = self.cfg
+        if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
+            return "max_steps"
+        if cfg.time_budget is not None and self.seconds >= cfg.time_budget * 60:
+            return "time_budget"
+        if self._stop_requested:
+            return "interrupted"
+        return None
+
+    def _train_epoch(self, on_step: Callable[[StepInfo], None] | None) -> tuple[str | None, int]:
+        """Train the batches of ``self.epoch`` not yet trained, in the epoch's fixed order.
+
+        Returns ``(stop reason or None, steps taken)``. A failure saves the steps done so far
+        (see :meth:`_save_after_failure`) and is raised.
+        """
+        stop = self._stop_reason()
+        if stop:
+            return stop, 0
+        remaining = self._epoch_order(self.epoch)[self.batch_in_epoch * self.cfg.batch_size :]
+        steps = 0
+        try:
+            for batch in self._loader(self.train_set, remaining):
+                loss = self._train_step(batch)
+                self.epoch_losses.append(loss)
+                steps += 1
+                self.batch_in_epoch += 1
+                self.global_step += 1
+                self._tick()
+                if on_step is not None:
+                    on_step(StepInfo(self.epoch, self.global_step, self.batch_in_epoch, self._batches_per_epoch(), loss))
+                stop = self._stop_reason()
+                if stop:
+                    return stop, steps
+        except RuntimeError as exc:
+            # Ctrl-C also reaches the DataLoader workers, which then die mid-fetch.
+            if not self._stop_requested:
+                self._save_after_failure(exc)
+                raise
+            return "interrupted", steps
+        except Exception as exc:
+            self._save_after_failure(exc)
+            raise
+        return None, steps
 
     def _save_after_failure(self, exc: BaseException) -> None:
         """Keep the steps done so far when a bad file or a bug stops the run mid-epoch.
