@@ -31,6 +31,13 @@ def test_odd_sizes_are_padded_and_cropped(small_model: UNet3D, hw: tuple[int, in
     assert p.shape == (1, 3, 3, *hw)
     assert feats.shape == (1, 8, 3, *hw)
     assert torch.isfinite(p).all()
+    # Values: the same as running the input replicate-padded to a multiple of 4 by hand and
+    # keeping the top-left h x w, i.e. padding is at the bottom and right and cropping undoes it.
+    h, w = hw
+    padded = torch.nn.functional.pad(x, (0, -w % 4, 0, -h % 4, 0, 0), mode="replicate")
+    with torch.no_grad():
+        full = small_model(padded)
+    torch.testing.assert_close(p, full[..., :h, :w], rtol=1e-5, atol=1e-6)
 
 
 def test_default_architecture() -> None:
@@ -80,11 +87,13 @@ def test_gradients_flow() -> None:
     x = torch.randn(2, 2, 3, 10, 14)
     p = model(x)
     p[:, 0].mean().backward()
-    assert all(prm.grad is not None for prm in model.parameters())
+    for name, prm in model.named_parameters():
+        assert prm.grad is not None and torch.isfinite(prm.grad).all(), name
+        assert prm.grad.abs().sum() > 0, f"{name}: zero gradient"
 
 
 def test_bad_args() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="num_layers must be >= 1, got 0"):
         UNet3D(num_layers=0)
 
 
