@@ -633,23 +633,13 @@ def write_synth_split(
     n_frames = _check_frames(n_frames)
     size = _check_size(size)
     seed = _check_int("seed", seed, 0)
-    for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not (_is_real(value) and 0.0 <= value < 1.0):
-            raise ValueError(f"{label} must lie in [0, 1), got {value!r}")
-    if val_fraction + test_fraction >= 1.0:
-        raise ValueError(
-            f"val_fraction + test_fraction must be below 1 to leave training data, "
-            f"got {val_fraction} + {test_fraction}"
-        )
-    if not name or Path(name).name != name or name in (".", ".."):
-        raise ValueError(f"name must be a plain file name (no folders), got {name!r}")
+    _check_split_args(val_fraction, test_fraction, name)
     _check_generation(n_objects, noise, outlier_fraction)
 
     out_dir = Path(out_dir)
     splits = _assign_splits(n_sequences, val_fraction, test_fraction)
     width_digits = max(3, len(str(n_sequences - 1)))
     seq_names = [f"seq{k:0{width_digits}d}" for k in range(n_sequences)]
-    frame_names = [f"{t:05d}" for t in range(n_frames)]
     rows: list[list[list[str]]] = []
     summaries: dict[str, dict] = {}
     for k, seq in enumerate(seq_names):
@@ -657,26 +647,8 @@ def write_synth_split(
             sequence_rng(seed, k), n_frames, size,
             n_objects=n_objects, noise=noise, outlier_fraction=outlier_fraction,
         )
-        _remove_stale_frames(out_dir / "Flows" / seq, {f + ".flo" for f in frame_names})
-        for folder in ("Annotations", "Labels"):
-            _remove_stale_frames(out_dir / folder / seq, {f + ".png" for f in frame_names})
-        seq_rows = []
-        for t, frame in enumerate(frame_names):
-            flow_rel = f"Flows/{seq}/{frame}.flo"
-            labels_rel = f"Labels/{seq}/{frame}.png"
-            write_flow(out_dir / flow_rel, sequence.flows[t])
-            write_mask_png(out_dir / "Annotations" / seq / f"{frame}.png", sequence.foreground[t])
-            write_label_png(out_dir / labels_rel, sequence.layers[t])
-            # GtMask: the object ids, whose non-zero pixels are the foreground (see above).
-            seq_rows.append([flow_rel, labels_rel, "", seq, str(t)])
-        rows.append(seq_rows)
-        summaries[seq] = {
-            "background_model": sequence.background_model,
-            "n_objects": sequence.n_objects,
-            "shapes": [obj.shape for obj in sequence.objects],
-            "depth_order": list(sequence.depth_order),
-            "foreground_fraction": round(float(sequence.foreground.mean()), 6),
-        }
+        rows.append(_write_sequence_files(out_dir, seq, sequence))
+        summaries[seq] = _sequence_summary(sequence)
         logger.debug("wrote %s: %d frames, %d objects", seq, n_frames, sequence.n_objects)
 
     split_dir = out_dir / "DataSplit"
@@ -684,7 +656,6 @@ def write_synth_split(
         table = [row for k in indices for row in rows[k]]
         with atomic_write(split_dir / f"{name}_{split}.csv") as handle:
             handle.write(_csv_bytes(table))
-
     params = {
         "generator": "stseg_synth.flows",
         "format_version": 2,  # 2: GtMask points at Labels/ (object ids), was Annotations/
@@ -712,3 +683,48 @@ def write_synth_split(
         len(splits["train"]), len(splits["val"]), len(splits["test"]),
     )
     return split_dir / name
+
+
+def _check_split_args(val_fraction: float, test_fraction: float, name: str) -> None:
+    for label, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+        if not (_is_real(value) and 0.0 <= value < 1.0):
+            raise ValueError(f"{label} must lie in [0, 1), got {value!r}")
+    if val_fraction + test_fraction >= 1.0:
+        raise ValueError(
+            f"val_fraction + test_fraction must be below 1 to leave training data, "
+            f"got {val_fraction} + {test_fraction}"
+        )
+    if not name or Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"name must be a plain file name (no folders), got {name!r}")
+
+
+def _write_sequence_files(out_dir: Path, seq: str, sequence) -> list[list[str]]:
+    """Flows, 0/255 masks and object-id maps of one sequence; its DataSplit rows.
+
+    Frame files an earlier, longer run left in the sequence's folders are removed first.
+    """
+    frame_names = [f"{t:05d}" for t in range(len(sequence.flows))]
+    _remove_stale_frames(out_dir / "Flows" / seq, {f + ".flo" for f in frame_names})
+    for folder in ("Annotations", "Labels"):
+        _remove_stale_frames(out_dir / folder / seq, {f + ".png" for f in frame_names})
+    rows = []
+    for t, frame in enumerate(frame_names):
+        flow_rel = f"Flows/{seq}/{frame}.flo"
+        labels_rel = f"Labels/{seq}/{frame}.png"
+        write_flow(out_dir / flow_rel, sequence.flows[t])
+        write_mask_png(out_dir / "Annotations" / seq / f"{frame}.png", sequence.foreground[t])
+        write_label_png(out_dir / labels_rel, sequence.layers[t])
+        # GtMask: the object ids, whose non-zero pixels are the foreground (see above).
+        rows.append([flow_rel, labels_rel, "", seq, str(t)])
+    return rows
+
+
+def _sequence_summary(sequence) -> dict:
+    """What synth.json says about one sequence."""
+    return {
+        "background_model": sequence.background_model,
+        "n_objects": sequence.n_objects,
+        "shapes": [obj.shape for obj in sequence.objects],
+        "depth_order": list(sequence.depth_order),
+        "foreground_fraction": round(float(sequence.foreground.mean()), 6),
+    }
