@@ -220,16 +220,7 @@ def render_video(
     """
     out = Path(out)
     height, width = (int(s) for s in size)
-    if n_frames < 2:
-        raise ValueError(f"n_frames must be >= 2, got {n_frames}")
-    if height < 16 or width < 16:
-        raise ValueError(f"size must be at least 16x16 (H, W), got {size}")
-    if fmt not in ("mp4", "frames"):
-        raise ValueError(f"fmt must be 'mp4' or 'frames', got {fmt!r}")
-    if fmt == "mp4" and out.suffix.lower() != ".mp4":
-        raise ValueError(f"{out}: fmt='mp4' needs a path ending in .mp4")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+    _check_render_args(out, n_frames, (height, width), fmt, noise)
     rng = np.random.default_rng(seed)
     if n_objects is None:
         n_objects = int(rng.integers(1, 3))
@@ -241,42 +232,60 @@ def render_video(
     pan = rng.uniform(0.5, _MAX_PAN_SPEED) * scale * np.array([math.cos(pan_direction), math.sin(pan_direction)])
     background = _Texture(rng, _wavelengths(_BACKGROUND_WAVELENGTHS, scale), contrast=55.0)
     objects = [_make_object(rng, (height, width), n_frames, pan, scale) for _ in range(n_objects)]
-
-    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
-    labels = np.zeros((n_frames, height, width), dtype=np.uint8)
     displacements = np.zeros((n_frames - 1, n_objects + 1, 2))
     displacements[:, 0] = pan
     for k, obj in enumerate(objects, start=1):
         displacements[:, k] = np.diff(obj.positions, axis=0)
 
-    def frames():
-        for t in range(n_frames):
-            # The scene moves by pan·t, so the camera samples the texture at x − pan·t.
-            image = background(x - pan[0] * t, y - pan[1] * t)
-            for k, obj in enumerate(objects, start=1):
-                inside = obj.mask(x, y, t)
-                image[inside] = obj.colours(x[inside], y[inside], t)
-                labels[t][inside] = k
-            if noise > 0:
-                image += rng.normal(0.0, noise, image.shape)
-            yield t, np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
+    labels = np.zeros((n_frames, height, width), dtype=np.uint8)
+    frames = _draw_frames(background, objects, pan, labels, rng, noise)
     if fmt == "mp4":
         with VideoWriter(out, fps=fps, size=(height, width)) as writer:
-            for _, frame in frames():
+            for _, frame in frames:
                 writer.write(frame)
     else:
         out.mkdir(parents=True, exist_ok=True)
-        for t, frame in frames():
+        for t, frame in frames:
             with atomic_write(out / f"{frame_name(t)}.png") as handle:
                 handle.write(_png_bytes(frame))
-
-    masks = labels > 0
-    if masks_dir is not None:
-        for t in range(n_frames):
-            write_mask_png(Path(masks_dir) / f"{frame_name(t)}.png", masks[t])
-    if labels_dir is not None:
-        for t in range(n_frames):
-            write_label_png(Path(labels_dir) / f"{frame_name(t)}.png", labels[t])
+    _write_ground_truth(labels, masks_dir, labels_dir)
     log.info("rendered %d frames (%dx%d, %d object(s), seed %d) to %s", n_frames, height, width, n_objects, seed, out)
-    return RenderedVideo(out, masks, labels, displacements, float(fps))
+    return RenderedVideo(out, labels > 0, labels, displacements, float(fps))
+
+
+def _check_render_args(out: Path, n_frames: int, size: tuple[int, int], fmt: str, noise: float) -> None:
+    if n_frames < 2:
+        raise ValueError(f"n_frames must be >= 2, got {n_frames}")
+    if size[0] < 16 or size[1] < 16:
+        raise ValueError(f"size must be at least 16x16 (H, W), got {size}")
+    if fmt not in ("mp4", "frames"):
+        raise ValueError(f"fmt must be 'mp4' or 'frames', got {fmt!r}")
+    if fmt == "mp4" and out.suffix.lower() != ".mp4":
+        raise ValueError(f"{out}: fmt='mp4' needs a path ending in .mp4")
+    if noise < 0:
+        raise ValueError(f"noise must be >= 0, got {noise}")
+
+
+def _draw_frames(background, objects, pan: np.ndarray, labels: np.ndarray, rng: np.random.Generator, noise: float):
+    """Yield ``(t, frame (H, W, 3) uint8)`` in order, filling ``labels[t]`` (object ids) as it goes."""
+    n_frames, height, width = labels.shape
+    y, x = np.mgrid[0:height, 0:width].astype(np.float64)
+    for t in range(n_frames):
+        # The scene moves by pan·t, so the camera samples the texture at x − pan·t.
+        image = background(x - pan[0] * t, y - pan[1] * t)
+        for k, obj in enumerate(objects, start=1):
+            inside = obj.mask(x, y, t)
+            image[inside] = obj.colours(x[inside], y[inside], t)
+            labels[t][inside] = k
+        if noise > 0:
+            image += rng.normal(0.0, noise, image.shape)
+        yield t, np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def _write_ground_truth(labels: np.ndarray, masks_dir: str | Path | None, labels_dir: str | Path | None) -> None:
+    """0/255 masks into ``masks_dir`` and object-id PNGs into ``labels_dir``, when given."""
+    for t in range(labels.shape[0]):
+        if masks_dir is not None:
+            write_mask_png(Path(masks_dir) / f"{frame_name(t)}.png", labels[t] > 0)
+        if labels_dir is not None:
+            write_label_png(Path(labels_dir) / f"{frame_name(t)}.png", labels[t])
