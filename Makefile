@@ -32,7 +32,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) scripts/bench_kernels.py
+	$(PY) -m stseg_kernels.bench
 
 clean:
 	rm -rf $(VENV) demo_out bench_out .pytest_cache .hypothesis

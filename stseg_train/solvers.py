@@ -36,7 +36,7 @@ from .motion import flow_from_theta
 __all__ = ["SOLVERS", "DEFAULT_SOLVER", "fit_theta", "l1_objective"]
 
 SOLVERS = ("irls", "lstsq", "lbfgs", "lbfgs-paper")
-# Chosen with scripts/bench_solvers.py: fastest solver whose objective is within 1% of L-BFGS.
+# Chosen with python -m stseg_train.bench.solvers: fastest solver whose objective is within 1% of L-BFGS.
 DEFAULT_SOLVER = "irls"
 DEFAULT_IRLS_ITERS = 10
 
@@ -177,7 +177,7 @@ def _irls(
     is relative to the sample's mean |F| (plus 1e-6 px) and shrinks as
     ``max(eps, eps0 · decay^it)``: a large floor first damps the start from the lstsq fit (whose
     residuals are dominated by outliers), a small one at the end approaches the exact L1 fit.
-    Defaults (10 iterations) are tuned with scripts/bench_solvers.py.
+    Defaults (10 iterations) are tuned with python -m stseg_train.bench.solvers.
     """
     b, l = proba.shape[:2]
     k = basis.shape[0]

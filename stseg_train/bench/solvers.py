@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Benchmark the θ solvers (lstsq, IRLS, L-BFGS) on realistic synthetic batches.
 
 Each sample is a flow window made of a few parametric segments (a background and ellipses,
@@ -16,9 +15,9 @@ import time
 
 import torch
 
-from stseg_train.motion import basis as make_basis
-from stseg_train.motion import flow_from_theta
-from stseg_train.solvers import (
+from ..motion import basis as make_basis
+from ..motion import flow_from_theta
+from ..solvers import (
     DEFAULT_IRLS_ITERS,
     DEFAULT_SOLVER,
     fit_theta,

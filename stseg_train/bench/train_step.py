@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Time one training step (augment, forward, θ fit, loss, backward, Adam) at a given size.
 
 Inputs are smooth random flows, so the time is the step's alone, without data loading.
@@ -12,16 +11,18 @@ import time
 
 import torch
 
-from stseg_train.augment import global_motion_augmentation, perturb_input_noise
-from stseg_train.config import DEFAULT_AUGMENTATION, default
-from stseg_train.export_wrapper import example_input
-from stseg_train.losses import total_loss
-from stseg_train.model import UNet3D
-from stseg_train.motion import basis as motion_basis
-from stseg_train.solvers import fit_theta
+from stseg_deploy.preprocess import WINDOW
+
+from ..augment import global_motion_augmentation, perturb_input_noise
+from ..config import DEFAULT_AUGMENTATION, default
+from ..export_wrapper import example_input
+from ..losses import total_loss
+from ..model import UNet3D
+from ..motion import basis as motion_basis
+from ..solvers import fit_theta
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--size", nargs=2, type=int, default=list(default("image_size")), metavar=("H", "W"))
     parser.add_argument("--batch", type=int, default=default("batch_size"))
@@ -29,12 +30,12 @@ def main() -> None:
     parser.add_argument("--labels", type=int, default=default("n_labels"))
     parser.add_argument("--steps", type=int, default=5, help="timed steps (after one warm-up)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     device = torch.device(args.device)
     h, w = args.size
-    model = UNet3D(args.labels, 3, args.features_start).to(device)
+    model = UNet3D(args.labels, 3, args.features_start).to(device)  # 3 levels, the default U-Net
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-    basis = motion_basis(default("param_model"), 3, h, w, device=device)
+    basis = motion_basis(default("param_model"), WINDOW, h, w, device=device)
     gen = torch.Generator().manual_seed(0)
     flow = example_input(args.batch, h, w).to(device)
 

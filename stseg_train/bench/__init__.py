@@ -5,6 +5,10 @@ Rows of the table (``bench.csv``): engine, provider, precision, height, width, m
 windows_per_s, ms_per_frame, peak_mem_mb. One window yields one output frame in a long
 video, so ms_per_frame = 1000 / windows_per_s. peak_mem_mb is the peak resident memory
 above the level before the engine ran (CPU), or the peak device memory (CUDA).
+
+The training-side benchmarks sit beside it: :mod:`stseg_train.bench.solvers` (θ solvers)
+and :mod:`stseg_train.bench.train_step` (one training step); the kernels' own benchmark is
+:mod:`stseg_kernels.bench`, whose timing the kernel rows here reuse.
 """
 
 from __future__ import annotations
@@ -27,10 +31,10 @@ import torch
 from stseg_deploy.runtime import OnnxModel
 from stseg_kernels import DEFAULT_CUT_SIZE
 
-from .config import default
-from .export import export_onnx, model_info
-from .export_wrapper import ExportWrapper, example_input
-from .model import UNet3D
+from ..config import default
+from ..export import export_onnx, model_info
+from ..export_wrapper import ExportWrapper, example_input
+from ..model import UNet3D
 
 log = logging.getLogger(__name__)
 
@@ -279,28 +283,19 @@ def bench_model(
 
 
 def bench_kernels(sizes: list[tuple[int, int]], masks: list[int], windows: int = 200, cut_size: int = DEFAULT_CUT_SIZE, repeats: int = 5) -> list[BenchRow]:
-    """Per-frame time of linking (link_windows) and selection (select_masks) on blocky labels."""
-    from stseg_kernels import link_windows, select_masks
+    """Per-frame time of linking (link_windows) and selection (select_masks): the timing of
+    ``python -m stseg_kernels.bench`` (:func:`stseg_kernels.bench.kernel_seconds`, the same
+    synthetic windows), with the peak memory around it."""
+    from stseg_kernels.bench import kernel_seconds
 
     rows = []
-    rng = np.random.default_rng(0)
     for (h, w) in sizes:
         for n_labels in masks:
-            coarse = rng.integers(0, n_labels, size=(windows, 3, max(1, h // 16), max(1, w // 16)), dtype=np.uint8)
-            labels = np.ascontiguousarray(coarse.repeat(16, axis=2).repeat(16, axis=3)[:, :, :h, :w])
-            frames = np.ascontiguousarray(labels[:, 1])
-            gt = frames == 0
-            has_gt = np.ones(windows, dtype=bool)
-            link_windows(labels[:2], n_labels, cut_size)  # compile outside the timing
-            select_masks(frames[:2], gt[:2], has_gt[:2], n_labels, cut_size)
-            for name, fn in (
-                ("link_windows", lambda: link_windows(labels, n_labels, cut_size)),
-                ("select_masks", lambda: select_masks(frames, gt, has_gt, n_labels, cut_size)),
-            ):
-                with peak_memory("cpu") as peak:
-                    seconds = median_seconds(fn, repeats, 1, lambda: None)
-                rows.append(BenchRow(name, "numba", "-", h, w, n_labels, windows, round(windows / seconds, 1),
-                                     round(seconds / windows * 1e3, 5), round(peak[0], 1)))
+            with peak_memory("cpu") as peak:
+                seconds = kernel_seconds(windows, (h, w), n_labels, cut_size, repeats)
+            for name, s in seconds.items():
+                rows.append(BenchRow(name, "numba", "-", h, w, n_labels, windows, round(windows / s, 1),
+                                     round(s / windows * 1e3, 5), round(peak[0], 1)))
     return rows
 
 

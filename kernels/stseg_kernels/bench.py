@@ -1,5 +1,7 @@
-#!/usr/bin/env python
 """Time the compiled linking and mask selection against the slow numpy references.
+
+``python -m stseg_kernels.bench`` (``make bench``); ``stseg-bench`` times the same kernels on
+the same synthetic windows through :func:`kernel_seconds`.
 
 Labels are synthetic but shaped like real predictions: a few rectangles moving over a
 background, with every window's labels shuffled by its own random permutation (as
@@ -25,8 +27,9 @@ from typing import Callable
 import numba
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE, link_windows, select_masks, unravel_windows
-from stseg_kernels.reference import link_windows_reference, select_masks_reference
+from .linking import DEFAULT_CUT_SIZE, link_windows, unravel_windows
+from .reference import link_windows_reference, select_masks_reference
+from .selection import select_masks
 
 
 def synthetic_windows(n_windows: int, height: int, width: int, n_labels: int, seed: int = 0):
@@ -67,6 +70,22 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+
+def kernel_seconds(
+    n_windows: int, size: tuple[int, int], n_labels: int, cut_size: int | None, repeats: int
+) -> dict[str, float]:
+    """Median seconds of one ``link_windows`` call and one ``select_masks`` call on
+    :func:`synthetic_windows` (compiled first, outside the timing):
+    ``{"link_windows": s, "select_masks": s}`` for ``n_windows`` windows and their frames."""
+    windows, gt = synthetic_windows(n_windows, size[0], size[1], n_labels)
+    has_gt = np.ones(len(gt), bool)
+    frames = unravel_windows(link_windows(windows, n_labels, cut_size))
+    select_masks(frames, gt, has_gt, n_labels, cut_size)
+    return {
+        "link_windows": median_time(lambda: link_windows(windows, n_labels, cut_size), repeats),
+        "select_masks": median_time(lambda: select_masks(frames, gt, has_gt, n_labels, cut_size), repeats),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
