@@ -384,6 +384,7 @@ def bench_main(argv: list[str] | None = None) -> None:
 
 def _bench(argv: list[str] | None) -> None:
     import importlib.util
+    import tempfile
 
     message = _missing_torch("stseg-bench")
     if message:
@@ -395,63 +396,13 @@ def _bench(argv: list[str] | None) -> None:
     _setup_logging(args.verbose)
     if not args.verbose:
         logging.getLogger().setLevel(logging.WARNING)
-    import os
-    import tempfile
-
-    import torch
-
     from stseg_deploy.io.atomic import atomic_write
 
-    from .bench import ENGINES, EngineFactory, bench_kernels, bench_model, bench_pipeline, plot, rows_to_frame
-    from .checkpoint import model_from_checkpoint
-    from .model import UNet3D
+    from .bench import plot, rows_to_frame
 
-    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
-    unknown = [e for e in engines if e not in ENGINES]
-    if unknown:
-        parser.error(f"--engines: unknown {unknown}; choose from {list(ENGINES)}")
-    if args.repeats < 1 or min(args.batch_sizes) < 1 or (args.masks and min(args.masks) < 2):
-        parser.error("--repeats and --batch-sizes must be >= 1, --masks >= 2")
-    if args.provider == "cuda" and not torch.cuda.is_available():
-        parser.error("--provider cuda: torch sees no GPU here")
-    device = "cuda" if args.provider == "cuda" or (args.provider == "auto" and torch.cuda.is_available()) else "cpu"
-    threads = args.threads or os.cpu_count()
-    torch.set_num_threads(threads)
-    models: list = []  # UNet3D instances, or a Path to an ONNX file
-    if args.model and Path(args.model).suffix.lower() == ".onnx":
-        models.append(Path(args.model))
-    elif args.model:
-        try:
-            model, _ = model_from_checkpoint(args.model)
-        except (OSError, ValueError) as exc:
-            parser.error(str(exc))
-        models.append(model)
-    else:
-        for n_labels in args.masks or [2, 4]:
-            torch.manual_seed(0)
-            models.append(UNet3D(n_labels=n_labels))
-    rows, notes, label_counts = [], [], []
+    engines, device, threads = _bench_settings(parser, args)
     with tempfile.TemporaryDirectory() as tmp:
-        for model in models:
-            try:
-                if isinstance(model, Path):
-                    factory = EngineFactory(None, Path(tmp), device, threads, onnx=model)
-                else:
-                    factory = EngineFactory(model, Path(tmp), device, threads)
-            except (OSError, ValueError) as exc:
-                parser.error(str(exc))
-            if args.model and args.masks and args.masks != [factory.n_labels]:
-                parser.error(f"--masks {args.masks} conflicts with the model's L={factory.n_labels}")
-            label_counts.append(factory.n_labels)
-            print(f"timing L={factory.n_labels} on {device} ({threads} CPU threads) ...", file=sys.stderr, flush=True)
-            got, skipped = bench_model(factory, engines, args.precision, args.sizes, args.batch_sizes, args.repeats)
-            rows += got
-            notes += [f"L={factory.n_labels} {n}" for n in skipped]
-            if args.pipeline:
-                pipe, alone = bench_pipeline(factory.onnx_path("fp32"), args.sizes[0], max(args.batch_sizes), device, threads)
-                rows += [pipe, alone]
-        if args.kernels:
-            rows += bench_kernels(args.sizes, label_counts)
+        rows, notes = _bench_rows(parser, args, engines, device, threads, Path(tmp))
     table = rows_to_frame(rows)
     with atomic_write(args.out, "w") as handle:
         table.to_csv(handle, index=False)
@@ -466,6 +417,78 @@ def _bench(argv: list[str] | None) -> None:
             parser.exit(1, f"stseg-bench: {exc}\n")
         print(f"plot: {args.plot}")
     print(f"table: {args.out}")
+
+
+def _bench_settings(parser, args) -> tuple[list[str], str, int]:
+    """Checked engines, the device and the CPU thread count (torch's is set here)."""
+    import os
+
+    import torch
+
+    from .bench import ENGINES
+
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        parser.error(f"--engines: unknown {unknown}; choose from {list(ENGINES)}")
+    if args.repeats < 1 or min(args.batch_sizes) < 1 or (args.masks and min(args.masks) < 2):
+        parser.error("--repeats and --batch-sizes must be >= 1, --masks >= 2")
+    if args.provider == "cuda" and not torch.cuda.is_available():
+        parser.error("--provider cuda: torch sees no GPU here")
+    device = "cuda" if args.provider == "cuda" or (args.provider == "auto" and torch.cuda.is_available()) else "cpu"
+    threads = args.threads or os.cpu_count()
+    torch.set_num_threads(threads)
+    return engines, device, threads
+
+
+def _bench_models(parser, args) -> list:
+    """What to time: the --model file (a checkpoint's network, or an ONNX file's path), or a
+    random-weight network per --masks value."""
+    import torch
+
+    from .checkpoint import model_from_checkpoint
+    from .model import UNet3D
+
+    if args.model and Path(args.model).suffix.lower() == ".onnx":
+        return [Path(args.model)]
+    if args.model:
+        try:
+            return [model_from_checkpoint(args.model)[0]]
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
+    models = []
+    for n_labels in args.masks or [2, 4]:
+        torch.manual_seed(0)
+        models.append(UNet3D(n_labels=n_labels))
+    return models
+
+
+def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp: Path) -> tuple[list, list[str]]:
+    """Every row of the table (engines per model, the pipeline, the kernels) and the notes of
+    what was skipped."""
+    from .bench import EngineFactory, bench_kernels, bench_model, bench_pipeline
+
+    rows, notes, label_counts = [], [], []
+    for model in _bench_models(parser, args):
+        try:
+            if isinstance(model, Path):
+                factory = EngineFactory(None, tmp, device, threads, onnx=model)
+            else:
+                factory = EngineFactory(model, tmp, device, threads)
+        except (OSError, ValueError) as exc:
+            parser.error(str(exc))
+        if args.model and args.masks and args.masks != [factory.n_labels]:
+            parser.error(f"--masks {args.masks} conflicts with the model's L={factory.n_labels}")
+        label_counts.append(factory.n_labels)
+        print(f"timing L={factory.n_labels} on {device} ({threads} CPU threads) ...", file=sys.stderr, flush=True)
+        got, skipped = bench_model(factory, engines, args.precision, args.sizes, args.batch_sizes, args.repeats)
+        rows += got
+        notes += [f"L={factory.n_labels} {n}" for n in skipped]
+        if args.pipeline:
+            rows += list(bench_pipeline(factory.onnx_path("fp32"), args.sizes[0], max(args.batch_sizes), device, threads))
+    if args.kernels:
+        rows += bench_kernels(args.sizes, label_counts)
+    return rows, notes
 
 
 def _print_ratios(table) -> None:
