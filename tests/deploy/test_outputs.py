@@ -25,7 +25,9 @@ from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
-from stseg_deploy.sources import sequences_from_folders
+from stseg_deploy.errors import FlowFileError
+from stseg_deploy.preprocess import resize_labels
+from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
 
 FAKES = Path(__file__).resolve().parent
 
@@ -305,3 +307,68 @@ def test_sequences_are_named_after_the_path_given_not_a_links_target(tmp_path: P
     (tmp_path / "blackswan").symlink_to(tmp_path / "flows_raft_sintel")
     assert sequences_from_folders([tmp_path / "blackswan"])[0].name == "blackswan"
     assert sequences_from_folders([tmp_path / "blackswan" / "." ])[0].name == "blackswan"
+
+
+def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 5, size=(25, 33))
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=None)
+    stats = segment_to_folder(segmenter, seq, tmp_path / "out", save_proba=True, save_features=True)
+    out = tmp_path / "out" / "walk"
+    labels, record = read_sequence_output(out)
+    assert labels.shape == (5, 12, 16) and labels.dtype == np.uint8
+    assert record["frames"] == ["00000", "00001", "00002", "00003", "00004"]
+    assert record["original_size"] == [25, 33] and stats.frames == 5
+    with Image.open(out / "00003.png") as image:
+        assert image.mode == "P" and image.size == (33, 25)
+        np.testing.assert_array_equal(np.asarray(image), resize_labels(labels[3], (25, 33)))
+    proba = np.load(out / "proba" / "00003.npy")
+    assert proba.shape == (3, 12, 16)
+    np.testing.assert_array_equal(proba.argmax(axis=0), labels[3])
+    assert np.load(out / "features" / "00000.npy").dtype == np.float16
+    assert not list(out.glob(".*"))  # no temporary files left
+
+
+def test_outputs_follow_the_frames_size_when_flow_was_computed_smaller(tmp_path: Path) -> None:
+    """Flow at half the frames' size (stseg-prepare --flow-scale 0.5) still gives masks on the
+    frames' grid, where their ground truth lies; without an Image column, the flows' grid."""
+    _write_sequence(tmp_path / "Flows" / "a", 5, size=(20, 30))
+    (tmp_path / "img").mkdir()
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(tmp_path / "img" / "00000.jpg")
+    rows = "".join(f"Flows/a/{t:05d}.flo,,img/00000.jpg,a,{t}\n" for t in range(5))
+    (tmp_path / "S_val.csv").write_text("Flow,GtMask,Image,Sequence,Sequence_Index\n" + rows)
+    (seq,) = sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
+    assert seq.frame_size == (40, 60)
+    segment_to_folder(Segmenter(FakeModel(), batch_size=2), seq, tmp_path / "out")
+    labels, record = read_sequence_output(tmp_path / "out" / "a")
+    assert record["original_size"] == [40, 60]
+    with Image.open(tmp_path / "out" / "a" / "00002.png") as image:
+        assert image.size == (60, 40)
+        # Nearest-neighbour upsampling of the model-size labels: every value is one of theirs.
+        assert set(np.unique(np.asarray(image))) <= set(np.unique(labels[2]))
+    (tmp_path / "T_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + "".join(f"Flows/a/{t:05d}.flo,,a,{t}\n" for t in range(5)))
+    assert sequences_from_datasplit(tmp_path / "T", "val", tmp_path)[0].frame_size is None
+    (tmp_path / "img" / "00000.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="00000.jpg: Image of sequence 'a' not found"):
+        sequences_from_datasplit(tmp_path / "S", "val", tmp_path)
+
+
+def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "flows" / "walk", 6)
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", save_proba=True)
+    # A shorter sequence of the same name, then a failing one: nothing of the first stays.
+    (tmp_path / "flows" / "walk" / "00005.flo").unlink()
+    (tmp_path / "flows" / "walk" / "00004.flo").unlink()
+    seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out")
+    out = tmp_path / "out" / "walk"
+    assert sorted(p.name for p in out.glob("*.png")) == ["00000.png", "00001.png", "00002.png", "00003.png"]
+    assert not (out / "proba").exists()
+    (tmp_path / "flows" / "walk" / "00003.flo").write_bytes(b"PIEH broken")
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(FlowFileError, match="00003.flo"):
+        segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([tmp_path / "flows" / "walk"])[0], tmp_path / "out")
+    # The failed rerun leaves the earlier good output exactly as it was, and no temp folder.
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]
