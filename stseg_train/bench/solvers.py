@@ -1,4 +1,4 @@
-"""Benchmark the θ solvers (lstsq, IRLS, L-BFGS) on realistic synthetic batches.
+"""Benchmark the θ solvers (lstsq, IRLS, L-BFGS, the original's lbfgs-paper) on realistic synthetic batches.
 
 Each sample is a flow window made of a few parametric segments (a background and ellipses,
 each with its own random motion of the chosen model), plus Gaussian noise and gross outliers;
@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         for lab, m, o in solvers
     ]
     solvers += [(f"lbfgs({n})", "lbfgs", {"max_iter": n}) for n in args.lbfgs_iters]
+    # The original's: torch's default L-BFGS settings on the scaled l1 coherence loss.
+    solvers += [("lbfgs-paper", "lbfgs-paper", {"distance": "l1", "scale": True})]
 
     rows = []
     for label, method, opts in solvers:

@@ -9,7 +9,7 @@ def test_solver_bench_compares_every_solver_with_lbfgs(capsys) -> None:
     solvers.main(["--batch", "2", "--labels", "2", "--size", "12", "16", "--batches", "1",
                   "--irls-iters", "3", "--lbfgs-iters", "5", "--threads", "1"])
     out = capsys.readouterr().out
-    for name in ("lstsq", "irls", "lbfgs"):
+    for name in ("lstsq", "irls", "lbfgs(5)", "lbfgs-paper"):
         assert name in out
 
 
