@@ -108,6 +108,15 @@ def global_motion_augmentation(
     return out[0] if single else out
 
 
+def _check_noise_args(x: Tensor, p: float, generator: torch.Generator | None) -> torch.device:
+    """Refuse a bad probability or input shape; the device the draws happen on."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    if x.dim() != 5:
+        raise ValueError(f"x must be (B, C, T, H, W), got {tuple(x.shape)}")
+    return generator.device if generator is not None else torch.device("cpu")
+
+
 def perturb_input_noise(
     x: Tensor,
     p: float = 0.2,
@@ -127,12 +136,8 @@ def perturb_input_noise(
         A new tensor, same shape; ``x`` is left untouched. Exactly zero or one time slice
         differs per sample.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p}")
-    if x.dim() != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got {tuple(x.shape)}")
+    gen_device = _check_noise_args(x, p, generator)
     b, c, t, h, w = x.shape
-    gen_device = generator.device if generator is not None else torch.device("cpu")
     apply = torch.rand(b, generator=generator, device=gen_device) < p
     slot = torch.randint(0, t, (b,), generator=generator, device=gen_device)
     noise = torch.randn(b, c, h, w, generator=generator, device=gen_device)
@@ -169,12 +174,8 @@ def perturb_input_noise_batch(
     Returns:
         A new tensor, same shape; ``x`` is left untouched.
     """
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"p must be in [0, 1], got {p}")
-    if x.dim() != 5:
-        raise ValueError(f"x must be (B, C, T, H, W), got {tuple(x.shape)}")
+    gen_device = _check_noise_args(x, p, generator)
     b, c, t, h, w = x.shape
-    gen_device = generator.device if generator is not None else torch.device("cpu")
     # Drawn in this order every call, applied or not, so the stream does not depend on data.
     apply = bool(torch.rand(1, generator=generator, device=gen_device)[0] < p)
     slot = int(torch.randint(0, t, (1,), generator=generator, device=gen_device)[0])
