@@ -24,7 +24,7 @@ RESUMABLE_OVERRIDES = {"epochs", "max_steps", "time_budget", "device", "workers"
 _CHOICES_WITHOUT_TORCH = {
     "param_model": ["Affine", "AffinePT", "QuadraticFull", "QuadraticFullPT", "QuadraticPlanar", "QuadraticPlanarPT"],
     "distance": ["charb", "l1", "l2", "l2_normed", "l2_normed_alt", "squared", "squared_normed_alt"],
-    "solver": ["default", "irls", "lbfgs", "lbfgs-paper", "lstsq"],
+    "solver": ["irls", "lbfgs", "lbfgs-paper", "lstsq"],
 }
 
 
@@ -38,7 +38,7 @@ def _choices() -> dict[str, list[str]]:
     return {
         "param_model": sorted(MOTION_MODELS),
         "distance": sorted(DISTANCES),
-        "solver": ["default", *sorted(SOLVERS)],
+        "solver": sorted(SOLVERS),
     }
 
 
@@ -164,7 +164,7 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--regularisation", default=json.dumps(default("regularisation")), callback=_parse_regularisation, help="JSON {name: weight} of regularisers.")
 @click.option("--distance", type=click.Choice(CHOICES["distance"]), default=default("distance"), help="Distance in the coherence loss (the original's VectorDistance names).")
 @click.option("--loss-scale/--no-loss-scale", default=default("loss_scale"), help="pieceFitScale (divide by the mean flow norm) or pieceFit.")
-@click.option("--solver", type=click.Choice(CHOICES["solver"]), default=default("solver"), help="Theta solver of the loss; default is IRLS (as exact as L-BFGS, much faster); lbfgs-paper is the original's (least squares, then one L-BFGS step with torch's defaults on the scaled loss, the batch jointly).")
+@click.option("--solver", type=click.Choice(CHOICES["solver"]), default=default("solver"), help="Theta solver of the loss: lbfgs-paper, the original's (least squares, then one L-BFGS step with torch's defaults on the scaled loss, the batch jointly), measured best at equal steps; irls (10 reweighted least-squares steps: the exact L1 fit, about half the time); lbfgs (L-BFGS to convergence); lstsq.")
 @click.option("--batch-size", type=int, default=default("batch_size"))
 @click.option("--lr", type=float, default=default("lr"), help="Adam learning rate.")
 @click.option("--weight-decay", type=float, default=default("weight_decay"), help="Adam's weight decay (L2 term).")

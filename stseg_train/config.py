@@ -86,7 +86,7 @@ class TrainConfig:
     regularisation: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REGULARISATION))
     distance: str = "l1"
     loss_scale: bool = True
-    solver: str = "default"
+    solver: str = "lbfgs-paper"  # measured best at equal steps (README); "irls": the exact L1 fit
     batch_size: int = 10
     lr: float = 1e-4
     epochs: int = 100

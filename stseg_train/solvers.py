@@ -36,7 +36,10 @@ from .motion import flow_from_theta
 __all__ = ["SOLVERS", "DEFAULT_SOLVER", "fit_theta", "l1_objective"]
 
 SOLVERS = ("irls", "lstsq", "lbfgs", "lbfgs-paper")
-# Chosen with python -m stseg_train.bench.solvers: fastest solver whose objective is within 1% of L-BFGS.
+# What method="default" means: the fastest solver whose L1 objective is within 1% of L-BFGS
+# (python -m stseg_train.bench.solvers). Training runs saved before the presets store
+# "default" for it; new runs name their solver (TrainConfig.solver, lbfgs-paper since it
+# measured best on real flow).
 DEFAULT_SOLVER = "irls"
 DEFAULT_IRLS_ITERS = 10
 
