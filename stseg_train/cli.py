@@ -45,9 +45,14 @@ def _choices() -> dict[str, list[str]]:
 CHOICES = _choices()
 
 
+def _typed(ctx: click.Context, options: dict) -> set[str]:
+    """The options the user gave on the command line (not left at their defaults)."""
+    return {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+
+
 def _apply_preset(ctx: click.Context, options: dict) -> None:
     """Give every option the user did not type the value of the chosen preset, in place."""
-    typed = {name for name in options if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE}
+    typed = _typed(ctx, options)
     for name, value in preset_values(options["preset"]).items():
         if name not in typed and name in options:
             options[name] = value
@@ -92,10 +97,7 @@ def _resumed_config(ctx: click.Context, options: dict) -> TrainConfig:
 
     last = Path(options["save_dir"]) / "checkpoints" / "last.pt"
     saved = load_checkpoint(last)["config"]
-    explicit = {
-        name for name in options
-        if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
-    } - {"save_dir"}
+    explicit = _typed(ctx, options) - {"save_dir"}
     given = TrainConfig(**options).to_dict()
 
     def same(name: str) -> bool:

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor
 
 from .coherence import DISTANCES, coherence_per_sample
-from .config import DEFAULT_REGULARISATION
+from .config import DEFAULT_REGULARISATION, POTTS_MASKS
 from .motion import flow_from_theta
 from .solvers import fit_theta
 
@@ -105,8 +105,8 @@ def temporal_regulariser_per_sample(
     """
     if not 0.0 <= quantile <= 1.0:
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
-    if mask not in ("counted", "all"):
-        raise ValueError(f"mask must be 'counted' or 'all', got {mask!r}")
+    if mask not in POTTS_MASKS:
+        raise ValueError(f"mask must be one of {', '.join(POTTS_MASKS)}, got {mask!r}")
     b, l, t = proba.shape[:3]
     if t < 2:
         return proba.flatten(1).sum(dim=1) * 0.0  # keeps the graph (and device) of proba

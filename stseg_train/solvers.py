@@ -224,19 +224,41 @@ def _lbfgs(
     expansion: Tensor | None = None,
 ) -> Tensor:
     theta0 = _lstsq(flow, proba, basis, ridge, expansion=expansion) if init is None else init
-    free, to_theta = _free_parameters(theta0, expansion)
-    optimiser = torch.optim.LBFGS(
-        [free],
-        lr=lr,
-        max_iter=max_iter,
-        line_search_fn="strong_wolfe",
-        tolerance_grad=1e-9,
-        tolerance_change=1e-12,
+    return _lbfgs_step(
+        theta0, expansion, lambda theta: l1_objective(flow, proba, basis, theta).sum(),
+        lr=lr, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
     )
+
+
+def _lbfgs_paper(
+    flow: Tensor,
+    proba: Tensor,
+    basis: Tensor,
+    distance: str = "l1",
+    scale: bool = True,
+    expansion: Tensor | None = None,
+) -> Tensor:
+    try:
+        theta0 = _lstsq(flow, proba, basis, ridge=0.0, expansion=expansion)
+    except RuntimeError:  # a singular system (an empty segment); the original starts from 0
+        theta0 = flow.new_zeros(proba.shape[0], proba.shape[1], 2, basis.shape[0])
+    # torch's default L-BFGS settings, as the original leaves them.
+    return _lbfgs_step(
+        theta0.nan_to_num(0.0), expansion,
+        lambda theta: coherence_per_sample(flow, proba, flow_from_theta(theta, basis), distance, scale).mean(),
+    )
+
+
+def _lbfgs_step(theta0: Tensor, expansion: Tensor | None, objective, **settings: Any) -> Tensor:
+    """One ``torch.optim.LBFGS`` step (strong-Wolfe line search, ``settings`` otherwise) on
+    ``objective(θ) → scalar`` from ``theta0``, in the model's free parameters
+    (:func:`_free_parameters`). Returns θ ``(B, L, 2, K)`` detached."""
+    free, to_theta = _free_parameters(theta0, expansion)
+    optimiser = torch.optim.LBFGS([free], line_search_fn="strong_wolfe", **settings)
 
     def closure() -> Tensor:
         optimiser.zero_grad()
-        loss = l1_objective(flow, proba, basis, to_theta(free)).sum()
+        loss = objective(to_theta(free))
         loss.backward()
         return loss
 
@@ -255,33 +277,6 @@ def _free_parameters(theta: Tensor, expansion: Tensor | None):
     stacked = e.reshape(-1, e.shape[-1])  # (2K, P), full column rank
     params = torch.linalg.lstsq(stacked, theta.reshape(b * l, -1).T).solution.T.reshape(b, l, -1)
     return params.clone().requires_grad_(True), lambda free: torch.einsum("ckp,blp->blck", e, free)
-
-
-def _lbfgs_paper(
-    flow: Tensor,
-    proba: Tensor,
-    basis: Tensor,
-    distance: str = "l1",
-    scale: bool = True,
-    expansion: Tensor | None = None,
-) -> Tensor:
-    try:
-        theta0 = _lstsq(flow, proba, basis, ridge=0.0, expansion=expansion)
-    except RuntimeError:  # a singular system (an empty segment); the original starts from 0
-        theta0 = flow.new_zeros(proba.shape[0], proba.shape[1], 2, basis.shape[0])
-    free, to_theta = _free_parameters(theta0.nan_to_num(0.0), expansion)
-    optimiser = torch.optim.LBFGS([free], line_search_fn="strong_wolfe")
-
-    def closure() -> Tensor:
-        optimiser.zero_grad()
-        param_flow = flow_from_theta(to_theta(free), basis)
-        loss = coherence_per_sample(flow, proba, param_flow, distance, scale).mean()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimiser.step(closure)
-    return to_theta(free).detach()
 
 
 @torch.no_grad()

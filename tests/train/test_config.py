@@ -45,3 +45,13 @@ def test_unknown_names_are_refused_with_the_valid_ones() -> None:
         TrainConfig("d", "b", "s", norm="batch")
     with pytest.raises(ValueError, match="resize must be one of antialias, plain"):
         TrainConfig("d", "b", "s", resize="area")
+
+
+def test_the_torch_free_choice_lists_match_the_modules_that_implement_them() -> None:
+    """config names the choices without importing torch; the modules hold the code."""
+    from stseg_train import config
+    from stseg_train.augment import NOISE_FUNCTIONS
+    from stseg_train.model import NORMS
+
+    assert set(config.NORMS) == set(NORMS)
+    assert set(config.NOISE_MODES) == set(NOISE_FUNCTIONS)
