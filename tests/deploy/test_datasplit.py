@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
-from stseg_deploy.errors import DataSplitError, StsegInputError
-from stseg_deploy.io.flowfiles import list_flow_files, natural_key
+from stseg_deploy.errors import DataSplitError
 
 
 def _write(tmp_path: Path, text: str, split: str = "train") -> Path:
@@ -72,17 +71,3 @@ def test_resolve(tmp_path: Path) -> None:
     assert resolve(tmp_path, "/abs/b.flo") == Path("/abs/b.flo")
 
 
-def test_list_flow_files(tmp_path: Path) -> None:
-    for name in ("f10.flo", "f2.flo", "f1.flo", "notes.txt"):
-        (tmp_path / name).write_bytes(b"")
-    assert [p.name for p in list_flow_files(tmp_path)] == ["f1.flo", "f2.flo", "f10.flo"]
-    assert natural_key("a2") < natural_key("a10")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    with pytest.raises(StsegInputError, match="no flow files"):
-        list_flow_files(empty)
-    with pytest.raises(FileNotFoundError, match="nowhere"):
-        list_flow_files(tmp_path / "nowhere")
-    (tmp_path / "x.npy").write_bytes(b"")
-    with pytest.raises(StsegInputError, match="mixes flow formats"):
-        list_flow_files(tmp_path)

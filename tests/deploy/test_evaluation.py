@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,59 +16,22 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 from fakes import FakeModel
-from fakes import write_sequence as _write_sequence
+
+from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
 
 from stseg_deploy.cli import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
-from stseg_deploy.io.masks import davis_palette, read_label_png, write_label_png, write_mask_png
+from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
 
-GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact
-FRAMES = ["00000", "00001", "00002", "00003", "00004", "00005"]
-
-
-def _infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeModel | None = None, sha: str | None = None) -> Path:
-    _write_sequence(root / "flows" / name, n_frames, size=GT_SIZE, seed=seed)
-    seq = sequences_from_folders([root / "flows" / name])[0]
-    segment_to_folder(Segmenter(model or FakeModel(), cut_size=2), seq, root / "out", model_sha256=sha)
-    return root / "out" / name
-
-
-@pytest.fixture
-def outputs(tmp_path: Path) -> Path:
-    _infer(tmp_path, "cat")
-    return tmp_path
-
-
-def _gt_from_label(root: Path, label: int, skip: tuple[int, ...] = (), sequence: str = "cat", size=GT_SIZE) -> Path:
-    labels, record = read_sequence_output(root / "out" / sequence)
-    for t, name in enumerate(record["frames"]):
-        if t not in skip:
-            write_mask_png(root / "gt" / sequence / f"{name}.png", resize_labels(labels[t], size) == label)
-    return root / "gt"
-
-
-def _eval(root: Path, *args: str):
-    return CliRunner().invoke(eval_main, [str(root / "out"), *args])
-
-
-def _summary(root: Path) -> pd.DataFrame:
-    table = pd.read_csv(root / "out" / "summary.csv")
-    return table.fillna({"reason": ""}).set_index("sequence")
-
-
-def _marker(root: Path) -> dict:
-    return json.loads((root / "out" / "eval.json").read_text())
-
-
 def test_gt_equal_to_a_segment_scores_one(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")
     label = int(np.bincount(labels.ravel()).argmax())
-    gt_dir = _gt_from_label(outputs, label, skip=(4,))
+    gt_dir = gt_from_label(outputs, label, skip=(4,))
     result = evaluate(outputs / "out", gt_dir=gt_dir, cut_size=2)
     assert list(result.scores["frame"]) == FRAMES
     assert list(result.scores["has_gt"]) == [True, True, True, True, False, True]
@@ -87,7 +48,7 @@ def test_exceptbiggest_and_cli_files(outputs: Path) -> None:
     biggest = np.array([np.bincount(f.ravel(), minlength=3).argmax() for f in labels])
     for t, name in enumerate(FRAMES):
         write_mask_png(outputs / "gt" / "cat" / f"{name}.png", resize_labels(labels[t], GT_SIZE) != biggest[t])
-    result = _eval(outputs, "--gt-dir", str(outputs / "gt"), "--binary", "exceptbiggest")
+    result = run_eval(outputs, "--gt-dir", str(outputs / "gt"), "--binary", "exceptbiggest")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-1] == "J=1.000"
     summary = pd.read_csv(outputs / "out" / "summary.csv")
@@ -96,8 +57,8 @@ def test_exceptbiggest_and_cli_files(outputs: Path) -> None:
 
 
 def test_frames_without_ground_truth_are_counted_and_do_not_fail(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0, skip=(1, 4))
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    gt_dir = gt_from_label(outputs, 0, skip=(1, 4))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
     assert result.exit_code == 0, result.output  # sparse annotation is normal
     assert "2 frame(s) without ground truth" in result.stdout
     scores = pd.read_csv(outputs / "out" / "scores.csv", dtype={"frame": str})
@@ -105,7 +66,7 @@ def test_frames_without_ground_truth_are_counted_and_do_not_fail(outputs: Path) 
     assert list(scores["frame"]) == FRAMES  # one row per output frame
     assert list(scores["has_gt"]) == [True, False, True, True, False, True]
     assert scores["jaccard"].isna().tolist() == [False, True, False, False, True, False]
-    summary = _summary(outputs)
+    summary = read_summary(outputs)
     assert list(summary.columns) == ["status", "frames", "frames_without_gt", "jaccard_mean", "reason"]
     assert summary.loc["cat", "status"] == "scored" and summary.loc["cat", "frames"] == 4
     assert summary.loc["cat", "frames_without_gt"] == 2
@@ -113,7 +74,7 @@ def test_frames_without_ground_truth_are_counted_and_do_not_fail(outputs: Path) 
 
 
 def test_every_sequence_folder_is_scored_or_named(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
+    gt_dir = gt_from_label(outputs, 0)
     out = outputs / "out"
     (out / "notes").mkdir()
     (out / "notes" / "readme.txt").write_text("mine")
@@ -129,12 +90,12 @@ def test_every_sequence_folder_is_scored_or_named(outputs: Path) -> None:
     # Another stseg tool's output inside OUT is ignored without complaint.
     (out / "d17").mkdir()
     (out / "d17" / "davis17.json").write_text(json.dumps({"stseg": {"tool": "stseg-davis17", "complete": True, "files": []}}))
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
     assert result.exit_code == 1, result.output
     assert "3 of 4 sequence(s) could not be scored" in result.stderr
     assert ".cat.stseg-tmp.elsewhere.4243" in result.stderr  # the leftover is mentioned
     assert result.stdout.strip().splitlines()[-1] == "J=1.000"
-    summary = _summary(outputs)
+    summary = read_summary(outputs)
     assert list(summary.index) == ["cat", "dog", "notes", "old", "overall"]
     assert list(summary["status"]) == ["scored", "skipped", "skipped", "skipped", "partial"]
     assert summary.loc["dog", "reason"] == "interrupted run, no complete output"
@@ -142,61 +103,61 @@ def test_every_sequence_folder_is_scored_or_named(outputs: Path) -> None:
         assert summary.loc[name, "reason"] == "not a complete stseg-infer output (no marked sequence.json)"
         assert name in result.stdout
     assert summary.loc["overall", "reason"] == "1 sequence(s) scored, 3 skipped"
-    partial = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
+    partial = run_eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
     assert partial.exit_code == 0, partial.output
-    assert list(_summary(outputs).index) == ["cat", "dog", "notes", "old", "overall"]
+    assert list(read_summary(outputs).index) == ["cat", "dog", "notes", "old", "overall"]
 
 
 def test_missing_ground_truth_or_a_corrupt_mask_fail_the_run(outputs: Path) -> None:
-    _infer(outputs, "dog", 4, seed=3)
-    _infer(outputs, "fish", 4, seed=5)
-    gt_dir = _gt_from_label(outputs, 0)
-    _gt_from_label(outputs, 0, sequence="fish")
+    infer(outputs, "dog", 4, seed=3)
+    infer(outputs, "fish", 4, seed=5)
+    gt_dir = gt_from_label(outputs, 0)
+    gt_from_label(outputs, 0, sequence="fish")
     (gt_dir / "fish" / "00002.png").write_bytes(b"not a png")
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
     assert result.exit_code == 1, result.output
     assert "2 of 3 sequence(s) could not be scored" in result.stderr
-    summary = _summary(outputs)
+    summary = read_summary(outputs)
     assert list(summary["status"]) == ["scored", "skipped", "skipped", "partial"]
     assert summary.loc["dog", "reason"].startswith(f"{gt_dir / 'dog'}: no ground truth")
     assert summary.loc["fish", "reason"].startswith(f"{gt_dir / 'fish' / '00002.png'}: not a readable image")
     assert f"{gt_dir / 'fish' / '00002.png'}: not a readable image" in result.stdout
-    assert _marker(outputs)["stseg"]["complete"] is True  # the files say what was scored
-    allowed = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
+    assert eval_marker(outputs)["stseg"]["complete"] is True  # the files say what was scored
+    allowed = run_eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
     assert allowed.exit_code == 0 and allowed.stdout.strip().splitlines()[-1] == "J=1.000"
     assert "2 of 3 sequence(s) skipped" in allowed.stderr
 
 
 def test_datasplit_names_sequences_not_inferred_and_missing_masks(outputs: Path) -> None:
-    _infer(outputs, "fish", 4, seed=5)
-    _gt_from_label(outputs, 0)
-    _gt_from_label(outputs, 0, sequence="fish")
+    infer(outputs, "fish", 4, seed=5)
+    gt_from_label(outputs, 0)
+    gt_from_label(outputs, 0, sequence="fish")
     (outputs / "gt" / "fish" / "00002.png").unlink()
     rows = [f"flows/cat/{t:05d}.flo,{'' if t == 5 else f'gt/cat/{t:05d}.png'},cat,{t}" for t in range(6)]
     rows += [f"flows/dog/{t:05d}.flo,gt/dog/{t:05d}.png,dog,{t}" for t in range(3)]
     rows += [f"flows/fish/{t:05d}.flo,gt/fish/{t:05d}.png,fish,{t}" for t in range(4)]
     (outputs / "S_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + "\n".join(rows) + "\n")
     args = ["--data-file", str(outputs / "S"), "--base-dir", str(outputs)]
-    result = _eval(outputs, *args)
+    result = run_eval(outputs, *args)
     assert result.exit_code == 1 and "2 of 3 sequence(s) could not be scored" in result.stderr
-    summary = _summary(outputs)
+    summary = read_summary(outputs)
     assert summary.loc["cat", "frames"] == 5 and summary.loc["cat", "frames_without_gt"] == 1
     assert summary.loc["dog", "status"] == "skipped" and summary.loc["dog", "reason"].startswith("not inferred")
     assert summary.loc["fish", "reason"].startswith(f"{outputs / 'gt' / 'fish' / '00002.png'}: ground-truth mask listed")
     assert len(pd.read_csv(outputs / "out" / "scores.csv")) == 6
-    assert _eval(outputs, *args, "--allow-partial").exit_code == 0
+    assert run_eval(outputs, *args, "--allow-partial").exit_code == 0
 
 
 def test_outputs_of_different_models_are_refused(tmp_path: Path) -> None:
-    _infer(tmp_path, "cat", sha="a" * 64)
-    _infer(tmp_path, "dog", 4, seed=3, sha="b" * 64)
-    gt_dir = _gt_from_label(tmp_path, 0)
-    _gt_from_label(tmp_path, 0, sequence="dog")
-    result = _eval(tmp_path, "--gt-dir", str(gt_dir))
+    infer(tmp_path, "cat", sha="a" * 64)
+    infer(tmp_path, "dog", 4, seed=3, sha="b" * 64)
+    gt_dir = gt_from_label(tmp_path, 0)
+    gt_from_label(tmp_path, 0, sequence="dog")
+    result = run_eval(tmp_path, "--gt-dir", str(gt_dir))
     assert result.exit_code == 1
     assert "aaaaaaaaaaaa (cat)" in result.stderr and "bbbbbbbbbbbb (dog)" in result.stderr
     shutil.rmtree(tmp_path / "out" / "dog")
-    _infer(tmp_path, "dog", 4, seed=3, sha="a" * 64, model=FakeModel(n_labels=4))
+    infer(tmp_path, "dog", 4, seed=3, sha="a" * 64, model=FakeModel(n_labels=4))
     with pytest.raises(StsegInputError, match=r"n_labels.*3 \(cat\).*4 \(dog\)"):
         evaluate(tmp_path / "out", gt_dir=gt_dir)
 
@@ -204,103 +165,22 @@ def test_outputs_of_different_models_are_refused(tmp_path: Path) -> None:
 def test_ground_truth_of_another_size_is_an_error_unless_resize_gt(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")
     label = int(np.bincount(labels.ravel()).argmax())
-    gt_dir = _gt_from_label(outputs, label, size=(48, 64))
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    gt_dir = gt_from_label(outputs, label, size=(48, 64))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
     assert result.exit_code == 1
-    reason = _summary(outputs).loc["cat", "reason"]
+    reason = read_summary(outputs).loc["cat", "reason"]
     assert reason.startswith(f"{gt_dir / 'cat' / '00000.png'}: ground truth is 48x64")
     assert "original size is 24x32" in reason and "--resize-gt" in reason
-    resized = _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--cut-size", "2")
+    resized = run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--cut-size", "2")
     assert resized.exit_code == 0, resized.output
     assert resized.stdout.strip().splitlines()[-1] == "J=1.000"
     # The DAVIS export checks sizes the same way; with --resize-gt it matches the annotations.
-    export = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
+    export = run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
     assert export.exit_code == 1 and "ground truth is 48x64" in export.stderr
     assert not (outputs / "d17").exists()
-    export = _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--davis17", str(outputs / "d17"))
+    export = run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--davis17", str(outputs / "d17"))
     assert export.exit_code == 0, export.output
     assert read_label_png(outputs / "d17" / "cat" / "00000.png").shape == (48, 64)
-
-
-def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
-    rows = "".join(f"flows/cat/{t:05d}.flo,gt/cat/{t:05d}.png,cat,{t}\n" for t in range(6))
-    (outputs / "S_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + rows)
-    by_split = evaluate(outputs / "out", data_file=outputs / "S", base_dir=outputs)
-    by_dir = evaluate(outputs / "out", gt_dir=gt_dir)
-    assert by_split.overall == by_dir.overall
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
-    assert result.exit_code == 0, result.output
-    written = sorted((outputs / "d17" / "cat").glob("*.png"))
-    assert len(written) == 6 and read_label_png(written[0]).shape == (24, 32)
-
-
-def test_davis17_paper_mode_is_the_originals_export(outputs: Path) -> None:
-    """Every label + 1, none made background, and the last map repeated for the video's
-    last frame (frame 00006, which has no flow): transcribed from the original's export."""
-    gt_dir = _gt_from_label(outputs, 0)
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"), "--davis17-mode", "paper")
-    assert result.exit_code == 0, result.output
-    labels, record = read_sequence_output(outputs / "out" / "cat")
-    written = sorted((outputs / "d17" / "cat").glob("*.png"))
-    assert [p.stem for p in written] == [f"{t:05d}" for t in range(7)]
-    size = tuple(record["original_size"])
-    for t, path in enumerate(written):
-        expected = resize_labels(labels[min(t, len(labels) - 1)], size).astype(np.int64) + 1
-        np.testing.assert_array_equal(read_label_png(path), expected)
-    assert json.loads((outputs / "d17" / "davis17.json").read_text())["mode"] == "paper"
-    # Without --davis17 the mode would do nothing: refused.
-    alone = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17-mode", "paper")
-    assert alone.exit_code == 2 and "--davis17" in alone.output
-
-
-def test_davis17_paper_mode_needs_numbered_frames() -> None:
-    from stseg_deploy.eval.davis17 import next_frame_name
-
-    assert next_frame_name("00078", "x") == "00079" and next_frame_name("9", "x") == "10"
-    with pytest.raises(StsegInputError, match="frame_a"):
-        next_frame_name("frame_a", "out/cat")
-
-
-def test_davis17_target_is_one_output_unit(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
-    target = outputs / "d17"
-    target.mkdir()
-    (target / "notes.txt").write_text("mine")
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(target))
-    assert result.exit_code == 1 and "did not write (notes.txt)" in result.stderr
-    assert sorted(p.name for p in target.iterdir()) == ["notes.txt"]
-    assert _marker(outputs)["stseg"]["complete"] is False
-    (target / "notes.txt").unlink()
-    for _ in range(2):  # a rerun replaces its own earlier export
-        result = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(target))
-        assert result.exit_code == 0, result.output
-    marker = json.loads((target / "davis17.json").read_text())
-    assert marker["stseg"]["tool"] == "stseg-davis17" and marker["stseg"]["complete"] is True
-    assert sorted(marker["stseg"]["files"]) == [f"cat/{f}.png" for f in FRAMES]
-    assert [p.name for p in outputs.iterdir() if p.name.startswith(".d17")] == []
-    # An export inside OUT is another tool's output: the next eval ignores it.
-    inside = _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "out" / "d17"))
-    assert inside.exit_code == 0, inside.output
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert list(_summary(outputs).index) == ["cat", "overall"]
-
-
-def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
-    _write_sequence(tmp_path / "flows" / "cat", 6, size=(12, 16))
-    seq = sequences_from_folders([tmp_path / "flows" / "cat"])[0]
-    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
-    labels, _ = read_sequence_output(tmp_path / "out" / "cat")
-    for t in range(6):
-        write_mask_png(tmp_path / "gt" / "cat" / f"{t:05d}.png", resize_labels(labels[t], (48, 64)) == 1)
-    result = CliRunner().invoke(
-        eval_main, [str(tmp_path / "out"), "--gt-dir", str(tmp_path / "gt"), "--resize-gt", "--davis17", str(tmp_path / "d17")]
-    )
-    assert result.exit_code == 0, result.output
-    assert read_label_png(tmp_path / "d17" / "cat" / "00000.png").shape == (48, 64)
-    same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", resize_gt=True)
-    explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2, resize_gt=True)
-    pd.testing.assert_frame_equal(same.scores, explicit.scores)
 
 
 def test_mismatched_ground_truth(outputs: Path) -> None:
@@ -318,9 +198,9 @@ def test_mismatched_ground_truth(outputs: Path) -> None:
     reason = evaluate(outputs / "out", gt_dir=outputs / "gt").skipped[0].reason
     assert reason.startswith(f"{outputs / 'gt' / 'cat' / '00001.png'}: ground truth is 5x5")
     # Nothing scored: the run fails even with --allow-partial, and says so.
-    result = _eval(outputs, "--gt-dir", str(outputs / "gt"), "--allow-partial")
+    result = run_eval(outputs, "--gt-dir", str(outputs / "gt"), "--allow-partial")
     assert result.exit_code == 1 and "no sequence could be scored" in result.stderr
-    assert _summary(outputs).loc["cat", "status"] == "skipped"
+    assert read_summary(outputs).loc["cat", "status"] == "skipped"
     result = CliRunner().invoke(eval_main, [str(outputs / "nowhere"), "--gt-dir", str(outputs / "gt")])
     assert result.exit_code != 0 and "nowhere: output folder not found" in result.output
 
@@ -328,83 +208,22 @@ def test_mismatched_ground_truth(outputs: Path) -> None:
 # -- the files stseg-eval writes into OUT ---------------------------------------------------
 
 
-def test_eval_json_records_what_was_scored(outputs: Path) -> None:
-    _infer(outputs, "dog", 4, seed=3)
-    gt_dir = _gt_from_label(outputs, 0, skip=(4,))
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--allow-partial")
-    assert result.exit_code == 0, result.output
-    marker = _marker(outputs)
-    assert marker["stseg"]["tool"] == "stseg-eval" and marker["stseg"]["complete"] is True
-    assert marker["stseg"]["files"] == ["scores.csv", "summary.csv"]
-    assert marker["sequences"]["scored"] == ["cat"]
-    assert list(marker["sequences"]["skipped"]) == ["dog"]
-    assert marker["frames"] == {"scored": 5, "without_gt": 1}
-    assert marker["settings"]["gt_dir"] == str(gt_dir) and marker["settings"]["allow_partial"] is True
-    assert marker["settings"]["binary"] == "optimax" and marker["settings"]["cut_size"] == "same"
-    assert marker["model_file"] == {"sha256": None} and marker["n_labels"] == 3
-    assert marker["overall_j"] == pytest.approx(_summary(outputs).loc["overall", "jaccard_mean"])
-    assert marker["partial"] is True and marker["error"] is None
-
-
-def test_a_failed_eval_removes_its_previous_files(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert (outputs / "out" / "scores.csv").is_file() and (outputs / "out" / "summary.csv").is_file()
-    result = _eval(outputs, "--gt-dir", str(outputs / "nothing"))
-    assert result.exit_code == 1 and "nothing: ground-truth folder not found" in result.stderr
-    assert not (outputs / "out" / "scores.csv").exists() and not (outputs / "out" / "summary.csv").exists()
-    marker = _marker(outputs)
-    assert marker["stseg"]["complete"] is False and marker["stseg"]["files"] == []
-    assert "ground-truth folder not found" in marker["error"]
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0  # its own failure is no user file
-    assert _marker(outputs)["stseg"]["complete"] is True
-
-
-def test_a_users_csv_is_never_overwritten(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
-    (outputs / "out" / "summary.csv").write_text("my numbers\n")
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
-    assert result.exit_code == 1
-    assert f"{outputs / 'out' / 'summary.csv'}: not written by stseg-eval" in result.stderr
-    assert (outputs / "out" / "summary.csv").read_text() == "my numbers\n"
-    assert not (outputs / "out" / "eval.json").exists() and not (outputs / "out" / "scores.csv").exists()
-
-
-def test_a_second_concurrent_eval_fails_at_once(outputs: Path) -> None:
-    pytest.importorskip("fcntl")
-    gt_dir = _gt_from_label(outputs, 0)
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    before = (outputs / "out" / "eval.json").read_text()
-    hold = "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT); " \
-        "fcntl.flock(fd, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(60)"
-    holder = subprocess.Popen([sys.executable, "-c", hold, str(outputs / "out" / ".eval.lock")], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == "locked"
-        result = _eval(outputs, "--gt-dir", str(gt_dir))
-    finally:
-        holder.kill()
-        holder.wait()
-    assert result.exit_code == 1 and "being written by another stseg process" in result.stderr
-    assert (outputs / "out" / "eval.json").read_text() == before
-    assert (outputs / "out" / "scores.csv").is_file()
-
-
 def test_outputs_are_refused_as_ground_truth(outputs: Path) -> None:
-    result = _eval(outputs, "--gt-dir", str(outputs / "out"))  # scoring outputs against themselves: J=1
+    result = run_eval(outputs, "--gt-dir", str(outputs / "out"))  # scoring outputs against themselves: J=1
     assert result.exit_code == 1 and "J=" not in result.output
     assert "out: an stseg-eval output, not ground truth" in result.output  # eval claimed OUT first
     assert _ground_truth_refuses(outputs / "out", "cat")
-    gt_dir = _gt_from_label(outputs, 0)
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17")).exit_code == 0
-    result = _eval(outputs, "--gt-dir", str(outputs / "d17"))
+    gt_dir = gt_from_label(outputs, 0)
+    assert run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17")).exit_code == 0
+    result = run_eval(outputs, "--gt-dir", str(outputs / "d17"))
     assert result.exit_code == 1 and "d17: an stseg-davis17 output, not ground truth" in result.output
 
 
 def test_broken_links_and_sequence_folders_given_as_out(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
+    gt_dir = gt_from_label(outputs, 0)
     (outputs / "out" / "dog").symlink_to(outputs / "nowhere")
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
-    assert result.exit_code == 1 and "dog: a broken symbolic link" in _summary(outputs).loc["dog", "reason"]
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
+    assert result.exit_code == 1 and "dog: a broken symbolic link" in read_summary(outputs).loc["dog", "reason"]
     (outputs / "out" / "dog").unlink()
     result = CliRunner().invoke(eval_main, [str(outputs / "out" / "cat"), "--gt-dir", str(gt_dir)])
     assert result.exit_code == 1 and "cat: is one sequence's stseg-infer output" in result.output
@@ -412,11 +231,11 @@ def test_broken_links_and_sequence_folders_given_as_out(outputs: Path) -> None:
 
 
 def test_an_output_a_killed_swap_moved_aside_is_restored_and_scored(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
+    gt_dir = gt_from_label(outputs, 0)
     (outputs / "out" / "cat").rename(outputs / "out" / ".cat.stseg-old")  # killed between the renames
-    result = _eval(outputs, "--gt-dir", str(gt_dir))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir))
     assert result.exit_code == 0, result.output
-    assert _summary(outputs).loc["cat", "status"] == "scored"
+    assert read_summary(outputs).loc["cat", "status"] == "scored"
     assert sorted(p.name for p in (outputs / "out").iterdir() if not p.name.startswith(".eval")) == [
         "cat", "eval.json", "scores.csv", "summary.csv"
     ]
@@ -425,9 +244,9 @@ def test_an_output_a_killed_swap_moved_aside_is_restored_and_scored(outputs: Pat
 def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Path, monkeypatch) -> None:
     import stseg_deploy.eval.evaluation as evaluation
 
-    _infer(outputs, "dog", 4, seed=3)
-    gt_dir = _gt_from_label(outputs, 0)
-    _gt_from_label(outputs, 0, sequence="dog")
+    infer(outputs, "dog", 4, seed=3)
+    gt_dir = gt_from_label(outputs, 0)
+    gt_from_label(outputs, 0, sequence="dog")
     real = evaluation.score_sequence
 
     def rerun_dog_first(folder, *args, **kwargs):  # a concurrent stseg-infer with another model
@@ -439,20 +258,6 @@ def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Pa
     monkeypatch.setattr(evaluation, "score_sequence", rerun_dog_first)
     with pytest.raises(StsegInputError, match=r"2 different models.*cccccccccccc \(dog\)"):
         evaluate(outputs / "out", gt_dir=gt_dir)
-
-
-def test_stale_temp_files_of_a_killed_eval_are_removed(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
-    (outputs / "out" / ".summary.csv.abc123.tmp").write_text("half")
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert not (outputs / "out" / ".summary.csv.abc123.tmp").exists()
-
-
-@pytest.mark.parametrize("name", ["scores.csv", "summary.csv", "objects.csv", "eval.json"])
-def test_sequences_may_not_take_the_names_of_eval_files(tmp_path: Path, name: str) -> None:
-    _write_sequence(tmp_path / "flows" / name, 4)
-    with pytest.raises(StsegInputError, match=f"sequence name '{name}' is the name of a file stseg-eval writes"):
-        segment_to_folder(Segmenter(FakeModel()), sequences_from_folders([tmp_path / "flows" / name])[0], tmp_path / "out")
 
 
 def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
@@ -467,8 +272,8 @@ def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
 def test_davis2016_protocol_scores_j_and_f_on_the_evaluators_frames(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")
     label = int(np.bincount(labels.ravel()).argmax())
-    gt_dir = _gt_from_label(outputs, label)  # ground truth = one segment: J = F = 1
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair")
+    gt_dir = gt_from_label(outputs, label)  # ground truth = one segment: J = F = 1
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[-2:] == ["J&F=1.000", "J=1.000 F=1.000"]
@@ -479,36 +284,28 @@ def test_davis2016_protocol_scores_j_and_f_on_the_evaluators_frames(outputs: Pat
     assert cat["frames"] == 5 and cat["J_mean"] == 1.0 and cat["F_recall"] == 1.0 and cat["J_decay"] == 0.0
     scores = pd.read_csv(outputs / "out" / "scores.csv")
     assert list(scores["davis"]) == [False, True, True, True, True, True]
-    assert _marker(outputs)["davis2016"] == {"J_mean": 1.0, "F_mean": 1.0}
+    assert eval_marker(outputs)["davis2016"] == {"J_mean": 1.0, "F_mean": 1.0}
     # Empty ground truth on every frame and an empty selection: the evaluator's J = F = 1.
-    _gt_from_label(outputs, 255)
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair").stdout.strip().endswith("J=1.000 F=1.000")
+    gt_from_label(outputs, 255)
+    assert run_eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--binary", "fair").stdout.strip().endswith("J=1.000 F=1.000")
 
 
 def test_davis2016_protocol_needs_every_sequence(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 0)
+    gt_dir = gt_from_label(outputs, 0)
     (outputs / "out" / "dog").mkdir()
     (outputs / "out" / "dog" / "notes.txt").write_text("not an output")
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016")
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016")
     assert result.exit_code == 1 and "the DAVIS protocol scores them all" in result.output
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--allow-partial").exit_code == 2
+    assert run_eval(outputs, "--gt-dir", str(gt_dir), "--protocol", "davis2016", "--allow-partial").exit_code == 2
 
 
 # -- --objects: one segment per ground-truth object ----------------------------------------
 
 
-def _object_gt(root: Path, make_ids, sequence: str = "cat", size=GT_SIZE) -> Path:
-    """Indexed object-id PNGs (DAVIS-2017 style) from each frame's labels at ``size``."""
-    labels, record = read_sequence_output(root / "out" / sequence)
-    for t, name in enumerate(record["frames"]):
-        write_label_png(root / "objects" / sequence / f"{name}.png", make_ids(resize_labels(labels[t], size)))
-    return root / "objects"
-
-
 def test_objects_scores_each_object_and_writes_objects_csv(outputs: Path) -> None:
     # Objects 1 and 2 are exactly segments 1 and 2 (segment 0 is the background).
-    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    gt_dir = object_gt(outputs, lambda frame: frame.astype(np.uint8))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "J=1.000"  # the binary measure's line stays last
@@ -520,10 +317,10 @@ def test_objects_scores_each_object_and_writes_objects_csv(outputs: Path) -> Non
     assert objects["frames"].tolist() == [6, 6] and objects["present"].tolist() == [6, 6]
     # cut size 2 (the linking's): 6 frames in 2 chunks (0..2, 3..5), each object its segment.
     assert objects["segments"].tolist() == ["1 1", "2 2"] and not objects["naive_shared"].any()
-    summary = _summary(outputs)
+    summary = read_summary(outputs)
     assert list(summary.columns) == ["status", "frames", "frames_without_gt", "jaccard_mean", "objects", "J_objects", "reason"]
     assert summary.loc["cat", "objects"] == 2 and summary.loc["overall", "J_objects"] == 1.0
-    marker = _marker(outputs)
+    marker = eval_marker(outputs)
     assert marker["stseg"]["files"] == ["scores.csv", "summary.csv", "objects.csv"]
     assert marker["settings"]["objects"] is True
     assert marker["objects"] == {"J_mean": 1.0, "n_objects": 2, "naive_shared": 0}
@@ -537,8 +334,8 @@ def test_objects_sees_two_objects_merged_in_one_segment(outputs: Path) -> None:
         ids[:, GT_SIZE[1] // 2 :][frame[:, GT_SIZE[1] // 2 :] == 1] = 2
         return ids
 
-    gt_dir = _object_gt(outputs, split)
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--cut-size", "none")
+    gt_dir = object_gt(outputs, split)
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--cut-size", "none")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[-1] == "J=1.000"
@@ -551,8 +348,8 @@ def test_objects_sees_two_objects_merged_in_one_segment(outputs: Path) -> None:
 
 
 def test_objects_reads_binary_masks_as_one_object(outputs: Path) -> None:
-    gt_dir = _gt_from_label(outputs, 2, skip=(4,))  # 0/255 greyscale, DAVIS-2016 style
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    gt_dir = gt_from_label(outputs, 2, skip=(4,))  # 0/255 greyscale, DAVIS-2016 style
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-2].startswith("J_objects=1.000 (1 objects;")
     objects = pd.read_csv(outputs / "out" / "objects.csv")
@@ -560,8 +357,8 @@ def test_objects_reads_binary_masks_as_one_object(outputs: Path) -> None:
 
 
 def test_objects_with_davis2016_keeps_its_last_lines_and_frames(outputs: Path) -> None:
-    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--protocol", "davis2016")
+    gt_dir = object_gt(outputs, lambda frame: frame.astype(np.uint8))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--protocol", "davis2016")
     assert result.exit_code == 0, result.output
     lines = result.stdout.strip().splitlines()
     assert lines[-3].startswith("J_objects=1.000 (2 objects;")
@@ -572,10 +369,10 @@ def test_objects_with_davis2016_keeps_its_last_lines_and_frames(outputs: Path) -
 
 
 def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
-    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8), size=(48, 64))
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
-    assert result.exit_code == 1 and "ground truth is 48x64" in _summary(outputs).loc["cat", "reason"]
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
+    gt_dir = object_gt(outputs, lambda frame: frame.astype(np.uint8), size=(48, 64))
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects")
+    assert result.exit_code == 1 and "ground truth is 48x64" in read_summary(outputs).loc["cat", "reason"]
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
     assert result.exit_code == 0, result.output
     assert result.stdout.strip().splitlines()[-2].startswith("J_objects=1.000 (2 objects;")
     # An RGB mask whose colours are no object ids: the sequence is skipped, the file named.
@@ -586,38 +383,10 @@ def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
     from PIL import Image
 
     Image.fromarray(colours).save(bad)
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
     assert result.exit_code == 1
-    assert _summary(outputs).loc["cat", "reason"].startswith(f"{bad}: 2 colours, and (10, 20, 30) is not a DAVIS palette colour")
+    assert read_summary(outputs).loc["cat", "reason"].startswith(f"{bad}: 2 colours, and (10, 20, 30) is not a DAVIS palette colour")
     # The binary measure alone still reads it (any non-zero is foreground).
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt").exit_code == 0
+    assert run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt").exit_code == 0
 
 
-def test_objects_csv_follows_the_eval_file_rules(outputs: Path) -> None:
-    gt_dir = _object_gt(outputs, lambda frame: frame.astype(np.uint8))
-    out = outputs / "out"
-    (out / "objects.csv").write_text("my objects\n")
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
-    assert result.exit_code == 1 and f"{out / 'objects.csv'}: not written by stseg-eval" in result.stderr
-    assert (out / "objects.csv").read_text() == "my objects\n"
-    (out / "objects.csv").unlink()
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
-    assert (out / "objects.csv").is_file()
-    # A run without --objects does not leave the earlier run's objects.csv as if it were its own.
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert not (out / "objects.csv").exists() and _marker(outputs)["objects"] is None
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
-    failed = _eval(outputs, "--gt-dir", str(outputs / "nothing"), "--objects")
-    assert failed.exit_code == 1 and not (out / "objects.csv").exists()
-    (out / ".objects.csv.abc123.tmp").write_text("half")  # a killed eval's temp file
-    assert _eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
-    assert not (out / ".objects.csv.abc123.tmp").exists()
-    # Beside an eval.json of a run that neither wrote nor was asked for objects.csv, an
-    # objects.csv is a user's: left alone without --objects, refused with it.
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    (out / "objects.csv").write_text("my objects\n")
-    assert _eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert (out / "objects.csv").read_text() == "my objects\n"
-    result = _eval(outputs, "--gt-dir", str(gt_dir), "--objects")
-    assert result.exit_code == 1 and f"{out / 'objects.csv'}: not written by stseg-eval (not listed in its eval.json)" in result.stderr
-    assert (out / "objects.csv").read_text() == "my objects\n"

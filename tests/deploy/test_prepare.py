@@ -1,4 +1,5 @@
-"""stseg-prepare davis: a DAVIS layout to flows and DataSplits, and clear errors for bad layouts."""
+"""stseg_deploy.datasets.prepare: numbered frames, which flows are up to date, DataSplit rows,
+user flows, and DataSplit files that never replace a user's CSV."""
 
 from __future__ import annotations
 
@@ -8,143 +9,89 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from click.testing import CliRunner
-from PIL import Image
+from davistree import SIZE, davis_tree
 
-from stseg_deploy.cli_prepare import prepare_main
-from stseg_deploy.io.datasplit import read_datasplit
 from stseg_deploy.datasets.davis import read_davis
+from stseg_deploy.datasets.prepare import (
+    COLUMNS,
+    FlowRecipe,
+    check_numbered,
+    datasplit_rows,
+    flows_up_to_date,
+    user_flows,
+    write_datasplits,
+)
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.eval.evaluation import GroundTruth
-from stseg_deploy.io.flowio import read_flow, write_flow
-from stseg_deploy.sources import sequences_from_datasplit
-
-SIZE = (32, 48)  # H, W
+from stseg_deploy.io.flowio import write_flow
+from stseg_deploy.io.outdir import StsegOutputError, write_marker
 
 
-def _davis(root: Path, splits: dict[str, dict[str, int]], res: str = "480p") -> Path:
-    """A tiny DAVIS tree: a square moving right by 2 px a frame in every sequence."""
-    for split, sequences in splits.items():
-        lines = []
-        for name, n in sequences.items():
-            (root / "JPEGImages" / res / name).mkdir(parents=True, exist_ok=True)
-            (root / "Annotations" / res / name).mkdir(parents=True, exist_ok=True)
-            for t in range(n):
-                frame = np.full((*SIZE, 3), 40, np.uint8)
-                frame[10:20, 5 + 2 * t : 15 + 2 * t] = 220
-                Image.fromarray(frame).save(root / "JPEGImages" / res / name / f"{t:05d}.jpg", quality=95)
-                mask = np.zeros(SIZE, np.uint8)
-                mask[10:20, 5 + 2 * t : 15 + 2 * t] = 255
-                Image.fromarray(mask).save(root / "Annotations" / res / name / f"{t:05d}.png")
-                lines.append(f"/JPEGImages/{res}/{name}/{t:05d}.jpg /Annotations/{res}/{name}/{t:05d}.png")
-        (root / "ImageSets" / res).mkdir(parents=True, exist_ok=True)
-        (root / "ImageSets" / res / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return root
+def _sequence(tmp_path: Path, n: int = 3):
+    return read_davis(davis_tree(tmp_path / "DAVIS", {"train": {"a": n}}))["train"][0]
 
 
-def _prepare(*args: str):
-    return CliRunner().invoke(prepare_main, ["davis", *args, "--workers", "1"])
+def test_recipe_sizes() -> None:
+    assert FlowRecipe(size=(16, 24)).size_for((480, 854)) == (16, 24)
+    assert FlowRecipe(scale=0.5).size_for((480, 854)) == (240, 427)
+    assert FlowRecipe().size_for((480, 854)) == (240, 427)  # auto: 240 rows
+    assert FlowRecipe().size_for((32, 48)) is None  # small frames as they are
 
 
-def test_flows_and_datasplits_that_infer_and_eval_read(tmp_path: Path) -> None:
-    root = _davis(tmp_path / "DAVIS", {"train": {"a": 4, "b": 3}, "val": {"c": 4}})
-    (root / "ImageSets" / "480p" / "trainval.txt").write_text("")
+def test_check_numbered(tmp_path: Path) -> None:
+    sequence = _sequence(tmp_path)
+    check_numbered(sequence)
+    (sequence.folder / "00007.jpg").write_bytes(b"")
+    with pytest.raises(StsegInputError, match=r"/a: holds frames the listing leaves out \(00007\)"):
+        check_numbered(sequence)
+    renamed = type(sequence)("a", (sequence.frames[0], sequence.frames[2]))
+    with pytest.raises(StsegInputError, match=r"00002.jpg: frames must be named 00001, ... in listing order"):
+        check_numbered(renamed)
+
+
+def test_flows_up_to_date_compares_every_setting(tmp_path: Path) -> None:
+    folder, source = tmp_path / "flows", tmp_path / "frames"
+    folder.mkdir()
+    record = {"source": str(source), "method": "dis", "size": [16, 24], "step": 1, "flows": ["00000.flo", "00001.flo"]}
+    write_marker(folder / "stseg-flow.json", record, "stseg-flow", True, record["flows"])
+    assert flows_up_to_date(folder, source, "dis", (16, 24), 2)
+    assert not flows_up_to_date(folder, source, "deepflow", (16, 24), 2)
+    assert not flows_up_to_date(folder, source, "dis", None, 2)
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), 3)
+    assert not flows_up_to_date(folder, tmp_path / "other", "dis", (16, 24), 2)
+    write_marker(folder / "stseg-flow.json", record, "stseg-flow", False, [])
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), 2)  # an unfinished run
+
+
+def test_datasplit_rows_and_user_flows(tmp_path: Path) -> None:
+    sequence = _sequence(tmp_path)
+    mine = tmp_path / "raft" / "a"
+    for t in range(3):  # one more than needed: the last frame's flow is never used
+        write_flow(mine / f"{t:05d}.flo", np.zeros((2, *SIZE), np.float32))
+    flows = user_flows(sequence, mine)
+    assert [p.name for p in flows] == ["00000.flo", "00001.flo"]
+    table = datasplit_rows([sequence], {"a": flows}, base_dir=tmp_path)
+    assert list(table.columns) == COLUMNS
+    assert table["Flow"].tolist() == ["raft/a/00000.flo", "raft/a/00001.flo"]  # relative to base_dir
+    assert table["Sequence_Index"].tolist() == [0, 1] and set(table["Sequence"]) == {"a"}
+    assert table["GtMask"][1] == str(sequence.frames[1].mask.resolve())
+    outside = datasplit_rows([sequence], {"a": flows}, base_dir=tmp_path / "elsewhere")
+    assert Path(outside["Flow"][0]).is_absolute()
+    (mine / "00001.flo").unlink()
+    with pytest.raises(StsegInputError, match=r"raft/a: no flow for frame\(s\) 00001 of 'a'"):
+        user_flows(sequence, mine)
+    with pytest.raises(StsegInputError, match=r"no flow folder for sequence 'a'"):
+        user_flows(sequence, tmp_path / "nowhere")
+
+
+def test_write_datasplits_keeps_its_own_files_and_refuses_a_users(tmp_path: Path) -> None:
     out = tmp_path / "prep"
-    # DIS: the flat-coloured square of this tiny fixture is what DIS tracks well; DeepFlow's
-    # smoothness term drags its flat interior (the default engine is checked below).
-    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis")
-    assert result.exit_code == 0, result.output
-    train = pd.read_csv(out / "DAVIS2016_train.csv")
-    assert list(train.columns) == ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
-    # The last frame of each sequence has no flow and no row.
-    assert list(train["Sequence"]) == ["a", "a", "a", "b", "b"] and list(train["Sequence_Index"]) == [0, 1, 2, 0, 1]
-    assert train.loc[0, "Flow"] == "Flows/480p/a/00000.flo"
-    assert Path(train.loc[0, "Image"]).is_absolute() and Path(train.loc[0, "GtMask"]).is_file()
-    flow = read_flow(out / "Flows" / "480p" / "a" / "00001.flo")
-    assert flow.shape == (2, *SIZE)
-    assert np.median(flow[0][12:18, 9:19]) == pytest.approx(2.0, abs=0.6)  # the square moves right 2 px
-    # What stseg-train, stseg-infer and stseg-eval read works as written.
-    assert len(read_datasplit(out / "DAVIS2016", "val")) == 3
-    (val,) = sequences_from_datasplit(out / "DAVIS2016", "val", out)
-    assert val.name == "c" and all(p.is_file() for p in val.flows)
-    masks = GroundTruth(data_file=out / "DAVIS2016", split="val", base_dir=out).masks("c", val.frame_names)
-    assert all(m is not None and m.is_file() for m in masks)
-    assert not (out / "DAVIS2016_test.csv").exists()
-    # A rerun with the same settings keeps every flow; another scale recomputes them.
-    before = (out / "Flows" / "480p" / "a" / "stseg-flow.json").read_bytes()
-    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis")
-    assert "0 sequence(s) computed, 3 kept" in result.output
-    assert (out / "Flows" / "480p" / "a" / "stseg-flow.json").read_bytes() == before
-    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis", "--flow-scale", "0.5")
-    assert "3 sequence(s) computed, 0 kept" in result.output
-    assert read_flow(out / "Flows" / "480p" / "a" / "00000.flo").shape == (2, 16, 24)
+    table = pd.DataFrame([{"Flow": "f.flo", "GtMask": "", "Image": "i.jpg", "Sequence": "a", "Sequence_Index": 0}], columns=COLUMNS)
+    write_datasplits(out, "D", {"train": table}, {"why": 1})
+    write_datasplits(out, "D", {"val": table}, {"why": 2})  # a second split joins the first
     marker = json.loads((out / "stseg-prepare.json").read_text())
-    assert marker["flow_scale"] == 0.5 and marker["stseg"]["files"] == ["DAVIS2016_train.csv", "DAVIS2016_val.csv"]
-
-
-def test_default_flow_is_deepflow_at_auto_scale(tmp_path: Path) -> None:
-    """Defaults: DeepFlow, frames taller than 240 rows shrunk to 240 (these 32-row frames are
-    kept as they are); another engine or an explicit size recomputes."""
-    root = _davis(tmp_path / "DAVIS", {"val": {"c": 3}})
-    out = tmp_path / "prep"
-    result = _prepare(str(root), "--out", str(out))
-    assert result.exit_code == 0, result.output
-    marker = json.loads((out / "stseg-prepare.json").read_text())
-    assert (marker["flow_method"], marker["flow_scale"], marker["flow_size"]) == ("deepflow", "auto", None)
-    flow_marker = json.loads((out / "Flows" / "480p" / "c" / "stseg-flow.json").read_text())
-    assert flow_marker["method"] == "deepflow" and flow_marker["size"] is None
-    assert read_flow(out / "Flows" / "480p" / "c" / "00000.flo").shape == (2, *SIZE)
-    result = _prepare(str(root), "--out", str(out), "--flow-size", "16", "24")
-    assert result.exit_code == 0 and "1 sequence(s) computed, 0 kept" in result.output
-    assert read_flow(out / "Flows" / "480p" / "c" / "00000.flo").shape == (2, 16, 24)
-    result = _prepare(str(root), "--out", str(out), "--flow-size", "16", "24", "--flow-scale", "0.5")
-    assert result.exit_code == 2 and "give --flow-size or --flow-scale, not both" in result.output
-    result = _prepare(str(root), "--out", str(out), "--flow-scale", "big")
-    assert result.exit_code == 2 and "'auto' or a factor in (0, 4]" in result.output
-
-
-def test_user_flows_are_used_as_they_are(tmp_path: Path) -> None:
-    root = _davis(tmp_path / "DAVIS", {"val": {"c": 3}})
-    for t in range(2):
-        write_flow(tmp_path / "raft" / "c" / f"{t:05d}.flo", np.full((2, *SIZE), t, np.float32))
-    result = _prepare(str(root), "--out", str(tmp_path / "prep"), "--flows", str(tmp_path / "raft"))
-    assert result.exit_code == 0, result.output
-    table = pd.read_csv(tmp_path / "prep" / "DAVIS2016_val.csv")
-    assert list(table["Flow"]) == [str((tmp_path / "raft" / "c" / f"{t:05d}.flo").resolve()) for t in range(2)]
-    assert not (tmp_path / "prep" / "Flows").exists()
-    (tmp_path / "raft" / "c" / "00001.flo").unlink()
-    result = _prepare(str(root), "--out", str(tmp_path / "prep2"), "--flows", str(tmp_path / "raft"))
-    assert result.exit_code == 1 and "no flow for frame(s) 00001 of 'c'" in result.output
-
-
-def test_bad_layouts_name_the_file(tmp_path: Path) -> None:
-    root = _davis(tmp_path / "DAVIS", {"train": {"a": 3}})
-    result = _prepare(str(root), "--out", str(tmp_path / "p"), "--resolution", "240p")
-    assert result.exit_code == 1 and "ImageSets/240p: no such folder" in result.output and "ImageSets has 480p" in result.output
-    (root / "JPEGImages" / "480p" / "a" / "00001.jpg").unlink()
-    with pytest.raises(StsegInputError, match=r"train.txt, line 2: .*00001.jpg: listed but not found"):
-        read_davis(root)
-    Image.fromarray(np.zeros((*SIZE, 3), np.uint8)).save(root / "JPEGImages" / "480p" / "a" / "00001.jpg")
-    Image.fromarray(np.zeros((10, 10), np.uint8)).save(root / "Annotations" / "480p" / "a" / "00002.png")
-    with pytest.raises(StsegInputError, match=r"00002.png: mask is 10x10 but the frames of 'a' are 48x32"):
-        read_davis(root)
-
-
-def test_a_failed_sequence_is_named_and_no_datasplit_is_written(tmp_path: Path) -> None:
-    root = _davis(tmp_path / "DAVIS", {"train": {"a": 3, "b": 3}})
-    (root / "JPEGImages" / "480p" / "b" / "00002.jpg").write_bytes(b"not a jpeg")
-    result = _prepare(str(root), "--out", str(tmp_path / "prep"))
-    assert result.exit_code == 1
-    assert "failed: b: " in result.output and "00002.jpg" in result.output
-    assert "1 of 2 sequence(s) failed (named above); no DataSplit written" in result.output
-    assert not list((tmp_path / "prep").glob("*.csv"))
-    assert (tmp_path / "prep" / "Flows" / "480p" / "a" / "stseg-flow.json").is_file()  # kept for the rerun
-
-
-def test_a_csv_of_the_users_is_never_overwritten(tmp_path: Path) -> None:
-    root = _davis(tmp_path / "DAVIS", {"val": {"c": 3}})
-    (tmp_path / "prep").mkdir()
-    (tmp_path / "prep" / "DAVIS2016_val.csv").write_text("mine")
-    result = _prepare(str(root), "--out", str(tmp_path / "prep"))
-    assert result.exit_code == 1 and "DAVIS2016_val.csv: exists and was not written by stseg-prepare" in result.output
-    assert (tmp_path / "prep" / "DAVIS2016_val.csv").read_text() == "mine"
+    assert marker["stseg"]["files"] == ["D_train.csv", "D_val.csv"] and marker["why"] == 2
+    pd.testing.assert_frame_equal(pd.read_csv(out / "D_val.csv", keep_default_na=False), table)
+    (out / "E_train.csv").write_text("mine")
+    with pytest.raises(StsegOutputError, match=r"E_train.csv: exists and was not written by stseg-prepare"):
+        write_datasplits(out, "E", {"train": table}, {})
+    assert (out / "E_train.csv").read_text() == "mine"

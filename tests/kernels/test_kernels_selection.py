@@ -8,8 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kernel_strategies import selection_cases
 
-from stseg_kernels import frame_chunks, jaccard, select_labels, select_masks
-from stseg_kernels.reference import frame_chunks_reference, jaccard_reference, select_masks_reference
+from stseg_kernels import frame_chunks, select_labels, select_masks
+from stseg_kernels.reference import frame_chunks_reference, select_masks_reference
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -96,28 +96,6 @@ def test_selection_with_many_labels():
         select_masks(labels.astype(np.int64), gt, has, 300, 2),
         select_masks(labels.astype(np.uint8), gt, has, 300, 2),
     )
-
-
-@settings(max_examples=200, **SETTINGS)
-@given(selection_cases(labels=(2, 3)))
-def test_jaccard_is_bit_identical_to_reference(case):
-    labels, gt, _, _, _ = case
-    pred = labels == 1
-    got = jaccard(gt, pred)
-    assert got.dtype == np.float64 and got.shape == (len(labels),)
-    np.testing.assert_array_equal(got, jaccard_reference(gt, pred))
-    np.testing.assert_array_equal(jaccard(gt, labels), jaccard_reference(gt, labels))  # ints: non-zero
-
-
-def test_jaccard_edge_cases():
-    empty = np.zeros((2, 3, 3), bool)
-    full = np.ones((2, 3, 3), bool)
-    np.testing.assert_array_equal(jaccard(empty, empty), [1.0, 1.0])
-    np.testing.assert_array_equal(jaccard(empty, full), [0.0, 0.0])
-    np.testing.assert_array_equal(jaccard(full, full), [1.0, 1.0])
-    assert jaccard(np.eye(3, dtype=bool), np.ones((3, 3), np.uint8) * 255).tolist() == [1 / 3]
-    assert jaccard(np.zeros((0, 4, 4), bool), np.zeros((0, 4, 4), bool)).shape == (0,)
-    np.testing.assert_array_equal(jaccard(np.zeros((2, 0, 5), bool), np.zeros((2, 0, 5), bool)), [1.0, 1.0])
 
 
 @pytest.mark.parametrize("cut", [None, 1, 3])

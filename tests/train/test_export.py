@@ -164,19 +164,6 @@ def test_truncated_checkpoint_is_named_in_one_whole_sentence(tmp_path: Path, kee
     assert not (tmp_path / "m.onnx").exists()
 
 
-def test_summary_line_cuts_at_a_sentence_or_word() -> None:
-    from stseg_deploy.errors import summary_line
-
-    gist = "PytorchStreamReader failed reading zip archive: failed finding central directory."
-    advice = " If you are seeing this error, there is a high likelihood that your file is corrupted." * 3
-    assert summary_line(RuntimeError(gist + advice + "\nmore")) == gist
-    assert summary_line(RuntimeError(gist + "\nmore")) == gist  # short first lines are kept whole
-    long_sentence = "word " * 60 + "(an aside that runs on and on"
-    cut = summary_line(ValueError(long_sentence), limit=80)
-    assert len(cut) <= 80 and cut.endswith("word...") and "(" not in cut
-    assert summary_line(EOFError()) == "EOFError"
-
-
 def test_the_paper_preset_exports_its_norm_and_resize(tmp_path: Path) -> None:
     """instance3d exports and runs within the tolerances on two shapes (export's own check),
     and the exported file says which normalisation and resize its training used, so that

@@ -1,0 +1,42 @@
+"""stseg_train.pretrained: --init names resolve to bundled checkpoints or files, and a
+network of another shape is refused saying what differs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import stseg_train.pretrained as pretrained
+from stseg_deploy.errors import StsegInputError
+from stseg_train.checkpoint import save_checkpoint
+from stseg_train.model import UNet3D
+
+
+def test_the_package_bundles_checkpoints_that_load() -> None:
+    bundled = pretrained.bundled_checkpoints()
+    assert bundled, "stseg_train/pretrained/ holds no .pt"
+    name, path = next(iter(bundled.items()))
+    assert pretrained.resolve_init(name) == path
+    payload = torch.load(path, weights_only=True)
+    model = UNet3D(**payload["model_args"])
+    assert pretrained.load_init_weights(model, name) == path
+
+
+def test_names_files_and_mismatches(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    torch.manual_seed(0)
+    source = UNet3D(features_start=4)
+    save_checkpoint(tmp_path / "mine.pt", source, {"config": {}})
+    assert list(pretrained.bundled_checkpoints()) == ["mine"]
+    assert pretrained.resolve_init(str(tmp_path / "mine.pt")) == tmp_path / "mine.pt"
+    assert pretrained.resolve_init("elsewhere.pt") == Path("elsewhere.pt")  # a path, found or not later
+    target = UNet3D(features_start=4)
+    pretrained.load_init_weights(target, "mine")
+    for name, value in source.state_dict().items():
+        assert torch.equal(target.state_dict()[name], value)
+    with pytest.raises(StsegInputError, match=r"--init 'other': neither a checkpoint file nor a bundled one \(bundled: mine\)"):
+        pretrained.resolve_init("other")
+    with pytest.raises(ValueError, match=r"mine.pt: --init needs the same network: n_labels 4 there, 3 here"):
+        pretrained.load_init_weights(UNet3D(features_start=4, n_labels=3), "mine")
