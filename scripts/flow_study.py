@@ -30,7 +30,7 @@ import numpy as np
 
 from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.opticalflow import METHODS, FlowEstimator, flow_size_for
-from stseg_deploy.io.videoio import open_frames
+from stseg_deploy.io.videoio import open_frame_source
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # RGB uint8 frames -> (H, W, 2) float32 px
 
@@ -122,7 +122,7 @@ def cmd_epe(args: argparse.Namespace) -> None:
 
 
 def cmd_timing(args: argparse.Namespace) -> None:
-    frames = [frame for _, frame in zip(range(args.frames + 1), (f for _, f in open_frames(args.frames_dir)))]
+    frames = [frame for _, frame in zip(range(args.frames + 1), (f for _, f in open_frame_source(args.frames_dir)))]
     height, width = frames[0].shape[:2]
     cv2.setNumThreads(args.threads)
     print(f"{len(frames) - 1} flows of {args.frames_dir} at {width}x{height}, OpenCV threads {args.threads}")
@@ -154,7 +154,7 @@ def cmd_flows(args: argparse.Namespace) -> None:
         flow = at_scale(make(), args.scale)
         folder = Path(args.out) / sequence.name
         folder.mkdir(parents=True, exist_ok=True)
-        frames = [frame for _, frame in open_frames(sequence.folder)]
+        frames = [frame for _, frame in open_frame_source(sequence.folder)]
         for t, (a, b) in enumerate(zip(frames[:-1], frames[1:])):
             write_flow(folder / f"{t:05d}.flo", np.ascontiguousarray(flow(a, b).transpose(2, 0, 1), dtype=np.float32))
         print(f"{sequence.name}: {len(frames) - 1} flows", flush=True)

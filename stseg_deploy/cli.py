@@ -118,7 +118,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             bar.close()
             fail(exc)
         bar.close()
-        total_frames += stats.frames
+        total_frames += stats.n_frames
     seconds = time.perf_counter() - started
     click.echo(
         f"segmented {total_frames} frames of {len(sequences)} sequence(s) in {seconds:.1f} s "
@@ -155,16 +155,16 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
     from tqdm import tqdm
 
     from .opticalflow import flow_from_video, flow_size_for
-    from .io.videoio import open_frames
+    from .io.videoio import open_frame_source
 
     size, flow_scale = resolve_flow_resolution(size, flow_scale, ("--size", "--scale"))
     try:
-        frames = open_frames(source)
-        size = flow_size_for(frames.size, size, flow_scale)
-        bar = tqdm(total=len(frames), desc=frames.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
+        video = open_frame_source(source)
+        size = flow_size_for(video.size, size, flow_scale)
+        bar = tqdm(total=len(video), desc=video.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         started = time.perf_counter()
         try:
-            written = flow_from_video(frames, out_dir, method, size, step, on_frame=lambda _i: bar.update(1))
+            written = flow_from_video(video, out_dir, method, size, step, on_frame=lambda _i: bar.update(1))
         finally:
             bar.close()
     except (OSError, ValueError) as exc:

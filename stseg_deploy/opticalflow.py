@@ -28,7 +28,7 @@ from .errors import StsegInputError
 from .io.flowio import write_flow
 from .io.flowfiles import FLOW_MARKER, FLOW_TOOL
 from .io.outdir import OutputUnit, check_inputs_outside
-from .io.videoio import FrameSource, frame_name, open_frames
+from .io.videoio import FrameSource, frame_name, open_frame_source
 
 __all__ = [
     "DEFAULT_METHOD",
@@ -286,7 +286,7 @@ def iter_flows(
     size: tuple[int, int] | None = None,
     step: int = 1,
     on_frame: Callable[[int], None] | None = None,
-    with_frames: bool = False,
+    with_images: bool = False,
     **opts: Any,
 ) -> Iterator[tuple[int, np.ndarray]] | Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """Stream forward flows of a video: yield ``(t, flow)`` for frame t → frame t + ``step``.
@@ -295,34 +295,34 @@ def iter_flows(
     flows, t = 0 … F − step − 1. At most ``step + 1`` (greyscale, resized) frames are held.
 
     Args:
-        source: a video file, a folder of images (see :func:`open_frames`), or an open source.
+        source: a video file, a folder of images (see :func:`open_frame_source`), or an open source.
         method, size, **opts: as for :class:`FlowEstimator`.
         step: frame distance, >= 1.
         on_frame: called with each decoded frame's index (for a progress bar of ``len(source)``).
-        with_frames: also yield frame t as decoded, (H, W, 3) uint8 RGB.
+        with_images: also yield frame t as decoded, (H, W, 3) uint8 RGB.
 
     Yields:
         ``(t, flow)``, flow ``(2, H, W)`` float32 pixels (``(2, *size)`` with a size); with
-        ``with_frames``, ``(t, flow, frame)``.
+        ``with_images``, ``(t, flow, frame)``.
 
     Raises:
         StsegInputError: the source has no more than ``step`` frames (no flow to compute),
-            or any error of :func:`open_frames`.
+            or any error of :func:`open_frame_source`.
     """
     step = _check_step(step)
     estimator = FlowEstimator(method, size, **opts)
-    frames = source if isinstance(source, FrameSource) else open_frames(source)
+    frames = source if isinstance(source, FrameSource) else open_frame_source(source)
     window: deque[np.ndarray] = deque(maxlen=step + 1)
     originals: deque[np.ndarray] = deque(maxlen=step + 1)
     count = 0
     for index, frame in frames:
         window.append(estimator.prepare(frame))
-        if with_frames:
+        if with_images:
             originals.append(frame)
         count = index + 1
         if len(window) == step + 1:
             flow = estimator.flow_prepared(window[0], window[-1])
-            yield (index - step, flow, originals[0]) if with_frames else (index - step, flow)
+            yield (index - step, flow, originals[0]) if with_images else (index - step, flow)
         if on_frame is not None:
             on_frame(index)
     if count <= step:
@@ -355,7 +355,7 @@ def flow_from_video(
         the written paths, in frame order.
     """
     out_dir = Path(out_dir)
-    frames = source if isinstance(source, FrameSource) else open_frames(source)
+    frames = source if isinstance(source, FrameSource) else open_frame_source(source)
     check_inputs_outside([out_dir], [frames.path])
     names: list[str] = []
     with OutputUnit(out_dir, FLOW_TOOL, FLOW_MARKER) as unit:

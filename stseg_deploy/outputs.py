@@ -49,8 +49,8 @@ def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
 
 def sequence_inputs(sequence) -> list[Path]:
     """Every file or folder a sequence reads: its flow files and masks, or its video."""
-    if sequence.frames is not None:
-        return [Path(sequence.frames.path)]
+    if sequence.video is not None:
+        return [Path(sequence.video.path)]
     return [Path(p) for p in (*sequence.flows, *sequence.masks) if p is not None]
 
 
@@ -99,7 +99,7 @@ def segment_to_folder(
         names = sequence.frame_names
         sinks = [FolderSink(unit.tmp, names, segmenter.image_size, save_proba, save_features, on_frame)]
         if overlay:
-            fps = sequence.frames.fps if sequence.frames is not None else DEFAULT_FPS
+            fps = sequence.video.fps if sequence.video is not None else DEFAULT_FPS
             sinks.append(OverlaySink(unit.tmp, names, fps))
         stats = segmenter.run(sequence, sinks, keep_proba=save_proba, keep_features=save_features)
         if _flow_markers(sequence) != markers:
@@ -117,7 +117,7 @@ def _flow_markers(sequence) -> dict[Path, bytes | None]:
     stseg-flow swaps a folder in whole with a new marker, so an unchanged marker before
     and after reading means every flow came from one run.
     """
-    if sequence.frames is not None:
+    if sequence.video is not None:
         return {}
     found = {}
     for folder in {Path(p).parent for p in sequence.flows}:
@@ -154,7 +154,7 @@ def _sequence_record(
         "save_features": save_features,
         "overlay": overlay,
     }
-    if sequence.frames is not None:  # a video: its flow was computed here
+    if sequence.video is not None:  # a video: its flow was computed here
         settings["flow"] = {"method": sequence.method, "size": sequence.size, "step": sequence.step}
     path = getattr(segmenter.model, "path", None)
     return {

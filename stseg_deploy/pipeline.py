@@ -28,9 +28,10 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class SequenceStats:
-    """Timings of one sequence, seconds."""
+    """One sequence's run: ``n_frames`` flow frames segmented, ``windows`` model windows,
+    and the seconds spent reading, in the model, linking, writing and in all."""
 
-    frames: int = 0
+    n_frames: int = 0
     windows: int = 0
     read: float = 0.0
     model: float = 0.0
@@ -121,7 +122,7 @@ class Segmenter:
         if filled:
             yield batch[:filled]
 
-    def frames(
+    def linked_frames(
         self,
         sequence: SequenceSource,
         keep_proba: bool = False,
@@ -144,7 +145,7 @@ class Segmenter:
             raise StsegInputError(
                 f"sequence {sequence.name!r}: {n_frames} flow frame(s); at least {WINDOW} are needed"
             )
-        stats.frames = n_frames
+        stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
         for batch in self._window_batches(sequence, stats, on_flow, with_images):
@@ -190,7 +191,7 @@ class Segmenter:
             for sink in sinks:
                 sink.open(sequence, stats)
                 opened.append(sink)
-            frames = self.frames(
+            frames = self.linked_frames(
                 sequence, keep_proba=keep_proba, keep_features=keep_features, stats=stats,
                 on_flow=on_flow, with_images=any(sink.wants_images for sink in sinks),
             )

@@ -29,14 +29,14 @@ class SequenceSource(Protocol):
 
     ``name``: the output folder's name; ``n_frames``: flow frames F; ``frame_names``: F
     output names; ``flows`` and ``masks``: F descriptions of where each flow comes from and
-    the ground truth (None where absent), for the record; ``frames``: the video behind the
+    the ground truth (None where absent), for the record; ``video``: the frames behind the
     flows (a ``stseg_deploy.io.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
     outputs at, or None for the flows' own size; ``read_flows(with_images)``: yields
     ``(where, flow (2, H, W) float32 pixels, frame (H, W, 3) uint8 or None)`` F times.
     """
 
     name: str
-    frames: object | None
+    video: object | None
 
     @property
     def n_frames(self) -> int: ...
@@ -62,7 +62,7 @@ class Sequence:
     masks: tuple[Path | None, ...]
     frame_size: tuple[int, int] | None = None
 
-    frames = None  # no RGB frames behind a folder of flow files
+    video = None  # no RGB frames behind a folder of flow files
 
     @property
     def frame_names(self) -> list[str]:
@@ -90,7 +90,7 @@ class VideoSequence:
     """
 
     name: str
-    frames: object  # stseg_deploy.io.videoio.FrameSource; typed loosely to keep cv2 optional here
+    video: object  # stseg_deploy.io.videoio.FrameSource; typed loosely to keep cv2 optional here
     method: str
     size: tuple[int, int] | None
     step: int
@@ -99,7 +99,7 @@ class VideoSequence:
     @property
     def frame_size(self) -> tuple[int, int]:
         """(H, W) of the video's frames: outputs are written there whatever the flow size."""
-        return tuple(self.frames.size)
+        return tuple(self.video.size)
 
     @property
     def masks(self) -> tuple[None, ...]:
@@ -114,7 +114,7 @@ class VideoSequence:
     @property
     def flows(self) -> tuple[str, ...]:
         """Where each flow comes from, for the sequence record."""
-        return tuple(f"{self.frames.path} frame {name}" for name in self.frame_names)
+        return tuple(f"{self.video.path} frame {name}" for name in self.frame_names)
 
     def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
         """Yield ``(where, flow, image)`` per flow frame t: the frame's description, its flow
@@ -123,8 +123,8 @@ class VideoSequence:
         from .opticalflow import iter_flows
         from .io.videoio import frame_name
 
-        for t, flow, image in iter_flows(self.frames, self.method, self.size, self.step, with_frames=True):
-            yield f"{self.frames.path} frame {frame_name(t)}", flow, image if with_images else None
+        for t, flow, image in iter_flows(self.video, self.method, self.size, self.step, with_images=True):
+            yield f"{self.video.path} frame {frame_name(t)}", flow, image if with_images else None
 
 
 def open_video_sequence(
@@ -140,16 +140,16 @@ def open_video_sequence(
     :func:`stseg_deploy.opticalflow.flow_size_for`); ``method`` None is the default engine.
     """
     from .opticalflow import DEFAULT_METHOD, FlowEstimator, flow_size_for
-    from .io.videoio import ImageFolderSource, open_frames
+    from .io.videoio import ImageFolderSource, open_frame_source
 
     method = method or DEFAULT_METHOD
-    frames = open_frames(source)
-    size = flow_size_for(frames.size, size, scale)
+    video = open_frame_source(source)
+    size = flow_size_for(video.size, size, scale)
     FlowEstimator(method, size)  # refuse bad options before the counting pass
-    count = len(frames) if isinstance(frames, ImageFolderSource) else sum(1 for _ in frames)
+    count = len(video) if isinstance(video, ImageFolderSource) else sum(1 for _ in video)
     if count <= step:
-        raise StsegInputError(f"{frames.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")
-    return VideoSequence(check_name(frames.name, str(frames.path)), frames, method, size, step, count - step)
+        raise StsegInputError(f"{video.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")
+    return VideoSequence(check_name(video.name, str(video.path)), video, method, size, step, count - step)
 
 
 def with_flow(

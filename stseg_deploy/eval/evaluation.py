@@ -243,15 +243,15 @@ def _names(names: list[str], shown: int = 5) -> str:
 # -- ground truth --------------------------------------------------------------------------
 
 
-def gt_from_folder(gt_dir: str | Path, sequence: str, frames: list[str]) -> list[Path | None]:
+def gt_from_folder(gt_dir: str | Path, sequence: str, frame_names: list[str]) -> list[Path | None]:
     """Mask paths GT_DIR/SEQ/<frame>.png (or None where absent)."""
     folder = Path(gt_dir) / sequence
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no ground truth for sequence {sequence!r} (no such folder)")
-    return [(folder / f"{name}.png") if (folder / f"{name}.png").is_file() else None for name in frames]
+    return [(folder / f"{name}.png") if (folder / f"{name}.png").is_file() else None for name in frame_names]
 
 
-def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence: str, frames: list[str]) -> list[Path | None]:
+def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence: str, frame_names: list[str]) -> list[Path | None]:
     """Mask paths of a DataSplit's rows, matched to output frames by the Flow file's stem.
 
     None where a frame has no row or an empty GtMask. A GtMask whose file does not exist is
@@ -265,7 +265,7 @@ def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence
             f"{', ...' if len(known) > 4 else ''}); was it inferred from another --split?"
         )
     by_stem = {Path(f).stem: m for f, m in zip(rows["Flow"], rows["GtMask"])}
-    masks = [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frames]
+    masks = [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frame_names]
     missing = [m for m in masks if m is not None and not m.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
@@ -300,13 +300,13 @@ class GroundTruth:
         self.csv = split_path(data_file, split) if data_file is not None else None
         self.table = read_datasplit(data_file, split) if data_file is not None else None
 
-    def masks(self, sequence: str, frames: list[str]) -> list[Path | None]:
+    def masks(self, sequence: str, frame_names: list[str]) -> list[Path | None]:
         """Mask paths for a sequence's frames (None where a frame has none)."""
         if self.table is not None:
-            return gt_from_datasplit(self.table, self.base_dir, sequence, frames)
+            return gt_from_datasplit(self.table, self.base_dir, sequence, frame_names)
         if (tool := marker_tool(Path(self.gt_dir) / sequence)) is not None:
             raise StsegInputError(f"{Path(self.gt_dir) / sequence}: an {tool} output, not ground truth")
-        return gt_from_folder(self.gt_dir, sequence, frames)
+        return gt_from_folder(self.gt_dir, sequence, frame_names)
 
     def sequences(self) -> list[str] | None:
         """The sequences the source asks for: a DataSplit's; None for a folder (it may hold more)."""
@@ -353,30 +353,30 @@ def read_gt_objects(path: Path, size: tuple[int, int], resize_gt: bool = False) 
 
 @dataclass
 class SequenceScore:
-    """Per-frame scores of one sequence: ``frames`` has one row per output frame, columns
+    """Per-frame scores of one sequence: ``per_frame`` has one row per output frame, columns
     sequence, frame, has_gt (bool), jaccard (float in [0, 1], NaN where has_gt is False);
     ``record``: the sequence.json read together with the labels that were scored."""
 
     sequence: str
-    frames: pd.DataFrame
+    per_frame: pd.DataFrame
     record: dict = field(default_factory=dict)
     objects: pd.DataFrame | None = None  # with objects=True: OBJECT_COLUMNS, one row per object
 
     @property
     def n_scored(self) -> int:
-        return int(self.frames["has_gt"].sum())
+        return int(self.per_frame["has_gt"].sum())
 
     @property
     def n_without_gt(self) -> int:
-        return int((~self.frames["has_gt"]).sum())
+        return int((~self.per_frame["has_gt"]).sum())
 
     @property
     def jaccard_mean(self) -> float:
-        return float(self.frames["jaccard"].mean())  # NaN rows (no ground truth) are left out
+        return float(self.per_frame["jaccard"].mean())  # NaN rows (no ground truth) are left out
 
     def davis_statistics(self) -> dict[str, float | int]:
         """frames (scored by the DAVIS protocol) and J_/F_ mean, recall and decay."""
-        rows = self.frames[self.frames["davis"]]
+        rows = self.per_frame[self.per_frame["davis"]]
         j = statistics(rows["J"].to_numpy())
         f = statistics(rows["F"].to_numpy())
         return {"frames": len(rows), **dict(zip(DAVIS_COLUMNS, (*j, *f)))}
@@ -679,7 +679,7 @@ def _evaluation(parts: list[SequenceScore], skipped: list[Skipped], notes: list[
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS).sort_values("sequence", kind="stable").reset_index(drop=True)
     summary = summary.astype({"frames": "int64", "frames_without_gt": "Int64", "jaccard_mean": "float64"})
     if parts:
-        scores = pd.concat([p.frames for p in parts], ignore_index=True)
+        scores = pd.concat([p.per_frame for p in parts], ignore_index=True)
     else:
         scores = pd.DataFrame({"sequence": [], "frame": [], "has_gt": pd.Series([], dtype=bool), "jaccard": pd.Series([], dtype=float)})
     means = [p.jaccard_mean for p in parts]

@@ -37,7 +37,7 @@ __all__ = [
     "VideoFileSource",
     "VideoWriter",
     "frame_name",
-    "open_frames",
+    "open_frame_source",
 ]
 
 log = logging.getLogger(__name__)
@@ -208,7 +208,7 @@ class ImageFolderSource(FrameSource):
             yield index, frame
 
 
-def open_frames(source: str | Path) -> FrameSource:
+def open_frame_source(source: str | Path) -> FrameSource:
     """Open a video file or a folder of images as a streaming :class:`FrameSource`.
 
     Args:

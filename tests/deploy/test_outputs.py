@@ -318,7 +318,7 @@ def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
     labels, record = read_sequence_output(out)
     assert labels.shape == (5, 12, 16) and labels.dtype == np.uint8
     assert record["frames"] == ["00000", "00001", "00002", "00003", "00004"]
-    assert record["original_size"] == [25, 33] and stats.frames == 5
+    assert record["original_size"] == [25, 33] and stats.n_frames == 5
     with Image.open(out / "00003.png") as image:
         assert image.mode == "P" and image.size == (33, 25)
         np.testing.assert_array_equal(np.asarray(image), resize_labels(labels[3], (25, 33)))

@@ -48,14 +48,14 @@ def test_run_feeds_every_sink_in_order_and_memory_sink_matches_frames(tmp_path: 
     segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=3)
     memory, recorder = MemorySink(), Recorder()
     stats = segmenter.run(seq, [memory, recorder], keep_proba=True)
-    expected = list(Segmenter(FakeModel(), batch_size=2, cut_size=3).frames(seq, keep_proba=True))
+    expected = list(Segmenter(FakeModel(), batch_size=2, cut_size=3).linked_frames(seq, keep_proba=True))
     np.testing.assert_array_equal(memory.labels, np.stack([f.labels for f in expected]))
     np.testing.assert_allclose(memory.proba, np.stack([f.proba for f in expected]))
     assert recorder.calls[0] == "open" and recorder.calls[-1] == "close"
     writes = [c for c in recorder.calls if c.startswith("write")]
     assert writes == [f"write {t}" for t in range(7)]
     assert sorted(c for c in recorder.calls if c.startswith("flow")) == sorted(f"flow {t}" for t in range(7))
-    assert stats.frames == 7 and stats.total > 0
+    assert stats.n_frames == 7 and stats.total > 0
 
 
 def test_a_failing_sink_aborts_every_opened_sink(tmp_path: Path) -> None:

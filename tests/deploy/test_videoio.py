@@ -16,7 +16,7 @@ from stseg_deploy.io.videoio import (
     VideoFileSource,
     VideoWriter,
     frame_name,
-    open_frames,
+    open_frame_source,
 )
 
 
@@ -52,7 +52,7 @@ def test_image_folder_natural_order_rgb_and_metadata(tmp_path: Path) -> None:
     (folder / "notes.txt").write_text("not a frame")
     (folder / "._f3.png").write_bytes(b"macOS resource fork, not an image")
 
-    source = open_frames(folder)
+    source = open_frame_source(folder)
     assert isinstance(source, ImageFolderSource)
     assert (source.name, len(source), source.size, source.fps) == ("my_seq", 3, (12, 20), DEFAULT_FPS)
     got = list(source)
@@ -67,7 +67,7 @@ def test_image_folder_natural_order_rgb_and_metadata(tmp_path: Path) -> None:
 def test_image_folder_accepts_grey_and_jpeg(tmp_path: Path) -> None:
     Image.fromarray(np.full((10, 14), 77, dtype=np.uint8), mode="L").save(tmp_path / "a.png")
     Image.fromarray(_solid((200, 100, 50), (10, 14))).save(tmp_path / "b.jpg", quality=95)
-    frames = [f for _, f in open_frames(tmp_path)]
+    frames = [f for _, f in open_frame_source(tmp_path)]
     assert frames[0].shape == (10, 14, 3) and (frames[0] == 77).all()
     assert np.abs(frames[1].astype(int) - (200, 100, 50)).max() <= 4
 
@@ -77,28 +77,28 @@ def test_folder_name_of_dot_is_the_real_name(tmp_path: Path, monkeypatch: pytest
     folder.mkdir()
     _save(folder / "0.png", _solid((1, 2, 3)))
     monkeypatch.chdir(folder)
-    assert open_frames(".").name == "dance"
+    assert open_frame_source(".").name == "dance"
 
 
 def test_empty_folder_names_the_folder(tmp_path: Path) -> None:
     with pytest.raises(StsegInputError, match="empty folder") as info:
-        open_frames(tmp_path)
+        open_frame_source(tmp_path)
     assert str(tmp_path) in str(info.value)
     (tmp_path / "readme.txt").write_text("no images here")
     with pytest.raises(StsegInputError, match=str(tmp_path)):
-        open_frames(tmp_path)
+        open_frame_source(tmp_path)
 
 
 def test_missing_path_names_it(tmp_path: Path) -> None:
     missing = tmp_path / "nope.mp4"
     with pytest.raises(FileNotFoundError, match="nope.mp4"):
-        open_frames(missing)
+        open_frame_source(missing)
 
 
 def test_differing_frame_size_names_the_file(tmp_path: Path) -> None:
     _save(tmp_path / "00000.png", _solid((1, 2, 3), (12, 20)))
     _save(tmp_path / "00001.png", _solid((1, 2, 3), (12, 21)))
-    source = open_frames(tmp_path)
+    source = open_frame_source(tmp_path)
     with pytest.raises(StsegInputError, match="00001.png") as info:
         list(source)
     assert "differs" in str(info.value)
@@ -108,7 +108,7 @@ def test_undecodable_image_names_the_file(tmp_path: Path) -> None:
     _save(tmp_path / "00000.png", _solid((1, 2, 3)))
     _save(tmp_path / "00001.png", _solid((4, 5, 6)))
     (tmp_path / "00002.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated garbage")
-    source = open_frames(tmp_path)
+    source = open_frame_source(tmp_path)
     frames = iter(source)
     # Streaming: the frames before the bad one decode; the error comes when it is reached.
     assert next(frames)[0] == 0 and next(frames)[0] == 1
@@ -117,14 +117,14 @@ def test_undecodable_image_names_the_file(tmp_path: Path) -> None:
     # A corrupt *first* image is reported when the source is opened.
     (tmp_path / "00000.png").write_bytes(b"")
     with pytest.raises(StsegInputError, match="00000.png"):
-        open_frames(tmp_path)
+        open_frame_source(tmp_path)
 
 
 def test_corrupt_video_names_the_file(tmp_path: Path) -> None:
     bad = tmp_path / "corrupt.mp4"
     bad.write_bytes(np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes())
     with pytest.raises(StsegInputError, match="corrupt or empty video") as info:
-        open_frames(bad)
+        open_frame_source(bad)
     assert str(bad) in str(info.value)
 
 
@@ -132,18 +132,18 @@ def test_empty_video_file_names_the_file(tmp_path: Path) -> None:
     empty = tmp_path / "empty.webm"
     empty.write_bytes(b"")
     with pytest.raises(StsegInputError, match=r"empty\.webm.*corrupt or empty video"):
-        open_frames(empty)
+        open_frame_source(empty)
 
 
 def test_unsupported_suffix_and_single_image(tmp_path: Path) -> None:
     odd = tmp_path / "clip.xyz"
     odd.write_bytes(b"data")
     with pytest.raises(StsegInputError, match="unsupported video suffix"):
-        open_frames(odd)
+        open_frame_source(odd)
     image = tmp_path / "one.png"
     _save(image, _solid((1, 2, 3)))
     with pytest.raises(StsegInputError, match="single image"):
-        open_frames(image)
+        open_frame_source(image)
 
 
 def test_mp4_round_trip(tmp_path: Path) -> None:
@@ -155,7 +155,7 @@ def test_mp4_round_trip(tmp_path: Path) -> None:
     assert writer.frames_written == 7
     assert [p.name for p in tmp_path.iterdir()] == ["clip.mp4"]  # no temp file left behind
 
-    source = open_frames(path)
+    source = open_frame_source(path)
     assert isinstance(source, VideoFileSource)
     assert (source.name, len(source), source.size) == ("clip", 7, (48, 80))
     assert source.fps == pytest.approx(12.5)
@@ -173,7 +173,7 @@ def test_video_writer_pads_odd_sizes(tmp_path: Path) -> None:
     with VideoWriter(path) as writer:
         for i in range(3):
             writer.write(_pattern(i, (47, 79)))
-    assert open_frames(path).size == (48, 80)
+    assert open_frame_source(path).size == (48, 80)
 
 
 def test_video_writer_failure_leaves_nothing(tmp_path: Path) -> None:

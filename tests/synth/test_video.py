@@ -10,7 +10,7 @@ import pytest
 
 from stseg_deploy.io.masks import read_mask_png, read_object_png
 from stseg_deploy.opticalflow import FlowEstimator
-from stseg_deploy.io.videoio import open_frames
+from stseg_deploy.io.videoio import open_frame_source
 from stseg_synth.video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
 
 _KERNEL = np.ones((3, 3), dtype=np.uint8)
@@ -34,7 +34,7 @@ def test_frames_folder_and_ground_truth(tmp_path: Path) -> None:
     np.testing.assert_array_equal(video.masks, video.labels > 0)
     np.testing.assert_array_equal(read_mask_png(tmp_path / "gt" / "00004.png"), video.masks[4])
     assert video.displacements.shape == (5, video.n_objects + 1, 2)
-    source = open_frames(tmp_path / "seq")
+    source = open_frame_source(tmp_path / "seq")
     assert (source.name, len(source), source.size) == ("seq", 6, (40, 64))
 
 
@@ -95,7 +95,7 @@ def test_sizes_and_object_counts(tmp_path: Path) -> None:
         assert video.n_objects == n_objects and video.masks.shape == (3, 33, 47)
         assert video.labels.max() <= n_objects and video.masks.any(axis=(1, 2)).all()
     # Odd sizes go through the MP4 writer's even padding.
-    assert open_frames(tmp_path / "n1.mp4").size == (34, 48)
+    assert open_frame_source(tmp_path / "n1.mp4").size == (34, 48)
 
 
 def test_bad_arguments(tmp_path: Path) -> None:
@@ -117,7 +117,7 @@ def _flow_errors(video: RenderedVideo, method: str) -> tuple[float, float, float
     (frame, object) pairs, bounces aside, whose median flow is nearer the object's own motion
     than the pan."""
     estimator = FlowEstimator(method)
-    frames = [frame for _, frame in open_frames(video.path)]
+    frames = [frame for _, frame in open_frame_source(video.path)]
     inside, outside, separated = [], [], []
     for t in range(len(frames) - 1):
         flow = estimator(frames[t], frames[t + 1])

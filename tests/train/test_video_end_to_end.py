@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from stseg_deploy.cli import eval_main, flow_main, infer_main, viz_main
 from stseg_deploy.io.flowio import read_flow
-from stseg_deploy.io.videoio import open_frames
+from stseg_deploy.io.videoio import open_frame_source
 from stseg_synth.cli import synth_main
 from stseg_train.cli import export_main, train_main
 from stseg_synth.video import render_video
@@ -54,7 +54,7 @@ def test_video_to_segments(model: Path, tmp_path: Path) -> None:
     seq = out / "clip"
     assert np.load(seq / "labels.npy").shape[0] == 15  # 16 frames give 15 forward flows
     assert len(list((seq / "overlay").glob("*.png"))) == 15 and len(list((seq / "flow").glob("*.png"))) == 15
-    frames = open_frames(seq / "overlay.mp4")
+    frames = open_frame_source(seq / "overlay.mp4")
     assert frames.size == (96, 160) and sum(1 for _ in frames) == 15
     score = float(_ok(eval_main, [str(out), "--gt-dir", str(tmp_path / "gt")]).strip().splitlines()[-1][2:])
     assert score >= J_THRESHOLD, f"J={score:.3f}"
