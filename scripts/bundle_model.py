@@ -46,7 +46,7 @@ def main() -> None:
 
     payload = load_checkpoint(args.checkpoint)
     if args.data_marker is not None:
-        from stseg_train.trainer import read_prepared_flow
+        from stseg_deploy.datasets.prepare import read_prepared_flow
 
         flow = read_prepared_flow(args.data_marker)
         if flow is None:

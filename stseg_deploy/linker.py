@@ -19,7 +19,8 @@ from stseg_kernels import link_windows
 
 @dataclass
 class LinkedFrame:
-    """One output frame: its index, labels (h, w) uint8 and, when kept, renamed proba / features."""
+    """One output frame: its index, labels (h, w) uint8 at model size and, when kept, renamed
+    proba (L, h, w) float32 and features (C, h, w)."""
 
     index: int
     labels: np.ndarray
@@ -67,9 +68,10 @@ class StreamLinker:
         labels: np.ndarray,
         proba: np.ndarray | None = None,
         features: np.ndarray | None = None,
-    ) -> Iterator[LinkedFrame]:
+    ) -> list[LinkedFrame]:
         """labels (b, 3, h, w) uint8 argmax of the next b windows; proba (b, L, 3, h, w) and
-        features (b, C, 3, h, w) optional. Yields the frames these windows complete."""
+        features (b, C, 3, h, w) optional. Returns the frames these windows complete, in order
+        (a list, not a generator: the linker's state moves on when push returns)."""
         b = labels.shape[0]
         if self.next_window + b > self.n_windows:
             raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
@@ -78,19 +80,25 @@ class StreamLinker:
             labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry
         )
         self._carry = renamed[-1]
+        self.next_window += b
+        frames: list[LinkedFrame] = []
         for k in range(b):
-            yield from self._frames(
+            frames.extend(self._completed_frames(
                 first + k,
                 renamed[k],
                 mapping[k],
                 None if proba is None else proba[k],
                 None if features is None else features[k],
-            )
-        self.next_window += b
+            ))
+        return frames
 
-    def _frames(self, window: int, labels, mapping, proba, features) -> Iterator[LinkedFrame]:
-        # Frame 0 from the first window, then each window's middle frame, then the last
-        # window's last frame: N windows give N + 2 frames.
+    def _completed_frames(
+        self, window: int, labels: np.ndarray, mapping: np.ndarray, proba: np.ndarray | None, features: np.ndarray | None
+    ) -> Iterator[LinkedFrame]:
+        """The frames window ``window`` completes: labels (3, h, w) renamed, mapping (L,) old →
+        new label, proba (L, 3, h, w) and features (C, 3, h, w) as given (or None). Frame 0
+        from the first window, then each window's middle frame, then the last window's last
+        frame: N windows give N + 2 frames."""
         slots = [1]
         if window == 0:
             slots = [0, 1]

@@ -1,4 +1,5 @@
-"""The sequence pipeline: flow files → windows → model → link → one label map per frame.
+"""The sequence pipeline: flows (files, or computed from a video as it is read) → windows →
+model → link → one label map per flow frame.
 
 Windows are streamed in batches, so memory depends on the batch size, not the video length.
 """
@@ -6,10 +7,9 @@ Windows are streamed in batches, so memory depends on the batch size, not the vi
 from __future__ import annotations
 
 import contextlib
-import logging
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,13 +23,13 @@ from .runtime import SegmentationModel
 from .sinks import FrameSink, MemorySink
 from .sources import SequenceSource
 
-log = logging.getLogger(__name__)
-
-
 @dataclass
 class SequenceStats:
     """One sequence's run: ``n_frames`` flow frames segmented, ``windows`` model windows,
-    and the seconds spent reading, in the model, linking, writing and in all."""
+    ``original_size`` (H, W) the outputs are written at (the frames' size when known, else
+    the flows'), and seconds: ``read`` (reading, resizing, and the sinks' flow() hooks),
+    ``model``, ``link``, ``write`` and ``total``. Every float field becomes a key of
+    ``"seconds"`` in sequence.json."""
 
     n_frames: int = 0
     windows: int = 0
@@ -39,7 +39,6 @@ class SequenceStats:
     write: float = 0.0
     total: float = 0.0
     original_size: tuple[int, int] = (0, 0)
-    extra: dict = field(default_factory=dict)
 
 
 class Segmenter:
@@ -77,8 +76,11 @@ class Segmenter:
     def n_labels(self) -> int:
         return self.model.info.n_labels
 
-    def _flows(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
-        """Resized flows one by one; all frames of a sequence must share one size."""
+    def _resized_flows(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
+        """The sequence's flows one by one at model size: (2, h, w) float32, in pixels of the
+        model's grid. Sets ``stats.original_size`` from the first flow, refuses a flow whose
+        size differs from the first, and calls ``on_flow(index, flow, image)`` with each
+        flow at its own size before resizing."""
         size = None
         index = 0
         t0 = time.perf_counter()
@@ -86,7 +88,7 @@ class Segmenter:
             if size is None:
                 size = flow.shape[1:]
                 # Outputs go on the frames' grid when the flow was computed at another size.
-                frame_size = getattr(sequence, "frame_size", None) or size
+                frame_size = sequence.frame_size or size
                 stats.original_size = (int(frame_size[0]), int(frame_size[1]))
             elif flow.shape[1:] != size:
                 raise StsegInputError(
@@ -102,12 +104,15 @@ class Segmenter:
             t0 = time.perf_counter()
 
     def _window_batches(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
+        """Model inputs: (b, 2, WINDOW, h, w) float32 batches, b <= batch_size, window k
+        holding flows k, k + 1, k + 2. One buffer serves every batch: each is consumed by
+        the model before the next is filled."""
         h, w = self.image_size
         batch = np.empty((self.batch_size, 2, WINDOW, h, w), dtype=np.float32)
         recent: list[np.ndarray] = []
         filled = 0
         # Read and resize ahead of the model, a batch and a window's worth at most.
-        for flow in prefetch(self._flows(sequence, stats, on_flow, with_images), depth=self.batch_size + WINDOW):
+        for flow in prefetch(self._resized_flows(sequence, stats, on_flow, with_images), depth=self.batch_size + WINDOW):
             recent.append(flow)
             if len(recent) > WINDOW:
                 recent.pop(0)
@@ -117,7 +122,6 @@ class Segmenter:
                 filled += 1
                 if filled == self.batch_size:
                     yield batch
-                    batch = np.empty_like(batch)
                     filled = 0
         if filled:
             yield batch[:filled]
@@ -155,7 +159,7 @@ class Segmenter:
             labels = proba.argmax(axis=1).astype(np.uint8)
             t1 = time.perf_counter()
             stats.model += t1 - t0
-            linked = list(linker.push(labels, proba if keep_proba else None, features))
+            linked = linker.push(labels, proba if keep_proba else None, features)
             stats.link += time.perf_counter() - t1
             yield from linked
         if linker.next_window != stats.windows:
@@ -201,6 +205,7 @@ class Segmenter:
                 for frame in frames:
                     for sink in sinks:
                         sink.write(frame)
+            # Popped only once closed: a sink whose close() raises is aborted below.
             while opened:
                 opened[0].close()
                 opened.pop(0)

@@ -72,36 +72,36 @@ class MemorySink(FrameSink):
     def open(self, sequence, stats) -> None:  # noqa: ARG002
         self.labels = None
         self.proba = None
-        self._frames = sequence.n_frames
+        self._n_frames = sequence.n_frames
 
     def write(self, frame: LinkedFrame) -> None:
         if self.labels is None:
-            self.labels = np.empty((self._frames, *frame.labels.shape), dtype=np.uint8)
+            self.labels = np.empty((self._n_frames, *frame.labels.shape), dtype=np.uint8)
         self.labels[frame.index] = frame.labels
         if frame.proba is not None:
             if self.proba is None:
-                self.proba = np.empty((self._frames, *frame.proba.shape), dtype=np.float32)
+                self.proba = np.empty((self._n_frames, *frame.proba.shape), dtype=np.float32)
             self.proba[frame.index] = frame.proba
 
 
 class FolderSink(FrameSink):
     """Per-frame files in ``folder`` (an empty folder): labels stream into ``labels.npy``
-    frame by frame (memory stays flat); PNGs (resized to the frames' size), probabilities and
-    features are written by a background thread. ``on_frame(frame)`` is called from that
+    frame by frame at ``model_size`` (h, w), so memory stays flat; PNGs (resized to the
+    frames' size), probabilities and features are written by a background thread. ``on_frame(frame)`` is called from that
     thread once a frame's files are written."""
 
     def __init__(
         self,
         folder: Path,
         names: list[str],
-        image_size: tuple[int, int],
+        model_size: tuple[int, int],
         save_proba: bool = False,
         save_features: bool = False,
         on_frame: Callable[[LinkedFrame], None] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.names = names
-        self.image_size = tuple(image_size)
+        self.model_size = tuple(model_size)
         self.save_proba = save_proba
         self.save_features = save_features
         self.on_frame = on_frame
@@ -113,7 +113,7 @@ class FolderSink(FrameSink):
             (self.folder / "features").mkdir()
         self.stats = stats
         self._writer = BackgroundWriter()
-        self._volume = NpyFrameWriter(self.folder / LABELS_FILE, len(self.names), self.image_size, np.uint8)
+        self._volume = NpyFrameWriter(self.folder / LABELS_FILE, len(self.names), self.model_size, np.uint8)
 
     def write(self, frame: LinkedFrame) -> None:
         self._volume.write(frame.index, frame.labels)

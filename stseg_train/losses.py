@@ -26,6 +26,7 @@ __all__ = [
     "total_loss",
 ]
 
+
 def coherence_loss(
     flow: Tensor,
     proba: Tensor,
@@ -39,7 +40,8 @@ def coherence_loss(
     Per pixel ``Σ_l p_l · d(f_θl, F)``; with ``scale`` each frame is divided by the mean of
     ``d(F, 0)`` over its pixels (``|u| + |v|`` for l1), making the loss unitless and invariant
     to the flow magnitude; then averaged over pixels, frames and batch
-    (:func:`stseg_train.coherence.coherence_per_sample`).
+    (:func:`stseg_train.coherence.coherence_per_sample`). For a known θ; :func:`total_loss`
+    fits θ itself and works per sample.
 
     Args:
         flow: ``(B, 2, T, H, W)`` pixels.
@@ -75,7 +77,8 @@ def _row_quantile(x: Tensor, q: float) -> Tensor:
 def temporal_regulariser(
     flow: Tensor, proba: Tensor, quantile: float = 0.99, mask: str = "counted"
 ) -> Tensor:
-    """The batch mean of :func:`temporal_regulariser_per_sample` (see there): a scalar."""
+    """The batch mean of :func:`temporal_regulariser_per_sample` (see there): a scalar.
+    For use on its own; :func:`total_loss` works per sample."""
     return temporal_regulariser_per_sample(flow, proba, quantile, mask).mean()
 
 
@@ -107,7 +110,7 @@ def temporal_regulariser_per_sample(
         raise ValueError(f"quantile must be in [0, 1], got {quantile}")
     if mask not in POTTS_MASKS:
         raise ValueError(f"mask must be one of {', '.join(POTTS_MASKS)}, got {mask!r}")
-    b, l, t = proba.shape[:3]
+    b, _, t = proba.shape[:3]
     if t < 2:
         return proba.flatten(1).sum(dim=1) * 0.0  # keeps the graph (and device) of proba
     flow = flow.detach()
@@ -128,7 +131,6 @@ Regulariser = Callable[..., Tensor]
 REGULARISERS: dict[str, Regulariser] = {
     "EulerPottsl1R3": temporal_regulariser_per_sample,
 }
-
 
 
 def total_loss(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import random
@@ -22,6 +21,7 @@ from torch.utils.data import DataLoader, Subset
 from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.eval.binarise import binarise_exceptbiggest, binarise_fair
 from stseg_deploy.errors import summary_line
+from stseg_deploy.datasets.prepare import prepared_flow
 from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard
 
@@ -38,26 +38,6 @@ from .motion import expansion as motion_expansion
 log = logging.getLogger(__name__)
 
 METRICS_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_jaccard", "seconds"]
-
-
-def prepared_flow(data_file: str) -> dict | None:
-    """How the DataSplit's flows were made, when stseg-prepare made them: ``{"method", "size",
-    "scale"}`` from ``stseg-prepare.json`` beside the CSVs, else None (flows of unknown origin).
-
-    Kept in checkpoints and exported models, so inference can compute the same flow.
-    """
-    return read_prepared_flow(Path(data_file).parent / "stseg-prepare.json")
-
-
-def read_prepared_flow(marker: Path) -> dict | None:
-    """The flow recipe in an ``stseg-prepare.json`` (see :func:`prepared_flow`), or None."""
-    try:
-        record = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-    if not record.get("flow_method"):  # --flows: the user's own flows, engine unknown
-        return None
-    return {"method": record["flow_method"], "size": record.get("flow_size"), "scale": record.get("flow_scale")}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,7 +70,8 @@ def _check_names(cfg: TrainConfig) -> None:
 
 @dataclass
 class StepInfo:
-    """What the progress callback receives after each optimisation step."""
+    """What the progress callback receives after each optimisation step: ``step`` counts
+    steps done in the run, ``batch`` the batches done of this epoch's ``batches``."""
 
     epoch: int
     step: int
@@ -121,7 +102,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
-        self.data_flow = prepared_flow(cfg.data_file)
+        self.flow_recipe = prepared_flow(cfg.data_file)
         self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size, cfg.resize)
         self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size, cfg.resize)
         self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start, norm=cfg.norm).to(self.device)
@@ -174,7 +155,7 @@ class Trainer:
     def _state(self) -> dict[str, Any]:
         return {
             "config": self.cfg.to_dict(),
-            "data_flow": self.data_flow,
+            "data_flow": self.flow_recipe,
             "optimizer": self.optimizer.state_dict(),
             "epoch": self.epoch,
             "batch_in_epoch": self.batch_in_epoch,
@@ -217,8 +198,7 @@ class Trainer:
 
     def planned_steps(self) -> int:
         """Optimisation steps left before ``epochs`` or ``max_steps`` (time may stop sooner)."""
-        per_epoch = math.ceil(len(self.train_set) / self.cfg.batch_size)
-        left = max(0, (self.cfg.epochs - self.epoch) * per_epoch - self.batch_in_epoch)
+        left = max(0, (self.cfg.epochs - self.epoch) * self._batches_per_epoch() - self.batch_in_epoch)
         if self.cfg.max_steps is not None:
             left = min(left, max(0, self.cfg.max_steps - self.global_step))
         return left
@@ -264,6 +244,9 @@ class Trainer:
         return perturb(flow, p=self.cfg.input_noise_prob, generator=generator)
 
     def _train_step(self, batch: dict) -> float:
+        """One optimisation step on ``batch`` (see FlowWindowDataset): flow (B, 2, 3, h, w)
+        float32 pixels at model size, gt (B, 3, h, w) bool, has_gt (B, 3) bool, index (B,).
+        Returns the batch's loss."""
         self.model.train()
         flow = batch["flow"].to(self.device, non_blocking=True)
         for name in self.cfg.flow_augmentation:
@@ -283,7 +266,8 @@ class Trainer:
 
     def _result_rows(self, split: str, epoch: int, step: int, batch: dict, proba: torch.Tensor, losses: np.ndarray, dataset) -> list[dict]:
         """One results.csv row per window of a batch, for its centre frame."""
-        labels = proba.detach()[:, :, 1].argmax(dim=1).cpu().numpy()
+        centre = WINDOW // 2
+        labels = proba.detach()[:, :, centre].argmax(dim=1).cpu().numpy()
         rows = []
         for i, index in enumerate(batch["index"].tolist()):
             row = {
@@ -296,8 +280,8 @@ class Trainer:
                 "jaccard_fair": np.nan,
                 "jaccard_exceptbiggest": np.nan,
             }
-            if bool(batch["has_gt"][i, 1]):
-                gt = batch["gt"][i, 1].numpy()
+            if bool(batch["has_gt"][i, centre]):
+                gt = batch["gt"][i, centre].numpy()
                 fair = binarise_fair(labels[i], gt, self.cfg.n_labels)
                 biggest = binarise_exceptbiggest(labels[i], self.cfg.n_labels)
                 row["jaccard_fair"] = float(jaccard(gt, fair)[0])

@@ -134,7 +134,7 @@ def _link_by_chunk(labels, bounds, linked, optimal, counts, maps, luts, vals, ou
 
     labels, out: (N, 3, P). bounds: (G + 1,) int64 chunk boundaries. linked: (N,) bool.
     counts (N, 2, L, L) int64 zeros, maps (N, L) int64, luts (N, L) label dtype, sink (N,)
-    int64: scratch. vals: label_values(L, dtype). top: (N, 3) int64, the per-frame label
+    int64: scratch whose writes keep the prefetch reads from being optimised away. vals: label_values(L, dtype). top: (N, 3) int64, the per-frame label
     maxima.
     """
     n_labels = maps.shape[1]
@@ -154,7 +154,8 @@ def _link_by_chunk(labels, bounds, linked, optimal, counts, maps, luts, vals, ou
 
 @njit(cache=True, parallel=True)
 def _count_all(labels, linked, counts, sink):
-    """counts for every linked window, in parallel over windows (sink: (N,) scratch)."""
+    """counts for every linked window, in parallel over windows. sink: (N,) scratch whose
+    writes keep the prefetch reads from being optimised away."""
     n_labels = counts.shape[2]
     for w in prange(labels.shape[0]):
         if linked[w]:

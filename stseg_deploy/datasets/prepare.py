@@ -8,6 +8,7 @@ to frame t + 1 and is named after frame t; the last frame has no flow and no CSV
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing
 import os
@@ -190,6 +191,26 @@ def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame]
         files = sorted(ours | {p.name for p in written})
         write_marker(marker, settings, PREPARE_TOOL, True, files)
     return written
+
+
+def prepared_flow(data_file: str) -> dict | None:
+    """How the DataSplit's flows were made, when stseg-prepare made them: ``{"method", "size",
+    "scale"}`` from ``stseg-prepare.json`` beside the CSVs, else None (flows of unknown origin).
+
+    Kept in checkpoints and exported models, so inference can compute the same flow.
+    """
+    return read_prepared_flow(Path(data_file).parent / PREPARE_MARKER)
+
+
+def read_prepared_flow(marker: Path) -> dict | None:
+    """The flow recipe in a ``stseg-prepare.json`` (see :func:`prepared_flow`), or None."""
+    try:
+        record = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if not record.get("flow_method"):  # --flows: the user's own flows, engine unknown
+        return None
+    return {"method": record["flow_method"], "size": record.get("flow_size"), "scale": record.get("flow_scale")}
 
 
 def default_workers() -> int:

@@ -17,6 +17,7 @@ from stseg_deploy.datasets.prepare import (
     FlowRecipe,
     check_numbered,
     datasplit_rows,
+    prepared_flow,
     flows_up_to_date,
     user_flows,
     write_datasplits,
@@ -95,3 +96,12 @@ def test_write_datasplits_keeps_its_own_files_and_refuses_a_users(tmp_path: Path
     with pytest.raises(StsegOutputError, match=r"E_train.csv: exists and was not written by stseg-prepare"):
         write_datasplits(out, "E", {"train": table}, {})
     assert (out / "E_train.csv").read_text() == "mine"
+
+
+def test_prepared_flow_is_read_from_the_stseg_prepare_marker(tmp_path: Path) -> None:
+    assert prepared_flow(str(tmp_path / "DAVIS2016")) is None  # no marker: flows of unknown origin
+    marker = tmp_path / "stseg-prepare.json"
+    marker.write_text(json.dumps({"flow_method": "deepflow", "flow_size": None, "flow_scale": "auto"}))
+    assert prepared_flow(str(tmp_path / "DAVIS2016")) == {"method": "deepflow", "size": None, "scale": "auto"}
+    marker.write_text(json.dumps({"flows": "/raft", "flow_method": None, "flow_size": None, "flow_scale": None}))
+    assert prepared_flow(str(tmp_path / "DAVIS2016")) is None  # the user's own flows

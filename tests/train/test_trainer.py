@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -279,17 +278,6 @@ def test_init_starts_from_a_checkpoints_weights(split, tmp_path: Path, monkeypat
         Trainer(_config(split, tmp_path / "d", init=str(source), features_start=8))
     with pytest.raises(ValueError, match=r"--init 'nope': neither a checkpoint file nor a bundled one \(bundled: best, last\)"):
         Trainer(_config(split, tmp_path / "e", init="nope"))
-
-
-def test_prepared_flow_is_read_from_the_stseg_prepare_marker(tmp_path: Path) -> None:
-    from stseg_train.trainer import prepared_flow
-
-    assert prepared_flow(str(tmp_path / "DAVIS2016")) is None  # no marker: flows of unknown origin
-    marker = tmp_path / "stseg-prepare.json"
-    marker.write_text(json.dumps({"flow_method": "deepflow", "flow_size": None, "flow_scale": "auto"}))
-    assert prepared_flow(str(tmp_path / "DAVIS2016")) == {"method": "deepflow", "size": None, "scale": "auto"}
-    marker.write_text(json.dumps({"flows": "/raft", "flow_method": None, "flow_size": None, "flow_scale": None}))
-    assert prepared_flow(str(tmp_path / "DAVIS2016")) is None  # the user's own flows
 
 
 # -- results.csv rows for training windows (--train-results, the paper preset) ----------------
