@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	# wheels laid over each other breaks the other, so when a plain one is there, remove all
 	# and let the install below put contrib back whole.
 	$(PY) -c "$$PLAIN_OPENCV" && $(PY) -m pip uninstall --quiet -y opencv-python opencv-python-headless opencv-contrib-python opencv-contrib-python-headless || true
-	$(PY) -m pip install --quiet -e ".[train,dev,plot]"
+	$(PY) -m pip install --quiet -e ".[train,dev,plot,cluster]"
 	$(PY) -c "$$CV2_WORKS" 2>/dev/null || $(PY) -m pip install --quiet --force-reinstall --no-deps opencv-contrib-python-headless
 	$(PY) -c "$$CV2_WORKS"
 	touch $(STAMP)

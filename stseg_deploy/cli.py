@@ -18,6 +18,7 @@ from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
+from .cluster import INSTALL_HINT, InferJob
 from .runtime import PROVIDERS
 
 
@@ -55,8 +56,10 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute video flow at H W (instead of --flow-scale); masks are still written at the video's size.")
 @click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: the model's training flow; else auto]")
 @click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")
+@click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
+@click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, skip_done, ray_address, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -65,11 +68,14 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     Each sequence goes to OUT/SEQ, written under a temporary name and swapped in only when
     complete: a rerun replaces an earlier stseg output only once it has succeeded; a folder
     holding files stseg did not write, or holding an input, is refused; two runs on one
-    sequence at once: the second fails at once."""
+    sequence at once: the second fails at once.
+
+    With --ray, a sequence whose worker dies is given to another worker; one that fails on
+    its input is named at the end while the others go on; the exit status is 1 if any failed."""
     setup_logging(verbose)
     from tqdm import tqdm
 
-    from .outputs import check_outputs_spare_inputs, model_file_sha256, segment_to_folder
+    from .outputs import check_outputs_spare_inputs, is_done, model_file_sha256, output_settings, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
     from .sources import VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_flow
@@ -87,7 +93,8 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         check_outputs_spare_inputs(sequences, out_dir)
         model_file, bundled = resolve_model(model_path)
-        model = load_model(model_file, provider=provider, threads=threads)
+        # On a cluster the driver reads the model's metadata only: the workers run it.
+        model = load_model(model_file, provider="cpu", threads=1) if ray_address else load_model(model_file, provider=provider, threads=threads)
         if inputs and model.info.flow:
             method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
             sequences = [with_flow(s, method, size, scale) if isinstance(s, VideoSequence) else s for s in sequences]
@@ -95,11 +102,23 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
         fail(exc)
+    where = "on the Ray workers" if ray_address else f"{model.engine} on {model.device}"
     click.echo(
-        f"model {f'bundled {bundled!r} ({model_file})' if bundled else model_file}: {model.engine} on {model.device}, L={model.info.n_labels}, "
+        f"model {f'bundled {bundled!r} ({model_file})' if bundled else model_file}: {where}, L={model.info.n_labels}, "
         f"input {segmenter.image_size[0]}x{segmenter.image_size[1]}, {len(sequences)} sequence(s)",
         err=True,
     )
+    if skip_done:
+        todo = [s for s in sequences if not is_done(out_dir, s, output_settings(segmenter, s, save_proba, save_features, overlay), model_sha256)]
+        click.echo(f"--skip-done: {len(sequences) - len(todo)} sequence(s) already done with these inputs, settings and model; skipped", err=True)
+        sequences = todo
+    if ray_address:
+        job = InferJob(
+            str(out_dir), str(model_file), provider, threads or 1, batch_size, cut_size, link,
+            None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
+        )
+        _infer_on_ray(ray_address, sequences, job)
+        return
     total_frames, started = 0, time.perf_counter()
     for sequence in sequences:
         bar = tqdm(total=sequence.n_frames, desc=sequence.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
@@ -124,6 +143,61 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         f"segmented {total_frames} frames of {len(sequences)} sequence(s) in {seconds:.1f} s "
         f"({total_frames / max(seconds, 1e-9):.1f} frames/s); results in {Path(out_dir)}"
     )
+
+
+def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:
+    """stseg-infer --ray: the sequences over the cluster's workers, a progress bar over their
+    frames, failures named at the end (exit status 1 when any failed)."""
+    from collections import Counter
+
+    from tqdm import tqdm
+
+    from .cluster import ClusterError, ray_session, segment_on_ray
+
+    if not sequences:
+        click.echo(f"nothing to segment; results in {Path(job.out_dir)}")
+        return
+    started = time.perf_counter()
+    bar = tqdm(total=sum(s.n_frames for s in sequences), unit="frame", desc="cluster", file=sys.stderr, dynamic_ncols=True)
+    n_workers, ready = 0, started
+
+    def on_start(hellos: list[dict]) -> None:
+        nonlocal n_workers, ready
+        n_workers, ready = len(hellos), time.perf_counter()
+        nodes = Counter(h["host"] for h in hellos)
+        devices = ", ".join(sorted({h["device"] for h in hellos}))
+        bar.write(f"{n_workers} worker(s) on {len(nodes)} node(s): {devices}", file=sys.stderr)
+
+    def on_progress(progress) -> None:
+        bar.n = min(progress.frames, bar.total)
+        bar.set_postfix_str(f"{progress.finished}/{len(sequences)} sequences", refresh=False)
+        bar.refresh()
+
+    try:
+        with ray_session(address) as ray:
+            outcomes = segment_on_ray(ray, sequences, job, on_progress=on_progress, on_start=on_start)
+    except ClusterError as exc:
+        bar.close()
+        fail(exc)
+    bar.close()
+    finished = time.perf_counter()
+    done = [o for o in outcomes if o.status == "done"]
+    failed = [o for o in outcomes if o.status == "failed"]
+    frames = sum(o.frames for o in done)
+    retried = [f"{o.name} ({o.attempts} attempts)" for o in outcomes if o.attempts > 1]
+    if retried:
+        click.echo(f"given to another worker after a worker died: {', '.join(retried)}", err=True)
+    for outcome in failed:
+        click.echo(f"failed: {outcome.name}: {outcome.error}", err=True)
+    # Frames per second from the moment the workers were ready: starting Ray and loading the
+    # models is paid once per job, whatever its length.
+    click.echo(
+        f"segmented {frames} frames of {len(done)} sequence(s) on {n_workers} worker(s) in {finished - started:.1f} s "
+        f"(starting took {ready - started:.1f} s; then {frames / max(finished - ready, 1e-9):.1f} frames/s over the cluster); "
+        f"results in {Path(job.out_dir)}"
+    )
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(outcomes)} sequence(s) failed (named above)")
 
 
 def _video_flow(trained: dict | None, method: str | None, size, scale) -> tuple[str, tuple[int, int] | None, float | str]:

@@ -11,6 +11,7 @@ import click
 from .clikit import CONTEXT, StsegCommand, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
+from .cluster import INSTALL_HINT, ClusterError, ray_session
 from .datasets.prepare import default_workers
 
 
@@ -29,8 +30,9 @@ def prepare_main() -> None:
 @click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/NNNNN.<flo|npy|png>, named after the frames (no flow is computed).")
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel.")
 @click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
+@click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Compute flows on a Ray cluster, one sequence per CPU (instead of --workers): 'local', 'auto' or a cluster address, as for stseg-infer. OUT and ROOT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, verbose) -> None:
+def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, ray_address, verbose) -> None:
     """Flows and DataSplits for a DAVIS dataset in its own layout under ROOT.
 
     Writes OUT/<name>_<split>.csv for each of train.txt, val.txt, test.txt in
@@ -45,6 +47,8 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     from .io.videoio import frame_name
 
     setup_logging(verbose)
+    if ray_address and click.get_current_context().get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError("give --workers or --ray, not both: on Ray every CPU of the cluster works")
     flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)
     out = Path(out_dir)
     started = time.perf_counter()
@@ -74,7 +78,13 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
             bar.set_postfix_str(seq_name)
 
         try:
-            results = compute_flows(list(sequences.values()), flow_root, recipe, workers, done)
+            if ray_address:
+                with ray_session(ray_address) as ray:
+                    results = compute_flows(list(sequences.values()), flow_root, recipe, on_done=done, ray=ray)
+            else:
+                results = compute_flows(list(sequences.values()), flow_root, recipe, workers, done)
+        except ClusterError as exc:
+            fail(exc)
         finally:
             bar.close()
         kept = sum(r == "kept" for r in results.values())

@@ -26,7 +26,7 @@ import numpy as np
 from .errors import StsegInputError
 from .io.flowfiles import FLOW_MARKER
 from .linker import LinkedFrame
-from .io.outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete
+from .io.outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete, read_marker
 from .pipeline import Segmenter, SequenceStats
 from .sinks import LABELS_FILE, FolderSink, OverlaySink
 from .sources import Sequence
@@ -134,6 +134,39 @@ def model_file_sha256(segmenter: Segmenter) -> str | None:
     return file_sha256(path) if path is not None else None
 
 
+def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_features: bool, overlay: bool) -> dict:
+    """The settings a sequence's output is made with, as sequence.json records them."""
+    settings = {
+        "batch_size": segmenter.batch_size,
+        "cut_size": segmenter.cut_size,
+        "link": segmenter.link,
+        "image_size": list(segmenter.image_size),
+        "resize": segmenter.model.info.resize,  # the model's training resize, which inference repeats
+        "save_proba": save_proba,
+        "save_features": save_features,
+        "overlay": overlay,
+    }
+    if sequence.video is not None:  # a video: its flow was computed here
+        size = None if sequence.size is None else list(sequence.size)
+        settings["flow"] = {"method": sequence.method, "size": size, "step": sequence.step}
+    return settings
+
+
+def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
+    """Whether ``out_dir/<sequence>`` is a complete output of this sequence's inputs, made
+    with ``settings`` (see :func:`output_settings`) by the model file ``model_sha256``: what
+    ``--skip-done`` skips. Timings, engine and device may differ."""
+    record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
+    return (
+        record is not None
+        and model_sha256 is not None
+        and (record.get("model_file") or {}).get("sha256") == model_sha256
+        and record.get("settings") == settings
+        and record.get("frames") == sequence.frame_names
+        and record.get("flows") == [str(p) for p in sequence.flows]
+    )
+
+
 def _sequence_record(
     segmenter: Segmenter,
     sequence: Sequence,
@@ -144,18 +177,7 @@ def _sequence_record(
     overlay: bool,
 ) -> dict:
     info = segmenter.model.info
-    settings = {
-        "batch_size": segmenter.batch_size,
-        "cut_size": segmenter.cut_size,
-        "link": segmenter.link,
-        "image_size": list(segmenter.image_size),
-        "resize": info.resize,  # the model's training resize, which inference repeats
-        "save_proba": save_proba,
-        "save_features": save_features,
-        "overlay": overlay,
-    }
-    if sequence.video is not None:  # a video: its flow was computed here
-        settings["flow"] = {"method": sequence.method, "size": sequence.size, "step": sequence.step}
+    settings = output_settings(segmenter, sequence, save_proba, save_features, overlay)
     path = getattr(segmenter.model, "path", None)
     return {
         "sequence": sequence.name,

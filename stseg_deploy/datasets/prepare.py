@@ -101,13 +101,22 @@ def compute_flows(
     recipe: FlowRecipe,
     workers: int = 1,
     on_done: Callable[[str, str | None], None] | None = None,
+    ray=None,
 ) -> dict[str, str]:
-    """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time.
+    """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time in
+    processes of this machine, or with ``ray`` (connected: see
+    :func:`stseg_deploy.cluster.ray_session`) one per CPU of the cluster.
 
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
     """
     from ..clikit import error_line
+
+    if ray is not None:
+        from ..cluster import map_on_ray
+
+        calls = {s.name: (s, flow_root / s.name, recipe) for s in sequences}
+        return map_on_ray(ray, compute_sequence_flows, calls, flow_root, on_done)
 
     results: dict[str, str] = {}
 

@@ -1,0 +1,359 @@
+"""Segmenting many sequences on a Ray cluster: one model per worker, the outputs of one process.
+
+The driver (``stseg-infer --ray``) hands sequences out one at a time to workers, Ray actors
+that each load the model once: one per GPU, or one per ``threads`` CPUs of the cluster. A
+worker writes a sequence exactly as a single process does
+(:func:`stseg_deploy.outputs.segment_to_folder`: an output unit swapped in only when
+complete, under a lock that dies with its holder), so ``--out`` must be a folder that every
+node sees at the same path, on a shared filesystem; the driver checks this by leaving a probe
+file there that every worker must find.
+
+Faults: a worker that dies mid-sequence (killed, out of memory, node lost) is replaced, and
+its sequence goes to a worker again, up to ``attempts`` times; the next writer of that
+sequence removes the dead writer's temporary folder. A sequence that fails on its input (a
+corrupt file, mixed sizes) fails once and is reported by name while the others go on.
+
+Ray is an optional dependency (``pip install "stseg[cluster]"``), imported only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .clikit import error_line
+from .io.outdir import StsegOutputError
+
+log = logging.getLogger(__name__)
+
+INSTALL_HINT = 'pip install "stseg[cluster]"'
+PROBE_PREFIX = ".stseg-ray-probe."
+DEFAULT_ATTEMPTS = 3
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot run the job: Ray missing or unreachable, no worker can start."""
+
+
+@dataclass(frozen=True)
+class InferJob:
+    """Everything a worker needs to build its segmenter and write outputs as stseg-infer does."""
+
+    out_dir: str
+    model_file: str
+    provider: str = "auto"
+    threads: int | None = None
+    batch_size: int = 8
+    cut_size: int | None = None
+    link: str = "naive"
+    image_size: tuple[int, int] | None = None
+    save_proba: bool = False
+    save_features: bool = False
+    overlay: bool = False
+    model_sha256: str | None = None
+
+
+@dataclass
+class Outcome:
+    """What became of one sequence: ``status`` "done" or "failed" (with ``error``);
+    ``attempts``: how many workers it was given to."""
+
+    name: str
+    status: str
+    frames: int = 0
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Progress:
+    """The run so far, for a progress display: frames segmented (finished sequences and the
+    part done of running ones), sequences finished, and each busy worker's (host, pid,
+    sequence, frames done)."""
+
+    frames: int = 0
+    finished: int = 0
+    workers: list[tuple[str, int, str, int]] = field(default_factory=list)
+
+
+# -- connecting ----------------------------------------------------------------------------
+
+
+def import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ClusterError(f"--ray needs Ray, an optional dependency: {INSTALL_HINT}") from None
+    return ray
+
+
+@contextlib.contextmanager
+def ray_session(address: str) -> Iterator[object]:
+    """Ray, connected to ``address``: "local" starts Ray on this machine (stopped on exit),
+    "auto" joins the cluster this machine is part of, anything else is a cluster's address
+    (``host:6379`` or ``ray://host:10001``). Reuses a Ray this process already started."""
+    ray = import_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise ClusterError(f"--ray {address}: cannot start or reach Ray ({error_line(exc)})") from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@contextlib.contextmanager
+def shared_probe(out_dir: str | Path) -> Iterator[Path]:
+    """A probe file in ``out_dir`` (created if need be) for workers to find, removed on exit."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    probe = out / f"{PROBE_PREFIX}{uuid.uuid4().hex}"
+    probe.write_text(f"written by {socket.gethostname()} pid {os.getpid()}\n")
+    try:
+        yield probe.resolve()
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def check_probe(probe: str | Path) -> None:
+    """Refuse to work on a node that does not see the driver's output folder."""
+    probe = Path(probe)
+    if not probe.is_file():
+        raise StsegOutputError(
+            f"{probe.parent}: not visible from node {socket.gethostname()}; --out must be a folder on a "
+            "filesystem every node sees at the same path (NFS, a cluster filesystem)"
+        )
+
+
+def worker_plan(resources: dict, provider: str, threads: int | None, n_sequences: int) -> tuple[int, dict]:
+    """(number of workers, Ray resources of each): one per GPU when the provider is CUDA (or
+    auto on a cluster with GPUs), else one per ``threads`` CPUs (1 when not given); never
+    more workers than sequences."""
+    gpus = int(resources.get("GPU", 0))
+    if provider == "cuda" or (provider == "auto" and gpus > 0):
+        if gpus == 0:
+            raise ClusterError("--provider cuda: the Ray cluster has no GPU")
+        return max(1, min(gpus, n_sequences)), {"num_gpus": 1, "num_cpus": 1}
+    per = threads or 1
+    cpus = int(resources.get("CPU", 1))
+    if cpus < per:
+        raise ClusterError(f"--threads {per}: the Ray cluster has only {cpus} CPU(s)")
+    return max(1, min(cpus // per, n_sequences)), {"num_cpus": per}
+
+
+# -- the worker ------------------------------------------------------------------------------
+
+
+class SegmentWorker:
+    """One model, loaded once, segmenting sequences into the job's output folder.
+
+    Made a Ray actor by :func:`segment_on_ray`; plain Python, so it runs (and is tested)
+    without Ray too. A setup failure (model, output folder) is kept and reported by
+    :meth:`hello`, not raised, so the driver can name the node.
+    """
+
+    def __init__(self, job: InferJob, probe: str | None = None) -> None:
+        from .pipeline import Segmenter
+        from .runtime import load_model
+
+        self.job = job
+        self.host, self.pid = socket.gethostname(), os.getpid()
+        self.error: str | None = None
+        self.device = ""
+        self.current: str | None = None
+        self.frames_done = 0
+        try:
+            if probe is not None:
+                check_probe(probe)
+            model = load_model(job.model_file, provider=job.provider, threads=job.threads)
+            self.segmenter = Segmenter(model, job.batch_size, job.cut_size, job.link, job.image_size)
+            self.device = f"{model.engine} on {model.device}"
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.error = error_line(exc)
+
+    def hello(self) -> dict:
+        """Where this worker runs and whether it is ready: host, pid, device, error."""
+        return {"host": self.host, "pid": self.pid, "device": self.device, "error": self.error}
+
+    def segment(self, sequence) -> dict:
+        """Segment ``sequence`` into the output folder: {"frames", "seconds"} or {"error"}."""
+        from .outputs import segment_to_folder
+
+        if self.error is not None:
+            return {"error": self.error}
+        self.current, self.frames_done = sequence.name, 0
+        job = self.job
+        try:
+            stats = segment_to_folder(
+                self.segmenter, sequence, job.out_dir, save_proba=job.save_proba, save_features=job.save_features,
+                on_frame=self._count, overlay=job.overlay, model_sha256=job.model_sha256,
+            )
+        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+            return {"error": error_line(exc)}
+        finally:
+            self.current = None
+        return {"frames": stats.n_frames, "seconds": stats.total}
+
+    def _count(self, _frame) -> None:
+        self.frames_done += 1
+
+    def progress(self) -> tuple[str, int, str | None, int]:
+        """(host, pid, sequence being segmented or None, frames of it written)."""
+        return self.host, self.pid, self.current, self.frames_done
+
+
+# -- the driver ------------------------------------------------------------------------------
+
+
+def segment_on_ray(
+    ray,
+    sequences: Sequence,
+    job: InferJob,
+    workers: int | None = None,
+    attempts: int = DEFAULT_ATTEMPTS,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[list[dict]], None] | None = None,
+    poll: float = 0.25,
+) -> list[Outcome]:
+    """Segment ``sequences`` on the connected Ray (see :func:`ray_session`) into ``job.out_dir``.
+
+    ``workers``: how many (default: :func:`worker_plan`'s). ``on_start(hellos)`` sees each
+    worker's host, pid and device once all are ready; ``on_progress`` is called about every
+    ``poll`` seconds. Returns one :class:`Outcome` per sequence, in the order given.
+
+    Raises ClusterError when a worker cannot start (its node and reason named).
+    """
+    sequences = list(sequences)
+    if not sequences:
+        return []
+    count, resources = worker_plan(ray.cluster_resources(), job.provider, job.threads, len(sequences))
+    count = min(count, workers) if workers else count
+    actor_class = ray.remote(max_concurrency=2, **resources)(SegmentWorker)
+    with shared_probe(job.out_dir) as probe:
+
+        def start() -> object:
+            return actor_class.options(scheduling_strategy="SPREAD").remote(job, str(probe))
+
+        actors = [start() for _ in range(count)]
+        hellos = [_hello(ray, actor) for actor in actors]
+        if on_start is not None:
+            on_start(hellos)
+        return _drive(ray, sequences, actors, start, attempts, on_progress, poll)
+
+
+def _hello(ray, actor) -> dict:
+    """A new worker's hello, or ClusterError naming its node and what stops it."""
+    try:
+        hello = ray.get(actor.hello.remote())
+    except ray.exceptions.RayActorError as exc:
+        raise ClusterError(f"a Ray worker could not start: {error_line(exc)}") from exc
+    if hello["error"] is not None:
+        raise ClusterError(f"worker on {hello['host']} (pid {hello['pid']}): {hello['error']}")
+    return hello
+
+
+def _drive(ray, sequences, actors, start, attempts, on_progress, poll) -> list[Outcome]:
+    """Hand sequences to idle workers until every one is done or failed; replace dead workers."""
+    pending = deque(sequences)
+    idle = list(actors)
+    running: dict[object, tuple[object, object]] = {}  # result ref -> (actor, sequence)
+    tries: Counter = Counter()
+    outcomes: dict[str, Outcome] = {}
+    frames_done = 0
+    while pending or running:
+        while idle and pending:
+            actor, sequence = idle.pop(), pending.popleft()
+            tries[sequence.name] += 1
+            running[actor.segment.remote(sequence)] = (actor, sequence)
+        ready, _ = ray.wait(list(running), num_returns=1, timeout=poll)
+        for ref in ready:
+            actor, sequence = running.pop(ref)
+            name = sequence.name
+            try:
+                result = ray.get(ref)
+            except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError) as exc:
+                log.warning("%s: its worker died (%s); attempt %d of %d", name, type(exc).__name__, tries[name], attempts)
+                with contextlib.suppress(Exception):
+                    ray.kill(actor)
+                idle.append(start())
+                _hello(ray, idle[-1])
+                if tries[name] < attempts:
+                    pending.appendleft(sequence)
+                else:
+                    outcomes[name] = Outcome(name, "failed", error=f"its worker died {tries[name]} time(s)", attempts=tries[name])
+                continue
+            idle.append(actor)
+            if "error" in result:
+                outcomes[name] = Outcome(name, "failed", error=result["error"], attempts=tries[name])
+            else:
+                frames_done += result["frames"]
+                outcomes[name] = Outcome(name, "done", frames=result["frames"], attempts=tries[name])
+        if on_progress is not None:
+            on_progress(_progress(ray, running, frames_done, len(outcomes), poll))
+    return [outcomes[s.name] for s in sequences]
+
+
+def _progress(ray, running: dict, frames_done: int, finished: int, timeout: float) -> Progress:
+    """Frames of finished sequences plus what busy workers report (a dead one reports none)."""
+    progress = Progress(frames=frames_done, finished=finished)
+    refs = [actor.progress.remote() for actor, _ in running.values()]
+    ready, _ = ray.wait(refs, num_returns=len(refs), timeout=timeout)
+    for ref in ready:
+        with contextlib.suppress(ray.exceptions.RayError):
+            host, pid, current, frames = ray.get(ref)
+            if current is not None:
+                progress.frames += frames
+                progress.workers.append((host, pid, current, frames))
+    return progress
+
+
+# -- plain tasks (stseg-prepare's flows) -------------------------------------------------------
+
+
+def _on_node(probe: str, fn: Callable, args: tuple):
+    check_probe(probe)
+    return fn(*args)
+
+
+def map_on_ray(
+    ray,
+    fn: Callable,
+    calls: dict[str, tuple],
+    out_dir: str | Path,
+    on_done: Callable[[str, str | None], None] | None = None,
+    retries: int = DEFAULT_ATTEMPTS - 1,
+) -> dict[str, object]:
+    """``fn(*args)`` for each named call on the connected Ray, one CPU each, results written
+    under ``out_dir`` (which every node must see). A task whose worker dies is run again
+    (``retries`` times, by Ray); one that raises is not. Returns {name: result, or the error
+    line of what it raised}; ``on_done(name, error or None)`` as each finishes."""
+    remote = ray.remote(num_cpus=1, max_retries=retries)(_on_node)
+    results: dict[str, object] = {}
+    with shared_probe(out_dir) as probe:
+        running = {remote.remote(str(probe), fn, args): name for name, args in calls.items()}
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for ref in ready:
+                name = running.pop(ref)
+                error = None
+                try:
+                    results[name] = ray.get(ref)
+                except ray.exceptions.RayTaskError as exc:
+                    cause = getattr(exc, "cause", None) or exc
+                    results[name] = error = error_line(cause)
+                except ray.exceptions.RayError as exc:
+                    results[name] = error = f"its worker died ({type(exc).__name__})"
+                if on_done is not None:
+                    on_done(name, error)
+    return results
