@@ -58,14 +58,15 @@ def _apply_preset(ctx: click.Context, options: dict) -> None:
             options[name] = value
 
 
-def _setup_logging(verbose: bool) -> None:
+def _setup_logging(verbose: bool, main: bool = True) -> None:
     """The shared logging setup, with our own progress (epoch lines, resume) at INFO.
 
-    Other libraries (onnxscript, onnx_ir) stay at the shared WARNING level.
+    Other libraries (onnxscript, onnx_ir) stay at the shared WARNING level, and so do the
+    processes other than rank 0 under torchrun, so progress is told once.
     """
     setup_logging(verbose)
     for name in ("stseg_train", "stseg_deploy", "stseg_kernels"):
-        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO if main else logging.WARNING)
 
 
 def _missing_torch(command: str) -> str | None:
@@ -190,13 +191,22 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     The default preset trains at the published size (128x224, 32 features, batch 10), about
     12 s a step on a 2-core CPU, with this package's choices where they differ from the
     original (the README's table); --preset paper trains exactly as the original did, and
-    --preset small is the quick CPU recipe, e.g. with --time-budget 5."""
-    _setup_logging(verbose)
+    --preset small is the quick CPU recipe, e.g. with --time-budget 5.
+
+    Data-parallel on several GPUs or nodes: torchrun --nproc-per-node N --no-python
+    stseg-train ... (--batch-size is the global batch, split over the N processes)."""
     _require_torch("stseg-train")
     from tqdm import tqdm
     from tqdm.contrib.logging import logging_redirect_tqdm
 
+    from . import distributed
     from .trainer import Trainer
+
+    try:
+        dist = distributed.from_env()
+    except ValueError as exc:
+        fail(exc)
+    _setup_logging(verbose, dist.is_main)
 
     _apply_preset(ctx, options)
     if options["flow_augmentation"] == ("none",):
@@ -208,7 +218,7 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     except (OSError, ValueError) as exc:
         fail(exc)
     try:
-        trainer = Trainer(cfg, resume=resume, overwrite=overwrite)
+        trainer = Trainer(cfg, resume=resume, overwrite=overwrite, dist=dist)
     except FileExistsError as exc:
         raise click.UsageError(str(exc)) from exc
     except (OSError, ValueError) as exc:
@@ -218,8 +228,19 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         if message is None:
             raise
         raise click.ClickException(message) from exc
-    click.echo(
-        f"training on {trainer.device}: {len(trainer.train_set)} train / {len(trainer.val_set)} val windows, "
+    try:
+        _train(ctx, trainer, tqdm, logging_redirect_tqdm)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _train(ctx: click.Context, trainer, tqdm, logging_redirect_tqdm) -> None:
+    """Run ``trainer`` with a progress bar and the closing lines (rank 0 only under torchrun)."""
+    cfg, main = trainer.cfg, trainer.dist.is_main
+    echo = click.echo if main else (lambda *_args, **_kwargs: None)
+    processes = f" x {trainer.dist.world_size} processes" if trainer.dist.active else ""
+    echo(
+        f"training on {trainer.device}{processes}: {len(trainer.train_set)} train / {len(trainer.val_set)} val windows, "
         f"image size {cfg.image_size[0]}x{cfg.image_size[1]}, L={cfg.n_labels}",
         err=True,
     )
@@ -248,7 +269,7 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     finally:
         bar.close()
     for row in trainer.metrics[-3:]:
-        click.echo(
+        echo(
             f"epoch {row['epoch']}: train_loss {row['train_loss']:.4f} val_loss {row['val_loss']:.4f} "
             f"val_jaccard {row['val_jaccard']:.3f}",
             err=True,
@@ -257,13 +278,13 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         # The first Ctrl-C is caught by fit, which saves last.pt and returns; the command still
         # ends as interrupted (130) so that shells and schedulers do not take it for done.
         best = f"; best checkpoint: {summary['best']}" if Path(summary["best"]).exists() else ""
-        click.echo(
+        echo(
             f"interrupted after {summary['steps']} steps; progress saved in {summary['last']} "
             f"(continue with --resume){best}",
             err=True,
         )
         ctx.exit(SIGINT_EXIT)
-    click.echo(f"stopped by {summary['stopped_by']} after {summary['steps']} steps; best checkpoint: {summary['best']}")
+    echo(f"stopped by {summary['stopped_by']} after {summary['steps']} steps; best checkpoint: {summary['best']}")
 
 
 def _progress_bar(tqdm, trainer):
@@ -277,10 +298,10 @@ def _progress_bar(tqdm, trainer):
     if cfg.time_budget is not None:
         return tqdm(
             total=round(cfg.time_budget * 60), initial=min(round(trainer.seconds), round(cfg.time_budget * 60)),
-            unit="s", dynamic_ncols=True, file=sys.stderr,
+            unit="s", dynamic_ncols=True, file=sys.stderr, disable=not trainer.dist.is_main,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} s of the time budget [{elapsed}<{remaining}{postfix}]",
         )
-    return tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(total=trainer.planned_steps(), unit="step", dynamic_ncols=True, file=sys.stderr, disable=not trainer.dist.is_main)
 
 
 @command()

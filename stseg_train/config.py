@@ -162,11 +162,13 @@ class TrainConfig:
             raise ValueError(f"unknown training configuration keys: {sorted(unknown)}")
         return cls(**data)
 
-    def save(self, path: str | Path) -> None:
+    def save(self, path: str | Path, **run: Any) -> None:
+        """Write the resolved config as JSON, with facts of the run beside it (``run``, e.g.
+        ``world_size``: how many processes train)."""
         from stseg_deploy.io.atomic import atomic_write
 
         with atomic_write(path, "w") as handle:
-            json.dump(self.to_dict(), handle, indent=2, sort_keys=True)
+            json.dump({**self.to_dict(), **run}, handle, indent=2, sort_keys=True)
             handle.write("\n")
 
 

@@ -1,7 +1,9 @@
-"""The training loop: plain PyTorch, resumable exactly, stoppable by epochs, steps, time or Ctrl-C."""
+"""The training loop: plain PyTorch, resumable exactly, stoppable by epochs, steps, time or Ctrl-C,
+on one process or data-parallel under torchrun (see :mod:`stseg_train.distributed`)."""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import random
@@ -16,7 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
 
 from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.eval.binarise import binarise_exceptbiggest, binarise_fair
@@ -25,7 +28,8 @@ from stseg_deploy.datasets.prepare import prepared_flow
 from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard
 
-from .augment import NOISE_FUNCTIONS, global_motion_augmentation
+from . import distributed
+from .augment import global_motion_augmentation, perturb_input_noise, perturb_input_noise_batch
 from .checkpoint import load_checkpoint, save_checkpoint
 from .pretrained import load_init_weights
 from .config import TrainConfig
@@ -38,6 +42,11 @@ from .motion import expansion as motion_expansion
 log = logging.getLogger(__name__)
 
 METRICS_COLUMNS = ["epoch", "step", "train_loss", "val_loss", "val_jaccard", "seconds"]
+# What a random draw is for: each stream gets its own generator per key (see Trainer._generator).
+AUGMENT, SAMPLE_NOISE, BATCH_NOISE, VAL_NOISE = range(4)
+# Why training stops, in the order processes agree on (the last that any process has wins,
+# as max_steps wins over time_budget over an interrupt on one process).
+STOP_REASONS = (None, "interrupted", "time_budget", "max_steps")
 
 
 def resolve_device(name: str) -> torch.device:
@@ -88,17 +97,27 @@ class Trainer:
     (one row per validation frame per epoch, and per training window with ``train_results``).
     """
 
-    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False) -> None:
+    def __init__(self, cfg: TrainConfig, resume: bool = False, overwrite: bool = False, dist: distributed.Dist | None = None) -> None:
         """``resume``: continue ``SAVE/checkpoints/last.pt``. ``overwrite``: start afresh in a
         save dir that already holds a run, deleting its checkpoints and CSVs. Without
-        either, an existing run is refused rather than silently mixed with the new one."""
+        either, an existing run is refused rather than silently mixed with the new one.
+        ``dist``: this process's place in a data-parallel run (default: as torchrun's
+        environment says; a world of one without it)."""
         self.cfg = cfg
+        self.dist = dist if dist is not None else distributed.from_env()
+        if cfg.batch_size % self.dist.world_size:
+            raise ValueError(
+                f"--batch-size {cfg.batch_size} is the global batch and must split evenly over the "
+                f"{self.dist.world_size} processes: give a multiple of {self.dist.world_size}"
+            )
+        self.per_process = cfg.batch_size // self.dist.world_size
         self.save_dir = Path(cfg.save_dir)
         self.ckpt_dir = self.save_dir / "checkpoints"
         if not resume:
             self._refuse_or_clear_earlier_run(overwrite)
-        self.device = resolve_device(cfg.device)
+        self.device = distributed.device_for(self.dist, resolve_device(cfg.device))
         _check_names(cfg)
+        distributed.init(self.dist, self.device)
         torch.manual_seed(cfg.seed)
         np.random.seed(cfg.seed)
         random.seed(cfg.seed)
@@ -111,8 +130,6 @@ class Trainer:
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.basis = motion_basis(cfg.param_model, WINDOW, *cfg.image_size, device=self.device)
         self.expansion = motion_expansion(cfg.param_model, device=self.device)
-        # Augmentation randomness has its own generator so resuming restores it exactly.
-        self.generator = torch.Generator(device="cpu").manual_seed(cfg.seed)
         self.epoch = 0  # the epoch in progress (or next to start)
         self.batch_in_epoch = 0  # batches of self.epoch already trained
         self.global_step = 0
@@ -125,6 +142,10 @@ class Trainer:
         self._stop_requested = False
         if resume:
             self._resume()
+        # Wrapped after the weights are final: DDP starts every process from rank 0's.
+        self.net = self.model
+        if self.dist.active:
+            self.net = DistributedDataParallel(self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -165,7 +186,7 @@ class Trainer:
             "metrics": self.metrics,
             "epoch_losses": self.epoch_losses,
             "train_rows": self.train_rows,
-            "generator": self.generator.get_state(),
+            "world_size": self.dist.world_size,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -175,6 +196,13 @@ class Trainer:
         # On the CPU: RNG states must stay CPU byte tensors, and load_state_dict moves the
         # weights and optimiser state to the model's device anyway.
         payload = load_checkpoint(path, map_location="cpu")
+        trained_by = int(payload.get("world_size", 1))
+        if trained_by != self.dist.world_size:
+            raise ValueError(
+                f"{path}: trained by {trained_by} process(es), resumed by {self.dist.world_size}; resume it with "
+                f"{trained_by} ({'plain stseg-train' if trained_by == 1 else f'torchrun --nproc-per-node {trained_by}'}, "
+                f"or that many in all over the nodes), or start a new run from its weights with --init {path}"
+            )
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
         self.epoch = int(payload["epoch"])
@@ -185,15 +213,16 @@ class Trainer:
         self.metrics = list(payload["metrics"])
         self.epoch_losses = list(payload.get("epoch_losses", []))
         self.train_rows = list(payload.get("train_rows", []))
-        self.generator.set_state(payload["generator"])
         torch.set_rng_state(payload["torch_rng"])
         if payload["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(payload["cuda_rng"])
         log.info("resumed from %s at epoch %d, batch %d", path, self.epoch, self.batch_in_epoch)
 
     def _save(self, name: str) -> Path:
+        """Save a checkpoint (rank 0 only: every process holds the same state)."""
         path = self.ckpt_dir / name
-        save_checkpoint(path, self.model, self._state())
+        if self.dist.is_main:
+            save_checkpoint(path, self.model, self._state())
         return path
 
     def planned_steps(self) -> int:
@@ -210,11 +239,23 @@ class Trainer:
         gen = torch.Generator().manual_seed(self.cfg.seed * 1_000_003 + epoch)
         return torch.randperm(len(self.train_set), generator=gen).tolist()
 
-    def _loader(self, dataset, indices: list[int]) -> DataLoader:
+    def _global_batches(self, order: list[int], first: int = 0) -> list[list[int]]:
+        """``order`` cut into global batches of ``batch_size``, from batch ``first`` on."""
+        size = self.cfg.batch_size
+        return [order[i : i + size] for i in range(first * size, len(order), size)]
+
+    def _generator(self, stream: int, *key: int) -> torch.Generator:
+        """A generator for one draw, seeded by (seed, stream, key): a sample's augmentation
+        depends on (epoch, its index) only, so it is the same whichever process draws it,
+        in whatever order, and after a resume."""
+        digest = hashlib.blake2b(repr((self.cfg.seed, stream, *key)).encode(), digest_size=8).digest()
+        return torch.Generator(device="cpu").manual_seed(int.from_bytes(digest, "little") >> 1)
+
+    def _loader(self, dataset, batches: list[list[int]]) -> DataLoader:
+        """Batches of ``dataset`` as listed (dataset indices), in that order."""
         return DataLoader(
-            Subset(dataset, indices),
-            batch_size=self.cfg.batch_size,
-            shuffle=False,
+            dataset,
+            batch_sampler=batches,
             num_workers=self.cfg.workers,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
@@ -223,7 +264,7 @@ class Trainer:
     # -- steps ---------------------------------------------------------------------------
 
     def _loss(self, flow: torch.Tensor, proba: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(scalar loss, (B,) per-sample losses)``."""
+        """``(scalar loss, (B,) per-sample losses)``, both differentiable."""
         loss, parts, _theta = total_loss(
             flow,
             proba,
@@ -235,34 +276,65 @@ class Trainer:
             potts_mask=self.cfg.potts_mask,
             expansion=self.expansion,
         )
-        return loss, parts["per_sample"].detach()
+        return loss, parts["per_sample"]
 
-    def _noisy_input(self, flow: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if not self.cfg.input_noise:
+    def _augmented(self, flow: torch.Tensor, indices: list[int]) -> torch.Tensor:
+        """``flow`` (B, 2, 3, h, w) with each sample's global-motion augmentation, drawn from
+        its own generator (epoch, dataset index)."""
+        if not self.cfg.flow_augmentation:
             return flow
-        perturb = NOISE_FUNCTIONS[self.cfg.input_noise_mode]
-        return perturb(flow, p=self.cfg.input_noise_prob, generator=generator)
+        out = []
+        for i, index in enumerate(indices):
+            generator = self._generator(AUGMENT, self.epoch, index)
+            sample = flow[i : i + 1]
+            for name in self.cfg.flow_augmentation:
+                sample = global_motion_augmentation(sample, name, generator=generator)
+            out.append(sample)
+        return torch.cat(out)
 
-    def _train_step(self, batch: dict) -> float:
-        """One optimisation step on ``batch`` (see FlowWindowDataset): flow (B, 2, 3, h, w)
-        float32 pixels at model size, gt (B, 3, h, w) bool, has_gt (B, 3) bool, index (B,).
-        Returns the batch's loss."""
-        self.model.train()
-        flow = batch["flow"].to(self.device, non_blocking=True)
-        for name in self.cfg.flow_augmentation:
-            flow = global_motion_augmentation(flow, name, generator=self.generator)
-        proba = self.model(self._noisy_input(flow, self.generator))
-        loss, per_sample = self._loss(flow, proba)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()} at step {self.global_step}")
+    def _noisy_input(self, flow: torch.Tensor, indices: list[int], batch_number: int) -> torch.Tensor:
+        """The network input: ``flow`` with the input noise, per sample (keyed by epoch and
+        index) or, in the original's batch mode, one draw per process's batch (keyed by
+        epoch, batch number and rank)."""
+        cfg = self.cfg
+        if not cfg.input_noise:
+            return flow
+        if cfg.input_noise_mode == "batch":
+            generator = self._generator(BATCH_NOISE, self.epoch, batch_number, self.dist.rank)
+            return perturb_input_noise_batch(flow, p=cfg.input_noise_prob, generator=generator)
+        return torch.cat([
+            perturb_input_noise(flow[i : i + 1], p=cfg.input_noise_prob, generator=self._generator(SAMPLE_NOISE, self.epoch, index))
+            for i, index in enumerate(indices)
+        ])
+
+    def _train_step(self, batch: dict, real: int, global_size: int, batch_number: int) -> float:
+        """One optimisation step on this process's part of a global batch.
+
+        ``batch`` (see FlowWindowDataset): flow (b, 2, 3, h, w) float32 pixels at model size,
+        gt (b, 3, h, w) bool, has_gt (b, 3) bool, index (b,); its first ``real`` samples count,
+        the rest pad a short last batch. The loss each process differentiates is its real
+        samples' sum × world_size / ``global_size``, so DDP's average of the gradients is the
+        gradient of the global batch's mean loss. Returns that mean (every process the same).
+        """
+        self.net.train()
+        indices = batch["index"].tolist()
+        flow = self._augmented(batch["flow"].to(self.device, non_blocking=True), indices)
+        proba = self.net(self._noisy_input(flow, indices, batch_number))
+        _, per_sample = self._loss(flow, proba)
+        weights = (torch.arange(len(indices), device=self.device) < real).to(per_sample.dtype)
+        objective = (per_sample * weights).sum() * (self.dist.world_size / global_size)
+        loss = distributed.all_sum(float(per_sample[:real].detach().sum()), self.dist, self.device) / global_size
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"training loss became {loss} at step {self.global_step}")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         self.optimizer.step()
         if self.cfg.train_results:
             # Step numbers count steps done, as in metrics.csv: this batch is step global_step + 1.
-            rows = self._result_rows("train", self.epoch, self.global_step + 1, batch, proba, per_sample.cpu().numpy(), self.train_set)
-            self.train_rows.extend(rows)
-        return float(loss.detach())
+            losses = per_sample.detach().cpu().numpy()
+            rows = self._result_rows("train", self.epoch, self.global_step + 1, batch, proba, losses, self.train_set)
+            self.train_rows.extend(distributed.all_gather_lists(rows[:real], self.dist))
+        return loss
 
     def _result_rows(self, split: str, epoch: int, step: int, batch: dict, proba: torch.Tensor, losses: np.ndarray, dataset) -> list[dict]:
         """One results.csv row per window of a batch, for its centre frame."""
@@ -298,18 +370,27 @@ class Trainer:
         """
         self.model.eval()
         rows = []
-        # The original perturbs validation inputs too (batch mode); its own generator, keyed
-        # by the epoch, keeps a validation reproducible and the training stream untouched.
-        val_generator = torch.Generator(device="cpu").manual_seed(self.cfg.seed * 7_919 + epoch)
-        for batch in self._loader(self.val_set, list(range(len(self.val_set)))):
+        # Sharded like training: each process takes its part of every global batch.
+        parts = [
+            (number, part)
+            for number, whole in enumerate(self._global_batches(list(range(len(self.val_set)))))
+            if (part := whole[self.dist.rank * self.per_process : (self.dist.rank + 1) * self.per_process])
+        ]
+        for (number, _), batch in zip(parts, self._loader(self.val_set, [part for _, part in parts])):
             flow = batch["flow"].to(self.device, non_blocking=True)
             net_input = flow
-            if self.cfg.input_noise_mode == "batch":
-                net_input = self._noisy_input(flow, val_generator)
+            if self.cfg.input_noise and self.cfg.input_noise_mode == "batch":
+                # The original perturbs validation inputs too; keyed by the epoch, a validation
+                # is reproducible and leaves the training draws alone.
+                generator = self._generator(VAL_NOISE, epoch, number, self.dist.rank)
+                net_input = perturb_input_noise_batch(flow, p=self.cfg.input_noise_prob, generator=generator)
             proba = self.model(net_input)
             # Per window, as a batch of one, so a window's loss does not depend on its batch.
             losses = np.array([float(self._loss(flow[i : i + 1], proba[i : i + 1])[0]) for i in range(flow.shape[0])])
-            rows.extend(self._result_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set))
+            found = self._result_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set)
+            rows.extend(zip(batch["index"].tolist(), found))
+        # Every process gets every row, in window order: the same table as one process.
+        rows = [row for _, row in sorted(distributed.all_gather_lists(rows, self.dist), key=lambda pair: pair[0])]
         table = pd.DataFrame(rows)
         return float(table["loss"].mean()), float(table["jaccard_fair"].mean()), table
 
@@ -317,24 +398,34 @@ class Trainer:
 
     @contextmanager
     def _sigint_stops_gracefully(self) -> Iterator[None]:
-        """First Ctrl-C: finish the step, save last.pt, return. Second: abort at once."""
-        previous = signal.getsignal(signal.SIGINT)
+        """First Ctrl-C: finish the step, save last.pt, return. Second: abort at once.
+
+        Under torchrun every process gets the terminal's Ctrl-C and then the same signal
+        again from torchrun's agent, and a scheduler stops jobs with SIGTERM: there, any
+        number of SIGINT or SIGTERM only asks for the stop, and the processes agree on the
+        step (the agent kills workers that outlast its timeout)."""
+        signals = (signal.SIGINT, signal.SIGTERM) if self.dist.active else (signal.SIGINT,)
+        previous = {s: signal.getsignal(s) for s in signals}
 
         def handler(signum, frame):  # noqa: ARG001
-            if self._stop_requested:
+            if self._stop_requested and not self.dist.active:
                 raise KeyboardInterrupt
-            self._stop_requested = True
-            log.warning("interrupt: stopping after this step and saving last.pt (Ctrl-C again to abort)")
+            if not self._stop_requested:
+                self._stop_requested = True
+                again = "" if self.dist.active else " (Ctrl-C again to abort)"
+                log.warning("interrupt: stopping after this step and saving last.pt%s", again)
 
         try:
-            signal.signal(signal.SIGINT, handler)
+            for s in signals:
+                signal.signal(s, handler)
         except ValueError:  # not the main thread: leave signals alone
             yield
             return
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for s, handler_before in previous.items():
+                signal.signal(s, handler_before)
 
     def fit(self, on_step: Callable[[StepInfo], None] | None = None) -> dict[str, Any]:
         """Train until ``epochs``, ``max_steps``, ``time_budget`` or Ctrl-C, whichever first.
@@ -344,9 +435,10 @@ class Trainer:
         Returns a summary: reason stopped, epochs, steps, best validation loss, paths.
         """
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg.save(self.save_dir / "config.json")
+        if self.dist.is_main:
+            self.cfg.save(self.save_dir / "config.json", world_size=self.dist.world_size)
+            self._sync_logs_with_checkpoint()
         self._clock = (time.monotonic(), self.seconds)
-        self._sync_logs_with_checkpoint()
         reason = "epochs"
         with self._sigint_stops_gracefully():
             while self.epoch < self.cfg.epochs:
@@ -378,15 +470,17 @@ class Trainer:
         return math.ceil(len(self.train_set) / self.cfg.batch_size)
 
     def _stop_reason(self) -> str | None:
-        """Why training must stop now, or None: max_steps, time_budget or interrupted."""
+        """Why training must stop now, or None: max_steps, time_budget or interrupted; all
+        processes agree (their clocks and signals may differ: the weightiest reason wins)."""
         cfg = self.cfg
+        reason = None
         if cfg.max_steps is not None and self.global_step >= cfg.max_steps:
-            return "max_steps"
-        if cfg.time_budget is not None and self.seconds >= cfg.time_budget * 60:
-            return "time_budget"
-        if self._stop_requested:
-            return "interrupted"
-        return None
+            reason = "max_steps"
+        elif cfg.time_budget is not None and self.seconds >= cfg.time_budget * 60:
+            reason = "time_budget"
+        elif self._stop_requested:
+            reason = "interrupted"
+        return STOP_REASONS[distributed.all_max(STOP_REASONS.index(reason), self.dist, self.device)]
 
     def _train_epoch(self, on_step: Callable[[StepInfo], None] | None) -> tuple[str | None, int]:
         """Train the batches of ``self.epoch`` not yet trained, in the epoch's fixed order.
@@ -397,11 +491,13 @@ class Trainer:
         stop = self._stop_reason()
         if stop:
             return stop, 0
-        remaining = self._epoch_order(self.epoch)[self.batch_in_epoch * self.cfg.batch_size :]
+        batches = self._global_batches(self._epoch_order(self.epoch), first=self.batch_in_epoch)
+        parts = [distributed.part_of(whole, self.dist, self.per_process) for whole in batches]
         steps = 0
         try:
-            for batch in self._loader(self.train_set, remaining):
-                loss = self._train_step(batch)
+            loader = self._loader(self.train_set, [indices for indices, _ in parts])
+            for number, (batch, (_, real), whole) in enumerate(zip(loader, parts, batches), start=self.batch_in_epoch):
+                loss = self._train_step(batch, real, len(whole), number)
                 self.epoch_losses.append(loss)
                 steps += 1
                 self.batch_in_epoch += 1
@@ -429,7 +525,7 @@ class Trainer:
         The state saved is the one after the last completed step, so --resume redoes the
         failed batch once the cause is fixed.
         """
-        if self.global_step > 0:
+        if self.global_step > 0 and self.dist.is_main:
             self._save("last.pt")
             log.error("stopped by %s: %s; progress saved in %s (fix the cause, then --resume)",
                       type(exc).__name__, summary_line(exc), self.ckpt_dir / "last.pt")
@@ -457,13 +553,15 @@ class Trainer:
                 "seconds": round(self.seconds, 3),
             }
         )
-        self._write_metrics()
+        if self.dist.is_main:
+            self._write_metrics()
         # Both CSVs run ahead of last.pt until it is saved below; a death in between is
         # undone on resume by _sync_logs_with_checkpoint.
         if self.train_rows:
             rows = pd.concat([pd.DataFrame(self.train_rows), rows], ignore_index=True)
             self.train_rows = []
-        self._append_results(rows)
+        if self.dist.is_main:
+            self._append_results(rows)
         log.info("epoch %d: val_loss %.5f val_jaccard %.4f", self.epoch, val_loss, val_jaccard)
         if not partial:
             self.epoch += 1

@@ -110,8 +110,8 @@ def test_bench_threads_must_be_positive(tmp_path: Path, capsys) -> None:
 def test_train_stopped_by_ctrl_c_says_where_and_exits_130(split, tmp_path: Path, monkeypatch) -> None:
     train_step = Trainer._train_step
 
-    def step_then_ctrl_c(self, flow):
-        loss = train_step(self, flow)
+    def step_then_ctrl_c(self, *args):
+        loss = train_step(self, *args)
         # What a Ctrl-C during this step does: run the SIGINT handler that fit installed
         # (called directly, so a missing handler could never interrupt pytest itself).
         signal.getsignal(signal.SIGINT)(signal.SIGINT, None)
