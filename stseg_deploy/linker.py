@@ -77,7 +77,8 @@ class StreamLinker:
             raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
         first = self.next_window
         renamed, mapping = link_windows(
-            labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry
+            labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry,
+            threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
         )
         self._carry = renamed[-1]
         self.next_window += b

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE
+from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
 from .errors import StsegInputError
 from .linker import LinkedFrame, StreamLinker
@@ -154,9 +154,13 @@ class Segmenter:
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
         for batch in self._window_batches(sequence, stats, on_flow, with_images):
             t0 = time.perf_counter()
-            out = self.model.run(batch, features=keep_features)
-            proba, features = (out if keep_features else (out, None))
-            labels = proba.argmax(axis=1).astype(np.uint8)
+            if keep_proba or keep_features:
+                out = self.model.run(batch, features=keep_features)
+                proba, features = (out if keep_features else (out, None))
+                labels = argmax_labels(proba)
+            else:
+                # The model's own argmax: no L float maps per pixel leave the runtime.
+                proba, features, labels = None, None, self.model.labels(batch)
             t1 = time.perf_counter()
             stats.model += t1 - t0
             linked = linker.push(labels, proba if keep_proba else None, features)

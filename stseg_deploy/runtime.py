@@ -12,6 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
+from stseg_kernels import argmax_labels
+
 from .errors import summary_line
 from .metadata import TORCHSCRIPT_EXTRA_FILE, ModelInfo
 
@@ -31,6 +33,9 @@ class SegmentationModel(Protocol):
 
     def run(self, flow: np.ndarray, features: bool = False):
         """flow (B, 2, 3, H, W) float32 → proba (B, L, 3, H, W) [, features (B, C, 3, H, W)]."""
+
+    def labels(self, flow: np.ndarray) -> np.ndarray:
+        """flow (B, 2, 3, H, W) float32 → labels (B, 3, H, W) uint8, the argmax over segments."""
 
 
 def _nvidia_driver_present() -> bool:
@@ -100,6 +105,8 @@ class OnnxModel:
         if names != ["flow"] or outputs[:1] != ["proba"]:
             raise ValueError(f"{self.path}: expected input 'flow' and output 'proba', got {names} -> {outputs}")
         self.has_features = "features" in outputs
+        # Models exported before the in-graph argmax have no 'labels' output.
+        self.has_labels = "labels" in outputs
         log.debug("loaded %s on %s", self.path, actual[0])
 
     def run(self, flow: np.ndarray, features: bool = False):
@@ -109,6 +116,11 @@ class OnnxModel:
         names = ["proba", "features"] if features else ["proba"]
         out = self.session.run(names, {"flow": flow})
         return tuple(out) if features else out[0]
+
+    def labels(self, flow: np.ndarray) -> np.ndarray:
+        if self.has_labels:
+            return self.session.run(["labels"], {"flow": _check_input(flow)})[0]
+        return argmax_labels(self.run(flow))
 
 
 class TorchScriptModel:
@@ -155,10 +167,18 @@ class TorchScriptModel:
         torch = self._torch
         x = torch.from_numpy(_check_input(flow)).to(self.device)
         with torch.inference_mode():
-            proba, feats = self.module(x)
+            proba, feats = self.module(x)[:2]
         if features:
             return proba.cpu().numpy(), feats.cpu().numpy()
         return proba.cpu().numpy()
+
+    def labels(self, flow: np.ndarray) -> np.ndarray:
+        torch = self._torch
+        x = torch.from_numpy(_check_input(flow)).to(self.device)
+        with torch.inference_mode():
+            out = self.module(x)
+        # Models exported before the in-graph argmax return (proba, features) only.
+        return out[2].cpu().numpy() if len(out) > 2 else argmax_labels(out[0].cpu().numpy())
 
 
 def _is_training_checkpoint(path: Path) -> bool:

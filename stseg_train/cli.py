@@ -489,7 +489,8 @@ def _bench_models(parser, args) -> list:
 def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp: Path) -> tuple[list, list[str]]:
     """Every row of the table (engines per model, the pipeline, the kernels) and the notes of
     what was skipped."""
-    from .bench import EngineFactory, bench_kernels, bench_model, bench_pipeline
+    from .bench import EngineFactory, bench_kernels, bench_model
+    from .bench.pipeline import bench_pipeline
 
     rows, notes, label_counts = [], [], []
     for model in _bench_models(parser, args):

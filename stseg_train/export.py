@@ -77,6 +77,7 @@ def check_shapes(info: ModelInfo) -> list[tuple[int, int, int]]:
 
 
 def _compare(engine: str, shape, expected, got) -> ParityReport:
+    """``expected`` (torch) and ``got`` (the runtime): (proba, features, labels) each."""
     proba_err = float(np.max(np.abs(expected[0] - got[0])))
     feat_err = float(np.max(np.abs(expected[1] - got[1])))
     report = ParityReport(engine, tuple(shape), proba_err, feat_err)
@@ -85,6 +86,14 @@ def _compare(engine: str, shape, expected, got) -> ParityReport:
             f"{engine} disagrees with torch on input {tuple(shape)}: max |dproba| {proba_err:.3g} "
             f"(tolerance {PROBA_ATOL}), max |dfeatures| {feat_err:.3g} (rtol {FEATURES_RTOL}, atol {FEATURES_ATOL})"
         )
+    # The graph's labels are exactly its own probabilities' argmax; against torch's, they
+    # may differ only where torch's two best segments are closer than the proba tolerance.
+    if got[2].dtype != np.uint8 or not np.array_equal(got[2], got[0].argmax(axis=1)):
+        raise ExportCheckError(f"{engine}: its labels output is not the argmax of its own probabilities on input {tuple(shape)}")
+    top2 = np.sort(expected[0], axis=1)[:, -2:]
+    close = (top2[:, 1] - top2[:, 0]) <= 2 * PROBA_ATOL
+    if not np.array_equal(got[2][~close], expected[2][~close]):
+        raise ExportCheckError(f"{engine} labels disagree with torch's where its segments are not tied, on input {tuple(shape)}")
     return report
 
 
@@ -110,7 +119,7 @@ def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int =
                 verbose=False,
                 external_data=False,
                 input_names=["flow"],
-                output_names=["proba", "features"],
+                output_names=["proba", "features", "labels"],
                 opset_version=opset,
                 dynamic_shapes={"flow": {0: batch, 3: height, 4: width}},
             )
@@ -119,7 +128,7 @@ def export_onnx(wrapper: ExportWrapper, info: ModelInfo, out: Path, opset: int =
     for key, value in info.to_metadata().items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    proto.doc_string = "stseg ST-MS motion segmentation: flow (B,2,3,H,W) -> proba (B,L,3,H,W)"
+    proto.doc_string = "stseg ST-MS motion segmentation: flow (B,2,3,H,W) -> proba (B,L,3,H,W), features, labels (B,3,H,W) uint8"
     onnx.checker.check_model(proto)
     with atomic_write(out) as handle:
         handle.write(proto.SerializeToString())
@@ -149,8 +158,8 @@ def check_exports(wrapper: ExportWrapper, info: ModelInfo, onnx_path: Path | Non
         with torch.no_grad():
             expected = [t.numpy() for t in wrapper(x)]
         for engine in engines:
-            got = engine.run(x.numpy(), features=True)
-            reports.append(_compare(engine.engine, x.shape, expected, got))
+            proba, features = engine.run(x.numpy(), features=True)
+            reports.append(_compare(engine.engine, x.shape, expected, (proba, features, engine.labels(x.numpy()))))
     return reports
 
 

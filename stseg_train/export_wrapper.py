@@ -8,19 +8,28 @@ from torch import Tensor, nn
 from .model import UNet3D
 
 
-class ExportWrapper(nn.Module):
-    """``flow: (B, 2, 3, H, W)`` float32 pixels → ``(proba (B, L, 3, H, W), features (B, C, 3, H, W))``.
+def labels_of(proba: Tensor) -> Tensor:
+    """``proba (B, L, 3, H, W)`` → ``(B, 3, H, W)`` uint8: the first most probable segment."""
+    return proba.argmax(dim=1).to(torch.uint8)
 
-    Both outputs come from one forward pass; a runtime that asks only for ``proba`` pays
-    nothing extra, since features are an intermediate of the same graph.
+
+class ExportWrapper(nn.Module):
+    """``flow: (B, 2, 3, H, W)`` float32 pixels → ``(proba (B, L, 3, H, W), features
+    (B, C, 3, H, W), labels (B, 3, H, W) uint8)``.
+
+    All three come from one forward pass, and a runtime fetches only what it asks for:
+    ``labels`` (the argmax over segments, inside the graph) spares the pipeline copying L
+    float maps per pixel off the device and reducing them on the CPU when probabilities are
+    not wanted; features are an intermediate of the same graph.
     """
 
     def __init__(self, model: UNet3D) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, flow: Tensor) -> tuple[Tensor, Tensor]:
-        return self.model.forward_with_features(flow)
+    def forward(self, flow: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        proba, features = self.model.forward_with_features(flow)
+        return proba, features, labels_of(proba)
 
 
 def example_input(batch: int, height: int, width: int, seed: int = 0) -> Tensor:

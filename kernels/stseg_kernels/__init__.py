@@ -1,4 +1,5 @@
-"""Compiled kernels of stseg: temporal linking, unravelling, mask selection, scores.
+"""Compiled kernels of stseg: label maps of probabilities, temporal linking, unravelling,
+mask selection, scores.
 
 numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
 cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
@@ -6,6 +7,7 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 """
 
 from ._hungarian import assign_max
+from .argmax import argmax_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
@@ -13,6 +15,7 @@ from .selection import frame_chunks, select_labels, select_masks
 __all__ = [
     "DEFAULT_CUT_SIZE",
     "LINK_METHODS",
+    "argmax_labels",
     "assign_max",
     "frame_chunks",
     "jaccard",

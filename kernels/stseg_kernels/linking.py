@@ -15,6 +15,9 @@ are each parallel over windows.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -195,6 +198,7 @@ def link_windows(
     return_mapping: bool = False,
     start: int = 0,
     carry: np.ndarray | None = None,
+    threads: int | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Rename each window's labels to agree with the previous window.
 
@@ -231,6 +235,10 @@ def link_windows(
         carrying the last renamed window of the one before, give exactly the labels and
         mappings of one call on the whole sequence. Without ``carry`` the first window
         keeps its labels.
+    threads
+        Numba threads for this call (None: numba's setting, all cores by default). A
+        streaming caller whose own threads already keep the cores busy reading and writing
+        passes 1: on a small batch of windows, numba's pool only fights them.
 
     Returns
     -------
@@ -247,6 +255,11 @@ def link_windows(
         Wrong shape, N == 0, a label outside [0, n_labels), n_labels < 1 or too large for
         the dtype, cut_size < 1, unknown method, unsuitable ``out``.
     """
+    if threads is not None:
+        with numba_threads(threads):
+            return link_windows(
+                window_labels, n_labels, cut_size, method, out=out, return_mapping=return_mapping, start=start, carry=carry
+            )
     n_labels = check_n_labels(n_labels)
     cut_size = check_cut_size(cut_size)
     if method not in LINK_METHODS:
@@ -309,6 +322,20 @@ def link_windows(
             out[...] = dest
         result = out
     return (result, maps) if return_mapping else result
+
+
+@contextlib.contextmanager
+def numba_threads(threads: int) -> Iterator[None]:
+    """Numba's thread count set to ``threads`` (at least 1, at most its pool) for this
+    thread, then restored."""
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ValueError(f"threads must be an integer >= 1 or None, got {threads!r}")
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def _link_after(arr, n_labels, cut_size, method, out, return_mapping, start, carry):

@@ -17,7 +17,6 @@ import ctypes
 import logging
 import os
 import statistics
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -33,7 +32,7 @@ from stseg_kernels import DEFAULT_CUT_SIZE
 
 from ..config import default
 from ..export import export_onnx, model_info
-from ..export_wrapper import ExportWrapper, example_input
+from ..export_wrapper import ExportWrapper, example_input, labels_of
 from ..model import UNet3D
 
 log = logging.getLogger(__name__)
@@ -139,9 +138,9 @@ class Fp16Wrapper(torch.nn.Module):
         super().__init__()
         self.model = model.half()
 
-    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, flow: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         proba, features = self.model.forward_with_features(flow.half())
-        return proba.float(), features.float()
+        return proba.float(), features.float(), labels_of(proba)
 
 
 class EngineFactory:
@@ -297,49 +296,6 @@ def bench_kernels(sizes: list[tuple[int, int]], masks: list[int], windows: int =
                 rows.append(BenchRow(name, "numba", "-", h, w, n_labels, windows, round(windows / s, 1),
                                      round(s / windows * 1e3, 5), round(peak[0], 1)))
     return rows
-
-
-def bench_pipeline(
-    onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None,
-    frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,
-) -> tuple[BenchRow, BenchRow]:
-    """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
-    labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
-    from stseg_deploy.io.flowio import write_flow
-    from stseg_deploy.outputs import model_file_sha256, segment_to_folder
-    from stseg_deploy.pipeline import Segmenter
-    from stseg_deploy.preprocess import flow_windows, resize_flow
-    from stseg_deploy.sources import sequences_from_folders
-
-    session = OnnxModel(onnx_path, provider=provider, threads=threads)
-    device = session.device
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "flows" / "seq"
-        folder.mkdir(parents=True)
-        flows = example_input(1, original_size[0], original_size[1]).numpy()[0].transpose(1, 0, 2, 3)
-        for t in range(frames):
-            write_flow(folder / f"{t:05d}.flo", flows[t % 3])
-        sequence = sequences_from_folders([folder])[0]
-        segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size)
-        windows = flow_windows(np.stack([resize_flow(flows[t % 3], size) for t in range(frames)]))
-        model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
-
-        def model_only() -> None:
-            for start in range(0, len(windows), batch):
-                session.run(windows[start : start + batch])
-
-        with peak_memory("cpu") as peak_model:
-            model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        with peak_memory("cpu") as peak_pipe:
-            pipe_s = median_seconds(
-                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256),
-                repeats, 1, lambda: None,
-            )
-    h, w = size
-    n = len(windows)
-    pipeline_row = BenchRow("pipeline", device, "fp32", h, w, session.info.n_labels, batch, round(n / pipe_s, 3), round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1))
-    model_row = BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3), round(model_s / frames * 1e3, 3), round(peak_model[0], 1))
-    return pipeline_row, model_row
 
 
 def rows_to_frame(rows: list[BenchRow]):

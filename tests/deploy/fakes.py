@@ -30,6 +30,9 @@ class FakeModel:
         proba /= proba.sum(axis=1, keepdims=True)
         return (proba, flow.copy()) if features else proba
 
+    def labels(self, flow: np.ndarray) -> np.ndarray:
+        return self.run(flow).argmax(axis=1).astype(np.uint8)
+
 
 def write_sequence(folder: Path, n_frames: int, size=(24, 30), seed=0) -> list[Path]:
     rng = np.random.default_rng(seed)

@@ -33,6 +33,33 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3)))
 
 
+def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path) -> None:
+    """Without probabilities or features the pipeline asks the model for labels only (the
+    in-graph argmax of an export); with them it reduces the probabilities itself. Same maps."""
+
+    class Recording(FakeModel):
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        def run(self, flow, features=False):
+            self.asked.append("run")
+            return super().run(flow, features)
+
+        def labels(self, flow):
+            self.asked.append("labels")
+            return super().run(flow).argmax(axis=1).astype(np.uint8)
+
+    _write_sequence(tmp_path / "seq", 9)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    plain, kept = Recording(), Recording()
+    labels = Segmenter(plain, batch_size=4, cut_size=3).segment(seq)
+    frames = list(Segmenter(kept, batch_size=4, cut_size=3).linked_frames(seq, keep_proba=True))
+    assert plain.asked == ["labels", "labels"] and kept.asked == ["run", "run"]
+    np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
+    np.testing.assert_array_equal(labels, np.stack([f.proba.argmax(axis=0) for f in frames]))
+
+
 @pytest.mark.parametrize("mode", ["antialias", "plain"])
 def test_segmenter_resizes_flow_as_the_model_was_trained(tmp_path: Path, mode: str) -> None:
     paths = _write_sequence(tmp_path / "seq", 4, size=(25, 33))

@@ -17,8 +17,10 @@ from stseg_deploy.runtime import OnnxModel, load_model  # noqa: E402
 WEIGHTS = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]], np.float32)  # L=3 from (u, v)
 
 
-def _tiny_model(path: Path, *, input_name: str = "flow", features: bool = True, metadata: bool = True) -> Path:
-    """proba = softmax over L of W·flow per pixel; features = the flow itself."""
+def _tiny_model(path: Path, *, input_name: str = "flow", features: bool = True, metadata: bool = True, labels: str | None = None) -> Path:
+    """proba = softmax over L of W·flow per pixel; features = the flow itself; with
+    ``labels="argmax"`` a uint8 labels output (ArgMax + Cast, as stseg-export writes), with
+    ``labels="zeros"`` one that is always 0 (to see which labels a runtime returns)."""
     dims = ["B", 2, 3, "H", "W"]
     inputs = [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, dims)]
     outputs = [helper.make_tensor_value_info("proba", TensorProto.FLOAT, ["B", 3, 3, "H", "W"])]
@@ -29,8 +31,16 @@ def _tiny_model(path: Path, *, input_name: str = "flow", features: bool = True, 
     if features:
         nodes.append(helper.make_node("Identity", [input_name], ["features"]))
         outputs.append(helper.make_tensor_value_info("features", TensorProto.FLOAT, dims))
+    if labels is not None:
+        source = "proba" if labels == "argmax" else "zero_proba"
+        if labels == "zeros":
+            nodes.append(helper.make_node("Mul", ["proba", "zero"], ["zero_proba"]))
+        nodes.append(helper.make_node("ArgMax", [source], ["label_index"], axis=1, keepdims=0))
+        nodes.append(helper.make_node("Cast", ["label_index"], ["labels"], to=TensorProto.UINT8))
+        outputs.append(helper.make_tensor_value_info("labels", TensorProto.UINT8, ["B", 3, "H", "W"]))
     weights = helper.make_tensor("weights", TensorProto.FLOAT, WEIGHTS.shape, WEIGHTS.ravel().tolist())
-    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=[weights])
+    zero = helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0])
+    graph = helper.make_graph(nodes, "tiny", inputs, outputs, initializer=[weights, zero])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     if metadata:
@@ -59,6 +69,21 @@ def test_onnx_model_runs_on_cpu_and_matches_the_graph(tmp_path: Path, shape) -> 
     np.testing.assert_allclose(proba, _reference(flow), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(features, flow)
     np.testing.assert_allclose(model.run(flow).sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_labels_come_from_the_graph_when_it_has_them(tmp_path: Path) -> None:
+    flow = np.random.default_rng(1).normal(size=(2, 2, 3, 5, 7)).astype(np.float32)
+    expected = _reference(flow).argmax(axis=1)
+    for kind in (None, "argmax"):  # an older export without the output: argmax of proba
+        model = OnnxModel(_tiny_model(tmp_path / f"{kind}.onnx", labels=kind), provider="cpu")
+        assert model.has_labels == (kind is not None)
+        got = model.labels(flow)
+        assert got.dtype == np.uint8 and got.shape == (2, 3, 5, 7)
+        np.testing.assert_array_equal(got, expected)
+    assert expected.any()
+    # What the runtime returns is the graph's output, not a second argmax of proba.
+    zeros = OnnxModel(_tiny_model(tmp_path / "zeros.onnx", labels="zeros"), provider="cpu")
+    np.testing.assert_array_equal(zeros.labels(flow), np.zeros((2, 3, 5, 7), np.uint8))
 
 
 def test_models_that_are_not_ours_are_named(tmp_path: Path) -> None:

@@ -230,3 +230,19 @@ def test_carry_is_checked() -> None:
     # At a chunk start the carry is not used: the first window keeps its labels.
     first = np.ones((1, 3, 4, 5), np.uint8)
     np.testing.assert_array_equal(link_windows(first, 2, 2, start=4, carry=np.zeros((3, 4, 5), np.uint8)), first)
+
+
+def test_threads_change_nothing_but_the_threads() -> None:
+    import numba
+
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 4, (25, 3, 6, 7)).astype(np.uint8)
+    before = numba.get_num_threads()
+    for method in ("naive", "optimal"):
+        expected = link_windows(labels, 4, 5, method, return_mapping=True)
+        got = link_windows(labels, 4, 5, method, return_mapping=True, threads=1)
+        np.testing.assert_array_equal(got[0], expected[0])
+        np.testing.assert_array_equal(got[1], expected[1])
+    assert numba.get_num_threads() == before  # restored
+    with pytest.raises(ValueError, match="threads must be an integer >= 1 or None"):
+        link_windows(labels, 4, threads=0)

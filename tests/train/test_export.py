@@ -48,13 +48,22 @@ def test_runtime_matches_torch(exported, shape, kind) -> None:
     model, _ = model_from_checkpoint(exported["ckpt"])
     x = example_input(*shape, seed=5)
     with torch.no_grad():
-        proba, features = ExportWrapper(model)(x)
+        proba, features, labels = ExportWrapper(model)(x)
     runtime = load_model(exported[kind], provider="cpu")
     got_proba, got_features = runtime.run(x.numpy(), features=True)
     assert got_proba.shape == (shape[0], 3, 3, shape[1], shape[2])
     np.testing.assert_allclose(got_proba, proba.numpy(), atol=PROBA_ATOL, rtol=0)
     np.testing.assert_allclose(got_features, features.numpy(), atol=FEATURES_ATOL, rtol=FEATURES_RTOL)
     np.testing.assert_allclose(runtime.run(x.numpy()).sum(axis=1), 1.0, atol=1e-5)
+    # The in-graph argmax: uint8, exactly the argmax of the runtime's own probabilities, and
+    # torch's wherever the two best segments are not within the proba tolerance.
+    got_labels = runtime.labels(x.numpy())
+    assert got_labels.dtype == np.uint8 and got_labels.shape == (shape[0], 3, shape[1], shape[2])
+    np.testing.assert_array_equal(got_labels, got_proba.argmax(axis=1))
+    top2 = np.sort(proba.numpy(), axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * PROBA_ATOL
+    np.testing.assert_array_equal(got_labels[clear], labels.numpy()[clear])
+    assert clear.mean() > 0.99
 
 
 def test_onnx_file_is_self_describing(exported) -> None:
@@ -65,6 +74,8 @@ def test_onnx_file_is_self_describing(exported) -> None:
     assert meta["param_model"] == "QuadraticFullPT" and "version" in meta
     dims = [d.dim_param or d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim]
     assert dims[1:3] == [2, 3] and all(isinstance(d, str) for d in (dims[0], dims[3], dims[4]))
+    outputs = {o.name: o.type.tensor_type.elem_type for o in proto.graph.output}
+    assert outputs == {"proba": onnx.TensorProto.FLOAT, "features": onnx.TensorProto.FLOAT, "labels": onnx.TensorProto.UINT8}
     info = load_model(exported["onnx"], provider="cpu").info
     assert info.n_labels == 3 and info.image_size == (16, 24) and info.frames == 3
     assert load_model(exported["ts"], provider="cpu").info == info

@@ -1,0 +1,158 @@
+"""How fast the pipeline around the model runs: the fastest any GPU can be fed.
+
+``bench_model_free`` runs stseg-infer's whole pipeline (read .flo at the original size,
+resize, windows, argmax of given probabilities, link, upsample, PNG, labels.npy) with a
+stand-in that returns fixed probabilities instead of a network, beside a plain
+single-threaded loop over the same files (read → resize → upsample → PNG), and reports
+frames per second of both, their ratio and the peak memory for each video length.
+``bench_pipeline`` times the pipeline with a real model against the model alone.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from stseg_deploy.metadata import ModelInfo
+from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels
+from stseg_kernels import argmax_labels
+
+from . import BenchRow, median_seconds, peak_memory
+from ..export_wrapper import example_input
+
+BASELINE = "plain loop (read, resize, upsample, PNG)"
+MODEL_FREE = "pipeline (model-free)"
+
+
+class GivenProbabilities:
+    """A :class:`~stseg_deploy.runtime.SegmentationModel` without a network: every call
+    returns the same probabilities (b, L, 3, h, w), smooth blobs of L segments, so the
+    pipeline links and writes plausible label maps while the model costs nothing."""
+
+    engine = "none"
+    device = "cpu"
+
+    def __init__(self, n_labels: int, size: tuple[int, int], batch: int, seed: int = 0) -> None:
+        h, w = size
+        self.info = ModelInfo(n_labels, WINDOW, (h, w), "Quadratic", "frame", 0, "bench", 0, None, DEFAULT_RESIZE)
+        rng = np.random.default_rng(seed)
+        coarse = rng.normal(size=(batch, n_labels, WINDOW, max(2, h // 16), max(2, w // 16))).astype(np.float32)
+        logits = coarse.repeat(16, axis=3).repeat(16, axis=4)[..., :h, :w]
+        logits = np.pad(logits, [(0, 0)] * 3 + [(0, h - logits.shape[3]), (0, w - logits.shape[4])], mode="edge")
+        exp = np.exp(3.0 * logits)
+        self.proba = np.ascontiguousarray(exp / exp.sum(axis=1, keepdims=True), dtype=np.float32)
+
+    def run(self, flow: np.ndarray, features: bool = False) -> np.ndarray:  # noqa: ARG002
+        return self.proba[: len(flow)]
+
+    def labels(self, flow: np.ndarray) -> np.ndarray:
+        # The argmax a model without an in-graph one leaves to the pipeline: timed.
+        return argmax_labels(self.proba[: len(flow)])
+
+
+def write_flow_files(folder: Path, frames: int, size: tuple[int, int]) -> list[Path]:
+    """``frames`` .flo files at ``size`` (H, W), hard links to three distinct flows: a long
+    video costs the disk three files, and every run reads through the same page cache."""
+    from stseg_deploy.io.flowio import write_flow
+
+    folder.mkdir(parents=True, exist_ok=True)
+    flows = example_input(1, size[0], size[1]).numpy()[0].transpose(1, 0, 2, 3)
+    paths = []
+    for t in range(frames):
+        path = folder / f"{t:05d}.flo"
+        if t < len(flows):
+            write_flow(path, flows[t])
+        else:
+            os.link(paths[t % len(flows)], path)
+        paths.append(path)
+    return paths
+
+
+def plain_loop(files: list[Path], labels: np.ndarray, size: tuple[int, int], out: Path) -> None:
+    """The baseline: one thread, file by file, read → resize → upsample → PNG.
+    labels: (n, h, w) uint8 label maps at model size, used in turn."""
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.io.masks import write_label_png
+
+    out.mkdir(parents=True, exist_ok=True)
+    for t, path in enumerate(files):
+        flow = read_flow(path)
+        resize_flow(flow, size)
+        write_label_png(out / f"{path.stem}.png", resize_labels(labels[t % len(labels)], flow.shape[1:]))
+
+
+def bench_model_free(
+    frames: list[int], original_size: tuple[int, int] = (480, 854), size: tuple[int, int] = (128, 224),
+    n_labels: int = 4, batch: int = 8, repeats: int = 3,
+) -> list[BenchRow]:
+    """For each video length in ``frames``: the plain loop and the model-free pipeline over
+    the same files, both timed (median of ``repeats`` after a warm-up) in this process.
+    Rows: engine names the mode and length; windows_per_s is frames per second."""
+    from stseg_deploy.outputs import segment_to_folder
+    from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.sources import sequences_from_folders
+
+    model = GivenProbabilities(n_labels, size, batch)
+    labels = model.labels(model.proba)[:, 1]  # (batch, h, w): the maps the baseline writes
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in frames:
+            folder = Path(tmp) / f"flows{n}" / "seq"
+            files = write_flow_files(folder, n, original_size)
+            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size)
+            (sequence,) = sequences_from_folders([folder])
+            with peak_memory("cpu") as base_peak:
+                base_s = median_seconds(lambda: plain_loop(files, labels, size, Path(tmp) / "plain"), repeats, 1, lambda: None)
+            with peak_memory("cpu") as pipe_peak:
+                pipe_s = median_seconds(lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256="bench"), repeats, 1, lambda: None)
+            for name, seconds, peak in ((BASELINE, base_s, base_peak), (MODEL_FREE, pipe_s, pipe_peak)):
+                rows.append(BenchRow(
+                    f"{name}, {n} frames", "cpu", "-", size[0], size[1], n_labels, batch,
+                    round(n / seconds, 1), round(seconds / n * 1e3, 3), round(peak[0], 1),
+                ))
+    return rows
+
+
+def bench_pipeline(
+    onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None,
+    frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,
+) -> tuple[BenchRow, BenchRow]:
+    """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
+    labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.outputs import model_file_sha256, segment_to_folder
+    from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.preprocess import flow_windows
+    from stseg_deploy.runtime import OnnxModel
+    from stseg_deploy.sources import sequences_from_folders
+
+    session = OnnxModel(onnx_path, provider=provider, threads=threads)
+    device = session.device
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "flows" / "seq"
+        files = write_flow_files(folder, frames, original_size)
+        sequence = sequences_from_folders([folder])[0]
+        segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size)
+        windows = flow_windows(np.stack([resize_flow(read_flow(p), size) for p in files]))
+        model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
+
+        def model_only() -> None:
+            for start in range(0, len(windows), batch):
+                session.labels(windows[start : start + batch])
+
+        with peak_memory("cpu") as peak_model:
+            model_s = median_seconds(model_only, repeats, 1, lambda: None)
+        with peak_memory("cpu") as peak_pipe:
+            pipe_s = median_seconds(
+                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256),
+                repeats, 1, lambda: None,
+            )
+    h, w = size
+    n = len(windows)
+    pipeline_row = BenchRow("pipeline", device, "fp32", h, w, session.info.n_labels, batch, round(n / pipe_s, 3), round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1))
+    model_row = BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3), round(model_s / frames * 1e3, 3), round(peak_model[0], 1))
+    return pipeline_row, model_row
+
