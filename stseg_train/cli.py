@@ -389,6 +389,9 @@ def _bench_parser():
     parser.add_argument("--model", default=None, help="time this model instead of random weights: an stseg checkpoint (.pt, all engines) or an exported .onnx (onnxruntime engines only)")
     parser.add_argument("--no-kernels", dest="kernels", action="store_false", help="skip the link_windows / select_masks rows")
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip the whole-pipeline rows")
+    parser.add_argument("--model-free", action="store_true", help="only time the pipeline without a model (read, resize, windows, argmax of given probabilities, link, upsample, PNG, labels.npy) against a plain single-threaded read/resize/upsample/PNG loop over the same files, at the first --sizes, --masks and largest --batch-sizes")
+    parser.add_argument("--frames", nargs="+", type=_positive_int, default=[100, 2000], help="video lengths for --model-free (peak memory should not grow with them)")
+    parser.add_argument("--original-size", type=_parse_size, default=(480, 854), metavar="HxW", help="flow file size for --model-free")
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--plot", default=None, help="also write a PNG plot (needs matplotlib: stseg[plot])")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -424,8 +427,15 @@ def _bench(argv: list[str] | None) -> None:
     from .bench import plot, rows_to_frame
 
     engines, device, threads = _bench_settings(parser, args)
-    with tempfile.TemporaryDirectory() as tmp:
-        rows, notes = _bench_rows(parser, args, engines, device, threads, Path(tmp))
+    if args.model_free:
+        from .bench.pipeline import bench_model_free
+
+        print(f"timing the model-free pipeline on {threads} CPU threads ...", file=sys.stderr, flush=True)
+        rows = bench_model_free(args.frames, args.original_size, args.sizes[0], (args.masks or [4])[0], max(args.batch_sizes), args.repeats)
+        notes = []
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            rows, notes = _bench_rows(parser, args, engines, device, threads, Path(tmp))
     table = rows_to_frame(rows)
     with atomic_write(args.out, "w") as handle:
         table.to_csv(handle, index=False)
@@ -490,7 +500,7 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
     """Every row of the table (engines per model, the pipeline, the kernels) and the notes of
     what was skipped."""
     from .bench import EngineFactory, bench_kernels, bench_model
-    from .bench.pipeline import bench_pipeline
+    from .bench.pipeline import bench_labels_output, bench_pipeline
 
     rows, notes, label_counts = [], [], []
     for model in _bench_models(parser, args):
@@ -509,7 +519,12 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
         rows += got
         notes += [f"L={factory.n_labels} {n}" for n in skipped]
         if args.pipeline:
-            rows += list(bench_pipeline(factory.onnx_path("fp32"), args.sizes[0], max(args.batch_sizes), device, threads))
+            onnx_path = factory.onnx_path("fp32")
+            rows += list(bench_pipeline(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads))
+            try:
+                rows += bench_labels_output(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads)
+            except ValueError as exc:
+                notes.append(str(exc))
     if args.kernels:
         rows += bench_kernels(args.sizes, label_counts)
     return rows, notes
@@ -527,6 +542,19 @@ def _print_ratios(table) -> None:
             ratio = eager[key] / other[key]
             verdict = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
             print(f"{name} vs torch eager, {provider} {precision} {h}x{w} L={masks} batch {batch}: {verdict}")
+    from .bench.pipeline import BASELINE, MODEL_FREE
+
+    for _, row in table[table["engine"].str.startswith(MODEL_FREE)].iterrows():
+        length = row["engine"].removeprefix(MODEL_FREE)
+        base = table[table["engine"] == BASELINE + length].iloc[0]
+        print(f"model-free pipeline / plain loop{length}: {row['windows_per_s'] / base['windows_per_s']:.2f}x "
+              f"({row['windows_per_s']:.0f} against {base['windows_per_s']:.0f} frames/s; peak memory {row['peak_mem_mb']:.0f} MiB)")
+    fetched = table[table["engine"] == "onnxruntime proba + numpy argmax"]
+    for _, row in fetched.iterrows():
+        inside = table[(table["engine"] == "onnxruntime labels output") & (table["batch"] == row["batch"]) & (table["height"] == row["height"])]
+        for _, other in inside.iterrows():
+            print(f"labels output / proba + numpy argmax, {row['height']}x{row['width']} L={row['masks']} batch {row['batch']}: "
+                  f"{row['ms_per_frame'] / other['ms_per_frame']:.2f}x faster ({other['ms_per_frame']:.2f} against {row['ms_per_frame']:.2f} ms per window)")
     pipe = table[table["engine"] == "pipeline"]
     alone = table[table["engine"] == "onnxruntime(model only)"]
     for (_, p), (_, a) in zip(pipe.iterrows(), alone.iterrows()):

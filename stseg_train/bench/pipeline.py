@@ -116,6 +116,29 @@ def bench_model_free(
     return rows
 
 
+def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None, repeats: int = 5) -> list[BenchRow]:
+    """What the in-graph argmax saves: per batch, probabilities fetched and reduced by numpy
+    (what the pipeline did before), by the argmax kernel, or the 'labels' output alone."""
+    from stseg_deploy.runtime import OnnxModel
+
+    session = OnnxModel(onnx_path, provider=provider, threads=threads)
+    if not session.has_labels:
+        raise ValueError(f"{onnx_path}: no 'labels' output (exported before it existed); export it again")
+    h, w = size
+    windows = example_input(batch, h, w).numpy()
+    ways = {
+        "onnxruntime proba + numpy argmax": lambda: session.run(windows).argmax(axis=1).astype(np.uint8),
+        "onnxruntime proba + argmax kernel": lambda: argmax_labels(session.run(windows)),
+        "onnxruntime labels output": lambda: session.labels(windows),
+    }
+    rows = []
+    for name, fn in ways.items():
+        seconds = median_seconds(fn, repeats, 2, lambda: None)
+        rows.append(BenchRow(name, session.device, "fp32", h, w, session.info.n_labels, batch,
+                             round(batch / seconds, 2), round(seconds / batch * 1e3, 3), 0.0))
+    return rows
+
+
 def bench_pipeline(
     onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None,
     frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,

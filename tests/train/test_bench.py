@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -26,11 +27,43 @@ def test_bench_table(tmp_path: Path, capsys) -> None:
     assert len(models) == 2 * 2 * 2  # engines x sizes x batches
     assert (models["ms_per_frame"] > 0).all()
     assert ((models["windows_per_s"] * models["ms_per_frame"] - 1000).abs() < 1).all()
-    assert set(table["engine"]) >= {"pipeline", "onnxruntime(model only)", "link_windows", "select_masks"}
+    assert set(table["engine"]) >= {
+        "pipeline", "onnxruntime(model only)", "link_windows", "select_masks",
+        "onnxruntime proba + numpy argmax", "onnxruntime proba + argmax kernel", "onnxruntime labels output",
+    }
     printed = capsys.readouterr()
     assert "onnxruntime vs torch eager, cpu fp32 16x24 L=2 batch 1:" in printed.out
     assert "pipeline / model alone, 16x24 L=2 batch 2:" in printed.out
+    assert "labels output / proba + numpy argmax, 16x24 L=2 batch 2:" in printed.out
     assert "tensorrt fp32: skipped" in printed.err  # no TensorRT on CPU, said so rather than silently
+
+
+def test_model_free_pipeline_against_the_plain_loop(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "free.csv"
+    bench_main([
+        "--model-free", "--frames", "6", "12", "--original-size", "24x30", "--sizes", "16x24", "--masks", "3",
+        "--batch-sizes", "4", "--repeats", "1", "--out", str(out),
+    ])
+    table = pd.read_csv(out)
+    assert list(table["engine"]) == [
+        "plain loop (read, resize, upsample, PNG), 6 frames", "pipeline (model-free), 6 frames",
+        "plain loop (read, resize, upsample, PNG), 12 frames", "pipeline (model-free), 12 frames",
+    ]
+    assert (table["masks"] == 3).all() and (table["batch"] == 4).all() and (table["windows_per_s"] > 0).all()
+    assert ((table["windows_per_s"] * table["ms_per_frame"] - 1000).abs() < 1).all()
+    printed = capsys.readouterr().out
+    assert "model-free pipeline / plain loop, 6 frames:" in printed and "model-free pipeline / plain loop, 12 frames:" in printed
+
+
+def test_given_probabilities_give_blobs_of_every_label() -> None:
+    from stseg_train.bench.pipeline import GivenProbabilities
+
+    model = GivenProbabilities(4, (32, 48), 2)
+    proba = model.run(np.zeros((2, 2, 3, 32, 48), np.float32))
+    assert proba.shape == (2, 4, 3, 32, 48) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
+    labels = model.labels(proba)
+    assert set(np.unique(labels)) == {0, 1, 2, 3}
+    assert (labels[:, :, :, 1:] == labels[:, :, :, :-1]).mean() > 0.8  # blobs, not noise
 
 
 def test_bench_rejects_bad_options(tmp_path: Path) -> None:
