@@ -553,8 +553,10 @@ def _print_ratios(table) -> None:
     for _, row in fetched.iterrows():
         inside = table[(table["engine"] == "onnxruntime labels output") & (table["batch"] == row["batch"]) & (table["height"] == row["height"])]
         for _, other in inside.iterrows():
+            ratio = row["ms_per_frame"] / other["ms_per_frame"]
+            verdict = f"{ratio:.2f}x faster" if ratio >= 1 else f"{1 / ratio:.2f}x slower"
             print(f"labels output / proba + numpy argmax, {row['height']}x{row['width']} L={row['masks']} batch {row['batch']}: "
-                  f"{row['ms_per_frame'] / other['ms_per_frame']:.2f}x faster ({other['ms_per_frame']:.2f} against {row['ms_per_frame']:.2f} ms per window)")
+                  f"{verdict} ({other['ms_per_frame']:.2f} against {row['ms_per_frame']:.2f} ms per window)")
     pipe = table[table["engine"] == "pipeline"]
     alone = table[table["engine"] == "onnxruntime(model only)"]
     for (_, p), (_, a) in zip(pipe.iterrows(), alone.iterrows()):
