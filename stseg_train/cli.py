@@ -230,8 +230,13 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         raise click.ClickException(message) from exc
     try:
         _train(ctx, trainer, tqdm, logging_redirect_tqdm)
-    finally:
+    except (click.exceptions.Exit, SystemExit):  # an interrupted run ends the same on every process
         distributed.shutdown(dist)
+        raise
+    except BaseException:
+        distributed.shutdown(dist, wait=False)
+        raise
+    distributed.shutdown(dist)
 
 
 def _train(ctx: click.Context, trainer, tqdm, logging_redirect_tqdm) -> None:

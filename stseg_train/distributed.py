@@ -69,8 +69,13 @@ def init(dist: Dist, device: torch.device) -> None:
     torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=dist.rank, world_size=dist.world_size)
 
 
-def shutdown(dist: Dist) -> None:
+def shutdown(dist: Dist, wait: bool = True) -> None:
+    """Leave the process group. ``wait``: first wait for every process to get here, since a
+    process that leaves while another still talks to it makes Gloo abort that one (C++
+    terminate); not after an error, when the others may never come."""
     if dist.active and torch_dist.is_initialized():
+        if wait:
+            torch_dist.barrier()
         torch_dist.destroy_process_group()
 
 

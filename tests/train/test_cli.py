@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import re
 import signal
-import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
+from interrupting import console_script, interrupt_after_first_step
 
 from stseg_deploy.preprocess import MAX_IMAGE_SIDE
 from stseg_train.checkpoint import load_checkpoint, save_checkpoint
@@ -139,49 +135,14 @@ def test_bench_ctrl_c_exits_130_with_one_line(tmp_path: Path, monkeypatch, capsy
     assert capsys.readouterr().err.strip().splitlines()[-1] == "stseg-bench: interrupted"
 
 
-def _console_script(name: str) -> Path:
-    script = Path(sys.executable).parent / name
-    if not script.exists():
-        pytest.skip(f"{script} not installed (pip install -e .)")
-    return script
-
-
 def test_ctrl_c_to_a_real_stseg_train_saves_and_exits_130(split, tmp_path: Path) -> None:
     run = tmp_path / "run"
-    command = [str(_console_script("stseg-train")), *_train_args(split, run), "--epochs", "1000", "--device", "cpu"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen = bytearray()
-    stepped = threading.Event()
-
-    def read_stderr() -> None:
-        assert process.stderr is not None
-        while chunk := os.read(process.stderr.fileno(), 4096):
-            seen.extend(chunk)
-            # The progress bar's description appears after the first step, inside fit.
-            if re.search(rb"epoch \d+ \d+/\d+", seen):
-                stepped.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        assert stepped.wait(60), f"no training step within 60 s:\n{seen.decode(errors='replace')}"
-        process.send_signal(signal.SIGINT)
-        # Not communicate(): it would read stderr too, racing the reader thread for the
-        # closing message. stdout holds a line or two, far below a pipe's buffer.
-        process.wait(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-    reader.join(10)
-    assert process.stdout is not None
-    stdout = process.stdout.read()
-    process.stdout.close()
-    process.stderr.close()
-    err = seen.decode(errors="replace")
-    assert process.returncode == SIGINT_EXIT, err
+    command = [str(console_script("stseg-train")), *_train_args(split, run), "--epochs", "1000", "--device", "cpu"]
+    status, stdout, err = interrupt_after_first_step(command)
+    assert status == SIGINT_EXIT, err
     last = run / "checkpoints" / "last.pt"
     assert load_checkpoint(last)["global_step"] >= 1
-    assert f"progress saved in {last}" in err + stdout.decode()
+    assert f"progress saved in {last}" in err + stdout
     assert "Traceback" not in err
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import torch
 import torch.multiprocessing as mp
+from interrupting import console_script, interrupt_after_first_step
 
 from stseg_synth.flows import write_synth_split
 from stseg_train import distributed
@@ -61,8 +62,10 @@ def _train_rank(rank: int, world: int, config: dict, port: int, resume: bool) ->
     dist = Dist(rank, world, rank)
     try:
         Trainer(TrainConfig.from_dict(config), resume=resume, dist=dist).fit()
-    finally:
-        distributed.shutdown(dist)
+    except BaseException:
+        distributed.shutdown(dist, wait=False)
+        raise
+    distributed.shutdown(dist)
 
 
 def _spawn(config: TrainConfig, world: int = 2, resume: bool = False) -> None:
@@ -126,21 +129,11 @@ def test_from_env_reads_torchruns_variables(monkeypatch) -> None:
     assert distributed.from_env() == Dist() and distributed.from_env().is_main
 
 
-def _console_script(name: str) -> Path:
-    import sys
-
-    return Path(sys.executable).parent / name
-
-
 @pytest.mark.slow
 def test_ctrl_c_to_torchrun_saves_once_and_stops_every_process(split, tmp_path: Path) -> None:
     """A terminal's Ctrl-C reaches torchrun's agent and both workers; the agent then sends
     SIGINT again. The workers agree on a step, rank 0 saves last.pt, and it resumes."""
     import os
-    import re
-    import signal
-    import subprocess
-    import threading
 
     prefix, root = split
     run = tmp_path / "run"
@@ -148,32 +141,8 @@ def test_ctrl_c_to_torchrun_saves_once_and_stops_every_process(split, tmp_path: 
         "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(run), "--image-size", "16", "24",
         "--features-start", "4", "--batch-size", "4", "--workers", "0", "--epochs", "1000", "--device", "cpu", "--solver", "irls",
     ]
-    command = [str(_console_script("torchrun")), "--standalone", "--nproc-per-node", "2", "--no-python", str(_console_script("stseg-train")), *train]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, env=env)
-    seen = bytearray()
-    stepped = threading.Event()
-
-    def read_stderr() -> None:
-        while chunk := os.read(process.stderr.fileno(), 4096):
-            seen.extend(chunk)
-            if re.search(rb"epoch \d+ \d+/\d+", seen):
-                stepped.set()
-
-    reader = threading.Thread(target=read_stderr, daemon=True)
-    reader.start()
-    try:
-        assert stepped.wait(120), f"no training step within 120 s:\n{seen.decode(errors='replace')}"
-        os.killpg(process.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        process.wait(timeout=90)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-    reader.join(10)
-    stdout = process.stdout.read().decode(errors="replace")
-    process.stdout.close()
-    process.stderr.close()
-    err = seen.decode(errors="replace")
+    command = [str(console_script("torchrun")), "--standalone", "--nproc-per-node", "2", "--no-python", str(console_script("stseg-train")), *train]
+    _, stdout, err = interrupt_after_first_step(command, group=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     last = run / "checkpoints" / "last.pt"
     assert last.is_file(), err
     state = load_checkpoint(last)
