@@ -96,6 +96,19 @@ def test_skip_done_skips_only_what_matches(local_ray, flows: Path, tmp_path: Pat
     assert alone.exit_code == 0 and "1 sequence(s) already done" in alone.stderr
 
 
+def test_videos_and_overlays_on_ray_equal_a_single_process(local_ray, tmp_path: Path) -> None:
+    """A video's flow is computed on the worker, as stseg-infer does it alone."""
+    from stseg_synth.video import render_video
+
+    videos = [render_video(tmp_path / f"clip{k}.mp4", n_frames=6, size=(40, 64), seed=k).path for k in range(2)]
+    args = [*(str(v) for v in videos), "--threads", "1", "--flow-method", "dis", "--overlay"]
+    alone = CliRunner().invoke(infer_main, [*args, "--out", str(tmp_path / "alone")])
+    spread = CliRunner().invoke(infer_main, [*args, "--out", str(tmp_path / "ray"), "--ray", "local"])
+    assert alone.exit_code == 0 and spread.exit_code == 0, alone.output + spread.output
+    _assert_same_outputs(tmp_path / "alone", tmp_path / "ray", ["clip0", "clip1"])
+    assert (tmp_path / "ray" / "clip1" / "overlay.mp4").is_file()
+
+
 def test_bad_input_is_named_and_the_others_finish(local_ray, flows: Path, tmp_path: Path) -> None:
     bad = tmp_path / "flows" / "bad"
     write_sequence(bad, 6, size=(24, 30))
