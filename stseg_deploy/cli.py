@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -114,8 +115,9 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         sequences = todo
     if ray_address:
         job = InferJob(
-            str(out_dir), str(model_file), provider, threads or 1, batch_size, cut_size, link,
-            None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
+            str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
+            link, None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
+            cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
         _infer_on_ray(ray_address, sequences, job)
         return
@@ -176,7 +178,7 @@ def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:
     try:
         with ray_session(address) as ray:
             outcomes = segment_on_ray(ray, sequences, job, on_progress=on_progress, on_start=on_start)
-    except ClusterError as exc:
+    except (ClusterError, OSError) as exc:
         bar.close()
         fail(exc)
     bar.close()

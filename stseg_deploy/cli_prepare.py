@@ -49,6 +49,10 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     setup_logging(verbose)
     if ray_address and click.get_current_context().get_parameter_source("workers") == click.core.ParameterSource.COMMANDLINE:
         raise click.UsageError("give --workers or --ray, not both: on Ray every CPU of the cluster works")
+    if ray_address and flows_root:
+        raise click.UsageError("--ray computes flows; with --flows none are computed: give one of them")
+    if ray_address:  # the workers see the same paths only when they are absolute
+        root, out_dir = str(Path(root).absolute()), str(Path(out_dir).absolute())
     flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)
     out = Path(out_dir)
     started = time.perf_counter()
@@ -83,7 +87,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
                     results = compute_flows(list(sequences.values()), flow_root, recipe, on_done=done, ray=ray)
             else:
                 results = compute_flows(list(sequences.values()), flow_root, recipe, workers, done)
-        except ClusterError as exc:
+        except (ClusterError, OSError) as exc:
             fail(exc)
         finally:
             bar.close()

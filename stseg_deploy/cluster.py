@@ -6,7 +6,9 @@ worker writes a sequence exactly as a single process does
 (:func:`stseg_deploy.outputs.segment_to_folder`: an output unit swapped in only when
 complete, under a lock that dies with its holder), so ``--out`` must be a folder that every
 node sees at the same path, on a shared filesystem; the driver checks this by leaving a probe
-file there that every worker must find.
+file there that every worker must find. Paths given relative to the driver's working folder
+mean the same on every worker, which starts in that folder (it must exist on every node, as
+the shared filesystem makes it).
 
 Faults: a worker that dies mid-sequence (killed, out of memory, node lost) is replaced, and
 its sequence goes to a worker again, up to ``attempts`` times; the next writer of that
@@ -22,6 +24,7 @@ import contextlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +39,9 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = 'pip install "stseg[cluster]"'
 PROBE_PREFIX = ".stseg-ray-probe."
 DEFAULT_ATTEMPTS = 3
+# How long workers may take to start (scheduling, loading the model) before the driver gives
+# up on them: a worker asking for resources that another job holds never starts.
+START_TIMEOUT = 300.0
 
 
 class ClusterError(RuntimeError):
@@ -58,6 +64,7 @@ class InferJob:
     save_features: bool = False
     overlay: bool = False
     model_sha256: str | None = None
+    cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
 @dataclass
@@ -174,6 +181,15 @@ class SegmentWorker:
         self.current: str | None = None
         self.frames_done = 0
         try:
+            if job.cwd is not None and os.getcwd() != job.cwd:
+                # Each Ray actor is a process of its own: this changes nothing but it.
+                try:
+                    os.chdir(job.cwd)
+                except OSError as exc:
+                    raise StsegOutputError(
+                        f"{job.cwd}: the driver's working folder is not there on node {self.host}; run from a "
+                        "folder every node sees, or give absolute paths"
+                    ) from exc
             if probe is not None:
                 check_probe(probe)
             model = load_model(job.model_file, provider=job.provider, threads=job.threads)
@@ -245,39 +261,80 @@ def segment_on_ray(
         def start() -> object:
             return actor_class.options(scheduling_strategy="SPREAD").remote(job, str(probe))
 
-        actors = [start() for _ in range(count)]
-        hellos = [_hello(ray, actor) for actor in actors]
+        pool = _Workers(ray, start, count)
+        hellos = pool.wait_first(START_TIMEOUT)
         if on_start is not None:
             on_start(hellos)
-        return _drive(ray, sequences, actors, start, attempts, on_progress, poll)
+        return _drive(ray, sequences, pool, attempts, on_progress, poll)
 
 
-def _hello(ray, actor) -> dict:
-    """A new worker's hello, or ClusterError naming its node and what stops it."""
-    try:
-        hello = ray.get(actor.hello.remote())
-    except ray.exceptions.RayActorError as exc:
-        raise ClusterError(f"a Ray worker could not start: {error_line(exc)}") from exc
-    if hello["error"] is not None:
-        raise ClusterError(f"worker on {hello['host']} (pid {hello['pid']}): {hello['error']}")
-    return hello
+class _Workers:
+    """The driver's workers: starting (their hello not yet answered), idle, or busy. A
+    worker is used once it has said hello, so one that cannot be scheduled never blocks."""
+
+    def __init__(self, ray, start, count: int) -> None:
+        self.ray, self.start = ray, start
+        self.starting: dict[object, object] = {}  # hello ref -> actor
+        self.idle: list = []
+        for _ in range(count):
+            self.add()
+
+    def add(self) -> None:
+        actor = self.start()
+        self.starting[actor.hello.remote()] = actor
+
+    def wait_first(self, timeout: float) -> list[dict]:
+        """Wait (up to ``timeout`` s) for every first worker, at least for one; their hellos.
+        Raises ClusterError when none starts in time, or one names what stops it."""
+        ready, _ = self.ray.wait(list(self.starting), num_returns=len(self.starting), timeout=timeout)
+        if not ready:
+            raise ClusterError(
+                f"no Ray worker started within {timeout:.0f} s: the cluster has no free resources for one "
+                "(another job may hold them)"
+            )
+        return [self.greeted(ref) for ref in ready]
+
+    def greeted(self, ref) -> dict:
+        """A started worker's hello; the worker joins the idle ones. ClusterError when it names
+        a fault of the setup (model, output folder), which every worker would meet."""
+        actor = self.starting.pop(ref)
+        try:
+            hello = self.ray.get(ref)
+        except self.ray.exceptions.RayActorError as exc:
+            raise ClusterError(f"a Ray worker could not start: {error_line(exc)}") from exc
+        if hello["error"] is not None:
+            raise ClusterError(f"worker on {hello['host']} (pid {hello['pid']}): {hello['error']}")
+        self.idle.append(actor)
+        return hello
 
 
-def _drive(ray, sequences, actors, start, attempts, on_progress, poll) -> list[Outcome]:
-    """Hand sequences to idle workers until every one is done or failed; replace dead workers."""
+def _drive(ray, sequences, pool: _Workers, attempts, on_progress, poll) -> list[Outcome]:
+    """Hand sequences to idle workers until every one is done or failed; replace dead workers
+    (without waiting for the replacement: it joins when it says hello)."""
     pending = deque(sequences)
-    idle = list(actors)
     running: dict[object, tuple[object, object]] = {}  # result ref -> (actor, sequence)
     tries: Counter = Counter()
     outcomes: dict[str, Outcome] = {}
     frames_done = 0
+    waited_since = time.monotonic()
     while pending or running:
-        while idle and pending:
-            actor, sequence = idle.pop(), pending.popleft()
+        while pool.idle and pending:
+            actor, sequence = pool.idle.pop(), pending.popleft()
             tries[sequence.name] += 1
             running[actor.segment.remote(sequence)] = (actor, sequence)
-        ready, _ = ray.wait(list(running), num_returns=1, timeout=poll)
+        if not running and not pool.idle and time.monotonic() - waited_since > START_TIMEOUT:
+            for sequence in pending:
+                outcomes[sequence.name] = Outcome(sequence.name, "failed", error="no worker could be started again", attempts=tries[sequence.name])
+            break
+        ready, _ = ray.wait([*running, *pool.starting], num_returns=1, timeout=poll)
         for ref in ready:
+            if ref in pool.starting:
+                try:
+                    pool.greeted(ref)
+                except ClusterError as exc:  # a replacement: go on with the workers there are
+                    log.warning("%s; going on without it", exc)
+                continue
+            waited_since = time.monotonic()
             actor, sequence = running.pop(ref)
             name = sequence.name
             try:
@@ -286,14 +343,17 @@ def _drive(ray, sequences, actors, start, attempts, on_progress, poll) -> list[O
                 log.warning("%s: its worker died (%s); attempt %d of %d", name, type(exc).__name__, tries[name], attempts)
                 with contextlib.suppress(Exception):
                     ray.kill(actor)
-                idle.append(start())
-                _hello(ray, idle[-1])
+                pool.add()
                 if tries[name] < attempts:
                     pending.appendleft(sequence)
                 else:
                     outcomes[name] = Outcome(name, "failed", error=f"its worker died {tries[name]} time(s)", attempts=tries[name])
                 continue
-            idle.append(actor)
+            except ray.exceptions.RayTaskError as exc:  # an error segment() did not expect: this sequence's
+                pool.idle.append(actor)
+                outcomes[name] = Outcome(name, "failed", error=error_line(getattr(exc, "cause", None) or exc), attempts=tries[name])
+                continue
+            pool.idle.append(actor)
             if "error" in result:
                 outcomes[name] = Outcome(name, "failed", error=result["error"], attempts=tries[name])
             else:

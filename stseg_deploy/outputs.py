@@ -54,6 +54,25 @@ def sequence_inputs(sequence) -> list[Path]:
     return [Path(p) for p in (*sequence.flows, *sequence.masks) if p is not None]
 
 
+def input_stamp(sequence) -> str:
+    """A digest of the size and modification time of every file a sequence reads (a frame
+    folder's files too): what tells ``--skip-done`` that inputs of the same names were made
+    again."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sequence_inputs(sequence):
+        files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                digest.update(f"{file}|missing\n".encode())
+                continue
+            digest.update(f"{file}|{stat.st_size}|{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
 def check_outputs_spare_inputs(sequences: Iterable, out_dir: str | Path) -> None:
     """Refuse, before anything is written, an ``out_dir`` whose sequence folders would hold
     any sequence's input (flows, masks, frames or video)."""
@@ -153,9 +172,10 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
 
 
 def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
-    """Whether ``out_dir/<sequence>`` is a complete output of this sequence's inputs, made
-    with ``settings`` (see :func:`output_settings`) by the model file ``model_sha256``: what
-    ``--skip-done`` skips. Timings, engine and device may differ."""
+    """Whether ``out_dir/<sequence>`` is a complete output of this sequence's inputs as they
+    are now (names, sizes and times: :func:`input_stamp`), made with ``settings`` (see
+    :func:`output_settings`) by the model file ``model_sha256``: what ``--skip-done`` skips.
+    Timings, engine and device may differ."""
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
     return (
         record is not None
@@ -164,6 +184,7 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
         and record.get("settings") == settings
         and record.get("frames") == sequence.frame_names
         and record.get("flows") == [str(p) for p in sequence.flows]
+        and record.get("input_stamp") == input_stamp(sequence)
     )
 
 
@@ -184,6 +205,7 @@ def _sequence_record(
         "frames": sequence.frame_names,
         "flows": [str(p) for p in sequence.flows],
         "masks": [None if m is None else str(m) for m in sequence.masks],
+        "input_stamp": input_stamp(sequence),
         "original_size": list(stats.original_size),
         "model_size": list(segmenter.image_size),
         "n_labels": info.n_labels,

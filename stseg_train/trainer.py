@@ -77,6 +77,13 @@ def _check_names(cfg: TrainConfig) -> None:
         raise ValueError(f"unknown distance {cfg.distance!r}; valid: {list(DISTANCES)}")
 
 
+def _ignore_stop_signals(_worker_id: int) -> None:
+    """DataLoader workers leave Ctrl-C and SIGTERM to the training process, which stops after
+    the step (every process at the same one under torchrun) and shuts them down itself."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 @dataclass
 class StepInfo:
     """What the progress callback receives after each optimisation step: ``step`` counts
@@ -257,6 +264,7 @@ class Trainer:
             dataset,
             batch_sampler=batches,
             num_workers=self.cfg.workers,
+            worker_init_fn=_ignore_stop_signals,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
         )
@@ -389,7 +397,8 @@ class Trainer:
             losses = np.array([float(self._loss(flow[i : i + 1], proba[i : i + 1])[0]) for i in range(flow.shape[0])])
             found = self._result_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set)
             rows.extend(zip(batch["index"].tolist(), found))
-        # Every process gets every row, in window order: the same table as one process.
+        # Every process gets every row, in window order: the same table as one process (but
+        # for the batch-mode noise, drawn per process's part of each batch).
         rows = [row for _, row in sorted(distributed.all_gather_lists(rows, self.dist), key=lambda pair: pair[0])]
         table = pd.DataFrame(rows)
         return float(table["loss"].mean()), float(table["jaccard_fair"].mean()), table
@@ -509,7 +518,7 @@ class Trainer:
                 if stop:
                     return stop, steps
         except RuntimeError as exc:
-            # Ctrl-C also reaches the DataLoader workers, which then die mid-fetch.
+            # A DataLoader worker that died (killed from outside: Ctrl-C itself is ignored there).
             if not self._stop_requested:
                 self._save_after_failure(exc)
                 raise

@@ -186,7 +186,7 @@ class EngineFactory:
         return self._onnx[precision]
 
     def build(self, engine: str, precision: str) -> Callable[[np.ndarray], np.ndarray]:
-        if precision == "fp16" and self.device == "cpu" and engine in ("torch", "torchscript", "onnxruntime"):
+        if precision == "fp16" and self.device == "cpu" and engine != "tensorrt":
             raise EngineUnavailable("fp16 is only timed on CUDA (CPU kernels for half 3D convolutions are slow or missing)")
         if engine in ("torch", "torch-compile", "torchscript"):
             if self.model is None:
@@ -195,8 +195,12 @@ class EngineFactory:
             module: torch.nn.Module = ExportWrapper(_copy(self.model)) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             module = module.to(self.device).eval()
             if engine == "torch-compile":
-                # Compiled on the first call (the warm-up runs), for this batch shape: the
+                # Compiled on the first call (the warm-up runs) of each input shape: the
                 # table's batches are constant, as a pipeline that pads its last batch has.
+                # One compile per row of the table is allowed, and past that dynamo must fail
+                # rather than fall back to eager under this engine's name.
+                torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, 64)
+                torch._dynamo.config.fail_on_recompile_limit_hit = True
                 module = torch.compile(module, dynamic=False)
             if engine == "torchscript":
                 import warnings

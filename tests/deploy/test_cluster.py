@@ -22,7 +22,7 @@ from stseg_deploy.cli_prepare import prepare_main
 from stseg_deploy.cluster import ClusterError, InferJob, SegmentWorker, check_probe, segment_on_ray, worker_plan
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.outputs import read_sequence_output
-from stseg_deploy.sources import sequences_from_folders
+from stseg_deploy.sources import Sequence, sequences_from_folders
 from stseg_deploy.zoo import resolve_model
 
 SEQUENCES = {"cat": 8, "dog": 10, "owl": 6}
@@ -96,6 +96,16 @@ def test_skip_done_skips_only_what_matches(local_ray, flows: Path, tmp_path: Pat
     assert alone.exit_code == 0 and "1 sequence(s) already done" in alone.stderr
 
 
+def test_skip_done_sees_inputs_made_again(tmp_path: Path) -> None:
+    write_sequence(tmp_path / "flows" / "cat", 6, size=(24, 30))
+    args = [str(tmp_path / "flows" / "cat"), "--out", str(tmp_path / "out"), "--skip-done"]
+    assert CliRunner().invoke(infer_main, args).exit_code == 0
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
+    write_sequence(tmp_path / "flows" / "cat", 6, size=(24, 30), seed=9)  # the same names, new flows
+    again = CliRunner().invoke(infer_main, args)
+    assert again.exit_code == 0 and "0 sequence(s) already done" in again.stderr
+
+
 def test_videos_and_overlays_on_ray_equal_a_single_process(local_ray, tmp_path: Path) -> None:
     """A video's flow is computed on the worker, as stseg-infer does it alone."""
     from stseg_synth.video import render_video
@@ -107,6 +117,34 @@ def test_videos_and_overlays_on_ray_equal_a_single_process(local_ray, tmp_path: 
     assert alone.exit_code == 0 and spread.exit_code == 0, alone.output + spread.output
     _assert_same_outputs(tmp_path / "alone", tmp_path / "ray", ["clip0", "clip1"])
     assert (tmp_path / "ray" / "clip1" / "overlay.mp4").is_file()
+
+
+def test_relative_paths_mean_the_driver_s_folder_on_the_workers(local_ray, flows: Path, tmp_path: Path, monkeypatch) -> None:
+    """Ray started in another folder (the module's fixture): workers still read and write
+    where the paths point from the driver's working folder."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(infer_main, [str(flows / "cat"), "--out", "rel", "--threads", "1", "--ray", "local"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "rel" / "cat" / "sequence.json").is_file()
+
+
+class _Broken(Sequence):
+    """A sequence whose reading fails in a way segment() does not expect (a bug, say)."""
+
+    def read_flows(self, with_images: bool = False):
+        raise KeyError("planted")
+
+
+def test_an_unexpected_error_fails_its_sequence_only(local_ray, flows: Path, tmp_path: Path) -> None:
+    import stseg_deploy.cluster as cluster
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this module
+    (good,) = sequences_from_folders([flows / "cat"])
+    broken = _Broken("broken", good.flows, good.masks)
+    job = InferJob(str(tmp_path / "out"), str(resolve_model(None)[0]), "cpu", 1, 2)
+    outcomes = cluster.segment_on_ray(local_ray, [broken, good], job)
+    assert [(o.name, o.status) for o in outcomes] == [("broken", "failed"), ("cat", "done")]
+    assert "planted" in outcomes[0].error and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cat"]
 
 
 def test_bad_input_is_named_and_the_others_finish(local_ray, flows: Path, tmp_path: Path) -> None:
@@ -160,6 +198,8 @@ def test_stseg_prepare_computes_the_same_flows_on_ray(local_ray, tmp_path: Path)
         np.testing.assert_array_equal(read_flow(flow), read_flow(twin))
     both = CliRunner().invoke(prepare_main, ["davis", str(root), "--out", str(tmp_path / "x"), "--ray", "local", "--workers", "2"])
     assert both.exit_code == 2 and "give --workers or --ray, not both" in both.output
+    mine = CliRunner().invoke(prepare_main, ["davis", str(root), "--out", str(tmp_path / "x"), "--ray", "local", "--flows", str(tmp_path)])
+    assert mine.exit_code == 2 and "with --flows none are computed" in mine.output
 
 
 def test_without_ray_the_message_says_how_to_install(flows: Path, tmp_path: Path, monkeypatch) -> None:

@@ -131,15 +131,16 @@ def test_from_env_reads_torchruns_variables(monkeypatch) -> None:
 
 @pytest.mark.slow
 def test_ctrl_c_to_torchrun_saves_once_and_stops_every_process(split, tmp_path: Path) -> None:
-    """A terminal's Ctrl-C reaches torchrun's agent and both workers; the agent then sends
-    SIGINT again. The workers agree on a step, rank 0 saves last.pt, and it resumes."""
+    """A terminal's Ctrl-C reaches torchrun's agent, both workers and their DataLoader
+    workers; the agent then sends SIGINT again. The DataLoader workers ignore it, the
+    training processes agree on a step, rank 0 saves last.pt, and it resumes."""
     import os
 
     prefix, root = split
     run = tmp_path / "run"
     train = [
         "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(run), "--image-size", "16", "24",
-        "--features-start", "4", "--batch-size", "4", "--workers", "0", "--epochs", "1000", "--device", "cpu", "--solver", "irls",
+        "--features-start", "4", "--batch-size", "4", "--workers", "1", "--epochs", "1000", "--device", "cpu", "--solver", "irls",
     ]
     command = [str(console_script("torchrun")), "--standalone", "--nproc-per-node", "2", "--no-python", str(console_script("stseg-train")), *train]
     _, stdout, err = interrupt_after_first_step(command, group=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
