@@ -230,13 +230,17 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
         raise click.ClickException(message) from exc
     try:
         _train(ctx, trainer, tqdm, logging_redirect_tqdm)
-    except (click.exceptions.Exit, SystemExit):  # an interrupted run ends the same on every process
+    except (click.exceptions.Exit, SystemExit) as stop:  # an interrupted run ends the same on every process
         distributed.shutdown(dist)
+        if dist.active:
+            distributed.exit_now(getattr(stop, "exit_code", getattr(stop, "code", 1)) or 0)
         raise
     except BaseException:
         distributed.shutdown(dist, wait=False)
         raise
     distributed.shutdown(dist)
+    if dist.active:
+        distributed.exit_now(0)
 
 
 def _train(ctx: click.Context, trainer, tqdm, logging_redirect_tqdm) -> None:

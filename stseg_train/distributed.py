@@ -15,8 +15,11 @@ equals the gradient of the global batch's mean loss.
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as torch_dist
@@ -77,6 +80,17 @@ def shutdown(dist: Dist, wait: bool = True) -> None:
         if wait:
             torch_dist.barrier()
         torch_dist.destroy_process_group()
+
+
+def exit_now(status: int) -> NoReturn:
+    """End this process at once with ``status``, after flushing logs and the standard
+    streams, skipping the interpreter's teardown: once the Gloo group is gone, that teardown
+    sometimes aborts in C++ ("terminate called without an active exception", about one run
+    in 40 here) although every file is written and the work is done."""
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(status)
 
 
 def all_sum(value: float, dist: Dist, device: torch.device) -> float:

@@ -66,6 +66,7 @@ def _train_rank(rank: int, world: int, config: dict, port: int, resume: bool) ->
         distributed.shutdown(dist, wait=False)
         raise
     distributed.shutdown(dist)
+    distributed.exit_now(0)  # as stseg-train does under torchrun
 
 
 def _spawn(config: TrainConfig, world: int = 2, resume: bool = False) -> None:
