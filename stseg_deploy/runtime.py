@@ -163,20 +163,20 @@ class TorchScriptModel:
         self._torch = torch
         self.has_features = True
 
-    def run(self, flow: np.ndarray, features: bool = False):
+    def _outputs(self, flow: np.ndarray) -> tuple:
+        """The module's outputs for ``flow``: (proba, features[, labels]) tensors."""
         torch = self._torch
-        x = torch.from_numpy(_check_input(flow)).to(self.device)
         with torch.inference_mode():
-            proba, feats = self.module(x)[:2]
+            return self.module(torch.from_numpy(_check_input(flow)).to(self.device))
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        proba, feats = self._outputs(flow)[:2]
         if features:
             return proba.cpu().numpy(), feats.cpu().numpy()
         return proba.cpu().numpy()
 
     def labels(self, flow: np.ndarray) -> np.ndarray:
-        torch = self._torch
-        x = torch.from_numpy(_check_input(flow)).to(self.device)
-        with torch.inference_mode():
-            out = self.module(x)
+        out = self._outputs(flow)
         # Models exported before the in-graph argmax return (proba, features) only.
         return out[2].cpu().numpy() if len(out) > 2 else argmax_labels(out[0].cpu().numpy())
 

@@ -380,9 +380,10 @@ class Trainer:
         rows = []
         # Sharded like training: each process takes its part of every global batch.
         parts = [
-            (number, part)
+            (number, part[:real])
             for number, whole in enumerate(self._global_batches(list(range(len(self.val_set)))))
-            if (part := whole[self.dist.rank * self.per_process : (self.dist.rank + 1) * self.per_process])
+            for part, real in [distributed.part_of(whole, self.dist, self.per_process)]
+            if real  # no step to take part in: a process with nothing here skips the batch
         ]
         for (number, _), batch in zip(parts, self._loader(self.val_set, [part for _, part in parts])):
             flow = batch["flow"].to(self.device, non_blocking=True)

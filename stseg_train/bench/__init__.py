@@ -216,28 +216,27 @@ class EngineFactory:
 
             return run_torch
         if engine == "onnxruntime":
-            provider = "cuda" if self.device == "cuda" else "cpu"
-            try:
-                session = OnnxModel(self.onnx_path(precision), provider=provider, threads=self.threads)
-            except RuntimeError as exc:
-                raise EngineUnavailable(str(exc)) from exc
-            return session.run
+            return self._session(precision).run
         if engine == "onnxruntime-iobinding":
             return self._iobinding(precision)
         if engine == "tensorrt":
             return self._tensorrt(precision)
         raise ValueError(f"unknown engine {engine!r}; expected one of {ENGINES}")
 
+    def _session(self, precision: str) -> OnnxModel:
+        """The ONNX export of ``precision`` in onnxruntime on this device."""
+        try:
+            return OnnxModel(self.onnx_path(precision), provider=self.device, threads=self.threads)
+        except RuntimeError as exc:  # CUDA asked for but not there
+            raise EngineUnavailable(str(exc)) from exc
+
     def _iobinding(self, precision: str) -> Callable[[np.ndarray], np.ndarray]:
         """onnxruntime with I/O binding, as a GPU pipeline would run it: the input copied to
         the device once, only the uint8 labels copied back (no probabilities leave it)."""
         import onnxruntime as ort
 
-        provider = "cuda" if self.device == "cuda" else "cpu"
-        try:
-            session = OnnxModel(self.onnx_path(precision), provider=provider, threads=self.threads)
-        except RuntimeError as exc:
-            raise EngineUnavailable(str(exc)) from exc
+        provider = self.device
+        session = self._session(precision)
         if not session.has_labels:
             raise EngineUnavailable("the ONNX file has no 'labels' output (exported before it existed)")
 
