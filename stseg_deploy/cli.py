@@ -20,7 +20,11 @@ from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
 from .cluster import INSTALL_HINT, InferJob
+from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings
 from .runtime import PROVIDERS
+from .tta import DEFAULT_TTA, TTA_MODES
+
+_GUIDED = GuidedSettings()
 
 
 def _cut_size(ctx, param, value):  # noqa: ARG001
@@ -57,10 +61,16 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute video flow at H W (instead of --flow-scale); masks are still written at the video's size.")
 @click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: the model's training flow; else auto]")
 @click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")
+@click.option("--tta", type=click.Choice(TTA_MODES), default=DEFAULT_TTA, help="Test-time augmentation. flip: each window also runs mirrored left-right in the same model call, and the two predictions are averaged, segments aligned per window (about twice the model's time).")
+@click.option("--refine", type=click.Choice(REFINE_MODES), default=DEFAULT_REFINE, help="How labels reach the frames' size. guided: a guided filter of the linked probabilities with the frame as guide, so boundaries follow image edges (needs the frames: a video, a frame folder, a DataSplit Image column or --frames); none: nearest upsampling; auto: guided where the frames are known, else none (sequence.json says which).")
+@click.option("--guided-radius", type=click.FloatRange(min=0, min_open=True), default=_GUIDED.radius, help="Guided refinement: box radius in pixels of a 480-row frame, scaled with the frame's height.")
+@click.option("--guided-eps", type=click.FloatRange(min=0, min_open=True), default=_GUIDED.eps, help="Guided refinement: regularisation (colours in [0, 1]); larger is smoother, smaller follows weaker edges.")
+@click.option("--guided-subsample", type=click.IntRange(min=1), default=_GUIDED.subsample, help="Guided refinement: its coefficients are computed on a grid this many times coarser (1: the exact filter, several times slower).")
+@click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, skip_done, ray_address, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, frames_dir, skip_done, ray_address, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -79,7 +89,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     from .outputs import check_outputs_spare_inputs, is_done, model_file_sha256, output_settings, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
-    from .sources import VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_flow
+    from .sources import Sequence, VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_flow, with_frames
     from .zoo import resolve_model
 
     if bool(inputs) == bool(data_file):
@@ -92,6 +102,11 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             sequences = sequences_from_inputs(inputs, method, size, scale, flow_step)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
+        if frames_dir is not None:
+            targets = [s for s in sequences if isinstance(s, Sequence) and not s.has_frames]
+            if not targets:
+                raise click.UsageError("--frames applies to flow-file inputs without frames; every input here has its frames")
+            sequences = [with_frames(s, frames_dir, len(sequences) == 1) if s in targets else s for s in sequences]
         check_outputs_spare_inputs(sequences, out_dir)
         model_file, bundled = resolve_model(model_path)
         # On a cluster the driver reads the model's metadata only: the workers run it.
@@ -99,14 +114,21 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         if inputs and model.info.flow:
             method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
             sequences = [with_flow(s, method, size, scale) if isinstance(s, VideoSequence) else s for s in sequences]
-        segmenter = Segmenter(model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size)
+        guided = GuidedSettings(guided_radius, guided_eps, guided_subsample)
+        segmenter = Segmenter(
+            model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size, tta=tta, refine=refine, guided=guided,
+        )
+        for sequence in sequences:
+            segmenter.refinement(sequence)  # --refine guided without frames: named before anything runs
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
         fail(exc)
     where = "on the Ray workers" if ray_address else f"{model.engine} on {model.device}"
+    refined = sum(segmenter.refinement(s) == "guided" for s in sequences)
     click.echo(
         f"model {f'bundled {bundled!r} ({model_file})' if bundled else model_file}: {where}, L={model.info.n_labels}, "
-        f"input {segmenter.image_size[0]}x{segmenter.image_size[1]}, {len(sequences)} sequence(s)",
+        f"input {segmenter.image_size[0]}x{segmenter.image_size[1]}, {len(sequences)} sequence(s); tta {tta}, "
+        f"refine {refine}" + (f" (guided for {refined} of {len(sequences)})" if refine == "auto" else ""),
         err=True,
     )
     if skip_done:
@@ -117,6 +139,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         job = InferJob(
             str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
             link, None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
+            tta=tta, refine=refine, guided=guided,
             cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
         _infer_on_ray(ray_address, sequences, job)

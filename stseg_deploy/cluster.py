@@ -33,6 +33,8 @@ from pathlib import Path
 
 from .clikit import error_line
 from .io.outdir import StsegOutputError
+from .refine import DEFAULT_REFINE, GuidedSettings
+from .tta import DEFAULT_TTA
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,9 @@ class InferJob:
     save_features: bool = False
     overlay: bool = False
     model_sha256: str | None = None
+    tta: str = DEFAULT_TTA
+    refine: str = DEFAULT_REFINE
+    guided: GuidedSettings | None = None
     cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
@@ -193,7 +198,9 @@ class SegmentWorker:
             if probe is not None:
                 check_probe(probe)
             model = load_model(job.model_file, provider=job.provider, threads=job.threads)
-            self.segmenter = Segmenter(model, job.batch_size, job.cut_size, job.link, job.image_size)
+            self.segmenter = Segmenter(
+                model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided,
+            )
             self.device = f"{model.engine} on {model.device}"
         except (OSError, ValueError, RuntimeError) as exc:
             self.error = error_line(exc)

@@ -2,7 +2,9 @@
 
 Layout of ``OUT/SEQ/``:
 - ``labels.npy``: (F, h, w) uint8 at model resolution, linked labels;
-- ``<frame>.png``: indexed label maps (DAVIS palette) at the flow's original size;
+- ``<frame>.png``: indexed label maps (DAVIS palette) at the frames' size (``original_size``):
+  the labels upsampled (nearest), or with refinement (``settings.refine == "guided"``) the
+  refined label maps, which then only these PNGs hold (see :func:`read_label_maps`);
 - ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``save_proba``);
 - ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``save_features``);
 - ``sequence.json``: frame names, sizes, model metadata, the settings, the model file's
@@ -28,6 +30,7 @@ from .io.flowfiles import FLOW_MARKER
 from .linker import LinkedFrame
 from .io.outdir import OutputUnit, check_inputs_outside, check_name, file_sha256, is_complete, read_marker
 from .pipeline import Segmenter, SequenceStats
+from .preprocess import resize_labels
 from .sinks import LABELS_FILE, FolderSink, OverlaySink
 from .sources import Sequence
 from .io.videoio import DEFAULT_FPS
@@ -164,11 +167,37 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
         "save_proba": save_proba,
         "save_features": save_features,
         "overlay": overlay,
+        **quality_settings(segmenter, sequence),
     }
     if sequence.video is not None:  # a video: its flow was computed here
         size = None if sequence.size is None else list(sequence.size)
         settings["flow"] = {"method": sequence.method, "size": size, "step": sequence.step}
     return settings
+
+
+def quality_settings(segmenter: Segmenter, sequence) -> dict:
+    """The stages that change a sequence's masks beyond the model and linking, as
+    sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
+    sequence: "guided" or "none") and, when guided, ``guided`` (its settings). Outputs
+    written before these stages existed have none of these keys: "none" for both
+    (:func:`stage_settings`). Raises StsegInputError for ``refine="guided"`` on a sequence
+    without frames."""
+    refine = segmenter.refinement(sequence)
+    out = {"tta": segmenter.tta, "refine": refine}
+    if refine == "guided":
+        out["guided"] = segmenter.guided.as_dict()
+    return out
+
+
+def stage_settings(record: dict) -> dict:
+    """``tta``, ``refine`` and ``guided`` of a sequence record (see :func:`quality_settings`),
+    with the values outputs written before these stages existed mean."""
+    settings = record.get("settings") or {}
+    return {
+        "tta": settings.get("tta", "none"),
+        "refine": settings.get("refine", "none"),
+        "guided": settings.get("guided"),
+    }
 
 
 def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
@@ -200,6 +229,9 @@ def _sequence_record(
     info = segmenter.model.info
     settings = output_settings(segmenter, sequence, save_proba, save_features, overlay)
     path = getattr(segmenter.model, "path", None)
+    refine = {"asked": segmenter.refine, "applied": settings["refine"]}
+    if segmenter.refine == "auto" and settings["refine"] == "none":
+        refine["note"] = "no frames known for this sequence (flow files only): labels upsampled, nearest"
     return {
         "sequence": sequence.name,
         "frames": sequence.frame_names,
@@ -212,6 +244,7 @@ def _sequence_record(
         "cut_size": segmenter.cut_size,
         "link": segmenter.link,
         "settings": settings,
+        "refine": refine,
         "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},
         "model": {**asdict(info), "image_size": list(info.image_size)},
         "engine": segmenter.model.engine,
@@ -239,14 +272,32 @@ def _folder_snapshot(folder: Path):
 
 
 def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
-    """labels (F, h, w) uint8 and the sequence.json record of a complete output folder.
+    """labels (F, h, w) uint8 at model size and the sequence.json record of a complete
+    output folder: the linked labels, before any refinement.
 
     Raises FileNotFoundError when ``seq_dir`` is not a complete stseg-infer output (no
     ``sequence.json``, or one without the completeness marker), ValueError when its files
     disagree."""
-    seq_dir = Path(seq_dir)
+    labels, record, _ = _read_output(Path(seq_dir), label_maps=False)
+    return labels, record
+
+
+def read_label_maps(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
+    """The label maps an output stands for, (F, H, W) uint8 at its ``original_size``, and
+    its sequence.json record: the refined maps (its PNGs) when it was refined, else
+    labels.npy upsampled (nearest), which is what the PNGs of such an output hold too.
+
+    Everything comes from one snapshot of the folder (a rerun swapping a new output in
+    meanwhile is not mixed in). Raises as :func:`read_sequence_output`, and ValueError
+    naming a PNG that is missing, unreadable or of another size."""
+    _, record, maps = _read_output(Path(seq_dir), label_maps=True)
+    return maps, record
+
+
+def _read_output(seq_dir: Path, label_maps: bool) -> tuple[np.ndarray, dict, np.ndarray | None]:
     meta_path = seq_dir / SEQUENCE_FILE
     labels_path = seq_dir / LABELS_FILE
+    maps = None
     with _folder_snapshot(seq_dir) as opener:
         try:
             with open(SEQUENCE_FILE, "rb", opener=opener) as handle:
@@ -261,14 +312,51 @@ def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
                 f"{seq_dir / Path(exc.filename or SEQUENCE_FILE).name}: missing; is {seq_dir} a complete "
                 f"{TOOL} output folder (or was it replaced while being read)?"
             ) from exc
+        record = _parse_record(text, meta_path)
+        if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
+            raise ValueError(
+                f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"
+            )
+        if label_maps:
+            size = (int(record["original_size"][0]), int(record["original_size"][1]))
+            if stage_settings(record)["refine"] == "none":
+                maps = np.stack([resize_labels(frame, size) for frame in labels])
+            else:
+                maps = np.stack([_read_png(seq_dir, name, opener, size) for name in record["frames"]])
+    return labels, record, maps
+
+
+def _parse_record(text: bytes, meta_path: Path) -> dict:
     try:
         record = json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{meta_path}: corrupt JSON ({exc})") from exc
     if not is_complete(record, TOOL):
         raise FileNotFoundError(f"{meta_path}: not marked as a complete {TOOL} output; run {TOOL} again")
-    if labels.ndim != 3 or labels.shape[0] != len(record["frames"]):
+    return record
+
+
+def _read_png(seq_dir: Path, name: str, opener, size: tuple[int, int]) -> np.ndarray:
+    """One refined label map, (H, W) uint8, read through the folder's snapshot."""
+    from io import BytesIO
+
+    from PIL import Image, UnidentifiedImageError
+
+    path = seq_dir / f"{name}.png"
+    try:
+        with open(f"{name}.png", "rb", opener=opener) as handle:
+            data = handle.read()
+        with Image.open(BytesIO(data)) as image:
+            image.load()
+            mode = image.mode
+            maps = np.asarray(image, dtype=np.uint8)
+    except FileNotFoundError as exc:
+        raise ValueError(f"{path}: missing; the output is refined, so its label maps are its PNGs") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise ValueError(f"{path}: not a readable label PNG ({exc})") from exc
+    if mode not in ("P", "L") or maps.shape != tuple(size):
         raise ValueError(
-            f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"
+            f"{path}: expected an indexed label map of {size[1]}x{size[0]} (original_size), got mode {mode} "
+            f"{maps.shape[1] if maps.ndim > 1 else '?'}x{maps.shape[0]}"
         )
-    return labels, record
+    return maps

@@ -7,6 +7,7 @@ Windows are streamed in batches, so memory depends on the batch size, not the vi
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -19,16 +20,19 @@ from .errors import StsegInputError
 from .linker import LinkedFrame, StreamLinker
 from .background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
+from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
 from .runtime import SegmentationModel
 from .sinks import FrameSink, MemorySink
 from .sources import SequenceSource
+from .tta import DEFAULT_TTA, TTA_MODES, run_flipped
 
 @dataclass
 class SequenceStats:
     """One sequence's run: ``n_frames`` flow frames segmented, ``windows`` model windows,
     ``original_size`` (H, W) the outputs are written at (the frames' size when known, else
     the flows'), and seconds: ``read`` (reading, resizing, and the sinks' flow() hooks),
-    ``model``, ``link``, ``write`` and ``total``. Every float field becomes a key of
+    ``model`` (with test-time flip: both passes and the averaging), ``link``, ``refine``
+    (the guided refinement), ``write`` and ``total``. Every float field becomes a key of
     ``"seconds"`` in sequence.json."""
 
     n_frames: int = 0
@@ -36,6 +40,7 @@ class SequenceStats:
     read: float = 0.0
     model: float = 0.0
     link: float = 0.0
+    refine: float = 0.0
     write: float = 0.0
     total: float = 0.0
     original_size: tuple[int, int] = (0, 0)
@@ -50,6 +55,12 @@ class Segmenter:
         cut_size: windows per independently linked chunk (None: whole sequence).
         link: "naive" or "optimal".
         image_size: (H, W) model input size; default the size stored in the model.
+        tta: "none", or "flip": each window also runs mirrored, in the same model call, and
+            the two predictions are averaged, segments aligned (:mod:`stseg_deploy.tta`).
+        refine: how linked labels reach the frames' size: "none" (nearest upsampling),
+            "guided" (guided by the frame's colours, :mod:`stseg_deploy.refine`; a sequence
+            without frames is an error), "auto" (guided where the frames are known).
+        guided: the guided refinement's settings (default :class:`GuidedSettings()`).
     """
 
     def __init__(
@@ -59,11 +70,21 @@ class Segmenter:
         cut_size: int | None = DEFAULT_CUT_SIZE,
         link: str = "naive",
         image_size: tuple[int, int] | None = None,
+        tta: str = DEFAULT_TTA,
+        refine: str = DEFAULT_REFINE,
+        guided: GuidedSettings | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if link not in ("naive", "optimal"):
             raise ValueError(f"link must be 'naive' or 'optimal', got {link!r}")
+        if tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
+        if refine not in REFINE_MODES:
+            raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
+        self.tta = tta
+        self.refine = refine
+        self.guided = guided if guided is not None else GuidedSettings()
         self.model = model
         self.batch_size = batch_size
         self.cut_size = cut_size
@@ -75,6 +96,23 @@ class Segmenter:
     @property
     def n_labels(self) -> int:
         return self.model.info.n_labels
+
+    def refinement(self, sequence: SequenceSource) -> str:
+        """The refinement this segmenter applies to ``sequence``: "guided" or "none".
+
+        Raises StsegInputError, naming the sequence, when "guided" was asked for and the
+        sequence has no frames to guide it ("auto" then falls back to "none")."""
+        if self.refine == "none":
+            return "none"
+        if sequence.has_frames:
+            return "guided"
+        if self.refine == "guided":
+            raise StsegInputError(
+                f"sequence {sequence.name!r}: --refine guided needs the video's frames, and none are known "
+                "(give a video or a frame folder, a DataSplit with an Image column, or --frames DIR; "
+                "or --refine none)"
+            )
+        return "none"
 
     def _resized_flows(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
         """The sequence's flows one by one at model size: (2, h, w) float32, in pixels of the
@@ -140,8 +178,10 @@ class Segmenter:
 
         ``sequence``: a :class:`~stseg_deploy.sources.Sequence` or ``VideoSequence``.
         ``on_flow(index, flow, image)`` sees each flow at its original size, (2, H, W) pixels,
-        and with ``with_images`` its video frame (H, W, 3) uint8 (None for flow files), from
-        the read-ahead thread.
+        and with ``with_images`` (or when refining) its frame (H, W, 3) uint8 RGB (None for
+        flow files without frames), from the read-ahead thread. When the sequence is
+        refined (:meth:`refinement`), each frame also carries ``refined`` (H, W) uint8, its
+        labels at the frame's size.
         """
         stats = stats if stats is not None else SequenceStats()
         n_frames = sequence.n_frames
@@ -149,12 +189,22 @@ class Segmenter:
             raise StsegInputError(
                 f"sequence {sequence.name!r}: {n_frames} flow frame(s); at least {WINDOW} are needed"
             )
+        refining = self.refinement(sequence) == "guided"
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
-        for batch in self._window_batches(sequence, stats, on_flow, with_images):
+        # Refinement works on each linked frame's probabilities, so they go through linking.
+        linked_proba = keep_proba or refining
+        guides = _Guides(on_flow) if refining else None
+        batches = self._window_batches(
+            sequence, stats, on_flow if guides is None else guides.keep, with_images or refining
+        )
+        for batch in batches:
             t0 = time.perf_counter()
-            if keep_proba or keep_features:
+            if self.tta == "flip":
+                proba, labels, *rest = run_flipped(self.model, batch, features=keep_features)
+                features = rest[0] if keep_features else None
+            elif linked_proba or keep_features:
                 out = self.model.run(batch, features=keep_features)
                 proba, features = (out if keep_features else (out, None))
                 labels = argmax_labels(proba)
@@ -163,9 +213,16 @@ class Segmenter:
                 proba, features, labels = None, None, self.model.labels(batch)
             t1 = time.perf_counter()
             stats.model += t1 - t0
-            linked = linker.push(labels, proba if keep_proba else None, features)
+            linked = linker.push(labels, proba if linked_proba else None, features)
             stats.link += time.perf_counter() - t1
-            yield from linked
+            for frame in linked:
+                if refining:
+                    t2 = time.perf_counter()
+                    frame.refined = refine_labels(frame.proba, guides.take(frame.index), self.guided)
+                    if not keep_proba:
+                        frame.proba = None
+                    stats.refine += time.perf_counter() - t2
+                yield frame
         if linker.next_window != stats.windows:
             raise StsegInputError(
                 f"sequence {sequence.name!r}: {linker.next_window + WINDOW - 1} flow frames were read, "
@@ -201,7 +258,10 @@ class Segmenter:
                 opened.append(sink)
             frames = self.linked_frames(
                 sequence, keep_proba=keep_proba, keep_features=keep_features, stats=stats,
-                on_flow=on_flow, with_images=any(sink.wants_images for sink in sinks),
+                on_flow=on_flow,
+                # Sinks see the frames a run reads anyway: a video's (decoded for its flow), or
+                # frame files read to refine; frame files are not read for a sink alone.
+                with_images=sequence.video is not None and any(sink.wants_images for sink in sinks),
             )
             # Closed on any error too: that stops and joins the read-ahead thread, which must
             # not be left inside OpenCV when the interpreter exits (C++ terminate, exit 134).
@@ -227,3 +287,25 @@ class Segmenter:
         sink = MemorySink()
         self.run(sequence, sink)
         return sink.labels
+
+
+class _Guides:
+    """The frames read for refinement, kept by flow index from the read-ahead thread until
+    their linked frame is refined (a batch and a window's worth at most)."""
+
+    def __init__(self, on_flow: Callable[[int, np.ndarray, np.ndarray | None], None] | None) -> None:
+        self._on_flow = on_flow
+        self._images: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def keep(self, index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
+        if image is None:
+            raise StsegInputError(f"flow frame {index}: no frame was read to guide the refinement")
+        with self._lock:
+            self._images[index] = image
+        if self._on_flow is not None:
+            self._on_flow(index, flow, image)
+
+    def take(self, index: int) -> np.ndarray:
+        with self._lock:
+            return self._images.pop(index)

@@ -35,6 +35,12 @@ from .preprocess import resize_labels
 LABELS_FILE = "labels.npy"
 
 
+def frame_masks(frame: LinkedFrame, size: tuple[int, int]) -> np.ndarray:
+    """A linked frame's label map at ``size`` (H, W), uint8: its refined labels when it has
+    them (resized, nearest, only if at another size), else its labels upsampled, nearest."""
+    return resize_labels(frame.labels if frame.refined is None else frame.refined, size)
+
+
 class FrameSink:
     """Base of the sinks: every step does nothing unless a sink overrides it.
 
@@ -63,15 +69,18 @@ class FrameSink:
 
 class MemorySink(FrameSink):
     """Collects ``labels`` (F, h, w) uint8 at model size and, when the run keeps them,
-    ``proba`` (F, L, h, w) float32."""
+    ``proba`` (F, L, h, w) float32; when the run refines, ``refined`` (F, H, W) uint8, the
+    label maps at the frames' size."""
 
     def __init__(self) -> None:
         self.labels: np.ndarray | None = None
         self.proba: np.ndarray | None = None
+        self.refined: np.ndarray | None = None
 
     def open(self, sequence, stats) -> None:  # noqa: ARG002
         self.labels = None
         self.proba = None
+        self.refined = None
         self._n_frames = sequence.n_frames
 
     def write(self, frame: LinkedFrame) -> None:
@@ -82,6 +91,10 @@ class MemorySink(FrameSink):
             if self.proba is None:
                 self.proba = np.empty((self._n_frames, *frame.proba.shape), dtype=np.float32)
             self.proba[frame.index] = frame.proba
+        if frame.refined is not None:
+            if self.refined is None:
+                self.refined = np.empty((self._n_frames, *frame.refined.shape), dtype=np.uint8)
+            self.refined[frame.index] = frame.refined
 
 
 class FolderSink(FrameSink):
@@ -122,7 +135,7 @@ class FolderSink(FrameSink):
     def _write_files(self, frame: LinkedFrame) -> None:
         t0 = time.perf_counter()
         name = self.names[frame.index]
-        write_label_png(self.folder / f"{name}.png", resize_labels(frame.labels, self.stats.original_size))
+        write_label_png(self.folder / f"{name}.png", frame_masks(frame, self.stats.original_size))
         if frame.proba is not None:
             write_npy(self.folder / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
         if frame.features is not None:
@@ -181,7 +194,7 @@ class OverlaySink(FrameSink):
         t0 = time.perf_counter()
         with self._lock:
             image = self._backgrounds.pop(frame.index)
-        blended = blend_labels(image, resize_labels(frame.labels, image.shape[:2]), alpha=self.alpha)
+        blended = blend_labels(image, frame_masks(frame, image.shape[:2]), alpha=self.alpha)
         self._writer.submit(lambda: _save_png(self.folder / "overlay" / f"{self.names[frame.index]}.png", blended))
         self._video.write(blended)
         self.stats.write += time.perf_counter() - t0

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -31,12 +31,17 @@ class SequenceSource(Protocol):
     output names; ``flows`` and ``masks``: F descriptions of where each flow comes from and
     the ground truth (None where absent), for the record; ``video``: the frames behind the
     flows (a ``stseg_deploy.io.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
-    outputs at, or None for the flows' own size; ``read_flows(with_images)``: yields
-    ``(where, flow (2, H, W) float32 pixels, frame (H, W, 3) uint8 or None)`` F times.
+    outputs at, or None for the flows' own size; ``has_frames``: whether each flow frame's
+    image is known (a video, or image files), which refinement needs;
+    ``read_flows(with_images)``: yields ``(where, flow (2, H, W) float32 pixels, frame
+    (H, W, 3) uint8 RGB or None)`` F times.
     """
 
     name: str
     video: object | None
+
+    @property
+    def has_frames(self) -> bool: ...
 
     @property
     def n_frames(self) -> int: ...
@@ -58,20 +63,27 @@ class SequenceSource(Protocol):
 
 @dataclass(frozen=True)
 class Sequence:
-    """A named sequence: its flow files in frame order and, when known, ground-truth masks.
+    """A named sequence: its flow files in frame order and, when known, ground-truth masks
+    and the frames the flows start from.
 
     ``frame_size`` is the (H, W) of the frames the flows were computed from, when known (a
     DataSplit's Image column): outputs are written at that size, so flow computed at a
     reduced scale still gives masks on the frames' (and ground truth's) grid. None: the flows'
-    own size.
+    own size. ``images``: one image file per flow frame (frame t for the flow t → t + 1), or
+    empty when unknown; read only to refine.
     """
 
     name: str
     flows: tuple[Path, ...]
     masks: tuple[Path | None, ...]
     frame_size: tuple[int, int] | None = None
+    images: tuple[Path, ...] = ()
 
-    video = None  # no RGB frames behind a folder of flow files
+    video = None  # no decoder behind flow files
+
+    @property
+    def has_frames(self) -> bool:
+        return len(self.images) == len(self.flows) > 0
 
     @property
     def frame_names(self) -> list[str]:
@@ -82,11 +94,25 @@ class Sequence:
     def n_frames(self) -> int:
         return len(self.flows)
 
-    def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, None]]:  # noqa: ARG002
-        """Yield ``(where, flow, None)`` per frame: the file path, (2, H, W) float32 pixels,
-        and no image (there are no frames behind flow files)."""
-        for path in self.flows:
-            yield str(path), read_flow(path), None
+    def read_flows(self, with_images: bool = False) -> Iterator[tuple[str, np.ndarray, np.ndarray | None]]:
+        """Yield ``(where, flow, image)`` per frame: the file path, (2, H, W) float32 pixels,
+        and with ``with_images`` and known ``images`` the frame (H, W, 3) uint8 RGB, else None.
+        A frame that cannot be decoded, or whose size is not ``frame_size``, is an error
+        naming its file."""
+        from .io.videoio import read_image
+
+        read_images = with_images and self.has_frames
+        for t, path in enumerate(self.flows):
+            image = None
+            if read_images:
+                image = read_image(self.images[t])
+                expected = self.frame_size or image.shape[:2]
+                if image.shape[:2] != tuple(expected):
+                    raise StsegInputError(
+                        f"{self.images[t]}: frame size {image.shape[1]}x{image.shape[0]} differs from the sequence's "
+                        f"{expected[1]}x{expected[0]} (width x height) of sequence {self.name!r}"
+                    )
+            yield str(path), read_flow(path), image
 
 
 @dataclass(frozen=True)
@@ -109,6 +135,10 @@ class VideoSequence:
     def frame_size(self) -> tuple[int, int]:
         """(H, W) of the video's frames: outputs are written there whatever the flow size."""
         return tuple(self.video.size)
+
+    @property
+    def has_frames(self) -> bool:
+        return True  # decoded for the flow
 
     @property
     def masks(self) -> tuple[None, ...]:
@@ -165,8 +195,6 @@ def with_flow(
     sequence: VideoSequence, method: str, size: tuple[int, int] | None = None, scale: float | str = "auto"
 ) -> VideoSequence:
     """The same video with its flow computed by ``method`` at ``size`` / ``scale`` instead."""
-    from dataclasses import replace
-
     from .opticalflow import FlowEstimator, flow_size_for
 
     size = flow_size_for(sequence.frame_size, size, scale)
@@ -229,7 +257,10 @@ def sequences_from_datasplit(prefix: str | Path, split: str, base_dir: str | Pat
                     f"its paths are relative to --base-dir, here {base_dir or 'not given'})"
                 )
         masks = tuple(resolve(base_dir, m) if isinstance(m, str) else None for m in group["GtMask"])
-        out.append(Sequence(str(name), flows, masks, _frame_size(group, base_dir, f"{prefix}_{split}.csv")))
+        out.append(Sequence(
+            str(name), flows, masks, _frame_size(group, base_dir, f"{prefix}_{split}.csv"),
+            _images(group, base_dir, f"{prefix}_{split}.csv"),
+        ))
         indices = group["Sequence_Index"].to_numpy()
         if len(indices) > 1 and (indices[1:] - indices[:-1] != 1).any():
             log.warning("sequence %s of %s_%s.csv has gaps in Sequence_Index; frames are used in order", name, prefix, split)
@@ -251,6 +282,50 @@ def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int,
     if not path.is_file():
         raise FileNotFoundError(f"{path}: Image of sequence {group['Sequence'].iloc[0]!r} not found (listed in {csv_name})")
     return image_size(path)
+
+
+def _images(group, base_dir: str | Path | None, csv_name: str) -> tuple[Path, ...]:
+    """A sequence's Image files, one per row, when every row names one; else empty (the
+    frames are then unknown). A listed file that does not exist is an error naming it."""
+    images = list(group["Image"])
+    if not all(isinstance(i, str) and i for i in images):
+        return ()
+    paths = tuple(resolve(base_dir, i) for i in images)
+    for path in paths:
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: Image of sequence {group['Sequence'].iloc[0]!r} not found (listed in {csv_name})")
+    return paths
+
+
+def with_frames(sequence: Sequence, frames_dir: str | Path, single: bool) -> Sequence:
+    """``sequence`` (flow files) with its frames found in ``frames_dir``: for each flow file
+    ``NAME.flo`` the image ``NAME.<jpg|png|...>`` in ``frames_dir/<sequence>/``, or directly
+    in ``frames_dir`` when ``single`` (one input) and it holds images. Every flow frame needs
+    its image: a missing one is an error naming the file looked for."""
+    from .datasets.davis import image_size
+    from .io.videoio import IMAGE_SUFFIXES
+
+    root = Path(frames_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"{root}: --frames folder not found")
+    folder = root / sequence.name
+    if not folder.is_dir():
+        if not single:
+            raise FileNotFoundError(f"{folder}: no frames of sequence {sequence.name!r} (--frames holds one folder per sequence)")
+        folder = root
+    by_stem: dict[str, Path] = {}
+    for path in folder.iterdir():
+        if path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES:
+            by_stem.setdefault(path.stem, path)
+    images = []
+    for name in sequence.frame_names:
+        if name not in by_stem:
+            raise FileNotFoundError(
+                f"{folder / name}.*: no frame for flow {name!r} of sequence {sequence.name!r} "
+                f"(looked for {', '.join(IMAGE_SUFFIXES)} files named like the flows in {folder})"
+            )
+        images.append(by_stem[name])
+    return replace(sequence, images=tuple(images), frame_size=image_size(images[0]))
 
 
 def sequences_from_inputs(

@@ -1,7 +1,8 @@
 """Scoring segmentations against binary ground truth, as the paper evaluates, saying exactly what was scored.
 
-Per sequence: labels are brought to the prediction's original size (``original_size`` in
-``sequence.json``, nearest neighbour), binarised (``optimax``: per-chunk greedy selection
+Per sequence: the label maps at the prediction's original size (``original_size`` in
+``sequence.json``: the refined PNGs of a refined output, else labels.npy upsampled, nearest;
+:func:`stseg_deploy.outputs.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
 convention), over the sequences that could be scored. With ``objects=True`` the same frames
@@ -46,7 +47,7 @@ from ..errors import StsegInputError, summary_line
 from ..io.masks import VOID, read_mask_png, read_object_png
 from .multiobject import NO_SEGMENT, score_objects
 from ..io.outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
-from ..outputs import SEQUENCE_FILE, TOOL, read_sequence_output
+from ..outputs import SEQUENCE_FILE, TOOL, read_label_maps, stage_settings
 from ..preprocess import resize_labels
 
 log = logging.getLogger(__name__)
@@ -216,10 +217,12 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     """
     by_hash: dict[str | None, list[str]] = {}
     by_labels: dict[int, list[str]] = {}
+    by_stages: dict[str, list[str]] = {}
     for name, (_, record) in outputs.items():
         sha = (record.get("model_file") or {}).get("sha256")
         by_hash.setdefault(sha, []).append(name)
         by_labels.setdefault(int(record["n_labels"]), []).append(name)
+        by_stages.setdefault(_stages_text(record), []).append(name)
     folder = next(iter(outputs.values()))[0].parent if outputs else ""
     if len(by_hash) > 1:
         groups = "; ".join(
@@ -232,8 +235,25 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     if len(by_labels) > 1:
         groups = "; ".join(f"{n} ({_names(names)})" for n, names in sorted(by_labels.items()))
         raise StsegInputError(f"{folder}: outputs with different n_labels in {SEQUENCE_FILE}: {groups}; score them separately")
+    if len(by_stages) > 1:
+        groups = "; ".join(f"{stages} ({_names(names)})" for stages, names in sorted(by_stages.items()))
+        raise StsegInputError(
+            f"{folder}: outputs made with different settings (tta, refine in {SEQUENCE_FILE}): {groups}; "
+            "score each setting's outputs in its own folder"
+        )
     sha = next(iter(by_hash), None)
     return sha, next(iter(by_labels), None)
+
+
+def _stages_text(record: dict) -> str:
+    """The mask-changing stages of an output, in a few words: ``tta=flip refine=guided(r=32,
+    eps=0.01, s=4)``."""
+    stages = stage_settings(record)
+    refine = stages["refine"]
+    guided = stages["guided"] or {}
+    if refine == "guided":
+        refine += f"(r={guided.get('radius')}, eps={guided.get('eps')}, s={guided.get('subsample')})"
+    return f"tta={stages['tta']} refine={refine}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:
@@ -423,7 +443,7 @@ def score_sequence(
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
-    labels, record = read_sequence_output(seq_dir)
+    full, record = read_label_maps(seq_dir)
     cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     if len(masks) != len(frames):
@@ -432,7 +452,6 @@ def score_sequence(
     if not has_gt.any():
         raise StsegInputError(f"{seq_dir}: no ground-truth mask matches any of its {len(frames)} frames")
     size = (int(record["original_size"][0]), int(record["original_size"][1]))
-    full = np.stack([resize_labels(l, size) for l in labels])
     gt = np.zeros(full.shape, dtype=bool)
     for f in np.flatnonzero(has_gt):
         gt[f] = read_gt(masks[f], size, resize_gt)

@@ -156,7 +156,7 @@ class VideoFileSource(FrameSource):
             self._count = index
 
 
-def _decode_image(path: Path) -> np.ndarray:
+def read_image(path: Path) -> np.ndarray:
     """Decode an image file to (H, W, 3) uint8 RGB; 16-bit and grey images are converted."""
     try:
         # np.fromfile + imdecode rather than imread: imread fails silently on non-ASCII paths.
@@ -191,7 +191,7 @@ class ImageFolderSource(FrameSource):
         )
         if not self.files:
             raise StsegInputError(f"{self.path}: empty folder (no image files {', '.join(IMAGE_SUFFIXES)})")
-        first = _decode_image(self.files[0])
+        first = read_image(self.files[0])
         self.size = (int(first.shape[0]), int(first.shape[1]))
 
     def __len__(self) -> int:
@@ -199,7 +199,7 @@ class ImageFolderSource(FrameSource):
 
     def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
         for index, file in enumerate(self.files):
-            frame = _decode_image(file)
+            frame = read_image(file)
             if frame.shape[:2] != self.size:
                 raise StsegInputError(
                     f"{file}: frame size {frame.shape[:2]} (H, W) differs from the first frame's "

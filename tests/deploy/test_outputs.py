@@ -25,6 +25,7 @@ from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.tta import DEFAULT_TTA
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
@@ -210,7 +211,10 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     assert record["settings"] == {
         "batch_size": 8, "cut_size": 3, "link": "optimal", "image_size": [12, 16], "resize": "antialias",
         "save_proba": False, "save_features": False, "overlay": False,
+        # Flow files without frames: nothing to guide a refinement, whatever the default.
+        "tta": DEFAULT_TTA, "refine": "none",
     }
+    assert record["refine"]["applied"] == "none"
     assert record["stseg"]["complete"] is True
     assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
 
