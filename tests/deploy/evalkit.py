@@ -4,18 +4,20 @@ by a fake model at a known size, ground truth made from its own labels, and the 
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
 from fakes import FakeModel
-from fakes import write_sequence
+from fakes import write_frames, write_sequence
 
 from stseg_deploy.cli import eval_main
 from stseg_deploy.io.masks import write_label_png, write_mask_png
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
+from stseg_deploy.refine import GuidedSettings
 from stseg_deploy.sources import sequences_from_folders
 
 GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact
@@ -27,6 +29,17 @@ def infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeMo
     write_sequence(root / "flows" / name, n_frames, size=GT_SIZE, seed=seed)
     seq = sequences_from_folders([root / "flows" / name])[0]
     segment_to_folder(Segmenter(model or FakeModel(), cut_size=2), seq, root / "out", model_sha256=sha)
+    return root / "out" / name
+
+
+def infer_refined(root: Path, name: str = "cat", tta: str = "none", refine: str = "guided") -> Path:
+    """A sequence with frames (48x64, twice the flows' 24x32) segmented with the given stages."""
+    write_sequence(root / "flows" / name, 6, size=GT_SIZE)
+    (seq,) = sequences_from_folders([root / "flows" / name])
+    images = write_frames(root / "frames" / name, seq.frame_names, (48, 64))
+    seq = replace(seq, images=tuple(images), frame_size=(48, 64))
+    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, subsample=2))
+    segment_to_folder(segmenter, seq, root / "out", model_sha256="m")
     return root / "out" / name
 
 

@@ -43,3 +43,21 @@ def write_sequence(folder: Path, n_frames: int, size=(24, 30), seed=0) -> list[P
         paths.append(folder / f"{t:05d}.flo")
         write_flow(paths[-1], flow)
     return paths
+
+
+def write_frames(folder: Path, names: list[str], size=(48, 60), seed=0, suffix: str = ".png") -> list[Path]:
+    """One RGB frame per name (a bright square moving over a dark textured ground), as
+    ``folder/<name><suffix>``."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    paths = []
+    for t, name in enumerate(names):
+        frame = rng.integers(0, 60, size=(h, w, 3), dtype=np.uint8)
+        top, left = h // 4, (w // 4 + 2 * t) % (w // 2)
+        frame[top : top + h // 2, left : left + w // 3] = (230, 200, 40)
+        paths.append(folder / f"{name}{suffix}")
+        Image.fromarray(frame).save(paths[-1])
+    return paths

@@ -106,17 +106,21 @@ def test_skip_done_sees_inputs_made_again(tmp_path: Path) -> None:
     assert again.exit_code == 0 and "0 sequence(s) already done" in again.stderr
 
 
-def test_videos_and_overlays_on_ray_equal_a_single_process(local_ray, tmp_path: Path) -> None:
-    """A video's flow is computed on the worker, as stseg-infer does it alone."""
+@pytest.mark.parametrize("stages", [("none", "none"), ("flip", "guided")])
+def test_videos_and_overlays_on_ray_equal_a_single_process(local_ray, tmp_path: Path, stages) -> None:
+    """A video's flow is computed on the worker, as stseg-infer does it alone; the test-time
+    flip and the guided refinement run there too."""
     from stseg_synth.video import render_video
 
     videos = [render_video(tmp_path / f"clip{k}.mp4", n_frames=6, size=(40, 64), seed=k).path for k in range(2)]
-    args = [*(str(v) for v in videos), "--threads", "1", "--flow-method", "dis", "--overlay"]
+    args = [*(str(v) for v in videos), "--threads", "1", "--flow-method", "dis", "--overlay", "--tta", stages[0], "--refine", stages[1]]
     alone = CliRunner().invoke(infer_main, [*args, "--out", str(tmp_path / "alone")])
     spread = CliRunner().invoke(infer_main, [*args, "--out", str(tmp_path / "ray"), "--ray", "local"])
     assert alone.exit_code == 0 and spread.exit_code == 0, alone.output + spread.output
     _assert_same_outputs(tmp_path / "alone", tmp_path / "ray", ["clip0", "clip1"])
     assert (tmp_path / "ray" / "clip1" / "overlay.mp4").is_file()
+    record = json.loads((tmp_path / "ray" / "clip0" / "sequence.json").read_text())
+    assert (record["settings"]["tta"], record["settings"]["refine"]) == stages
 
 
 def test_relative_paths_mean_the_driver_s_folder_on_the_workers(local_ray, flows: Path, tmp_path: Path, monkeypatch) -> None:

@@ -104,3 +104,23 @@ def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
     same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", resize_gt=True)
     explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2, resize_gt=True)
     pd.testing.assert_frame_equal(same.scores, explicit.scores)
+
+
+def test_davis17_exports_the_refined_maps_of_a_refined_output(tmp_path: Path) -> None:
+    from evalkit import infer_refined
+
+    folder = infer_refined(tmp_path)
+    refined = np.stack([read_label_png(folder / f"{f}.png") for f in FRAMES])
+    result = run_eval(tmp_path, "--gt-dir", str(gt_refined(tmp_path, refined)), "--davis17", str(tmp_path / "d17"))
+    assert result.exit_code == 0, result.output
+    exported = np.stack([read_label_png(tmp_path / "d17" / "cat" / f"{f}.png") for f in FRAMES])
+    biggest = int(np.argmax(np.bincount(refined.reshape(-1))))
+    lut = np.arange(256, dtype=np.uint8)
+    lut[0], lut[biggest] = biggest, 0
+    np.testing.assert_array_equal(exported, lut[refined])
+
+
+def gt_refined(root: Path, refined: np.ndarray) -> Path:
+    for t, name in enumerate(FRAMES):
+        write_mask_png(root / "gt" / "cat" / f"{name}.png", refined[t] == 1)
+    return root / "gt"

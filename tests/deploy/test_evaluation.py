@@ -17,7 +17,7 @@ import pytest
 from click.testing import CliRunner
 from fakes import FakeModel
 
-from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
+from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, infer_refined, object_gt, read_summary, run_eval
 
 from stseg_deploy.cli import eval_main
 from stseg_deploy.errors import StsegInputError
@@ -390,3 +390,44 @@ def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
     assert run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt").exit_code == 0
 
 
+
+
+def test_a_refined_output_is_scored_on_its_refined_maps(tmp_path: Path) -> None:
+    folder = infer_refined(tmp_path)
+    labels, record = read_sequence_output(folder)
+    assert record["settings"]["refine"] == "guided" and record["original_size"] == [48, 64]
+    refined = np.stack([read_label_png(folder / f"{f}.png") for f in record["frames"]])
+    upsampled = np.stack([resize_labels(frame, (48, 64)) for frame in labels])
+    for t, name in enumerate(record["frames"]):
+        write_mask_png(tmp_path / "gt" / "cat" / f"{name}.png", refined[t] == 1)
+    gt = refined == 1
+    assert np.mean(upsampled[gt] == 1) < 0.99 or np.mean(upsampled[~gt] != 1) > 0.01  # the maps differ where it matters
+    result = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="fair")
+    assert result.overall == pytest.approx(1.0)
+    unrefined = np.mean([((u == 1) & g).sum() / max(((u == 1) | g).sum(), 1) for u, g in zip(upsampled, gt)])
+    assert unrefined < 0.99  # what scoring labels.npy upsampled would have given
+
+
+def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
+    infer_refined(tmp_path, "cat", tta="none", refine="guided")
+    infer_refined(tmp_path, "dog", tta="flip", refine="guided")
+    (tmp_path / "gt").mkdir()
+    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine in sequence.json\): "
+                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) \(cat\)"):
+        evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
+
+
+def test_outputs_written_before_the_stages_score_as_before(tmp_path: Path) -> None:
+    old = infer(tmp_path, "cat", sha="m")
+    infer(tmp_path, "dog", seed=1, sha="m")
+    gt_from_label(tmp_path, 1)
+    gt_from_label(tmp_path, 2, sequence="dog")
+    before = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
+    record = json.loads((old / "sequence.json").read_text())
+    for key in ("tta", "refine", "guided"):
+        record["settings"].pop(key, None)
+    record.pop("refine")
+    (old / "sequence.json").write_text(json.dumps(record))  # as an earlier stseg wrote it
+    after = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")  # pooled with a new 'none' output
+    pd.testing.assert_frame_equal(before.scores, after.scores)
+    assert before.overall == after.overall

@@ -27,6 +27,7 @@ from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.tta import DEFAULT_TTA
 from stseg_deploy.errors import FlowFileError
+from stseg_deploy.io.masks import read_label_png
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
 
@@ -376,3 +377,62 @@ def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
     # The failed rerun leaves the earlier good output exactly as it was, and no temp folder.
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]
+
+
+def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from fakes import write_frames
+
+    from stseg_deploy.outputs import read_label_maps
+    from stseg_deploy.sinks import MemorySink
+
+    _write_sequence(tmp_path / "flows" / "walk", 6)
+    (seq,) = sequences_from_folders([tmp_path / "flows" / "walk"])
+    seq = replace(seq, images=tuple(write_frames(tmp_path / "frames", seq.frame_names, (40, 50))), frame_size=(40, 50))
+    refined = Segmenter(FakeModel(), cut_size=3, tta="none", refine="guided")
+    plain = Segmenter(FakeModel(), cut_size=3, tta="none", refine="none")
+    segment_to_folder(refined, seq, tmp_path / "refined", model_sha256="m")
+    segment_to_folder(plain, seq, tmp_path / "plain", model_sha256="m")
+    memory = MemorySink()
+    refined.run(seq, memory)
+    labels, record = read_sequence_output(tmp_path / "refined" / "walk")
+    np.testing.assert_array_equal(labels, read_sequence_output(tmp_path / "plain" / "walk")[0])
+    pngs = np.stack([read_label_png(tmp_path / "refined" / "walk" / f"{n}.png") for n in seq.frame_names])
+    np.testing.assert_array_equal(pngs, memory.refined)
+    maps, _ = read_label_maps(tmp_path / "refined" / "walk")
+    np.testing.assert_array_equal(maps, pngs)
+    plain_maps, _ = read_label_maps(tmp_path / "plain" / "walk")
+    np.testing.assert_array_equal(plain_maps, np.stack([resize_labels(frame, (40, 50)) for frame in labels]))
+    assert (maps != plain_maps).any()
+    assert record["settings"]["refine"] == "guided" and record["settings"]["guided"] == {"radius": 32.0, "eps": 0.01, "subsample": 4}
+    assert record["refine"] == {"asked": "guided", "applied": "guided"}
+    assert record["seconds"]["refine"] > 0
+    (tmp_path / "refined" / "walk" / "00002.png").unlink()
+    with pytest.raises(ValueError, match=r"00002.png: missing; the output is refined"):
+        read_label_maps(tmp_path / "refined" / "walk")
+
+
+def test_refine_on_the_command_line(tmp_path: Path, monkeypatch) -> None:
+    from fakes import write_frames
+
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    base = [str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o")]
+    refused = CliRunner().invoke(infer_main, [*base, "--refine", "guided"])
+    assert refused.exit_code != 0
+    assert "sequence 'walk': --refine guided needs the video's frames" in refused.output
+    assert not (tmp_path / "o").exists()
+    auto = CliRunner().invoke(infer_main, [*base, "--refine", "auto"])
+    assert auto.exit_code == 0, auto.output
+    record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
+    assert record["settings"]["refine"] == "none" and "no frames known" in record["refine"]["note"]
+    write_frames(tmp_path / "frames" / "walk", ["00000", "00001", "00002", "00003"], (36, 48), suffix=".jpg")
+    framed = CliRunner().invoke(infer_main, [*base, "--refine", "auto", "--frames", str(tmp_path / "frames"), "--tta", "flip"])
+    assert framed.exit_code == 0, framed.output
+    record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
+    assert record["settings"]["refine"] == "guided" and record["settings"]["tta"] == "flip"
+    assert record["original_size"] == [36, 48]
+    assert "tta flip, refine auto (guided for 1 of 1)" in framed.stderr
+    missing = CliRunner().invoke(infer_main, [*base, "--frames", str(tmp_path / "nowhere")])
+    assert missing.exit_code != 0 and "--frames folder not found" in missing.output

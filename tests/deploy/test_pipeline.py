@@ -89,3 +89,73 @@ def test_bad_sequences(tmp_path: Path) -> None:
     assert not (tmp_path / "out" / "mixed").exists()  # nothing half-written is left
 
 
+
+
+def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None:
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.preprocess import flow_windows, resize_flow
+    from stseg_deploy.tta import run_flipped
+
+    paths = _write_sequence(tmp_path / "seq", 9)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    model = FakeModel(n_labels=4)
+    labels = Segmenter(model, batch_size=4, cut_size=3, tta="flip", refine="none").segment(seq)
+    assert model.calls == [8, 6]  # 7 windows: each batch with its mirror, one call
+    windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
+    _, argmax = run_flipped(FakeModel(n_labels=4), windows)
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3)))
+    plain = Segmenter(FakeModel(n_labels=4), batch_size=4, cut_size=3, tta="none", refine="none").segment(seq)
+    assert (labels != plain).any()  # this fake is not mirror-symmetric: the flip changes labels
+
+
+def _sequence_with_frames(tmp_path: Path, n: int = 7, frame_size=(48, 60)):
+    from dataclasses import replace
+
+    from fakes import write_frames
+
+    _write_sequence(tmp_path / "seq", n)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    images = write_frames(tmp_path / "frames", seq.frame_names, frame_size)
+    return replace(seq, images=tuple(images), frame_size=frame_size)
+
+
+def test_refinement_needs_frames_when_asked_for(tmp_path: Path) -> None:
+    _write_sequence(tmp_path / "seq", 5)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    assert Segmenter(FakeModel(), refine="auto").refinement(seq) == "none"
+    assert Segmenter(FakeModel(), refine="none").refinement(seq) == "none"
+    with pytest.raises(StsegInputError, match="sequence 'seq': --refine guided needs the video's frames"):
+        Segmenter(FakeModel(), refine="guided").segment(seq)
+    with pytest.raises(ValueError, match="refine must be one of"):
+        Segmenter(FakeModel(), refine="crf")
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Segmenter(FakeModel(), tta="rotate")
+
+
+def test_refined_frames_are_the_guided_argmax_of_the_linked_probabilities(tmp_path: Path) -> None:
+    from stseg_deploy.io.videoio import read_image
+    from stseg_deploy.refine import GuidedSettings, refine_labels
+
+    seq = _sequence_with_frames(tmp_path)
+    settings = GuidedSettings(radius=40, eps=0.02, subsample=2)
+    refiner = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", refine="auto", guided=settings)
+    assert refiner.refinement(seq) == "guided"
+    kept = list(refiner.linked_frames(seq, keep_proba=True))
+    unrefined = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", refine="none").segment(seq)
+    np.testing.assert_array_equal(np.stack([f.labels for f in kept]), unrefined)  # linking is untouched
+    for frame in kept:
+        assert frame.refined.shape == (48, 60) and frame.refined.dtype == np.uint8
+        expected = refine_labels(frame.proba, read_image(seq.images[frame.index]), settings)
+        np.testing.assert_array_equal(frame.refined, expected)
+    dropped = list(refiner.linked_frames(seq))  # probabilities were only needed to refine
+    assert all(f.proba is None for f in dropped)
+    np.testing.assert_array_equal(np.stack([f.refined for f in dropped]), np.stack([f.refined for f in kept]))
+
+
+def test_a_frame_of_another_size_is_named(tmp_path: Path) -> None:
+    from PIL import Image
+
+    seq = _sequence_with_frames(tmp_path)
+    Image.new("RGB", (61, 48)).save(seq.images[3])
+    with pytest.raises(StsegInputError, match=r"00003.png: frame size 61x48 differs from the sequence's 60x48"):
+        Segmenter(FakeModel(), refine="guided").segment(seq)

@@ -102,3 +102,16 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
         np.testing.assert_array_equal(np.asarray(Image.open(out / "overlay" / f"{name}.png")), expected)
         assert (out / "flow" / f"{name}.png").is_file()
     assert (out / "overlay.mp4").stat().st_size > 0
+
+
+def test_frame_masks_are_the_refined_labels_when_there_are_some() -> None:
+    from stseg_deploy.linker import LinkedFrame
+    from stseg_deploy.sinks import frame_masks
+
+    labels = np.array([[0, 1], [2, 3]], dtype=np.uint8)
+    refined = np.arange(24, dtype=np.uint8).reshape(4, 6) % 4
+    plain = LinkedFrame(0, labels, None, None)
+    np.testing.assert_array_equal(frame_masks(plain, (4, 6)), labels.repeat(2, axis=0).repeat(3, axis=1))
+    both = LinkedFrame(0, labels, None, None, refined=refined)
+    np.testing.assert_array_equal(frame_masks(both, (4, 6)), refined)  # the overlay's and the PNGs' maps
+    np.testing.assert_array_equal(frame_masks(both, (8, 12)), refined.repeat(2, axis=0).repeat(2, axis=1))
