@@ -9,7 +9,8 @@
 # It writes under $OUT: device.txt, engines.csv/.log (windows/s at 128x224 for batch 1, 8
 # and 32, fp32 and fp16, torch eager / torch.compile / TorchScript / onnxruntime with and
 # without I/O binding / TensorRT, each skipped with its reason where it cannot run; the whole
-# pipeline against the model alone; the labels output against proba + argmax) and
+# pipeline against the model alone, and with each stage: the test-time flip, the guided
+# refinement, both; the labels output against proba + argmax) and
 # model_free.csv/.log (the pipeline without a model on the machine's cores, 100 and 2,000
 # frames). onnxruntime's CUDA rows need the onnxruntime-gpu wheel carried as .whl (see the
 # device tool's README); without it they are skipped, said so in engines.log.

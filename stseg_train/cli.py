@@ -570,3 +570,9 @@ def _print_ratios(table) -> None:
     alone = table[table["engine"] == "onnxruntime(model only)"]
     for (_, p), (_, a) in zip(pipe.iterrows(), alone.iterrows()):
         print(f"pipeline / model alone, {p['height']}x{p['width']} L={p['masks']} batch {p['batch']}: {p['ms_per_frame'] / a['ms_per_frame']:.2f}x")
+    from .bench.pipeline import STAGES
+
+    for stage in list(STAGES)[1:]:
+        for (_, s), (_, p) in zip(table[table["engine"] == stage].iterrows(), pipe.iterrows()):
+            print(f"{stage} / pipeline, {s['height']}x{s['width']} L={s['masks']} batch {s['batch']}: {s['ms_per_frame'] / p['ms_per_frame']:.2f}x "
+                  f"(+{s['ms_per_frame'] - p['ms_per_frame']:.1f} ms per frame)")

@@ -139,12 +139,42 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
+# The pipeline's mask-changing stages, each timed as a row of its own: (tta, refine).
+STAGES = {
+    "pipeline": ("none", "none"),
+    "pipeline + flip": ("flip", "none"),
+    "pipeline + guided": ("none", "guided"),
+    "pipeline + flip + guided": ("flip", "guided"),
+}
+
+
+def write_frame_files(folder: Path, names: list[str], size: tuple[int, int], seed: int = 0) -> list[Path]:
+    """One JPEG frame per name at ``size`` (H, W): smooth colour blobs, the guides a guided
+    refinement filters with (its cost does not depend on the content)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    paths = []
+    for name in names:
+        frame = cv2.resize(rng.integers(0, 256, (max(2, h // 32), max(2, w // 32), 3), dtype=np.uint8), (w, h), interpolation=cv2.INTER_CUBIC)
+        paths.append(folder / f"{name}.jpg")
+        if not cv2.imwrite(str(paths[-1]), frame):
+            raise OSError(f"{paths[-1]}: could not write")
+    return paths
+
+
 def bench_pipeline(
     onnx_path: Path, size: tuple[int, int], batch: int, provider: str, threads: int | None,
     frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,
-) -> tuple[BenchRow, BenchRow]:
+) -> list[BenchRow]:
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
-    labels.npy) against the model alone on the same windows. Returns (pipeline, model) rows."""
+    labels.npy) with each of its stages (:data:`STAGES`: the test-time flip and the guided
+    refinement, with frames at the original size), against the model alone on the same
+    windows. Returns one row per stage, then the model's."""
+    from dataclasses import replace
+
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.outputs import model_file_sha256, segment_to_folder
     from stseg_deploy.pipeline import Segmenter
@@ -154,13 +184,15 @@ def bench_pipeline(
 
     session = OnnxModel(onnx_path, provider=provider, threads=threads)
     device = session.device
+    h, w = size
+    rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "flows" / "seq"
         files = write_flow_files(folder, frames, original_size)
         sequence = sequences_from_folders([folder])[0]
-        segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size)
+        images = write_frame_files(Path(tmp) / "frames", sequence.frame_names, original_size)
+        sequence = replace(sequence, images=tuple(images), frame_size=original_size)
         windows = flow_windows(np.stack([resize_flow(read_flow(p), size) for p in files]))
-        model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
 
         def model_only() -> None:
             for start in range(0, len(windows), batch):
@@ -168,14 +200,17 @@ def bench_pipeline(
 
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        with peak_memory("cpu") as peak_pipe:
-            pipe_s = median_seconds(
-                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256),
-                repeats, 1, lambda: None,
-            )
-    h, w = size
+        for name, (tta, refine) in STAGES.items():
+            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine)
+            model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
+            with peak_memory("cpu") as peak_pipe:
+                pipe_s = median_seconds(
+                    lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256),
+                    repeats, 1, lambda: None,
+                )
+            rows.append(BenchRow(name, device, "fp32", h, w, session.info.n_labels, batch, round(len(windows) / pipe_s, 3),
+                                 round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1)))
     n = len(windows)
-    pipeline_row = BenchRow("pipeline", device, "fp32", h, w, session.info.n_labels, batch, round(n / pipe_s, 3), round(pipe_s / frames * 1e3, 3), round(peak_pipe[0], 1))
-    model_row = BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3), round(model_s / frames * 1e3, 3), round(peak_model[0], 1))
-    return pipeline_row, model_row
-
+    rows.append(BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3),
+                         round(model_s / frames * 1e3, 3), round(peak_model[0], 1)))
+    return rows
