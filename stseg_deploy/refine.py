@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from stseg_kernels import guided_labels
+
 # "auto": guided where the sequence's frames are known, else nearest upsampling.
 REFINE_MODES = ("auto", "none", "guided")
 DEFAULT_REFINE = "none"
@@ -179,7 +181,7 @@ def refine_labels(proba: np.ndarray, image: np.ndarray, settings: GuidedSettings
     proba: (L, h, w) float32 at model size (linked, so they need not sum to 1 where labels
     merged); image: (H, W, 3) uint8 RGB, the frame the flow starts from. The probabilities
     are brought to the coefficient grid bilinearly, filtered with the frame as guide, and
-    the argmax taken at full size. Returns (H, W) uint8.
+    the argmax taken at full size (first segment on ties). Returns (H, W) uint8.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"frame must be (H, W, 3) uint8, got shape {image.shape} {image.dtype}")
@@ -187,9 +189,9 @@ def refine_labels(proba: np.ndarray, image: np.ndarray, settings: GuidedSettings
         raise ValueError(f"probabilities must be (L, h, w), got shape {proba.shape}")
     rows = image.shape[0]
     low = _low_size(image.shape[:2], settings.subsample)
-    guide = image.astype(np.float32) * np.float32(1 / 255)
-    guide_low = _resize(guide, low, cv2.INTER_AREA)
+    guide_low = cv2.resize(image, (low[1], low[0]), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
     src_low = _resize(np.ascontiguousarray(proba.transpose(1, 2, 0), dtype=np.float32), low, cv2.INTER_LINEAR)
     radius = max(1, int(round(settings.radius_at(rows) / settings.subsample)))
     a, b = _coefficients(guide_low, src_low, radius, settings.eps)
-    return np.argmax(_apply(a, b, guide), axis=2).astype(np.uint8)
+    # Upsampling, applying and the argmax in one pass: only the label map is written.
+    return guided_labels(a, b, image)

@@ -1,5 +1,5 @@
 """Compiled kernels of stseg: label maps of probabilities, temporal linking, unravelling,
-mask selection, scores.
+mask selection, scores, and the last step of a guided filter.
 
 numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
 cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
@@ -8,6 +8,7 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 
 from ._hungarian import assign_max
 from .argmax import argmax_labels
+from .guided import guided_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
@@ -18,6 +19,7 @@ __all__ = [
     "argmax_labels",
     "assign_max",
     "frame_chunks",
+    "guided_labels",
     "jaccard",
     "link_windows",
     "select_labels",

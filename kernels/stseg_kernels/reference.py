@@ -7,7 +7,7 @@ they are hundreds of times slower than the public functions.
 
 Each function has the signature and output of its fast counterpart:
 ``link_windows_reference`` ~ ``link_windows(method="naive")``, ``unravel_windows_reference``,
-``select_masks_reference``, ``jaccard_reference``. ``window_scores_reference`` exposes the
+``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``. ``window_scores_reference`` exposes the
 per-window score matrix, used to check the optimal linking by brute force.
 """
 
@@ -23,6 +23,7 @@ __all__ = [
     "frame_chunks_reference",
     "select_masks_reference",
     "jaccard_reference",
+    "guided_labels_reference",
 ]
 
 
@@ -142,3 +143,37 @@ def jaccard_reference(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
         gt = gt[None]
         pred = pred[None]
     return np.array([iou_reference(g, p) for g, p in zip(gt, pred)], dtype=np.float64)
+
+
+def _bilinear_reference(x: np.ndarray, n_rows: int, n_cols: int) -> np.ndarray:
+    """x (h, w, ...) resized to (n_rows, n_cols, ...) bilinearly, pixel centres aligned
+    (source position (i + 0.5) · in / out − 0.5), taps clamped at the borders."""
+
+    def taps(n_out: int, n_in: int):
+        pos = (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
+        lo = np.floor(pos).astype(int)
+        frac = pos - lo
+        frac[lo < 0] = 0.0
+        lo[lo < 0] = 0
+        frac[lo >= n_in - 1] = 0.0
+        lo[lo >= n_in - 1] = n_in - 1
+        return lo, np.minimum(lo + 1, n_in - 1), frac
+
+    r0, r1, fr = taps(n_rows, x.shape[0])
+    c0, c1, fc = taps(n_cols, x.shape[1])
+    fr = fr.reshape(-1, *([1] * (x.ndim - 1)))
+    rows = x[r0] * (1 - fr) + x[r1] * fr
+    fc = fc.reshape(1, -1, *([1] * (x.ndim - 2)))
+    return rows[:, c0] * (1 - fc) + rows[:, c1] * fc
+
+
+def guided_labels_reference(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """``guided_labels``: coefficients a (h, w, L, 3) and b (h, w, L) upsampled to the
+    guide's (H, W), the filtered value of every segment computed in float64, then
+    ``argmax`` (first on ties). guide: (H, W, 3) uint8, read as value / 255."""
+    big_h, big_w = guide.shape[:2]
+    a_full = _bilinear_reference(a.astype(np.float64), big_h, big_w)
+    b_full = _bilinear_reference(b.astype(np.float64), big_h, big_w)
+    colours = guide.astype(np.float64) / 255
+    values = np.einsum("hwlk,hwk->hwl", a_full, colours) + b_full
+    return values.argmax(axis=2).astype(np.uint8), values

@@ -1,0 +1,99 @@
+"""The last step of a fast guided filter, fused: coarse coefficients upsampled, applied to
+the full-size guide, and the argmax over segments taken, one pixel at a time.
+
+Done with numpy it upsamples 4 (L + 3L) planes to full size and writes L filtered planes
+before the argmax reads them back: about 30 ms a 480p frame for L = 4. Here nothing but
+the label map is written, and the GIL is released so the pipeline's reader and writer
+threads run beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+__all__ = ["guided_labels"]
+
+
+@njit(cache=True, nogil=True)
+def _taps(n_out, n_in):
+    """Bilinear source taps as OpenCV's INTER_LINEAR places them (pixel centres aligned,
+    clamped at the borders): index of the first tap and the second tap's weight."""
+    first = np.empty(n_out, np.int64)
+    weight = np.empty(n_out, np.float32)
+    scale = n_in / n_out
+    for i in range(n_out):
+        pos = (i + 0.5) * scale - 0.5
+        lo = int(np.floor(pos))
+        frac = pos - lo
+        if lo < 0:
+            lo, frac = 0, 0.0
+        if lo >= n_in - 1:
+            lo, frac = n_in - 1, 0.0
+        first[i] = lo
+        weight[i] = frac
+    return first, weight
+
+
+@njit(cache=True, nogil=True)
+def _guided_labels(coef, guide, out):
+    """coef (h, w, C, 4): per segment the three guide coefficients and the offset; guide
+    (H, W, 3) uint8; out (H, W) uint8 ← argmax_c sum_k A_ck · guide_k / 255 + B_c."""
+    h, w, n, _ = coef.shape
+    big_h, big_w = out.shape
+    rows, row_w = _taps(big_h, h)
+    cols, col_w = _taps(big_w, w)
+    line = np.empty((w, n, 4), np.float32)
+    scale = np.float32(1.0 / 255.0)
+    for y in range(big_h):
+        y0 = rows[y]
+        y1 = min(y0 + 1, h - 1)
+        wy = row_w[y]
+        for x in range(w):
+            for c in range(n):
+                for k in range(4):
+                    line[x, c, k] = coef[y0, x, c, k] + wy * (coef[y1, x, c, k] - coef[y0, x, c, k])
+        for x in range(big_w):
+            x0 = cols[x]
+            x1 = min(x0 + 1, w - 1)
+            wx = col_w[x]
+            g0 = guide[y, x, 0] * scale
+            g1 = guide[y, x, 1] * scale
+            g2 = guide[y, x, 2] * scale
+            best = np.float32(-np.inf)
+            label = 0
+            for c in range(n):
+                a0 = line[x0, c, 0] + wx * (line[x1, c, 0] - line[x0, c, 0])
+                a1 = line[x0, c, 1] + wx * (line[x1, c, 1] - line[x0, c, 1])
+                a2 = line[x0, c, 2] + wx * (line[x1, c, 2] - line[x0, c, 2])
+                b = line[x0, c, 3] + wx * (line[x1, c, 3] - line[x0, c, 3])
+                q = a0 * g0 + a1 * g1 + a2 * g2 + b
+                if q > best:
+                    best = q
+                    label = c
+            out[y, x] = label
+
+
+def guided_labels(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> np.ndarray:
+    """Label map of a guided filter given its coefficients on a coarse grid.
+
+    a: (h, w, L, 3) float32, the averaged linear coefficients per segment and guide
+    channel; b: (h, w, L) float32, the averaged offsets; guide: (H, W, 3) uint8, the
+    full-size colour guide (its colours are read as value / 255). The coefficients are
+    upsampled bilinearly (OpenCV's INTER_LINEAR placement) to (H, W), and each pixel takes
+    the first segment with the largest ``sum_k a_k · guide_k + b``. Returns (H, W) uint8.
+    """
+    a = np.asarray(a)
+    b = np.asarray(b)
+    if a.ndim != 4 or a.shape[3] != 3 or b.shape != a.shape[:3]:
+        raise ValueError(f"a must be (h, w, L, 3) and b (h, w, L), got {a.shape} and {b.shape}")
+    if not 1 <= a.shape[2] <= 256:
+        raise ValueError(f"the coefficients must cover 1 to 256 segments, got {a.shape[2]}")
+    if guide.ndim != 3 or guide.shape[2] != 3 or guide.dtype != np.uint8:
+        raise ValueError(f"guide must be (H, W, 3) uint8, got {guide.dtype} {guide.shape}")
+    coef = np.empty((*a.shape[:3], 4), np.float32)
+    coef[..., :3] = a
+    coef[..., 3] = b
+    out = np.empty(guide.shape[:2], np.uint8)
+    _guided_labels(coef, np.ascontiguousarray(guide), out)
+    return out

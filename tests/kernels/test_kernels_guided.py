@@ -1,0 +1,50 @@
+"""stseg_kernels.guided: the fused last step of a guided filter against its numpy
+reference, for several grids, upsampling factors and segment counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stseg_kernels import guided_labels
+from stseg_kernels.reference import guided_labels_reference
+
+
+@pytest.mark.parametrize(
+    "coarse, full, n_labels",
+    [((6, 8), (24, 32), 4), ((5, 7), (37, 53), 3), ((12, 20), (12, 20), 2), ((1, 1), (4, 6), 5), ((9, 13), (60, 101), 1)],
+)
+def test_equals_the_reference_where_segments_are_not_tied(coarse, full, n_labels) -> None:
+    rng = np.random.default_rng(sum(full) + n_labels)
+    a = rng.normal(size=(*coarse, n_labels, 3)).astype(np.float32)
+    b = rng.normal(size=(*coarse, n_labels)).astype(np.float32)
+    guide = rng.integers(0, 256, size=(*full, 3), dtype=np.uint8)
+    got = guided_labels(a, b, guide)
+    expected, values = guided_labels_reference(a, b, guide)
+    assert got.shape == full and got.dtype == np.uint8
+    ordered = np.sort(values, axis=2)
+    clear = ordered[..., -1] - ordered[..., -2] > 1e-4 if n_labels > 1 else np.ones(full, bool)
+    assert clear.mean() > 0.99  # the comparison covers nearly every pixel
+    np.testing.assert_array_equal(got[clear], expected[clear])
+
+
+def test_constant_coefficients_give_the_segment_with_the_largest_offset() -> None:
+    a = np.zeros((3, 4, 3, 3), np.float32)
+    b = np.zeros((3, 4, 3), np.float32)
+    b[..., 2] = 0.5
+    b[..., 1] = 0.5  # tied with 2: the first wins
+    guide = np.full((9, 12, 3), 77, np.uint8)
+    np.testing.assert_array_equal(guided_labels(a, b, guide), 1)
+    a[..., 0, 0] = 2.0  # segment 0 grows with red: 2 · red / 255 beats 0.5 where red > 63.75
+    guide[:, :6, 0] = 30
+    guide[:, 6:, 0] = 200
+    labels = guided_labels(a, b, guide)
+    assert (labels[:, :6] == 1).all() and (labels[:, 6:] == 0).all()
+
+
+def test_bad_arguments_are_named() -> None:
+    guide = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"a must be \(h, w, L, 3\)"):
+        guided_labels(np.zeros((2, 2, 3, 2), np.float32), np.zeros((2, 2, 3), np.float32), guide)
+    with pytest.raises(ValueError, match="guide must be"):
+        guided_labels(np.zeros((2, 2, 3, 3), np.float32), np.zeros((2, 2, 3), np.float32), guide.astype(np.float32))
