@@ -202,8 +202,7 @@ class Segmenter:
         for batch in batches:
             t0 = time.perf_counter()
             if self.tta == "flip":
-                proba, labels, *rest = run_flipped(self.model, batch, features=keep_features)
-                features = rest[0] if keep_features else None
+                proba, labels, features = run_flipped(self.model, batch, features=keep_features)
             elif linked_proba or keep_features:
                 out = self.model.run(batch, features=keep_features)
                 proba, features = (out if keep_features else (out, None))

@@ -63,14 +63,11 @@ def flip_average(proba: np.ndarray, mirrored_proba: np.ndarray) -> np.ndarray:
 def run_flipped(model: SegmentationModel, windows: np.ndarray, features: bool = False):
     """Probabilities of ``windows`` (B, 2, T, h, w) averaged with their mirrored run's, in one
     model call of 2B windows (so a GPU pays little for the second half). Returns proba
-    (B, L, T, h, w) float32 and labels (B, T, h, w) uint8, plus the plain run's features
-    (B, C, T, h, w) when ``features``."""
+    (B, L, T, h, w) float32, labels (B, T, h, w) uint8 and, when ``features``, the plain
+    run's features (B, C, T, h, w), else None."""
     b = len(windows)
     both = np.concatenate([windows, mirror_windows(windows)])
     out = model.run(both, features=features)
     proba, feats = (out if features else (out, None))
     averaged = flip_average(proba[:b], proba[b:])
-    labels = argmax_labels(averaged)
-    if features:
-        return averaged, labels, feats[:b]
-    return averaged, labels
+    return averaged, argmax_labels(averaged), None if feats is None else feats[:b]

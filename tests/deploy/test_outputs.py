@@ -436,3 +436,16 @@ def test_refine_on_the_command_line(tmp_path: Path, monkeypatch) -> None:
     assert "tta flip, refine auto (guided for 1 of 1)" in framed.stderr
     missing = CliRunner().invoke(infer_main, [*base, "--frames", str(tmp_path / "nowhere")])
     assert missing.exit_code != 0 and "--frames folder not found" in missing.output
+
+
+def test_a_corrupt_frame_is_named_and_nothing_is_written(tmp_path: Path, monkeypatch) -> None:
+    from fakes import write_frames
+
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "flows" / "walk", 6)
+    frames = write_frames(tmp_path / "frames" / "walk", [f"{t:05d}" for t in range(6)], (36, 48))
+    frames[4].write_bytes(frames[4].read_bytes()[:40])  # truncated
+    result = CliRunner().invoke(infer_main, [str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--frames", str(tmp_path / "frames"), "--refine", "guided"])
+    assert result.exit_code != 0
+    assert "00004.png: not a decodable image" in result.output
+    assert not (tmp_path / "o").exists()  # the folders made for the failed run are gone

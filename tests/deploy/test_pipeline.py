@@ -102,7 +102,7 @@ def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None
     labels = Segmenter(model, batch_size=4, cut_size=3, tta="flip", refine="none").segment(seq)
     assert model.calls == [8, 6]  # 7 windows: each batch with its mirror, one call
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
-    _, argmax = run_flipped(FakeModel(n_labels=4), windows)
+    _, argmax, _ = run_flipped(FakeModel(n_labels=4), windows)
     np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3)))
     plain = Segmenter(FakeModel(n_labels=4), batch_size=4, cut_size=3, tta="none", refine="none").segment(seq)
     assert (labels != plain).any()  # this fake is not mirror-symmetric: the flip changes labels

@@ -78,3 +78,10 @@ def test_run_flipped_is_one_model_call_of_both_halves() -> None:
     np.testing.assert_allclose(proba, model.run(windows), atol=1e-6)
     np.testing.assert_array_equal(labels, proba.argmax(axis=1))
     np.testing.assert_array_equal(features, windows)  # the fake's features are its input: the plain half's
+
+
+def test_run_flipped_without_features() -> None:
+    model = _mirror_swapping_model()
+    windows = np.random.default_rng(4).normal(size=(2, 2, 3, 4, 6)).astype(np.float32)
+    proba, labels, features = run_flipped(model, windows)
+    assert features is None and proba.shape == (2, 4, 3, 4, 6) and labels.shape == (2, 3, 4, 6)

@@ -32,7 +32,7 @@ def test_train_export_infer_eval(tmp_path: Path) -> None:
     assert len(pd.read_csv(run / "metrics.csv")) == 2
     _ok(export_main, [str(run / "checkpoints" / "best.pt"), "--onnx", str(tmp_path / "m.onnx"), "--torchscript", str(tmp_path / "m.ts")])
     common = ["--data-file", prefix, "--split", "val", "--base-dir", str(data), "--cut-size", "3"]
-    out = _ok(infer_main, ["--model", str(tmp_path / "m.onnx"), *common, "--out", str(preds), "--save-proba", "--batch-size", "2"])
+    out = _ok(infer_main, ["--model", str(tmp_path / "m.onnx"), *common, "--out", str(preds), "--save-proba", "--batch-size", "2", "--tta", "none"])
     assert "frames/s" in out
     sequences = [p.parent.name for p in preds.glob("*/sequence.json")]
     assert sequences == ["seq003"]
@@ -46,8 +46,13 @@ def test_train_export_infer_eval(tmp_path: Path) -> None:
     assert j > j_baseline + 0.05  # measured: 0.557 against 0.248
     assert len(pd.read_csv(preds / "scores.csv")) == 7
     # The TorchScript engine gives the same labels as onnxruntime.
-    _ok(infer_main, ["--model", str(tmp_path / "m.ts"), *common, "--out", str(tmp_path / "ts")])
+    _ok(infer_main, ["--model", str(tmp_path / "m.ts"), *common, "--out", str(tmp_path / "ts"), "--tta", "none"])
     np.testing.assert_array_equal(np.load(tmp_path / "ts" / "seq003" / "labels.npy"), labels)
+    # And with the test-time flip (both halves in one call of each runtime).
+    for engine in ("onnx", "ts"):
+        _ok(infer_main, ["--model", str(tmp_path / f"m.{engine}"), *common, "--out", str(tmp_path / f"flip_{engine}"), "--tta", "flip"])
+    flipped = np.load(tmp_path / "flip_onnx" / "seq003" / "labels.npy")
+    np.testing.assert_array_equal(np.load(tmp_path / "flip_ts" / "seq003" / "labels.npy"), flipped)
 
 
 def test_infer_cli_errors(tmp_path: Path) -> None:
