@@ -19,7 +19,7 @@ from stseg_kernels import argmax_labels, assign_max
 from .runtime import SegmentationModel
 
 TTA_MODES = ("none", "flip")
-DEFAULT_TTA = "none"
+DEFAULT_TTA = "flip"
 
 
 def mirror_windows(windows: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import read_sequence_output, segment_to_folder
 from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.refine import GuidedSettings
 from stseg_deploy.tta import DEFAULT_TTA
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.io.masks import read_label_png
@@ -405,7 +406,7 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
     plain_maps, _ = read_label_maps(tmp_path / "plain" / "walk")
     np.testing.assert_array_equal(plain_maps, np.stack([resize_labels(frame, (40, 50)) for frame in labels]))
     assert (maps != plain_maps).any()
-    assert record["settings"]["refine"] == "guided" and record["settings"]["guided"] == {"radius": 32.0, "eps": 0.01, "subsample": 4}
+    assert record["settings"]["refine"] == "guided" and record["settings"]["guided"] == GuidedSettings().as_dict()
     assert record["refine"] == {"asked": "guided", "applied": "guided"}
     assert record["seconds"]["refine"] > 0
     (tmp_path / "refined" / "walk" / "00002.png").unlink()

@@ -21,7 +21,7 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     paths = _write_sequence(tmp_path / "seq", 9)
     model = FakeModel()
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    labels = Segmenter(model, batch_size=4, cut_size=3).segment(seq)
+    labels = Segmenter(model, batch_size=4, cut_size=3, tta="none").segment(seq)
     assert model.calls == [4, 3]  # 7 windows, streamed in batches
     # Reference: all windows at once through the kernels.
     from stseg_deploy.io.flowio import read_flow
@@ -53,8 +53,8 @@ def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path
     _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     plain, kept = Recording(), Recording()
-    labels = Segmenter(plain, batch_size=4, cut_size=3).segment(seq)
-    frames = list(Segmenter(kept, batch_size=4, cut_size=3).linked_frames(seq, keep_proba=True))
+    labels = Segmenter(plain, batch_size=4, cut_size=3, tta="none").segment(seq)
+    frames = list(Segmenter(kept, batch_size=4, cut_size=3, tta="none").linked_frames(seq, keep_proba=True))
     assert plain.asked == ["labels", "labels"] and kept.asked == ["run", "run"]
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
     np.testing.assert_array_equal(labels, np.stack([f.proba.argmax(axis=0) for f in frames]))
@@ -65,7 +65,7 @@ def test_segmenter_resizes_flow_as_the_model_was_trained(tmp_path: Path, mode: s
     paths = _write_sequence(tmp_path / "seq", 4, size=(25, 33))
     model = FakeModel(resize=mode)
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    Segmenter(model, batch_size=8, cut_size=None).segment(seq)
+    Segmenter(model, batch_size=8, cut_size=None, tta="none").segment(seq)
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import flow_windows, resize_flow
 

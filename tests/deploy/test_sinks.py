@@ -98,7 +98,9 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
     assert len(decoded) == 1
     for t, name in enumerate(seq.frame_names):
         frame = np.asarray(Image.open(frames_dir / f"{name}.png").convert("RGB"))
-        expected = blend_labels(frame, resize_labels(memory.labels[t], frame.shape[:2]))
+        # A video has its frames: by default the overlay shows the refined label maps.
+        assert memory.refined is not None and memory.refined[t].shape == frame.shape[:2]
+        expected = blend_labels(frame, memory.refined[t])
         np.testing.assert_array_equal(np.asarray(Image.open(out / "overlay" / f"{name}.png")), expected)
         assert (out / "flow" / f"{name}.png").is_file()
     assert (out / "overlay.mp4").stat().st_size > 0
