@@ -22,13 +22,22 @@ import sys
 import time
 from pathlib import Path
 
-# The first grid: both stages alone and together at the settings first tried, then the
-# radius and eps of the guided filter with the flip, at the fast filter's subsample 4.
+# Every setting of the README's table, in its order: both stages alone and together at the
+# settings first tried, then the guided filter's radius and eps (with the flip) around the
+# best, its subsample, and the refinement without the flip at the chosen filter.
 DEFAULT_VARIANTS = [
     "none:none",
     "flip:none",
     "none:guided:32:0.01:4",
-    *[f"flip:guided:{r}:{e}:4" for r in (16, 24, 32, 48) for e in (0.003, 0.01, 0.03)],
+    *[f"flip:guided:{r}:{e}:4" for r in (16, 24, 32, 48) for e in (0.03, 0.01, 0.003)],
+    *[f"flip:guided:{r}:{e}:4" for r in (32, 48, 64) for e in (0.001, 0.0003, 0.0001)],
+    "flip:guided:64:0.003:4",
+    "flip:guided:96:0.003:4",
+    "flip:guided:96:0.001:4",
+    *[f"flip:guided:48:0.003:{s}" for s in (2, 8)],
+    "flip:guided:48:0.001:8",
+    "flip:guided:64:0.0003:8",
+    *[f"none:guided:{r}:{e}:4" for r, e in ((48, 0.003), (64, 0.0003), (64, 0.0001))],
 ]
 
 
