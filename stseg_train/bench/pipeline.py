@@ -88,8 +88,8 @@ def bench_model_free(
     frames: list[int], original_size: tuple[int, int] = (480, 854), size: tuple[int, int] = (128, 224),
     n_labels: int = 4, batch: int = 8, repeats: int = 3,
 ) -> list[BenchRow]:
-    """For each video length in ``frames``: the plain loop and the model-free pipeline over
-    the same files, both timed (median of ``repeats`` after a warm-up) in this process.
+    """For each video length in ``frames``: the plain loop and the model-free pipeline (no
+    test-time flip, no refinement) over the same files, both timed (median of ``repeats`` after a warm-up) in this process.
     Rows: engine names the mode and length; windows_per_s is frames per second."""
     from stseg_deploy.outputs import segment_to_folder
     from stseg_deploy.pipeline import Segmenter
@@ -102,7 +102,8 @@ def bench_model_free(
         for n in frames:
             folder = Path(tmp) / f"flows{n}" / "seq"
             files = write_flow_files(folder, n, original_size)
-            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size)
+            # Without the stages: their cost is timed with a model, in bench_pipeline.
+            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size, tta="none", refine="none")
             (sequence,) = sequences_from_folders([folder])
             with peak_memory("cpu") as base_peak:
                 base_s = median_seconds(lambda: plain_loop(files, labels, size, Path(tmp) / "plain"), repeats, 1, lambda: None)
