@@ -20,7 +20,7 @@ from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
 from .cluster import INSTALL_HINT, InferJob
-from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings
+from .refine import DEFAULT_REFINE, MIN_EPS, REFINE_MODES, GuidedSettings
 from .runtime import PROVIDERS
 from .tta import DEFAULT_TTA, TTA_MODES
 
@@ -64,9 +64,9 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--tta", type=click.Choice(TTA_MODES), default=DEFAULT_TTA, help="Test-time augmentation. flip: each window also runs mirrored left-right in the same model call, and the two predictions are averaged, segments aligned per window (about twice the model's time).")
 @click.option("--refine", type=click.Choice(REFINE_MODES), default=DEFAULT_REFINE, help="How labels reach the frames' size. guided: a guided filter of the linked probabilities with the frame as guide, so boundaries follow image edges (needs the frames: a video, a frame folder, a DataSplit Image column or --frames); none: nearest upsampling; auto: guided where the frames are known, else none (sequence.json says which).")
 @click.option("--guided-radius", type=click.FloatRange(min=0, min_open=True), default=_GUIDED.radius, help="Guided refinement: box radius in pixels of a 480-row frame, scaled with the frame's height.")
-@click.option("--guided-eps", type=click.FloatRange(min=0, min_open=True), default=_GUIDED.eps, help="Guided refinement: regularisation (colours in [0, 1]); larger is smoother, smaller follows weaker edges.")
+@click.option("--guided-eps", type=click.FloatRange(min=MIN_EPS), default=_GUIDED.eps, help="Guided refinement: regularisation (colours in [0, 1]); larger is smoother, smaller follows weaker edges.")
 @click.option("--guided-subsample", type=click.IntRange(min=1), default=_GUIDED.subsample, help="Guided refinement: its coefficients are computed on a grid this many times coarser (1: the exact filter, several times slower).")
-@click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from.")
+@click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
@@ -119,7 +119,9 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size, tta=tta, refine=refine, guided=guided,
         )
         for sequence in sequences:
-            segmenter.refinement(sequence)  # --refine guided without frames: named before anything runs
+            # --refine guided without frames, or a listed frame missing: named before anything runs.
+            if segmenter.refinement(sequence) == "guided":
+                sequence.check_frames()
         model_sha256 = model_file_sha256(segmenter)
     except (OSError, ValueError, RuntimeError) as exc:
         fail(exc)
@@ -131,6 +133,12 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         f"refine {refine}" + (f" (guided for {refined} of {len(sequences)})" if refine == "auto" else ""),
         err=True,
     )
+    if refine == "auto" and 0 < refined < len(sequences):
+        click.echo(
+            f"warning: {len(sequences) - refined} sequence(s) have no frames, so their masks are not refined; "
+            "stseg-eval scores refined and unrefined outputs apart (give their frames with --frames, or --refine none)",
+            err=True,
+        )
     if skip_done:
         todo = [s for s in sequences if not is_done(out_dir, s, output_settings(segmenter, s, save_proba, save_features, overlay), model_sha256)]
         click.echo(f"--skip-done: {len(sequences) - len(todo)} sequence(s) already done with these inputs, settings and model; skipped", err=True)

@@ -50,21 +50,24 @@ def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
     return OutputUnit(Path(out_dir) / name, TOOL, SEQUENCE_FILE, also_ours=LATER_FILES)
 
 
-def sequence_inputs(sequence) -> list[Path]:
-    """Every file or folder a sequence reads: its flow files and masks, or its video."""
+def sequence_inputs(sequence, frames: bool = True) -> list[Path]:
+    """Every file or folder a sequence reads: its flow files and masks, or its video, and
+    with ``frames`` the image files it has for refinement (``Sequence.images``)."""
     if sequence.video is not None:
         return [Path(sequence.video.path)]
-    return [Path(p) for p in (*sequence.flows, *sequence.masks) if p is not None]
+    images = getattr(sequence, "images", ()) if frames else ()
+    return [Path(p) for p in (*sequence.flows, *sequence.masks, *images) if p is not None]
 
 
-def input_stamp(sequence) -> str:
+def input_stamp(sequence, frames: bool = False) -> str:
     """A digest of the size and modification time of every file a sequence reads (a frame
-    folder's files too): what tells ``--skip-done`` that inputs of the same names were made
-    again."""
+    folder's files too; with ``frames``, the image files that guide its refinement): what
+    tells ``--skip-done`` that inputs of the same names were made again. The frames count
+    only for a refined output, so the stamps of unrefined outputs are as before."""
     import hashlib
 
     digest = hashlib.sha256()
-    for path in sequence_inputs(sequence):
+    for path in sequence_inputs(sequence, frames):
         files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
         for file in files:
             try:
@@ -206,14 +209,17 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
     :func:`output_settings`) by the model file ``model_sha256``: what ``--skip-done`` skips.
     Timings, engine and device may differ."""
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
+    if record is None:
+        return False
+    # Outputs written before the stages existed were made without them.
+    done_with = {"tta": "none", "refine": "none", **(record.get("settings") or {})}
     return (
-        record is not None
-        and model_sha256 is not None
+        model_sha256 is not None
         and (record.get("model_file") or {}).get("sha256") == model_sha256
-        and record.get("settings") == settings
+        and done_with == settings
         and record.get("frames") == sequence.frame_names
         and record.get("flows") == [str(p) for p in sequence.flows]
-        and record.get("input_stamp") == input_stamp(sequence)
+        and record.get("input_stamp") == input_stamp(sequence, frames=settings.get("refine") == "guided")
     )
 
 
@@ -237,7 +243,7 @@ def _sequence_record(
         "frames": sequence.frame_names,
         "flows": [str(p) for p in sequence.flows],
         "masks": [None if m is None else str(m) for m in sequence.masks],
-        "input_stamp": input_stamp(sequence),
+        "input_stamp": input_stamp(sequence, frames=settings["refine"] == "guided"),
         "original_size": list(stats.original_size),
         "model_size": list(segmenter.image_size),
         "n_labels": info.n_labels,

@@ -7,6 +7,7 @@ Windows are streamed in batches, so memory depends on the batch size, not the vi
 from __future__ import annotations
 
 import contextlib
+import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -104,7 +105,7 @@ class Segmenter:
         sequence has no frames to guide it ("auto" then falls back to "none")."""
         if self.refine == "none":
             return "none"
-        if sequence.has_frames:
+        if getattr(sequence, "has_frames", False):
             return "guided"
         if self.refine == "guided":
             raise StsegInputError(
@@ -190,6 +191,8 @@ class Segmenter:
                 f"sequence {sequence.name!r}: {n_frames} flow frame(s); at least {WINDOW} are needed"
             )
         refining = self.refinement(sequence) == "guided"
+        if refining:
+            sequence.check_frames()
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
@@ -280,11 +283,14 @@ class Segmenter:
         return stats
 
     def segment(self, sequence: SequenceSource) -> np.ndarray:
-        """All label maps of a sequence: (F, h, w) uint8 at model size (holds them in memory;
-        use :func:`stseg_deploy.outputs.segment_to_folder` or a sink of your own for long
-        videos)."""
+        """All label maps of a sequence: (F, h, w) uint8 at model size, the linked labels
+        (holds them in memory; use :func:`stseg_deploy.outputs.segment_to_folder` or a sink of
+        your own for long videos). No refinement is run: it would not change these labels;
+        :meth:`run` with a :class:`~stseg_deploy.sinks.MemorySink` gives the refined maps."""
+        plain = copy.copy(self)
+        plain.refine = "none"
         sink = MemorySink()
-        self.run(sequence, sink)
+        plain.run(sequence, sink)
         return sink.labels
 
 

@@ -29,6 +29,8 @@ DEFAULT_REFINE = "auto"
 # so one setting means the same on 240p and on 1080p frames.
 REFERENCE_ROWS = 480
 
+# Below this the box variances, computed in float32, are too coarse for the 3×3 systems.
+MIN_EPS = 1e-6
 # The six distinct products of a 3-channel guide, (i, j) with i <= j: its covariance.
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
@@ -52,8 +54,8 @@ class GuidedSettings:
     def __post_init__(self) -> None:
         if not self.radius > 0:
             raise ValueError(f"guided radius must be > 0 pixels, got {self.radius}")
-        if not self.eps > 0:
-            raise ValueError(f"guided eps must be > 0, got {self.eps}")
+        if not self.eps >= MIN_EPS:
+            raise ValueError(f"guided eps must be >= {MIN_EPS}, got {self.eps}")
         if int(self.subsample) != self.subsample or self.subsample < 1:
             raise ValueError(f"guided subsample must be an integer >= 1, got {self.subsample}")
 
@@ -105,10 +107,11 @@ def _coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     cross = (guide[:, :, None, :] * src[:, :, :, None]).reshape(h, w, n * 3)
     cov = _box(cross, radius).reshape(h, w, n, 3) - mean_i[:, :, None, :] * mean_p[:, :, :, None]
     # (Σ + eps·I)⁻¹ by cofactors, pixel by pixel: symmetric positive definite, so its
-    # determinant is > 0, and six cofactors give the whole inverse.
-    e = np.float32(eps)
-    s00, s01, s02 = var[..., 0] + e, var[..., 1], var[..., 2]
-    s11, s12, s22 = var[..., 3] + e, var[..., 4], var[..., 5] + e
+    # determinant is > 0, and six cofactors give the whole inverse. In float64: with a small
+    # eps and a nearly grey guide the cofactors cancel to a few digits.
+    var = var.astype(np.float64)
+    s00, s01, s02 = var[..., 0] + eps, var[..., 1], var[..., 2]
+    s11, s12, s22 = var[..., 3] + eps, var[..., 4], var[..., 5] + eps
     c00 = s11 * s22 - s12 * s12
     c01 = s02 * s12 - s01 * s22
     c02 = s01 * s12 - s02 * s11
@@ -192,7 +195,11 @@ def refine_labels(proba: np.ndarray, image: np.ndarray, settings: GuidedSettings
     rows = image.shape[0]
     low = _low_size(image.shape[:2], settings.subsample)
     guide_low = cv2.resize(image, (low[1], low[0]), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
-    src_low = _resize(np.ascontiguousarray(proba.transpose(1, 2, 0), dtype=np.float32), low, cv2.INTER_LINEAR)
+    # Bilinear up, area down: a grid coarser than the model's (small frames) is not aliased.
+    shrinking = low[0] < proba.shape[1] or low[1] < proba.shape[2]
+    src_low = _resize(
+        np.ascontiguousarray(proba.transpose(1, 2, 0), dtype=np.float32), low, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+    )
     radius = max(1, int(round(settings.radius_at(rows) / settings.subsample)))
     a, b = _coefficients(guide_low, src_low, radius, settings.eps)
     # Upsampling, applying and the argmax in one pass: only the label map is written.

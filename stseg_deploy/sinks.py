@@ -156,8 +156,9 @@ class FolderSink(FrameSink):
 
 class OverlaySink(FrameSink):
     """``flow/<frame>.png`` (the flow's colour images), ``overlay/<frame>.png`` and
-    ``overlay.mp4``: the segments blended, one fixed colour per label, over the video's
-    frames, or over the flow colours when the input was flow files. Each frame is blended as
+    ``overlay.mp4``: the segments (the refined label maps when the run refines) blended, one
+    fixed colour per label, over the frames the run read (a video's, or a flow-file input's
+    frames when it refines with them), else over the flow colours. Each frame is blended as
     soon as its labels arrive, from the image kept when its flow was read."""
 
     wants_images = True

@@ -32,7 +32,9 @@ class SequenceSource(Protocol):
     the ground truth (None where absent), for the record; ``video``: the frames behind the
     flows (a ``stseg_deploy.io.videoio.FrameSource``) or None; ``frame_size``: (H, W) to write
     outputs at, or None for the flows' own size; ``has_frames``: whether each flow frame's
-    image is known (a video, or image files), which refinement needs;
+    image is known (a video, or image files), which refinement needs, and
+    ``check_frames()`` raises naming a listed image file that is missing (optional, like
+    ``has_frames``: a source without them has no frames);
     ``read_flows(with_images)``: yields ``(where, flow (2, H, W) float32 pixels, frame
     (H, W, 3) uint8 RGB or None)`` F times.
     """
@@ -42,6 +44,8 @@ class SequenceSource(Protocol):
 
     @property
     def has_frames(self) -> bool: ...
+
+    def check_frames(self) -> None: ...
 
     @property
     def n_frames(self) -> int: ...
@@ -84,6 +88,12 @@ class Sequence:
     @property
     def has_frames(self) -> bool:
         return len(self.images) == len(self.flows) > 0
+
+    def check_frames(self) -> None:
+        """Raise FileNotFoundError naming the first of ``images`` that is not a file."""
+        for path in self.images:
+            if not Path(path).is_file():
+                raise FileNotFoundError(f"{path}: frame of sequence {self.name!r} not found (needed to refine its masks)")
 
     @property
     def frame_names(self) -> list[str]:
@@ -139,6 +149,9 @@ class VideoSequence:
     @property
     def has_frames(self) -> bool:
         return True  # decoded for the flow
+
+    def check_frames(self) -> None:
+        """Nothing to check: the frames are the video's own."""
 
     @property
     def masks(self) -> tuple[None, ...]:
@@ -259,7 +272,7 @@ def sequences_from_datasplit(prefix: str | Path, split: str, base_dir: str | Pat
         masks = tuple(resolve(base_dir, m) if isinstance(m, str) else None for m in group["GtMask"])
         out.append(Sequence(
             str(name), flows, masks, _frame_size(group, base_dir, f"{prefix}_{split}.csv"),
-            _images(group, base_dir, f"{prefix}_{split}.csv"),
+            _images(group, base_dir),
         ))
         indices = group["Sequence_Index"].to_numpy()
         if len(indices) > 1 and (indices[1:] - indices[:-1] != 1).any():
@@ -284,17 +297,14 @@ def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int,
     return image_size(path)
 
 
-def _images(group, base_dir: str | Path | None, csv_name: str) -> tuple[Path, ...]:
+def _images(group, base_dir: str | Path | None) -> tuple[Path, ...]:
     """A sequence's Image files, one per row, when every row names one; else empty (the
-    frames are then unknown). A listed file that does not exist is an error naming it."""
+    frames are then unknown). Their files are checked only when a run refines with them
+    (:meth:`Sequence.check_frames`): a run that does not read them does not need them."""
     images = list(group["Image"])
     if not all(isinstance(i, str) and i for i in images):
         return ()
-    paths = tuple(resolve(base_dir, i) for i in images)
-    for path in paths:
-        if not path.is_file():
-            raise FileNotFoundError(f"{path}: Image of sequence {group['Sequence'].iloc[0]!r} not found (listed in {csv_name})")
-    return paths
+    return tuple(resolve(base_dir, i) for i in images)
 
 
 def with_frames(sequence: Sequence, frames_dir: str | Path, single: bool) -> Sequence:

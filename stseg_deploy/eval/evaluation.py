@@ -433,8 +433,10 @@ def score_sequence(
     first (the last frame of a video has no forward flow, so no prediction, and the evaluator
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
 
-    Scored at the prediction's original size (``original_size``): labels are upsampled to
-    it; a mask of another size is an error unless ``resize_gt`` (see :func:`read_gt`).
+    Scored at the prediction's original size (``original_size``), on the output's label maps
+    there (:func:`stseg_deploy.outputs.read_label_maps`: the refined PNGs of a refined
+    output, else labels.npy upsampled); a mask of another size is an error unless
+    ``resize_gt`` (see :func:`read_gt`).
     ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
     sequence was linked with; None, the whole sequence. Raises StsegInputError when no frame
     has ground truth, or a mask is unreadable or of another size.

@@ -450,3 +450,66 @@ def test_a_corrupt_frame_is_named_and_nothing_is_written(tmp_path: Path, monkeyp
     assert result.exit_code != 0
     assert "00004.png: not a decodable image" in result.output
     assert not (tmp_path / "o").exists()  # the folders made for the failed run are gone
+
+
+def test_skip_done_knows_the_stages_and_the_frames(tmp_path: Path, monkeypatch) -> None:
+    from fakes import write_frames
+
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(b"pretend model bytes")  # --skip-done needs the model file's hash
+    _fake_model(monkeypatch, path=model_file)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    frames = write_frames(tmp_path / "frames" / "walk", ["00000", "00001", "00002", "00003"], (36, 48))
+    base = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--skip-done"]
+    framed = [*base, "--frames", str(tmp_path / "frames")]
+    assert CliRunner().invoke(infer_main, framed).exit_code == 0
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, framed).stderr
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*framed, "--guided-eps", "0.001"]).stderr
+    write_frames(tmp_path / "frames" / "walk", ["00000", "00001", "00002", "00003"], (36, 48), seed=5)  # new guides
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, framed).stderr
+    assert frames[0].is_file()
+    # An output written before the stages existed is what --tta none --refine none makes now.
+    plain = [*base, "--tta", "none", "--refine", "none"]
+    assert CliRunner().invoke(infer_main, plain).exit_code == 0
+    record_file = tmp_path / "o" / "walk" / "sequence.json"
+    record = json.loads(record_file.read_text())
+    for key in ("tta", "refine"):
+        record["settings"].pop(key)
+    record.pop("refine")
+    record_file.write_text(json.dumps(record))
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, plain).stderr
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, base).stderr  # the defaults flip
+
+
+def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:
+    from fakes import write_frames
+
+    _fake_model(monkeypatch)
+    _write_sequence(tmp_path / "Flows" / "a", 4)
+    write_frames(tmp_path / "Frames" / "a", ["00000", "00001", "00002"], (36, 48), suffix=".jpg")  # 00003 missing
+    (tmp_path / "S_val.csv").write_text(
+        "Flow,GtMask,Image,Sequence,Sequence_Index\n"
+        + "".join(f"Flows/a/{t:05d}.flo,,Frames/a/{t:05d}.jpg,a,{t}\n" for t in range(4))
+    )
+    args = ["--data-file", str(tmp_path / "S"), "--base-dir", str(tmp_path), "--out", str(tmp_path / "o")]
+    plain = CliRunner().invoke(infer_main, [*args, "--refine", "none"])
+    assert plain.exit_code == 0, plain.output
+    refused = CliRunner().invoke(infer_main, args)
+    assert refused.exit_code != 0
+    assert "Frames/a/00003.jpg: frame of sequence 'a' not found (needed to refine its masks)" in refused.output
+
+
+def test_auto_says_when_only_some_sequences_are_refined(tmp_path: Path, monkeypatch) -> None:
+    from fakes import write_frames
+
+    _fake_model(monkeypatch)
+    for name in ("walk", "run"):
+        _write_sequence(tmp_path / "flows" / name, 4)
+    write_frames(tmp_path / "frames" / "walk", ["00000", "00001", "00002", "00003"], (36, 48))
+    sequences = [str(tmp_path / "flows" / "walk"), str(tmp_path / "flows" / "run")]
+    both = CliRunner().invoke(infer_main, [*sequences, "--out", str(tmp_path / "o"), "--frames", str(tmp_path / "frames")])
+    assert both.exit_code != 0 and "run: no frames of sequence 'run'" in both.output  # --frames covers every input
+    mixed = CliRunner().invoke(infer_main, [str(tmp_path / "frames" / "walk"), sequences[1], "--out", str(tmp_path / "o"), "--flow-method", "dis"])
+    assert mixed.exit_code == 0, mixed.output
+    assert "refine auto (guided for 1 of 2)" in mixed.stderr
+    assert "warning: 1 sequence(s) have no frames, so their masks are not refined" in mixed.stderr

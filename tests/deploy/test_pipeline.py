@@ -125,7 +125,7 @@ def test_refinement_needs_frames_when_asked_for(tmp_path: Path) -> None:
     assert Segmenter(FakeModel(), refine="auto").refinement(seq) == "none"
     assert Segmenter(FakeModel(), refine="none").refinement(seq) == "none"
     with pytest.raises(StsegInputError, match="sequence 'seq': --refine guided needs the video's frames"):
-        Segmenter(FakeModel(), refine="guided").segment(seq)
+        list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
     with pytest.raises(ValueError, match="refine must be one of"):
         Segmenter(FakeModel(), refine="crf")
     with pytest.raises(ValueError, match="tta must be one of"):
@@ -158,4 +158,33 @@ def test_a_frame_of_another_size_is_named(tmp_path: Path) -> None:
     seq = _sequence_with_frames(tmp_path)
     Image.new("RGB", (61, 48)).save(seq.images[3])
     with pytest.raises(StsegInputError, match=r"00003.png: frame size 61x48 differs from the sequence's 60x48"):
-        Segmenter(FakeModel(), refine="guided").segment(seq)
+        list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
+
+
+def test_a_source_without_frames_support_is_not_refined(tmp_path: Path) -> None:
+    """A user's own SequenceSource written before has_frames existed still runs under auto."""
+    _write_sequence(tmp_path / "seq", 5)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+
+    class OwnSource:
+        name, video, n_frames, flows, masks, frame_size, frame_names = seq.name, None, seq.n_frames, seq.flows, seq.masks, None, seq.frame_names
+
+        def read_flows(self, with_images=False):
+            return seq.read_flows(with_images)
+
+    segmenter = Segmenter(FakeModel(), refine="auto")
+    assert segmenter.refinement(OwnSource()) == "none"
+    np.testing.assert_array_equal(segmenter.segment(OwnSource()), segmenter.segment(seq))
+
+
+def test_segment_returns_the_linked_labels_without_refining(tmp_path: Path, monkeypatch) -> None:
+    import stseg_deploy.pipeline as pipeline
+
+    seq = _sequence_with_frames(tmp_path)
+    calls = []
+    original = pipeline.refine_labels
+    monkeypatch.setattr(pipeline, "refine_labels", lambda *args: calls.append(1) or original(*args))
+    labels = Segmenter(FakeModel(), refine="guided").segment(seq)
+    assert calls == [] and labels.shape == (7, 12, 16)
+    frames = list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
+    np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))

@@ -101,7 +101,7 @@ def test_radius_scales_with_the_frame_height() -> None:
     assert settings.as_dict() == {"radius": 32.0, "eps": 0.01, "subsample": 2}
 
 
-@pytest.mark.parametrize("kwargs, word", [({"radius": 0}, "radius"), ({"eps": -1}, "eps"), ({"subsample": 0}, "subsample"), ({"subsample": 1.5}, "subsample")])
+@pytest.mark.parametrize("kwargs, word", [({"radius": 0}, "radius"), ({"eps": -1}, "eps"), ({"eps": 1e-7}, "eps must be >= 1e-06"), ({"subsample": 0}, "subsample"), ({"subsample": 1.5}, "subsample")])
 def test_bad_settings_are_named(kwargs, word) -> None:
     with pytest.raises(ValueError, match=word):
         GuidedSettings(**kwargs)

@@ -48,3 +48,22 @@ def test_bad_arguments_are_named() -> None:
         guided_labels(np.zeros((2, 2, 3, 2), np.float32), np.zeros((2, 2, 3), np.float32), guide)
     with pytest.raises(ValueError, match="guide must be"):
         guided_labels(np.zeros((2, 2, 3, 3), np.float32), np.zeros((2, 2, 3), np.float32), guide.astype(np.float32))
+
+
+def test_taps_are_where_opencv_puts_them() -> None:
+    """The reference shares the kernel's idea of the taps; OpenCV's bilinear resize does not."""
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(7)
+    for coarse, full in (((6, 8), (24, 32)), ((5, 7), (37, 53)), ((9, 13), (60, 101))):
+        b = rng.normal(size=(*coarse, 1)).astype(np.float32)
+        a = np.zeros((*coarse, 1, 3), np.float32)
+        expected = cv2.resize(b[..., 0], (full[1], full[0]), interpolation=cv2.INTER_LINEAR)
+        _, values = guided_labels_reference(a, b, np.zeros((*full, 3), np.uint8))
+        np.testing.assert_allclose(values[..., 0], expected, atol=1e-5)
+        # The kernel with two segments, one a constant: the label says on which side of it
+        # the upsampled offsets fall, so the kernel's taps are checked too.
+        a2 = np.zeros((*coarse, 2, 3), np.float32)
+        b2 = np.concatenate([np.zeros_like(b), b], axis=2)
+        labels = guided_labels(a2, b2, np.zeros((*full, 3), np.uint8))
+        clear = np.abs(expected) > 1e-4
+        np.testing.assert_array_equal(labels[clear], (expected > 0)[clear])
