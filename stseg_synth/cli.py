@@ -17,7 +17,8 @@ from . import flows
 @click.option("--seed", type=int, default=0)
 @click.option("--val-fraction", type=float, default=0.2, help="Share of videos in the val split.")
 @click.option("--name", default="Synth", help="DataSplit name: OUT/DataSplit/NAME_{train,val,test}.csv.")
-def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int], seed: int, val_fraction: float, name: str) -> None:
+@click.option("--objects", "n_objects", nargs=2, type=int, default=(1, 3), show_default=True, help="Moving objects per video: MIN MAX, each video drawing its count uniformly (1 3 is the generator's own draw).")
+def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int], seed: int, val_fraction: float, name: str, n_objects: tuple[int, int]) -> None:
     """Write a synthetic DataSplit of layered parametric-motion flow videos with masks.
 
     Videos are split in order into train and val (--val-fraction); the test split repeats
@@ -29,7 +30,7 @@ def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int],
     try:
         prefix = flows.write_synth_split(
             out_dir, n_sequences=sequences, n_frames=frames, size=tuple(size), seed=seed,
-            val_fraction=val_fraction, name=name,
+            val_fraction=val_fraction, name=name, n_objects=None if tuple(n_objects) == (1, 3) else tuple(n_objects),
         )
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc

@@ -196,8 +196,13 @@ def _check_frames(n_frames: int) -> int:
     return _check_int("n_frames", n_frames, MIN_FRAMES, 99999)
 
 
-def _check_generation(n_objects: int | None, noise: float, outlier_fraction: float) -> None:
-    if n_objects is not None:
+def _check_generation(n_objects: int | tuple[int, int] | None, noise: float, outlier_fraction: float) -> None:
+    if isinstance(n_objects, tuple):
+        if len(n_objects) != 2:
+            raise ValueError(f"n_objects as a range must be (min, max), got {n_objects!r}")
+        low = _check_int("n_objects minimum", n_objects[0], 1, MAX_OBJECTS)
+        _check_int("n_objects maximum", n_objects[1], low, MAX_OBJECTS)
+    elif n_objects is not None:
         _check_int("n_objects", n_objects, 1, MAX_OBJECTS)
     if not (_is_real(noise) and math.isfinite(noise) and noise >= 0):
         raise ValueError(f"noise must be a finite number >= 0, got {noise!r}")
@@ -436,7 +441,7 @@ def synth_sequence(
     rng: np.random.Generator,
     n_frames: int,
     size: tuple[int, int],
-    n_objects: int | None = None,
+    n_objects: int | tuple[int, int] | None = None,
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
 ) -> SynthSequence:
@@ -446,7 +451,8 @@ def synth_sequence(
         rng: the only source of randomness; the same generator state gives the same sequence.
         n_frames: F >= 3 flow fields.
         size: (H, W) >= (8, 8), pixels.
-        n_objects: number of moving objects, 1..16; None draws 1-3.
+        n_objects: number of moving objects, 1..16; a (min, max) range draws it uniformly
+            from min..max; None draws 1-3 (the same draw as (1, 3)).
         noise: standard deviation of the Gaussian noise added to every flow value, px at the
             64x112 reference size (scaled by :func:`motion_scale`).
         outlier_fraction: fraction of pixels per frame replaced by a random vector of up to
@@ -465,7 +471,8 @@ def synth_sequence(
     scale = motion_scale(size)
 
     background, model = _background(rng, n_frames, size, scale)
-    count = int(rng.integers(1, 4)) if n_objects is None else int(n_objects)
+    low, high = (1, 3) if n_objects is None else n_objects if isinstance(n_objects, tuple) else (n_objects, None)
+    count = int(low) if high is None else int(rng.integers(low, high + 1))
     placed = [_place_object(rng, n_frames, size, scale) for _ in range(count)]
     depth_order = tuple(int(k) + 1 for k in rng.permutation(count))
 
@@ -581,7 +588,7 @@ def write_synth_split(
     test_fraction: float = 0.0,
     name: str = "Synth",
     *,
-    n_objects: int | None = None,
+    n_objects: int | tuple[int, int] | None = None,
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
 ) -> Path:

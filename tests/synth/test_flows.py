@@ -343,3 +343,33 @@ def test_write_synth_split_rejects_bad_arguments(tmp_path: Path, kwargs) -> None
 def test_module_does_not_import_torch() -> None:
     code = "import sys, stseg_synth.flows; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_object_count_range() -> None:
+    from stseg_synth.flows import sequence_rng, synth_sequence
+
+    counts = {synth_sequence(sequence_rng(5, k), 3, (32, 48), n_objects=(4, 5)).n_objects for k in range(12)}
+    assert counts == {4, 5}
+    for k in range(4):  # (1, 3) is the generator's own draw, sequence for sequence
+        a = synth_sequence(sequence_rng(1, k), 3, (32, 48))
+        b = synth_sequence(sequence_rng(1, k), 3, (32, 48), n_objects=(1, 3))
+        np.testing.assert_array_equal(a.flows, b.flows)
+        np.testing.assert_array_equal(a.layers, b.layers)
+    with pytest.raises(ValueError, match="n_objects maximum"):
+        synth_sequence(sequence_rng(1, 0), 3, (32, 48), n_objects=(3, 2))
+
+
+def test_cli_objects_option(tmp_path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from stseg_synth.cli import synth_main
+
+    result = CliRunner().invoke(synth_main, [str(tmp_path / "s"), "--sequences", "6", "--frames", "3", "--size", "24", "32", "--objects", "2", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "synth.json").read_text())
+    assert summary["n_objects"] == [2, 3]
+    assert {s["n_objects"] for s in summary["sequences"].values()} <= {2, 3}
+    bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--objects", "0", "2"])
+    assert bad.exit_code != 0 and "n_objects minimum" in bad.output
