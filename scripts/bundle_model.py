@@ -24,10 +24,8 @@ import torch
 from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.runtime import load_model
 from stseg_deploy.zoo import MODELS_DIR
-from stseg_train.checkpoint import load_checkpoint
+from stseg_train.checkpoint import load_checkpoint, slim_payload
 from stseg_train.pretrained import PRETRAINED_DIR
-
-KEEP = ("format", "version", "model_args", "model", "config", "data_flow", "epoch", "global_step", "best_val_loss", "seconds", "metrics")
 
 
 def main() -> None:
@@ -59,7 +57,7 @@ def main() -> None:
     PRETRAINED_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         slim = Path(tmp) / f"{args.name}.pt"
-        torch.save({k: payload[k] for k in KEEP if k in payload}, slim)
+        torch.save(slim_payload(payload), slim)
         # Exported from the slim copy, so that the bundled pair is checked to agree.
         subprocess.run([str(Path(sys.executable).parent / "stseg-export"), str(slim), "--onnx", str(onnx_path)], check=True)
         (PRETRAINED_DIR / f"{args.name}.pt").write_bytes(slim.read_bytes())

@@ -20,6 +20,9 @@ from .config import PRE_PRESET_DEFAULTS
 from .model import UNet3D
 
 FORMAT = "stseg-checkpoint-1"
+# What a checkpoint needs to rebuild, export and describe its model (no optimiser, no RNG
+# states): what is kept of it to bundle or to store a run's best weights.
+SLIM_KEYS = ("format", "version", "model_args", "model", "config", "data_flow", "epoch", "global_step", "best_val_loss", "seconds", "metrics")
 
 
 def save_checkpoint(path: str | Path, model: UNet3D, state: dict[str, Any]) -> None:
@@ -41,6 +44,15 @@ def save_checkpoint(path: str | Path, model: UNet3D, state: dict[str, Any]) -> N
     torch.save(payload, buffer)
     with atomic_write(path, durable=True) as handle:
         handle.write(buffer.getvalue())
+
+
+def slim_payload(payload: dict[str, Any], half: bool = False) -> dict[str, Any]:
+    """The :data:`SLIM_KEYS` of a loaded checkpoint; with ``half`` its floating-point weights
+    in float16 (half the size; :func:`model_from_checkpoint` loads them back as float32)."""
+    slim = {k: payload[k] for k in SLIM_KEYS if k in payload}
+    if half:
+        slim["model"] = {k: v.half() if v.is_floating_point() else v for k, v in slim["model"].items()}
+    return slim
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

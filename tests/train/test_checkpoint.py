@@ -94,3 +94,22 @@ def test_weights_that_do_not_fit_their_arguments(tmp_path: Path) -> None:
     torch.save(payload, path)
     with pytest.raises(ValueError, match=r"c.pt: weights do not match the model arguments stored with them"):
         model_from_checkpoint(path)
+
+
+def test_slim_payload_keeps_the_model_and_halves_its_weights(tmp_path: Path) -> None:
+    from stseg_train.checkpoint import slim_payload
+
+    model = _model(n_labels=3)
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, model, {"config": TrainConfig(data_file="d", base_dir=".", save_dir="s").to_dict(), "epoch": 5,
+                                  "optimizer": {"state": {}}, "rng": [1, 2]})
+    payload = load_checkpoint(path)
+    slim = slim_payload(payload, half=True)
+    assert "optimizer" not in slim and "rng" not in slim and slim["epoch"] == 5
+    assert all(v.dtype == torch.float16 for v in slim["model"].values() if v.is_floating_point())
+    assert all(v.dtype == torch.float32 for v in payload["model"].values() if v.is_floating_point())  # the input is untouched
+    torch.save(slim, tmp_path / "slim.pt")
+    rebuilt, _ = model_from_checkpoint(tmp_path / "slim.pt")
+    x = torch.randn(1, 2, 3, 16, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), model(x), rtol=2e-2, atol=2e-3)  # float16 weights, float32 compute
