@@ -178,6 +178,10 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
     return settings
 
 
+# What outputs written before the test-time flip and the refinement existed were made with.
+STAGES_BEFORE = {"tta": "none", "refine": "none"}
+
+
 def quality_settings(segmenter: Segmenter, sequence) -> dict:
     """The stages that change a sequence's masks beyond the model and linking, as
     sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
@@ -195,12 +199,8 @@ def quality_settings(segmenter: Segmenter, sequence) -> dict:
 def stage_settings(record: dict) -> dict:
     """``tta``, ``refine`` and ``guided`` of a sequence record (see :func:`quality_settings`),
     with the values outputs written before these stages existed mean."""
-    settings = record.get("settings") or {}
-    return {
-        "tta": settings.get("tta", "none"),
-        "refine": settings.get("refine", "none"),
-        "guided": settings.get("guided"),
-    }
+    settings = {**STAGES_BEFORE, **(record.get("settings") or {})}
+    return {"tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided")}
 
 
 def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
@@ -211,8 +211,7 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
     if record is None:
         return False
-    # Outputs written before the stages existed were made without them.
-    done_with = {"tta": "none", "refine": "none", **(record.get("settings") or {})}
+    done_with = {**STAGES_BEFORE, **(record.get("settings") or {})}
     return (
         model_sha256 is not None
         and (record.get("model_file") or {}).get("sha256") == model_sha256
@@ -284,26 +283,41 @@ def read_sequence_output(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
     Raises FileNotFoundError when ``seq_dir`` is not a complete stseg-infer output (no
     ``sequence.json``, or one without the completeness marker), ValueError when its files
     disagree."""
-    labels, record, _ = _read_output(Path(seq_dir), label_maps=False)
+    labels, record, _ = _read_output(Path(seq_dir), refined_maps=False)
     return labels, record
+
+
+def read_segment_maps(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
+    """The label maps to score or draw an output from, and its sequence.json record: the
+    refined maps (its PNGs, (F, H, W) uint8 at ``original_size``) when it was refined, else
+    labels.npy ((F, h, w) uint8 at model size), so that an unrefined output is resized from
+    its labels as before.
+
+    Everything comes from one snapshot of the folder (a rerun swapping a new output in
+    meanwhile is not mixed in). Raises as :func:`read_sequence_output`, and ValueError
+    naming a PNG that is missing, unreadable or of another size."""
+    labels, record, refined = _read_output(Path(seq_dir), refined_maps=True)
+    return (labels if refined is None else refined), record
 
 
 def read_label_maps(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
     """The label maps an output stands for, (F, H, W) uint8 at its ``original_size``, and
     its sequence.json record: the refined maps (its PNGs) when it was refined, else
     labels.npy upsampled (nearest), which is what the PNGs of such an output hold too.
-
-    Everything comes from one snapshot of the folder (a rerun swapping a new output in
-    meanwhile is not mixed in). Raises as :func:`read_sequence_output`, and ValueError
-    naming a PNG that is missing, unreadable or of another size."""
-    _, record, maps = _read_output(Path(seq_dir), label_maps=True)
+    Raises as :func:`read_segment_maps`."""
+    maps, record = read_segment_maps(seq_dir)
+    if stage_settings(record)["refine"] == "none":
+        size = (int(record["original_size"][0]), int(record["original_size"][1]))
+        maps = np.stack([resize_labels(frame, size) for frame in maps])
     return maps, record
 
 
-def _read_output(seq_dir: Path, label_maps: bool) -> tuple[np.ndarray, dict, np.ndarray | None]:
+def _read_output(seq_dir: Path, refined_maps: bool) -> tuple[np.ndarray, dict, np.ndarray | None]:
+    """labels.npy, the record and, with ``refined_maps`` and a refined output, its PNGs
+    (else None), all through one snapshot of the folder."""
     meta_path = seq_dir / SEQUENCE_FILE
     labels_path = seq_dir / LABELS_FILE
-    maps = None
+    refined = None
     with _folder_snapshot(seq_dir) as opener:
         try:
             with open(SEQUENCE_FILE, "rb", opener=opener) as handle:
@@ -323,13 +337,10 @@ def _read_output(seq_dir: Path, label_maps: bool) -> tuple[np.ndarray, dict, np.
             raise ValueError(
                 f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"
             )
-        if label_maps:
+        if refined_maps and stage_settings(record)["refine"] != "none":
             size = (int(record["original_size"][0]), int(record["original_size"][1]))
-            if stage_settings(record)["refine"] == "none":
-                maps = np.stack([resize_labels(frame, size) for frame in labels])
-            else:
-                maps = np.stack([_read_png(seq_dir, name, opener, size) for name in record["frames"]])
-    return labels, record, maps
+            refined = np.stack([_read_png(seq_dir, name, opener, size) for name in record["frames"]])
+    return labels, record, refined
 
 
 def _parse_record(text: bytes, meta_path: Path) -> dict:

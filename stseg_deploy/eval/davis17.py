@@ -12,7 +12,7 @@ from ..errors import StsegInputError
 from .evaluation import GroundTruth, check_one_model, scan_outputs, size_error
 from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
-from ..outputs import TOOL, read_label_maps, read_sequence_output, stage_settings
+from ..outputs import TOOL, read_segment_maps
 from ..preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"
@@ -113,9 +113,8 @@ def export_davis17(
     written, sizes = 0, {}
     with unit:
         for name, (folder, _) in scan.complete.items():
-            labels, record = read_sequence_output(folder)
-            if stage_settings(record)["refine"] != "none":
-                labels, record = read_label_maps(folder)  # refined: its PNGs are its label maps
+            # A refined output's PNGs are its label maps; an unrefined one's, its labels.npy.
+            labels, record = read_segment_maps(folder)
             frames = record["frames"]
             original = (int(record["original_size"][0]), int(record["original_size"][1]))
             size = _export_size(truth, name, frames, original, resize_gt)

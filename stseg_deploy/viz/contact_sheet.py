@@ -10,7 +10,7 @@ from ..eval.binarise import binarise_exceptbiggest
 from ..eval.evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
 from ..io.masks import davis_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
-from ..outputs import read_label_maps, read_sequence_output, stage_settings
+from ..outputs import read_segment_maps
 from ..preprocess import resize_labels
 
 VIZ_TOOL = "stseg-viz"
@@ -51,9 +51,8 @@ def sequence_contact_sheet(
     from .overlay import contact_sheet
 
     seq_dir = Path(seq_dir)
-    labels, record = read_sequence_output(seq_dir)
-    if stage_settings(record)["refine"] != "none":
-        labels, record = read_label_maps(seq_dir)  # refined: select from the maps the PNGs hold
+    # A refined output's PNGs are its label maps; an unrefined one's, its labels.npy.
+    labels, record = read_segment_maps(seq_dir)
     cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     if n_columns < 1:
