@@ -23,6 +23,7 @@ __all__ = [
     "coherence_loss",
     "temporal_regulariser",
     "temporal_regulariser_per_sample",
+    "label_cost_per_sample",
     "total_loss",
 ]
 
@@ -125,11 +126,43 @@ def temporal_regulariser_per_sample(
     return (jump * counted_mask).flatten(1).sum(dim=1) / counted
 
 
+def label_cost_per_sample(flow: Tensor, proba: Tensor, mask: str = "counted", eps: float = 1e-4) -> Tensor:
+    """Label cost ("LabelCost"): how many segments a window uses, as a concave sum of areas.
+
+    With ``a_l`` the share of the window (T, H, W) that segment l holds,
+    ``(Σ_l sqrt(a_l + eps) − 1) / (sqrt(L) − 1)``: about 0 when one segment holds
+    everything, 1 when all L hold equal shares. Being concave, it prefers a segment empty
+    to a segment shared: one motion cut into several segments costs something, which the
+    coherence term alone never charges (each piece fits the same θ), while a segment that
+    takes an object of its own pays back through the coherence it gains.
+
+    Why it exists: the model spends every segment on the background and objects moving
+    differently then share one (docs/model-merging.md). The original has no such term.
+
+    Args:
+        flow: ``(B, 2, T, H, W)``; unused (the registry's signature).
+        proba: ``(B, L, T, H, W)``.
+        mask: unused (the registry's signature).
+        eps: keeps the gradient of the square root finite at an empty segment.
+
+    Returns:
+        ``(B,)`` one value per sample; zeros when L = 1.
+    """
+    del flow, mask
+    n_labels = proba.shape[1]
+    if n_labels < 2:
+        return proba.flatten(1).sum(dim=1) * 0.0
+    shares = proba.flatten(2).mean(dim=2)  # (B, L)
+    roots = (shares + eps).sqrt().sum(dim=1)
+    return (roots - 1.0) / (n_labels**0.5 - 1.0)
+
+
 # Called as fn(flow, proba, mask=...) → (B,), one value per sample.
 Regulariser = Callable[..., Tensor]
 
 REGULARISERS: dict[str, Regulariser] = {
     "EulerPottsl1R3": temporal_regulariser_per_sample,
+    "LabelCost": label_cost_per_sample,
 }
 
 

@@ -10,6 +10,7 @@ from stseg_train.losses import (
     DEFAULT_REGULARISATION,
     REGULARISERS,
     coherence_loss,
+    label_cost_per_sample,
     temporal_regulariser,
     temporal_regulariser_per_sample,
     total_loss,
@@ -28,6 +29,7 @@ def piecewise_flow(seed: int):
 
 def test_registry() -> None:
     assert REGULARISERS["EulerPottsl1R3"] is temporal_regulariser_per_sample
+    assert REGULARISERS["LabelCost"] is label_cost_per_sample
     assert DEFAULT_REGULARISATION == {"EulerPottsl1R3": 1.0}
 
 
@@ -189,3 +191,55 @@ def test_per_sample_losses_average_to_the_loss() -> None:
     torch.testing.assert_close(parts["per_sample"].mean(), loss)
     alone = total_loss(noisy[1:], proba[1:], A, potts_mask="all")[0]
     torch.testing.assert_close(parts["per_sample"][1], alone, rtol=1e-5, atol=1e-6)
+
+
+# -- the label cost ------------------------------------------------------------------------
+
+
+def _one_hot_window(labels: torch.Tensor, n_labels: int) -> torch.Tensor:
+    """labels: (B, T, H, W) int → (B, L, T, H, W) float one-hot."""
+    return F.one_hot(labels, n_labels).permute(0, 4, 1, 2, 3).float()
+
+
+def test_label_cost_values_by_hand() -> None:
+    flow = torch.zeros(2, 2, 2, 4, 4)
+    labels = torch.zeros(2, 2, 4, 4, dtype=torch.long)
+    labels[1, :, :, 2:] = 1  # sample 1: two halves
+    cost = label_cost_per_sample(flow, _one_hot_window(labels, 4), eps=0.0)
+    # one segment: sqrt(1) - 1 = 0; two halves: (2 sqrt(1/2) - 1) / (sqrt(4) - 1).
+    assert torch.allclose(cost, torch.tensor([0.0, (2 * 0.5**0.5 - 1) / 1.0]), atol=1e-6)
+    uniform = torch.full((1, 4, 2, 4, 4), 0.25)
+    assert torch.allclose(label_cost_per_sample(flow[:1], uniform, eps=0.0), torch.tensor([1.0]))
+    assert torch.equal(label_cost_per_sample(flow[:1], torch.ones(1, 1, 2, 4, 4)), torch.zeros(1))
+
+
+def test_label_cost_charges_one_motion_cut_in_two_and_not_two_motions_kept_apart() -> None:
+    """The degeneracy it removes: a flow with one motion scores the same coherence whether
+    one segment or two hold it, so only the label cost tells them apart; with two motions,
+    the coherence gained by keeping them apart outweighs it at a small weight."""
+    A = make_basis("Affine", 1, 8, 8)
+    one = torch.zeros(1, 2, 1, 8, 8)
+    one[:, 0] = 2.0  # a pan: u = 2 everywhere
+    two = one.clone()
+    two[:, 0, :, :, 4:] = -3.0  # the right half moves the other way
+    halves = torch.zeros(1, 1, 8, 8, dtype=torch.long)
+    halves[..., 4:] = 1
+    split = _one_hot_window(halves, 3)
+    whole = _one_hot_window(torch.zeros_like(halves), 3)
+    reg = {"LabelCost": 0.05}
+    loss_whole, _, _ = total_loss(one, whole, A, regularisation=reg, solver="lstsq")
+    loss_split, parts, _ = total_loss(one, split, A, regularisation=reg, solver="lstsq")
+    assert parts["coherence"] < 1e-5  # each half fits the pan exactly
+    # 0.05 · ((2·sqrt(1/2) + sqrt(eps)) − (1 + 2·sqrt(eps))) / (sqrt(3) − 1) ≈ 0.028 apart
+    assert loss_split - loss_whole == pytest.approx(0.05 * (2 * 0.5**0.5 - 1 - 0.01) / (3**0.5 - 1), abs=1e-3)
+    loss_whole, _, _ = total_loss(two, whole, A, regularisation=reg, solver="lstsq")
+    loss_split, _, _ = total_loss(two, split, A, regularisation=reg, solver="lstsq")
+    assert loss_split < loss_whole
+
+
+def test_label_cost_gradient_is_finite_at_an_empty_segment() -> None:
+    logits = torch.zeros(1, 3, 2, 4, 4)
+    logits[:, 2] = -1e4  # segment 2 empty
+    logits.requires_grad_(True)
+    label_cost_per_sample(torch.zeros(1, 2, 2, 4, 4), torch.softmax(logits, dim=1)).sum().backward()
+    assert torch.isfinite(logits.grad).all()
