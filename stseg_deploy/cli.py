@@ -20,11 +20,14 @@ from .errors import StsegInputError
 from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .opticalflow import METHODS as FLOW_METHODS
 from .cluster import INSTALL_HINT, InferJob
+from .linker import DEFAULT_LINK
+from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, SplitSettings
 from .refine import DEFAULT_REFINE, MIN_EPS, REFINE_MODES, GuidedSettings
 from .runtime import PROVIDERS
 from .tta import DEFAULT_TTA, TTA_MODES
 
 _GUIDED = GuidedSettings()
+_SPLIT = SplitSettings()
 
 
 def _cut_size(ctx, param, value):  # noqa: ARG001
@@ -52,7 +55,7 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Windows per model call.")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", help="auto: CUDA when it really loads, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime [default: the runtime's choice].")
-@click.option("--link", type=click.Choice(LINK_METHODS), default=LINK_METHODS[0], help="naive: best match per label (may merge); optimal: one-to-one.")
+@click.option("--link", type=click.Choice(LINK_METHODS), default=DEFAULT_LINK, help="How labels are renamed from window to window. naive: each label takes its best match (two may merge); optimal: one-to-one.")
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
@@ -66,11 +69,14 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 @click.option("--guided-radius", type=click.FloatRange(min=0, min_open=True), default=_GUIDED.radius, help="Guided refinement: box radius in pixels of a 480-row frame, scaled with the frame's height.")
 @click.option("--guided-eps", type=click.FloatRange(min=MIN_EPS), default=_GUIDED.eps, help="Guided refinement: regularisation (colours in [0, 1]); larger is smoother, smaller follows weaker edges.")
 @click.option("--guided-subsample", type=click.IntRange(min=1), default=_GUIDED.subsample, help="Guided refinement: its coefficients are computed on a grid this many times coarser (1: the exact filter, several times slower).")
+@click.option("--motion-split", type=click.Choice(SPLIT_MODES), default=DEFAULT_SPLIT, help="motion: a segment whose flow two parametric motions explain much better than one is split in two, per window, into spare segments (outputs then have more labels than the model); none: the model's segments.")
+@click.option("--motion-split-gain", type=click.FloatRange(min=0, min_open=True), default=_SPLIT.min_gain, help="Motion split: how much better two motions must fit, as the drop of the segment's mean L1 residual over the window's mean flow magnitude.")
+@click.option("--motion-split-extra", type=click.IntRange(min=0, max=32), default=_SPLIT.extra, help="Motion split: spare segments a window may add.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, frames_dir, skip_done, ray_address, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, motion_split, motion_split_gain, motion_split_extra, frames_dir, skip_done, ray_address, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -115,8 +121,10 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
             sequences = [with_flow(s, method, size, scale) if isinstance(s, VideoSequence) else s for s in sequences]
         guided = GuidedSettings(guided_radius, guided_eps, guided_subsample)
+        split_settings = SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain)
         segmenter = Segmenter(
             model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size, tta=tta, refine=refine, guided=guided,
+            split=motion_split, split_settings=split_settings,
         )
         for sequence in sequences:
             # --refine guided without frames, or a listed frame missing: named before anything runs.
@@ -147,7 +155,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         job = InferJob(
             str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
             link, None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
-            tta=tta, refine=refine, guided=guided,
+            tta=tta, refine=refine, guided=guided, split=motion_split, split_settings=split_settings,
             cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
         _infer_on_ray(ray_address, sequences, job)

@@ -34,6 +34,8 @@ from pathlib import Path
 from .clikit import error_line
 from .io.outdir import StsegOutputError
 from .refine import DEFAULT_REFINE, GuidedSettings
+from .linker import DEFAULT_LINK
+from .motionsplit import DEFAULT_SPLIT, SplitSettings
 from .tta import DEFAULT_TTA
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ class InferJob:
     threads: int | None = None
     batch_size: int = 8
     cut_size: int | None = None
-    link: str = "naive"
+    link: str = DEFAULT_LINK
     image_size: tuple[int, int] | None = None
     save_proba: bool = False
     save_features: bool = False
@@ -69,6 +71,8 @@ class InferJob:
     tta: str = DEFAULT_TTA
     refine: str = DEFAULT_REFINE
     guided: GuidedSettings | None = None
+    split: str = DEFAULT_SPLIT
+    split_settings: SplitSettings | None = None
     cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
@@ -199,7 +203,7 @@ class SegmentWorker:
                 check_probe(probe)
             model = load_model(job.model_file, provider=job.provider, threads=job.threads)
             self.segmenter = Segmenter(
-                model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided,
+                model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided, split=job.split, split_settings=job.split_settings,
             )
             self.device = f"{model.engine} on {model.device}"
         except (OSError, ValueError, RuntimeError) as exc:

@@ -16,6 +16,11 @@ import numpy as np
 
 from stseg_kernels import link_windows
 
+# One-to-one renaming: with the motion split's spare segments, the best match per label
+# (naive) merges segments back that were split apart (multi-object J_objects 0.686 against
+# 0.730; docs/model-merging.md).
+DEFAULT_LINK = "optimal"
+
 
 @dataclass
 class LinkedFrame:
@@ -56,7 +61,7 @@ class StreamLinker:
         method: "naive" or "optimal" (see ``stseg_kernels.link_windows``).
     """
 
-    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = "naive") -> None:
+    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK) -> None:
         if cut_size is not None and cut_size < 1:
             raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
         self.n_labels = n_labels

@@ -179,28 +179,35 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
 
 
 # What outputs written before the test-time flip and the refinement existed were made with.
-STAGES_BEFORE = {"tta": "none", "refine": "none"}
+STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none"}
 
 
 def quality_settings(segmenter: Segmenter, sequence) -> dict:
     """The stages that change a sequence's masks beyond the model and linking, as
     sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
-    sequence: "guided" or "none") and, when guided, ``guided`` (its settings). Outputs
-    written before these stages existed have none of these keys: "none" for both
-    (:func:`stage_settings`). Raises StsegInputError for ``refine="guided"`` on a sequence
+    sequence: "guided" or "none") and, when guided, ``guided`` (its settings); ``split``
+    and, when "motion", ``motion_split`` (its settings). Outputs written before these
+    stages existed have none of these keys: "none" for each (:func:`stage_settings`). Raises StsegInputError for ``refine="guided"`` on a sequence
     without frames."""
     refine = segmenter.refinement(sequence)
     out = {"tta": segmenter.tta, "refine": refine}
     if refine == "guided":
         out["guided"] = segmenter.guided.as_dict()
+    out["split"] = segmenter.split
+    if segmenter.split == "motion":
+        out["motion_split"] = segmenter.split_settings.as_dict()
     return out
 
 
 def stage_settings(record: dict) -> dict:
-    """``tta``, ``refine`` and ``guided`` of a sequence record (see :func:`quality_settings`),
-    with the values outputs written before these stages existed mean."""
+    """``tta``, ``refine``, ``guided``, ``split`` and ``motion_split`` of a sequence record
+    (see :func:`quality_settings`), with the values outputs written before these stages
+    existed mean."""
     settings = {**STAGES_BEFORE, **(record.get("settings") or {})}
-    return {"tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided")}
+    return {
+        "tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided"),
+        "split": settings["split"], "motion_split": settings.get("motion_split"),
+    }
 
 
 def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
@@ -245,7 +252,7 @@ def _sequence_record(
         "input_stamp": input_stamp(sequence, frames=settings["refine"] == "guided"),
         "original_size": list(stats.original_size),
         "model_size": list(segmenter.image_size),
-        "n_labels": info.n_labels,
+        "n_labels": segmenter.n_labels,
         "cut_size": segmenter.cut_size,
         "link": segmenter.link,
         "settings": settings,

@@ -18,7 +18,8 @@ import numpy as np
 from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
 from .errors import StsegInputError
-from .linker import LinkedFrame, StreamLinker
+from .linker import DEFAULT_LINK, LinkedFrame, StreamLinker
+from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, SplitSettings, split_batch
 from .background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
@@ -62,6 +63,10 @@ class Segmenter:
             "guided" (guided by the frame's colours, :mod:`stseg_deploy.refine`; a sequence
             without frames is an error), "auto" (guided where the frames are known).
         guided: the guided refinement's settings (default :class:`GuidedSettings()`).
+        split: "none", or "motion": a segment whose flow two motions explain much better
+            than one is split in two, per window, into up to ``split_settings.extra`` spare
+            segments (:mod:`stseg_deploy.motionsplit`); outputs then have L + extra labels.
+        split_settings: its settings (default :class:`SplitSettings()`).
     """
 
     def __init__(
@@ -69,11 +74,13 @@ class Segmenter:
         model: SegmentationModel,
         batch_size: int = 8,
         cut_size: int | None = DEFAULT_CUT_SIZE,
-        link: str = "naive",
+        link: str = DEFAULT_LINK,
         image_size: tuple[int, int] | None = None,
         tta: str = DEFAULT_TTA,
         refine: str = DEFAULT_REFINE,
         guided: GuidedSettings | None = None,
+        split: str = DEFAULT_SPLIT,
+        split_settings: SplitSettings | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -83,6 +90,10 @@ class Segmenter:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
         if refine not in REFINE_MODES:
             raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
+        if split not in SPLIT_MODES:
+            raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
+        self.split = split
+        self.split_settings = split_settings if split_settings is not None else SplitSettings()
         self.tta = tta
         self.refine = refine
         self.guided = guided if guided is not None else GuidedSettings()
@@ -96,7 +107,9 @@ class Segmenter:
 
     @property
     def n_labels(self) -> int:
-        return self.model.info.n_labels
+        """Labels of the outputs: the model's L, plus the spare segments of ``split``."""
+        extra = self.split_settings.extra if self.split == "motion" else 0
+        return self.model.info.n_labels + extra
 
     def refinement(self, sequence: SequenceSource) -> str:
         """The refinement this segmenter applies to ``sequence``: "guided" or "none".
@@ -206,13 +219,16 @@ class Segmenter:
             t0 = time.perf_counter()
             if self.tta == "flip":
                 proba, labels, features = run_flipped(self.model, batch, features=keep_features)
-            elif linked_proba or keep_features:
+            elif linked_proba or keep_features or self.split == "motion":
                 out = self.model.run(batch, features=keep_features)
                 proba, features = (out if keep_features else (out, None))
                 labels = argmax_labels(proba)
             else:
                 # The model's own argmax: no L float maps per pixel leave the runtime.
                 proba, features, labels = None, None, self.model.labels(batch)
+            if self.split == "motion":
+                proba = split_batch(proba, batch, self.split_settings)
+                labels = argmax_labels(proba)
             t1 = time.perf_counter()
             stats.model += t1 - t0
             linked = linker.push(labels, proba if linked_proba else None, features)

@@ -238,7 +238,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     if len(by_stages) > 1:
         groups = "; ".join(f"{stages} ({_names(names)})" for stages, names in sorted(by_stages.items()))
         raise StsegInputError(
-            f"{folder}: outputs made with different settings (tta, refine in {SEQUENCE_FILE}): {groups}; "
+            f"{folder}: outputs made with different settings (tta, refine, split in {SEQUENCE_FILE}): {groups}; "
             "score each setting's outputs in its own folder"
         )
     sha = next(iter(by_hash), None)
@@ -247,13 +247,17 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
 
 def _stages_text(record: dict) -> str:
     """The mask-changing stages of an output, in a few words: ``tta=flip refine=guided(r=32,
-    eps=0.01, s=4)``."""
+    eps=0.01, s=4) split=motion(gain=0.1, extra=4)``."""
     stages = stage_settings(record)
     refine = stages["refine"]
     guided = stages["guided"] or {}
     if refine == "guided":
         refine += f"(r={guided.get('radius')}, eps={guided.get('eps')}, s={guided.get('subsample')})"
-    return f"tta={stages['tta']} refine={refine}"
+    split = stages["split"]
+    motion = stages["motion_split"] or {}
+    if split == "motion":
+        split += f"(gain={motion.get('min_gain')}, extra={motion.get('extra')}, area={motion.get('min_area')})"
+    return f"tta={stages['tta']} refine={refine} split={split}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:

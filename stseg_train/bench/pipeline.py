@@ -89,7 +89,7 @@ def bench_model_free(
     n_labels: int = 4, batch: int = 8, repeats: int = 3,
 ) -> list[BenchRow]:
     """For each video length in ``frames``: the plain loop and the model-free pipeline (no
-    test-time flip, no refinement) over the same files, both timed (median of ``repeats`` after a warm-up) in this process.
+    test-time flip, no refinement, no motion split) over the same files, both timed (median of ``repeats`` after a warm-up) in this process.
     Rows: engine names the mode and length; windows_per_s is frames per second."""
     from stseg_deploy.outputs import segment_to_folder
     from stseg_deploy.pipeline import Segmenter
@@ -103,7 +103,7 @@ def bench_model_free(
             folder = Path(tmp) / f"flows{n}" / "seq"
             files = write_flow_files(folder, n, original_size)
             # Without the stages: their cost is timed with a model, in bench_pipeline.
-            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size, tta="none", refine="none")
+            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size, tta="none", refine="none", split="none")
             (sequence,) = sequences_from_folders([folder])
             with peak_memory("cpu") as base_peak:
                 base_s = median_seconds(lambda: plain_loop(files, labels, size, Path(tmp) / "plain"), repeats, 1, lambda: None)
@@ -140,12 +140,14 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
-# The pipeline's mask-changing stages, each timed as a row of its own: (tta, refine).
+# The pipeline's mask-changing stages, each timed as a row of its own: (tta, refine, split).
 STAGES = {
-    "pipeline": ("none", "none"),
-    "pipeline + flip": ("flip", "none"),
-    "pipeline + guided": ("none", "guided"),
-    "pipeline + flip + guided": ("flip", "guided"),
+    "pipeline": ("none", "none", "none"),
+    "pipeline + flip": ("flip", "none", "none"),
+    "pipeline + guided": ("none", "guided", "none"),
+    "pipeline + split": ("none", "none", "motion"),
+    "pipeline + flip + guided": ("flip", "guided", "none"),
+    "pipeline + flip + guided + split": ("flip", "guided", "motion"),
 }
 
 
@@ -171,8 +173,8 @@ def bench_pipeline(
     frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 3,
 ) -> list[BenchRow]:
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
-    labels.npy) with each of its stages (:data:`STAGES`: the test-time flip and the guided
-    refinement, with frames at the original size), against the model alone on the same
+    labels.npy) with each of its stages (:data:`STAGES`: the test-time flip, the guided
+    refinement, with frames at the original size, and the motion split), against the model alone on the same
     windows. Returns one row per stage, then the model's."""
     from dataclasses import replace
 
@@ -201,8 +203,8 @@ def bench_pipeline(
 
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        for name, (tta, refine) in STAGES.items():
-            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine)
+        for name, (tta, refine, split) in STAGES.items():
+            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine, split=split)
             model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
             with peak_memory("cpu") as peak_pipe:
                 pipe_s = median_seconds(

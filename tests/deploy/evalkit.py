@@ -28,7 +28,7 @@ def infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeMo
     """Segment a written sequence ``root/flows/name`` into ``root/out/name``."""
     write_sequence(root / "flows" / name, n_frames, size=GT_SIZE, seed=seed)
     seq = sequences_from_folders([root / "flows" / name])[0]
-    segment_to_folder(Segmenter(model or FakeModel(), cut_size=2, tta="none", refine="none"), seq, root / "out", model_sha256=sha)
+    segment_to_folder(Segmenter(model or FakeModel(), cut_size=2, tta="none", refine="none", split="none"), seq, root / "out", model_sha256=sha)
     return root / "out" / name
 
 
@@ -38,7 +38,7 @@ def infer_refined(root: Path, name: str = "cat", tta: str = "none", refine: str 
     (seq,) = sequences_from_folders([root / "flows" / name])
     images = write_frames(root / "frames" / name, seq.frame_names, (48, 64))
     seq = replace(seq, images=tuple(images), frame_size=(48, 64))
-    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, eps=0.01, subsample=2))
+    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, eps=0.01, subsample=2), split="none")
     segment_to_folder(segmenter, seq, root / "out", model_sha256="m")
     return root / "out" / name
 

@@ -412,8 +412,8 @@ def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
     infer_refined(tmp_path, "cat", tta="none", refine="guided")
     infer_refined(tmp_path, "dog", tta="flip", refine="guided")
     (tmp_path / "gt").mkdir()
-    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine in sequence.json\): "
-                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) \(cat\)"):
+    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split in sequence.json\): "
+                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
 
 

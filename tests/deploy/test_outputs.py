@@ -215,7 +215,9 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": DEFAULT_TTA, "refine": "none",
+        "split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "iterations": 3},
     }
+    assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"
     assert record["stseg"]["complete"] is True
     assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
@@ -329,7 +331,7 @@ def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
         assert image.mode == "P" and image.size == (33, 25)
         np.testing.assert_array_equal(np.asarray(image), resize_labels(labels[3], (25, 33)))
     proba = np.load(out / "proba" / "00003.npy")
-    assert proba.shape == (3, 12, 16)
+    assert proba.shape == (3 + 4, 12, 16)  # with the motion split's spare segments
     np.testing.assert_array_equal(proba.argmax(axis=0), labels[3])
     assert np.load(out / "features" / "00000.npy").dtype == np.float16
     assert not list(out.glob(".*"))  # no temporary files left

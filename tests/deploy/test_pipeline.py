@@ -12,6 +12,7 @@ from fakes import write_sequence as _write_sequence
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.linker import DEFAULT_LINK
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
 from stseg_kernels import link_windows, unravel_windows
@@ -21,7 +22,7 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     paths = _write_sequence(tmp_path / "seq", 9)
     model = FakeModel()
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    labels = Segmenter(model, batch_size=4, cut_size=3, tta="none").segment(seq)
+    labels = Segmenter(model, batch_size=4, cut_size=3, tta="none", split="none").segment(seq)
     assert model.calls == [4, 3]  # 7 windows, streamed in batches
     # Reference: all windows at once through the kernels.
     from stseg_deploy.io.flowio import read_flow
@@ -30,7 +31,26 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     flows = np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths])
     windows = flow_windows(flows)
     argmax = FakeModel().run(windows).argmax(axis=1).astype(np.uint8)
-    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3)))
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3, DEFAULT_LINK)))
+
+
+def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None:
+    """With the split, outputs have L + extra labels: the model's probabilities split per
+    window (stseg_deploy.motionsplit), then linked like any others."""
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.motionsplit import SplitSettings, split_batch
+    from stseg_deploy.preprocess import flow_windows, resize_flow
+
+    paths = _write_sequence(tmp_path / "seq", 9)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    settings = SplitSettings(extra=2, min_gain=0.05)
+    segmenter = Segmenter(FakeModel(), batch_size=4, cut_size=3, tta="none", split="motion", split_settings=settings)
+    assert segmenter.n_labels == 3 + 2
+    labels = segmenter.segment(seq)
+    windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
+    split = split_batch(FakeModel().run(windows), windows, settings)
+    argmax = split.argmax(axis=1).astype(np.uint8)
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 5, 3, DEFAULT_LINK)))
 
 
 def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path) -> None:
@@ -53,8 +73,8 @@ def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path
     _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     plain, kept = Recording(), Recording()
-    labels = Segmenter(plain, batch_size=4, cut_size=3, tta="none").segment(seq)
-    frames = list(Segmenter(kept, batch_size=4, cut_size=3, tta="none").linked_frames(seq, keep_proba=True))
+    labels = Segmenter(plain, batch_size=4, cut_size=3, tta="none", split="none").segment(seq)
+    frames = list(Segmenter(kept, batch_size=4, cut_size=3, tta="none", split="none").linked_frames(seq, keep_proba=True))
     assert plain.asked == ["labels", "labels"] and kept.asked == ["run", "run"]
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
     np.testing.assert_array_equal(labels, np.stack([f.proba.argmax(axis=0) for f in frames]))
@@ -99,12 +119,12 @@ def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None
     paths = _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     model = FakeModel(n_labels=4)
-    labels = Segmenter(model, batch_size=4, cut_size=3, tta="flip", refine="none").segment(seq)
+    labels = Segmenter(model, batch_size=4, cut_size=3, tta="flip", refine="none", split="none").segment(seq)
     assert model.calls == [8, 6]  # 7 windows: each batch with its mirror, one call
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
     _, argmax, _ = run_flipped(FakeModel(n_labels=4), windows)
-    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3)))
-    plain = Segmenter(FakeModel(n_labels=4), batch_size=4, cut_size=3, tta="none", refine="none").segment(seq)
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3, DEFAULT_LINK)))
+    plain = Segmenter(FakeModel(n_labels=4), batch_size=4, cut_size=3, tta="none", refine="none", split="none").segment(seq)
     assert (labels != plain).any()  # this fake is not mirror-symmetric: the flip changes labels
 
 

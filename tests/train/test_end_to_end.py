@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from stseg_deploy.cli import eval_main, infer_main
+from stseg_deploy.motionsplit import SplitSettings
 from stseg_synth.cli import synth_main
 from stseg_train.cli import export_main, train_main
 
@@ -37,7 +38,8 @@ def test_train_export_infer_eval(tmp_path: Path) -> None:
     sequences = [p.parent.name for p in preds.glob("*/sequence.json")]
     assert sequences == ["seq003"]
     labels = np.load(preds / "seq003" / "labels.npy")
-    assert labels.shape == (7, 24, 32) and labels.max() < 4
+    # L = 4, plus the motion split's spare segments
+    assert labels.shape == (7, 24, 32) and labels.max() < 4 + SplitSettings().extra
     out = _ok(eval_main, [str(preds), *common])
     j = float(out.strip().splitlines()[-1].removeprefix("J="))
     # The baseline: the same labels, every segment but the largest taken as foreground.

@@ -1,0 +1,113 @@
+"""Tests for the motion split stage (stseg_deploy.motionsplit): a segment two motions share
+is split, one motion cut or scattered is left whole, and the probabilities move, not change."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stseg_deploy.motionsplit import SplitSettings, motion_basis, robust_fit, split_batch, split_window
+
+T, H, W = 3, 32, 48
+
+
+def _background(seed: int = 0) -> np.ndarray:
+    """(2, T, H, W) a quadratic camera flow drifting in time, px."""
+    basis = motion_basis(T, H, W)
+    theta = np.random.default_rng(seed).uniform(-0.6, 0.6, size=(2, basis.shape[0]))
+    return (theta @ basis).reshape(2, T, H, W).astype(np.float32)
+
+
+def _square(flow: np.ndarray, rows: slice, cols: slice, u: float, v: float) -> np.ndarray:
+    """Mask (T, H, W) of a square translating by (u, v) px, painted into ``flow``."""
+    mask = np.zeros((T, H, W), bool)
+    mask[:, rows, cols] = True
+    flow[0][mask], flow[1][mask] = u, v
+    return mask
+
+
+def _one_hot(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """(T, H, W) labels → (L, T, H, W) float32 probabilities, 0.9 on the label."""
+    proba = np.full((n_labels, *labels.shape), 0.1 / (n_labels - 1), np.float32)
+    for k in range(n_labels):
+        proba[k][labels == k] = 0.9
+    return proba
+
+
+def test_robust_fit_recovers_a_motion_despite_outliers() -> None:
+    flow = _background(1)
+    flow[:, :, :4, :4] += 20.0  # 48 outlying pixels of 4,608
+    basis = motion_basis(T, H, W)
+    _, residual = robust_fit(basis, flow.reshape(2, -1).astype(np.float64))
+    assert np.median(residual) < 1e-3 and residual.reshape(T, H, W)[:, :4, :4].min() > 30
+
+
+def test_two_objects_in_one_segment_are_split_and_the_rest_kept() -> None:
+    flow = _background()
+    a = _square(flow, slice(4, 14), slice(4, 14), 3.0, 0.0)
+    b = _square(flow, slice(18, 28), slice(30, 40), -2.0, 2.5)
+    labels = np.where(a | b, 1, 0)
+    proba = _one_hot(labels, 2)
+    out = split_window(proba, flow, SplitSettings(extra=2))
+    assert out.shape == (4, T, H, W) and out.dtype == np.float32
+    np.testing.assert_allclose(out.sum(axis=0), proba.sum(axis=0), atol=1e-6)  # moved, not made up
+    new = out.argmax(axis=0)
+    assert np.array_equal(new[labels == 0], np.zeros((labels == 0).sum()))  # background as it was
+    # The larger part keeps the segment; these two are as large, so either may.
+    assert {np.unique(new[a]).tolist()[0], np.unique(new[b]).tolist()[0]} == {1, 2}
+    assert len(np.unique(new[a])) == len(np.unique(new[b])) == 1
+    assert not out[3].any()  # one spare left unused
+
+
+def test_touching_objects_in_one_region_are_cut_where_the_motion_changes() -> None:
+    """One connected region, a large object and a smaller one against it: the robust fit
+    locks onto the larger, and most of the smaller is cut off where the motion changes
+    (pixels along the seam stay, smoothed with the larger)."""
+    flow = _background(2)
+    a = _square(flow, slice(6, 26), slice(6, 28), 3.0, -1.0)
+    b = _square(flow, slice(12, 20), slice(28, 34), -2.5, 2.0)
+    proba = _one_hot(np.where(a | b, 1, 0), 2)
+    new = split_window(proba, flow, SplitSettings(extra=2)).argmax(axis=0)
+    assert (new[a] == 1).mean() > 0.99
+    assert (new[b] == 2).mean() > 0.8
+
+
+def test_one_motion_is_never_split() -> None:
+    """Two pieces of the background in one segment, and two separate objects moving alike
+    in another: each explained by one motion, so nothing moves."""
+    flow = _background(3)
+    a = _square(flow, slice(4, 12), slice(4, 12), 2.0, 2.0)
+    b = _square(flow, slice(20, 28), slice(34, 42), 2.0, 2.0)
+    labels = np.zeros((T, H, W), np.int64)
+    labels[:, :, W // 2 :] = 2  # the background cut in two by the model
+    labels[a | b] = 1
+    proba = _one_hot(labels, 3)
+    out = split_window(proba, flow, SplitSettings(extra=3))
+    np.testing.assert_array_equal(out[:3], proba)
+    assert not out[3:].any()
+
+
+def test_no_spare_segments_or_none_left_changes_nothing() -> None:
+    flow = _background()
+    a = _square(flow, slice(4, 14), slice(4, 14), 3.0, 0.0)
+    b = _square(flow, slice(18, 28), slice(30, 40), -2.0, 2.5)
+    proba = _one_hot(np.where(a | b, 1, 0), 2)
+    np.testing.assert_array_equal(split_window(proba, flow, SplitSettings(extra=0)), proba)
+    batch = split_batch(np.stack([proba, proba]), np.stack([flow, flow]), SplitSettings(extra=1))
+    assert batch.shape == (2, 3, T, H, W)
+    np.testing.assert_array_equal(batch[0], batch[1])
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"extra": -1}, "extra"),
+        ({"extra": 33}, "extra"),
+        ({"min_area": 0.0}, "min_area"),
+        ({"min_gain": 0.0}, "min_gain"),
+        ({"iterations": 0}, "iterations"),
+    ],
+)
+def test_bad_settings_are_refused(fields: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SplitSettings(**fields)
