@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--command", action="append", required=True, help="Exact commands that made it, in order.")
     parser.add_argument("--hardware", required=True)
     parser.add_argument("--notes", default="")
+    parser.add_argument("--objects-pred", type=Path, help="stseg-infer output on multi-object videos scored with "
+                        "stseg-eval --objects: its J_objects and binary J go on the card")
     parser.add_argument("--data-marker", type=Path, help="stseg-prepare.json of the training data: its flow recipe "
                         "replaces the checkpoint's data_flow (for checkpoints from before they recorded it, or data "
                         "re-prepared with a recipe that gives the same flows, e.g. --flow-scale auto for 0.5 at 480p)")
@@ -103,14 +105,37 @@ def main() -> None:
             "per_sequence": {k: {"J": round(float(v["J_mean"]), 3), "F": round(float(v["F_mean"]), 3)}
                              for k, v in summary.items() if k != "overall"},
         },
+        "inference": {k: v for k, v in _settings(args.pred).items() if k in STAGE_KEYS},
         "cpu_ms_per_frame": {"model": round(1000 * model_s / frames, 1), "pipeline": round(1000 * total_s / frames, 1),
                              "measured": args.hardware},
         "notes": args.notes,
     }
+    if args.objects_pred is not None:
+        objects = json.loads((args.objects_pred / "eval.json").read_text())
+        if not objects.get("objects") or not objects["stseg"]["complete"]:
+            sys.exit(f"{args.objects_pred / 'eval.json'}: not a complete stseg-eval --objects result")
+        card["scores"]["objects"] = {
+            "on": f"{len(objects['sequences']['scored'])} multi-object videos, {objects['objects']['n_objects']} objects, "
+                  "stseg-eval --objects (each object matched to a segment of its own, per cut-size chunk)",
+            "J_objects": round(float(objects["objects"]["J_mean"]), 3),
+            "binary_J": round(float(objects["overall_j"]), 3),
+            "inference": {k: v for k, v in _settings(args.objects_pred).items() if k in STAGE_KEYS},
+        }
     for folder in (MODELS_DIR, PRETRAINED_DIR):
         with atomic_write(folder / f"{args.name}.json", "w") as handle:
             json.dump(card, handle, indent=2)
     print(f"bundled {args.name}: {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), J={card['scores']['J_mean']} F={card['scores']['F_mean']}")
+
+
+STAGE_KEYS = ("link", "cut_size", "tta", "refine", "guided", "split", "motion_split")
+
+
+def _settings(pred: Path) -> dict:
+    """The stseg-infer settings of an output folder's first sequence."""
+    record_path = next(iter(sorted(pred.glob("*/sequence.json"))), None)
+    if record_path is None:
+        sys.exit(f"{pred}: no sequence outputs")
+    return json.loads(record_path.read_text())["settings"]
 
 
 def _csv_rows(path: Path) -> list[dict]:

@@ -45,7 +45,7 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
 
 
 @command()
-@click.option("--model", "model_path", default=None, help="Exported model: a bundled name (see README) or a file, .onnx (onnxruntime) or .ts (TorchScript, needs torch) [default: the bundled davis-small].")
+@click.option("--model", "model_path", default=None, help="Exported model: a bundled name (see README) or a file, .onnx (onnxruntime) or .ts (TorchScript, needs torch) [default: the bundled mix-small].")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--data-file", help="DataSplit prefix instead of INPUTS: sequences come from its Sequence column.")
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")

@@ -14,7 +14,7 @@ from pathlib import Path
 from .errors import StsegInputError
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-DEFAULT_MODEL = "davis-small"
+DEFAULT_MODEL = "mix-small"
 
 
 def bundled_models() -> dict[str, Path]:

@@ -20,7 +20,7 @@ from stseg_deploy.errors import StsegInputError
 def models(tmp_path: Path, monkeypatch) -> Path:
     folder = tmp_path / "models"
     folder.mkdir()
-    for name in ("davis-small", "synth-tiny"):
+    for name in ("davis-small", "mix-small", "synth-tiny"):
         (folder / f"{name}.onnx").write_bytes(b"model " + name.encode())
         (folder / f"{name}.json").write_text(json.dumps({"name": name, "steps": 10}))
     monkeypatch.setattr(zoo, "MODELS_DIR", folder)
@@ -28,15 +28,16 @@ def models(tmp_path: Path, monkeypatch) -> Path:
 
 
 def test_names_paths_and_the_default(models: Path, tmp_path: Path) -> None:
-    assert list(zoo.bundled_models()) == ["davis-small", "synth-tiny"]
-    assert zoo.resolve_model(None) == (models / "davis-small.onnx", "davis-small")
+    assert list(zoo.bundled_models()) == ["davis-small", "mix-small", "synth-tiny"]
+    assert zoo.resolve_model(None) == (models / "mix-small.onnx", "mix-small")
+    assert zoo.resolve_model("davis-small") == (models / "davis-small.onnx", "davis-small")  # the earlier default
     assert zoo.resolve_model("synth-tiny") == (models / "synth-tiny.onnx", "synth-tiny")
     assert zoo.resolve_model("mine.onnx") == (Path("mine.onnx"), None)  # a path, checked on load
     assert zoo.model_card("synth-tiny")["steps"] == 10
-    with pytest.raises(StsegInputError, match=r"'nope': neither a model file nor a bundled model \(bundled: davis-small, synth-tiny\)"):
+    with pytest.raises(StsegInputError, match=r"'nope': neither a model file nor a bundled model \(bundled: davis-small, mix-small, synth-tiny\)"):
         zoo.resolve_model("nope")
-    (models / "davis-small.onnx").unlink()
-    with pytest.raises(StsegInputError, match="no bundled model 'davis-small'; give --model PATH"):
+    (models / "mix-small.onnx").unlink()
+    with pytest.raises(StsegInputError, match="no bundled model 'mix-small'; give --model PATH"):
         zoo.resolve_model(None)
 
 
@@ -51,5 +52,22 @@ def test_infer_without_model_uses_the_default_and_says_so(models: Path, tmp_path
     _write_sequence(tmp_path / "flows" / "walk", 4)
     result = CliRunner().invoke(infer_main, [str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o")])
     assert result.exit_code == 0, result.output
-    assert seen == [models / "davis-small.onnx"]
-    assert f"model bundled 'davis-small' ({models / 'davis-small.onnx'})" in result.output
+    assert seen == [models / "mix-small.onnx"]
+    assert f"model bundled 'mix-small' ({models / 'mix-small.onnx'})" in result.output
+
+
+def test_every_bundled_model_loads_and_agrees_with_its_card() -> None:
+    """The real models folder: the default is there, and each model (earlier defaults
+    included) runs with onnxruntime and says in its metadata what its card says."""
+    from stseg_deploy.runtime import load_model
+
+    models = zoo.bundled_models()
+    assert zoo.DEFAULT_MODEL in models and "davis-small" in models
+    for name, path in models.items():
+        card = zoo.model_card(name)
+        info = load_model(path, provider="cpu", threads=1).info
+        assert card["file"] == path.name
+        assert card["preprocessing"]["n_labels"] == info.n_labels
+        assert card["preprocessing"]["image_size"] == list(info.image_size)
+        assert 0 < card["scores"]["J_mean"] < 1 and card["steps"] > 0
+    assert "J_objects" in zoo.model_card(zoo.DEFAULT_MODEL)["scores"]["objects"]
