@@ -2,7 +2,7 @@
 
 Per sequence: the label maps at the prediction's original size (``original_size`` in
 ``sequence.json``: the refined PNGs of a refined output, else labels.npy upsampled, nearest;
-:func:`stseg_deploy.outputs.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
+:func:`stseg_deploy.results.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
 convention), over the sequences that could be scored. With ``objects=True`` the same frames
@@ -27,11 +27,8 @@ What is scored is never left implicit:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,8 +43,7 @@ from .davis_measures import boundary_f, region_similarity, statistics
 from ..errors import StsegInputError, summary_line
 from ..io.masks import VOID, read_mask_png, read_object_png
 from .multiobject import NO_SEGMENT, score_objects
-from ..io.outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
-from ..outputs import SEQUENCE_FILE, TOOL, read_label_maps, stage_settings
+from ..results import SEQUENCE_FILE, Skipped, marker_tool, read_label_maps, scan_outputs, stage_settings
 from ..preprocess import resize_labels
 
 log = logging.getLogger(__name__)
@@ -59,8 +55,6 @@ SAME_CUT = "same"
 
 OVERALL = "overall"
 SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
-NOT_COMPLETE = f"not a complete {TOOL} output (no marked {SEQUENCE_FILE})"
-INTERRUPTED = "interrupted run, no complete output"
 SHORT_HASH = 12
 PROTOCOLS = ("stseg", "davis2016")
 DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
@@ -77,136 +71,6 @@ def reason_line(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
         return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
     return summary_line(exc, limit=400)
-
-
-# -- what OUT holds ------------------------------------------------------------------------
-
-
-@dataclass
-class Skipped:
-    """A sequence that was asked for but not scored, and why (one line)."""
-
-    sequence: str
-    reason: str
-
-
-@dataclass
-class OutputScan:
-    """What an stseg-infer OUT folder holds, sorted by sequence name.
-
-    ``complete``: sequence name -> (folder, sequence.json record) of complete outputs;
-    ``skipped``: visible folders that are not complete outputs, and sequences that only an
-    interrupted run left (hidden temp folders); ``notes``: leftovers beside complete outputs,
-    worth a mention but no reason to skip; ``ignored``: other stseg tools' outputs.
-    """
-
-    folder: Path
-    complete: dict[str, tuple[Path, dict]] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-
-
-def _other_tool(folder: Path) -> str | None:
-    """The tool named by a stseg marker JSON (other than stseg-infer's) in ``folder``, else None."""
-    tool = marker_tool(folder)
-    return tool if tool != TOOL else None
-
-
-def marker_tool(folder: Path) -> str | None:
-    """The stseg tool named by a marker JSON in ``folder`` (e.g. ``stseg-infer``), else None."""
-    for path in sorted(folder.glob("*.json")):
-        try:
-            if path.stat().st_size > 1 << 24:  # a marker is small; do not parse a data file
-                continue
-        except OSError:
-            continue
-        block = read_stamp(path)
-        tool = block.get("tool") if block is not None else None
-        if isinstance(tool, str):
-            return tool
-    return None
-
-
-def _writer_alive(holder: str) -> bool:
-    """Whether the temp folder's writer (``<host>.<pid>``) is a live process on this host."""
-    host, _, pid = holder.rpartition(".")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's process cannot be checked from here
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True
-
-
-def scan_outputs(out_dir: str | Path) -> OutputScan:
-    """Classify every entry of an stseg-infer OUT folder (see :class:`OutputScan`).
-
-    Raises FileNotFoundError when ``out_dir`` is not a folder.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise FileNotFoundError(f"{out_dir}: output folder not found")
-    scan = OutputScan(out_dir)
-    _restore_moved_aside(out_dir)
-    leftovers: dict[str, list[tuple[Path, str | None]]] = {}  # sequence -> (entry, writer)
-    for entry in sorted(out_dir.iterdir()):
-        name = entry.name
-        if name.startswith("."):
-            # Hidden names are stseg's own: temp folders, moved-aside outputs, locks.
-            if TMP_TAG in name and entry.is_dir():
-                seq, _, holder = name[1:].partition(TMP_TAG)
-                leftovers.setdefault(seq, []).append((entry, holder))
-            elif name.endswith(OLD_TAG) and entry.is_dir():
-                leftovers.setdefault(name[1 : -len(OLD_TAG)], []).append((entry, None))
-            continue
-        if entry.is_symlink() and not entry.exists():
-            scan.skipped.append(Skipped(name, f"{entry}: a broken symbolic link"))
-            continue
-        if not entry.is_dir():
-            continue  # scores.csv and the like
-        record = read_marker(entry, SEQUENCE_FILE, TOOL)
-        if record is not None:
-            if record.get("sequence") != name:
-                scan.skipped.append(Skipped(name, f"{entry / SEQUENCE_FILE}: holds sequence {record.get('sequence')!r}; was the folder renamed?"))
-            else:
-                scan.complete[name] = (entry, record)
-        elif (tool := _other_tool(entry)) is not None:
-            scan.ignored.append(name)
-            log.debug("%s: an output of %s, not of %s; ignored", entry, tool, TOOL)
-        else:
-            scan.skipped.append(Skipped(name, NOT_COMPLETE))
-    visible = set(scan.complete) | {s.sequence for s in scan.skipped} | set(scan.ignored)
-    for seq, entries in sorted(leftovers.items()):
-        running = [e for e, holder in entries if holder is not None and _writer_alive(holder)]
-        where = ", ".join(e.name for e, _ in entries)
-        if seq in scan.complete:
-            what = "being written now by a running stseg-infer" if running else "left by an interrupted run"
-            scan.notes.append(f"{out_dir / seq}: scored its complete output; {where} beside it is {what}")
-        elif seq in visible:
-            if seq not in scan.ignored:
-                scan.notes.append(f"{out_dir / seq}: {where} beside it is left by an interrupted run")
-        else:
-            reason = f"being written now by a running stseg-infer ({running[0].name})" if running else INTERRUPTED
-            scan.skipped.append(Skipped(seq, reason))
-            scan.notes.append(f"{out_dir / seq}: no output, only {where}")
-    scan.skipped.sort(key=lambda s: s.sequence)
-    return scan
-
-
-def _restore_moved_aside(out_dir: Path) -> None:
-    """Put back outputs that a killed stseg-infer left moved aside (``.SEQ.stseg-old`` with no
-    ``SEQ``), as the next stseg-infer run would, so that they are scored rather than missed."""
-    for entry in out_dir.iterdir():
-        name = entry.name
-        if name.startswith(".") and name.endswith(OLD_TAG) and entry.is_dir():
-            seq = name[1 : -len(OLD_TAG)]
-            if not (out_dir / seq).exists():
-                with contextlib.suppress(OutputBusyError):  # its writer is at work: leave it
-                    OutputUnit(out_dir / seq, TOOL, SEQUENCE_FILE).recover()
 
 
 def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, int | None]:
@@ -434,7 +298,7 @@ def score_sequence(
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
 
     Scored at the prediction's original size (``original_size``), on the output's label maps
-    there (:func:`stseg_deploy.outputs.read_label_maps`: the refined PNGs of a refined
+    there (:func:`stseg_deploy.results.read_label_maps`: the refined PNGs of a refined
     output, else labels.npy upsampled); a mask of another size is an error unless
     ``resize_gt`` (see :func:`read_gt`).
     ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the

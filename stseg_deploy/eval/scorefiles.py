@@ -14,15 +14,18 @@ from ..io.atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
-from ..outputs import SEQUENCE_FILE, TOOL
+from ..results import (
+    EVAL_FILES,
+    EVAL_LOCK,
+    EVAL_MARKER,
+    EVAL_TOOL,
+    OBJECTS_FILE,
+    SCORES_FILE,
+    SEQUENCE_FILE,
+    SUMMARY_FILE,
+    TOOL,
+)
 
-EVAL_TOOL = "stseg-eval"
-EVAL_MARKER = "eval.json"
-SCORES_FILE = "scores.csv"
-SUMMARY_FILE = "summary.csv"
-OBJECTS_FILE = "objects.csv"
-EVAL_LOCK = ".eval.lock"
-EVAL_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE, EVAL_MARKER)
 CSV_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE)
 
 

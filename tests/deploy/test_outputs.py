@@ -23,7 +23,8 @@ import stseg_deploy.outputs
 import stseg_deploy.runtime
 from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
-from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.results import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.refine import GuidedSettings
 from stseg_deploy.tta import DEFAULT_TTA
@@ -385,7 +386,7 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
 
     from fakes import write_frames
 
-    from stseg_deploy.outputs import read_label_maps
+    from stseg_deploy.results import read_label_maps
     from stseg_deploy.sinks import MemorySink
 
     _write_sequence(tmp_path / "flows" / "walk", 6)
