@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from .clikit import CONTEXT, StsegCommand, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
-from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
-from .opticalflow import METHODS as FLOW_METHODS
+from .clikit import CONTEXT, StsegCommand, fail, flow_recipe, parse_flow_scale, setup_logging
+from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
+from .flowrecipe import METHODS as FLOW_METHODS
 from .cluster import INSTALL_HINT, ClusterError, ray_session
 from .datasets.prepare import default_workers
 
@@ -43,7 +43,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     from tqdm import tqdm
 
     from .datasets.davis import read_davis
-    from .datasets.prepare import FlowRecipe, compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .datasets.prepare import compute_flows, datasplit_rows, user_flows, write_datasplits
     from .io.videoio import frame_name
 
     setup_logging(verbose)
@@ -53,7 +53,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
         raise click.UsageError("--ray computes flows; with --flows none are computed: give one of them")
     if ray_address:  # the workers see the same paths only when they are absolute
         root, out_dir = str(Path(root).absolute()), str(Path(out_dir).absolute())
-    flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)
+    recipe = flow_recipe(flow_method, flow_size, flow_scale)
     out = Path(out_dir)
     started = time.perf_counter()
     try:
@@ -74,7 +74,6 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
                 failed[seq.name] = str(exc)
     else:
         flow_root = out / "Flows" / resolution
-        recipe = FlowRecipe(flow_method, flow_size, flow_scale)
         bar = tqdm(total=len(sequences), unit="seq", desc="flows", file=sys.stderr, dynamic_ncols=True)
 
         def done(seq_name: str, error: str | None) -> None:
@@ -107,9 +106,9 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     settings = {
         "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
         "flows": str(Path(flows_root).resolve()) if flows_root else None,
-        "flow_method": None if flows_root else flow_method,
-        "flow_size": None if flows_root or not flow_size else list(flow_size),
-        "flow_scale": None if flows_root or flow_size else flow_scale,
+        "flow_method": None if flows_root else recipe.method,
+        "flow_size": None if flows_root or recipe.size is None else list(recipe.size),
+        "flow_scale": None if flows_root or recipe.size is not None else recipe.scale,
     }
     try:
         written = write_datasplits(out, name, tables, settings)

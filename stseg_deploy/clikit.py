@@ -55,7 +55,7 @@ def parse_flow_scale(ctx, param, value):  # noqa: ARG001
     """Click callback: ``auto`` or a factor in (0, 4] for a --flow-scale option."""
     if value is None:
         return value
-    from .opticalflow import check_flow_scale
+    from .flowrecipe import check_flow_scale
 
     try:
         return check_flow_scale(value if value == "auto" else float(value))
@@ -63,12 +63,20 @@ def parse_flow_scale(ctx, param, value):  # noqa: ARG001
         raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}") from None
 
 
-def resolve_flow_resolution(
-    size, scale, options: tuple[str, str] = ("--flow-size", "--flow-scale")
-) -> tuple[tuple[int, int] | None, float | str]:
-    """(size, scale) from a size / scale option pair (named in ``options``), whose scale
-    defaults to "auto" only when no size is given: a user's explicit size is never silently
-    combined with a default scale."""
+def flow_recipe(
+    method: str | None,
+    size,
+    scale,
+    step: int = 1,
+    trained=None,
+    options: tuple[str, str] = ("--flow-size", "--flow-scale"),
+):
+    """The run's :class:`stseg_deploy.flowrecipe.FlowRecipe` from a command's flow options
+    (size and scale named in ``options``), over the model's training recipe ``trained`` and
+    the defaults (:func:`stseg_deploy.flowrecipe.resolve_recipe`). Both a size and a scale
+    is a usage error."""
+    from .flowrecipe import resolve_recipe
+
     if size and scale is not None:
         raise click.UsageError(f"give {options[0]} or {options[1]}, not both")
-    return (tuple(size) if size else None), ("auto" if scale is None else scale)
+    return resolve_recipe(trained, method, tuple(size) if size else None, scale, step)

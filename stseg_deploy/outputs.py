@@ -143,7 +143,7 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
     }
     if sequence.video is not None:  # a video: its flow was computed here
         size = None if sequence.size is None else list(sequence.size)
-        settings["flow"] = {"method": sequence.method, "size": size, "step": sequence.step}
+        settings["flow"] = {"method": sequence.recipe.method, "size": size, "step": sequence.recipe.step}
     return settings
 
 

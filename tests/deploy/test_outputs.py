@@ -222,6 +222,28 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
 
 
+def test_video_flow_follows_the_user_then_the_model(tmp_path: Path, monkeypatch) -> None:
+    """A video gets the flow the model was trained on (its metadata) unless the options say
+    otherwise, and the record says which flow was made."""
+    from dataclasses import replace
+
+    from stseg_deploy.flowrecipe import FlowRecipe
+
+    model = _fake_model(monkeypatch)
+    model.info = replace(model.info, flow=FlowRecipe("dis", None, 0.5))
+    _frames(tmp_path / "clip", 5)  # 16x24 frames
+    runs = {"model": [], "user": ["--flow-method", "farneback", "--flow-scale", "1", "--flow-step", "2"]}
+    for name, options in runs.items():
+        args = [str(tmp_path / "clip"), "--out", str(tmp_path / name), "--refine", "none", *options]
+        result = CliRunner().invoke(infer_main, args)
+        assert result.exit_code == 0, result.output
+    flow_of = {name: json.loads((tmp_path / name / "clip" / "sequence.json").read_text())["settings"]["flow"] for name in runs}
+    assert flow_of == {
+        "model": {"method": "dis", "size": [16, 16], "step": 1},  # half of 16x24, at least 16 a side
+        "user": {"method": "farneback", "size": None, "step": 2},
+    }
+
+
 def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
     _fake_model(monkeypatch)
     _write_sequence(tmp_path / "flows" / "walk", 4)
