@@ -1,4 +1,4 @@
-"""What every stseg command line shares: context settings, Ctrl-C handling, error lines.
+"""What every stseg command line shares: context settings, Ctrl-C handling, the error exit.
 
 Every command is a :class:`StsegCommand`: Ctrl-C ends it with exit status 130 (128 + SIGINT,
 what shells and schedulers expect) and one line, instead of click's "Aborted!" and 1.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 import click
+
+from .errors import error_line
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 SIGINT_EXIT = 130
@@ -35,15 +37,6 @@ def setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-
-
-def error_line(exc: BaseException) -> str:
-    """One line for a user: an OSError as ``path: reason`` rather than ``[Errno N] ...: 'path'``."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
-        return f"{where}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines) if lines else type(exc).__name__
 
 
 def fail(exc: BaseException):

@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .clikit import error_line
+from .errors import error_line
 from .io.outdir import StsegOutputError
 from .refine import DEFAULT_REFINE, GuidedSettings
 from .tta import DEFAULT_TTA

@@ -96,7 +96,7 @@ def compute_flows(
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
     """
-    from ..clikit import error_line
+    from ..errors import error_line
 
     if ray is not None:
         from ..cluster import map_on_ray

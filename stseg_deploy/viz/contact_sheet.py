@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from ..eval.binarise import binarise_exceptbiggest
-from ..eval.evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
+from ..eval.evaluation import SAME_CUT, resolve_cut_size
+from ..eval.groundtruth import gt_from_folder
 from ..io.masks import davis_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
 from ..results import CONTACT_SHEET, read_segment_maps

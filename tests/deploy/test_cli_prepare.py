@@ -15,7 +15,7 @@ from davistree import SIZE, davis_tree
 
 from stseg_deploy.cli_prepare import prepare_main
 from stseg_deploy.io.datasplit import read_datasplit
-from stseg_deploy.eval.evaluation import GroundTruth
+from stseg_deploy.eval.groundtruth import GroundTruth
 from stseg_deploy.io.flowio import read_flow, write_flow
 from stseg_deploy.sources import sequences_from_datasplit
 

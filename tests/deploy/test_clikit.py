@@ -11,7 +11,6 @@ from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.clikit import (
     SIGINT_EXIT,
     command,
-    error_line,
     fail,
     parse_flow_scale,
     flow_recipe,
@@ -58,14 +57,6 @@ def test_flow_scale_accepts_auto_or_a_factor(given, value) -> None:
 def test_flow_scale_refuses_the_rest(given: str) -> None:
     result = CliRunner().invoke(_tool, ["--flow-scale", given])
     assert result.exit_code == 2 and "'auto' or a factor in (0, 4]" in result.output
-
-
-def test_error_line() -> None:
-    assert error_line(PermissionError(13, "Permission denied", "/out/a.png")) == "/out/a.png: permission denied"
-    moved = OSError(18, "Invalid cross-device link", "/tmp/a", None, "/mnt/b")
-    assert error_line(moved) == "/tmp/a -> /mnt/b: invalid cross-device link"
-    assert error_line(ValueError("line one\n  line two \n")) == "line one line two"
-    assert error_line(RuntimeError()) == "RuntimeError"
 
 
 def test_flow_recipe_from_options_over_the_models() -> None:

@@ -262,7 +262,7 @@ def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Pa
 
 
 def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
-    from stseg_deploy.eval.evaluation import GroundTruth
+    from stseg_deploy.eval.groundtruth import GroundTruth
 
     (folder / "eval.json").unlink(missing_ok=True)
     with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):
