@@ -19,7 +19,8 @@ from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
 from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .flowrecipe import METHODS as FLOW_METHODS
-from .cluster import INSTALL_HINT, InferJob
+from .cluster import InferJob
+from .raykit import INSTALL_HINT
 from .refine import DEFAULT_REFINE, MIN_EPS, REFINE_MODES, GuidedSettings
 from .runtime import PROVIDERS
 from .tta import DEFAULT_TTA, TTA_MODES
@@ -189,7 +190,8 @@ def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:
 
     from tqdm import tqdm
 
-    from .cluster import ClusterError, ray_session, segment_on_ray
+    from .cluster import segment_on_ray
+    from .raykit import ClusterError, ray_session
 
     if not sequences:
         click.echo(f"nothing to segment; results in {Path(job.out_dir)}")

@@ -11,7 +11,7 @@ import click
 from .clikit import CONTEXT, StsegCommand, fail, flow_recipe, parse_flow_scale, setup_logging
 from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .flowrecipe import METHODS as FLOW_METHODS
-from .cluster import INSTALL_HINT, ClusterError, ray_session
+from .raykit import INSTALL_HINT, ClusterError, ray_session
 from .datasets.prepare import default_workers
 
 

@@ -91,7 +91,7 @@ def compute_flows(
 ) -> dict[str, str]:
     """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time in
     processes of this machine, or with ``ray`` (connected: see
-    :func:`stseg_deploy.cluster.ray_session`) one per CPU of the cluster.
+    :func:`stseg_deploy.raykit.ray_session`) one per CPU of the cluster.
 
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
@@ -99,7 +99,7 @@ def compute_flows(
     from ..errors import error_line
 
     if ray is not None:
-        from ..cluster import map_on_ray
+        from ..raykit import map_on_ray
 
         calls = {s.name: (s, flow_root / s.name, recipe) for s in sequences}
         return map_on_ray(ray, compute_sequence_flows, calls, flow_root, on_done)
