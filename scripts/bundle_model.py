@@ -93,7 +93,7 @@ def main() -> None:
             "image_size": list(info.image_size),
             "n_labels": info.n_labels,
             "normalisation": info.normalisation,
-            "flow": info.flow,
+            "flow": None if info.flow is None else info.flow.record(),
         },
         "training": {k: config[k] for k in ("image_size", "n_labels", "features_start", "num_layers", "batch_size", "lr",
                                             "param_model", "flow_augmentation", "input_noise", "regularisation", "seed")},

@@ -30,7 +30,7 @@ REPEATS="${REPEATS:-20}"
 ENGINES="${ENGINES:-torch,torch-compile,torchscript,onnxruntime,onnxruntime-iobinding,tensorrt}"
 PY="${PYTHON:-python3}"
 mkdir -p "$OUT"
-bench() { "$PY" -c 'import sys; from stseg_train.cli import bench_main; bench_main(sys.argv[1:])' "$@"; }
+bench() { "$PY" -c 'import sys; from stseg_train.bench.cli import bench_main; bench_main(sys.argv[1:])' "$@"; }
 
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 || true; nproc; "$PY" -c 'import torch, onnxruntime as ort; print("torch", torch.__version__, "cuda", torch.cuda.is_available(), "| onnxruntime", ort.__version__, ort.get_available_providers())'; } > "$OUT/device.txt" 2>&1
 cat "$OUT/device.txt"

@@ -10,16 +10,17 @@ from pathlib import Path
 import click
 
 from .eval.binarise import BINARISATIONS
-from .clikit import command, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
+from .clikit import command, fail, flow_recipe, parse_flow_scale, setup_logging
 from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS
 
 from .eval.evaluation import PROTOCOLS, SAME_CUT
 from .io.datasplit import SPLITS
 from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
-from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
-from .opticalflow import METHODS as FLOW_METHODS
-from .cluster import INSTALL_HINT, InferJob
+from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
+from .flowrecipe import METHODS as FLOW_METHODS
+from .cluster import InferJob
+from .raykit import INSTALL_HINT
 from .linker import DEFAULT_LINK
 from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, SplitSettings
 from .refine import DEFAULT_REFINE, MIN_EPS, REFINE_MODES, GuidedSettings
@@ -95,17 +96,25 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     from .outputs import check_outputs_spare_inputs, is_done, model_file_sha256, output_settings, segment_to_folder
     from .pipeline import Segmenter
     from .runtime import load_model
-    from .sources import Sequence, VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_flow, with_frames
+    from .sources import Sequence, sequences_from_datasplit, sequences_from_inputs, with_frames
     from .zoo import resolve_model
 
     if bool(inputs) == bool(data_file):
         raise click.UsageError("give either INPUT arguments or --data-file, not both and not neither")
     try:
-        # Inputs are checked before the model is loaded: a bad input is named even when the
-        # model is wrong too. Videos get the model's training flow once its metadata is read.
+        # The model is read first, for the flow it was trained on (video inputs get that flow
+        # unless told otherwise), but its error waits: a bad input is named even when the
+        # model is wrong too.
+        model = model_error = None
+        try:
+            model_file, bundled = resolve_model(model_path)
+            # On a cluster the driver reads the model's metadata only: the workers run it.
+            model = load_model(model_file, provider="cpu", threads=1) if ray_address else load_model(model_file, provider=provider, threads=threads)
+        except (OSError, ValueError, RuntimeError) as exc:
+            model_error = exc
         if inputs:
-            method, size, scale = _video_flow(None, flow_method, flow_size, flow_scale)
-            sequences = sequences_from_inputs(inputs, method, size, scale, flow_step)
+            recipe = flow_recipe(flow_method, flow_size, flow_scale, flow_step, trained=model.info.flow if model else None)
+            sequences = sequences_from_inputs(inputs, recipe)
         else:
             sequences = sequences_from_datasplit(data_file, split, base_dir)
         if frames_dir is not None:
@@ -114,12 +123,8 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
                 raise click.UsageError("--frames applies to flow-file inputs without frames; every input here has its frames")
             sequences = [with_frames(s, frames_dir, len(sequences) == 1) if s in targets else s for s in sequences]
         check_outputs_spare_inputs(sequences, out_dir)
-        model_file, bundled = resolve_model(model_path)
-        # On a cluster the driver reads the model's metadata only: the workers run it.
-        model = load_model(model_file, provider="cpu", threads=1) if ray_address else load_model(model_file, provider=provider, threads=threads)
-        if inputs and model.info.flow:
-            method, size, scale = _video_flow(model.info.flow, flow_method, flow_size, flow_scale)
-            sequences = [with_flow(s, method, size, scale) if isinstance(s, VideoSequence) else s for s in sequences]
+        if model_error is not None:
+            raise model_error
         guided = GuidedSettings(guided_radius, guided_eps, guided_subsample)
         split_settings = SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain)
         segmenter = Segmenter(
@@ -193,7 +198,8 @@ def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:
 
     from tqdm import tqdm
 
-    from .cluster import ClusterError, ray_session, segment_on_ray
+    from .cluster import segment_on_ray
+    from .raykit import ClusterError, ray_session
 
     if not sequences:
         click.echo(f"nothing to segment; results in {Path(job.out_dir)}")
@@ -241,17 +247,6 @@ def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:
         raise click.ClickException(f"{len(failed)} of {len(outcomes)} sequence(s) failed (named above)")
 
 
-def _video_flow(trained: dict | None, method: str | None, size, scale) -> tuple[str, tuple[int, int] | None, float | str]:
-    """Flow engine, size and scale for video inputs: what the user gave, else the flow the
-    model was trained on (its metadata), else the package defaults. An explicit size or scale
-    replaces the model's resolution as a whole, so the two are never mixed."""
-    trained = trained or {}
-    method = method or trained.get("method") or DEFAULT_METHOD
-    if not size and scale is None and (trained.get("size") or trained.get("scale") is not None):
-        return method, (tuple(trained["size"]) if trained.get("size") else None), trained.get("scale") or "auto"
-    return (method, *resolve_flow_resolution(size, scale))
-
-
 @command()
 @click.argument("source", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step); written whole, replacing only an earlier stseg-flow output.")
@@ -269,17 +264,17 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
     setup_logging(verbose)
     from tqdm import tqdm
 
-    from .opticalflow import flow_from_video, flow_size_for
+    from .opticalflow import flow_from_video
     from .io.videoio import open_frame_source
 
-    size, flow_scale = resolve_flow_resolution(size, flow_scale, ("--size", "--scale"))
+    recipe = flow_recipe(method, size, flow_scale, step, options=("--size", "--scale"))
     try:
         video = open_frame_source(source)
-        size = flow_size_for(video.size, size, flow_scale)
+        size = recipe.size_for(video.size)
         bar = tqdm(total=len(video), desc=video.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         started = time.perf_counter()
         try:
-            written = flow_from_video(video, out_dir, method, size, step, on_frame=lambda _i: bar.update(1))
+            written = flow_from_video(video, out_dir, recipe.method, size, recipe.step, on_frame=lambda _i: bar.update(1))
         finally:
             bar.close()
     except (OSError, ValueError) as exc:

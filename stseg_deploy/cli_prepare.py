@@ -8,11 +8,13 @@ from pathlib import Path
 
 import click
 
-from .clikit import CONTEXT, StsegCommand, fail, parse_flow_scale, resolve_flow_resolution, setup_logging
-from .opticalflow import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
-from .opticalflow import METHODS as FLOW_METHODS
-from .cluster import INSTALL_HINT, ClusterError, ray_session
+from .clikit import CONTEXT, StsegCommand, fail, flow_recipe, parse_flow_scale, setup_logging
+from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
+from .flowrecipe import METHODS as FLOW_METHODS
+from .raykit import INSTALL_HINT, ClusterError, ray_session
 from .datasets.prepare import default_workers
+from .errors import StsegInputError
+from .io.datasplit import SPLITS
 
 
 @click.group(context_settings=CONTEXT)
@@ -30,9 +32,10 @@ def prepare_main() -> None:
 @click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/NNNNN.<flo|npy|png>, named after the frames (no flow is computed).")
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel.")
 @click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
+@click.option("--split", "only_splits", multiple=True, type=click.Choice(SPLITS), help="Only this split (repeat for several): flows for its sequences and its CSV, nothing else.  [default: every split ROOT/ImageSets/<res> lists]")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Compute flows on a Ray cluster, one sequence per CPU (instead of --workers): 'local', 'auto' or a cluster address, as for stseg-infer. OUT and ROOT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, ray_address, verbose) -> None:
+def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, only_splits, ray_address, verbose) -> None:
     """Flows and DataSplits for a DAVIS dataset in its own layout under ROOT.
 
     Writes OUT/<name>_<split>.csv for each of train.txt, val.txt, test.txt in
@@ -43,7 +46,7 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     from tqdm import tqdm
 
     from .datasets.davis import read_davis
-    from .datasets.prepare import FlowRecipe, compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .datasets.prepare import compute_flows, datasplit_rows, user_flows, write_datasplits
     from .io.videoio import frame_name
 
     setup_logging(verbose)
@@ -53,13 +56,20 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
         raise click.UsageError("--ray computes flows; with --flows none are computed: give one of them")
     if ray_address:  # the workers see the same paths only when they are absolute
         root, out_dir = str(Path(root).absolute()), str(Path(out_dir).absolute())
-    flow_size, flow_scale = resolve_flow_resolution(flow_size, flow_scale)
+    recipe = flow_recipe(flow_method, flow_size, flow_scale)
     out = Path(out_dir)
     started = time.perf_counter()
     try:
         splits = read_davis(root, resolution)
+        missing = [split for split in only_splits if split not in splits]
+        if missing:
+            raise StsegInputError(
+                f"{root}: ImageSets/{resolution} lists no {', '.join(missing)} split (it has {', '.join(splits) or 'none'})"
+            )
     except (OSError, ValueError) as exc:
         fail(exc)
+    if only_splits:
+        splits = {split: listed for split, listed in splits.items() if split in only_splits}
     sequences = {s.name: s for listed in splits.values() for s in listed}
     click.echo(
         f"{root}: {', '.join(f'{split} {len(listed)} sequence(s)' for split, listed in splits.items())}", err=True
@@ -74,7 +84,6 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
                 failed[seq.name] = str(exc)
     else:
         flow_root = out / "Flows" / resolution
-        recipe = FlowRecipe(flow_method, flow_size, flow_scale)
         bar = tqdm(total=len(sequences), unit="seq", desc="flows", file=sys.stderr, dynamic_ncols=True)
 
         def done(seq_name: str, error: str | None) -> None:
@@ -107,9 +116,9 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     settings = {
         "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
         "flows": str(Path(flows_root).resolve()) if flows_root else None,
-        "flow_method": None if flows_root else flow_method,
-        "flow_size": None if flows_root or not flow_size else list(flow_size),
-        "flow_scale": None if flows_root or flow_size else flow_scale,
+        "flow_method": None if flows_root else recipe.method,
+        "flow_size": None if flows_root or recipe.size is None else list(recipe.size),
+        "flow_scale": None if flows_root or recipe.size is not None else recipe.scale,
     }
     try:
         written = write_datasplits(out, name, tables, settings)

@@ -1,4 +1,4 @@
-"""What every stseg command line shares: context settings, Ctrl-C handling, error lines.
+"""What every stseg command line shares: context settings, Ctrl-C handling, the error exit.
 
 Every command is a :class:`StsegCommand`: Ctrl-C ends it with exit status 130 (128 + SIGINT,
 what shells and schedulers expect) and one line, instead of click's "Aborted!" and 1.
@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 
 import click
+
+from .errors import error_line
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "show_default": True}
 SIGINT_EXIT = 130
@@ -37,15 +39,6 @@ def setup_logging(verbose: bool) -> None:
     )
 
 
-def error_line(exc: BaseException) -> str:
-    """One line for a user: an OSError as ``path: reason`` rather than ``[Errno N] ...: 'path'``."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
-        return f"{where}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return " ".join(lines) if lines else type(exc).__name__
-
-
 def fail(exc: BaseException):
     """Stop the command with ``exc`` as one error line (exit 1)."""
     raise click.ClickException(error_line(exc)) from exc
@@ -55,7 +48,7 @@ def parse_flow_scale(ctx, param, value):  # noqa: ARG001
     """Click callback: ``auto`` or a factor in (0, 4] for a --flow-scale option."""
     if value is None:
         return value
-    from .opticalflow import check_flow_scale
+    from .flowrecipe import check_flow_scale
 
     try:
         return check_flow_scale(value if value == "auto" else float(value))
@@ -63,12 +56,20 @@ def parse_flow_scale(ctx, param, value):  # noqa: ARG001
         raise click.BadParameter(f"'auto' or a factor in (0, 4], got {value!r}") from None
 
 
-def resolve_flow_resolution(
-    size, scale, options: tuple[str, str] = ("--flow-size", "--flow-scale")
-) -> tuple[tuple[int, int] | None, float | str]:
-    """(size, scale) from a size / scale option pair (named in ``options``), whose scale
-    defaults to "auto" only when no size is given: a user's explicit size is never silently
-    combined with a default scale."""
+def flow_recipe(
+    method: str | None,
+    size,
+    scale,
+    step: int = 1,
+    trained=None,
+    options: tuple[str, str] = ("--flow-size", "--flow-scale"),
+):
+    """The run's :class:`stseg_deploy.flowrecipe.FlowRecipe` from a command's flow options
+    (size and scale named in ``options``), over the model's training recipe ``trained`` and
+    the defaults (:func:`stseg_deploy.flowrecipe.resolve_recipe`). Both a size and a scale
+    is a usage error."""
+    from .flowrecipe import resolve_recipe
+
     if size and scale is not None:
         raise click.UsageError(f"give {options[0]} or {options[1]}, not both")
-    return (tuple(size) if size else None), ("auto" if scale is None else scale)
+    return resolve_recipe(trained, method, tuple(size) if size else None, scale, step)

@@ -22,21 +22,30 @@ class DataSplitError(StsegInputError):
     """A DataSplit CSV that is missing, malformed or points at missing files."""
 
 
-def summary_line(exc: BaseException, limit: int = 200) -> str:
-    """One line for a user from an exception whose message may run to a page.
+def error_line(exc: BaseException, limit: int | None = None) -> str:
+    """One line for a user from an exception: the one helper every command, log and
+    summary.csv reason goes through.
 
-    torch's load errors put the gist in the first sentence and pages of advice after it;
-    other messages are one line anyway. A first line longer than ``limit`` characters is cut
-    to its first sentence, and a first sentence still too long is cut after a whole word
-    (before any parenthesis left open) and marked ``...``: never mid-word. Falls back to the
+    An OSError reads ``path: reason`` (``src -> dst: reason`` for a rename) rather than
+    ``[Errno N] ...: 'path'``. Other messages lose terminal colour codes (torch uses them)
+    and blank lines. Without ``limit`` their lines are joined with spaces. With ``limit``,
+    only the first line is kept: torch's load errors put the gist in the first sentence and
+    pages of advice after it. A first line longer than ``limit`` characters is cut to its
+    first sentence, and a first sentence still too long is cut after a whole word (before
+    any parenthesis left open) and marked ``...``: never mid-word. Falls back to the
     exception's type name when it says nothing.
     """
     import re
 
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # terminal bold/colour codes (torch uses them)
+    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
+        where = f"{exc.filename} -> {exc.filename2}" if exc.filename2 is not None else str(exc.filename)
+        return f"{where}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         return type(exc).__name__
+    if limit is None:
+        return " ".join(lines)
     line = lines[0]
     if len(line) <= limit:
         return line

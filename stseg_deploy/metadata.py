@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .flowrecipe import FlowRecipe
 from .preprocess import DEFAULT_RESIZE, RESIZE_MODES
 
 METADATA_KEY = "stseg"
@@ -20,9 +21,9 @@ class ModelInfo:
     trained at, the default inference size; param_model: the loss's motion model;
     normalisation: how the network normalises; features: channels of the ``features``
     output; version: stseg version that exported it; epoch: checkpoint epoch; flow: the
-    optical flow its training data was made with, when known (``{"method", "size",
-    "scale"}`` from the data's ``stseg-prepare.json``), which stseg-infer then uses for
-    video inputs unless told otherwise; resize: how flows were brought to the model's size in
+    optical flow its training data was made with, when known (from the data's
+    ``stseg-prepare.json``), which stseg-infer then uses for video inputs unless told
+    otherwise; resize: how flows were brought to the model's size in
     training (``stseg_deploy.preprocess.RESIZE_MODES``), which inference repeats. Files
     exported before the field existed were all trained with ``"antialias"``.
     """
@@ -35,13 +36,14 @@ class ModelInfo:
     features: int
     version: str
     epoch: int
-    flow: dict | None = None
+    flow: FlowRecipe | None = None
     resize: str = DEFAULT_RESIZE
 
     def to_metadata(self) -> dict[str, str]:
         """Flat string key/values (ONNX metadata_props), plus the whole record as JSON."""
         record = asdict(self)
         record["image_size"] = list(self.image_size)
+        record["flow"] = None if self.flow is None else self.flow.record()
         flat = {k: json.dumps(v) if not isinstance(v, str) else v for k, v in record.items()}
         flat[METADATA_KEY] = json.dumps(record, sort_keys=True)
         return flat
@@ -56,8 +58,9 @@ class ModelInfo:
         try:
             record = json.loads(meta[METADATA_KEY])
             record["image_size"] = tuple(int(v) for v in record["image_size"])
+            record["flow"] = FlowRecipe.from_record(record.get("flow"))
             info = cls(**record)
-        except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        except (json.JSONDecodeError, TypeError, KeyError, ValueError) as exc:
             raise ValueError(f"{source}: corrupt stseg metadata ({exc})") from exc
         if info.resize not in RESIZE_MODES:
             raise ValueError(

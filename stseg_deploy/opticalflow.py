@@ -25,38 +25,25 @@ import cv2
 import numpy as np
 
 from .errors import StsegInputError
+from .flowrecipe import DEFAULT_METHOD, check_flow_size, check_method
 from .io.flowio import write_flow
 from .io.flowfiles import FLOW_MARKER, FLOW_TOOL
 from .io.outdir import OutputUnit, check_inputs_outside
 from .io.videoio import FrameSource, frame_name, open_frame_source
 
 __all__ = [
-    "DEFAULT_METHOD",
-    "AUTO_FLOW_HEIGHT",
     "DIS_PRESETS",
     "FARNEBACK_DEFAULTS",
-    "METHODS",
     "check_opencv",
     "opencv_distributions",
     "FlowEstimator",
     "compute_flow",
-    "check_flow_scale",
-    "flow_size_for",
     "flow_from_video",
     "iter_flows",
 ]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("deepflow", "dis", "dis-fine", "farneback")
-#: The engine and scale stseg-prepare, stseg-flow and stseg-infer use unless told otherwise:
-#: the best J on the shared DAVIS development sequences among the engines that keep 1,400
-#: frames at 480p within 15 minutes on 2 cores (README, "Choosing the flow engine").
-DEFAULT_METHOD = "deepflow"
-#: With ``scale="auto"`` flow is computed with frames shrunk to this height (never enlarged):
-#: half of DAVIS's 480p, the grid the bundled models were trained on, and what keeps DeepFlow
-#: near 0.1 s a frame whatever the video's resolution.
-AUTO_FLOW_HEIGHT = 240
 #: pip distributions that each install ``cv2``; more than one means one overwrote the other.
 OPENCV_DISTRIBUTIONS = ("opencv-python", "opencv-python-headless", "opencv-contrib-python", "opencv-contrib-python-headless")
 CONTRIB_FIX = (
@@ -126,55 +113,14 @@ def check_opencv(distributions: list[str] | None = None, has_contrib: bool | Non
         )
 
 
-def _check_method(method: str) -> str:
-    key = str(method).lower()
-    if key not in METHODS:
-        raise ValueError(f"unknown optical-flow method {method!r}; expected one of {METHODS}")
-    return key
 
 
-def check_flow_scale(scale: float | str) -> float | str:
-    """``"auto"`` or a number in (0, 4]; ValueError otherwise (other strings included: the
-    command lines turn their text into a number first). The one rule for --flow-scale and
-    :func:`flow_size_for`."""
-    if scale == "auto":
-        return scale
-    if isinstance(scale, str) or not isinstance(scale, (int, float)) or not 0 < scale <= 4:
-        raise ValueError(f"flow scale must be 'auto' or a factor in (0, 4], got {scale!r}")
-    return float(scale)
 
 
-def flow_size_for(
-    frame_size: tuple[int, int], size: tuple[int, int] | None = None, scale: float | str = "auto"
-) -> tuple[int, int] | None:
-    """(H, W) to compute flow at for frames of ``frame_size``, or None for their own size.
-
-    ``size`` wins when given; otherwise ``scale`` times the frames' size, where ``"auto"``
-    shrinks them to :data:`AUTO_FLOW_HEIGHT` rows when taller (aspect kept) and leaves
-    smaller frames alone. Flow is in pixels of that grid; outputs still follow the frames.
-    """
-    if size is not None:
-        return _check_size(size)
-    height, width = int(frame_size[0]), int(frame_size[1])
-    scale = check_flow_scale(scale)
-    if scale == "auto":
-        scale = min(1.0, AUTO_FLOW_HEIGHT / height)
-    if float(scale) == 1.0:
-        return None
-    return max(16, round(height * float(scale))), max(16, round(width * float(scale)))
 
 
-def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
-    if size is None:
-        return None
-    try:
-        height, width = (int(s) for s in size)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"flow size must be (H, W), got {size!r}") from exc
-    # DIS needs a few patches per side; below 16 px it has nothing to work with.
-    if height < 16 or width < 16:
-        raise ValueError(f"flow size must be at least 16x16 (H, W), got {size!r}")
-    return height, width
+
+
 
 
 class FlowEstimator:
@@ -196,8 +142,8 @@ class FlowEstimator:
     """
 
     def __init__(self, method: str = DEFAULT_METHOD, size: tuple[int, int] | None = None, **opts: Any) -> None:
-        self.method = _check_method(method)
-        self.size = _check_size(size)
+        self.method = check_method(method)
+        self.size = check_flow_size(size)
         if self.method == "deepflow":
             if opts:
                 raise ValueError(f"unknown deepflow options {sorted(opts)}; deepflow takes none")

@@ -14,7 +14,7 @@ import numpy as np
 
 from stseg_kernels import argmax_labels
 
-from .errors import summary_line
+from .errors import error_line
 from .metadata import TORCHSCRIPT_EXTRA_FILE, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -156,7 +156,7 @@ class TorchScriptModel:
                     f"{self.path}: a training checkpoint, not an exported model; "
                     f"run stseg-export {self.path} --onnx MODEL.onnx first"
                 ) from exc
-            raise ValueError(f"{self.path}: not a loadable TorchScript model ({summary_line(exc)})") from exc
+            raise ValueError(f"{self.path}: not a loadable TorchScript model ({error_line(exc, limit=200)})") from exc
         raw = extra[TORCHSCRIPT_EXTRA_FILE]
         meta = {"stseg": raw.decode() if isinstance(raw, bytes) else raw} if raw else {}
         self.info = ModelInfo.from_metadata(meta, self.path)

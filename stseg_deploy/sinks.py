@@ -31,8 +31,8 @@ from .io.masks import write_label_png, write_png
 from .io.npystream import NpyFrameWriter
 from .background import BackgroundWriter
 from .preprocess import resize_labels
+from .results import FEATURES_DIR, FLOW_DIR, LABELS_FILE, OVERLAY_DIR, OVERLAY_VIDEO, PROBA_DIR
 
-LABELS_FILE = "labels.npy"
 
 
 def frame_masks(frame: LinkedFrame, size: tuple[int, int]) -> np.ndarray:
@@ -121,9 +121,9 @@ class FolderSink(FrameSink):
 
     def open(self, sequence, stats) -> None:  # noqa: ARG002
         if self.save_proba:
-            (self.folder / "proba").mkdir()
+            (self.folder / PROBA_DIR).mkdir()
         if self.save_features:
-            (self.folder / "features").mkdir()
+            (self.folder / FEATURES_DIR).mkdir()
         self.stats = stats
         self._writer = BackgroundWriter()
         self._volume = NpyFrameWriter(self.folder / LABELS_FILE, len(self.names), self.model_size, np.uint8)
@@ -137,10 +137,10 @@ class FolderSink(FrameSink):
         name = self.names[frame.index]
         write_label_png(self.folder / f"{name}.png", frame_masks(frame, self.stats.original_size))
         if frame.proba is not None:
-            write_npy(self.folder / "proba" / f"{name}.npy", frame.proba.astype(np.float32))
+            write_npy(self.folder / PROBA_DIR / f"{name}.npy", frame.proba.astype(np.float32))
         if frame.features is not None:
             # float16 halves the largest output; features are descriptors, not probabilities.
-            write_npy(self.folder / "features" / f"{name}.npy", frame.features.astype(np.float16))
+            write_npy(self.folder / FEATURES_DIR / f"{name}.npy", frame.features.astype(np.float16))
         self.stats.write += time.perf_counter() - t0
         if self.on_frame is not None:
             self.on_frame(frame)
@@ -173,19 +173,19 @@ class OverlaySink(FrameSink):
         from .io.videoio import VideoWriter
 
         self.stats = stats
-        (self.folder / "flow").mkdir()
-        (self.folder / "overlay").mkdir()
+        (self.folder / FLOW_DIR).mkdir()
+        (self.folder / OVERLAY_DIR).mkdir()
         self._backgrounds: dict[int, np.ndarray] = {}
         self._lock = threading.Lock()
         self._writer = BackgroundWriter()
         self._stack = contextlib.ExitStack()
-        self._video = self._stack.enter_context(VideoWriter(self.folder / "overlay.mp4", fps=self.fps))
+        self._video = self._stack.enter_context(VideoWriter(self.folder / OVERLAY_VIDEO, fps=self.fps))
 
     def flow(self, index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
         from .viz.flowcolour import flow_to_rgb
 
         colours = flow_to_rgb(flow)
-        self._writer.submit(lambda: _save_png(self.folder / "flow" / f"{self.names[index]}.png", colours))
+        self._writer.submit(lambda: _save_png(self.folder / FLOW_DIR / f"{self.names[index]}.png", colours))
         with self._lock:
             self._backgrounds[index] = colours if image is None else image
 
@@ -196,7 +196,7 @@ class OverlaySink(FrameSink):
         with self._lock:
             image = self._backgrounds.pop(frame.index)
         blended = blend_labels(image, frame_masks(frame, image.shape[:2]), alpha=self.alpha)
-        self._writer.submit(lambda: _save_png(self.folder / "overlay" / f"{self.names[frame.index]}.png", blended))
+        self._writer.submit(lambda: _save_png(self.folder / OVERLAY_DIR / f"{self.names[frame.index]}.png", blended))
         self._video.write(blended)
         self.stats.write += time.perf_counter() - t0
 

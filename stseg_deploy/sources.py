@@ -17,6 +17,7 @@ import numpy as np
 
 from .io.datasplit import read_datasplit, resolve
 from .errors import StsegInputError
+from .flowrecipe import FlowRecipe
 from .io.flowio import read_flow
 from .io.flowfiles import list_flow_files
 from .io.outdir import check_name
@@ -136,9 +137,8 @@ class VideoSequence:
 
     name: str
     video: object  # stseg_deploy.io.videoio.FrameSource; typed loosely to keep cv2 optional here
-    method: str
-    size: tuple[int, int] | None
-    step: int
+    recipe: FlowRecipe
+    size: tuple[int, int] | None  # the recipe's flow size for these frames (None: theirs)
     n_frames: int
 
     @property
@@ -175,44 +175,25 @@ class VideoSequence:
         from .opticalflow import iter_flows
         from .io.videoio import frame_name
 
-        for t, flow, image in iter_flows(self.video, self.method, self.size, self.step, with_images=True):
+        for t, flow, image in iter_flows(self.video, self.recipe.method, self.size, self.recipe.step, with_images=True):
             yield f"{self.video.path} frame {frame_name(t)}", flow, image if with_images else None
 
 
-def open_video_sequence(
-    source: str | Path,
-    method: str | None = None,
-    size: tuple[int, int] | None = None,
-    step: int = 1,
-    scale: float | str = "auto",
-) -> VideoSequence:
-    """A :class:`VideoSequence` named after the video's file stem (or the frame folder).
-
-    Flow is computed at ``size`` when given, else at ``scale`` of the frames' size (see
-    :func:`stseg_deploy.opticalflow.flow_size_for`); ``method`` None is the default engine.
-    """
-    from .opticalflow import DEFAULT_METHOD, FlowEstimator, flow_size_for
+def open_video_sequence(source: str | Path, recipe: FlowRecipe | None = None) -> VideoSequence:
+    """A :class:`VideoSequence` named after the video's file stem (or the frame folder),
+    its flow made by ``recipe`` (None: the defaults)."""
+    from .opticalflow import FlowEstimator
     from .io.videoio import ImageFolderSource, open_frame_source
 
-    method = method or DEFAULT_METHOD
+    recipe = recipe or FlowRecipe()
     video = open_frame_source(source)
-    size = flow_size_for(video.size, size, scale)
-    FlowEstimator(method, size)  # refuse bad options before the counting pass
+    size = recipe.size_for(video.size)
+    FlowEstimator(recipe.method, size)  # refuse bad options before the counting pass
     count = len(video) if isinstance(video, ImageFolderSource) else sum(1 for _ in video)
+    step = recipe.step
     if count <= step:
         raise StsegInputError(f"{video.path}: only {count} frame(s); flow with step {step} needs at least {step + 1}")
-    return VideoSequence(check_name(video.name, str(video.path)), video, method, size, step, count - step)
-
-
-def with_flow(
-    sequence: VideoSequence, method: str, size: tuple[int, int] | None = None, scale: float | str = "auto"
-) -> VideoSequence:
-    """The same video with its flow computed by ``method`` at ``size`` / ``scale`` instead."""
-    from .opticalflow import FlowEstimator, flow_size_for
-
-    size = flow_size_for(sequence.frame_size, size, scale)
-    FlowEstimator(method, size)  # refuse bad options now, not halfway through the outputs
-    return replace(sequence, method=method, size=size)
+    return VideoSequence(check_name(video.name, str(video.path)), video, recipe, size, count - step)
 
 
 def is_flow_folder(path: Path) -> bool:
@@ -338,17 +319,11 @@ def with_frames(sequence: Sequence, frames_dir: str | Path, single: bool) -> Seq
     return replace(sequence, images=tuple(images), frame_size=image_size(images[0]))
 
 
-def sequences_from_inputs(
-    inputs: list[str | Path],
-    method: str | None = None,
-    size: tuple[int, int] | None = None,
-    scale: float | str = "auto",
-    step: int = 1,
-) -> list[Sequence | VideoSequence]:
+def sequences_from_inputs(inputs: list[str | Path], recipe: FlowRecipe | None = None) -> list[Sequence | VideoSequence]:
     """Sequences for stseg-infer's INPUT arguments: each a folder of flow files, a video file
-    or a folder of frames (flow computed with ``method`` at ``size`` / ``scale``, frame t to
-    t + ``step``). A folder of sequence folders is refused with the way to pass them; names
-    that would collide in the output folder are refused, all listed."""
+    or a folder of frames (flow made by ``recipe``; None: the defaults). A folder of
+    sequence folders is refused with the way to pass them; names that would collide in the
+    output folder are refused, all listed."""
     sequences: list[Sequence | VideoSequence] = []
     for item in inputs:
         path = Path(item)
@@ -362,7 +337,7 @@ def sequences_from_inputs(
                 f"pass each sequence folder as its own input, e.g. {path}/*"
             )
         else:
-            sequences.append(open_video_sequence(path, method, size, step, scale))
+            sequences.append(open_video_sequence(path, recipe))
     by_name: dict[str, list[str]] = {}
     for item, sequence in zip(inputs, sequences):
         by_name.setdefault(sequence.name, []).append(str(item))

@@ -14,7 +14,7 @@ import torch
 
 from stseg_deploy import __version__
 from stseg_deploy.io.atomic import atomic_write
-from stseg_deploy.errors import summary_line
+from stseg_deploy.errors import error_line
 
 from .config import PRE_PRESET_DEFAULTS
 from .model import UNet3D
@@ -101,7 +101,7 @@ def _unreadable(path: Path, exc: BaseException) -> ValueError:
         # torch's advice here is to load with weights_only=False, i.e. to run the file's code.
         reason = "not plain tensors and data: torch's weights-only loader refused it"
     else:
-        reason = summary_line(exc).rstrip(".")
+        reason = error_line(exc, limit=200).rstrip(".")
         if len(reason) < 20:  # e.g. KeyError('101') from a text file: the type says more
             reason = f"{type(exc).__name__}: {reason}"
     if truncated:

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from stseg_deploy.io.atomic import atomic_write
+from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.metadata import METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelInfo
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW
 
@@ -57,7 +58,7 @@ def model_info(payload: dict[str, Any]) -> ModelInfo:
         features=int(args["features_start"]),
         version=str(payload.get("version", "unknown")),
         epoch=int(payload.get("epoch", -1)),
-        flow=payload.get("data_flow"),
+        flow=FlowRecipe.from_record(payload.get("data_flow")),
         resize=str(cfg.get("resize", DEFAULT_RESIZE)),
     )
 

@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader
 
 from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.eval.binarise import binarise_exceptbiggest, binarise_fair
-from stseg_deploy.errors import summary_line
+from stseg_deploy.errors import error_line
 from stseg_deploy.datasets.prepare import prepared_flow
 from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard
@@ -538,7 +538,7 @@ class Trainer:
         if self.global_step > 0 and self.dist.is_main:
             self._save("last.pt")
             log.error("stopped by %s: %s; progress saved in %s (fix the cause, then --resume)",
-                      type(exc).__name__, summary_line(exc), self.ckpt_dir / "last.pt")
+                      type(exc).__name__, error_line(exc, limit=200), self.ckpt_dir / "last.pt")
 
     def _tick(self) -> None:
         started, before = self._clock

@@ -14,7 +14,6 @@ import multiprocessing
 import os
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -23,7 +22,7 @@ from ..io.atomic import atomic_write
 from .davis import ListedSequence, image_size
 from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
-from ..opticalflow import DEFAULT_METHOD, flow_size_for
+from ..flowrecipe import FlowRecipe
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
 from ..io.videoio import frame_name
 
@@ -32,19 +31,6 @@ log = logging.getLogger(__name__)
 PREPARE_TOOL = "stseg-prepare"
 PREPARE_MARKER = "stseg-prepare.json"
 COLUMNS = ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
-
-
-@dataclass(frozen=True)
-class FlowRecipe:
-    """How flows are made: OpenCV ``method`` at ``size`` (H, W) when given, else at ``scale``
-    of the frames' size (``"auto"``: see :func:`stseg_deploy.opticalflow.flow_size_for`)."""
-
-    method: str = DEFAULT_METHOD
-    size: tuple[int, int] | None = None
-    scale: float | str = "auto"
-
-    def size_for(self, frame_size: tuple[int, int]) -> tuple[int, int] | None:
-        return flow_size_for(frame_size, self.size, self.scale)
 
 
 def check_numbered(sequence: ListedSequence) -> None:
@@ -105,15 +91,15 @@ def compute_flows(
 ) -> dict[str, str]:
     """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time in
     processes of this machine, or with ``ray`` (connected: see
-    :func:`stseg_deploy.cluster.ray_session`) one per CPU of the cluster.
+    :func:`stseg_deploy.raykit.ray_session`) one per CPU of the cluster.
 
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
     """
-    from ..clikit import error_line
+    from ..errors import error_line
 
     if ray is not None:
-        from ..cluster import map_on_ray
+        from ..raykit import map_on_ray
 
         calls = {s.name: (s, flow_root / s.name, recipe) for s in sequences}
         return map_on_ray(ray, compute_sequence_flows, calls, flow_root, on_done)

@@ -9,10 +9,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import StsegInputError
-from .evaluation import GroundTruth, check_one_model, scan_outputs, size_error
+from .evaluation import check_one_model
+from .groundtruth import GroundTruth, size_error
 from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
-from ..outputs import TOOL, read_segment_maps
+from ..results import TOOL, read_segment_maps, scan_outputs
 from ..preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"

@@ -2,13 +2,13 @@
 
 Per sequence: the label maps at the prediction's original size (``original_size`` in
 ``sequence.json``: the refined PNGs of a refined output, else labels.npy upsampled, nearest;
-:func:`stseg_deploy.outputs.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
+:func:`stseg_deploy.results.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
 convention), over the sequences that could be scored. With ``objects=True`` the same frames
 are also scored object by object (:mod:`stseg_deploy.eval.multiobject`: each ground-truth object
 matched to a segment of its own), from object-id masks read by
-:func:`stseg_deploy.io.masks.read_object_png`.
+:func:`stseg_deploy.eval.groundtruth.read_gt_objects`. The OUT scan is :func:`stseg_deploy.results.scan_outputs`.
 
 What is scored is never left implicit:
 
@@ -27,11 +27,8 @@ What is scored is never left implicit:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
-import os
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,15 +37,13 @@ import pandas as pd
 
 from stseg_kernels import frame_chunks, jaccard, select_masks
 
+from ..errors import StsegInputError, error_line
+from ..io.masks import VOID
+from ..results import SEQUENCE_FILE, Skipped, read_label_maps, scan_outputs, stage_settings
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
-from ..io.datasplit import read_datasplit, resolve, split_path
 from .davis_measures import boundary_f, region_similarity, statistics
-from ..errors import StsegInputError, summary_line
-from ..io.masks import VOID, read_mask_png, read_object_png
+from .groundtruth import GroundTruth, read_gt, read_gt_objects
 from .multiobject import NO_SEGMENT, score_objects
-from ..io.outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, read_marker, read_stamp
-from ..outputs import SEQUENCE_FILE, TOOL, read_label_maps, stage_settings
-from ..preprocess import resize_labels
 
 log = logging.getLogger(__name__)
 
@@ -59,9 +54,8 @@ SAME_CUT = "same"
 
 OVERALL = "overall"
 SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
-NOT_COMPLETE = f"not a complete {TOOL} output (no marked {SEQUENCE_FILE})"
-INTERRUPTED = "interrupted run, no complete output"
 SHORT_HASH = 12
+REASON_LIMIT = 400  # characters of an error in summary.csv's reason column
 PROTOCOLS = ("stseg", "davis2016")
 DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
 OBJECT_COLUMNS = ["sequence", "object", "frames", "present", "J", "segments", "naive_shared"]
@@ -70,143 +64,6 @@ OBJECT_COLUMNS = ["sequence", "object", "frames", "present", "J", "segments", "n
 def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
     """``cut_size``, or the sequence's own (stored by stseg-infer) when it is ``"same"``."""
     return record.get("cut_size") if cut_size == SAME_CUT else cut_size
-
-
-def reason_line(exc: BaseException) -> str:
-    """One line naming the file and the fault, for summary.csv's reason column."""
-    if isinstance(exc, OSError) and exc.strerror and exc.filename is not None:
-        return f"{exc.filename}: {exc.strerror[0].lower()}{exc.strerror[1:]}"
-    return summary_line(exc, limit=400)
-
-
-# -- what OUT holds ------------------------------------------------------------------------
-
-
-@dataclass
-class Skipped:
-    """A sequence that was asked for but not scored, and why (one line)."""
-
-    sequence: str
-    reason: str
-
-
-@dataclass
-class OutputScan:
-    """What an stseg-infer OUT folder holds, sorted by sequence name.
-
-    ``complete``: sequence name -> (folder, sequence.json record) of complete outputs;
-    ``skipped``: visible folders that are not complete outputs, and sequences that only an
-    interrupted run left (hidden temp folders); ``notes``: leftovers beside complete outputs,
-    worth a mention but no reason to skip; ``ignored``: other stseg tools' outputs.
-    """
-
-    folder: Path
-    complete: dict[str, tuple[Path, dict]] = field(default_factory=dict)
-    skipped: list[Skipped] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)
-
-
-def _other_tool(folder: Path) -> str | None:
-    """The tool named by a stseg marker JSON (other than stseg-infer's) in ``folder``, else None."""
-    tool = marker_tool(folder)
-    return tool if tool != TOOL else None
-
-
-def marker_tool(folder: Path) -> str | None:
-    """The stseg tool named by a marker JSON in ``folder`` (e.g. ``stseg-infer``), else None."""
-    for path in sorted(folder.glob("*.json")):
-        try:
-            if path.stat().st_size > 1 << 24:  # a marker is small; do not parse a data file
-                continue
-        except OSError:
-            continue
-        block = read_stamp(path)
-        tool = block.get("tool") if block is not None else None
-        if isinstance(tool, str):
-            return tool
-    return None
-
-
-def _writer_alive(holder: str) -> bool:
-    """Whether the temp folder's writer (``<host>.<pid>``) is a live process on this host."""
-    host, _, pid = holder.rpartition(".")
-    if host != socket.gethostname() or not pid.isdigit():
-        return False  # another machine's process cannot be checked from here
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # EPERM: it exists, under another user
-        return True
-    return True
-
-
-def scan_outputs(out_dir: str | Path) -> OutputScan:
-    """Classify every entry of an stseg-infer OUT folder (see :class:`OutputScan`).
-
-    Raises FileNotFoundError when ``out_dir`` is not a folder.
-    """
-    out_dir = Path(out_dir)
-    if not out_dir.is_dir():
-        raise FileNotFoundError(f"{out_dir}: output folder not found")
-    scan = OutputScan(out_dir)
-    _restore_moved_aside(out_dir)
-    leftovers: dict[str, list[tuple[Path, str | None]]] = {}  # sequence -> (entry, writer)
-    for entry in sorted(out_dir.iterdir()):
-        name = entry.name
-        if name.startswith("."):
-            # Hidden names are stseg's own: temp folders, moved-aside outputs, locks.
-            if TMP_TAG in name and entry.is_dir():
-                seq, _, holder = name[1:].partition(TMP_TAG)
-                leftovers.setdefault(seq, []).append((entry, holder))
-            elif name.endswith(OLD_TAG) and entry.is_dir():
-                leftovers.setdefault(name[1 : -len(OLD_TAG)], []).append((entry, None))
-            continue
-        if entry.is_symlink() and not entry.exists():
-            scan.skipped.append(Skipped(name, f"{entry}: a broken symbolic link"))
-            continue
-        if not entry.is_dir():
-            continue  # scores.csv and the like
-        record = read_marker(entry, SEQUENCE_FILE, TOOL)
-        if record is not None:
-            if record.get("sequence") != name:
-                scan.skipped.append(Skipped(name, f"{entry / SEQUENCE_FILE}: holds sequence {record.get('sequence')!r}; was the folder renamed?"))
-            else:
-                scan.complete[name] = (entry, record)
-        elif (tool := _other_tool(entry)) is not None:
-            scan.ignored.append(name)
-            log.debug("%s: an output of %s, not of %s; ignored", entry, tool, TOOL)
-        else:
-            scan.skipped.append(Skipped(name, NOT_COMPLETE))
-    visible = set(scan.complete) | {s.sequence for s in scan.skipped} | set(scan.ignored)
-    for seq, entries in sorted(leftovers.items()):
-        running = [e for e, holder in entries if holder is not None and _writer_alive(holder)]
-        where = ", ".join(e.name for e, _ in entries)
-        if seq in scan.complete:
-            what = "being written now by a running stseg-infer" if running else "left by an interrupted run"
-            scan.notes.append(f"{out_dir / seq}: scored its complete output; {where} beside it is {what}")
-        elif seq in visible:
-            if seq not in scan.ignored:
-                scan.notes.append(f"{out_dir / seq}: {where} beside it is left by an interrupted run")
-        else:
-            reason = f"being written now by a running stseg-infer ({running[0].name})" if running else INTERRUPTED
-            scan.skipped.append(Skipped(seq, reason))
-            scan.notes.append(f"{out_dir / seq}: no output, only {where}")
-    scan.skipped.sort(key=lambda s: s.sequence)
-    return scan
-
-
-def _restore_moved_aside(out_dir: Path) -> None:
-    """Put back outputs that a killed stseg-infer left moved aside (``.SEQ.stseg-old`` with no
-    ``SEQ``), as the next stseg-infer run would, so that they are scored rather than missed."""
-    for entry in out_dir.iterdir():
-        name = entry.name
-        if name.startswith(".") and name.endswith(OLD_TAG) and entry.is_dir():
-            seq = name[1 : -len(OLD_TAG)]
-            if not (out_dir / seq).exists():
-                with contextlib.suppress(OutputBusyError):  # its writer is at work: leave it
-                    OutputUnit(out_dir / seq, TOOL, SEQUENCE_FILE).recover()
 
 
 def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, int | None]:
@@ -262,114 +119,6 @@ def _stages_text(record: dict) -> str:
 
 def _names(names: list[str], shown: int = 5) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
-
-
-# -- ground truth --------------------------------------------------------------------------
-
-
-def gt_from_folder(gt_dir: str | Path, sequence: str, frame_names: list[str]) -> list[Path | None]:
-    """Mask paths GT_DIR/SEQ/<frame>.png (or None where absent)."""
-    folder = Path(gt_dir) / sequence
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no ground truth for sequence {sequence!r} (no such folder)")
-    return [(folder / f"{name}.png") if (folder / f"{name}.png").is_file() else None for name in frame_names]
-
-
-def gt_from_datasplit(table: pd.DataFrame, base_dir: str | Path | None, sequence: str, frame_names: list[str]) -> list[Path | None]:
-    """Mask paths of a DataSplit's rows, matched to output frames by the Flow file's stem.
-
-    None where a frame has no row or an empty GtMask. A GtMask whose file does not exist is
-    an error (FileNotFoundError naming it), not a frame without ground truth.
-    """
-    rows = table[table["Sequence"] == sequence]
-    if rows.empty:
-        known = sorted(table["Sequence"].unique())
-        raise StsegInputError(
-            f"sequence {sequence!r} is not in this DataSplit split (it has {', '.join(known[:4])}"
-            f"{', ...' if len(known) > 4 else ''}); was it inferred from another --split?"
-        )
-    by_stem = {Path(f).stem: m for f, m in zip(rows["Flow"], rows["GtMask"])}
-    masks = [resolve(base_dir, by_stem[n]) if isinstance(by_stem.get(n), str) else None for n in frame_names]
-    missing = [m for m in masks if m is not None and not m.is_file()]
-    if missing:
-        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise FileNotFoundError(f"{missing[0]}: ground-truth mask listed in the DataSplit's GtMask column not found{more}")
-    return masks
-
-
-class GroundTruth:
-    """Where the masks are: ``gt_dir/<sequence>/<frame>.png``, or a DataSplit's GtMask column.
-
-    Exactly one source; the DataSplit is read once, the folder checked once. A folder
-    written by stseg (an stseg-infer output, a ``--davis17`` export) is refused as ground
-    truth: scoring outputs against themselves gives J=1 and means nothing.
-    """
-
-    def __init__(
-        self,
-        gt_dir: str | Path | None = None,
-        data_file: str | Path | None = None,
-        split: str = "val",
-        base_dir: str | Path | None = None,
-    ) -> None:
-        if (gt_dir is None) == (data_file is None):
-            raise ValueError("give exactly one ground-truth source: gt_dir or data_file")
-        if gt_dir is not None and not Path(gt_dir).is_dir():
-            raise FileNotFoundError(f"{gt_dir}: ground-truth folder not found")
-        if gt_dir is not None and (tool := marker_tool(Path(gt_dir))) is not None:
-            raise StsegInputError(f"{gt_dir}: an {tool} output, not ground truth")
-        self.gt_dir = gt_dir
-        self.base_dir = base_dir
-        self.split = split
-        self.csv = split_path(data_file, split) if data_file is not None else None
-        self.table = read_datasplit(data_file, split) if data_file is not None else None
-
-    def masks(self, sequence: str, frame_names: list[str]) -> list[Path | None]:
-        """Mask paths for a sequence's frames (None where a frame has none)."""
-        if self.table is not None:
-            return gt_from_datasplit(self.table, self.base_dir, sequence, frame_names)
-        if (tool := marker_tool(Path(self.gt_dir) / sequence)) is not None:
-            raise StsegInputError(f"{Path(self.gt_dir) / sequence}: an {tool} output, not ground truth")
-        return gt_from_folder(self.gt_dir, sequence, frame_names)
-
-    def sequences(self) -> list[str] | None:
-        """The sequences the source asks for: a DataSplit's; None for a folder (it may hold more)."""
-        return None if self.table is None else sorted(self.table["Sequence"].unique())
-
-
-def size_error(path: Path, gt_size: tuple[int, int], size: tuple[int, int]) -> StsegInputError:
-    return StsegInputError(
-        f"{path}: ground truth is {gt_size[0]}x{gt_size[1]} (HxW) but the prediction's original size is "
-        f"{size[0]}x{size[1]} (original_size in {SEQUENCE_FILE}); is it the right ground truth? "
-        "--resize-gt (resize_gt=True) resizes masks to the prediction (nearest neighbour)"
-    )
-
-
-def read_gt(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.ndarray:
-    """A ground-truth mask as (H, W) bool at ``size`` = the prediction's (H, W) original size.
-
-    A mask of another size is an error naming both sizes, unless ``resize_gt``: then it is
-    resized with nearest neighbour (a binary mask has no values between 0 and 1 to blend).
-    """
-    mask = read_mask_png(path)
-    if mask.shape != tuple(size):
-        if not resize_gt:
-            raise size_error(path, mask.shape, size)
-        mask = resize_labels(mask.astype(np.uint8), size).astype(bool)
-    return mask
-
-
-def read_gt_objects(path: Path, size: tuple[int, int], resize_gt: bool = False) -> np.ndarray:
-    """Per-object ground truth as (H, W) uint8 object ids (0 background, 255 void, see
-    :func:`~stseg_deploy.io.masks.read_object_png`) at ``size`` = the prediction's (H, W)
-    original size; another size is an error as in :func:`read_gt`, unless ``resize_gt``
-    (nearest neighbour: ids must not blend)."""
-    ids = read_object_png(path)
-    if ids.shape != tuple(size):
-        if not resize_gt:
-            raise size_error(path, ids.shape, size)
-        ids = resize_labels(ids, size)
-    return ids
 
 
 # -- scoring -------------------------------------------------------------------------------
@@ -438,7 +187,7 @@ def score_sequence(
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
 
     Scored at the prediction's original size (``original_size``), on the output's label maps
-    there (:func:`stseg_deploy.outputs.read_label_maps`: the refined PNGs of a refined
+    there (:func:`stseg_deploy.results.read_label_maps`: the refined PNGs of a refined
     output, else labels.npy upsampled); a mask of another size is an error unless
     ``resize_gt`` (see :func:`read_gt`).
     ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
@@ -664,7 +413,7 @@ def evaluate(
             parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt, protocol, objects))
         except (OSError, ValueError) as exc:
             # One sequence's bad ground truth should not hide the others' scores; it is named.
-            skipped.append(Skipped(name, reason_line(exc)))
+            skipped.append(Skipped(name, error_line(exc, limit=REASON_LIMIT)))
     if split_sequences is not None:
         known = set(scan.complete) | {s.sequence for s in skipped}
         skipped += [

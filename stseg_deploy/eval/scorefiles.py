@@ -12,17 +12,21 @@ from pathlib import Path
 
 from ..io.atomic import atomic_write
 from .davis17 import export_davis17
-from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate, reason_line
+from ..errors import error_line
+from .evaluation import REASON_LIMIT, SAME_CUT, SCORED, Evaluation, evaluate
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
-from ..outputs import SEQUENCE_FILE, TOOL
+from ..results import (
+    EVAL_FILES,
+    EVAL_LOCK,
+    EVAL_MARKER,
+    EVAL_TOOL,
+    OBJECTS_FILE,
+    SCORES_FILE,
+    SEQUENCE_FILE,
+    SUMMARY_FILE,
+    TOOL,
+)
 
-EVAL_TOOL = "stseg-eval"
-EVAL_MARKER = "eval.json"
-SCORES_FILE = "scores.csv"
-SUMMARY_FILE = "summary.csv"
-OBJECTS_FILE = "objects.csv"
-EVAL_LOCK = ".eval.lock"
-EVAL_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE, EVAL_MARKER)
 CSV_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE)
 
 
@@ -187,7 +191,7 @@ def evaluate_and_write(
             for name in ours:
                 with contextlib.suppress(OSError):
                     (out / name).unlink(missing_ok=True)
-            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else reason_line(exc)
+            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else error_line(exc, limit=REASON_LIMIT)
             with contextlib.suppress(OSError):
                 _write_marker(out, {"settings": settings, "error": error}, complete=False, files=[])
             raise

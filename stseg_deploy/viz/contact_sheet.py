@@ -7,10 +7,11 @@ from pathlib import Path
 import numpy as np
 
 from ..eval.binarise import binarise_exceptbiggest
-from ..eval.evaluation import SAME_CUT, gt_from_folder, resolve_cut_size
+from ..eval.evaluation import SAME_CUT, resolve_cut_size
+from ..eval.groundtruth import gt_from_folder
 from ..io.masks import davis_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
-from ..outputs import read_segment_maps
+from ..results import CONTACT_SHEET, read_segment_maps
 from ..preprocess import resize_labels
 
 VIZ_TOOL = "stseg-viz"
@@ -88,7 +89,7 @@ def sequence_contact_sheet(
     titles = ["flow", "segments", mask_title, "ground truth"]
     if not has_gt.any():
         rows, titles = rows[:3], titles[:3]
-    target = Path(out) if out is not None else seq_dir / "contact_sheet.png"
+    target = Path(out) if out is not None else seq_dir / CONTACT_SHEET
     _check_replaceable(target)
     return contact_sheet(
         rows, titles, target, column_titles=[frames[t] for t in columns], cell_size=(size[0], size[1]),

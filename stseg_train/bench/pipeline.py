@@ -20,7 +20,7 @@ from stseg_deploy.metadata import ModelInfo
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels
 from stseg_kernels import argmax_labels
 
-from . import BenchRow, median_seconds, peak_memory
+from .measure import BenchRow, median_seconds, peak_memory
 from ..export_wrapper import example_input
 
 BASELINE = "plain loop (read, resize, upsample, PNG)"

@@ -14,7 +14,8 @@ from fakes import write_frames, write_sequence
 
 from stseg_deploy.cli import eval_main
 from stseg_deploy.io.masks import write_label_png, write_mask_png
-from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.results import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.refine import GuidedSettings

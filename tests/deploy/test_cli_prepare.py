@@ -15,7 +15,7 @@ from davistree import SIZE, davis_tree
 
 from stseg_deploy.cli_prepare import prepare_main
 from stseg_deploy.io.datasplit import read_datasplit
-from stseg_deploy.eval.evaluation import GroundTruth
+from stseg_deploy.eval.groundtruth import GroundTruth
 from stseg_deploy.io.flowio import read_flow, write_flow
 from stseg_deploy.sources import sequences_from_datasplit
 
@@ -57,6 +57,18 @@ def test_flows_and_datasplits_that_infer_and_eval_read(tmp_path: Path) -> None:
     assert read_flow(out / "Flows" / "480p" / "a" / "00000.flo").shape == (2, 16, 24)
     marker = json.loads((out / "stseg-prepare.json").read_text())
     assert marker["flow_scale"] == 0.5 and marker["stseg"]["files"] == ["DAVIS2016_train.csv", "DAVIS2016_val.csv"]
+
+
+def test_only_the_splits_asked_for_are_prepared(tmp_path: Path) -> None:
+    root = davis_tree(tmp_path / "DAVIS", {"train": {"a": 4, "b": 3}, "val": {"c": 4}})
+    out = tmp_path / "prep"
+    result = _prepare(str(root), "--out", str(out), "--flow-method", "dis", "--split", "val")
+    assert result.exit_code == 0, result.output
+    assert "1 sequence(s) computed" in result.output
+    assert sorted(p.name for p in (out / "Flows" / "480p").iterdir()) == ["c"]  # no flows for a, b
+    assert (out / "DAVIS2016_val.csv").is_file() and not (out / "DAVIS2016_train.csv").exists()
+    bad = _prepare(str(root), "--out", str(out), "--split", "test")
+    assert bad.exit_code == 1 and "lists no test split (it has train, val)" in bad.output
 
 
 def test_default_flow_is_deepflow_at_auto_scale(tmp_path: Path) -> None:

@@ -7,13 +7,13 @@ import click
 import pytest
 from click.testing import CliRunner
 
+from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.clikit import (
     SIGINT_EXIT,
     command,
-    error_line,
     fail,
     parse_flow_scale,
-    resolve_flow_resolution,
+    flow_recipe,
 )
 
 
@@ -59,17 +59,10 @@ def test_flow_scale_refuses_the_rest(given: str) -> None:
     assert result.exit_code == 2 and "'auto' or a factor in (0, 4]" in result.output
 
 
-def test_error_line() -> None:
-    assert error_line(PermissionError(13, "Permission denied", "/out/a.png")) == "/out/a.png: permission denied"
-    moved = OSError(18, "Invalid cross-device link", "/tmp/a", None, "/mnt/b")
-    assert error_line(moved) == "/tmp/a -> /mnt/b: invalid cross-device link"
-    assert error_line(ValueError("line one\n  line two \n")) == "line one line two"
-    assert error_line(RuntimeError()) == "RuntimeError"
-
-
-def test_resolve_flow_resolution() -> None:
-    assert resolve_flow_resolution([16, 24], None) == ((16, 24), "auto")  # the size wins: see flow_size_for
-    assert resolve_flow_resolution(None, None) == (None, "auto")
-    assert resolve_flow_resolution(None, 0.5) == (None, 0.5)
+def test_flow_recipe_from_options_over_the_models() -> None:
+    trained = FlowRecipe("dis", None, 0.5)
+    assert flow_recipe(None, None, None) == FlowRecipe("deepflow", None, "auto", 1)
+    assert flow_recipe(None, None, None, 2, trained=trained) == FlowRecipe("dis", None, 0.5, 2)
+    assert flow_recipe("farneback", [16, 24], None, trained=trained) == FlowRecipe("farneback", (16, 24), "auto")
     with pytest.raises(click.UsageError, match="give --size or --scale, not both"):
-        resolve_flow_resolution((16, 24), 0.5, options=("--size", "--scale"))
+        flow_recipe(None, (16, 24), 0.5, options=("--size", "--scale"))

@@ -19,9 +19,10 @@ from fakes import write_sequence
 
 from stseg_deploy.cli import infer_main
 from stseg_deploy.cli_prepare import prepare_main
-from stseg_deploy.cluster import ClusterError, InferJob, SegmentWorker, check_probe, segment_on_ray, worker_plan
+from stseg_deploy.cluster import InferJob, SegmentWorker, segment_on_ray, worker_plan
+from stseg_deploy.raykit import ClusterError, check_probe
 from stseg_deploy.io.flowio import read_flow
-from stseg_deploy.outputs import read_sequence_output
+from stseg_deploy.results import read_sequence_output
 from stseg_deploy.sources import Sequence, sequences_from_folders
 from stseg_deploy.zoo import resolve_model
 

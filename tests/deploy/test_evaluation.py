@@ -23,7 +23,8 @@ from stseg_deploy.cli import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
 from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png
-from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.results import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
@@ -261,7 +262,7 @@ def test_an_output_replaced_by_another_model_while_scoring_is_caught(outputs: Pa
 
 
 def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
-    from stseg_deploy.eval.evaluation import GroundTruth
+    from stseg_deploy.eval.groundtruth import GroundTruth
 
     (folder / "eval.json").unlink(missing_ok=True)
     with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.metadata import METADATA_KEY, ModelInfo
 
 
@@ -14,9 +15,21 @@ def _info(**extra) -> ModelInfo:
 
 
 def test_round_trip_keeps_the_resize_mode() -> None:
-    info = _info(resize="plain", flow={"method": "deepflow", "size": None, "scale": "auto"})
+    info = _info(resize="plain", flow=FlowRecipe("deepflow", None, "auto"))
     back = ModelInfo.from_metadata(info.to_metadata(), "m.onnx")
     assert back == info and back.resize == "plain"
+
+
+def test_the_training_flow_reads_back_as_a_recipe() -> None:
+    """Files exported before the recipe had a step hold {method, size, scale}; a size came
+    with scale None from stseg-prepare."""
+    record = json.loads(_info().to_metadata()[METADATA_KEY])
+    record["flow"] = {"method": "dis", "size": [120, 214], "scale": None}
+    info = ModelInfo.from_metadata({METADATA_KEY: json.dumps(record)}, "old.onnx")
+    assert info.flow == FlowRecipe("dis", (120, 214), "auto", 1)
+    record["flow"] = {"method": "raft", "size": None, "scale": "auto"}
+    with pytest.raises(ValueError, match=r"old\.onnx: corrupt stseg metadata.*'raft'"):
+        ModelInfo.from_metadata({METADATA_KEY: json.dumps(record)}, "old.onnx")
 
 
 def test_files_from_before_the_resize_field_read_as_antialias() -> None:

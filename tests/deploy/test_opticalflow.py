@@ -21,7 +21,6 @@ from stseg_deploy.opticalflow import (
     check_opencv,
     compute_flow,
     flow_from_video,
-    flow_size_for,
     iter_flows,
     opencv_distributions,
 )
@@ -110,17 +109,6 @@ def test_opencv_check_names_the_wheels_and_the_fix() -> None:
         check_opencv(["opencv-python-headless", "opencv-contrib-python-headless"], has_contrib=True)
     with pytest.raises(StsegInputError, match="DeepFlow needs OpenCV's contrib modules.*opencv-python-headless lacks.*--flow-method dis-fine"):
         check_opencv(["opencv-python-headless"], has_contrib=False)
-
-
-def test_flow_size_for_auto_scale_and_explicit_size() -> None:
-    assert flow_size_for((480, 854)) == (240, 427)  # DAVIS 480p -> half, as the models were trained
-    assert flow_size_for((1080, 1920)) == (240, 427)
-    assert flow_size_for((240, 427)) is None and flow_size_for((100, 150)) is None  # never enlarged
-    assert flow_size_for((480, 854), scale=0.25) == (120, 214)
-    assert flow_size_for((480, 854), scale=1) is None
-    assert flow_size_for((480, 854), size=(100, 200), scale=0.5) == (100, 200)  # a size wins
-    with pytest.raises(ValueError, match="'auto' or a factor"):
-        flow_size_for((480, 854), scale=0)
 
 
 def test_resize_gives_flow_in_the_resized_grid() -> None:

@@ -23,7 +23,8 @@ import stseg_deploy.outputs
 import stseg_deploy.runtime
 from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
-from stseg_deploy.outputs import read_sequence_output, segment_to_folder
+from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.results import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.refine import GuidedSettings
 from stseg_deploy.tta import DEFAULT_TTA
@@ -223,6 +224,28 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
 
 
+def test_video_flow_follows_the_user_then_the_model(tmp_path: Path, monkeypatch) -> None:
+    """A video gets the flow the model was trained on (its metadata) unless the options say
+    otherwise, and the record says which flow was made."""
+    from dataclasses import replace
+
+    from stseg_deploy.flowrecipe import FlowRecipe
+
+    model = _fake_model(monkeypatch)
+    model.info = replace(model.info, flow=FlowRecipe("dis", None, 0.5))
+    _frames(tmp_path / "clip", 5)  # 16x24 frames
+    runs = {"model": [], "user": ["--flow-method", "farneback", "--flow-scale", "1", "--flow-step", "2"]}
+    for name, options in runs.items():
+        args = [str(tmp_path / "clip"), "--out", str(tmp_path / name), "--refine", "none", *options]
+        result = CliRunner().invoke(infer_main, args)
+        assert result.exit_code == 0, result.output
+    flow_of = {name: json.loads((tmp_path / name / "clip" / "sequence.json").read_text())["settings"]["flow"] for name in runs}
+    assert flow_of == {
+        "model": {"method": "dis", "size": [16, 16], "step": 1},  # half of 16x24, at least 16 a side
+        "user": {"method": "farneback", "size": None, "step": 2},
+    }
+
+
 def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
     _fake_model(monkeypatch)
     _write_sequence(tmp_path / "flows" / "walk", 4)
@@ -387,7 +410,7 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
 
     from fakes import write_frames
 
-    from stseg_deploy.outputs import read_label_maps
+    from stseg_deploy.results import read_label_maps
     from stseg_deploy.sinks import MemorySink
 
     _write_sequence(tmp_path / "flows" / "walk", 6)

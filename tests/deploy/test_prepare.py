@@ -14,7 +14,6 @@ from davistree import SIZE, davis_tree
 from stseg_deploy.datasets.davis import read_davis
 from stseg_deploy.datasets.prepare import (
     COLUMNS,
-    FlowRecipe,
     check_numbered,
     datasplit_rows,
     prepared_flow,
@@ -29,13 +28,6 @@ from stseg_deploy.io.outdir import StsegOutputError, write_marker
 
 def _sequence(tmp_path: Path, n: int = 3):
     return read_davis(davis_tree(tmp_path / "DAVIS", {"train": {"a": n}}))["train"][0]
-
-
-def test_recipe_sizes() -> None:
-    assert FlowRecipe(size=(16, 24)).size_for((480, 854)) == (16, 24)
-    assert FlowRecipe(scale=0.5).size_for((480, 854)) == (240, 427)
-    assert FlowRecipe().size_for((480, 854)) == (240, 427)  # auto: 240 rows
-    assert FlowRecipe().size_for((32, 48)) is None  # small frames as they are
 
 
 def test_check_numbered(tmp_path: Path) -> None:

@@ -12,8 +12,8 @@ from PIL import Image
 
 from stseg_deploy.viz.overlay import blend_labels
 from stseg_deploy.pipeline import Segmenter
-from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sinks import FrameSink, MemorySink, OverlaySink
+from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.sources import open_video_sequence, sequences_from_folders
 
 
@@ -90,7 +90,7 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
         return real_iter(self)
 
     monkeypatch.setattr(videoio.ImageFolderSource, "__iter__", counting)
-    seq = open_video_sequence(frames_dir, method="dis", scale=1.0)
+    seq = open_video_sequence(frames_dir, FlowRecipe("dis", scale=1.0))
     memory = MemorySink()
     out = tmp_path / "out"
     out.mkdir()

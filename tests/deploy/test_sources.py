@@ -9,24 +9,24 @@ import pytest
 from fakes import write_sequence as _write_sequence
 from PIL import Image
 
+from stseg_deploy.errors import StsegInputError
 from stseg_deploy.sources import sequences_from_datasplit
 
 
-def test_video_flow_recipe_can_be_replaced_after_opening(tmp_path: Path) -> None:
-    """stseg-infer opens videos first (bad inputs are named before the model is loaded), then
-    gives them the flow the model was trained on."""
-    from stseg_deploy.sources import open_video_sequence, with_flow
+def test_a_video_sequence_takes_its_flow_from_the_recipe(tmp_path: Path) -> None:
+    from stseg_deploy.flowrecipe import FlowRecipe
+    from stseg_deploy.sources import open_video_sequence, sequences_from_inputs
 
     (tmp_path / "clip").mkdir()
     for t in range(4):
         Image.fromarray(np.full((300, 400, 3), 40 * t, np.uint8)).save(tmp_path / "clip" / f"{t:05d}.png")
     seq = open_video_sequence(tmp_path / "clip")
-    assert (seq.method, seq.size, seq.frame_size, seq.n_frames) == ("deepflow", (240, 320), (300, 400), 3)
-    other = with_flow(seq, "dis", scale=0.5)
-    assert (other.method, other.size, other.n_frames, other.name) == ("dis", (150, 200), 3, "clip")
-    assert with_flow(seq, "farneback", scale=1).size is None
-    with pytest.raises(ValueError, match="unknown optical-flow method"):
-        with_flow(seq, "raft")
+    assert (seq.recipe.method, seq.size, seq.frame_size, seq.n_frames) == ("deepflow", (240, 320), (300, 400), 3)
+    (other,) = sequences_from_inputs([tmp_path / "clip"], FlowRecipe("dis", scale=0.5, step=2))
+    assert (other.recipe.method, other.size, other.n_frames, other.name) == ("dis", (150, 200), 2, "clip")
+    assert open_video_sequence(tmp_path / "clip", FlowRecipe("farneback", scale=1)).size is None
+    with pytest.raises(StsegInputError, match="only 4 frame"):
+        open_video_sequence(tmp_path / "clip", FlowRecipe(step=4))
 
 
 def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:

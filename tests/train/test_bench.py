@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from stseg_train.bench import COLUMNS, peak_memory
-from stseg_train.cli import bench_main
+from stseg_train.bench.cli import bench_main
+from stseg_train.bench.measure import COLUMNS, peak_memory
 from stseg_train.model import UNet3D
 
 
@@ -76,7 +76,7 @@ def test_compiled_and_io_bound_engines_agree_with_eager(tmp_path: Path) -> None:
     onnxruntime with I/O binding returns only the labels, eager's argmax."""
     import torch
 
-    from stseg_train.bench import EngineFactory
+    from stseg_train.bench.engines import EngineFactory
     from stseg_train.export_wrapper import example_input
 
     torch.manual_seed(0)
@@ -142,7 +142,7 @@ def test_bench_an_exported_onnx_model(tmp_path: Path, capsys) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("matplotlib") is None, reason="matplotlib (stseg[plot]) not installed")
 def test_plot_writes_a_png(tmp_path: Path) -> None:
-    from stseg_train.bench import BenchRow, plot, rows_to_frame
+    from stseg_train.bench.measure import BenchRow, plot, rows_to_frame
 
     rows = [
         BenchRow(engine, "cpu", "fp32", h, w, 4, 1, 1000 / ms, ms, 10.0)

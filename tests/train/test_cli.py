@@ -12,7 +12,8 @@ from interrupting import console_script, interrupt_after_first_step
 
 from stseg_deploy.preprocess import MAX_IMAGE_SIDE
 from stseg_train.checkpoint import load_checkpoint, save_checkpoint
-from stseg_train.cli import bench_main, export_main, train_main
+from stseg_train.bench.cli import bench_main
+from stseg_train.cli import export_main, train_main
 from stseg_train.config import TrainConfig
 from stseg_train.model import UNet3D
 from stseg_synth.flows import write_synth_split
@@ -123,12 +124,12 @@ def test_train_stopped_by_ctrl_c_says_where_and_exits_130(split, tmp_path: Path,
 
 
 def test_bench_ctrl_c_exits_130_with_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
-    import stseg_train.bench
+    import stseg_train.bench.engines
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stseg_train.bench, "EngineFactory", interrupted)
+    monkeypatch.setattr(stseg_train.bench.engines, "EngineFactory", interrupted)
     with pytest.raises(SystemExit) as info:
         bench_main(["--sizes", "8x8", "--masks", "2", "--threads", "1", "--out", str(tmp_path / "b.csv")])
     assert info.value.code == SIGINT_EXIT

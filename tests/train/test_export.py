@@ -9,6 +9,7 @@ import onnx
 import pytest
 import torch
 
+from stseg_deploy.flowrecipe import FlowRecipe
 from stseg_deploy.runtime import OnnxModel, load_model
 from stseg_train import export as export_module
 from stseg_train.checkpoint import model_from_checkpoint, save_checkpoint
@@ -103,7 +104,7 @@ def test_training_flow_travels_into_the_exported_metadata(tmp_path: Path) -> Non
     torch.save(payload, tmp_path / "flow.pt")
     export_checkpoint(tmp_path / "flow.pt", tmp_path / "flow.onnx", tmp_path / "flow.ts")
     for name in ("flow.onnx", "flow.ts"):
-        assert load_model(tmp_path / name, provider="cpu").info.flow == {"method": "deepflow", "size": None, "scale": "auto"}
+        assert load_model(tmp_path / name, provider="cpu").info.flow == FlowRecipe("deepflow", None, "auto")
     export_checkpoint(ckpt, tmp_path / "plain.onnx")
     assert load_model(tmp_path / "plain.onnx", provider="cpu").info.flow is None
 
