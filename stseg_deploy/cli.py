@@ -45,8 +45,19 @@ def _cut_size(ctx, param, value):  # noqa: ARG001
     return cut
 
 
+def _list_models(ctx, param, value) -> None:  # noqa: ARG001
+    if not value or ctx.resilient_parsing:
+        return
+    from .api import list_models
+
+    for name, line in list_models().items():
+        click.echo(f"{name}: {line}")
+    ctx.exit()
+
+
 @command()
-@click.option("--model", "model_path", default=None, help="Exported model: a bundled name (see README) or a file, .onnx (onnxruntime) or .ts (TorchScript, needs torch) [default: the bundled mix-small].")
+@click.option("--list-models", is_flag=True, is_eager=True, expose_value=False, callback=_list_models, help="List the bundled models, a line of each one's card, and exit.")
+@click.option("--model", "model_path", default=None, help="Exported model: a bundled name (see --list-models) or a file, .onnx (onnxruntime) or .ts (TorchScript, needs torch) [default: the bundled mix-small].")
 @click.argument("inputs", nargs=-1, type=click.Path())
 @click.option("--data-file", help="DataSplit prefix instead of INPUTS: sequences come from its Sequence column.")
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")

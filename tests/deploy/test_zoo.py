@@ -71,3 +71,11 @@ def test_every_bundled_model_loads_and_agrees_with_its_card() -> None:
         assert card["preprocessing"]["image_size"] == list(info.image_size)
         assert 0 < card["scores"]["J_mean"] < 1 and card["steps"] > 0
     assert "J_objects" in zoo.model_card(zoo.DEFAULT_MODEL)["scores"]["objects"]
+
+
+def test_list_models_on_the_command_line() -> None:
+    result = CliRunner().invoke(infer_main, ["--list-models"])  # no --out needed: it exits first
+    assert result.exit_code == 0, result.output
+    lines = result.output.strip().splitlines()
+    assert [line.split(":")[0] for line in lines] == list(zoo.bundled_models())
+    assert any(line.startswith(f"{zoo.DEFAULT_MODEL}: (default)") for line in lines)
