@@ -75,7 +75,7 @@ def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path
     plain, kept = Recording(), Recording()
     labels = Segmenter(plain, batch_size=4, cut_size=3, tta="none", split="none").segment(seq)
     frames = list(Segmenter(kept, batch_size=4, cut_size=3, tta="none", split="none").linked_frames(seq, keep_proba=True))
-    assert plain.asked == ["labels", "labels"] and kept.asked == ["run", "run"]
+    assert set(plain.asked) == {"labels"} and set(kept.asked) == {"run"}
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
     np.testing.assert_array_equal(labels, np.stack([f.proba.argmax(axis=0) for f in frames]))
 
