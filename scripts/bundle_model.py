@@ -6,7 +6,7 @@
 PRED is an stseg-infer output of this checkpoint's ONNX export on the held-out sequences,
 scored with ``stseg-eval PRED ... --protocol davis2016`` (its eval.json gives J and F, its
 sequence.json files the CPU time per frame). Writes stseg_deploy/models/NAME.{onnx,json} and
-stseg_train/pretrained/NAME.{pt,json}: the checkpoint keeps the weights, architecture and
+stseg_train/pretrained/NAME.pt: the checkpoint keeps the weights, architecture and
 resolved config (all --init needs), not the optimiser and random states.
 """
 
@@ -121,9 +121,8 @@ def main() -> None:
             "binary_J": round(float(objects["overall_j"]), 3),
             "inference": {k: v for k, v in _settings(args.objects_pred).items() if k in STAGE_KEYS},
         }
-    for folder in (MODELS_DIR, PRETRAINED_DIR):
-        with atomic_write(folder / f"{args.name}.json", "w") as handle:
-            json.dump(card, handle, indent=2)
+    with atomic_write(MODELS_DIR / f"{args.name}.json", "w") as handle:  # the one card, beside the export
+        json.dump(card, handle, indent=2)
     print(f"bundled {args.name}: {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB), J={card['scores']['J_mean']} F={card['scores']['F_mean']}")
 
 

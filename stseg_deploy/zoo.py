@@ -30,22 +30,27 @@ def model_card(name: str) -> dict:
     return json.loads((MODELS_DIR / f"{name}.json").read_text())
 
 
-def resolve_model(spec: str | Path | None) -> tuple[Path, str | None]:
-    """``(model file, bundled name or None)`` for a ``--model`` value.
+def lookup(spec: str | Path, bundled: dict[str, Path], option: str) -> tuple[Path, str | None]:
+    """``(file, bundled name or None)`` for what a user gave ``option``: a value naming an
+    existing file, or with a file suffix, is a path; anything else must be a name of
+    ``bundled`` (name -> file). The one rule for ``--model`` (the exported models) and
+    ``--init`` (their training checkpoints, :mod:`stseg_train.pretrained`)."""
+    path = Path(spec)
+    if path.exists() or path.suffix:
+        return path, None
+    if str(spec) in bundled:
+        return bundled[str(spec)], str(spec)
+    raise StsegInputError(
+        f"{option} {str(spec)!r}: neither a file nor a bundled name (bundled: {', '.join(bundled) or 'none'})"
+    )
 
-    None means the default bundled model; a value naming an existing file, or with a file
-    suffix, is a path; anything else must be a bundled name.
-    """
+
+def resolve_model(spec: str | Path | None) -> tuple[Path, str | None]:
+    """``(model file, bundled name or None)`` for a ``--model`` value (see :func:`lookup`);
+    None means the default bundled model."""
     models = bundled_models()
     if spec is None:
         if DEFAULT_MODEL not in models:
             raise StsegInputError(f"this install has no bundled model {DEFAULT_MODEL!r}; give --model PATH")
         return models[DEFAULT_MODEL], DEFAULT_MODEL
-    path = Path(spec)
-    if path.exists() or path.suffix:
-        return path, None
-    if str(spec) in models:
-        return models[str(spec)], str(spec)
-    raise StsegInputError(
-        f"{spec!r}: neither a model file nor a bundled model (bundled: {', '.join(models) or 'none'})"
-    )
+    return lookup(spec, models, "--model")

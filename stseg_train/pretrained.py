@@ -1,5 +1,6 @@
 """Training checkpoints shipped with the package: ``stseg_train/pretrained/<name>.pt``, the
-same names as the exported models in :mod:`stseg_deploy.zoo`, for ``stseg-train --init``."""
+same names as the exported models in :mod:`stseg_deploy.zoo` (whose folder holds each
+model's one card), for ``stseg-train --init``."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from stseg_deploy.errors import StsegInputError
+from stseg_deploy.zoo import lookup
 
 from .checkpoint import load_checkpoint
 
@@ -20,14 +21,9 @@ def bundled_checkpoints() -> dict[str, Path]:
 
 
 def resolve_init(spec: str) -> Path:
-    """The checkpoint file for ``--init``: an existing path, or a bundled name."""
-    path = Path(spec)
-    if path.exists() or path.suffix:
-        return path
-    checkpoints = bundled_checkpoints()
-    if spec in checkpoints:
-        return checkpoints[spec]
-    raise StsegInputError(f"--init {spec!r}: neither a checkpoint file nor a bundled one (bundled: {', '.join(checkpoints) or 'none'})")
+    """The checkpoint file for ``--init``: an existing path, or a bundled name
+    (:func:`stseg_deploy.zoo.lookup`)."""
+    return lookup(spec, bundled_checkpoints(), "--init")[0]
 
 
 def load_init_weights(model: torch.nn.Module, spec: str) -> Path:

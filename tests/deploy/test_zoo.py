@@ -34,7 +34,7 @@ def test_names_paths_and_the_default(models: Path, tmp_path: Path) -> None:
     assert zoo.resolve_model("synth-tiny") == (models / "synth-tiny.onnx", "synth-tiny")
     assert zoo.resolve_model("mine.onnx") == (Path("mine.onnx"), None)  # a path, checked on load
     assert zoo.model_card("synth-tiny")["steps"] == 10
-    with pytest.raises(StsegInputError, match=r"'nope': neither a model file nor a bundled model \(bundled: davis-small, mix-small, synth-tiny\)"):
+    with pytest.raises(StsegInputError, match=r"--model 'nope': neither a file nor a bundled name \(bundled: davis-small, mix-small, synth-tiny\)"):
         zoo.resolve_model("nope")
     (models / "mix-small.onnx").unlink()
     with pytest.raises(StsegInputError, match="no bundled model 'mix-small'; give --model PATH"):

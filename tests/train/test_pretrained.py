@@ -36,7 +36,7 @@ def test_names_files_and_mismatches(tmp_path: Path, monkeypatch) -> None:
     pretrained.load_init_weights(target, "mine")
     for name, value in source.state_dict().items():
         assert torch.equal(target.state_dict()[name], value)
-    with pytest.raises(StsegInputError, match=r"--init 'other': neither a checkpoint file nor a bundled one \(bundled: mine\)"):
+    with pytest.raises(StsegInputError, match=r"--init 'other': neither a file nor a bundled name \(bundled: mine\)"):
         pretrained.resolve_init("other")
     with pytest.raises(ValueError, match=r"mine.pt: --init needs the same network: n_labels 4 there, 3 here"):
         pretrained.load_init_weights(UNet3D(features_start=4, n_labels=3), "mine")
