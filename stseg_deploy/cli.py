@@ -31,18 +31,25 @@ _GUIDED = GuidedSettings()
 _SPLIT = SplitSettings()
 
 
-def _cut_size(ctx, param, value):  # noqa: ARG001
-    if value is None or str(value).lower() == "none":
-        return None
-    if str(value).lower() == SAME_CUT:
-        return SAME_CUT
-    try:
-        cut = int(value)
-    except ValueError as exc:
-        raise click.BadParameter(f"an integer >= 1 or 'none', got {value!r}") from exc
-    if cut < 1:
-        raise click.BadParameter(f"an integer >= 1 or 'none', got {value!r}")
-    return cut
+def _cut_size(same: bool):
+    """Click callback for --cut-size: an integer >= 1, 'none' (whole sequence), and with
+    ``same`` also 'same' (each sequence's own, from its record: stseg-eval, stseg-viz)."""
+    accepted = "an integer >= 1, 'none'" + (" or 'same'" if same else "")
+
+    def parse(ctx, param, value):  # noqa: ARG001
+        if value is None or str(value).lower() == "none":
+            return None
+        if same and str(value).lower() == SAME_CUT:
+            return SAME_CUT
+        try:
+            cut = int(value)
+        except ValueError:
+            raise click.BadParameter(f"{accepted}, got {value!r}") from None
+        if cut < 1:
+            raise click.BadParameter(f"{accepted}, got {value!r}")
+        return cut
+
+    return parse
 
 
 def _list_models(ctx, param, value) -> None:  # noqa: ARG001
@@ -63,7 +70,7 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--split", type=click.Choice(SPLITS), default="val", help="DataSplit split with --data-file.")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output folder: one subfolder per sequence.")
-@click.option("--cut-size", default=str(DEFAULT_CUT_SIZE), callback=_cut_size, help="Windows per independently linked chunk; 'none' links the whole sequence.")
+@click.option("--cut-size", default=str(DEFAULT_CUT_SIZE), callback=_cut_size(same=False), help="Windows per independently linked chunk; 'none' links the whole sequence.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Windows per model call.")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", help="auto: CUDA when it really loads, else CPU.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime [default: the runtime's choice].")
@@ -300,7 +307,7 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--split", type=click.Choice(SPLITS), default="val")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence of 0/255 PNG masks named like the frames.")
-@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
+@click.option("--cut-size", default=SAME_CUT, callback=_cut_size(same=True), help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
@@ -404,7 +411,7 @@ def _objects_by_sequence(objects) -> dict[str, str]:
 @click.argument("seq_dir", type=click.Path(file_okay=False))
 @click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None, help="Folder of this sequence's 0/255 masks named like the frames [default: the DataSplit masks it was inferred with, if any].")
 @click.option("--frames", "n_columns", type=click.IntRange(min=1), default=6, help="Frames (columns) shown, spread over the sequence.")
-@click.option("--cut-size", default=SAME_CUT, callback=_cut_size, help="Chunk size of the mask selection; 'same': the cut size the sequence was linked with.")
+@click.option("--cut-size", default=SAME_CUT, callback=_cut_size(same=True), help="Chunk size of the mask selection; 'same': the cut size the sequence was linked with.")
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png].")
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,

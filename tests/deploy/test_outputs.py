@@ -267,6 +267,13 @@ def test_out_of_range_numbers_are_refused(tmp_path: Path, option: list[str]) -> 
     assert result.exit_code == 2 and "is not in the range" in result.output
 
 
+@pytest.mark.parametrize("value", ["0", "same", "ten"])
+def test_a_cut_size_infer_cannot_use_is_refused(tmp_path: Path, value: str) -> None:
+    """'same' means the cut size a sequence was linked with: for stseg-eval and stseg-viz only."""
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path), "--out", str(tmp_path / "o"), "--cut-size", value])
+    assert result.exit_code == 2 and f"an integer >= 1, 'none', got '{value}'" in result.output
+
+
 def test_file_where_the_sequence_folder_goes(tmp_path: Path, monkeypatch) -> None:
     _fake_model(monkeypatch)
     _write_sequence(tmp_path / "flows" / "walk", 4)
