@@ -17,6 +17,7 @@ from .eval.evaluation import PROTOCOLS, SAME_CUT
 from .io.datasplit import SPLITS
 from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
+from .results import OutputOptions
 from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .flowrecipe import METHODS as FLOW_METHODS
 from .cluster import InferJob
@@ -109,6 +110,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     With --ray, a sequence whose worker dies is given to another worker; one that fails on
     its input is named at the end while the others go on; the exit status is 1 if any failed."""
     setup_logging(verbose)
+    outputs = OutputOptions(save_proba, save_features, overlay)
     from tqdm import tqdm
 
     from .outputs import check_outputs_spare_inputs, is_done, model_file_sha256, output_settings, segment_to_folder
@@ -171,13 +173,13 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             err=True,
         )
     if skip_done:
-        todo = [s for s in sequences if not is_done(out_dir, s, output_settings(segmenter, s, save_proba, save_features, overlay), model_sha256)]
+        todo = [s for s in sequences if not is_done(out_dir, s, output_settings(segmenter, s, outputs), model_sha256)]
         click.echo(f"--skip-done: {len(sequences) - len(todo)} sequence(s) already done with these inputs, settings and model; skipped", err=True)
         sequences = todo
     if ray_address:
         job = InferJob(
             str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
-            link, None if image_size is None else tuple(image_size), save_proba, save_features, overlay, model_sha256,
+            link, None if image_size is None else tuple(image_size), outputs, model_sha256,
             tta=tta, refine=refine, guided=guided, split=motion_split, split_settings=split_settings,
             cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
@@ -188,8 +190,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         bar = tqdm(total=sequence.n_frames, desc=sequence.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
         try:
             stats = segment_to_folder(
-                segmenter, sequence, out_dir, save_proba=save_proba, save_features=save_features,
-                on_frame=lambda _frame: bar.update(1), overlay=overlay, model_sha256=model_sha256,
+                segmenter, sequence, out_dir, outputs, on_frame=lambda _frame: bar.update(1), model_sha256=model_sha256,
             )
         except MemoryError:
             bar.close()

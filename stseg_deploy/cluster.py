@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .errors import error_line
+from .results import OutputOptions
 from .io.outdir import StsegOutputError
 from .raykit import DEFAULT_ATTEMPTS, ClusterError, check_probe, shared_probe
 from .refine import DEFAULT_REFINE, GuidedSettings
@@ -56,9 +57,7 @@ class InferJob:
     cut_size: int | None = None
     link: str = DEFAULT_LINK
     image_size: tuple[int, int] | None = None
-    save_proba: bool = False
-    save_features: bool = False
-    overlay: bool = False
+    outputs: OutputOptions = OutputOptions()
     model_sha256: str | None = None
     tta: str = DEFAULT_TTA
     refine: str = DEFAULT_REFINE
@@ -162,8 +161,7 @@ class SegmentWorker:
         job = self.job
         try:
             stats = segment_to_folder(
-                self.segmenter, sequence, job.out_dir, save_proba=job.save_proba, save_features=job.save_features,
-                on_frame=self._count, overlay=job.overlay, model_sha256=job.model_sha256,
+                self.segmenter, sequence, job.out_dir, job.outputs, on_frame=self._count, model_sha256=job.model_sha256,
             )
         except (OSError, ValueError, RuntimeError, MemoryError) as exc:
             return {"error": error_line(exc)}

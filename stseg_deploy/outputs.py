@@ -13,7 +13,7 @@ from .io.flowfiles import FLOW_MARKER
 from .linker import LinkedFrame
 from .io.outdir import check_inputs_outside, check_name, file_sha256, read_marker
 from .pipeline import Segmenter, SequenceStats
-from .results import SEQUENCE_FILE, STAGES_BEFORE, TOOL, sequence_output_unit
+from .results import SEQUENCE_FILE, STAGES_BEFORE, TOOL, OutputOptions, sequence_output_unit
 from .sinks import FolderSink, OverlaySink
 from .sources import Sequence
 from .io.videoio import DEFAULT_FPS
@@ -62,10 +62,8 @@ def segment_to_folder(
     segmenter: Segmenter,
     sequence: Sequence,
     out_dir: str | Path,
-    save_proba: bool = False,
-    save_features: bool = False,
+    options: OutputOptions = OutputOptions(),
     on_frame: Callable[[LinkedFrame], None] | None = None,
-    overlay: bool = False,
     model_sha256: str | None = None,
 ) -> SequenceStats:
     """Segment ``sequence`` and write its outputs to ``out_dir / sequence.name``.
@@ -79,7 +77,7 @@ def segment_to_folder(
     from the model's file when not given).
 
     The files come from :class:`~stseg_deploy.sinks.FolderSink` (and
-    :class:`~stseg_deploy.sinks.OverlaySink` with ``overlay``) fed by
+    :class:`~stseg_deploy.sinks.OverlaySink` with ``options.overlay``) fed by
     :meth:`Segmenter.run`. Memory stays flat: labels stream into ``labels.npy`` frame by
     frame, other files are written by a background thread as frames are linked
     (``on_frame`` is called from that thread, once a frame's files are written).
@@ -91,17 +89,17 @@ def segment_to_folder(
     with unit:
         markers = _flow_markers(sequence)
         names = sequence.frame_names
-        sinks = [FolderSink(unit.tmp, names, segmenter.image_size, save_proba, save_features, on_frame)]
-        if overlay:
+        sinks = [FolderSink(unit.tmp, names, segmenter.image_size, options.save_proba, options.save_features, on_frame)]
+        if options.overlay:
             fps = sequence.video.fps if sequence.video is not None else DEFAULT_FPS
             sinks.append(OverlaySink(unit.tmp, names, fps))
-        stats = segmenter.run(sequence, sinks, keep_proba=save_proba, keep_features=save_features)
+        stats = segmenter.run(sequence, sinks, keep_proba=options.save_proba, keep_features=options.save_features)
         if _flow_markers(sequence) != markers:
             raise StsegInputError(
                 f"{sequence.name}: its flow folder was replaced by another stseg-flow run while being read; "
                 "nothing was written, run again"
             )
-        unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, save_proba, save_features, overlay))
+        unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, options))
     return stats
 
 
@@ -128,7 +126,7 @@ def model_file_sha256(segmenter: Segmenter) -> str | None:
     return file_sha256(path) if path is not None else None
 
 
-def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_features: bool, overlay: bool) -> dict:
+def output_settings(segmenter: Segmenter, sequence, options: OutputOptions) -> dict:
     """The settings a sequence's output is made with, as sequence.json records them."""
     settings = {
         "batch_size": segmenter.batch_size,
@@ -136,9 +134,7 @@ def output_settings(segmenter: Segmenter, sequence, save_proba: bool, save_featu
         "link": segmenter.link,
         "image_size": list(segmenter.image_size),
         "resize": segmenter.model.info.resize,  # the model's training resize, which inference repeats
-        "save_proba": save_proba,
-        "save_features": save_features,
-        "overlay": overlay,
+        **asdict(options),
         **quality_settings(segmenter, sequence),
     }
     if sequence.video is not None:  # a video: its flow was computed here
@@ -189,12 +185,10 @@ def _sequence_record(
     sequence: Sequence,
     stats: SequenceStats,
     model_sha256: str | None,
-    save_proba: bool,
-    save_features: bool,
-    overlay: bool,
+    options: OutputOptions,
 ) -> dict:
     info = segmenter.model.info
-    settings = output_settings(segmenter, sequence, save_proba, save_features, overlay)
+    settings = output_settings(segmenter, sequence, options)
     path = getattr(segmenter.model, "path", None)
     refine = {"asked": segmenter.refine, "applied": settings["refine"]}
     if segmenter.refine == "auto" and settings["refine"] == "none":

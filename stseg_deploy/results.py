@@ -72,6 +72,18 @@ def sequence_output_unit(out_dir: str | Path, name: str) -> OutputUnit:
     return OutputUnit(Path(out_dir) / name, TOOL, SEQUENCE_FILE, also_ours=LATER_FILES)
 
 
+@dataclass(frozen=True)
+class OutputOptions:
+    """What a sequence's output holds beyond labels.npy and the label PNGs: ``save_proba``
+    (proba/<frame>.npy), ``save_features`` (features/<frame>.npy), ``overlay`` (flow/,
+    overlay/ and overlay.mp4). stseg-infer's --save-proba, --save-features and --overlay,
+    passed whole from the command line to the writer (and to Ray workers)."""
+
+    save_proba: bool = False
+    save_features: bool = False
+    overlay: bool = False
+
+
 # What outputs written before the test-time flip, the refinement and the motion split
 # existed were made with.
 STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none"}

@@ -24,7 +24,7 @@ import stseg_deploy.runtime
 from stseg_deploy.cli import infer_main
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import segment_to_folder
-from stseg_deploy.results import read_sequence_output
+from stseg_deploy.results import OutputOptions, read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.refine import GuidedSettings
 from stseg_deploy.tta import DEFAULT_TTA
@@ -89,6 +89,7 @@ def test_rerun_killed_mid_write_keeps_the_earlier_output(tmp_path: Path) -> None
         import time
         from fakes import FakeModel
         from stseg_deploy.outputs import segment_to_folder
+        from stseg_deploy.results import OutputOptions
         from stseg_deploy.pipeline import Segmenter
         from stseg_deploy.sources import sequences_from_folders
 
@@ -97,7 +98,7 @@ def test_rerun_killed_mid_write_keeps_the_earlier_output(tmp_path: Path) -> None
             time.sleep(30)
 
         seq = sequences_from_folders([{str(tmp_path / "flows" / "walk")!r}])[0]
-        segment_to_folder(Segmenter(FakeModel(), batch_size=1), seq, {str(tmp_path / "out")!r}, save_proba=True, on_frame=slow)
+        segment_to_folder(Segmenter(FakeModel(), batch_size=1), seq, {str(tmp_path / "out")!r}, OutputOptions(save_proba=True), on_frame=slow)
     """)
     env = {**os.environ, "PYTHONPATH": f"{FAKES}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     writer = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, env=env)
@@ -110,7 +111,7 @@ def test_rerun_killed_mid_write_keeps_the_earlier_output(tmp_path: Path) -> None
     assert _tree(tmp_path / "out" / "walk") == before
     read_sequence_output(tmp_path / "out" / "walk")  # still a complete output
     # The next run clears the dead writer's temp folder and replaces the output.
-    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", save_proba=True)
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", OutputOptions(save_proba=True))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["walk"]
     assert (tmp_path / "out" / "walk" / "proba").is_dir()
 
@@ -351,7 +352,7 @@ def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "flows" / "walk", 5, size=(25, 33))
     seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
     segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=None)
-    stats = segment_to_folder(segmenter, seq, tmp_path / "out", save_proba=True, save_features=True)
+    stats = segment_to_folder(segmenter, seq, tmp_path / "out", OutputOptions(save_proba=True, save_features=True))
     out = tmp_path / "out" / "walk"
     labels, record = read_sequence_output(out)
     assert labels.shape == (5, 12, 16) and labels.dtype == np.uint8
@@ -394,7 +395,7 @@ def test_outputs_follow_the_frames_size_when_flow_was_computed_smaller(tmp_path:
 def test_rerun_replaces_the_previous_output(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "flows" / "walk", 6)
     seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
-    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", save_proba=True)
+    segment_to_folder(Segmenter(FakeModel()), seq, tmp_path / "out", OutputOptions(save_proba=True))
     # A shorter sequence of the same name, then a failing one: nothing of the first stays.
     (tmp_path / "flows" / "walk" / "00005.flo").unlink()
     (tmp_path / "flows" / "walk" / "00004.flo").unlink()
