@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from stseg_deploy.io.datasplit import SPLITS, read_datasplit, resolve
+from stseg_deploy.io.datasplit import SPLITS, read_datasplit, resolve, write_datasplit
 
 PATH_COLUMNS = ("Flow", "GtMask", "Image")
 
@@ -46,8 +46,11 @@ def main() -> None:
             tables.append(absolute(read_datasplit(prefix, split), Path(base)))
         if not tables:
             continue
-        names = [set(t["Sequence"]) for t in tables]
-        clash = set.intersection(*names) if len(names) > 1 else set()
+        seen: dict[str, int] = {}
+        for table in tables:
+            for name in set(table["Sequence"]):
+                seen[name] = seen.get(name, 0) + 1
+        clash = {name for name, count in seen.items() if count > 1}
         if clash:
             parser.error(f"sequence names in several sources: {', '.join(sorted(clash)[:5])}")
         if not all("Image" in t and t["Image"].map(lambda v: isinstance(v, str) and bool(v)).all() for t in tables):
@@ -55,7 +58,7 @@ def main() -> None:
         mixed = pd.concat(tables, ignore_index=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         path = args.out.parent / f"{args.out.name}_{split}.csv"
-        mixed.to_csv(path, index=False)
+        write_datasplit(path, mixed)
         print(f"{path}: {len(mixed)} rows from {len(tables)} DataSplits")
 
 

@@ -6,7 +6,7 @@ import click
 
 from stseg_deploy.clikit import command, setup_logging
 
-from . import flows
+from .datasplit import write_synth_split
 
 
 @command()
@@ -28,7 +28,7 @@ def synth_main(out_dir: str, sequences: int, frames: int, size: tuple[int, int],
     setup_logging(False)
 
     try:
-        prefix = flows.write_synth_split(
+        prefix = write_synth_split(
             out_dir, n_sequences=sequences, n_frames=frames, size=tuple(size), seed=seed,
             val_fraction=val_fraction, name=name, n_objects=None if tuple(n_objects) == (1, 3) else tuple(n_objects),
         )

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io.atomic import atomic_write
+from ..io.datasplit import COLUMNS, write_datasplit
 from .davis import ListedSequence, image_size
 from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 PREPARE_TOOL = "stseg-prepare"
 PREPARE_MARKER = "stseg-prepare.json"
-COLUMNS = ["Flow", "GtMask", "Image", "Sequence", "Sequence_Index"]
 
 
 def check_numbered(sequence: ListedSequence) -> None:
@@ -144,7 +143,7 @@ def datasplit_rows(sequences: list[ListedSequence], flows: dict[str, list[Path]]
                 "Sequence": sequence.name,
                 "Sequence_Index": index,
             })
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def user_flows(sequence: ListedSequence, folder: Path) -> list[Path]:
@@ -180,9 +179,7 @@ def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame]
                 raise StsegOutputError(f"{path}: exists and was not written by {PREPARE_TOOL}; stseg never overwrites it")
         for split, table in tables.items():
             path = out_dir / f"{prefix}_{split}.csv"
-            with atomic_write(path, "w") as handle:
-                table.to_csv(handle, index=False)
-            written.append(path)
+            written.append(write_datasplit(path, table))
         files = sorted(ours | {p.name for p in written})
         write_marker(marker, settings, PREPARE_TOOL, True, files)
     return written

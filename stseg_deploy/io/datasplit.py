@@ -12,12 +12,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DataSplitError, StsegInputError
+from .atomic import atomic_write
 from .flowfiles import natural_key
 from .outdir import check_name
 
 SPLITS = ("train", "val", "test")
 REQUIRED_COLUMNS = ("Flow",)
 OPTIONAL_COLUMNS = ("GtMask", "Image", "Sequence", "Sequence_Index")
+COLUMNS = (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)  # the order every stseg tool writes them in
 
 
 def split_path(prefix: str | Path, split: str) -> Path:
@@ -25,6 +27,19 @@ def split_path(prefix: str | Path, split: str) -> Path:
     if split not in SPLITS:
         raise ValueError(f"unknown split {split!r}; expected one of {SPLITS}")
     return Path(f"{prefix}_{split}.csv")
+
+
+def write_datasplit(path: str | Path, table: pd.DataFrame) -> Path:
+    """Write one split's CSV at ``path`` atomically (never half-written): the table's
+    columns in the format's order (:data:`COLUMNS`), ``Flow`` required, no others; the one
+    writer of DataSplit files (stseg-prepare, stseg-synth, scripts). Returns ``path``."""
+    path = Path(path)
+    unknown = [c for c in table.columns if c not in COLUMNS]
+    if unknown or "Flow" not in table.columns:
+        raise ValueError(f"{path}: a DataSplit has columns {list(COLUMNS)} (Flow required), got {list(table.columns)}")
+    with atomic_write(path, "w") as handle:
+        table.to_csv(handle, index=False, columns=[c for c in COLUMNS if c in table.columns], lineterminator="\n")
+    return path
 
 
 def read_datasplit(prefix: str | Path, split: str) -> pd.DataFrame:

@@ -16,7 +16,7 @@ from stseg_train.bench.cli import bench_main
 from stseg_train.cli import export_main, train_main
 from stseg_train.config import TrainConfig
 from stseg_train.model import UNet3D
-from stseg_synth.flows import write_synth_split
+from stseg_synth.datasplit import write_synth_split
 from stseg_train.trainer import Trainer
 
 SIGINT_EXIT = 130  # 128 + SIGINT: what shells and schedulers expect from a Ctrl-C'd command

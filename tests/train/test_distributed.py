@@ -14,7 +14,7 @@ import torch
 import torch.multiprocessing as mp
 from interrupting import console_script, interrupt_after_first_step
 
-from stseg_synth.flows import write_synth_split
+from stseg_synth.datasplit import write_synth_split
 from stseg_train import distributed
 from stseg_train.checkpoint import load_checkpoint
 from stseg_train.config import TrainConfig

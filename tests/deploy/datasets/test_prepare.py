@@ -13,7 +13,6 @@ from davistree import SIZE, davis_tree
 
 from stseg_deploy.datasets.davis import read_davis
 from stseg_deploy.datasets.prepare import (
-    COLUMNS,
     check_numbered,
     datasplit_rows,
     prepared_flow,
@@ -22,6 +21,7 @@ from stseg_deploy.datasets.prepare import (
     write_datasplits,
 )
 from stseg_deploy.errors import StsegInputError
+from stseg_deploy.io.datasplit import COLUMNS
 from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.io.outdir import StsegOutputError, write_marker
 
@@ -63,7 +63,7 @@ def test_datasplit_rows_and_user_flows(tmp_path: Path) -> None:
     flows = user_flows(sequence, mine)
     assert [p.name for p in flows] == ["00000.flo", "00001.flo"]
     table = datasplit_rows([sequence], {"a": flows}, base_dir=tmp_path)
-    assert list(table.columns) == COLUMNS
+    assert list(table.columns) == list(COLUMNS)
     assert table["Flow"].tolist() == ["raft/a/00000.flo", "raft/a/00001.flo"]  # relative to base_dir
     assert table["Sequence_Index"].tolist() == [0, 1] and set(table["Sequence"]) == {"a"}
     assert table["GtMask"][1] == str(sequence.frames[1].mask.resolve())

@@ -71,3 +71,20 @@ def test_resolve(tmp_path: Path) -> None:
     assert resolve(tmp_path, "/abs/b.flo") == Path("/abs/b.flo")
 
 
+
+
+def test_write_datasplit_orders_columns_and_reads_back(tmp_path) -> None:
+    import pandas as pd
+
+    from stseg_deploy.io.datasplit import COLUMNS, read_datasplit, write_datasplit
+
+    table = pd.DataFrame({"Sequence": ["a", "a"], "Flow": ["a/0.flo", "a/1.flo"], "Sequence_Index": [0, 1]})
+    path = write_datasplit(tmp_path / "S_val.csv", table)
+    assert path.read_text().splitlines() == ["Flow,Sequence,Sequence_Index", "a/0.flo,a,0", "a/1.flo,a,1"]
+    assert list(read_datasplit(tmp_path / "S", "val")["Flow"]) == ["a/0.flo", "a/1.flo"]
+    assert COLUMNS[0] == "Flow" and not list(tmp_path.glob(".*"))  # no temp file left
+    with pytest.raises(ValueError, match="Flow required"):
+        write_datasplit(tmp_path / "S_test.csv", table.drop(columns=["Flow"]))
+    with pytest.raises(ValueError, match=r"got \['Flow', 'Mask'\]"):
+        write_datasplit(tmp_path / "S_test.csv", pd.DataFrame({"Flow": ["x"], "Mask": ["y"]}))
+    assert not (tmp_path / "S_test.csv").exists()
