@@ -165,12 +165,12 @@ def test_export_of_a_truncated_checkpoint_is_one_whole_line(tmp_path: Path) -> N
 
 def test_commands_exit_130_on_keyboard_interrupt(tmp_path: Path, monkeypatch) -> None:
     import stseg_train.export
-    import stseg_synth.flows
+    import stseg_synth.cli
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(stseg_synth.flows, "write_synth_split", interrupted)
+    monkeypatch.setattr(stseg_synth.cli, "write_synth_split", interrupted)
     monkeypatch.setattr(stseg_train.export, "export_checkpoint", interrupted)
     from stseg_synth.cli import synth_main
 

@@ -65,4 +65,4 @@ def test_infer_cli_errors(tmp_path: Path) -> None:
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "empty: empty folder" in result.output
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), str(tmp_path / "empty"), "--out", str(tmp_path / "o"), "--cut-size", "0"])
-    assert result.exit_code != 0 and "an integer >= 1 or 'none'" in result.output
+    assert result.exit_code != 0 and "an integer >= 1, 'none'" in result.output
