@@ -20,13 +20,14 @@ from stseg_kernels import DEFAULT_CUT_SIZE
 
 from .flowrecipe import resolve_recipe
 from .linker import DEFAULT_LINK
-from .motionsplit import DEFAULT_SPLIT
+from .motionsplit import DEFAULT_SPLIT, SplitSettings
 from .pipeline import Segmenter, SequenceStats
 from .preprocess import resize_labels
-from .refine import DEFAULT_REFINE
+from .refine import DEFAULT_REFINE, GuidedSettings
 from .runtime import load_model
 from .sinks import MemorySink
-from .sources import sequences_from_inputs
+from .errors import StsegInputError
+from .sources import sequences_from_inputs, with_frames
 from .tta import DEFAULT_TTA
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
 
@@ -66,24 +67,37 @@ def segment(
     tta: str = DEFAULT_TTA,
     refine: str = DEFAULT_REFINE,
     motion_split: str = DEFAULT_SPLIT,
+    motion_split_gain: float = SplitSettings().min_gain,
+    motion_split_extra: int = SplitSettings().extra,
+    guided_radius: float = GuidedSettings().radius,
+    guided_eps: float = GuidedSettings().eps,
+    guided_subsample: int = GuidedSettings().subsample,
     flow_method: str | None = None,
     flow_size: tuple[int, int] | None = None,
     flow_scale: float | str | None = None,
     flow_step: int = 1,
+    frames: str | Path | None = None,
 ) -> Segmentation:
     """Segment one video file, frame folder or flow folder, as ``stseg-infer INPUT`` does.
 
     ``model``: a bundled name or a model file (.onnx, or .ts with torch); None is the
     bundled default. Video flow follows the model's training flow unless ``flow_*`` say
-    otherwise. Raises StsegInputError (a ValueError) naming the file for bad input.
+    otherwise. ``frames``: for a flow folder, the folder of its frames (named like the
+    flows), which the guided refinement needs. Raises StsegInputError (a ValueError)
+    naming the file for bad input.
     """
     model_file, bundled = resolve_model(model)
     loaded = load_model(model_file, provider=provider, threads=threads)
     recipe = resolve_recipe(loaded.info.flow, flow_method, flow_size, flow_scale, flow_step)
     (sequence,) = sequences_from_inputs([source], recipe)
+    if frames is not None:
+        if sequence.video is not None:
+            raise StsegInputError(f"{source}: frames= applies to a flow folder; a video or frame folder has its own frames")
+        sequence = with_frames(sequence, frames, single=True)
     segmenter = Segmenter(
         loaded, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size,
-        tta=tta, refine=refine, split=motion_split,
+        tta=tta, refine=refine, guided=GuidedSettings(guided_radius, guided_eps, guided_subsample),
+        split=motion_split, split_settings=SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain),
     )
     sink = MemorySink()
     stats = segmenter.run(sequence, sink, keep_proba=save_proba)

@@ -46,7 +46,8 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     from tqdm import tqdm
 
     from .datasets.davis import read_davis
-    from .datasets.prepare import compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .datasets.prepare import check_settings_agree, compute_flows, datasplit_rows, user_flows, write_datasplits
+    from .io.outdir import StsegOutputError
     from .io.videoio import frame_name
 
     setup_logging(verbose)
@@ -70,6 +71,17 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
         fail(exc)
     if only_splits:
         splits = {split: listed for split, listed in splits.items() if split in only_splits}
+    settings = {
+        "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
+        "flows": str(Path(flows_root).resolve()) if flows_root else None,
+        "flow_method": None if flows_root else recipe.method,
+        "flow_size": None if flows_root or recipe.size is None else list(recipe.size),
+        "flow_scale": None if flows_root or recipe.size is not None else recipe.scale,
+    }
+    try:  # before any flow is computed: flows of the CSVs kept must not be replaced
+        check_settings_agree(out, name, list(splits), settings)
+    except StsegOutputError as exc:
+        fail(exc)
     sequences = {s.name: s for listed in splits.values() for s in listed}
     click.echo(
         f"{root}: {', '.join(f'{split} {len(listed)} sequence(s)' for split, listed in splits.items())}", err=True
@@ -113,13 +125,6 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
             click.echo(f"failed: {seq_name}: {error}", err=True)
         raise click.ClickException(f"{len(failed)} of {len(sequences)} sequence(s) failed (named above); no DataSplit written")
     tables = {split: datasplit_rows(listed, flows, out) for split, listed in splits.items()}
-    settings = {
-        "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
-        "flows": str(Path(flows_root).resolve()) if flows_root else None,
-        "flow_method": None if flows_root else recipe.method,
-        "flow_size": None if flows_root or recipe.size is None else list(recipe.size),
-        "flow_scale": None if flows_root or recipe.size is not None else recipe.scale,
-    }
     try:
         written = write_datasplits(out, name, tables, settings)
     except (OSError, ValueError) as exc:

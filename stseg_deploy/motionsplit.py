@@ -11,7 +11,8 @@ carries the new segments from window to window like the others.
 
 The motion model is quadratic in space with a linear drift in time (9 terms per component),
 on coordinates in [-1, 1]: a camera's motion, a moving object's, as training fits them.
-Segments are split at most once per window, the worst-fitted first.
+Segments are examined in label order, and the spares go to the groups found first; a
+window with more groups than spares keeps the rest in their segments.
 """
 
 from __future__ import annotations
@@ -28,14 +29,17 @@ MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the 
 @dataclass(frozen=True)
 class SplitSettings:
     """``extra``: spare segments a window may add (the output has L + extra); ``min_area``:
-    smallest part, as a share of the window's pixels; ``min_gain``: the drop in the
-    segment's mean L1 residual a split must bring, in units of the window's mean flow
-    magnitude (|u| + |v|); ``iterations``: refits after the first assignment."""
+    smallest part, as a share of the window's pixels; ``min_gain`` and ``min_residual``:
+    the residual that tells two motions apart, the larger of ``min_gain`` × the window's
+    mean flow magnitude (|u| + |v|) and ``min_residual`` pixels (at model size, so that
+    the noise of a nearly still window splits nothing). A region whose own motion leaves a
+    mean L1 residual above it is cut; two groups are joined when one's motion, carried
+    over to the other, leaves less."""
 
     extra: int = 4
     min_area: float = 0.01
     min_gain: float = 0.1
-    iterations: int = 3
+    min_residual: float = 0.1
 
     def __post_init__(self) -> None:
         if not isinstance(self.extra, int) or not 0 <= self.extra <= 32:
@@ -44,8 +48,8 @@ class SplitSettings:
             raise ValueError(f"split min_area must be in (0, 0.5), got {self.min_area!r}")
         if not self.min_gain > 0:
             raise ValueError(f"split min_gain must be > 0, got {self.min_gain!r}")
-        if not isinstance(self.iterations, int) or not 1 <= self.iterations <= 20:
-            raise ValueError(f"split iterations must be a whole number in [1, 20], got {self.iterations!r}")
+        if not self.min_residual >= 0:
+            raise ValueError(f"split min_residual must be >= 0 pixels, got {self.min_residual!r}")
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -108,12 +112,13 @@ def split_window(proba: np.ndarray, flow: np.ndarray, settings: SplitSettings, b
     vectors = flow.reshape(2, -1).astype(np.float64)
     scale = float(np.abs(vectors).sum(axis=0).mean()) + 1e-6
     min_pixels = max(8, int(settings.min_area * labels.size))
+    join_cost = max(settings.min_gain * scale, settings.min_residual)
     flat_out = out.reshape(out.shape[0], -1)
     spare = n_labels
     for k in range(n_labels):
         if spare == out.shape[0]:
             break
-        groups = _motion_groups(labels == k, basis, vectors, min_pixels, settings.min_gain * scale)
+        groups = _motion_groups(labels == k, basis, vectors, min_pixels, join_cost)
         for pixels in groups[1:]:
             if spare == out.shape[0]:
                 break

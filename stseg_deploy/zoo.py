@@ -32,11 +32,12 @@ def model_card(name: str) -> dict:
 
 def lookup(spec: str | Path, bundled: dict[str, Path], option: str) -> tuple[Path, str | None]:
     """``(file, bundled name or None)`` for what a user gave ``option``: a value naming an
-    existing file, or with a file suffix, is a path; anything else must be a name of
+    existing file, or with a file suffix, is a path (a folder of that name, say an output
+    folder called like a model, does not count); anything else must be a name of
     ``bundled`` (name -> file). The one rule for ``--model`` (the exported models) and
     ``--init`` (their training checkpoints, :mod:`stseg_train.pretrained`)."""
     path = Path(spec)
-    if path.exists() or path.suffix:
+    if path.is_file() or path.suffix:
         return path, None
     if str(spec) in bundled:
         return bundled[str(spec)], str(spec)

@@ -23,13 +23,15 @@ from .davis import ListedSequence, image_size
 from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..flowrecipe import FlowRecipe
-from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_stamp, write_marker
+from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
 from ..io.videoio import frame_name
 
 log = logging.getLogger(__name__)
 
 PREPARE_TOOL = "stseg-prepare"
 PREPARE_MARKER = "stseg-prepare.json"
+# The marker's settings that every CSV it lists shares (what --split runs must agree on).
+SHARED_SETTINGS = ("dataset", "root", "resolution", "flows", "flow_method", "flow_size", "flow_scale")
 
 
 def check_numbered(sequence: ListedSequence) -> None:
@@ -159,9 +161,33 @@ def user_flows(sequence: ListedSequence, folder: Path) -> list[Path]:
     return [files[name] for name in wanted]
 
 
+def check_settings_agree(out_dir: Path, prefix: str, splits: list[str], settings: dict) -> None:
+    """Refuse to write some splits' CSVs into ``out_dir`` with other :data:`SHARED_SETTINGS`
+    than the CSVs its marker lists and this run leaves (StsegOutputError naming both)."""
+    marker = out_dir / PREPARE_MARKER
+    block = read_stamp(marker)
+    files = block.get("files") if block is not None and block.get("tool") == PREPARE_TOOL else None
+    kept = sorted(set(files or []) - {f"{prefix}_{split}.csv" for split in splits})
+    if not kept:
+        return
+    before = read_record(marker)
+    before = before if isinstance(before, dict) else {}
+    differ = [key for key in SHARED_SETTINGS if before.get(key) != settings.get(key)]
+    if differ:
+        raise StsegOutputError(
+            f"{marker}: {', '.join(kept)} were prepared with other settings "
+            f"({', '.join(f'{k} {before.get(k)!r}, now {settings.get(k)!r}' for k in differ)}); one marker "
+            "describes every CSV beside it: prepare into another --out, or every split with the same settings"
+        )
+
+
 def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame], settings: dict) -> list[Path]:
     """``OUT/<prefix>_<split>.csv`` for each table, atomically, under a lock, with the marker
-    ``OUT/stseg-prepare.json``; a CSV of that name that stseg-prepare did not write is refused."""
+    ``OUT/stseg-prepare.json``; a CSV of that name that stseg-prepare did not write is refused.
+
+    The marker's settings (where the frames are, how the flows were made) describe every CSV
+    it lists, and a model trained on them takes its flow recipe from there: a run that writes
+    only some splits (``--split``) with other settings than the CSVs it leaves is refused."""
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with OutputLock(out_dir / f".{PREPARE_MARKER}.lock", f"{out_dir} ({PREPARE_TOOL})"):
@@ -173,6 +199,7 @@ def write_datasplits(out_dir: Path, prefix: str, tables: dict[str, pd.DataFrame]
             if block is None or (block.get("tool") == PREPARE_TOOL and not isinstance(files, list)):
                 raise StsegOutputError(f"{marker}: not written by {PREPARE_TOOL}; move it away")
             ours = set(files) if block.get("tool") == PREPARE_TOOL else set()
+        check_settings_agree(out_dir, prefix, list(tables), settings)
         for split in tables:
             path = out_dir / f"{prefix}_{split}.csv"
             if path.exists() and path.name not in ours:

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from fakes import FakeModel, write_frames
 from fakes import write_sequence as _write_sequence
 
@@ -57,3 +58,16 @@ def test_list_models_names_the_default() -> None:
     models = st.list_models()
     assert DEFAULT_MODEL in models and models[DEFAULT_MODEL].startswith("(default) ")
     assert "J_objects" in models[DEFAULT_MODEL]
+
+
+def test_frames_of_a_flow_folder_guide_the_refinement(tmp_path: Path, monkeypatch) -> None:
+    model = FakeModel()
+    monkeypatch.setattr(stseg_deploy.api, "load_model", lambda *a, **k: model)
+    _write_sequence(tmp_path / "walk", 6, size=(24, 30))
+    write_frames(tmp_path / "frames", [f"{t:05d}" for t in range(6)], size=(48, 60))
+    plain = st.segment(tmp_path / "walk", "m.onnx", tta="none", motion_split="none")
+    refined = st.segment(tmp_path / "walk", "m.onnx", tta="none", motion_split="none", frames=tmp_path / "frames", guided_radius=32)
+    assert plain.labels.shape == (6, 24, 30) and refined.labels.shape == (6, 48, 60)  # at the frames' size
+    assert st.segment(tmp_path / "walk", "m.onnx", motion_split_extra=2, tta="none").n_labels == 3 + 2
+    with pytest.raises(FileNotFoundError, match="no frame for flow"):
+        st.segment(tmp_path / "walk", "m.onnx", frames=tmp_path / "walk")

@@ -177,7 +177,7 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": DEFAULT_TTA, "refine": "none",
-        "split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "iterations": 3},
+        "split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1},
     }
     assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"

@@ -69,6 +69,15 @@ def test_only_the_splits_asked_for_are_prepared(tmp_path: Path) -> None:
     assert (out / "DAVIS2016_val.csv").is_file() and not (out / "DAVIS2016_train.csv").exists()
     bad = _prepare(str(root), "--out", str(out), "--split", "test")
     assert bad.exit_code == 1 and "lists no test split (it has train, val)" in bad.output
+    # The marker describes every CSV beside it: other flow settings for one split are refused.
+    other = _prepare(str(root), "--out", str(out), "--flow-method", "farneback", "--split", "train")
+    assert other.exit_code == 1 and "DAVIS2016_val.csv were prepared with other settings" in other.output
+    assert "flow_method 'dis', now 'farneback'" in other.output and not (out / "DAVIS2016_train.csv").exists()
+    assert not (out / "Flows" / "480p" / "a").exists()  # refused before any flow was computed
+    same = _prepare(str(root), "--out", str(out), "--flow-method", "dis", "--split", "train")
+    assert same.exit_code == 0, same.output
+    marker = json.loads((out / "stseg-prepare.json").read_text())
+    assert marker["stseg"]["files"] == ["DAVIS2016_train.csv", "DAVIS2016_val.csv"]
 
 
 def test_default_flow_is_deepflow_at_auto_scale(tmp_path: Path) -> None:

@@ -27,12 +27,15 @@ def models(tmp_path: Path, monkeypatch) -> Path:
     return folder
 
 
-def test_names_paths_and_the_default(models: Path, tmp_path: Path) -> None:
+def test_names_paths_and_the_default(models: Path, tmp_path: Path, monkeypatch) -> None:
     assert list(zoo.bundled_models()) == ["davis-small", "mix-small", "synth-tiny"]
     assert zoo.resolve_model(None) == (models / "mix-small.onnx", "mix-small")
     assert zoo.resolve_model("davis-small") == (models / "davis-small.onnx", "davis-small")  # the earlier default
     assert zoo.resolve_model("synth-tiny") == (models / "synth-tiny.onnx", "synth-tiny")
     assert zoo.resolve_model("mine.onnx") == (Path("mine.onnx"), None)  # a path, checked on load
+    (tmp_path / "synth-tiny").mkdir()  # say, an output folder named like a model
+    monkeypatch.chdir(tmp_path)
+    assert zoo.resolve_model("synth-tiny") == (models / "synth-tiny.onnx", "synth-tiny")
     assert zoo.model_card("synth-tiny")["steps"] == 10
     with pytest.raises(StsegInputError, match=r"--model 'nope': neither a file nor a bundled name \(bundled: davis-small, mix-small, synth-tiny\)"):
         zoo.resolve_model("nope")
