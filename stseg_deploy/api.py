@@ -123,7 +123,7 @@ def list_models() -> dict[str, str]:
         card = model_card(name)
         scores = card.get("scores", {})
         objects = scores.get("objects", {})
-        parts = [f"{card.get('steps', '?')} steps ({card.get('training_minutes', '?')} CPU min of the last run)"]
+        parts = [f"{card.get('steps', '?')} steps in its last run ({card.get('training_minutes', '?')} CPU min to this checkpoint)"]
         if "J_mean" in scores:
             stages = "" if "inference" in card else " (without the inference stages)"
             parts.append(f"DAVIS dev J {scores['J_mean']} F {scores['F_mean']}{stages}")

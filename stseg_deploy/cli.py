@@ -169,7 +169,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
     if refine == "auto" and 0 < refined < len(sequences):
         click.echo(
             f"warning: {len(sequences) - refined} sequence(s) have no frames, so their masks are not refined; "
-            "stseg-eval scores refined and unrefined outputs apart (give their frames with --frames, or --refine none)",
+            "stseg-eval refuses to score refined and unrefined outputs together in one OUT (give their frames with --frames, or --refine none)",
             err=True,
         )
     if skip_done:
@@ -307,7 +307,7 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--data-file", help="DataSplit prefix whose GtMask column holds the ground truth; sequences of the split without an output folder are listed as not inferred.")
 @click.option("--split", type=click.Choice(SPLITS), default="val")
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
-@click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence of 0/255 PNG masks named like the frames.")
+@click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence, named like the sequence folders in OUT_DIR, of 0/255 PNG masks named like the frames.")
 @click.option("--cut-size", default=SAME_CUT, callback=_cut_size(same=True), help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
 @click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
@@ -413,10 +413,11 @@ def _objects_by_sequence(objects) -> dict[str, str]:
 @click.option("--gt", "gt_dir", type=click.Path(file_okay=False), default=None, help="Folder of this sequence's 0/255 masks named like the frames [default: the DataSplit masks it was inferred with, if any].")
 @click.option("--frames", "n_columns", type=click.IntRange(min=1), default=6, help="Frames (columns) shown, spread over the sequence.")
 @click.option("--cut-size", default=SAME_CUT, callback=_cut_size(same=True), help="Chunk size of the mask selection; 'same': the cut size the sequence was linked with.")
-@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png].")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png, which a rerun of stseg-infer replaces with the rest of the folder].")
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,
-    segments, selected mask and ground truth over a few frames."""
+    segments, selected mask and ground truth over a few frames. The flow row needs the flow
+    files, or a video's flow kept by stseg-infer --overlay; without them it is left out."""
     from .viz.contact_sheet import sequence_contact_sheet
 
     try:

@@ -89,6 +89,9 @@ def sequence_contact_sheet(
     titles = ["flow", "segments", mask_title, "ground truth"]
     if not has_gt.any():
         rows, titles = rows[:3], titles[:3]
+    if all(picture is None for picture in rows[0]):
+        # A video's flow is not kept unless stseg-infer ran with --overlay: no empty row.
+        rows, titles = rows[1:], titles[1:]
     target = Path(out) if out is not None else seq_dir / CONTACT_SHEET
     _check_replaceable(target)
     return contact_sheet(
