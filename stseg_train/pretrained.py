@@ -26,18 +26,35 @@ def resolve_init(spec: str) -> Path:
     return lookup(spec, bundled_checkpoints(), "--init")[0]
 
 
+# An added segment starts empty: its head weights zero and its bias this far below the others'.
+EMPTY_SEGMENT_BIAS = -4.0
+
+
 def load_init_weights(model: torch.nn.Module, spec: str) -> Path:
     """Copy the weights of checkpoint ``spec`` into ``model``; returns the file used.
 
-    The network's shape must match (labels, levels, features); the optimiser starts afresh,
+    The network's shape must match (levels, features), except that ``model`` may have more
+    segments (``n_labels``) than the checkpoint: the checkpoint's segments keep their head
+    weights and each added one starts empty (zero weights, a bias :data:`EMPTY_SEGMENT_BIAS`
+    below the mean of the others), for training to fill. The optimiser starts afresh,
     since fine-tuning is a new run. Raises ValueError naming what differs.
     """
     path = resolve_init(spec)
     payload = load_checkpoint(path, map_location="cpu")
     mine, theirs = dict(model.config), dict(payload["model_args"])
     differ = sorted(k for k in set(mine) | set(theirs) if mine.get(k) != theirs.get(k))
-    if differ:
+    more_segments = differ == ["n_labels"] and int(mine["n_labels"]) > int(theirs["n_labels"])
+    if differ and not more_segments:
         detail = ", ".join(f"{k} {theirs.get(k)} there, {mine.get(k)} here" for k in differ)
-        raise ValueError(f"{path}: --init needs the same network: {detail}")
-    model.load_state_dict(payload["model"])
+        raise ValueError(f"{path}: --init needs the same network (or more segments): {detail}")
+    weights = dict(payload["model"])
+    if more_segments:
+        known = int(theirs["n_labels"])
+        head_w, head_b = model.head.weight.detach().clone(), model.head.bias.detach().clone()
+        head_w.zero_()
+        head_w[:known] = weights["head.weight"]
+        head_b[:known] = weights["head.bias"]
+        head_b[known:] = weights["head.bias"].mean() + EMPTY_SEGMENT_BIAS
+        weights["head.weight"], weights["head.bias"] = head_w, head_b
+    model.load_state_dict(weights)
     return path
