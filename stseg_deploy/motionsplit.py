@@ -17,6 +17,7 @@ window with more groups than spares keeps the rest in their segments.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -55,11 +56,15 @@ class SplitSettings:
         return asdict(self)
 
 
+@functools.lru_cache(maxsize=4)
 def motion_basis(t: int, h: int, w: int) -> np.ndarray:
-    """(9, T·H·W) float64: 1, i, j, i·j, i², j² (i rows, j columns in [-1, 1]) and t, t·i, t·j."""
+    """(9, T·H·W) float64: 1, i, j, i·j, i², j² (i rows, j columns in [-1, 1]) and t, t·i, t·j.
+    Made once per window size (every batch of a run shares it), so it is read-only."""
     tt, ii, jj = np.meshgrid(np.linspace(-1, 1, t), np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
     terms = [np.ones_like(ii), ii, jj, ii * jj, ii**2, jj**2, tt, tt * ii, tt * jj]
-    return np.stack([x.ravel() for x in terms])
+    basis = np.stack([x.ravel() for x in terms])
+    basis.setflags(write=False)
+    return basis
 
 
 def _fit(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -222,7 +222,7 @@ class Segmenter:
             elif linked_proba or keep_features or self.split == "motion":
                 out = self.model.run(batch, features=keep_features)
                 proba, features = (out if keep_features else (out, None))
-                labels = argmax_labels(proba)
+                labels = None if self.split == "motion" else argmax_labels(proba)  # the split's come below
             else:
                 # The model's own argmax: no L float maps per pixel leave the runtime.
                 proba, features, labels = None, None, self.model.labels(batch)
