@@ -9,8 +9,10 @@ when two motions fitted to two parts of it explain its flow much better than one
 second part moves to a segment of its own, from ``extra`` spare segments. Linking then
 carries the new segments from window to window like the others.
 
-The motion model is quadratic in space with a linear drift in time (9 terms per component),
-on coordinates in [-1, 1]: a camera's motion, a moving object's, as training fits them.
+The motion model is quadratic in space (6 terms per component), on coordinates in
+[-1, 1], and each frame of the window has its own: a camera's motion, a moving object's, as
+training fits them, free to change from one frame to the next (objects turn back, cameras
+jerk; a model smooth in time cut an object's frames apart where its motion turned).
 Segments are examined in label order, and the spares go to the groups found first; a
 window with more groups than spares keeps the rest in their segments.
 """
@@ -24,6 +26,7 @@ import numpy as np
 
 SPLIT_MODES = ("none", "motion")
 DEFAULT_SPLIT = "motion"
+MOTION_TERMS = 6  # per frame and flow component: 1, i, j, i·j, i², j²
 MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the time)
 
 
@@ -58,11 +61,15 @@ class SplitSettings:
 
 @functools.lru_cache(maxsize=4)
 def motion_basis(t: int, h: int, w: int) -> np.ndarray:
-    """(9, T·H·W) float64: 1, i, j, i·j, i², j² (i rows, j columns in [-1, 1]) and t, t·i, t·j.
-    Made once per window size (every batch of a run shares it), so it is read-only."""
-    tt, ii, jj = np.meshgrid(np.linspace(-1, 1, t), np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
-    terms = [np.ones_like(ii), ii, jj, ii * jj, ii**2, jj**2, tt, tt * ii, tt * jj]
-    basis = np.stack([x.ravel() for x in terms])
+    """(6·T, T·H·W) float64: per frame, 1, i, j, i·j, i², j² (i rows, j columns in [-1, 1]),
+    zero on the other frames. Made once per window size (every batch of a run shares it),
+    so it is read-only."""
+    ii, jj = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
+    terms = np.stack([np.ones_like(ii), ii, jj, ii * jj, ii**2, jj**2]).reshape(MOTION_TERMS, -1)
+    basis = np.zeros((MOTION_TERMS * t, t, h * w))
+    for f in range(t):
+        basis[MOTION_TERMS * f : MOTION_TERMS * (f + 1), f] = terms
+    basis = basis.reshape(MOTION_TERMS * t, -1)
     basis.setflags(write=False)
     return basis
 
@@ -86,6 +93,18 @@ def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = 4) -> tupl
 
 def _residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
     return np.abs(flow - theta @ basis).sum(axis=0)
+
+
+def _carried(basis: np.ndarray, flow: np.ndarray, source: np.ndarray, target: np.ndarray, theta: np.ndarray, plane: int) -> float:
+    """Mean L1 residual of ``target``'s flow under ``theta``, the motion fitted to ``source``
+    (both flat pixel indices, frames of ``plane`` pixels), on the frames where ``source``
+    has pixels to fit: a frame's motion is its own, so on the others it says nothing.
+    0 when the two share no frame (then no motion tells them apart)."""
+    frames = np.bincount(source // plane, minlength=basis.shape[0] // MOTION_TERMS)
+    shared = target[frames[target // plane] >= MOTION_TERMS]
+    if shared.size == 0:
+        return 0.0
+    return float(_residual(basis[:, shared], flow[:, shared], theta).mean())
 
 
 def split_window(proba: np.ndarray, flow: np.ndarray, settings: SplitSettings, basis: np.ndarray | None = None) -> np.ndarray:
@@ -148,6 +167,7 @@ def _motion_groups(mask: np.ndarray, basis: np.ndarray, flow: np.ndarray, min_pi
     """
     import cv2
 
+    plane = mask.shape[1] * mask.shape[2]
     union = mask.any(axis=0).astype(np.uint8)
     count, regions = cv2.connectedComponents(union, connectivity=8)
     owner = np.broadcast_to(regions, mask.shape).ravel()
@@ -170,7 +190,7 @@ def _motion_groups(mask: np.ndarray, basis: np.ndarray, flow: np.ndarray, min_pi
             for b in range(len(groups)):
                 if a == b or groups[a].size < groups[b].size:
                     continue
-                carried = _residual(basis[:, groups[b]], flow[:, groups[b]], thetas[a]).mean()
+                carried = _carried(basis, flow, groups[a], groups[b], thetas[a], plane)
                 if carried <= join_cost and (best is None or carried < best[0]):
                     best = (carried, a, b)
         if best is None:
@@ -215,7 +235,7 @@ def _split_region(
         return None
     big, small = (~second, second) if (~second).sum() >= second.sum() else (second, ~second)
     theta = robust_fit(sub_basis[:, big], sub_flow[:, big])[0]
-    if _residual(sub_basis[:, small], sub_flow[:, small], theta).mean() <= join_cost:
+    if _carried(basis, flow, pixels[big], pixels[small], theta, shape[1] * shape[2]) <= join_cost:
         return None
     return pixels[~second], pixels[second]
 

@@ -12,7 +12,7 @@ T, H, W = 3, 32, 48
 
 
 def _background(seed: int = 0) -> np.ndarray:
-    """(2, T, H, W) a quadratic camera flow drifting in time, px."""
+    """(2, T, H, W) a quadratic camera flow, another one in each frame, px."""
     basis = motion_basis(T, H, W)
     theta = np.random.default_rng(seed).uniform(-0.6, 0.6, size=(2, basis.shape[0]))
     return (theta @ basis).reshape(2, T, H, W).astype(np.float32)
@@ -70,6 +70,32 @@ def test_touching_objects_in_one_region_are_cut_where_the_motion_changes() -> No
     new = split_window(proba, flow, SplitSettings(extra=2)).argmax(axis=0)
     assert (new[a] == 1).mean() > 0.99
     assert (new[b] == 2).mean() > 0.8
+
+
+def _bouncing(flow: np.ndarray, rows: slice, cols: slice, u: float, v: float) -> np.ndarray:
+    """Mask (T, H, W) of a square painted into ``flow`` that moves by (u, v) px and then, in
+    the window's last frame, back (-u, -v): an object bouncing off a wall."""
+    mask = np.zeros((T, H, W), bool)
+    mask[:, rows, cols] = True
+    for t in range(T):
+        sign = -1.0 if t == T - 1 else 1.0
+        flow[0, t][mask[t]], flow[1, t][mask[t]] = sign * u, sign * v
+    return mask
+
+
+def test_a_motion_that_changes_from_frame_to_frame_is_not_cut_in_time() -> None:
+    """Each frame's motion is fitted on its own: an object that turns back within the window
+    stays one segment, and two such objects are split into two, each whole in every frame
+    (a model smooth in time cut each one's last frame off instead)."""
+    flow = _background(4)
+    a = _bouncing(flow, slice(4, 14), slice(4, 14), 3.0, 1.0)
+    proba = _one_hot(np.where(a, 1, 0), 2)
+    assert not split_window(proba, flow, SplitSettings(extra=2))[2:].any()
+    b = _bouncing(flow, slice(18, 28), slice(30, 40), -2.0, 2.5)
+    new = split_window(_one_hot(np.where(a | b, 1, 0), 2), flow, SplitSettings(extra=2)).argmax(axis=0)
+    for mask in (a, b):
+        assert len(np.unique(new[mask])) == 1
+    assert {int(new[a][0]), int(new[b][0])} == {1, 2}
 
 
 def test_one_motion_is_never_split() -> None:
