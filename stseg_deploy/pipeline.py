@@ -19,7 +19,7 @@ from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
 from .errors import StsegInputError
 from .linker import DEFAULT_LINK, LinkedFrame, StreamLinker
-from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, SplitSettings, split_batch
+from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
 from .background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
@@ -212,6 +212,7 @@ class Segmenter:
         # Refinement works on each linked frame's probabilities, so they go through linking.
         linked_proba = keep_proba or refining
         guides = _Guides(on_flow) if refining else None
+        splitter = MotionSplitter(self.split_settings) if self.split == "motion" else None
         batches = self._window_batches(
             sequence, stats, on_flow if guides is None else guides.keep, with_images or refining
         )
@@ -226,8 +227,8 @@ class Segmenter:
             else:
                 # The model's own argmax: no L float maps per pixel leave the runtime.
                 proba, features, labels = None, None, self.model.labels(batch)
-            if self.split == "motion":
-                proba = split_batch(proba, batch, self.split_settings)
+            if splitter is not None:
+                proba = splitter(proba, batch)
                 labels = argmax_labels(proba)
             t1 = time.perf_counter()
             stats.model += t1 - t0

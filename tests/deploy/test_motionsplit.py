@@ -6,7 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stseg_deploy.motionsplit import SplitSettings, motion_basis, robust_fit, split_batch, split_window
+from stseg_deploy.motionsplit import (
+    MotionSplitter,
+    SplitSettings,
+    motion_basis,
+    robust_fit,
+    seed_from_prior,
+    split_batch,
+    split_window,
+)
 
 T, H, W = 3, 32, 48
 
@@ -151,3 +159,71 @@ def test_the_noise_of_a_nearly_still_window_splits_nothing() -> None:
     out = split_window(proba, flow, SplitSettings(extra=2))
     assert not out[2:].any()
     assert split_window(proba, flow, SplitSettings(extra=2, min_residual=0.0))[2:].any()  # the floor is what holds
+
+
+def test_the_prior_is_carried_along_the_flow_onto_the_last_frame() -> None:
+    prior = np.zeros((T - 1, H, W), np.uint8)
+    prior[:, 10:14, 10:14] = 3
+    flow = np.zeros((2, H, W), np.float32)
+    flow[0, 10:14, 10:14], flow[1, 10:14, 10:14] = 2.0, -1.0  # u right 2 px, v up 1 px
+    seed = seed_from_prior(prior, flow)
+    np.testing.assert_array_equal(seed[:-1], prior)
+    moved = np.zeros((H, W), bool)
+    moved[9:13, 12:16] = True
+    assert (seed[-1][moved] == 3).all()
+    # Where nothing lands the label in place stays: the square's trailing edge.
+    assert (seed[-1][10:14, 10:12] == 3).all() and (seed[-1][~moved & (seed[-1] == 3)].size == 10)
+
+
+def _touching_pair(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two squares of one size side by side in one region, moving apart."""
+    a = _square(flow, slice(8, 24), slice(8, 22), 3.0, -1.0)
+    b = _square(flow, slice(8, 24), slice(22, 36), -2.5, 2.0)
+    return a, b
+
+
+def test_objects_the_previous_window_held_apart_are_cut_where_their_motions_meet() -> None:
+    """Two touching objects of one size in one segment: alone, the split has no main motion
+    to lock onto and its cut runs across both; with the previous window's split as prior
+    (here a seam 3 px off) each is cut out whole, the seam moved to where the motions meet."""
+    flow = _background(5)
+    a, b = _touching_pair(flow)
+    proba = _one_hot(np.where(a | b, 1, 0), 2)
+    alone = split_window(proba, flow, SplitSettings(extra=2)).argmax(axis=0)
+    for mask in (a, b):
+        assert np.bincount(alone[mask]).max() < 0.9 * mask.sum()
+    prior = np.where(a | b, 1, 0)[: T - 1].astype(np.uint8)
+    prior[:, 8:24, 25:36] = 2  # the previous window's second object, its seam 3 px off
+    new = split_window(proba, flow, SplitSettings(extra=2), prior=prior).argmax(axis=0)
+    assert (new[a] == new[a][0]).mean() > 0.97 and (new[b] == new[b][0]).mean() > 0.97
+    assert {int(new[a][0]), int(new[b][0])} == {1, 2}
+    assert (new[~(a | b)] == 0).all()
+
+
+def test_a_prior_that_cuts_one_motion_in_two_is_undone() -> None:
+    flow = _background(6)
+    a = _square(flow, slice(8, 24), slice(8, 36), 3.0, -1.0)
+    proba = _one_hot(np.where(a, 1, 0), 2)
+    prior = np.where(a, 1, 0)[: T - 1].astype(np.uint8)
+    prior[:, 8:24, 22:36] = 2
+    out = split_window(proba, flow, SplitSettings(extra=2), prior=prior)
+    assert not out[2:].any()
+
+
+def test_the_splitter_carries_its_prior_from_batch_to_batch() -> None:
+    """A sequence split in batches of 2 windows gives what one batch of all of them gives:
+    each window's prior is the one before, across batch boundaries too."""
+    rng = np.random.default_rng(7)
+    flows = np.stack([_background(s) for s in range(5)])
+    masks = []
+    for k in range(5):  # two touching objects drifting right, both in segment 1
+        a = _square(flows[k], slice(8, 24), slice(8 + k, 22 + k), 3.0, -1.0)
+        b = _square(flows[k], slice(8, 24), slice(22 + k, 36 + k), -2.5, 2.0)
+        masks.append(np.where(a | b, 1, 0))
+    proba = np.stack([_one_hot(m, 2) for m in masks]) + rng.uniform(0, 0.01, size=(5, 2, T, H, W)).astype(np.float32)
+    whole = split_batch(proba, flows, SplitSettings(extra=2))
+    splitter = MotionSplitter(SplitSettings(extra=2))
+    pieces = np.concatenate([splitter(proba[:2], flows[:2]), splitter(proba[2:4], flows[2:4]), splitter(proba[4:], flows[4:])])
+    np.testing.assert_array_equal(pieces, whole)
+    fresh = np.concatenate([split_batch(proba[i : i + 2], flows[i : i + 2], SplitSettings(extra=2)) for i in (0, 2, 4)])
+    assert not np.array_equal(fresh, whole)  # the carry is what makes them equal
