@@ -47,7 +47,9 @@ def test_robust_fit_recovers_a_motion_despite_outliers() -> None:
     flow[:, :, :4, :4] += 20.0  # 48 outlying pixels of 4,608
     basis = motion_basis(T, H, W)
     _, residual = robust_fit(basis, flow.reshape(2, -1).astype(np.float64))
-    assert np.median(residual) < 1e-3 and residual.reshape(T, H, W)[:, :4, :4].min() > 30
+    # Within 0.01 px: the shape terms' ridge (motionsplit.SHAPE_RIDGE) biases a whole
+    # frame's fit by that little.
+    assert np.median(residual) < 1e-2 and residual.reshape(T, H, W)[:, :4, :4].min() > 30
 
 
 def test_two_objects_in_one_segment_are_split_and_the_rest_kept() -> None:
@@ -118,6 +120,27 @@ def test_a_motion_that_changes_from_frame_to_frame_is_not_cut_in_time() -> None:
     for mask in (a, b):
         assert len(np.unique(new[mask])) == 1
     assert {int(new[a][0]), int(new[b][0])} == {1, 2}
+
+
+def test_a_small_object_with_blurred_edges_stays_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Flow resized to the model's size blends objects into the background at their edges.
+    A small object's halves, each fitted freely, match that blend with steep slopes and
+    then miss each other by pixels, so the object was cut in two; with the shape terms
+    damped (SHAPE_RIDGE) it stays whole."""
+    import cv2
+
+    import stseg_deploy.motionsplit as motionsplit
+
+    flow = np.zeros((2, T, H, W), np.float32)
+    obj = _square(flow, slice(10, 18), slice(14, 26), 3.0, 1.0)
+    flow += 0.3 * _background(1)
+    for c in range(2):
+        for t in range(T):
+            flow[c, t] = cv2.blur(flow[c, t], (5, 5))
+    proba = _one_hot(np.where(obj, 1, 0), 2)
+    assert not split_window(proba, flow, SplitSettings(extra=2))[2:].any()
+    monkeypatch.setattr(motionsplit, "SHAPE_RIDGE", 0.0)
+    assert split_window(proba, flow, SplitSettings(extra=2))[2:].any()  # the ridge is what holds
 
 
 def test_one_motion_is_never_split() -> None:
