@@ -183,8 +183,9 @@ def split_window(
 
     Returns:
         (L + extra, T, h, w) float32: where segment k is the argmax in a group that moves
-        otherwise, its probability moves to a spare segment; spare segments not used are
-        zero, so nothing changes where nothing was split.
+        otherwise, its probability moves to a spare segment (one ulp up, so the spare is
+        the argmax there even where another segment tied with k); spare segments not used
+        are zero, so nothing changes where nothing was split.
     """
     n_labels, t, h, w = proba.shape
     out = np.zeros((n_labels + settings.extra, t, h, w), dtype=np.float32)
@@ -207,7 +208,10 @@ def split_window(
         for pixels in groups[1:]:
             if spare == out.shape[0]:
                 break
-            flat_out[spare, pixels] = flat_out[k, pixels]
+            # One ulp up: where another segment ties with k (the test-time flip averages a
+            # saturated 1 and 0 to 0.5 and 0.5), the argmax must still pick the spare,
+            # which comes after every segment, not the tied one.
+            flat_out[spare, pixels] = np.nextafter(flat_out[k, pixels], np.float32(np.inf))
             flat_out[k, pixels] = 0.0
             spare += 1
     return out

@@ -143,6 +143,19 @@ def test_a_small_object_with_blurred_edges_stays_whole(monkeypatch: pytest.Monke
     assert split_window(proba, flow, SplitSettings(extra=2))[2:].any()  # the ridge is what holds
 
 
+def test_a_split_part_goes_to_its_spare_where_segments_tie() -> None:
+    """The test-time flip averages a saturated 1 and 0 into 0.5 and 0.5: the moved part must
+    still end up in the spare, not in the segment its first one tied with."""
+    flow = _background()
+    a = _square(flow, slice(4, 14), slice(4, 16), 3.0, 0.0)
+    b = _square(flow, slice(18, 28), slice(30, 40), -2.0, 2.5)
+    proba = np.zeros((3, T, H, W), np.float32)
+    proba[2] = 1.0
+    proba[:, a | b] = np.array([0.5, 0.5, 0.0], np.float32)[:, None]
+    new = split_window(proba, flow, SplitSettings(extra=2)).argmax(axis=0)
+    assert (new[a] == 0).all() and (new[b] == 3).all()
+
+
 def test_one_motion_is_never_split() -> None:
     """Two pieces of the background in one segment, and two separate objects moving alike
     in another: each explained by one motion, so nothing moves."""
