@@ -171,6 +171,20 @@ def test_one_motion_is_never_split() -> None:
     assert not out[3:].any()
 
 
+def test_a_few_stray_pixels_do_not_keep_one_motion_apart() -> None:
+    """The background in two pieces of one segment, the smaller with pixels scattered over
+    it where its flow is 5 px off (blended edges, bad matches): most of its pixels follow
+    the larger piece's motion, so the two stay one segment (a mean residual split them)."""
+    flow = 0.5 * _background(3)
+    pole = _square(flow, slice(0, H), slice(30, 34), 2.0, 2.0)
+    bad = np.random.default_rng(0).random((T, H, W)) < 0.06
+    bad[:, :, :34] = False
+    flow[:, bad] += 5.0
+    labels = np.where(pole, 1, 0)
+    out = split_window(_one_hot(labels, 2), flow, SplitSettings(extra=2))
+    assert not out[2:].any()
+
+
 def test_no_spare_segments_or_none_left_changes_nothing() -> None:
     flow = _background()
     a = _square(flow, slice(4, 14), slice(4, 14), 3.0, 0.0)
