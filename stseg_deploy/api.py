@@ -126,8 +126,8 @@ def list_models() -> dict[str, str]:
         parts = [f"{card.get('steps', '?')} steps in its last run ({card.get('training_minutes', '?')} CPU min to this checkpoint)"]
         if "J_mean" in scores:
             stages = "" if "inference" in card else " (without the inference stages)"
-            parts.append(f"DAVIS dev J {scores['J_mean']} F {scores['F_mean']}{stages}")
+            parts.append(f"DAVIS dev J {scores['J_mean']:.3f} F {scores['F_mean']:.3f}{stages}")
         if "J_objects" in objects:
-            parts.append(f"multi-object J_objects {objects['J_objects']}")
+            parts.append(f"multi-object J_objects {objects['J_objects']:.3f}")
         lines[name] = ("(default) " if name == DEFAULT_MODEL else "") + ", ".join(parts)
     return lines

@@ -32,6 +32,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 SPLIT_MODES = ("none", "motion")
+# The split's algorithm, recorded with its settings (SplitSettings.as_dict): outputs made by
+# another form have other labels for the same settings, so --skip-done redoes them and
+# stseg-eval does not pool them. 1: each window on its own, one motion smooth in time
+# (before 2026-12-06, later); 2: the previous window's split as prior, a motion per frame.
+SPLIT_FORM = 2
 DEFAULT_SPLIT = "motion"
 MOTION_TERMS = 6  # per frame and flow component: 1, i, j, i·j, i², j²
 MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the time)
@@ -77,7 +82,8 @@ class SplitSettings:
             raise ValueError(f"split min_residual must be >= 0 pixels, got {self.min_residual!r}")
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The settings and the algorithm's :data:`SPLIT_FORM`, as outputs record them."""
+        return {**asdict(self), "form": SPLIT_FORM}
 
 
 @functools.lru_cache(maxsize=4)

@@ -113,7 +113,7 @@ def _stages_text(record: dict) -> str:
     split = stages["split"]
     motion = stages["motion_split"] or {}
     if split == "motion":
-        split += f"(gain={motion.get('min_gain')}, extra={motion.get('extra')}, area={motion.get('min_area')})"
+        split += f"(gain={motion.get('min_gain')}, extra={motion.get('extra')}, area={motion.get('min_area')}, form={motion.get('form', 1)})"
     return f"tta={stages['tta']} refine={refine} split={split}"
 
 

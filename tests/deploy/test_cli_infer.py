@@ -22,6 +22,7 @@ from PIL import Image
 import stseg_deploy.outputs
 import stseg_deploy.runtime
 from stseg_deploy.cli import infer_main
+from stseg_deploy.motionsplit import SPLIT_FORM
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import segment_to_folder
 from stseg_deploy.results import read_sequence_output
@@ -111,6 +112,7 @@ import stseg_deploy.runtime
 from fakes import FakeModel
 stseg_deploy.runtime.load_model = lambda *a, **k: FakeModel(size=(96, 128))
 from stseg_deploy.cli import infer_main
+from stseg_deploy.motionsplit import SPLIT_FORM
 infer_main(sys.argv[1:])
 """
 
@@ -177,7 +179,8 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": DEFAULT_TTA, "refine": "none",
-        "split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1},
+        "split": "motion",
+        "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1, "form": SPLIT_FORM},
     }
     assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"
@@ -345,6 +348,23 @@ def test_skip_done_knows_the_stages_and_the_frames(tmp_path: Path, monkeypatch) 
     record_file.write_text(json.dumps(record))
     assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, plain).stderr
     assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, base).stderr  # the defaults flip
+
+
+def test_skip_done_redoes_outputs_of_an_earlier_form_of_the_split(tmp_path: Path, monkeypatch) -> None:
+    """The same split settings made other labels before the split's algorithm changed: an
+    output that records no form (or another) is not done."""
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(b"pretend model bytes")
+    _fake_model(monkeypatch, path=model_file)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    args = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--skip-done"]
+    assert CliRunner().invoke(infer_main, args).exit_code == 0
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
+    record_file = tmp_path / "o" / "walk" / "sequence.json"
+    record = json.loads(record_file.read_text())
+    record["settings"]["motion_split"].pop("form")  # as the first form wrote it
+    record_file.write_text(json.dumps(record))
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
 
 
 def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:
