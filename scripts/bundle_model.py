@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true", help="only redo the scores of the bundled model NAME's card")
     parser.add_argument("--data", help="What it was trained on, with credit and licence.")
     parser.add_argument("--command", action="append", help="Exact commands that made it, in order.")
-    parser.add_argument("--hardware", help="where the CPU times were measured (with --rescore: the card's)")
+    parser.add_argument("--hardware", help="where the CPU times (from PRED) were measured")
     parser.add_argument("--notes", help="the card's notes (with --rescore: kept unless given)")
     parser.add_argument("--objects-pred", type=Path, help="stseg-infer output on multi-object videos scored with "
                         "stseg-eval --objects: its J_objects and binary J go on the card")
@@ -116,13 +116,25 @@ def _rescore(args: argparse.Namespace) -> None:
     card_path = MODELS_DIR / f"{args.name}.json"
     if not card_path.is_file():
         sys.exit(f"{card_path}: no bundled model {args.name!r} to rescore")
+    if not args.hardware:
+        sys.exit("--rescore takes the CPU times from PRED: say with --hardware where they were measured")
     card = json.loads(card_path.read_text())
-    model_sha = json.loads(next(iter(sorted(args.pred.glob("*/sequence.json")))).read_text())["model_file"]["sha256"]
     bundled_sha = hashlib.sha256((MODELS_DIR / card["file"]).read_bytes()).hexdigest()
-    if model_sha != bundled_sha:
-        sys.exit(f"{args.pred}: made with another model file (sha256 {model_sha[:12]}), not {card['file']} ({bundled_sha[:12]})")
-    hardware = args.hardware or card["cpu_ms_per_frame"]["measured"]
-    scored = _scored(args.pred, args.objects_pred, hardware)
+    for pred in (args.pred, args.objects_pred):
+        if pred is None:
+            continue
+        records = sorted(pred.glob("*/sequence.json"))
+        if not records:
+            sys.exit(f"{pred}: no sequence outputs")
+        for record_path in records:
+            record = json.loads(record_path.read_text())
+            sha = (record.get("model_file") or {}).get("sha256")
+            if sha != bundled_sha:
+                sys.exit(f"{record_path}: made with another model file (sha256 {str(sha)[:12]}), not {card['file']} ({bundled_sha[:12]})")
+        settings = {json.dumps(json.loads(r.read_text())["settings"], sort_keys=True) for r in records}
+        if len(settings) > 1:
+            sys.exit(f"{pred}: its sequences were made with different settings; score one setting at a time")
+    scored = _scored(args.pred, args.objects_pred, args.hardware)
     if args.objects_pred is None and "objects" in card["scores"]:
         sys.exit(f"{card_path}: the card has multi-object scores; give --objects-pred to redo them too")
     card.update(scored)

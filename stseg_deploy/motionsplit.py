@@ -34,12 +34,16 @@ import numpy as np
 SPLIT_MODES = ("none", "motion")
 # The split's algorithm, recorded with its settings (SplitSettings.as_dict): outputs made by
 # another form have other labels for the same settings, so --skip-done redoes them and
-# stseg-eval does not pool them. 1: each window on its own, one motion smooth in time
-# (before 2026-12-06, later); 2: the previous window's split as prior, a motion per frame.
+# stseg-eval does not pool them. 1 (outputs that record no form): each window on its own,
+# one motion smooth in time; 2: the previous window's split as prior, a motion per frame.
 SPLIT_FORM = 2
 DEFAULT_SPLIT = "motion"
 MOTION_TERMS = 6  # per frame and flow component: 1, i, j, i·j, i², j²
 MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the time)
+TIE_MARGIN = 1e-3  # how far a moved part's spare stays ahead of the other segments (_move)
+# A frame's fitted motion is trusted (carried over to another group) only with this many of
+# the group's pixels in the frame: with barely one per term, it extrapolates by pixels.
+MIN_FRAME_PIXELS = 3 * MOTION_TERMS
 # The main motion of a region, from patches (_main_motion_outliers). On the three
 # multi-object proxies, 16 patches of 9x9 model pixels with inliers within 3x the join
 # residual scored J_objects 0.787 / 0.775 / 0.856; 2x: 0.781 / 0.751, 5x: 0.774 / 0.781 /
@@ -137,25 +141,27 @@ def _carried(basis: np.ndarray, flow: np.ndarray, source: np.ndarray, target: np
     residual of pixels each) kept two parts of one background apart (J_objects 0.809 /
     0.833 / 0.872 on the multi-object proxies against 0.809 / 0.829 / 0.868)."""
     frames = np.bincount(source // plane, minlength=basis.shape[0] // MOTION_TERMS)
-    shared = target[frames[target // plane] >= MOTION_TERMS]
+    shared = target[frames[target // plane] >= MIN_FRAME_PIXELS]
     if shared.size == 0:
         return 0.0
     return float(np.median(_residual(basis[:, shared], flow[:, shared], theta)))
 
 
-def seed_from_prior(prior: np.ndarray, flow: np.ndarray) -> np.ndarray:
+def seed_from_prior(prior: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
     """The previous window's partition carried onto this window's frames.
 
     prior: (T-1, h, w) integer labels of this window's first T-1 frames, as the previous
     window (its last T-1 frames) left them after its split; flow: (2, h, w) float32, model
-    pixels, the flow of frame T-2 (to frame T-1). Returns (T, h, w): the prior, and for
-    the last frame, frame T-2's labels moved along the flow (nearest pixel; where nothing
-    lands, the label in place).
+    pixels, the flow of frame T-2 (to frame T-1), or None. Returns (T, h, w): the prior,
+    and for the last frame, frame T-2's labels moved along the flow (nearest pixel; where
+    nothing lands, or without a flow, the label in place).
     """
     t, h, w = prior.shape[0] + 1, prior.shape[1], prior.shape[2]
     seed = np.empty((t, h, w), dtype=prior.dtype)
     seed[:-1] = prior
     seed[-1] = prior[-1]
+    if flow is None:
+        return seed
     rows, cols = np.indices((h, w))
     to_r = np.rint(rows + flow[1]).astype(np.int64)
     to_c = np.rint(cols + flow[0]).astype(np.int64)
@@ -170,14 +176,17 @@ def split_window(
     settings: SplitSettings,
     basis: np.ndarray | None = None,
     prior: np.ndarray | None = None,
+    move_prior: bool = True,
 ) -> np.ndarray:
     """One window's probabilities with the segments that hold several motions split.
 
     A segment's pixels are grouped by connected region (of its union over the window's
-    frames), and, given ``prior``, by the group each pixel had in the previous window;
-    regions whose motions agree are joined again (joining them raises the mean L1
-    residual by less than ``min_gain`` of the window's mean flow magnitude); the largest
-    group keeps the segment, each other group takes a spare one while there are spares.
+    frames), and, given ``prior``, by the group each pixel had in the previous window; a
+    region one motion does not explain is cut in two; groups are joined again when the
+    larger one's motion, carried over, leaves the smaller one a median L1 residual within
+    the larger of ``min_gain`` × the window's mean flow magnitude and ``min_residual``
+    (:func:`_motion_groups`); the largest group keeps the segment, each other group takes a
+    spare one while there are spares.
 
     Args:
         proba: (L, T, h, w) float32, the model's probabilities.
@@ -189,14 +198,19 @@ def split_window(
             previous window held apart are proposed apart again (and kept apart only if
             their motions differ), so a split does not come and go from window to window,
             which linking would turn into objects swapping labels.
+        move_prior: carry the prior onto the last frame along the flow, which must then be
+            in model pixels (a model whose flows keep the source grid's pixels, resize
+            "plain", leaves it in place).
 
     Returns:
         (L + extra, T, h, w) float32: where segment k is the argmax in a group that moves
-        otherwise, its probability moves to a spare segment (one ulp up, so the spare is
-        the argmax there even where another segment tied with k); spare segments not used
-        are zero, so nothing changes where nothing was split.
+        otherwise, its probability moves to a spare segment (kept :data:`TIE_MARGIN` ahead
+        of any segment that tied with k, each pixel's total unchanged); spare segments not
+        used are zero, so nothing changes where nothing was split.
     """
     n_labels, t, h, w = proba.shape
+    if prior is not None and prior.shape != (t - 1, h, w):
+        raise ValueError(f"prior must have shape {(t - 1, h, w)} (the window's first {t - 1} frames), got {prior.shape}")
     out = np.zeros((n_labels + settings.extra, t, h, w), dtype=np.float32)
     out[:n_labels] = proba
     if settings.extra == 0:
@@ -207,7 +221,7 @@ def split_window(
     scale = float(np.abs(vectors).sum(axis=0).mean()) + 1e-6
     min_pixels = max(8, int(settings.min_area * labels.size))
     join_cost = max(settings.min_gain * scale, settings.min_residual)
-    seed = None if prior is None else seed_from_prior(prior, flow[:, -2])
+    seed = None if prior is None else seed_from_prior(prior, flow[:, -2] if move_prior else None)
     flat_out = out.reshape(out.shape[0], -1)
     spare = n_labels
     for k in range(n_labels):
@@ -217,13 +231,23 @@ def split_window(
         for pixels in groups[1:]:
             if spare == out.shape[0]:
                 break
-            # One ulp up: where another segment ties with k (the test-time flip averages a
-            # saturated 1 and 0 to 0.5 and 0.5), the argmax must still pick the spare,
-            # which comes after every segment, not the tied one.
-            flat_out[spare, pixels] = np.nextafter(flat_out[k, pixels], np.float32(np.inf))
-            flat_out[k, pixels] = 0.0
+            _move(flat_out, k, spare, pixels)
             spare += 1
     return out
+
+
+def _move(flat_out: np.ndarray, k: int, spare: int, pixels: np.ndarray) -> None:
+    """Segment k's probability at ``pixels`` moves to ``spare``, ahead of every other segment
+    there by :data:`TIE_MARGIN`: where another one tied with k (the test-time flip averages a
+    saturated 1 and 0 into 0.5 and 0.5), the argmax of the guided refinement, whose filter
+    rounds by more than an ulp, must still pick the spare and not the tied segment. The
+    margin is taken from the segments that come that close, so each pixel's total stays."""
+    moved = flat_out[k, pixels]
+    flat_out[k, pixels] = 0.0
+    others = flat_out[:spare, pixels]
+    excess = np.clip(others - (moved - TIE_MARGIN), 0.0, None)
+    flat_out[:spare, pixels] = others - excess
+    flat_out[spare, pixels] = moved + excess.sum(axis=0)
 
 
 def _motion_groups(
@@ -402,7 +426,9 @@ def _smoothed(second: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int
     return part[pixels] > 0.5 * region[pixels]
 
 
-def split_batch(proba: np.ndarray, flows: np.ndarray, settings: SplitSettings, prior: np.ndarray | None = None) -> np.ndarray:
+def split_batch(
+    proba: np.ndarray, flows: np.ndarray, settings: SplitSettings, prior: np.ndarray | None = None, move_prior: bool = True
+) -> np.ndarray:
     """:func:`split_window` on consecutive windows (window b + 1 starts a frame after window
     b), each given the previous one's split as its prior: proba (B, L, T, h, w), flows
     (B, 2, T, h, w) → (B, L + extra, T, h, w) float32. ``prior``: the first window's, see
@@ -410,7 +436,7 @@ def split_batch(proba: np.ndarray, flows: np.ndarray, settings: SplitSettings, p
     basis = motion_basis(*proba.shape[2:])
     out = []
     for p, f in zip(proba, flows):
-        out.append(split_window(p, f, settings, basis, prior))
+        out.append(split_window(p, f, settings, basis, prior, move_prior))
         prior = out[-1].argmax(axis=0)[1:]
     return np.stack(out)
 
@@ -419,13 +445,14 @@ class MotionSplitter:
     """The split of one sequence, batch after batch: each batch's first window gets the
     previous batch's last window as its prior (see :func:`split_window`)."""
 
-    def __init__(self, settings: SplitSettings) -> None:
+    def __init__(self, settings: SplitSettings, move_prior: bool = True) -> None:
         self.settings = settings
+        self.move_prior = move_prior  # see split_window
         self._prior: np.ndarray | None = None
 
     def __call__(self, proba: np.ndarray, flows: np.ndarray) -> np.ndarray:
         """proba (B, L, T, h, w), flows (B, 2, T, h, w) of the sequence's next B windows →
         (B, L + extra, T, h, w) float32."""
-        out = split_batch(proba, flows, self.settings, self._prior)
+        out = split_batch(proba, flows, self.settings, self._prior, self.move_prior)
         self._prior = out[-1].argmax(axis=0)[1:]
         return out

@@ -212,7 +212,9 @@ class Segmenter:
         # Refinement works on each linked frame's probabilities, so they go through linking.
         linked_proba = keep_proba or refining
         guides = _Guides(on_flow) if refining else None
-        splitter = MotionSplitter(self.split_settings) if self.split == "motion" else None
+        splitter = (
+            MotionSplitter(self.split_settings, move_prior=self.model.info.resize != "plain") if self.split == "motion" else None
+        )
         batches = self._window_batches(
             sequence, stats, on_flow if guides is None else guides.keep, with_images or refining
         )

@@ -112,7 +112,6 @@ import stseg_deploy.runtime
 from fakes import FakeModel
 stseg_deploy.runtime.load_model = lambda *a, **k: FakeModel(size=(96, 128))
 from stseg_deploy.cli import infer_main
-from stseg_deploy.motionsplit import SPLIT_FORM
 infer_main(sys.argv[1:])
 """
 

@@ -152,8 +152,18 @@ def test_a_split_part_goes_to_its_spare_where_segments_tie() -> None:
     proba = np.zeros((3, T, H, W), np.float32)
     proba[2] = 1.0
     proba[:, a | b] = np.array([0.5, 0.5, 0.0], np.float32)[:, None]
-    new = split_window(proba, flow, SplitSettings(extra=2)).argmax(axis=0)
+    out = split_window(proba, flow, SplitSettings(extra=2))
+    np.testing.assert_allclose(out.sum(axis=0), proba.sum(axis=0), atol=1e-6)  # the margin is moved, not made
+    new = out.argmax(axis=0)
     assert (new[a] == 0).all() and (new[b] == 3).all()
+    # The guided refinement filters the probabilities before its argmax: the margin holds.
+    from stseg_deploy.refine import GuidedSettings, refine_labels
+
+    guide = np.random.default_rng(0).integers(0, 256, size=(2 * H, 2 * W, 3), dtype=np.uint8)
+    refined = refine_labels(out[:, 0], guide, GuidedSettings(radius=8.0, eps=0.01, subsample=1))
+    inside = np.zeros((2 * H, 2 * W), bool)
+    inside[2 * 20 : 2 * 26, 2 * 32 : 2 * 38] = True  # well inside b
+    assert (refined[inside] == 3).all()
 
 
 def test_one_motion_is_never_split() -> None:
@@ -259,14 +269,34 @@ def test_objects_the_previous_window_held_apart_are_kept_apart() -> None:
     assert (new[~(a | b)] == 0).all()
 
 
-def test_a_prior_that_cuts_one_motion_in_two_is_undone() -> None:
+def test_a_prior_that_cuts_one_motion_in_two_is_undone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The prior's two parts are proposed (the object comes out of the prior in two) and
+    joined again, since one motion explains both."""
+    import stseg_deploy.motionsplit as motionsplit
+
+    proposed = []
+    seeded = motionsplit._seeded_parts
+    monkeypatch.setattr(motionsplit, "_seeded_parts", lambda *args: proposed.append(seeded(*args)) or proposed[-1])
     flow = _background(6)
     a = _square(flow, slice(8, 24), slice(8, 36), 3.0, -1.0)
     proba = _one_hot(np.where(a, 1, 0), 2)
     prior = np.where(a, 1, 0)[: T - 1].astype(np.uint8)
     prior[:, 8:24, 22:36] = 2
     out = split_window(proba, flow, SplitSettings(extra=2), prior=prior)
+    assert any(len(parts) == 2 for parts in proposed)
     assert not out[2:].any()
+
+
+def test_a_prior_of_another_shape_is_refused_and_one_without_flow_stays_in_place() -> None:
+    flow = _background()
+    proba = _one_hot(np.zeros((T, H, W), np.int64), 2)
+    with pytest.raises(ValueError, match=r"prior must have shape \(2, 32, 48\)"):
+        split_window(proba, flow, SplitSettings(extra=2), prior=np.zeros((T, H, W), np.uint8))
+    prior = np.zeros((T - 1, H, W), np.uint8)
+    prior[:, 10:14, 10:14] = 3
+    moving = np.full((2, H, W), 2.0, np.float32)
+    np.testing.assert_array_equal(seed_from_prior(prior, None)[-1], prior[-1])
+    assert not np.array_equal(seed_from_prior(prior, moving)[-1], prior[-1])
 
 
 def test_the_splitter_carries_its_prior_from_batch_to_batch() -> None:
