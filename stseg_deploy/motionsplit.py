@@ -105,17 +105,27 @@ def motion_basis(t: int, h: int, w: int) -> np.ndarray:
     return basis
 
 
-def _fit(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True) -> np.ndarray:
-    """Weighted least squares θ (2, K) of flow (2, N) on basis (K, N), :func:`motion_basis`
-    rows (``ridge``: its shape terms damped, see :data:`SHAPE_RIDGE`) or any other basis
-    (``ridge=False``)."""
-    a = basis * weights
-    gram = a @ basis.T + 1e-6 * np.eye(basis.shape[0])
-    if ridge:
-        mass = a[::MOTION_TERMS].sum(axis=1)  # total weight per frame (the constant rows)
-        shape_terms = np.tile(np.arange(MOTION_TERMS) > 0, basis.shape[0] // MOTION_TERMS)
-        gram[np.diag_indices_from(gram)] += SHAPE_RIDGE * np.repeat(mass, MOTION_TERMS) * shape_terms
-    return np.linalg.solve(gram, a @ flow.T).T
+def _fit(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True, terms: int = MOTION_TERMS) -> np.ndarray:
+    """Weighted least squares θ (2, K) of flow (2, N) on basis (K, N): :func:`motion_basis`
+    rows (``ridge``: its shape terms damped, see :data:`SHAPE_RIDGE`), or a subset of them
+    keeping ``terms`` per frame with the constant first (``ridge=False``).
+
+    The basis is block-diagonal (a frame's terms are zero on the other frames' pixels), so
+    each frame is solved on its own pixels: the same θ as one solve, for a fraction of the
+    work. A frame without pixels gets θ = 0."""
+    theta = np.zeros((flow.shape[0], basis.shape[0]))
+    for start in range(0, basis.shape[0], terms):
+        rows = slice(start, start + terms)
+        cols = np.flatnonzero(basis[start])  # the constant term is 1 exactly on its frame's pixels
+        if cols.size == 0:
+            continue
+        block = basis[rows][:, cols]
+        a = block * weights[cols]
+        gram = a @ block.T + 1e-6 * np.eye(terms)
+        if ridge:
+            gram[np.arange(1, terms), np.arange(1, terms)] += SHAPE_RIDGE * a[0].sum()
+        theta[:, rows] = np.linalg.solve(gram, a @ flow[:, cols].T).T
+    return theta
 
 
 def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
@@ -403,7 +413,7 @@ def _main_motion_outliers(
     best, best_count = None, -1
     for center in np.unique(np.linspace(0, pixels.size - 1, PATCHES).astype(np.int64)):
         near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
-        theta = _fit(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False)
+        theta = _fit(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False, terms=3)
         inliers = _residual(affine, sub_flow, theta) <= threshold
         if inliers.sum() > best_count:
             best, best_count = inliers, int(inliers.sum())
