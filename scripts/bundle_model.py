@@ -126,12 +126,13 @@ def _rescore(args: argparse.Namespace) -> None:
         records = sorted(pred.glob("*/sequence.json"))
         if not records:
             sys.exit(f"{pred}: no sequence outputs")
+        settings = set()
         for record_path in records:
             record = json.loads(record_path.read_text())
             sha = (record.get("model_file") or {}).get("sha256")
             if sha != bundled_sha:
                 sys.exit(f"{record_path}: made with another model file (sha256 {str(sha)[:12]}), not {card['file']} ({bundled_sha[:12]})")
-        settings = {json.dumps(json.loads(r.read_text())["settings"], sort_keys=True) for r in records}
+            settings.add(json.dumps(record["settings"], sort_keys=True))
         if len(settings) > 1:
             sys.exit(f"{pred}: its sequences were made with different settings; score one setting at a time")
     scored = _scored(args.pred, args.objects_pred, args.hardware)

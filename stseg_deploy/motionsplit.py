@@ -44,10 +44,6 @@ TIE_MARGIN = 1e-3  # how far a moved part's spare stays ahead of the other segme
 # A frame's fitted motion is trusted (carried over to another group) only with this many of
 # the group's pixels in the frame: with barely one per term, it extrapolates by pixels.
 MIN_FRAME_PIXELS = 3 * MOTION_TERMS
-# The main motion of a region, from patches (_main_motion_outliers). On the three
-# multi-object proxies, 16 patches of 9x9 model pixels with inliers within 3x the join
-# residual scored J_objects 0.787 / 0.775 / 0.856; 2x: 0.781 / 0.751, 5x: 0.774 / 0.781 /
-# 0.804, 32 patches: 0.794 / 0.781 / 0.832 (docs/model-merging.md).
 # A motion's shape terms (all but the constant, per frame) are damped by SHAPE_RIDGE x the
 # frame's total fit weight: over a whole frame (coordinates spread over [-1, 1]) this is
 # nothing, but a part a few pixels wide, fitted freely, matched the blur of its edges with a
@@ -55,6 +51,10 @@ MIN_FRAME_PIXELS = 3 * MOTION_TERMS
 # object was cut in two. 1e-3 on the multi-object proxies: J_objects 0.799 / 0.795 / 0.874
 # against 0.794 / 0.775 / 0.847 without (3e-3: 0.808 / 0.788 / 0.878; 1e-2 cost binary J).
 SHAPE_RIDGE = 1e-3
+# The main motion of a region, from patches (_main_motion_outliers). On the three
+# multi-object proxies, 16 patches of 9x9 model pixels with inliers within 3x the join
+# residual scored J_objects 0.787 / 0.775 / 0.856; 2x: 0.781 / 0.751, 5x: 0.774 / 0.781 /
+# 0.804, 32 patches: 0.794 / 0.781 / 0.832 (docs/model-merging.md).
 PATCHES = 16
 PATCH_RADIUS = 4
 INLIER_FACTOR = 3.0
@@ -271,9 +271,9 @@ def _motion_groups(
        ``join_cost``) is cut in two where a second motion fits better
        (:func:`_split_region`), and the parts are examined again.
     3. Groups are joined while the larger one's motion, carried over, explains the smaller
-       one to a median L1 residual of ``join_cost`` (:func:`_carried`). One fit of both would not do: a smooth
-       field bridges two small regions that move apart (a linear one already matches any
-       two translations at two places).
+       one to a median L1 residual of ``join_cost`` (:func:`_carried`). One fit of both
+       would not do: a smooth field bridges two small regions that move apart (a linear one
+       already matches any two translations at two places).
     """
     import cv2
 
@@ -327,9 +327,9 @@ def _split_region(
     start the second part; then both motions are refitted and each pixel goes to the one
     that fits it better, twice, the parts smoothed (a 5x5 majority per frame) each time.
     The cut is kept when both parts have ``min_pixels`` and the larger part's motion,
-    carried over, leaves the smaller one a median residual above ``join_cost``. (A two-means start
-    on the flow vectors lost more on the multi-object proxy than it gained: J_objects 0.707
-    against 0.730 with the whole region's fit as the start.)"""
+    carried over, leaves the smaller one a median residual above ``join_cost``. (A
+    two-means start on the flow vectors lost more on the multi-object proxy than it gained:
+    J_objects 0.707 against 0.730 with the whole region's fit as the start.)"""
     sub_basis, sub_flow = basis[:, pixels], flow[:, pixels]
     _, residual = robust_fit(sub_basis, sub_flow)
     if residual.mean() <= join_cost:
@@ -361,8 +361,6 @@ def _seeded_parts(
     smoothed (5x5 majority per frame) each time. The seed proposes where the objects are;
     the flow moves the boundary to where they are now. Returns the parts (one: the region
     whole, when the seed holds at most one group there)."""
-    import cv2
-
     values, counts = np.unique(seed[pixels], return_counts=True)
     kept = values[counts >= min_pixels]
     if len(kept) < 2:
@@ -378,14 +376,7 @@ def _seeded_parts(
             if members.sum() >= min_pixels:
                 theta = robust_fit(sub_basis[:, members], sub_flow[:, members], iterations=2)[0]
                 residual[g] = _residual(sub_basis, sub_flow, theta)
-        owner = residual.argmin(axis=0)
-        votes = np.zeros((n, int(np.prod(shape))), dtype=np.float32)
-        votes[owner, pixels] = 1.0
-        votes = votes.reshape(n, shape[0], shape[1], shape[2])
-        for g in range(n):
-            for f in range(shape[0]):
-                votes[g, f] = cv2.blur(votes[g, f], (5, 5))
-        owner = votes.reshape(n, -1)[:, pixels].argmax(axis=0)
+        owner = _majority(residual.argmin(axis=0), n, pixels, shape)
     parts = [pixels[owner == g] for g in range(n)]
     big = [p for p in parts if p.size >= min_pixels]
     return big if len(big) >= 2 else [pixels]
@@ -422,18 +413,25 @@ def _main_motion_outliers(
 
 
 def _smoothed(second: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """A region's two-part assignment smoothed frame by frame: each pixel takes the part most
-    of the region's pixels in its 5x5 neighbourhood belong to (pixels outside the region do
-    not vote, so neither part loses its corners to the outside)."""
+    """A region's two-part assignment (bool, True: the second part) smoothed: see
+    :func:`_majority`."""
+    return _majority(second.astype(np.int64), 2, pixels, shape) == 1
+
+
+def _majority(owner: np.ndarray, n: int, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """A region's assignment of its pixels (flat indices into ``shape`` = (T, h, w)) to
+    ``n`` parts, ``owner`` (N,) in [0, n), smoothed frame by frame: each pixel takes the part
+    most of the region's pixels in its 5x5 neighbourhood belong to, the first on ties
+    (pixels outside the region do not vote, so no part loses its corners to the outside)."""
     import cv2
 
-    votes = np.zeros((2, int(np.prod(shape))), dtype=np.float32)
-    votes[0, pixels] = 1.0
-    votes[1, pixels[second]] = 1.0
-    votes = votes.reshape(2, *shape)
-    region = np.stack([cv2.blur(frame, (5, 5)) for frame in votes[0]]).ravel()
-    part = np.stack([cv2.blur(frame, (5, 5)) for frame in votes[1]]).ravel()
-    return part[pixels] > 0.5 * region[pixels]
+    votes = np.zeros((n, int(np.prod(shape))), dtype=np.float32)
+    votes[owner, pixels] = 1.0
+    votes = votes.reshape(n, *shape)
+    for g in range(n):
+        for f in range(shape[0]):
+            votes[g, f] = cv2.blur(votes[g, f], (5, 5))
+    return votes.reshape(n, -1)[:, pixels].argmax(axis=0)
 
 
 def split_batch(
@@ -443,26 +441,24 @@ def split_batch(
     b), each given the previous one's split as its prior: proba (B, L, T, h, w), flows
     (B, 2, T, h, w) → (B, L + extra, T, h, w) float32. ``prior``: the first window's, see
     :func:`split_window` (:class:`MotionSplitter` carries it from batch to batch)."""
-    basis = motion_basis(*proba.shape[2:])
-    out = []
-    for p, f in zip(proba, flows):
-        out.append(split_window(p, f, settings, basis, prior, move_prior))
-        prior = out[-1].argmax(axis=0)[1:]
-    return np.stack(out)
+    return MotionSplitter(settings, move_prior, prior)(proba, flows)
 
 
 class MotionSplitter:
-    """The split of one sequence, batch after batch: each batch's first window gets the
-    previous batch's last window as its prior (see :func:`split_window`)."""
+    """The split of one sequence, batch after batch: each window gets the one before as its
+    prior, across batches too (see :func:`split_window`); ``prior``: the first window's."""
 
-    def __init__(self, settings: SplitSettings, move_prior: bool = True) -> None:
+    def __init__(self, settings: SplitSettings, move_prior: bool = True, prior: np.ndarray | None = None) -> None:
         self.settings = settings
         self.move_prior = move_prior  # see split_window
-        self._prior: np.ndarray | None = None
+        self._prior = prior
 
     def __call__(self, proba: np.ndarray, flows: np.ndarray) -> np.ndarray:
         """proba (B, L, T, h, w), flows (B, 2, T, h, w) of the sequence's next B windows →
         (B, L + extra, T, h, w) float32."""
-        out = split_batch(proba, flows, self.settings, self._prior, self.move_prior)
-        self._prior = out[-1].argmax(axis=0)[1:]
-        return out
+        basis = motion_basis(*proba.shape[2:])
+        out = []
+        for p, f in zip(proba, flows):
+            out.append(split_window(p, f, self.settings, basis, self._prior, self.move_prior))
+            self._prior = out[-1].argmax(axis=0)[1:]
+        return np.stack(out)

@@ -64,8 +64,9 @@ class Segmenter:
             without frames is an error), "auto" (guided where the frames are known).
         guided: the guided refinement's settings (default :class:`GuidedSettings()`).
         split: "none", or "motion": a segment whose flow two motions explain much better
-            than one is split in two, per window, into up to ``split_settings.extra`` spare
-            segments (:mod:`stseg_deploy.motionsplit`); outputs then have L + extra labels.
+            than one is split, per window and starting from the previous window's split,
+            into up to ``split_settings.extra`` spare segments
+            (:mod:`stseg_deploy.motionsplit`); outputs then have L + extra labels.
         split_settings: its settings (default :class:`SplitSettings()`).
     """
 
