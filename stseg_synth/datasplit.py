@@ -23,6 +23,7 @@ from .flows import (
     check_frames,
     check_generation,
     check_int,
+    check_pauses,
     check_size,
     is_real,
     min_motion_margin,
@@ -81,6 +82,7 @@ def write_synth_split(
     n_objects: int | tuple[int, int] | None = None,
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
+    pauses: tuple[int, int] | None = None,
 ) -> Path:
     """Generate ``n_sequences`` synthetic videos and write them as a DataSplit.
 
@@ -118,7 +120,7 @@ def write_synth_split(
         seed: non-negative integer.
         val_fraction, test_fraction: in [0, 1) with a sum below 1; rounded half up.
         name: DataSplit name, a plain file name.
-        n_objects, noise, outlier_fraction: passed to :func:`synth_sequence`.
+        n_objects, noise, outlier_fraction, pauses: passed to :func:`synth_sequence`.
 
     Returns:
         The DataSplit prefix ``out_dir/DataSplit/<name>`` for ``read_datasplit``.
@@ -132,6 +134,7 @@ def write_synth_split(
     seed = check_int("seed", seed, 0)
     _check_split_args(val_fraction, test_fraction, name)
     check_generation(n_objects, noise, outlier_fraction)
+    check_pauses(pauses, n_frames)
 
     out_dir = Path(out_dir)
     splits = _assign_splits(n_sequences, val_fraction, test_fraction)
@@ -142,7 +145,7 @@ def write_synth_split(
     for k, seq in enumerate(seq_names):
         sequence = synth_sequence(
             sequence_rng(seed, k), n_frames, size,
-            n_objects=n_objects, noise=noise, outlier_fraction=outlier_fraction,
+            n_objects=n_objects, noise=noise, outlier_fraction=outlier_fraction, pauses=pauses,
         )
         rows.append(_write_sequence_files(out_dir, seq, sequence))
         summaries[seq] = _sequence_summary(sequence)
@@ -165,6 +168,7 @@ def write_synth_split(
         "n_objects": n_objects,
         "noise": noise,
         "outlier_fraction": outlier_fraction,
+        "pauses": None if pauses is None else list(pauses),
         "motion_scale": motion_scale(size),
         "min_motion_margin_px": min_motion_margin(size),
         "splits": {split: [seq_names[k] for k in indices] for split, indices in splits.items()},
@@ -217,10 +221,13 @@ def _write_sequence_files(out_dir: Path, seq: str, sequence) -> list[list[str]]:
 
 def _sequence_summary(sequence) -> dict:
     """What synth.json says about one sequence."""
-    return {
+    summary = {
         "background_model": sequence.background_model,
         "n_objects": sequence.n_objects,
         "shapes": [obj.shape for obj in sequence.objects],
         "depth_order": list(sequence.depth_order),
         "foreground_fraction": round(float(sequence.foreground.mean()), 6),
     }
+    if any(obj.paused is not None and obj.paused.any() for obj in sequence.objects):
+        summary["paused_frames"] = [[int(t) for t in obj.paused.nonzero()[0]] for obj in sequence.objects]
+    return summary

@@ -6,6 +6,8 @@ or star polygon) with its own affine motion: a dominant translation plus a small
 scaling about the object's centre. Objects are advected by their own motion from frame to frame
 (they bounce off the frame borders), so masks move and objects occlude each other; nearer
 objects are drawn on top. Small Gaussian noise and a few outlier pixels are added last.
+With ``pauses``, each object also holds still for a few frames: it moves with the camera
+there, so its flow is the background's and only its past and future motion tell it apart.
 
 Units and sizes: flows are in pixels of the output size, ``(u, v)`` = (horizontal, vertical)
 as in ``.flo`` files. Every magnitude in this module is set for the 64x112 (H x W) reference
@@ -16,7 +18,8 @@ Guarantee used by the tests and the demo: at every pixel of every object, the ob
 (noise-free) flow differs from the background camera flow at that pixel by at least
 :func:`min_motion_margin` (1 px at 64x112). It follows from the sampling ranges, not from
 luck: background flow at most 1.5·s px anywhere, object translation 3-4·s px, rotation/scaling
-adding at most 0.25·s px inside the object.
+adding at most 0.25·s px inside the object. A paused object's frames are the exception, by
+design: :attr:`SynthObject.paused` marks them.
 
 numpy only (no torch) and reproducible: everything is drawn from the generator passed in, and
 :func:`sequence_rng` gives sequence k its own child seed so that it does not depend on how
@@ -101,7 +104,9 @@ class SynthObject:
     ``centres`` (F, 2) px (x = column, y = row), ``translations`` (F, 2) px/frame (u, v),
     ``angles`` (F,) rad, ``scales`` (F,) relative to frame 0, ``rotations`` (F,) rad/frame,
     ``scalings`` (F,) relative size change per frame. Pixel x of the object moves by
-    ``t + ((1 + scaling) R(rotation) - I)(x - centre)``.
+    ``t + ((1 + scaling) R(rotation) - I)(x - centre)``, except on ``paused`` (F,) bool
+    frames, where it moves with the background (its flow is the camera's at each pixel, its
+    centre carried by the camera flow at the centre).
     """
 
     id: int
@@ -113,6 +118,7 @@ class SynthObject:
     rotations: np.ndarray
     scalings: np.ndarray
     radius: float  # px at scale 1: every silhouette pixel lies within radius·scale of the centre
+    paused: np.ndarray | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,6 +191,16 @@ def check_int(label: str, value: object, minimum: int, maximum: int | None = Non
 def check_frames(n_frames: int) -> int:
     # 99999: frame files are named with five digits.
     return check_int("n_frames", n_frames, MIN_FRAMES, 99999)
+
+
+def check_pauses(pauses: tuple[int, int] | None, n_frames: int) -> None:
+    """A pause of MIN..MAX frames must leave a moving frame before and after it."""
+    if pauses is None:
+        return
+    if not isinstance(pauses, tuple) or len(pauses) != 2:
+        raise ValueError(f"pauses must be (min, max) frames, got {pauses!r}")
+    low = check_int("pauses minimum", pauses[0], 1)
+    check_int("pauses maximum", pauses[1], low, n_frames - 2)
 
 
 def check_generation(n_objects: int | tuple[int, int] | None, noise: float, outlier_fraction: float) -> None:
@@ -319,9 +335,23 @@ class _Track:
     scales: np.ndarray
     rotations: np.ndarray
     scalings: np.ndarray
+    paused: np.ndarray
 
 
-def _sample_track(rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float) -> _Track:
+def _pause_frames(rng: np.random.Generator, n_frames: int, pauses: tuple[int, int] | None) -> np.ndarray:
+    """(F,) bool: one pause of MIN..MAX frames, with at least one moving frame each side."""
+    paused = np.zeros(n_frames, dtype=bool)
+    if pauses is not None:
+        length = int(rng.integers(pauses[0], pauses[1] + 1))
+        start = int(rng.integers(1, n_frames - length))
+        paused[start : start + length] = True
+    return paused
+
+
+def _sample_track(
+    rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float,
+    background: np.ndarray | None = None, pauses: tuple[int, int] | None = None,
+) -> _Track:
     height, width = size
     shape = _random_shape(rng)
     area = rng.uniform(*_AREA_FRACTION) * height * width
@@ -344,6 +374,7 @@ def _sample_track(rng: np.random.Generator, n_frames: int, size: tuple[int, int]
     scaling = rng.uniform(-1.0, 1.0) * min(_MAX_SCALING, 0.4 * budget)
     angle = rng.uniform(0.0, 2 * math.pi)
     size_factor = 1.0
+    paused = _pause_frames(rng, n_frames, pauses)
 
     centres = np.empty((n_frames, 2))
     translations = np.empty((n_frames, 2))
@@ -352,6 +383,14 @@ def _sample_track(rng: np.random.Generator, n_frames: int, size: tuple[int, int]
     rotations = np.empty(n_frames)
     scalings = np.empty(n_frames)
     for t in range(n_frames):
+        if paused[t]:
+            # Carried by the camera: its translation is the background flow at its centre.
+            row, col = (int(round(float(np.clip(c, 0, n - 1)))) for c, n in zip(centre[::-1], size))
+            still = background[t, :, row, col]
+            centres[t], translations[t] = centre, still
+            angles[t], scales[t], rotations[t], scalings[t] = angle, size_factor, 0.0, 0.0
+            centre = np.clip(centre + still, low, high)
+            continue
         # Bounce: reverse a component that would carry the centre out of its box. The flow of
         # frame t is the motion actually applied, so advection stays exact.
         ahead = centre + velocity
@@ -365,7 +404,7 @@ def _sample_track(rng: np.random.Generator, n_frames: int, size: tuple[int, int]
         centre = centre + velocity
         angle += rotation
         size_factor *= 1.0 + scaling
-    return _Track(shape, unit, centres, translations, angles, scales, rotations, scalings)
+    return _Track(shape, unit, centres, translations, angles, scales, rotations, scalings, paused)
 
 
 def _window(track: _Track, t: int, size: tuple[int, int]) -> tuple[slice, slice] | None:
@@ -409,12 +448,13 @@ def _object_flow(track: _Track, t: int, ys: np.ndarray, xs: np.ndarray) -> tuple
 
 
 def _place_object(
-    rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float
+    rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float,
+    background: np.ndarray, pauses: tuple[int, int] | None,
 ) -> tuple[_Track, np.ndarray]:
     """A track whose in-frame silhouette is large enough on every frame, and its (F, H, W) masks."""
     min_pixels = max(1, math.ceil(MIN_AREA_FRACTION * size[0] * size[1]))
     for _ in range(_MAX_TRIES):
-        track = _sample_track(rng, n_frames, size, scale)
+        track = _sample_track(rng, n_frames, size, scale, background, pauses)
         masks = np.stack([_silhouette(track, t, size) for t in range(n_frames)])
         if masks.sum(axis=(1, 2)).min() >= min_pixels:
             return track, masks
@@ -435,6 +475,7 @@ def synth_sequence(
     n_objects: int | tuple[int, int] | None = None,
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
+    pauses: tuple[int, int] | None = None,
 ) -> SynthSequence:
     """Generate one synthetic optical-flow video.
 
@@ -448,6 +489,9 @@ def synth_sequence(
             64x112 reference size (scaled by :func:`motion_scale`).
         outlier_fraction: fraction of pixels per frame replaced by a random vector of up to
             8 px (reference size) per component.
+        pauses: (min, max) frames: each object holds still once, for a number of frames
+            drawn from min..max, moving with the background meanwhile (``SynthObject.paused``);
+            None: objects never pause (and the draws are those of earlier versions).
 
     Returns:
         A :class:`SynthSequence`; see its attributes for shapes and units.
@@ -458,13 +502,14 @@ def synth_sequence(
     n_frames = check_frames(n_frames)
     size = check_size(size)
     check_generation(n_objects, noise, outlier_fraction)
+    check_pauses(pauses, n_frames)
     height, width = size
     scale = motion_scale(size)
 
     background, model = _background(rng, n_frames, size, scale)
     low, high = (1, 3) if n_objects is None else n_objects if isinstance(n_objects, tuple) else (n_objects, None)
     count = int(low) if high is None else int(rng.integers(low, high + 1))
-    placed = [_place_object(rng, n_frames, size, scale) for _ in range(count)]
+    placed = [_place_object(rng, n_frames, size, scale, background, pauses) for _ in range(count)]
     depth_order = tuple(int(k) + 1 for k in rng.permutation(count))
 
     clean = background.copy()
@@ -474,7 +519,10 @@ def synth_sequence(
         for obj_id in depth_order:  # back to front: nearer objects overwrite farther ones
             track, masks = placed[obj_id - 1]
             ys, xs = np.nonzero(masks[t])
-            u, v = _object_flow(track, t, ys.astype(np.float64), xs.astype(np.float64))
+            if track.paused[t]:  # moves with the camera: the background's flow, already there
+                u, v = background[t, 0, ys, xs], background[t, 1, ys, xs]
+            else:
+                u, v = _object_flow(track, t, ys.astype(np.float64), xs.astype(np.float64))
             clean[t, 0, ys, xs] = u
             clean[t, 1, ys, xs] = v
             layers[t, ys, xs] = obj_id
@@ -502,6 +550,7 @@ def synth_sequence(
             rotations=track.rotations,
             scalings=track.scalings,
             radius=track.unit * track.shape.rmax(),
+            paused=track.paused,
         )
         for k, (track, _) in enumerate(placed)
     )

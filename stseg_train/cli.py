@@ -151,7 +151,7 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--seed", type=int, default=default("seed"))
 @click.option("--workers", type=int, default=default("workers"), help="DataLoader worker processes.")
 @click.option("--train-results/--no-train-results", default=default("train_results"), help="Also write results.csv rows for every training window (the original's), not only validation ones.")
-@click.option("--init", default=default("init"), help="Start from the weights of a checkpoint: a bundled name (e.g. mix-small) or a .pt file; the network options must match it, except that -L may be larger (the added segments start empty). Unsupervised fine-tuning on your own flows.")
+@click.option("--init", default=default("init"), help="Start from the weights of a checkpoint: a bundled name (e.g. mix-small) or a .pt file; the network options must match it, except that -L may be larger (the added segments start empty) and so may --features-start (the network is widened to compute what the checkpoint did). Unsupervised fine-tuning on your own flows.")
 @click.option("--resume", is_flag=True, help="Continue SAVE_DIR/checkpoints/last.pt exactly where it stopped.")
 @click.option("--overwrite", is_flag=True, help="Start afresh in a SAVE_DIR that holds a run, deleting its checkpoints and CSVs.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")

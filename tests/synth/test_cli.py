@@ -17,3 +17,18 @@ def test_cli_objects_option(tmp_path) -> None:
     assert {s["n_objects"] for s in summary["sequences"].values()} <= {2, 3}
     bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--objects", "0", "2"])
     assert bad.exit_code != 0 and "n_objects minimum" in bad.output
+
+
+def test_cli_pauses_option(tmp_path) -> None:
+    result = CliRunner().invoke(synth_main, [str(tmp_path / "s"), "--sequences", "3", "--frames", "8", "--size", "32", "48", "--pauses", "2", "3"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "synth.json").read_text())
+    assert summary["pauses"] == [2, 3]
+    for seq in summary["sequences"].values():
+        assert [2 <= len(frames) <= 3 for frames in seq["paused_frames"]] == [True] * seq["n_objects"]
+    plain = CliRunner().invoke(synth_main, [str(tmp_path / "p"), "--sequences", "2", "--frames", "4", "--size", "32", "48"])
+    assert plain.exit_code == 0, plain.output
+    summary = json.loads((tmp_path / "p" / "synth.json").read_text())
+    assert summary["pauses"] is None and not any("paused_frames" in s for s in summary["sequences"].values())
+    bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--frames", "4", "--pauses", "1", "3"])
+    assert bad.exit_code != 0 and "pauses maximum" in bad.output

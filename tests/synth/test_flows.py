@@ -220,3 +220,36 @@ def test_object_count_range() -> None:
         np.testing.assert_array_equal(a.layers, b.layers)
     with pytest.raises(ValueError, match="n_objects maximum"):
         synth_sequence(sequence_rng(1, 0), 3, (32, 48), n_objects=(3, 2))
+
+
+def test_pauses_move_with_the_background() -> None:
+    size = (48, 80)
+    for k in range(4):
+        seq = synth_sequence(sequence_rng(7, k), 12, size, n_objects=(2, 3), noise=0.0, outlier_fraction=0.0, pauses=(3, 5))
+        for obj in seq.objects:
+            run = np.flatnonzero(obj.paused)
+            # One pause of 3 to 5 frames, with a moving frame before and after it.
+            assert 3 <= len(run) <= 5 and np.all(np.diff(run) == 1)
+            assert run[0] >= 1 and run[-1] <= seq.n_frames - 2
+            for t in range(seq.n_frames):
+                visible = seq.layers[t] == obj.id
+                gap = np.abs(seq.clean_flows[t][:, visible] - seq.background_flows[t][:, visible]).max(initial=0.0)
+                if obj.paused[t]:
+                    assert gap == 0.0  # the flow cannot show it
+                elif visible.any():
+                    assert gap >= min_motion_margin(size) - 1e-4
+            # Its centre rides the camera flow meanwhile.
+            t = run[0]
+            row, col = (int(round(c)) for c in obj.centres[t][::-1])
+            np.testing.assert_allclose(obj.translations[t], seq.background_flows[t][:, row, col], atol=1e-5)
+
+
+def test_no_pauses_by_default_and_bad_pauses_refused() -> None:
+    a = synth_sequence(sequence_rng(3, 0), 6, (32, 48))
+    b = synth_sequence(sequence_rng(3, 0), 6, (32, 48), pauses=None)
+    np.testing.assert_array_equal(a.flows, b.flows)
+    assert not any(obj.paused.any() for obj in a.objects)
+    with pytest.raises(ValueError, match=r"pauses maximum must be an integer in \[2, 4\]"):
+        synth_sequence(sequence_rng(3, 0), 6, (32, 48), pauses=(2, 5))
+    with pytest.raises(ValueError, match=r"pauses minimum must be an integer >= 1"):
+        synth_sequence(sequence_rng(3, 0), 6, (32, 48), pauses=(0, 2))

@@ -38,7 +38,7 @@ def test_names_files_and_mismatches(tmp_path: Path, monkeypatch) -> None:
         assert torch.equal(target.state_dict()[name], value)
     with pytest.raises(StsegInputError, match=r"--init 'other': neither a file nor a bundled name \(bundled: mine\)"):
         pretrained.resolve_init("other")
-    with pytest.raises(ValueError, match=r"mine.pt: --init needs the same network \(or more segments\): n_labels 4 there, 3 here"):
+    with pytest.raises(ValueError, match=r"mine.pt: --init needs the same network \(or more segments or features\): n_labels 4 there, 3 here"):
         pretrained.load_init_weights(UNet3D(features_start=4, n_labels=3), "mine")
 
 
@@ -60,3 +60,19 @@ def test_more_segments_start_empty_and_the_others_unchanged(tmp_path: Path, monk
     # The added segments hold next to nothing; the others split the rest as before.
     assert after[:, 3:].max() < 0.05
     torch.testing.assert_close(after[:, :3] / after[:, :3].sum(dim=1, keepdim=True), before, atol=1e-5, rtol=1e-4)
+
+
+def test_more_features_and_segments_at_once(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path)
+    torch.manual_seed(0)
+    source = UNet3D(features_start=4, n_labels=3)
+    save_checkpoint(tmp_path / "mine.pt", source, {"config": {}})
+    target = UNet3D(features_start=6, n_labels=4)
+    pretrained.load_init_weights(target, "mine")
+    flow = torch.randn(2, 2, 3, 16, 24)
+    with torch.no_grad():
+        before, after = source(flow), target(flow)
+    assert after[:, 3:].max() < 0.05
+    torch.testing.assert_close(after[:, :3] / after[:, :3].sum(dim=1, keepdim=True), before, atol=1e-5, rtol=1e-4)
+    with pytest.raises(ValueError, match=r"features_start 4 there, 2 here"):
+        pretrained.load_init_weights(UNet3D(features_start=2, n_labels=3), "mine")
