@@ -18,6 +18,7 @@ import numpy as np
 
 from stseg_kernels import DEFAULT_CUT_SIZE
 
+from .carry import DEFAULT_CARRY, CarrySettings
 from .flowrecipe import resolve_recipe
 from .linker import DEFAULT_LINK
 from .motionsplit import DEFAULT_SPLIT, SplitSettings
@@ -69,6 +70,8 @@ def segment(
     motion_split: str = DEFAULT_SPLIT,
     motion_split_gain: float = SplitSettings().min_gain,
     motion_split_extra: int = SplitSettings().extra,
+    carry: str = DEFAULT_CARRY,
+    carry_weight: float = CarrySettings().weight,
     guided_radius: float = GuidedSettings().radius,
     guided_eps: float = GuidedSettings().eps,
     guided_subsample: int = GuidedSettings().subsample,
@@ -98,6 +101,7 @@ def segment(
         loaded, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size,
         tta=tta, refine=refine, guided=GuidedSettings(guided_radius, guided_eps, guided_subsample),
         split=motion_split, split_settings=SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain),
+        carry=carry, carry_settings=CarrySettings(weight=carry_weight),
     )
     sink = MemorySink()
     stats = segmenter.run(sequence, sink, keep_proba=save_proba)

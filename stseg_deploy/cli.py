@@ -20,6 +20,7 @@ from .errors import StsegInputError
 from .results import OutputOptions
 from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .flowrecipe import METHODS as FLOW_METHODS
+from .carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings
 from .cluster import InferJob
 from .raykit import INSTALL_HINT
 from .linker import DEFAULT_LINK
@@ -30,6 +31,7 @@ from .tta import DEFAULT_TTA, TTA_MODES
 
 _GUIDED = GuidedSettings()
 _SPLIT = SplitSettings()
+_CARRY = CarrySettings()
 
 
 def _cut_size(same: bool):
@@ -92,11 +94,13 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--motion-split", type=click.Choice(SPLIT_MODES), default=DEFAULT_SPLIT, help="motion: a segment whose flow two parametric motions explain much better than one is split, per window and starting from the previous window's split, into spare segments (outputs then have more labels than the model); none: the model's segments.")
 @click.option("--motion-split-gain", type=click.FloatRange(min=0, min_open=True), default=_SPLIT.min_gain, help="Motion split: the L1 residual, as a share of the window's mean flow magnitude, above which one motion does not explain a region (its mean: it is cut) and below which one group's motion explains another (its median: they are joined); never below 0.1 px at model size.")
 @click.option("--motion-split-extra", type=click.IntRange(min=0, max=32), default=_SPLIT.extra, help="Motion split: spare segments a window may add.")
+@click.option("--carry", type=click.Choice(CARRY_MODES), default=DEFAULT_CARRY, help="Temporal carry. forward: each linked frame's probabilities are carried to the next frame along the flow and blended with its own, so a segment holds while its object stops or moves like the background; none: each frame as linking left it.")
+@click.option("--carry-weight", type=click.FloatRange(min=0, max=1, max_open=True), default=_CARRY.weight, help="Temporal carry: the carried probabilities' share of each frame's blend; a segment the network drops for k frames holds while weight^k > 1/2 (0.8: 3 frames).")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, motion_split, motion_split_gain, motion_split_extra, frames_dir, skip_done, ray_address, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, motion_split, motion_split_gain, motion_split_extra, carry, carry_weight, frames_dir, skip_done, ray_address, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -147,9 +151,10 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             raise model_error
         guided = GuidedSettings(guided_radius, guided_eps, guided_subsample)
         split_settings = SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain)
+        carry_settings = CarrySettings(weight=carry_weight)
         segmenter = Segmenter(
             model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size, tta=tta, refine=refine, guided=guided,
-            split=motion_split, split_settings=split_settings,
+            split=motion_split, split_settings=split_settings, carry=carry, carry_settings=carry_settings,
         )
         for sequence in sequences:
             # --refine guided without frames, or a listed frame missing: named before anything runs.
@@ -181,7 +186,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
             link, None if image_size is None else tuple(image_size), outputs, model_sha256,
             tta=tta, refine=refine, guided=guided, split=motion_split, split_settings=split_settings,
-            cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
+            carry=carry, carry_settings=carry_settings, cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
         _infer_on_ray(ray_address, sequences, job)
         return

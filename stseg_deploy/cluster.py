@@ -29,6 +29,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from .carry import DEFAULT_CARRY, CarrySettings
 from .errors import error_line
 from .results import OutputOptions
 from .io.outdir import StsegOutputError
@@ -64,6 +65,8 @@ class InferJob:
     guided: GuidedSettings | None = None
     split: str = DEFAULT_SPLIT
     split_settings: SplitSettings | None = None
+    carry: str = DEFAULT_CARRY
+    carry_settings: CarrySettings | None = None
     cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
@@ -142,6 +145,7 @@ class SegmentWorker:
             model = load_model(job.model_file, provider=job.provider, threads=job.threads)
             self.segmenter = Segmenter(
                 model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided, split=job.split, split_settings=job.split_settings,
+                carry=job.carry, carry_settings=job.carry_settings,
             )
             self.device = f"{model.engine} on {model.device}"
         except (OSError, ValueError, RuntimeError) as exc:

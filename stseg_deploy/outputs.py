@@ -147,7 +147,8 @@ def quality_settings(segmenter: Segmenter, sequence) -> dict:
     """The stages that change a sequence's masks beyond the model and linking, as
     sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
     sequence: "guided" or "none") and, when guided, ``guided`` (its settings); ``split``
-    and, when "motion", ``motion_split`` (its settings). Outputs written before these
+    and, when "motion", ``motion_split`` (its settings); ``carry`` and, when "forward",
+    ``temporal_carry`` (its settings). Outputs written before these
     stages existed have none of these keys: "none" for each
     (:func:`stseg_deploy.results.stage_settings`). Raises StsegInputError for
     ``refine="guided"`` on a sequence without frames."""
@@ -158,6 +159,9 @@ def quality_settings(segmenter: Segmenter, sequence) -> dict:
     out["split"] = segmenter.split
     if segmenter.split == "motion":
         out["motion_split"] = segmenter.split_settings.as_dict()
+    out["carry"] = segmenter.carry
+    if segmenter.carry != "none":
+        out["temporal_carry"] = segmenter.carry_settings.as_dict()
     return out
 
 

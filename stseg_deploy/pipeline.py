@@ -17,6 +17,7 @@ import numpy as np
 
 from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
+from .carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings, TemporalCarry
 from .errors import StsegInputError
 from .linker import DEFAULT_LINK, LinkedFrame, StreamLinker
 from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
@@ -33,15 +34,16 @@ class SequenceStats:
     """One sequence's run: ``n_frames`` flow frames segmented, ``windows`` model windows,
     ``original_size`` (H, W) the outputs are written at (the frames' size when known, else
     the flows'), and seconds: ``read`` (reading, resizing, and the sinks' flow() hooks),
-    ``model`` (with test-time flip: both passes and the averaging), ``link``, ``refine``
-    (the guided refinement), ``write`` and ``total``. Every float field becomes a key of
-    ``"seconds"`` in sequence.json."""
+    ``model`` (with test-time flip: both passes and the averaging), ``link``, ``carry``
+    (the temporal carry), ``refine`` (the guided refinement), ``write`` and ``total``.
+    Every float field becomes a key of ``"seconds"`` in sequence.json."""
 
     n_frames: int = 0
     windows: int = 0
     read: float = 0.0
     model: float = 0.0
     link: float = 0.0
+    carry: float = 0.0
     refine: float = 0.0
     write: float = 0.0
     total: float = 0.0
@@ -68,6 +70,10 @@ class Segmenter:
             into up to ``split_settings.extra`` spare segments
             (:mod:`stseg_deploy.motionsplit`); outputs then have L + extra labels.
         split_settings: its settings (default :class:`SplitSettings()`).
+        carry: "none", or "forward": each linked frame's probabilities are carried to the
+            next along the flow and blended with its own, so a segment holds where its
+            object stops (:mod:`stseg_deploy.carry`).
+        carry_settings: its settings (default :class:`CarrySettings()`).
     """
 
     def __init__(
@@ -82,6 +88,8 @@ class Segmenter:
         guided: GuidedSettings | None = None,
         split: str = DEFAULT_SPLIT,
         split_settings: SplitSettings | None = None,
+        carry: str = DEFAULT_CARRY,
+        carry_settings: CarrySettings | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -93,6 +101,10 @@ class Segmenter:
             raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
         if split not in SPLIT_MODES:
             raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
+        if carry not in CARRY_MODES:
+            raise ValueError(f"carry must be one of {CARRY_MODES}, got {carry!r}")
+        self.carry = carry
+        self.carry_settings = carry_settings if carry_settings is not None else CarrySettings()
         self.split = split
         self.split_settings = split_settings if split_settings is not None else SplitSettings()
         self.tta = tta
@@ -210,8 +222,11 @@ class Segmenter:
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
-        # Refinement works on each linked frame's probabilities, so they go through linking.
-        linked_proba = keep_proba or refining
+        # Refinement and the carry work on each linked frame's probabilities, so they go
+        # through linking.
+        carrying = self.carry == "forward"
+        linked_proba = keep_proba or refining or carrying
+        carry = TemporalCarry(self.n_labels, stats.windows, self.cut_size, self.carry_settings) if carrying else None
         guides = _Guides(on_flow) if refining else None
         splitter = (
             MotionSplitter(self.split_settings, move_prior=self.model.info.resize != "plain") if self.split == "motion" else None
@@ -237,6 +252,13 @@ class Segmenter:
             stats.model += t1 - t0
             linked = linker.push(labels, proba if linked_proba else None, features)
             stats.link += time.perf_counter() - t1
+            if carry is not None:
+                t2 = time.perf_counter()
+                for frame in linked:
+                    frame.proba, frame.labels = carry(frame.index, frame.proba, _flow_into(batch, linker.next_window - len(batch), frame.index))
+                    if not (keep_proba or refining):
+                        frame.proba = None
+                stats.carry += time.perf_counter() - t2
             for frame in linked:
                 if refining:
                     t2 = time.perf_counter()
@@ -312,6 +334,16 @@ class Segmenter:
         sink = MemorySink()
         plain.run(sequence, sink)
         return sink.labels
+
+
+def _flow_into(batch: np.ndarray, first: int, index: int) -> np.ndarray | None:
+    """The flow (2, h, w) at model size from frame ``index - 1`` to frame ``index``, read
+    from ``batch`` (b, 2, WINDOW, h, w), whose window k starts at flow ``first + k`` (None for
+    frame 0). The frames a batch's windows complete need only flows the batch holds."""
+    if index == 0:
+        return None
+    k = min(index - 1 - first, len(batch) - 1)
+    return batch[k, :, index - 1 - first - k]
 
 
 class _Guides:

@@ -84,19 +84,21 @@ class OutputOptions:
     overlay: bool = False
 
 
-# What outputs written before the test-time flip, the refinement and the motion split
-# existed were made with.
-STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none"}
+# What outputs written before the test-time flip, the refinement, the motion split and the
+# temporal carry existed were made with.
+STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none", "carry": "none"}
 
 
 def stage_settings(record: dict) -> dict:
-    """``tta``, ``refine``, ``guided``, ``split`` and ``motion_split`` of a sequence record
+    """``tta``, ``refine``, ``guided``, ``split``, ``motion_split``, ``carry`` and
+    ``temporal_carry`` of a sequence record
     (see :func:`stseg_deploy.outputs.quality_settings`), with the values outputs written
     before these stages existed mean."""
     settings = {**STAGES_BEFORE, **(record.get("settings") or {})}
     return {
         "tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided"),
         "split": settings["split"], "motion_split": settings.get("motion_split"),
+        "carry": settings["carry"], "temporal_carry": settings.get("temporal_carry"),
     }
 
 

@@ -95,7 +95,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     if len(by_stages) > 1:
         groups = "; ".join(f"{stages} ({_names(names)})" for stages, names in sorted(by_stages.items()))
         raise StsegInputError(
-            f"{folder}: outputs made with different settings (tta, refine, split in {SEQUENCE_FILE}): {groups}; "
+            f"{folder}: outputs made with different settings (tta, refine, split, carry in {SEQUENCE_FILE}): {groups}; "
             "score each setting's outputs in its own folder"
         )
     sha = next(iter(by_hash), None)
@@ -114,7 +114,10 @@ def _stages_text(record: dict) -> str:
     motion = stages["motion_split"] or {}
     if split == "motion":
         split += f"(gain={motion.get('min_gain')}, extra={motion.get('extra')}, area={motion.get('min_area')}, form={motion.get('form', 1)})"
-    return f"tta={stages['tta']} refine={refine} split={split}"
+    carry = stages["carry"]
+    if carry != "none":
+        carry += f"(weight={(stages['temporal_carry'] or {}).get('weight')})"
+    return f"tta={stages['tta']} refine={refine} split={split} carry={carry}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:

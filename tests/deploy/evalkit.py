@@ -33,13 +33,13 @@ def infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeMo
     return root / "out" / name
 
 
-def infer_refined(root: Path, name: str = "cat", tta: str = "none", refine: str = "guided") -> Path:
+def infer_refined(root: Path, name: str = "cat", tta: str = "none", refine: str = "guided", carry: str = "none") -> Path:
     """A sequence with frames (48x64, twice the flows' 24x32) segmented with the given stages."""
     write_sequence(root / "flows" / name, 6, size=GT_SIZE)
     (seq,) = sequences_from_folders([root / "flows" / name])
     images = write_frames(root / "frames" / name, seq.frame_names, (48, 64))
     seq = replace(seq, images=tuple(images), frame_size=(48, 64))
-    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, eps=0.01, subsample=2), split="none")
+    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, eps=0.01, subsample=2), split="none", carry=carry)
     segment_to_folder(segmenter, seq, root / "out", model_sha256="m")
     return root / "out" / name
 

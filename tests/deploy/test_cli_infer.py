@@ -21,6 +21,7 @@ from PIL import Image
 
 import stseg_deploy.outputs
 import stseg_deploy.runtime
+from stseg_deploy.carry import DEFAULT_CARRY, CarrySettings
 from stseg_deploy.cli import infer_main
 from stseg_deploy.motionsplit import SPLIT_FORM
 from stseg_deploy.io.outdir import OutputBusyError
@@ -180,6 +181,7 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "tta": DEFAULT_TTA, "refine": "none",
         "split": "motion",
         "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1, "form": SPLIT_FORM},
+        "carry": DEFAULT_CARRY, **({"temporal_carry": {"weight": CarrySettings().weight}} if DEFAULT_CARRY != "none" else {}),
     }
     assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"

@@ -208,3 +208,57 @@ def test_segment_returns_the_linked_labels_without_refining(tmp_path: Path, monk
     assert calls == [] and labels.shape == (7, 12, 16)
     frames = list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
+
+
+def _pausing_square(folder: Path, n_frames: int = 12, pause=range(4, 8)) -> list[Path]:
+    """Flows (24, 40) of a background drifting down with an 8x8 square moving 4 px right per
+    frame, except on ``pause`` frames, where it moves with the background (its flow is the
+    background's, so the model cannot see it)."""
+    folder.mkdir(parents=True)
+    paths, left = [], 2
+    for t in range(n_frames):
+        flow = np.zeros((2, 24, 40), np.float32)
+        flow[1] = 0.2
+        if t not in pause:
+            flow[0, 8:16, left : left + 8] = 4.0
+            flow[1, 8:16, left : left + 8] = 0.0
+            left += 4
+        paths.append(folder / f"{t:05d}.flo")
+        write_flow(paths[-1], flow)
+    return paths
+
+
+def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> None:
+    """--carry forward runs on the linked probabilities, in frame order, with the flow into
+    each frame at model size: it holds the square's segment through its pause, follows the
+    reference TemporalCarry frame for frame, and with weight 0 changes nothing."""
+    from stseg_deploy.carry import CarrySettings, TemporalCarry
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.preprocess import resize_flow
+
+    paths = _pausing_square(tmp_path / "seq")
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    options = dict(batch_size=4, cut_size=None, tta="none", split="none")
+    plain = Segmenter(FakeModel(size=(12, 16)), **options)
+    linked = list(plain.linked_frames(seq, keep_proba=True))
+    square = linked[3].labels[5, 6]  # frame 3's square (columns 14-21 of 40) at model size
+    assert square != linked[3].labels[0, 0]
+    assert all((f.labels != square).all() for f in linked[4:8])  # the pause: the model loses it
+    still = Segmenter(FakeModel(size=(12, 16)), **options, carry="forward", carry_settings=CarrySettings(0.0))
+    np.testing.assert_array_equal(still.segment(seq), plain.segment(seq))
+    settings = CarrySettings(0.8)
+    carried = Segmenter(FakeModel(size=(12, 16)), **options, carry="forward", carry_settings=settings)
+    frames = list(carried.linked_frames(seq, keep_proba=True))
+    # Held through the pause where the square stopped (columns 18-25 of 40), pushed there by
+    # the flow of frame 3, and where it is once it moves again.
+    for f in frames[4:9]:
+        rows, cols = np.nonzero(f.labels == square)
+        assert len(rows) >= 6 and rows.min() >= 3 and rows.max() <= 9 and cols.min() >= 5 and 9 <= cols.max() <= 11
+    flows = [resize_flow(read_flow(p), (12, 16)) for p in paths]
+    reference = TemporalCarry(FakeModel().info.n_labels, len(paths) - 2, None, settings)
+    for frame, plain_frame in zip(frames, linked):
+        proba, labels = reference(frame.index, plain_frame.proba, None if frame.index == 0 else flows[frame.index - 1])
+        np.testing.assert_allclose(frame.proba, proba, atol=1e-6)
+        np.testing.assert_array_equal(frame.labels, labels)
+    with pytest.raises(ValueError, match="carry must be one of"):
+        Segmenter(FakeModel(), carry="backward")

@@ -38,12 +38,15 @@ def test_sequence_names_that_stseg_eval_writes_are_refused(tmp_path: Path) -> No
 
 
 def test_stage_settings_of_outputs_written_before_the_stages() -> None:
-    before = {"tta": "none", "refine": "none", "guided": None, "split": "none", "motion_split": None}
+    before = {"tta": "none", "refine": "none", "guided": None, "split": "none", "motion_split": None, "carry": "none", "temporal_carry": None}
     assert results.stage_settings({}) == before
     record = {"settings": {"tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4}}}
     assert results.stage_settings(record) == {
         "tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4},
+        "carry": "none", "temporal_carry": None,
     }
+    record["settings"].update(carry="forward", temporal_carry={"weight": 0.8})
+    assert results.stage_settings(record)["temporal_carry"] == {"weight": 0.8}
 
 
 def _fake_output(folder: Path, labels: np.ndarray, complete: bool = True) -> None:

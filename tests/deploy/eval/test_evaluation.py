@@ -77,8 +77,11 @@ def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
     infer_refined(tmp_path, "cat", tta="none", refine="guided")
     infer_refined(tmp_path, "dog", tta="flip", refine="guided")
     (tmp_path / "gt").mkdir()
-    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split in sequence.json\): "
-                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none \(cat\)"):
+    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split, carry in sequence.json\): "
+                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(cat\)"):
+        evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
+    infer_refined(tmp_path, "dog", tta="none", refine="guided", carry="forward")
+    with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.8\) \(dog\); .* carry=none \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
 
 

@@ -1,0 +1,186 @@
+"""Temporal carry: each linked frame's segment probabilities are carried to the next frame
+along the flow and blended with the next frame's own, so that a segment found where an
+object moves holds for a while where it stops (or moves like the background), which flow
+alone cannot show.
+
+For linked frames t = 0, 1, … at model size, with p_t the linked probabilities (L, h, w)
+and F_{t-1} the flow from frame t-1 to t (model pixels)::
+
+    q_0 = p_0
+    q_t = (1 - g·c·weight) · p_t + g·c·weight · push(q_{t-1}, F_{t-1})
+
+``push`` moves each pixel of q_{t-1} along its own flow, shared bilinearly among the pixels
+it lands between, and c (in [0, 1]) is how much landed on each pixel: where the motion
+uncovers something, nothing is carried. g is 1 only on the pixels of a carried segment that
+the frame has mostly dropped (it kept less than half its area), else 0: a segment the
+network keeps moves as the network says, without lag, and only a vanishing one is held.
+A segment the network drops for k
+frames keeps weight^k of its probability, so it outvotes the segment that took the pixels
+while weight^k > 1/2: weight 0.8 holds it 3 frames, 0.9 six. The labels become the argmax
+of q_t.
+
+Linking renames labels within chunks of ``--cut-size`` windows only: at a chunk's first
+frame the labels start afresh, so the carried segments are first matched one to one to the
+new chunk's (the assignment that maximises the pixels on which the warped argmax and the
+new labels agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from stseg_kernels import argmax_labels, assign_max
+
+CARRY_MODES = ("none", "forward")
+DEFAULT_CARRY = "none"
+
+# Where pushed pixels collide, each counts exp(FRONT_PER_PX · d), d (pixels, capped at
+# MAX_FRONT_PX) how far its motion is from the frame's median: 3 px apart outweighs the
+# background 400 to 1.
+FRONT_PER_PX = 2.0
+MAX_FRONT_PX = 50.0
+
+# A carried segment is held where the frame kept less than this share of its area; segments
+# smaller than MIN_HOLD_AREA of the frame are never held (a few stray pixels come and go).
+HOLD_SHARE = 0.5
+MIN_HOLD_AREA = 0.002
+
+
+@dataclass(frozen=True)
+class CarrySettings:
+    """``weight``: the share of the carried probabilities in each frame's blend, in [0, 1)."""
+
+    weight: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.weight < 1.0:
+            raise ValueError(f"carry weight must be in [0, 1), got {self.weight}")
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def splat_forward(proba: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``proba`` (L, h, w) float32 on frame t-1's grid, pushed to frame t along ``flow``
+    (2, h, w) float32, pixels, the motion from t-1 to t: each pixel y lands at y + flow(y)
+    and is shared bilinearly among the four pixels around it.
+
+    Where several pixels land on one, the one whose motion differs most from the frame's
+    median motion wins (weights ``exp(FRONT_PER_PX · d)``, d the L1 difference in pixels):
+    what moves against the scene is usually in front of it, so an object arriving over the
+    background covers it rather than blending with it.
+
+    Returns (carried (L, h, w) float32, coverage (h, w) float32 in [0, 1]): the landed
+    probabilities normalised per pixel, and how much landed there (1: at least one whole
+    pixel's worth). Where nothing landed (disoccluded pixels, or the frame's edge the
+    motion uncovered) coverage is 0 and carried is 0.
+
+    Pushing, not pulling: read at frame t's pixel, the flow of frame t-1 is the motion of
+    whatever was there before, so pulling samples the background ahead of a moving object
+    and the object behind it; each pixel's own flow says where it goes.
+    """
+    n_labels, h, w = proba.shape
+    rows, cols = np.mgrid[0:h, 0:w]
+    to_r = rows + flow[1].astype(np.float64)
+    to_c = cols + flow[0].astype(np.float64)
+    r0, c0 = np.floor(to_r).astype(np.int64), np.floor(to_c).astype(np.int64)
+    fr, fc = to_r - r0, to_c - c0
+    values = proba.reshape(n_labels, -1).astype(np.float64)
+    apart = np.abs(flow - np.median(flow.reshape(2, -1), axis=1)[:, None, None]).sum(axis=0)
+    front = np.exp(FRONT_PER_PX * np.minimum(apart, MAX_FRONT_PX)).ravel()
+    landed = np.zeros((n_labels, h * w))
+    weight = np.zeros(h * w)  # pixels' worth landed, for the coverage
+    ranked = np.zeros(h * w)  # the same with the front weights, to normalise by
+    for dr, dc, share in ((0, 0, (1 - fr) * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 0, fr * (1 - fc)), (1, 1, fr * fc)):
+        r, c = r0 + dr, c0 + dc
+        inside = ((r >= 0) & (r < h) & (c >= 0) & (c < w)).ravel()
+        target = (r * w + c).ravel()[inside]
+        share = share.ravel()[inside]
+        weight += np.bincount(target, share, minlength=h * w)
+        share = share * front[inside]
+        ranked += np.bincount(target, share, minlength=h * w)
+        for label in range(n_labels):
+            landed[label] += np.bincount(target, share * values[label, inside], minlength=h * w)
+    carried = np.divide(landed, ranked, out=np.zeros_like(landed), where=weight > 1e-6)
+    coverage = np.minimum(weight, 1.0)
+    return carried.reshape(n_labels, h, w).astype(np.float32), coverage.reshape(h, w).astype(np.float32)
+
+
+def match_labels(carried: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
+    """The one-to-one renaming of carried labels onto a new chunk's: (L,) int64, carried
+    label k → ``mapping[k]``, maximising the pixels where ``carried`` (h, w) renamed equals
+    ``labels`` (h, w)."""
+    counts = np.zeros((n_labels, n_labels), dtype=np.float64)
+    np.add.at(counts, (carried.ravel().astype(np.int64), labels.ravel().astype(np.int64)), 1.0)
+    return assign_max(counts)
+
+
+def held_pixels(carried: np.ndarray, coverage: np.ndarray, proba: np.ndarray) -> np.ndarray:
+    """(h, w) float32, 1 where the carry holds: pixels whose carried segment (the argmax of
+    ``carried`` (L, h, w), where ``coverage`` > 1/2) has lost more than ``1 - HOLD_SHARE`` of
+    its area in ``proba`` (L, h, w), the frame's own probabilities; 0 elsewhere.
+
+    A segment that keeps its area changes only where the network says so, without lag; one
+    that the frame drops (its object stopped, so its flow is the background's) is held.
+    """
+    n_labels = proba.shape[0]
+    covered = coverage > 0.5
+    before = np.argmax(carried, axis=0)
+    area_before = np.bincount(before[covered], minlength=n_labels)
+    area_now = np.bincount(np.argmax(proba, axis=0).ravel(), minlength=n_labels)
+    lost = (area_now < HOLD_SHARE * area_before) & (area_before >= MIN_HOLD_AREA * covered.size)
+    return (lost[before] & covered).astype(np.float32)
+
+
+class TemporalCarry:
+    """Carries probabilities through one sequence's linked frames, in order.
+
+    Args:
+        n_labels: L, the labels of the linked frames.
+        n_windows: the sequence's windows N (frames N + 2), to place chunk boundaries.
+        cut_size: the linker's chunk size in windows (None: one chunk).
+        settings: :class:`CarrySettings`.
+    """
+
+    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None, settings: CarrySettings) -> None:
+        self.n_labels = n_labels
+        self.n_windows = n_windows
+        self.cut_size = cut_size
+        self.settings = settings
+        self._previous: np.ndarray | None = None
+        self._chunk = -1
+        self._index = -1
+
+    def chunk(self, index: int) -> int:
+        """The linking chunk of frame ``index``: frame i is window i-1's middle frame (frame
+        0 the first window's first, the last frame the last window's last)."""
+        if self.cut_size is None:
+            return 0
+        window = min(max(index - 1, 0), self.n_windows - 1)
+        return window // self.cut_size
+
+    def __call__(self, index: int, proba: np.ndarray, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Frame ``index``'s linked ``proba`` (L, h, w) float32 and ``flow`` (2, h, w), the
+        motion from frame index-1 to this one (None for the first frame) → (carried proba
+        (L, h, w) float32, labels (h, w) uint8, its argmax). Frames must come in order."""
+        if index != self._index + 1:
+            raise ValueError(f"frames must come in order: got {index} after {self._index}")
+        self._index = index
+        chunk = self.chunk(index)
+        if self._previous is None or flow is None:
+            blended = proba.astype(np.float32, copy=True)
+        else:
+            carried, coverage = splat_forward(self._previous, flow)
+            if chunk != self._chunk:
+                covered = coverage > 0.5
+                mapping = match_labels(np.argmax(carried, axis=0)[covered], np.argmax(proba, axis=0)[covered], self.n_labels)
+                renamed = np.empty_like(carried)
+                renamed[mapping] = carried
+                carried = renamed
+            weight = np.float32(self.settings.weight) * coverage * held_pixels(carried, coverage, proba)
+            blended = (np.float32(1) - weight) * proba + weight * carried
+        self._chunk = chunk
+        self._previous = blended
+        return blended, argmax_labels(blended[None])[0]
