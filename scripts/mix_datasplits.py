@@ -33,6 +33,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path, help="prefix of the mixed DataSplit")
     parser.add_argument("sources", nargs="+", help="PREFIX=BASE_DIR")
+    parser.add_argument("--val-frames", type=int, default=None,
+                        help="keep only the first N flow frames of each val sequence: a cheaper validation at large input sizes")
     args = parser.parse_args()
     for split in SPLITS:
         tables = []
@@ -56,6 +58,8 @@ def main() -> None:
         if not all("Image" in t and t["Image"].map(lambda v: isinstance(v, str) and bool(v)).all() for t in tables):
             tables = [t.drop(columns=["Image"], errors="ignore") for t in tables]
         mixed = pd.concat(tables, ignore_index=True)
+        if split == "val" and args.val_frames is not None:
+            mixed = mixed.groupby("Sequence", sort=False, group_keys=False).head(args.val_frames).reset_index(drop=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         path = args.out.parent / f"{args.out.name}_{split}.csv"
         write_datasplit(path, mixed)
