@@ -274,8 +274,10 @@ def test_init_starts_from_a_checkpoints_weights(split, tmp_path: Path, monkeypat
     monkeypatch.setattr(pretrained, "PRETRAINED_DIR", tmp_path / "a" / "checkpoints")
     by_name = Trainer(_config(split, tmp_path / "c", init="last"))
     torch.testing.assert_close(by_name.model.state_dict(), tuned.model.state_dict())
-    with pytest.raises(ValueError, match=r"--init needs the same network \(or more segments\): features_start 4 there, 8 here"):
-        Trainer(_config(split, tmp_path / "d", init=str(source), features_start=8))
+    with pytest.raises(ValueError, match=r"--init needs the same network \(or more segments or features\): features_start 4 there, 2 here"):
+        Trainer(_config(split, tmp_path / "d", init=str(source), features_start=2))
+    wider = Trainer(_config(split, tmp_path / "w", init=str(source), features_start=8))  # widened, not refused
+    assert wider.model.features_start == 8
     with pytest.raises(ValueError, match=r"--init 'nope': neither a file nor a bundled name \(bundled: best, last\)"):
         Trainer(_config(split, tmp_path / "e", init="nope"))
 
