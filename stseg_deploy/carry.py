@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from stseg_kernels import argmax_labels, assign_max
+from stseg_kernels import argmax_labels, assign_max, frame_chunks
 
 CARRY_MODES = ("none", "forward")
 DEFAULT_CARRY = "none"
@@ -146,20 +146,15 @@ class TemporalCarry:
 
     def __init__(self, n_labels: int, n_windows: int, cut_size: int | None, settings: CarrySettings) -> None:
         self.n_labels = n_labels
-        self.n_windows = n_windows
-        self.cut_size = cut_size
         self.settings = settings
+        self._chunks = frame_chunks(n_windows + 2, cut_size)  # the linker's chunks, by frame
         self._previous: np.ndarray | None = None
         self._chunk = -1
         self._index = -1
 
     def chunk(self, index: int) -> int:
-        """The linking chunk of frame ``index``: frame i is window i-1's middle frame (frame
-        0 the first window's first, the last frame the last window's last)."""
-        if self.cut_size is None:
-            return 0
-        window = min(max(index - 1, 0), self.n_windows - 1)
-        return window // self.cut_size
+        """The linking chunk of frame ``index`` (:func:`stseg_kernels.frame_chunks`)."""
+        return int(self._chunks[index])
 
     def __call__(self, index: int, proba: np.ndarray, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Frame ``index``'s linked ``proba`` (L, h, w) float32 and ``flow`` (2, h, w), the
