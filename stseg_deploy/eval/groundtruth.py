@@ -72,6 +72,14 @@ class GroundTruth:
         self.split = split
         self.csv = split_path(data_file, split) if data_file is not None else None
         self.table = read_datasplit(data_file, split) if data_file is not None else None
+        if self.table is not None and self.table["GtMask"].isna().all():
+            # read_datasplit fills an absent column with empty cells: say which it was.
+            columns = list(pd.read_csv(self.csv, nrows=0).columns)
+            why = "its GtMask column is empty" if "GtMask" in columns else f"it has no GtMask column (columns: {', '.join(columns)})"
+            raise StsegInputError(
+                f"{self.csv}: lists no ground truth ({why}); stseg-eval needs mask files in a GtMask column, "
+                "or a --gt-dir folder"
+            )
 
     def masks(self, sequence: str, frame_names: list[str]) -> list[Path | None]:
         """Mask paths for a sequence's frames (None where a frame has none)."""

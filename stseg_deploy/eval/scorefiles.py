@@ -1,19 +1,19 @@
 """stseg-eval's files in OUT: ``scores.csv``, ``summary.csv``, with ``objects=True``
 ``objects.csv``, and the marker ``eval.json``,
 written under the rule of :mod:`stseg_deploy.io.outdir`: a lock, never overwriting a user's
-file, and after a failure no scores of an earlier run left behind."""
+file, and earlier complete scores kept until a new complete set replaces them."""
 
 from __future__ import annotations
 
 import contextlib
 import glob
 import math
+import os
 from pathlib import Path
 
 from ..io.atomic import atomic_write
 from .davis17 import export_davis17
-from ..errors import error_line
-from .evaluation import REASON_LIMIT, SAME_CUT, SCORED, Evaluation, evaluate
+from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
 from ..results import (
     EVAL_FILES,
@@ -117,32 +117,40 @@ def evaluate_and_write(
     allow_partial: bool = False,
     protocol: str = "stseg",
     objects: bool = False,
+    scores_dir: str | Path | None = None,
 ) -> Evaluation:
-    """:func:`evaluate`, then write ``OUT/scores.csv``, ``OUT/summary.csv`` and ``OUT/eval.json``;
-    with ``objects`` also ``OUT/objects.csv`` (one row per ground-truth object: sequence,
-    object, frames, present, J, segments, naive_shared; see :mod:`stseg_deploy.eval.multiobject`).
+    """:func:`evaluate` the outputs in ``out_dir``, then write ``scores.csv``, ``summary.csv``
+    and ``eval.json`` into ``scores_dir`` (default: ``out_dir``); with ``objects`` also
+    ``objects.csv`` (one row per ground-truth object: sequence, object, frames, present, J,
+    segments, naive_shared; see :mod:`stseg_deploy.eval.multiobject`).
 
-    The rule of :mod:`stseg_deploy.io.outdir`, for files: a lock on ``OUT/.eval.lock`` (a
-    second concurrent eval fails at once); a scores.csv / summary.csv / eval.json that
-    stseg-eval did not write (objects.csv too) is refused, never overwritten; ``eval.json`` is stamped
-    ``complete: false`` before anything else is touched and the earlier CSVs are removed,
-    so a failed, interrupted or killed run never leaves earlier scores behind as if they
-    were this run's; the CSVs are written atomically, ``eval.json`` (``complete: true``)
-    last. After an error, ``eval.json`` holds it. ``davis17``: also run
-    :func:`export_davis17` into that folder, in ``davis17_mode``. ``allow_partial`` is only recorded: deciding
-    what a partial result means is the caller's (stseg-eval's exit status).
+    The rule of :mod:`stseg_deploy.io.outdir`, for files: a lock on ``.eval.lock`` (a second
+    concurrent eval of the same folder fails at once); a scores.csv / summary.csv /
+    eval.json that stseg-eval did not write (objects.csv too) is refused, never
+    overwritten. Earlier scores are kept until a new complete set replaces them: nothing is
+    touched while scoring, so a failed or interrupted run leaves them as they were; a
+    partial result (some sequences skipped) does not replace an earlier result that scored
+    every sequence (nothing is written, and ``result.not_written`` says why); the new
+    CSVs are written under temporary names, then ``eval.json`` is stamped ``complete:
+    false``, the CSVs renamed into place (an earlier run's objects.csv that this run does
+    not write removed) and ``eval.json`` (``complete: true``) written last. ``davis17``:
+    also run :func:`export_davis17` into that folder, in ``davis17_mode``.
+    ``allow_partial`` is only recorded: deciding what a partial result means is the
+    caller's (stseg-eval's exit status).
 
     eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
     {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
     scored), partial, notes, davis17_files, objects (null, or {J_mean: mean over all
-    objects, n_objects, naive_shared}), error (null, or the error's line), and
+    objects, n_objects, naive_shared}), error (null), and
     ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
     """
     out = Path(out_dir)
     if not out.is_dir():
         raise FileNotFoundError(f"{out}: output folder not found")
+    dest = out if scores_dir is None else Path(scores_dir)
     settings = {
         "out_dir": str(out),
+        "scores_dir": str(dest),
         "gt_dir": None if gt_dir is None else str(gt_dir),
         "data_file": None if data_file is None else str(data_file),
         "split": split if data_file is not None else None,
@@ -158,41 +166,50 @@ def evaluate_and_write(
     }
     if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
         raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
-    with OutputLock(out / EVAL_LOCK, f"{out} ({EVAL_TOOL})"):
-        ours = _check_eval_files_ours(out, objects)
+    if dest != out:
+        if read_marker(dest, SEQUENCE_FILE, TOOL) is not None:
+            raise StsegOutputError(f"{dest}: is one sequence's {TOOL} output; write the scores to a folder of their own")
+        dest.mkdir(parents=True, exist_ok=True)
+    with OutputLock(dest / EVAL_LOCK, f"{dest} ({EVAL_TOOL})"):
+        ours = _check_eval_files_ours(dest, objects)
         for name in EVAL_FILES:  # temp files of an eval that was killed mid-write
-            for stale in out.glob(f".{glob.escape(name)}.*.tmp"):
+            for stale in dest.glob(f".{glob.escape(name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
-        # Claim the names first: from here on a kill leaves a marker saying "incomplete".
-        _write_marker(out, {"settings": settings, "error": None}, complete=False, files=[])
-        try:
-            for name in ours:  # an earlier --objects run's objects.csv too: it is not this run's
-                (out / name).unlink(missing_ok=True)
-            result = evaluate(
-                out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol, objects=objects,
+        result = evaluate(
+            out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
+            binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol, objects=objects,
+        )
+        earlier = read_marker(dest, EVAL_MARKER, EVAL_TOOL)
+        if result.partial and earlier is not None and earlier.get("partial") is False and earlier.get("error") is None:
+            result.not_written = (
+                f"{dest} holds an earlier eval that scored every sequence; this one skipped {len(result.skipped)}, so its "
+                "scores were not written over those (write them elsewhere with --out DIR)"
             )
-            if davis17 is not None:
-                result.exported = export_davis17(
-                    out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                    resize_gt=resize_gt, mode=davis17_mode,
-                )
-            with atomic_write(out / SCORES_FILE, "w") as handle:
-                result.scores.to_csv(handle, index=False)
-            with atomic_write(out / SUMMARY_FILE, "w") as handle:
-                result.summary_table().to_csv(handle, index=False)
-            written = [SCORES_FILE, SUMMARY_FILE]
-            if result.objects is not None:
-                with atomic_write(out / OBJECTS_FILE, "w") as handle:
-                    result.objects.to_csv(handle, index=False)
-                written.append(OBJECTS_FILE)
-            _write_marker(out, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=written)
-        except BaseException as exc:
+            return result
+        if davis17 is not None:
+            result.exported = export_davis17(
+                out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
+                resize_gt=resize_gt, mode=davis17_mode,
+            )
+        tables = {SCORES_FILE: result.scores, SUMMARY_FILE: result.summary_table()}
+        if result.objects is not None:
+            tables[OBJECTS_FILE] = result.objects
+        staged: dict[str, Path] = {}
+        try:
+            for name, table in tables.items():
+                staged[name] = dest / f".{name}.new.{os.getpid()}.tmp"
+                with atomic_write(staged[name], "w") as handle:
+                    table.to_csv(handle, index=False)
+            # From here on a kill leaves a marker saying "incomplete" over the mixed files.
+            _write_marker(dest, {"settings": settings, "error": None}, complete=False, files=[])
+            for name, path in staged.items():
+                os.replace(path, dest / name)
             for name in ours:
+                if name not in tables:
+                    (dest / name).unlink(missing_ok=True)
+            _write_marker(dest, {"settings": settings, **_result_record(result), "error": None}, complete=True, files=list(tables))
+        finally:
+            for path in staged.values():
                 with contextlib.suppress(OSError):
-                    (out / name).unlink(missing_ok=True)
-            error = "interrupted" if isinstance(exc, KeyboardInterrupt) else error_line(exc, limit=REASON_LIMIT)
-            with contextlib.suppress(OSError):
-                _write_marker(out, {"settings": settings, "error": error}, complete=False, files=[])
-            raise
+                    path.unlink(missing_ok=True)
     return result

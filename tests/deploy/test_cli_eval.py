@@ -159,7 +159,7 @@ def test_ground_truth_of_another_size_is_an_error_unless_resize_gt(outputs: Path
     assert resized.stdout.strip().splitlines()[-1] == "J=1.000"
     # The DAVIS export checks sizes the same way; with --resize-gt it matches the annotations.
     export = run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
-    assert export.exit_code == 1 and "ground truth is 48x64" in export.stderr
+    assert export.exit_code == 1 and "ground truth is 48x64" in export.stdout  # its reason; no scores written over the complete ones
     assert not (outputs / "d17").exists()
     export = run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt", "--davis17", str(outputs / "d17"))
     assert export.exit_code == 0, export.output
@@ -194,10 +194,11 @@ def test_mismatched_ground_truth(outputs: Path) -> None:
 def test_outputs_are_refused_as_ground_truth(outputs: Path) -> None:
     result = run_eval(outputs, "--gt-dir", str(outputs / "out"))  # scoring outputs against themselves: J=1
     assert result.exit_code == 1 and "J=" not in result.output
-    assert "out: an stseg-eval output, not ground truth" in result.output  # eval claimed OUT first
+    assert "out/cat: an stseg-infer output, not ground truth" in result.output
     assert _ground_truth_refuses(outputs / "out", "cat")
     gt_dir = gt_from_label(outputs, 0)
-    assert run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17")).exit_code == 0
+    second = run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
+    assert second.exit_code == 0, second.output
     result = run_eval(outputs, "--gt-dir", str(outputs / "d17"))
     assert result.exit_code == 1 and "d17: an stseg-davis17 output, not ground truth" in result.output
 
@@ -227,7 +228,8 @@ def test_an_output_a_killed_swap_moved_aside_is_restored_and_scored(outputs: Pat
 def _ground_truth_refuses(folder: Path, sequence: str) -> bool:
     from stseg_deploy.eval.groundtruth import GroundTruth
 
-    (folder / "eval.json").unlink(missing_ok=True)
+    for name in ("eval.json", "scores.csv", "summary.csv"):  # the refused run's all-skipped scores
+        (folder / name).unlink(missing_ok=True)
     with pytest.raises(StsegInputError, match=f"{sequence}: an stseg-infer output, not ground truth"):
         GroundTruth(gt_dir=folder).masks(sequence, FRAMES)
     return True
@@ -349,7 +351,9 @@ def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
     Image.fromarray(colours).save(bad)
     result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects", "--resize-gt")
     assert result.exit_code == 1
-    assert read_summary(outputs).loc["cat", "reason"].startswith(f"{bad}: 2 colours, and (10, 20, 30) is not a DAVIS palette colour")
+    # The reason is printed; summary.csv keeps the earlier complete run's scores.
+    assert f"skipped: {bad}: 2 colours, and (10, 20, 30) is not a DAVIS palette colour" in result.stdout
+    assert read_summary(outputs).loc["cat", "status"] == "scored"
     # The binary measure alone still reads it (any non-zero is foreground).
     assert run_eval(outputs, "--gt-dir", str(gt_dir), "--resize-gt").exit_code == 0
 

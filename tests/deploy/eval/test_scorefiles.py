@@ -39,18 +39,34 @@ def test_eval_json_records_what_was_scored(outputs: Path) -> None:
     assert marker["partial"] is True and marker["error"] is None
 
 
-def test_a_failed_eval_removes_its_previous_files(outputs: Path) -> None:
+def test_a_failed_or_partial_eval_keeps_the_earlier_scores(outputs: Path) -> None:
     gt_dir = gt_from_label(outputs, 0)
+    out = outputs / "out"
     assert run_eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
-    assert (outputs / "out" / "scores.csv").is_file() and (outputs / "out" / "summary.csv").is_file()
+    before = {name: (out / name).read_bytes() for name in ("scores.csv", "summary.csv", "eval.json")}
     result = run_eval(outputs, "--gt-dir", str(outputs / "nothing"))
     assert result.exit_code == 1 and "nothing: ground-truth folder not found" in result.stderr
-    assert not (outputs / "out" / "scores.csv").exists() and not (outputs / "out" / "summary.csv").exists()
-    marker = eval_marker(outputs)
-    assert marker["stseg"]["complete"] is False and marker["stseg"]["files"] == []
-    assert "ground-truth folder not found" in marker["error"]
-    assert run_eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0  # its own failure is no user file
+    assert {name: (out / name).read_bytes() for name in before} == before  # nothing touched
+    # A run that scores nothing (here: no mask matches) lists its reasons but does not
+    # replace scores that covered every sequence.
+    (outputs / "empty" / "cat").mkdir(parents=True)
+    result = run_eval(outputs, "--gt-dir", str(outputs / "empty"))
+    assert result.exit_code == 1 and "cat" in result.stdout and "skipped" in result.stdout
+    assert "holds an earlier eval that scored every sequence" in result.stderr and "--out DIR" in result.stderr
+    assert {name: (out / name).read_bytes() for name in before} == before
+    # ... which --out writes elsewhere, complete with its reasons.
+    result = run_eval(outputs, "--gt-dir", str(outputs / "empty"), "--out", str(outputs / "elsewhere"))
+    assert result.exit_code == 1 and "no sequence could be scored" in result.stderr
+    assert read_summary_at(outputs / "elsewhere").loc["cat", "status"] == "skipped"
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert run_eval(outputs, "--gt-dir", str(gt_dir)).exit_code == 0
     assert eval_marker(outputs)["stseg"]["complete"] is True
+
+
+def read_summary_at(folder: Path):
+    import pandas as pd
+
+    return pd.read_csv(folder / "summary.csv").set_index("sequence")
 
 
 def test_a_users_csv_is_never_overwritten(outputs: Path) -> None:
@@ -111,7 +127,7 @@ def test_objects_csv_follows_the_eval_file_rules(outputs: Path) -> None:
     assert not (out / "objects.csv").exists() and eval_marker(outputs)["objects"] is None
     assert run_eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
     failed = run_eval(outputs, "--gt-dir", str(outputs / "nothing"), "--objects")
-    assert failed.exit_code == 1 and not (out / "objects.csv").exists()
+    assert failed.exit_code == 1 and (out / "objects.csv").is_file()  # the earlier run's, kept
     (out / ".objects.csv.abc123.tmp").write_text("half")  # a killed eval's temp file
     assert run_eval(outputs, "--gt-dir", str(gt_dir), "--objects").exit_code == 0
     assert not (out / ".objects.csv.abc123.tmp").exists()
