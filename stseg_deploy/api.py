@@ -3,6 +3,8 @@
     import stseg_deploy as st
     result = st.segment("clip.mp4")          # a video file, a frame folder or a flow folder
     result.labels                             # (F, H, W) uint8, one label map per flow frame
+    result.foreground                         # (F, H, W) bool, the moving objects (no ground truth used)
+    result.save("out")                        # out/clip/: what stseg-infer writes
 
 ``segment`` runs what ``stseg-infer`` runs on one input, with the same defaults and the same
 option names (``tta``, ``refine``, ``motion_split``, ``link``, ``cut_size``, ...), and keeps
@@ -11,7 +13,8 @@ the result in memory instead of writing a folder. ``list_models()`` lists the bu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -20,20 +23,23 @@ from stseg_kernels import DEFAULT_CUT_SIZE
 
 from .carry import DEFAULT_CARRY, CarrySettings
 from .flowrecipe import resolve_recipe
-from .linker import DEFAULT_LINK
+from .foreground import DEFAULT_FOREGROUND
+from .linker import DEFAULT_LINK, LinkedFrame
 from .motionsplit import DEFAULT_SPLIT, SplitSettings
 from .pipeline import Segmenter, SequenceStats
 from .preprocess import resize_labels
 from .refine import DEFAULT_REFINE, GuidedSettings
 from .runtime import load_model
-from .sinks import MemorySink
+from .outputs import frames_to_folder
+from .results import OutputOptions, object_id_maps
+from .sinks import CallbackSink, MemorySink
 from .errors import StsegInputError
 from .sources import sequences_from_inputs, with_frames
 from .tta import DEFAULT_TTA
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
 
 
-@dataclass
+@dataclass(repr=False, eq=False)  # eq=False: array fields make == ambiguous
 class Segmentation:
     """One segmented sequence.
 
@@ -42,7 +48,11 @@ class Segmentation:
     the model file given; n_labels: labels the maps may hold (the model's L, plus the motion
     split's spare segments); labels: (F, H, W) uint8 at the frames' size (refined when the
     frames guided a refinement, else the linked labels upsampled, nearest); proba:
-    (F, n_labels, h, w) float32 at the model's size, when ``save_proba``; stats: timings.
+    (F, n_labels, h, w) float32 at the model's size, when ``save_proba``; stats: timings;
+    object_labels: (F, n_labels) bool, which labels are moving objects in each frame (None
+    with ``foreground="none"``). :attr:`foreground` and :attr:`objects` are the masks and
+    object-id maps drawn from them; :meth:`save` writes what ``stseg-infer`` writes;
+    :meth:`overlay` draws the objects over the frames.
     """
 
     name: str
@@ -52,6 +62,86 @@ class Segmentation:
     labels: np.ndarray
     proba: np.ndarray | None
     stats: SequenceStats
+    object_labels: np.ndarray | None = None
+    _linked: np.ndarray | None = field(default=None, repr=False)  # (F, h, w) at model size
+    _refined: bool = field(default=False, repr=False)
+    _segmenter: Segmenter | None = field(default=None, repr=False)
+    _sequence: object = field(default=None, repr=False)
+
+    @property
+    def foreground(self) -> np.ndarray | None:
+        """(F, H, W) bool: the moving objects' pixels (no ground truth used), None when the
+        foreground was not decided."""
+        return None if self.object_labels is None else self.objects > 0
+
+    @property
+    def objects(self) -> np.ndarray | None:
+        """(F, H, W) uint8 object-id maps: 0 background, label + 1 on an object's pixels (ids as
+        stable over time as the labels), None when the foreground was not decided."""
+        return None if self.object_labels is None else object_id_maps(self.labels, self.object_labels)
+
+    def __repr__(self) -> str:
+        height, width = self.labels.shape[1:]
+        decided = "not decided" if self.object_labels is None else f"{int(self.object_labels.any(axis=0).sum())} object label(s)"
+        return (
+            f"Segmentation({self.name!r}: {len(self.frame_names)} frames {width}x{height}, "
+            f"{self.n_labels} labels, model {self.model!r}, foreground {decided})"
+        )
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``out_dir/<name>/`` as ``stseg-infer`` does (labels.npy, the label PNGs,
+        foreground/ and objects/, proba/ when kept, sequence.json), under the same rules: an
+        earlier output is replaced only once this one is complete, and a folder holding files
+        stseg did not write is refused. Returns the sequence folder."""
+        if self._segmenter is None or self._linked is None:
+            raise ValueError("this Segmentation was not made by stseg_deploy.segment(); nothing to save it with")
+        frames = [
+            LinkedFrame(
+                index=t, labels=self._linked[t], proba=None if self.proba is None else self.proba[t], features=None,
+                refined=self.labels[t] if self._refined else None,
+                objects=None if self.object_labels is None else self.object_labels[t],
+            )
+            for t in range(len(self.frame_names))
+        ]
+        options = OutputOptions(save_proba=self.proba is not None)
+        frames_to_folder(self._segmenter, self._sequence, frames, self.stats, out_dir, options)
+        return Path(out_dir) / self.name
+
+    def overlay(self, alpha: float = 0.5) -> Iterator[np.ndarray]:
+        """The frames with the moving objects tinted (every segment, when the foreground was
+        not decided), one (H, W, 3) uint8 RGB image per flow frame, read again from the
+        source as they are drawn (a flow folder without frames: over the flow's colours)."""
+        from .viz.overlay import blend_labels
+
+        for t, image in enumerate(_source_frames(self._sequence, len(self.frame_names))):
+            labels = self.labels[t]
+            untinted = None if self.object_labels is None else ~self.object_labels[t][labels]
+            yield blend_labels(image, labels, alpha=alpha, untinted=untinted)
+
+
+def _source_frames(sequence, n: int) -> Iterator[np.ndarray]:
+    """The first ``n`` frames a sequence's flows start from, (H, W, 3) uint8 RGB: a video's
+    decoded again, a folder's images, or the flows' colours when no frame is known."""
+    if sequence is None:
+        raise ValueError("this Segmentation was not made by stseg_deploy.segment(); it has no frames to draw on")
+    if sequence.video is not None:
+        from .io.videoio import open_frame_source
+
+        for index, frame in open_frame_source(sequence.video.path):
+            if index >= n:
+                return
+            yield frame
+    elif sequence.has_frames:
+        from .io.videoio import read_image
+
+        for path in sequence.images[:n]:
+            yield read_image(path)
+    else:
+        from .io.flowio import read_flow
+        from .viz.flowcolour import flow_to_rgb
+
+        for path in sequence.flows[:n]:
+            yield flow_to_rgb(read_flow(path))
 
 
 def segment(
@@ -80,14 +170,18 @@ def segment(
     flow_scale: float | str | None = None,
     flow_step: int = 1,
     frames: str | Path | None = None,
+    foreground: str = DEFAULT_FOREGROUND,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Segmentation:
     """Segment one video file, frame folder or flow folder, as ``stseg-infer INPUT`` does.
 
     ``model``: a bundled name or a model file (.onnx, or .ts with torch); None is the
     bundled default. Video flow follows the model's training flow unless ``flow_*`` say
     otherwise. ``frames``: for a flow folder, the folder of its frames (named like the
-    flows), which the guided refinement needs. Raises StsegInputError (a ValueError)
-    naming the file for bad input.
+    flows), which the guided refinement needs. ``foreground``: "motion" (which segments
+    are moving objects, :mod:`stseg_deploy.foreground`) or "none". ``on_frame(done,
+    total)``: called after each frame, for a progress display (a long video takes
+    minutes). Raises StsegInputError (a ValueError) naming the file for bad input.
     """
     model_file, bundled = resolve_model(model)
     loaded = load_model(model_file, provider=provider, threads=threads)
@@ -101,10 +195,11 @@ def segment(
         loaded, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size,
         tta=tta, refine=refine, guided=GuidedSettings(guided_radius, guided_eps, guided_subsample),
         split=motion_split, split_settings=SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain),
-        carry=carry, carry_settings=CarrySettings(weight=carry_weight),
+        carry=carry, carry_settings=CarrySettings(weight=carry_weight), foreground=foreground,
     )
     sink = MemorySink()
-    stats = segmenter.run(sequence, sink, keep_proba=save_proba)
+    sinks = [sink] if on_frame is None else [sink, CallbackSink(on_frame)]
+    stats = segmenter.run(sequence, sinks, keep_proba=save_proba)
     if sink.refined is not None:
         labels = sink.refined
     else:
@@ -117,6 +212,11 @@ def segment(
         labels=labels,
         proba=sink.proba if save_proba else None,
         stats=stats,
+        object_labels=sink.objects,
+        _linked=sink.labels,
+        _refined=sink.refined is not None,
+        _segmenter=segmenter,
+        _sequence=sequence,
     )
 
 

@@ -17,10 +17,12 @@ from .eval.evaluation import PROTOCOLS, SAME_CUT
 from .io.datasplit import SPLITS
 from .eval.davis17 import DAVIS17_MODES
 from .errors import StsegInputError
+from .io.outdir import StsegOutputError
 from .results import OutputOptions
 from .flowrecipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from .flowrecipe import METHODS as FLOW_METHODS
 from .carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings
+from .foreground import DEFAULT_FOREGROUND, FOREGROUND_MODES
 from .cluster import InferJob
 from .raykit import INSTALL_HINT
 from .linker import DEFAULT_LINK
@@ -95,12 +97,13 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--motion-split-gain", type=click.FloatRange(min=0, min_open=True), default=_SPLIT.min_gain, help="Motion split: the L1 residual, as a share of the window's mean flow magnitude, above which one motion does not explain a region (its mean: it is cut) and below which one group's motion explains another (its median: they are joined); never below 0.1 px at model size.")
 @click.option("--motion-split-extra", type=click.IntRange(min=0, max=32), default=_SPLIT.extra, help="Motion split: spare segments a window may add.")
 @click.option("--carry", type=click.Choice(CARRY_MODES), default=DEFAULT_CARRY, help="Temporal carry. forward: each linked frame's probabilities are carried to the next frame along the flow and blended with its own, so a segment holds while its object stops or moves like the background; none: each frame as linking left it.")
-@click.option("--carry-weight", type=click.FloatRange(min=0, max=1, max_open=True), default=_CARRY.weight, help="Temporal carry: the carried probabilities' share of each frame's blend; a segment the network drops for k frames holds while weight^k > 1/2 (0.8: 3 frames).")
+@click.option("--carry-weight", type=click.FloatRange(min=0, max=1, max_open=True), default=_CARRY.weight, help="Temporal carry: the carried probabilities' share of each frame's blend; a segment the network drops for k frames holds while weight^k > 1/2 (0.8: 3 frames, 0.9: 6).")
+@click.option("--foreground", type=click.Choice(FOREGROUND_MODES), default=DEFAULT_FOREGROUND, help="Which segments are the moving objects, decided without ground truth. motion: per linking chunk, a segment whose flow the frame's dominant motion leaves unexplained and that stays off the frame's border is an object; writes foreground/ (0/255 masks) and objects/ (object ids) and draws the background black in the label PNGs; none: labels only.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True)
-def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, motion_split, motion_split_gain, motion_split_extra, carry, carry_weight, frames_dir, skip_done, ray_address, verbose) -> None:
+def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size, batch_size, provider, threads, link, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, tta, refine, guided_radius, guided_eps, guided_subsample, motion_split, motion_split_gain, motion_split_extra, carry, carry_weight, foreground, frames_dir, skip_done, ray_address, verbose) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -155,6 +158,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
         segmenter = Segmenter(
             model, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size, tta=tta, refine=refine, guided=guided,
             split=motion_split, split_settings=split_settings, carry=carry, carry_settings=carry_settings,
+            foreground=foreground,
         )
         for sequence in sequences:
             # --refine guided without frames, or a listed frame missing: named before anything runs.
@@ -186,7 +190,7 @@ def infer_main(model_path, inputs, data_file, split, base_dir, out_dir, cut_size
             str(Path(out_dir).absolute()), str(Path(model_file).absolute()), provider, threads or 1, batch_size, cut_size,
             link, None if image_size is None else tuple(image_size), outputs, model_sha256,
             tta=tta, refine=refine, guided=guided, split=motion_split, split_settings=split_settings,
-            carry=carry, carry_settings=carry_settings, cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
+            carry=carry, carry_settings=carry_settings, foreground=foreground, cwd=os.getcwd(),  # the workers start there, so relative input paths mean the same
         )
         _infer_on_ray(ray_address, sequences, job)
         return
@@ -314,7 +318,8 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
 @click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence, named like the sequence folders in OUT_DIR, of 0/255 PNG masks named like the frames.")
 @click.option("--cut-size", default=SAME_CUT, callback=_cut_size(same=True), help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
-@click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask.")
+@click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask. optimax: the segments that best match the ground truth, per --cut-size chunk (the paper's protocol, to compare with papers); foreground: the moving objects stseg-infer chose without ground truth (what a user gets); fair: segments more than half inside the ground truth; exceptbiggest: all but the largest.")
+@click.option("--out", "scores_dir", type=click.Path(file_okay=False), default=None, help="Write scores.csv, summary.csv, objects.csv and eval.json here instead of OUT_DIR (created if missing), e.g. to keep one folder's scores under several --binary.")
 @click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
 @click.option("--protocol", type=click.Choice(PROTOCOLS), default=PROTOCOLS[0], help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
@@ -322,9 +327,11 @@ def flow_main(source, out_dir, method, size, flow_scale, step, verbose) -> None:
 @click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 @click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help="With --davis17 (default background): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
 @click.option("-v", "--verbose", is_flag=True)
-def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, resize_gt, allow_partial, protocol, objects, davis17, davis17_mode, verbose) -> None:
+def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, scores_dir, resize_gt, allow_partial, protocol, objects, davis17, davis17_mode, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
-    summary.csv and eval.json (what was scored, and how).
+    summary.csv and eval.json (what was scored, and how), or into --out DIR. Earlier scores
+    stay until a new complete set replaces them: a failed run touches nothing, and a partial
+    one does not overwrite scores that covered every sequence.
 
     Every sequence folder of OUT_DIR (and with --data-file every sequence of the split) is
     scored or listed as skipped with its reason. Exit status 1 when any was skipped, unless
@@ -347,7 +354,7 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
         result = evaluate_and_write(
             out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
             cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, davis17_mode=davis17_mode, allow_partial=allow_partial,
-            protocol=protocol, objects=objects,
+            protocol=protocol, objects=objects, scores_dir=scores_dir,
         )
     except (OSError, ValueError) as exc:
         fail(exc)
@@ -370,10 +377,12 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, res
             click.echo(f"{row.sequence:<24} frames {row.frames:>5}  J {row.jaccard_mean:.3f}{per_object.get(row.sequence, none)}{sparse}")
         else:
             click.echo(f"{row.sequence:<24} skipped: {row.reason}")
-    out = Path(out_dir)
+    out = Path(scores_dir or out_dir)
+    n_skipped, n_asked = len(result.skipped), len(result.summary)
+    if result.not_written is not None:
+        fail(StsegOutputError(f"{n_skipped} of {n_asked} sequence(s) could not be scored (reasons above); {result.not_written}"))
     objects_file = f"; objects: {out / 'objects.csv'}" if result.objects is not None else ""
     click.echo(f"scores: {out / 'scores.csv'}; summary: {out / 'summary.csv'}{objects_file}; record: {out / 'eval.json'}")
-    n_skipped, n_asked = len(result.skipped), len(result.summary)
     if not result.scored:
         fail(StsegInputError(f"{out}: no sequence could be scored; the {n_skipped} skipped are listed above and in summary.csv"))
     if result.objects is not None:
@@ -421,7 +430,8 @@ def _objects_by_sequence(objects) -> dict[str, str]:
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), default=None, help="PNG to write [default: SEQ_DIR/contact_sheet.png, which a rerun of stseg-infer replaces with the rest of the folder].")
 def viz_main(seq_dir, gt_dir, n_columns, cut_size, out_path) -> None:
     """Contact sheet of a segmented sequence (an stseg-infer OUT/SEQ folder): flow,
-    segments, selected mask and ground truth over a few frames. The flow row needs the flow
+    segments, the foreground stseg-infer chose (no ground truth used), the mask selected with
+    the ground truth and the ground truth, over a few frames. The flow row needs the flow
     files, or a video's flow kept by stseg-infer --overlay; without them it is left out."""
     from .viz.contact_sheet import sequence_contact_sheet
 

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .carry import DEFAULT_CARRY, CarrySettings
+from .foreground import DEFAULT_FOREGROUND, ForegroundSettings
 from .errors import error_line
 from .results import OutputOptions
 from .io.outdir import StsegOutputError
@@ -67,6 +68,8 @@ class InferJob:
     split_settings: SplitSettings | None = None
     carry: str = DEFAULT_CARRY
     carry_settings: CarrySettings | None = None
+    foreground: str = DEFAULT_FOREGROUND
+    foreground_settings: ForegroundSettings | None = None
     cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
@@ -146,6 +149,7 @@ class SegmentWorker:
             self.segmenter = Segmenter(
                 model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided, split=job.split, split_settings=job.split_settings,
                 carry=job.carry, carry_settings=job.carry_settings,
+                foreground=job.foreground, foreground_settings=job.foreground_settings,
             )
             self.device = f"{model.engine} on {model.device}"
         except (OSError, ValueError, RuntimeError) as exc:

@@ -27,13 +27,15 @@ class LinkedFrame:
     """One output frame: its index, labels (h, w) uint8 at model size and, when kept, renamed
     proba (L, h, w) float32 and features (C, h, w); ``refined`` (H, W) uint8: its labels at
     the frame's size after refinement (None when not refined: the labels upsampled, nearest,
-    stand for it)."""
+    stand for it); ``objects`` (L,) bool: which segments are moving objects, when the
+    foreground was decided (:mod:`stseg_deploy.foreground`), else None."""
 
     index: int
     labels: np.ndarray
     proba: np.ndarray | None
     features: np.ndarray | None
     refined: np.ndarray | None = None
+    objects: np.ndarray | None = None
 
 
 def rename_proba(proba: np.ndarray, mapping: np.ndarray) -> np.ndarray:

@@ -105,7 +105,7 @@ def motion_basis(t: int, h: int, w: int) -> np.ndarray:
     return basis
 
 
-def _fit(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True, terms: int = MOTION_TERMS) -> np.ndarray:
+def fit_motion(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True, terms: int = MOTION_TERMS) -> np.ndarray:
     """Weighted least squares θ (2, K) of flow (2, N) on basis (K, N): :func:`motion_basis`
     rows (``ridge``: its shape terms damped, see :data:`SHAPE_RIDGE`), or a subset of them
     keeping ``terms`` per frame with the constant first (``ridge=False``).
@@ -132,7 +132,7 @@ def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = 4) -> tupl
     """L1 fit by reweighted least squares: (θ (2, K), residual |u − û| + |v − v̂| (N,))."""
     weights = np.ones(flow.shape[1])
     for _ in range(iterations):
-        theta = _fit(basis, flow, weights)
+        theta = fit_motion(basis, flow, weights)
         residual = np.abs(flow - theta @ basis).sum(axis=0)
         weights = 1.0 / np.maximum(residual, 1e-3)
     return theta, residual
@@ -404,7 +404,7 @@ def _main_motion_outliers(
     best, best_count = None, -1
     for center in np.unique(np.linspace(0, pixels.size - 1, PATCHES).astype(np.int64)):
         near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
-        theta = _fit(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False, terms=3)
+        theta = fit_motion(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False, terms=3)
         inliers = _residual(affine, sub_flow, theta) <= threshold
         if inliers.sum() > best_count:
             best, best_count = inliers, int(inliers.sum())

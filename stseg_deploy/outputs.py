@@ -14,7 +14,7 @@ from .linker import LinkedFrame
 from .io.outdir import check_inputs_outside, check_name, file_sha256, read_marker
 from .pipeline import Segmenter, SequenceStats
 from .results import SEQUENCE_FILE, STAGES_BEFORE, TOOL, OutputOptions, sequence_output_unit
-from .sinks import FolderSink, OverlaySink
+from .sinks import FolderSink, FrameSink, OverlaySink, drive
 from .sources import Sequence
 from .io.videoio import DEFAULT_FPS
 
@@ -82,6 +82,42 @@ def segment_to_folder(
     frame, other files are written by a background thread as frames are linked
     (``on_frame`` is called from that thread, once a frame's files are written).
     """
+    def run(sinks: list[FrameSink]) -> SequenceStats:
+        return segmenter.run(sequence, sinks, keep_proba=options.save_proba, keep_features=options.save_features)
+
+    return _write_unit(segmenter, sequence, out_dir, options, run, on_frame, model_sha256)
+
+
+def frames_to_folder(
+    segmenter: Segmenter,
+    sequence,
+    frames: list[LinkedFrame],
+    stats: SequenceStats,
+    out_dir: str | Path,
+    options: OutputOptions = OutputOptions(),
+    model_sha256: str | None = None,
+) -> SequenceStats:
+    """Write frames ``segmenter`` already made of ``sequence`` (kept in memory, e.g. by the
+    Python API's :meth:`~stseg_deploy.api.Segmentation.save`) to ``out_dir / sequence.name``
+    exactly as :func:`segment_to_folder` would, under the same output-unit rules. Their
+    ``proba`` / ``features`` are written when ``options`` asks for them; ``options.overlay``
+    is refused (its frames are not kept)."""
+    if options.overlay:
+        raise ValueError("frames_to_folder writes no overlay: its video frames are not kept")
+    frames = sorted(frames, key=lambda f: f.index)
+    if [f.index for f in frames] != list(range(sequence.n_frames)):
+        raise ValueError(f"sequence {sequence.name!r}: {len(frames)} frames given for its {sequence.n_frames}")
+
+    def run(sinks: list[FrameSink]) -> SequenceStats:
+        drive(sinks, sequence, stats, iter(frames))
+        return stats
+
+    return _write_unit(segmenter, sequence, out_dir, options, run, None, model_sha256)
+
+
+def _write_unit(segmenter, sequence, out_dir, options, run, on_frame, model_sha256) -> SequenceStats:
+    """The output unit of one sequence: refused where it would hold an input, written under a
+    temporary name by ``run(sinks)``, committed with its record."""
     unit = sequence_output_unit(out_dir, sequence.name)
     check_inputs_outside([unit.target], sequence_inputs(sequence))
     if model_sha256 is None:
@@ -89,17 +125,19 @@ def segment_to_folder(
     with unit:
         markers = _flow_markers(sequence)
         names = sequence.frame_names
-        sinks = [FolderSink(unit.tmp, names, segmenter.image_size, options.save_proba, options.save_features, on_frame)]
+        folder = FolderSink(unit.tmp, names, segmenter.image_size, options.save_proba, options.save_features, on_frame,
+                            foreground=segmenter.foreground != "none")
+        sinks: list[FrameSink] = [folder]
         if options.overlay:
             fps = sequence.video.fps if sequence.video is not None else DEFAULT_FPS
             sinks.append(OverlaySink(unit.tmp, names, fps))
-        stats = segmenter.run(sequence, sinks, keep_proba=options.save_proba, keep_features=options.save_features)
+        stats = run(sinks)
         if _flow_markers(sequence) != markers:
             raise StsegInputError(
                 f"{sequence.name}: its flow folder was replaced by another stseg-flow run while being read; "
                 "nothing was written, run again"
             )
-        unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, options))
+        unit.commit(_sequence_record(segmenter, sequence, stats, model_sha256, options, folder.objects))
     return stats
 
 
@@ -148,8 +186,9 @@ def quality_settings(segmenter: Segmenter, sequence) -> dict:
     sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
     sequence: "guided" or "none") and, when guided, ``guided`` (its settings); ``split``
     and, when "motion", ``motion_split`` (its settings); ``carry`` and, when "forward",
-    ``temporal_carry`` (its settings). Outputs written before these
-    stages existed have none of these keys: "none" for each
+    ``temporal_carry`` (its settings); ``foreground`` and, when "motion",
+    ``foreground_settings``. Outputs written before these stages existed have none of these
+    keys: "none" for each
     (:func:`stseg_deploy.results.stage_settings`). Raises StsegInputError for
     ``refine="guided"`` on a sequence without frames."""
     refine = segmenter.refinement(sequence)
@@ -162,6 +201,9 @@ def quality_settings(segmenter: Segmenter, sequence) -> dict:
     out["carry"] = segmenter.carry
     if segmenter.carry != "none":
         out["temporal_carry"] = segmenter.carry_settings.as_dict()
+    out["foreground"] = segmenter.foreground
+    if segmenter.foreground != "none":
+        out["foreground_settings"] = segmenter.foreground_settings.as_dict()
     return out
 
 
@@ -190,6 +232,7 @@ def _sequence_record(
     stats: SequenceStats,
     model_sha256: str | None,
     options: OutputOptions,
+    objects: list[list[int] | None],
 ) -> dict:
     info = segmenter.model.info
     settings = output_settings(segmenter, sequence, options)
@@ -215,6 +258,9 @@ def _sequence_record(
         "engine": segmenter.model.engine,
         "device": segmenter.model.device,
         "seconds": {k: round(v, 4) for k, v in asdict(stats).items() if isinstance(v, float)},
+        # Per frame, the labels that are moving objects (foreground/ and objects/ are drawn
+        # from them); absent when the foreground was not decided.
+        **({"objects": objects} if segmenter.foreground != "none" else {}),
     }
 
 

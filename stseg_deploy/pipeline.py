@@ -6,7 +6,6 @@ Windows are streamed in batches, so memory depends on the batch size, not the vi
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import threading
 import time
@@ -19,13 +18,14 @@ from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
 from .carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings, TemporalCarry
 from .errors import StsegInputError
+from .foreground import DEFAULT_FOREGROUND, FOREGROUND_MODES, ForegroundDecider, ForegroundSettings
 from .linker import DEFAULT_LINK, LinkedFrame, StreamLinker
 from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
 from .background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
 from .runtime import SegmentationModel
-from .sinks import FrameSink, MemorySink
+from .sinks import FrameSink, MemorySink, drive
 from .sources import SequenceSource
 from .tta import DEFAULT_TTA, TTA_MODES, run_flipped
 
@@ -35,7 +35,8 @@ class SequenceStats:
     ``original_size`` (H, W) the outputs are written at (the frames' size when known, else
     the flows'), and seconds: ``read`` (reading, resizing, and the sinks' flow() hooks),
     ``model`` (with test-time flip: both passes and the averaging), ``link``, ``carry``
-    (the temporal carry), ``refine`` (the guided refinement), ``write`` and ``total``.
+    (the temporal carry), ``refine`` (the guided refinement), ``foreground`` (the foreground
+    decision), ``write`` and ``total``.
     Every float field becomes a key of ``"seconds"`` in sequence.json."""
 
     n_frames: int = 0
@@ -45,6 +46,7 @@ class SequenceStats:
     link: float = 0.0
     carry: float = 0.0
     refine: float = 0.0
+    foreground: float = 0.0
     write: float = 0.0
     total: float = 0.0
     original_size: tuple[int, int] = (0, 0)
@@ -74,6 +76,10 @@ class Segmenter:
             next along the flow and blended with its own, so a segment holds where its
             object stops (:mod:`stseg_deploy.carry`).
         carry_settings: its settings (default :class:`CarrySettings()`).
+        foreground: "motion": which segments are moving objects is decided per linking chunk
+            from the flow, and each linked frame carries it (``objects``,
+            :mod:`stseg_deploy.foreground`); "none": not decided.
+        foreground_settings: its settings (default :class:`ForegroundSettings()`).
     """
 
     def __init__(
@@ -90,6 +96,8 @@ class Segmenter:
         split_settings: SplitSettings | None = None,
         carry: str = DEFAULT_CARRY,
         carry_settings: CarrySettings | None = None,
+        foreground: str = DEFAULT_FOREGROUND,
+        foreground_settings: ForegroundSettings | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -103,6 +111,10 @@ class Segmenter:
             raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
         if carry not in CARRY_MODES:
             raise ValueError(f"carry must be one of {CARRY_MODES}, got {carry!r}")
+        if foreground not in FOREGROUND_MODES:
+            raise ValueError(f"foreground must be one of {FOREGROUND_MODES}, got {foreground!r}")
+        self.foreground = foreground
+        self.foreground_settings = foreground_settings if foreground_settings is not None else ForegroundSettings()
         self.carry = carry
         self.carry_settings = carry_settings if carry_settings is not None else CarrySettings()
         self.split = split
@@ -228,6 +240,10 @@ class Segmenter:
         linked_proba = keep_proba or refining or carrying
         carry = TemporalCarry(self.n_labels, stats.windows, self.cut_size, self.carry_settings) if carrying else None
         guides = _Guides(on_flow) if refining else None
+        decider = (
+            ForegroundDecider(self.n_labels, n_frames, self.cut_size, self.foreground_settings)
+            if self.foreground == "motion" else None
+        )
         splitter = (
             MotionSplitter(self.split_settings, move_prior=self.model.info.resize != "plain") if self.split == "motion" else None
         )
@@ -266,7 +282,13 @@ class Segmenter:
                     if not keep_proba:
                         frame.proba = None
                     stats.refine += time.perf_counter() - t2
-                yield frame
+                if decider is None:
+                    yield frame
+                    continue
+                t2 = time.perf_counter()
+                done = decider.push(frame, _own_flow(batch, linker.next_window - len(batch), frame.index, stats.windows))
+                stats.foreground += time.perf_counter() - t2
+                yield from done
         if linker.next_window != stats.windows:
             raise StsegInputError(
                 f"sequence {sequence.name!r}: {linker.next_window + WINDOW - 1} flow frames were read, "
@@ -290,50 +312,44 @@ class Segmenter:
         sinks = [sinks] if isinstance(sinks, FrameSink) else list(sinks)
         stats = SequenceStats()
         started = time.perf_counter()
-        opened: list[FrameSink] = []
 
         def on_flow(index: int, flow: np.ndarray, image: np.ndarray | None) -> None:
             for sink in sinks:
                 sink.flow(index, flow, image)
 
-        try:
-            for sink in sinks:
-                sink.open(sequence, stats)
-                opened.append(sink)
-            frames = self.linked_frames(
-                sequence, keep_proba=keep_proba, keep_features=keep_features, stats=stats,
-                on_flow=on_flow,
-                # Sinks see the frames a run reads anyway: a video's (decoded for its flow), or
-                # frame files read to refine; frame files are not read for a sink alone.
-                with_images=sequence.video is not None and any(sink.wants_images for sink in sinks),
-            )
-            # Closed on any error too: that stops and joins the read-ahead thread, which must
-            # not be left inside OpenCV when the interpreter exits (C++ terminate, exit 134).
-            with contextlib.closing(frames):
-                for frame in frames:
-                    for sink in sinks:
-                        sink.write(frame)
-            # Popped only once closed: a sink whose close() raises is aborted below.
-            while opened:
-                opened[0].close()
-                opened.pop(0)
-        except BaseException:
-            for sink in opened:
-                sink.abort()
-            raise
+        frames = self.linked_frames(
+            sequence, keep_proba=keep_proba, keep_features=keep_features, stats=stats,
+            on_flow=on_flow,
+            # Sinks see the frames a run reads anyway: a video's (decoded for its flow), or
+            # frame files read to refine; frame files are not read for a sink alone.
+            with_images=sequence.video is not None and any(sink.wants_images for sink in sinks),
+        )
+        # drive() closes the generator on any error too: that stops and joins the read-ahead
+        # thread, which must not be left inside OpenCV when the interpreter exits (exit 134).
+        drive(sinks, sequence, stats, frames)
         stats.total = time.perf_counter() - started
         return stats
 
     def segment(self, sequence: SequenceSource) -> np.ndarray:
         """All label maps of a sequence: (F, h, w) uint8 at model size, the linked labels
         (holds them in memory; use :func:`stseg_deploy.outputs.segment_to_folder` or a sink of
-        your own for long videos). No refinement is run: it would not change these labels;
+        your own for long videos). No refinement or foreground decision is run: neither would
+        change these labels;
         :meth:`run` with a :class:`~stseg_deploy.sinks.MemorySink` gives the refined maps."""
         plain = copy.copy(self)
         plain.refine = "none"
+        plain.foreground = "none"
         sink = MemorySink()
         plain.run(sequence, sink)
         return sink.labels
+
+
+def _own_flow(batch: np.ndarray, first: int, index: int, n_windows: int) -> np.ndarray:
+    """The flow (2, h, w) at model size of frame ``index`` (frame → frame + 1), read from
+    ``batch`` (b, 2, WINDOW, h, w), whose window k starts at flow ``first + k``: the window
+    that completes the frame (its middle, or the first or last window's end) is in it."""
+    window = min(max(index - 1, 0), n_windows - 1)
+    return batch[window - first, :, index - window]
 
 
 def _flow_into(batch: np.ndarray, first: int, index: int) -> np.ndarray | None:

@@ -10,6 +10,11 @@ Layout of ``OUT/SEQ/`` (one folder per sequence, written as one unit: see
 - ``<frame>.png``: indexed label maps (DAVIS palette) at the frames' size (``original_size``):
   the labels upsampled (nearest), or for a refined output (``settings.refine == "guided"``)
   the refined label maps, which then only these PNGs hold (see :func:`read_label_maps`);
+- ``foreground/<frame>.png``: 0/255 masks of the moving objects, DAVIS-2016 style, and
+  ``objects/<frame>.png``: object-id maps (0 background, an object's id = its label + 1, as
+  stable over time as the labels), both at ``original_size``, when the foreground was decided
+  (``settings.foreground == "motion"``; which labels are objects, per frame, is sequence.json's
+  ``objects``);
 - ``proba/<frame>.npy``: (L, h, w) float32 renamed probabilities (``--save-proba``);
 - ``features/<frame>.npy``: (C, h, w) float16 last-layer features (``--save-features``);
 - ``flow/<frame>.png``, ``overlay/<frame>.png``, ``overlay.mp4`` (``--overlay``);
@@ -45,6 +50,8 @@ TOOL = "stseg-infer"
 SEQUENCE_FILE = "sequence.json"
 LABELS_FILE = "labels.npy"
 PROBA_DIR = "proba"
+FOREGROUND_DIR = "foreground"
+OBJECTS_DIR = "objects"
 FEATURES_DIR = "features"
 FLOW_DIR = "flow"
 OVERLAY_DIR = "overlay"
@@ -84,14 +91,14 @@ class OutputOptions:
     overlay: bool = False
 
 
-# What outputs written before the test-time flip, the refinement, the motion split and the
-# temporal carry existed were made with.
-STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none", "carry": "none"}
+# What outputs written before the test-time flip, the refinement, the motion split, the
+# temporal carry and the foreground decision existed were made with.
+STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none", "carry": "none", "foreground": "none"}
 
 
 def stage_settings(record: dict) -> dict:
-    """``tta``, ``refine``, ``guided``, ``split``, ``motion_split``, ``carry`` and
-    ``temporal_carry`` of a sequence record
+    """``tta``, ``refine``, ``guided``, ``split``, ``motion_split``, ``carry``,
+    ``temporal_carry``, ``foreground`` and ``foreground_settings`` of a sequence record
     (see :func:`stseg_deploy.outputs.quality_settings`), with the values outputs written
     before these stages existed mean."""
     settings = {**STAGES_BEFORE, **(record.get("settings") or {})}
@@ -99,7 +106,34 @@ def stage_settings(record: dict) -> dict:
         "tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided"),
         "split": settings["split"], "motion_split": settings.get("motion_split"),
         "carry": settings["carry"], "temporal_carry": settings.get("temporal_carry"),
+        "foreground": settings["foreground"], "foreground_settings": settings.get("foreground_settings"),
     }
+
+
+def record_objects(record: dict, where: str | Path = "sequence.json") -> np.ndarray | None:
+    """Which labels are moving objects in each frame, from a sequence record: (F, L) bool,
+    or None for an output whose foreground was not decided (``--foreground none``, or
+    written before the decision existed). Raises ValueError naming ``where`` when the
+    record's ``objects`` does not fit its frames and labels."""
+    if stage_settings(record)["foreground"] == "none":
+        return None
+    chosen = record.get("objects")
+    n_frames, n_labels = len(record["frames"]), int(record["n_labels"])
+    if not isinstance(chosen, list) or len(chosen) != n_frames:
+        raise ValueError(f"{where}: 'objects' must list the object labels of each of its {n_frames} frames")
+    out = np.zeros((n_frames, n_labels), dtype=bool)
+    for t, labels in enumerate(chosen):
+        if not isinstance(labels, list) or any(not isinstance(x, int) or not 0 <= x < n_labels for x in labels):
+            raise ValueError(f"{where}: 'objects' of frame {record['frames'][t]} must be labels in [0, {n_labels}), got {labels!r}")
+        out[t, labels] = True
+    return out
+
+
+def object_id_maps(maps: np.ndarray, objects: np.ndarray) -> np.ndarray:
+    """Object-id maps from label maps (F, H, W) uint8 and :func:`record_objects` (F, L): (F,
+    H, W) uint8, 0 for background, label + 1 for an object's pixels."""
+    ids = np.where(objects, np.arange(1, objects.shape[1] + 1), 0).astype(np.uint8)  # (F, L)
+    return np.take_along_axis(ids, maps.reshape(len(maps), -1).astype(np.int64), axis=1).reshape(maps.shape)
 
 
 # -- one sequence's output --------------------------------------------------------------------

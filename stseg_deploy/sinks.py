@@ -8,8 +8,8 @@ thread; then ``close()``, or ``abort()`` instead when anything failed. So the pr
 (:class:`~stseg_deploy.pipeline.Segmenter`) stays apart from the code that writes files.
 
 - :class:`MemorySink`: label maps (and probabilities) in memory, for the Python API.
-- :class:`FolderSink`: ``labels.npy``, palette PNGs at the frames' size, ``proba/``,
-  ``features/`` (the record, ``sequence.json``, is written by
+- :class:`FolderSink`: ``labels.npy``, palette PNGs at the frames' size, ``foreground/``
+  and ``objects/`` (when the foreground was decided), ``proba/``, ``features/`` (the record, ``sequence.json``, is written by
   :func:`stseg_deploy.outputs.segment_to_folder`, which owns the output unit).
 - :class:`OverlaySink`: ``flow/`` colour images, ``overlay/`` PNGs and ``overlay.mp4``,
   blended as frames arrive, from the frames read for the flow (a video is not decoded again).
@@ -27,12 +27,13 @@ import numpy as np
 
 from .io.atomic import write_npy
 from .linker import LinkedFrame
-from .io.masks import write_label_png, write_png
+from .io.masks import write_label_png, write_mask_png, write_object_png, write_png
 from .io.npystream import NpyFrameWriter
 from .background import BackgroundWriter
 from .preprocess import resize_labels
-from .results import FEATURES_DIR, FLOW_DIR, LABELS_FILE, OVERLAY_DIR, OVERLAY_VIDEO, PROBA_DIR
-
+from .results import (
+    FEATURES_DIR, FLOW_DIR, FOREGROUND_DIR, LABELS_FILE, OBJECTS_DIR, OVERLAY_DIR, OVERLAY_VIDEO, PROBA_DIR, object_id_maps,
+)
 
 
 def frame_masks(frame: LinkedFrame, size: tuple[int, int]) -> np.ndarray:
@@ -67,20 +68,62 @@ class FrameSink:
         """Instead of close() when the run failed: stop, keep nothing half-written."""
 
 
+def drive(sinks: list[FrameSink], sequence, stats, frames) -> None:
+    """Feed linked ``frames`` (an iterable, pulled only after every sink is open) to
+    ``sinks``: each is opened, sees every frame in order, then is closed; when anything
+    fails, every sink opened is aborted instead and the error raised. ``frames`` is closed
+    (if it is a generator) on any error too."""
+    opened: list[FrameSink] = []
+    try:
+        for sink in sinks:
+            sink.open(sequence, stats)
+            opened.append(sink)
+        with contextlib.closing(frames) if hasattr(frames, "close") else contextlib.nullcontext():
+            for frame in frames:
+                for sink in sinks:
+                    sink.write(frame)
+        # Popped only once closed: a sink whose close() raises is aborted below.
+        while opened:
+            opened[0].close()
+            opened.pop(0)
+    except BaseException:
+        for sink in opened:
+            sink.abort()
+        raise
+
+
+class CallbackSink(FrameSink):
+    """Calls ``on_frame(done, total)`` after each linked frame: progress for the Python API."""
+
+    def __init__(self, on_frame) -> None:
+        self.on_frame = on_frame
+
+    def open(self, sequence, stats) -> None:  # noqa: ARG002
+        self._total = sequence.n_frames
+        self._done = 0
+
+    def write(self, frame: LinkedFrame) -> None:  # noqa: ARG002
+        self._done += 1
+        self.on_frame(self._done, self._total)
+
+
 class MemorySink(FrameSink):
     """Collects ``labels`` (F, h, w) uint8 at model size and, when the run keeps them,
     ``proba`` (F, L, h, w) float32; when the run refines, ``refined`` (F, H, W) uint8, the
-    label maps at the frames' size."""
+    label maps at the frames' size; when it decides the foreground, ``objects`` (F, L) bool,
+    which labels are moving objects in each frame."""
 
     def __init__(self) -> None:
         self.labels: np.ndarray | None = None
         self.proba: np.ndarray | None = None
         self.refined: np.ndarray | None = None
+        self.objects: np.ndarray | None = None
 
     def open(self, sequence, stats) -> None:  # noqa: ARG002
         self.labels = None
         self.proba = None
         self.refined = None
+        self.objects = None
         self._n_frames = sequence.n_frames
 
     def write(self, frame: LinkedFrame) -> None:
@@ -95,13 +138,21 @@ class MemorySink(FrameSink):
             if self.refined is None:
                 self.refined = np.empty((self._n_frames, *frame.refined.shape), dtype=np.uint8)
             self.refined[frame.index] = frame.refined
+        if frame.objects is not None:
+            if self.objects is None:
+                self.objects = np.zeros((self._n_frames, len(frame.objects)), dtype=bool)
+            self.objects[frame.index] = frame.objects
 
 
 class FolderSink(FrameSink):
     """Per-frame files in ``folder`` (an empty folder): labels stream into ``labels.npy``
     frame by frame at ``model_size`` (h, w), so memory stays flat; PNGs (resized to the
-    frames' size), probabilities and features are written by a background thread. ``on_frame(frame)`` is called from that
-    thread once a frame's files are written."""
+    frames' size), probabilities and features are written by a background thread.
+    ``foreground``: the run decides which segments are objects, so each frame also gets its
+    0/255 mask in ``foreground/`` and its object-id map in ``objects/``, its label PNG draws
+    the background black, and ``objects`` collects each frame's object labels (for
+    sequence.json). ``on_frame(frame)`` is called from the writer thread once a frame's files
+    are written."""
 
     def __init__(
         self,
@@ -111,6 +162,7 @@ class FolderSink(FrameSink):
         save_proba: bool = False,
         save_features: bool = False,
         on_frame: Callable[[LinkedFrame], None] | None = None,
+        foreground: bool = False,
     ) -> None:
         self.folder = Path(folder)
         self.names = names
@@ -118,8 +170,13 @@ class FolderSink(FrameSink):
         self.save_proba = save_proba
         self.save_features = save_features
         self.on_frame = on_frame
+        self.foreground = foreground
+        self.objects: list[list[int] | None] = [None] * len(names)
 
     def open(self, sequence, stats) -> None:  # noqa: ARG002
+        if self.foreground:
+            (self.folder / FOREGROUND_DIR).mkdir()
+            (self.folder / OBJECTS_DIR).mkdir()
         if self.save_proba:
             (self.folder / PROBA_DIR).mkdir()
         if self.save_features:
@@ -129,13 +186,23 @@ class FolderSink(FrameSink):
         self._volume = NpyFrameWriter(self.folder / LABELS_FILE, len(self.names), self.model_size, np.uint8)
 
     def write(self, frame: LinkedFrame) -> None:
+        if self.foreground:
+            if frame.objects is None:
+                raise ValueError(f"frame {self.names[frame.index]}: no foreground decided, yet the output is to hold one")
+            self.objects[frame.index] = [int(label) for label in np.flatnonzero(frame.objects)]
         self._volume.write(frame.index, frame.labels)
         self._writer.submit(lambda: self._write_files(frame))
 
     def _write_files(self, frame: LinkedFrame) -> None:
         t0 = time.perf_counter()
         name = self.names[frame.index]
-        write_label_png(self.folder / f"{name}.png", frame_masks(frame, self.stats.original_size))
+        maps = frame_masks(frame, self.stats.original_size)
+        objects = frame.objects if self.foreground else None
+        write_label_png(self.folder / f"{name}.png", maps, objects)
+        if objects is not None:
+            ids = object_id_maps(maps[None], objects[None])[0]
+            write_mask_png(self.folder / FOREGROUND_DIR / f"{name}.png", ids > 0)
+            write_object_png(self.folder / OBJECTS_DIR / f"{name}.png", ids)
         if frame.proba is not None:
             write_npy(self.folder / PROBA_DIR / f"{name}.npy", frame.proba.astype(np.float32))
         if frame.features is not None:
@@ -157,7 +224,7 @@ class FolderSink(FrameSink):
 class OverlaySink(FrameSink):
     """``flow/<frame>.png`` (the flow's colour images), ``overlay/<frame>.png`` and
     ``overlay.mp4``: the segments (the refined label maps when the run refines) blended, one
-    fixed colour per label, over the frames the run read (a video's, or a flow-file input's
+    fixed colour per label (only the moving objects' when the foreground was decided), over the frames the run read (a video's, or a flow-file input's
     frames when it refines with them), else over the flow colours. Each frame is blended as
     soon as its labels arrive, from the image kept when its flow was read."""
 
@@ -195,7 +262,10 @@ class OverlaySink(FrameSink):
         t0 = time.perf_counter()
         with self._lock:
             image = self._backgrounds.pop(frame.index)
-        blended = blend_labels(image, frame_masks(frame, image.shape[:2]), alpha=self.alpha)
+        maps = frame_masks(frame, image.shape[:2])
+        # With a foreground decided, only the moving objects are tinted.
+        untinted = None if frame.objects is None else ~frame.objects[maps]
+        blended = blend_labels(image, maps, alpha=self.alpha, untinted=untinted)
         self._writer.submit(lambda: _save_png(self.folder / OVERLAY_DIR / f"{self.names[frame.index]}.png", blended))
         self._video.write(blended)
         self.stats.write += time.perf_counter() - t0

@@ -3,6 +3,8 @@
 - ``exceptbiggest``: every segment but the largest (the largest is taken as background);
   needs no ground truth.
 - ``fair``: the segments with more than half of their pixels inside the ground truth.
+- ``foreground``: the segments stseg-infer decided are moving objects (``--foreground
+  motion``, recorded in sequence.json): what a user without ground truth gets.
 
 The per-chunk ``optimax`` selection lives in :func:`stseg_kernels.select_masks`.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-BINARISATIONS = ("optimax", "fair", "exceptbiggest")
+BINARISATIONS = ("optimax", "fair", "exceptbiggest", "foreground")
 
 
 def _counts(labels: np.ndarray, n_labels: int) -> np.ndarray:

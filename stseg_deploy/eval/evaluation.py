@@ -39,7 +39,7 @@ from stseg_kernels import frame_chunks, jaccard, select_masks
 
 from ..errors import StsegInputError, error_line
 from ..io.masks import VOID
-from ..results import SEQUENCE_FILE, Skipped, read_label_maps, scan_outputs, stage_settings
+from ..results import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, scan_outputs, stage_settings
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .davis_measures import boundary_f, region_similarity, statistics
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
@@ -95,7 +95,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     if len(by_stages) > 1:
         groups = "; ".join(f"{stages} ({_names(names)})" for stages, names in sorted(by_stages.items()))
         raise StsegInputError(
-            f"{folder}: outputs made with different settings (tta, refine, split, carry in {SEQUENCE_FILE}): {groups}; "
+            f"{folder}: outputs made with different settings (tta, refine, split, carry, foreground in {SEQUENCE_FILE}): {groups}; "
             "score each setting's outputs in its own folder"
         )
     sha = next(iter(by_hash), None)
@@ -104,7 +104,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
 
 def _stages_text(record: dict) -> str:
     """The mask-changing stages of an output, in a few words: ``tta=flip refine=guided(r=32,
-    eps=0.01, s=4) split=motion(gain=0.1, extra=4)``."""
+    eps=0.01, s=4) split=motion(gain=0.1, extra=4) carry=none foreground=motion(...)``."""
     stages = stage_settings(record)
     refine = stages["refine"]
     guided = stages["guided"] or {}
@@ -117,7 +117,11 @@ def _stages_text(record: dict) -> str:
     carry = stages["carry"]
     if carry != "none":
         carry += f"(weight={(stages['temporal_carry'] or {}).get('weight')})"
-    return f"tta={stages['tta']} refine={refine} split={split} carry={carry}"
+    foreground = stages["foreground"]
+    if foreground != "none":
+        chosen = stages["foreground_settings"] or {}
+        foreground += "(" + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items())) + ")"
+    return f"tta={stages['tta']} refine={refine} split={split} carry={carry} foreground={foreground}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:
@@ -202,19 +206,47 @@ def score_sequence(
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
     full, record = read_label_maps(seq_dir)
+    return score_label_maps(full, record, masks, binary, cut_size, resize_gt, protocol, objects, where=seq_dir)
+
+
+def score_label_maps(
+    full: np.ndarray,
+    record: dict,
+    masks: list[Path | None],
+    binary: str = "optimax",
+    cut_size: int | str | None = SAME_CUT,
+    resize_gt: bool = False,
+    protocol: str = "stseg",
+    objects: bool = False,
+    where: Path | str = "label maps",
+) -> SequenceScore:
+    """:func:`score_sequence` on label maps held in memory: ``full`` (F, H, W) uint8 at the
+    record's ``original_size`` and its sequence.json ``record``, e.g. to score several
+    refinements of one output without writing each (``where`` names them in errors)."""
     cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     if len(masks) != len(frames):
-        raise ValueError(f"{seq_dir}: {len(masks)} mask entries for {len(frames)} frames")
+        raise ValueError(f"{where}: {len(masks)} mask entries for {len(frames)} frames")
     has_gt = np.array([m is not None for m in masks], dtype=bool)
     if not has_gt.any():
-        raise StsegInputError(f"{seq_dir}: no ground-truth mask matches any of its {len(frames)} frames")
+        raise StsegInputError(f"{where}: no ground-truth mask matches any of its {len(frames)} frames")
     size = (int(record["original_size"][0]), int(record["original_size"][1]))
     gt = np.zeros(full.shape, dtype=bool)
     for f in np.flatnonzero(has_gt):
         gt[f] = read_gt(masks[f], size, resize_gt)
     n_labels = int(record["n_labels"])
-    foreground = _binarise(full, gt, has_gt, n_labels, binary, cut_size)
+    ids = None
+    if binary == "foreground":
+        chosen = record_objects(record, where)
+        if chosen is None:
+            raise StsegInputError(
+                f"{where}: sequence {record['sequence']!r} has no foreground decision (written with --foreground none, "
+                "or before stseg-infer decided one); rerun stseg-infer with --foreground motion, or choose another --binary"
+            )
+        ids = object_id_maps(full, chosen)
+        foreground = ids > 0
+    else:
+        foreground = _binarise(full, gt, has_gt, n_labels, binary, cut_size)
     scores = np.full(len(frames), np.nan)
     scores[has_gt] = jaccard(gt[has_gt], foreground[has_gt])
     table = pd.DataFrame({"sequence": record["sequence"], "frame": frames, "has_gt": has_gt, "jaccard": scores})
@@ -230,13 +262,18 @@ def score_sequence(
     per_object = None
     if objects:
         scored = table["davis"].to_numpy() if protocol == "davis2016" else has_gt
-        per_object = _score_objects(record["sequence"], full, masks, scored, size, resize_gt, n_labels, cut_size)
+        # With the output's own foreground, its object-id map is scored: background (id 0)
+        # explains no object.
+        per_object = (
+            _score_objects(record["sequence"], full, masks, scored, size, resize_gt, n_labels, cut_size)
+            if ids is None else _score_objects(record["sequence"], ids, masks, scored, size, resize_gt, n_labels + 1, cut_size, background=0)
+        )
     return SequenceScore(record["sequence"], table, record, per_object)
 
 
 def _score_objects(
     sequence: str, labels: np.ndarray, masks: list[Path | None], scored: np.ndarray,
-    size: tuple[int, int], resize_gt: bool, n_labels: int, cut_size: int | None,
+    size: tuple[int, int], resize_gt: bool, n_labels: int, cut_size: int | None, background: int | None = None,
 ) -> pd.DataFrame:
     """One row per ground-truth object (OBJECT_COLUMNS) of a sequence; ``labels`` at ``size``."""
     ids = np.zeros(labels.shape, dtype=np.uint8)
@@ -244,7 +281,7 @@ def _score_objects(
         ids[t] = read_gt_objects(masks[t], size, resize_gt)
     # The chunks of the mask selection, which are those the sequence was linked in: labels
     # are named consistently only inside one.
-    scores = score_objects(labels, ids, scored, n_labels, frame_chunks(len(labels), cut_size))
+    scores = score_objects(labels, ids, scored, n_labels, frame_chunks(len(labels), cut_size), background=background)
     if scores.n_objects == 0:
         # An indexed 0/255 binary mask reads as all void (DAVIS-2017's 255); say so, since
         # the binary measure still sees a foreground there.
@@ -290,6 +327,9 @@ class Evaluation:
     model_sha256: str | None
     n_labels: int | None
     exported: int | None = None
+    # Why the scores were not written (stseg_deploy.eval.scorefiles): a partial result
+    # beside an earlier complete one; None when they were.
+    not_written: str | None = None
     protocol: str = "stseg"
     davis: pd.DataFrame | None = None  # davis2016: sequence, frames, J_mean ... F_decay
     objects: pd.DataFrame | None = None

@@ -129,6 +129,7 @@ def score_objects(
     scored: np.ndarray,
     n_labels: int,
     chunks: np.ndarray | None = None,
+    background: int | None = None,
 ) -> ObjectScores:
     """Multi-object J of one sequence (see the module docstring for every rule).
 
@@ -140,6 +141,9 @@ def score_objects(
         n_labels: L, the number of segment labels.
         chunks: (T,) int64 chunk index per frame, non-decreasing from 0 (see
             :func:`stseg_kernels.frame_chunks`); None: one chunk, the whole sequence.
+        background: a label that stands for "no object" (an object-id map's 0): an object
+            matched to it scores 0, as one left without a segment. None: every label is a
+            candidate segment.
 
     Returns:
         :class:`ObjectScores`; no object (K = 0) when no scored frame has one.
@@ -171,6 +175,8 @@ def score_objects(
     ids = present_ids[(present_ids != 0) & (present_ids != VOID)].astype(np.int64)
     n_chunks = int(chunks.max()) + 1 if len(chunks) else 0
     per_frame = frame_object_j(lab, obj, ids, n_labels)  # (S, K, L), S = scored frames
+    if background is not None:
+        per_frame[:, :, background] = 0.0
     frame_chunk = chunks[frames]
     segments = np.full((n_chunks, len(ids)), NO_SEGMENT, dtype=np.int64)
     totals = np.zeros(len(ids))

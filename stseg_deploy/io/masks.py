@@ -41,14 +41,40 @@ def write_png(path: str | Path, image: Image.Image, text: dict[str, str] | None 
         image.save(handle, format="PNG", optimize=False, pnginfo=info)
 
 
-def write_label_png(path: str | Path, labels: np.ndarray) -> None:
-    """Write labels: (H, W) integers in [0, 255] as an indexed PNG with the DAVIS palette."""
+def label_palette(objects: np.ndarray | None = None) -> np.ndarray:
+    """The palette of a label PNG: (256, 3) uint8, label l drawn in the DAVIS colour of l + 1
+    (red, green, yellow, ...), so no segment is drawn black, which DAVIS users read as
+    background; with ``objects`` ((L,) bool, the frame's moving objects) every other label
+    is drawn black, as the background. An object keeps the colour of its id in
+    ``objects/`` (label + 1)."""
+    palette = np.concatenate([davis_palette()[1:], np.zeros((1, 3), dtype=np.uint8)])
+    if objects is not None:
+        objects = np.asarray(objects, dtype=bool)
+        palette[: len(objects)][~objects] = 0
+    return palette
+
+
+def write_label_png(path: str | Path, labels: np.ndarray, objects: np.ndarray | None = None) -> None:
+    """Write labels: (H, W) integers in [0, 255] as an indexed PNG, the pixel values the
+    labels and the palette :func:`label_palette` (``objects``: (L,) bool, the frame's moving
+    objects, whose labels are drawn in colour and all others black)."""
     labels = np.asarray(labels)
     if labels.ndim != 2:
         raise ValueError(f"{path}: labels must have shape (H, W), got {labels.shape}")
     if labels.size and (labels.min() < 0 or labels.max() > 255):
         raise ValueError(f"{path}: labels must lie in [0, 255]")
     image = Image.fromarray(labels.astype(np.uint8), mode="P")
+    image.putpalette(label_palette(objects).reshape(-1).tolist())
+    write_png(path, image)
+
+
+def write_object_png(path: str | Path, ids: np.ndarray) -> None:
+    """Write an object-id map: (H, W) uint8, 0 background, as an indexed PNG with the DAVIS
+    palette (DAVIS-2017's annotation format: 0 black, object 1 red, 2 green, ...)."""
+    ids = np.asarray(ids)
+    if ids.ndim != 2 or ids.dtype != np.uint8:
+        raise ValueError(f"{path}: object ids must be (H, W) uint8, got {ids.shape} {ids.dtype}")
+    image = Image.fromarray(ids, mode="P")
     image.putpalette(_PALETTE)
     write_png(path, image)
 

@@ -1,4 +1,4 @@
-"""Contact sheets of a segmented sequence: flow, segments, selected mask, ground truth."""
+"""Contact sheets of a segmented sequence: flow, segments, foreground, selected mask, ground truth."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import numpy as np
 from ..eval.binarise import binarise_exceptbiggest
 from ..eval.evaluation import SAME_CUT, resolve_cut_size
 from ..eval.groundtruth import gt_from_folder
-from ..io.masks import davis_palette, read_label_png, read_mask_png
+from ..io.masks import label_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
-from ..results import CONTACT_SHEET, read_segment_maps
+from ..results import CONTACT_SHEET, object_id_maps, read_segment_maps, record_objects
 from ..preprocess import resize_labels
 
 VIZ_TOOL = "stseg-viz"
@@ -40,12 +40,14 @@ def sequence_contact_sheet(
 ) -> Path:
     """Write a contact sheet PNG for an stseg-infer output folder; returns its path.
 
-    Rows: flow (colour wheel), segments (DAVIS palette), selected mask, ground truth.
-    Columns: ``n_columns`` frames spread evenly over the sequence. Ground truth comes from
-    ``gt_dir/<frame>.png`` or, when the sequence was inferred from a DataSplit, from its
-    GtMask files. The selected mask is the paper's per-chunk selection
-    (``stseg_kernels.select_masks``) when there is ground truth, else every segment but
-    the largest. Default output: ``seq_dir/contact_sheet.png``.
+    Rows: flow (colour wheel), segments (the label PNGs' colours, the background black when
+    the foreground was decided), foreground (the moving objects stseg-infer chose, no ground
+    truth used; an output without a decision shows every segment but the largest instead),
+    the mask selected with the ground truth, ground truth. Columns: ``n_columns`` frames
+    spread evenly over the sequence. Ground truth comes from ``gt_dir/<frame>.png`` or, when
+    the sequence was inferred from a DataSplit, from its GtMask files; the selected mask is
+    the paper's per-chunk selection (``stseg_kernels.select_masks``), shown only with ground
+    truth. Default output: ``seq_dir/contact_sheet.png``.
     """
     from stseg_kernels import select_masks
 
@@ -68,26 +70,31 @@ def sequence_contact_sheet(
     columns = sorted(set(np.linspace(0, len(frames) - 1, min(n_columns, len(frames))).round().astype(int)))
     has_gt = np.array([m is not None for m in masks])
     n_labels = int(record["n_labels"])
+    objects = record_objects(record, seq_dir / "sequence.json")
+    if objects is not None:
+        foreground = object_id_maps(labels, objects) > 0
+        foreground_title = "foreground"
+    else:
+        foreground = np.stack([binarise_exceptbiggest(f, n_labels) for f in labels])
+        foreground_title = "all but largest"
+    selected = None
     if has_gt.any():
         gt = np.zeros((len(frames), *labels.shape[1:]), dtype=bool)
         for t in np.flatnonzero(has_gt):
             gt[t] = resize_labels(read_mask_png(masks[t]).astype(np.uint8), labels.shape[1:]) > 0
         selected = select_masks(labels, gt, has_gt, n_labels, cut_size)
-        mask_title = f"selected (cut {cut_size})"
-    else:
-        selected = np.stack([binarise_exceptbiggest(f, n_labels) for f in labels])
-        mask_title = "all but largest"
-    palette = davis_palette()
-    rows: list[list[np.ndarray | None]] = [[], [], [], []]
+    rows: list[list[np.ndarray | None]] = [[], [], [], [], []]
     for t in columns:
         rows[0].append(_flow_picture(seq_dir, record, t))
         png = seq_dir / f"{frames[t]}.png"
         segments = read_label_png(png) if png.is_file() else resize_labels(labels[t], size)
-        rows[1].append(palette[segments])
-        rows[2].append(resize_labels(selected[t].astype(np.uint8), size) > 0)
-        rows[3].append(read_mask_png(masks[t]) if masks[t] is not None else None)
-    titles = ["flow", "segments", mask_title, "ground truth"]
-    if not has_gt.any():
+        rows[1].append(label_palette(None if objects is None else objects[t])[segments])
+        rows[2].append(resize_labels(foreground[t].astype(np.uint8), size) > 0)
+        if selected is not None:
+            rows[3].append(resize_labels(selected[t].astype(np.uint8), size) > 0)
+            rows[4].append(read_mask_png(masks[t]) if masks[t] is not None else None)
+    titles = ["flow", "segments", foreground_title, f"selected with GT (cut {cut_size})", "ground truth"]
+    if selected is None:
         rows, titles = rows[:3], titles[:3]
     if all(picture is None for picture in rows[0]):
         # A video's flow is not kept unless stseg-infer ran with --overlay: no empty row.

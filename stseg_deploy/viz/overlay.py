@@ -1,7 +1,8 @@
 """Pictures people can look at: segments blended over frames, and contact sheets of several rows.
 
-Colours come from the DAVIS palette (:func:`stseg_deploy.io.masks.davis_palette`) that the indexed
-label PNGs use, so a segment has the same colour in the overlay, the contact sheet and the PNG.
+Colours come from the palette the indexed label PNGs use (:func:`stseg_deploy.io.masks.label_palette`:
+label l in the DAVIS colour of l + 1), so a segment has the same colour in the overlay, the
+contact sheet and the PNG.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from ..io.masks import davis_palette, write_png
+from ..io.masks import label_palette, write_png
 
 __all__ = ["blend_labels", "contact_sheet", "to_rgb"]
 
-_DEFAULT_PALETTE = davis_palette()
+_DEFAULT_PALETTE = label_palette()
 _PAD = 4  # pixels between cells and around text
 _BLANK = (128, 128, 128)  # a cell with no picture (e.g. no ground truth for that frame)
 _BACKGROUND = (255, 255, 255)
@@ -24,22 +25,23 @@ _TEXT = (0, 0, 0)
 
 
 def blend_labels(
-    frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5, palette: np.ndarray | None = None
+    frame: np.ndarray, labels: np.ndarray, alpha: float = 0.5, palette: np.ndarray | None = None,
+    untinted: np.ndarray | None = None,
 ) -> np.ndarray:
     """Blend one fixed colour per label over a frame.
-
-    Every label is coloured, 0 included: it is a motion segment like the others, not a
-    background. With the default DAVIS palette label 0 is black, so its pixels come out
-    darkened, exactly as the indexed PNG shows them.
 
     Args:
         frame: (H, W, 3) uint8 RGB.
         labels: (H, W) integer labels, each < ``len(palette)``.
         alpha: weight of the label colour, in [0, 1] (0 = the frame, 1 = the label PNG).
-        palette: (N, 3) uint8 RGB colours by label; None = the DAVIS palette.
+        palette: (N, 3) uint8 RGB colours by label; None = the label PNGs' palette (label l
+            in the DAVIS colour of l + 1: no segment black).
+        untinted: (H, W) bool, pixels left as the frame (the background, when the foreground
+            was decided); None = every pixel tinted.
 
     Returns:
-        (H, W, 3) uint8 RGB: ``round((1 - alpha) * frame + alpha * palette[labels])``.
+        (H, W, 3) uint8 RGB: ``round((1 - alpha) * frame + alpha * palette[labels])``, the
+        frame itself where ``untinted``.
     """
     frame = np.asarray(frame)
     labels = np.asarray(labels)
@@ -58,8 +60,12 @@ def blend_labels(
     if labels.size and (labels.min() < 0 or labels.max() >= len(palette)):
         raise ValueError(f"labels must lie in [0, {len(palette) - 1}], got [{labels.min()}, {labels.max()}]")
     colours = palette[labels].astype(np.float32)
-    blended = (1.0 - alpha) * frame.astype(np.float32) + alpha * colours
-    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    blended = np.clip(np.rint((1.0 - alpha) * frame.astype(np.float32) + alpha * colours), 0, 255).astype(np.uint8)
+    if untinted is not None:
+        if untinted.shape != labels.shape:
+            raise ValueError(f"untinted {untinted.shape} must have the frame's (H, W) {labels.shape}")
+        blended[untinted] = frame[untinted]
+    return blended
 
 
 def to_rgb(image: np.ndarray) -> np.ndarray:

@@ -140,16 +140,18 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
-# The pipeline's mask-changing stages, each timed as a row of its own: (tta, refine, split, carry).
+# The pipeline's stages, each timed as a row of its own: (tta, refine, split, carry, foreground).
 STAGES = {
-    "pipeline": ("none", "none", "none", "none"),
-    "pipeline + flip": ("flip", "none", "none", "none"),
-    "pipeline + guided": ("none", "guided", "none", "none"),
-    "pipeline + split": ("none", "none", "motion", "none"),
-    "pipeline + carry": ("none", "none", "none", "forward"),
-    "pipeline + flip + guided": ("flip", "guided", "none", "none"),
-    "pipeline + flip + guided + split": ("flip", "guided", "motion", "none"),
-    "pipeline + flip + guided + split + carry": ("flip", "guided", "motion", "forward"),
+    "pipeline": ("none", "none", "none", "none", "none"),
+    "pipeline + flip": ("flip", "none", "none", "none", "none"),
+    "pipeline + guided": ("none", "guided", "none", "none", "none"),
+    "pipeline + split": ("none", "none", "motion", "none", "none"),
+    "pipeline + carry": ("none", "none", "none", "forward", "none"),
+    "pipeline + foreground": ("none", "none", "none", "none", "motion"),
+    "pipeline + flip + guided": ("flip", "guided", "none", "none", "none"),
+    "pipeline + flip + guided + split": ("flip", "guided", "motion", "none", "none"),
+    "pipeline + flip + guided + split + foreground (the defaults)": ("flip", "guided", "motion", "none", "motion"),
+    "pipeline + flip + guided + split + carry + foreground": ("flip", "guided", "motion", "forward", "motion"),
 }
 
 
@@ -176,7 +178,8 @@ def bench_pipeline(
 ) -> list[BenchRow]:
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
     labels.npy) with each of its stages (:data:`STAGES`: the test-time flip, the guided
-    refinement, with frames at the original size, the motion split and the temporal carry),
+    refinement, with frames at the original size, the motion split, the temporal carry and the
+    foreground decision),
     against the model alone on the same
     windows. Returns one row per stage, then the model's."""
     from dataclasses import replace
@@ -206,8 +209,9 @@ def bench_pipeline(
 
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        for name, (tta, refine, split, carry) in STAGES.items():
-            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine, split=split, carry=carry)
+        for name, (tta, refine, split, carry, foreground) in STAGES.items():
+            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine, split=split,
+                                  carry=carry, foreground=foreground)
             model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
             with peak_memory("cpu") as peak_pipe:
                 pipe_s = median_seconds(

@@ -71,3 +71,51 @@ def test_frames_of_a_flow_folder_guide_the_refinement(tmp_path: Path, monkeypatc
     assert st.segment(tmp_path / "walk", "m.onnx", motion_split_extra=2, tta="none").n_labels == 3 + 2
     with pytest.raises(FileNotFoundError, match="no frame for flow"):
         st.segment(tmp_path / "walk", "m.onnx", frames=tmp_path / "walk")
+
+
+def test_the_result_gives_the_foreground_saves_and_draws(tmp_path: Path, monkeypatch) -> None:
+    model = FakeModel()
+    model.path = tmp_path / "m.onnx"
+    model.path.write_bytes(b"a model file, for the record's SHA-256")
+    monkeypatch.setattr(stseg_deploy.api, "load_model", lambda *a, **k: model)
+    from stseg_deploy.io.flowio import write_flow
+
+    names = [f"{t:05d}" for t in range(6)]
+    rng = np.random.default_rng(0)
+    (tmp_path / "walk").mkdir()
+    for t, name in enumerate(names):  # a camera panning, a square moving against it
+        flow = np.empty((2, 24, 32), np.float32)
+        flow[0], flow[1] = 1.0, 0.0
+        flow[:, 8:16, 10 + t : 18 + t] = np.array([-3.0, 2.0], np.float32)[:, None, None]
+        write_flow(tmp_path / "walk" / f"{name}.flo", flow + rng.normal(scale=0.02, size=flow.shape).astype(np.float32))
+    write_frames(tmp_path / "frames", names, size=(24, 32))
+    progress = []
+    result = st.segment(tmp_path / "walk", tmp_path / "m.onnx", frames=tmp_path / "frames", cut_size=3,
+                        on_frame=lambda done, total: progress.append((done, total)))
+    assert progress == [(t + 1, 6) for t in range(6)]
+    assert repr(result).startswith("Segmentation('walk': 6 frames 32x24, 7 labels, model ") and len(repr(result)) < 200
+    chosen = result.object_labels
+    assert chosen.shape == (6, 7) and chosen.dtype == bool
+    ids = result.objects
+    expected = np.where(chosen[np.arange(6)[:, None, None], result.labels], result.labels + 1, 0)
+    np.testing.assert_array_equal(ids, expected)
+    np.testing.assert_array_equal(result.foreground, ids > 0)
+    # save() writes what stseg-infer writes: the same folder, read back the same.
+    from stseg_deploy.results import FOREGROUND_DIR, read_label_maps, record_objects
+    from stseg_deploy.io.masks import read_mask_png
+
+    folder = result.save(tmp_path / "out")
+    maps, record = read_label_maps(folder)
+    np.testing.assert_array_equal(maps, result.labels)
+    np.testing.assert_array_equal(record_objects(record), chosen)
+    np.testing.assert_array_equal(read_mask_png(folder / FOREGROUND_DIR / "00002.png"), result.foreground[2])
+    # The overlay tints the objects and leaves the background as the frame.
+    from stseg_deploy.io.videoio import read_image
+
+    drawn = list(result.overlay())
+    frame = read_image(tmp_path / "frames" / "00002.png")
+    assert len(drawn) == 6 and drawn[2].shape == (24, 32, 3)
+    np.testing.assert_array_equal(drawn[2][~result.foreground[2]], frame[~result.foreground[2]])
+    assert (drawn[2][result.foreground[2]] != frame[result.foreground[2]]).any()
+    assert st.segment(tmp_path / "walk", tmp_path / "m.onnx", foreground="none").foreground is None
+

@@ -23,6 +23,7 @@ import stseg_deploy.outputs
 import stseg_deploy.runtime
 from stseg_deploy.carry import DEFAULT_CARRY, CarrySettings
 from stseg_deploy.cli import infer_main
+from stseg_deploy.foreground import ForegroundSettings
 from stseg_deploy.motionsplit import SPLIT_FORM
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.outputs import segment_to_folder
@@ -113,6 +114,7 @@ import stseg_deploy.runtime
 from fakes import FakeModel
 stseg_deploy.runtime.load_model = lambda *a, **k: FakeModel(size=(96, 128))
 from stseg_deploy.cli import infer_main
+from stseg_deploy.foreground import ForegroundSettings
 infer_main(sys.argv[1:])
 """
 
@@ -182,11 +184,21 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "split": "motion",
         "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1, "form": SPLIT_FORM},
         "carry": DEFAULT_CARRY, **({"temporal_carry": {"weight": CarrySettings().weight}} if DEFAULT_CARRY != "none" else {}),
+        "foreground": "motion", "foreground_settings": ForegroundSettings().as_dict(),
     }
     assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"
+    assert len(record["objects"]) == 4 and all(0 <= label < 7 for frame in record["objects"] for label in frame)
     assert record["stseg"]["complete"] is True
-    assert sorted(record["stseg"]["files"]) == ["00000.png", "00001.png", "00002.png", "00003.png", "labels.npy"]
+    frames = ["00000.png", "00001.png", "00002.png", "00003.png"]
+    assert sorted(record["stseg"]["files"]) == sorted(
+        [*frames, "labels.npy", *(f"foreground/{f}" for f in frames), *(f"objects/{f}" for f in frames)]
+    )
+    args += ["--foreground", "none"]
+    assert CliRunner().invoke(infer_main, args).exit_code == 0
+    record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
+    assert record["settings"]["foreground"] == "none" and "objects" not in record
+    assert sorted(record["stseg"]["files"]) == [*frames, "labels.npy"]
 
 
 def test_video_flow_follows_the_user_then_the_model(tmp_path: Path, monkeypatch) -> None:

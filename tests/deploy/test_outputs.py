@@ -199,3 +199,29 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
     with pytest.raises(ValueError, match=r"00002.png: missing; the output is refined"):
         read_label_maps(tmp_path / "refined" / "walk")
 
+
+
+def test_the_foreground_is_written_beside_the_labels(tmp_path: Path) -> None:
+    from stseg_deploy.io.masks import label_palette, read_mask_png, read_object_png
+    from stseg_deploy.results import FOREGROUND_DIR, OBJECTS_DIR, object_id_maps, read_label_maps, record_objects
+
+    _write_sequence(tmp_path / "flows" / "walk", 7, size=(24, 32))
+    (seq,) = sequences_from_folders([tmp_path / "flows" / "walk"])
+    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
+    out = tmp_path / "out" / "walk"
+    maps, record = read_label_maps(out)
+    chosen = record_objects(record)
+    assert record["settings"]["foreground"] == "motion" and chosen.shape == (7, record["n_labels"])
+    # One decision per linking chunk (cut size 2: frames 0-2, 3-4, 5-6).
+    assert (chosen[0] == chosen[1]).all() and (chosen[1] == chosen[2]).all() and (chosen[5] == chosen[6]).all()
+    ids = object_id_maps(maps, chosen)
+    for t in range(7):
+        np.testing.assert_array_equal(read_object_png(out / OBJECTS_DIR / f"{t:05d}.png"), ids[t])
+        np.testing.assert_array_equal(read_mask_png(out / FOREGROUND_DIR / f"{t:05d}.png"), ids[t] > 0)
+        with Image.open(out / f"{t:05d}.png") as image:
+            palette = np.array(image.getpalette()[: 3 * 256]).reshape(-1, 3)
+        np.testing.assert_array_equal(palette[: record["n_labels"]], label_palette(chosen[t])[: record["n_labels"]])
+    segment_to_folder(Segmenter(FakeModel(), cut_size=2, foreground="none"), seq, tmp_path / "out")
+    maps, record = read_label_maps(out)
+    assert record_objects(record) is None and "objects" not in record
+    assert not (out / FOREGROUND_DIR).exists() and not (out / OBJECTS_DIR).exists()

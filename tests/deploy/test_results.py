@@ -38,15 +38,30 @@ def test_sequence_names_that_stseg_eval_writes_are_refused(tmp_path: Path) -> No
 
 
 def test_stage_settings_of_outputs_written_before_the_stages() -> None:
-    before = {"tta": "none", "refine": "none", "guided": None, "split": "none", "motion_split": None, "carry": "none", "temporal_carry": None}
+    before = {"tta": "none", "refine": "none", "guided": None, "split": "none", "motion_split": None, "carry": "none", "temporal_carry": None,
+              "foreground": "none", "foreground_settings": None}
     assert results.stage_settings({}) == before
     record = {"settings": {"tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4}}}
     assert results.stage_settings(record) == {
         "tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4},
-        "carry": "none", "temporal_carry": None,
+        "carry": "none", "temporal_carry": None, "foreground": "none", "foreground_settings": None,
     }
     record["settings"].update(carry="forward", temporal_carry={"weight": 0.8})
     assert results.stage_settings(record)["temporal_carry"] == {"weight": 0.8}
+
+
+def test_record_objects_and_object_id_maps() -> None:
+    record = {"frames": ["a", "b"], "n_labels": 3, "settings": {"foreground": "motion"}, "objects": [[1], [0, 2]]}
+    chosen = results.record_objects(record)
+    assert chosen.tolist() == [[False, True, False], [True, False, True]]
+    maps = np.array([[[0, 1], [2, 1]], [[0, 1], [2, 2]]], dtype=np.uint8)
+    ids = results.object_id_maps(maps, chosen)
+    assert ids.dtype == np.uint8
+    assert ids.tolist() == [[[0, 2], [0, 2]], [[1, 0], [3, 3]]]
+    assert results.record_objects({"frames": ["a"], "n_labels": 3, "settings": {}}) is None  # decided nowhere
+    for bad in ([[1]], [[1], [3]], [[1], ["x"]], None):
+        with pytest.raises(ValueError, match="where.json: 'objects'"):
+            results.record_objects({**record, "objects": bad}, "where.json")
 
 
 def _fake_output(folder: Path, labels: np.ndarray, complete: bool = True) -> None:

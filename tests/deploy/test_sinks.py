@@ -100,7 +100,10 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
         frame = np.asarray(Image.open(frames_dir / f"{name}.png").convert("RGB"))
         # A video has its frames: by default the overlay shows the refined label maps.
         assert memory.refined is not None and memory.refined[t].shape == frame.shape[:2]
-        expected = blend_labels(frame, memory.refined[t])
+        # The foreground is decided by default: only the moving objects are tinted.
+        background = ~memory.objects[t][memory.refined[t]]
+        expected = blend_labels(frame, memory.refined[t], untinted=background)
+        np.testing.assert_array_equal(expected[background], frame[background])
         np.testing.assert_array_equal(np.asarray(Image.open(out / "overlay" / f"{name}.png")), expected)
         assert (out / "flow" / f"{name}.png").is_file()
     assert (out / "overlay.mp4").stat().st_size > 0

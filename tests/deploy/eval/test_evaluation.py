@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from fakes import FakeModel
 
-from evalkit import FRAMES, gt_from_label, infer, infer_refined
+from evalkit import FRAMES, gt_from_label, infer, infer_refined, object_gt
 
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
@@ -77,11 +77,13 @@ def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
     infer_refined(tmp_path, "cat", tta="none", refine="guided")
     infer_refined(tmp_path, "dog", tta="flip", refine="guided")
     (tmp_path / "gt").mkdir()
-    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split, carry in sequence.json\): "
-                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(dog\); tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(cat\)"):
+    fg = r"foreground=motion\(max_border=0.1, min_contrast=1.0, share=0.35\)"
+    with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split, carry, foreground in sequence.json\): "
+                       rf"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none {fg} \(dog\); "
+                       rf"tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none {fg} \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
     infer_refined(tmp_path, "dog", tta="none", refine="guided", carry="forward")
-    with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.8\) \(dog\); .* carry=none \(cat\)"):
+    with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.9\) foreground=.* \(dog\); .* carry=none foreground=.* \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
 
 
@@ -99,3 +101,48 @@ def test_outputs_written_before_the_stages_score_as_before(tmp_path: Path) -> No
     after = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")  # pooled with a new 'none' output
     pd.testing.assert_frame_equal(before.scores, after.scores)
     assert before.overall == after.overall
+
+
+def _decide(seq_dir: Path, objects_per_frame) -> None:
+    """Rewrite an output's recorded foreground decision (which labels are objects, per frame)."""
+    record = json.loads((seq_dir / "sequence.json").read_text())
+    record["objects"] = objects_per_frame
+    (seq_dir / "sequence.json").write_text(json.dumps(record))
+
+
+def test_binary_foreground_scores_the_outputs_own_decision(tmp_path: Path) -> None:
+    seq_dir = infer(tmp_path, "cat")
+    labels, record = read_sequence_output(seq_dir)
+    assert record["settings"]["foreground"] == "motion" and len(record["objects"]) == len(FRAMES)
+    gt_from_label(tmp_path, 1)
+    _decide(seq_dir, [[1]] * len(FRAMES))  # the decision is the ground truth: J = 1
+    assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="foreground").overall == 1.0
+    _decide(seq_dir, [[1, 2]] * len(FRAMES))  # one segment too many: J = |1| / |1 or 2|
+    expected = np.mean([(labels[t] == 1).sum() / np.isin(labels[t], [1, 2]).sum() for t in range(len(FRAMES))])
+    assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="foreground").overall == pytest.approx(expected)
+    # optimax ignores the decision and picks label 1 from the ground truth.
+    assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt").overall == 1.0
+
+
+def test_binary_foreground_with_objects_scores_the_object_id_map(tmp_path: Path) -> None:
+    seq_dir = infer(tmp_path, "cat")
+    object_gt(tmp_path, lambda frame: np.where(frame == 1, 1, np.where(frame == 2, 2, 0)).astype(np.uint8))
+    _decide(seq_dir, [[1, 2]] * len(FRAMES))
+    both = evaluate(tmp_path / "out", gt_dir=tmp_path / "objects", binary="foreground", objects=True)
+    assert both.overall_objects == 1.0
+    _decide(seq_dir, [[1]] * len(FRAMES))  # object 2 left in the background: J 0, not its label's
+    one = evaluate(tmp_path / "out", gt_dir=tmp_path / "objects", binary="foreground", objects=True)
+    assert one.objects.set_index("object")["J"].to_dict() == {1: 1.0, 2: 0.0}
+
+
+def test_binary_foreground_refuses_outputs_without_a_decision(tmp_path: Path) -> None:
+    seq_dir = infer(tmp_path, "cat")
+    gt_from_label(tmp_path, 1)
+    record = json.loads((seq_dir / "sequence.json").read_text())
+    record["settings"].pop("foreground")  # as written before the decision existed
+    record["settings"].pop("foreground_settings")
+    record.pop("objects")
+    (seq_dir / "sequence.json").write_text(json.dumps(record))
+    result = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="foreground")
+    assert result.scored == [] and "sequence 'cat' has no foreground decision" in result.skipped[0].reason
+    assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt").overall == 1.0  # read as before otherwise

@@ -129,3 +129,14 @@ def test_match_objects_is_one_to_one() -> None:
 def test_bad_arguments(labels, objects, scored, n_labels, message) -> None:
     with pytest.raises(ValueError, match=message):
         score_objects(labels, objects, scored, n_labels)
+
+
+def test_a_background_label_explains_no_object() -> None:
+    # An object-id map: 0 is the background. Object 2 lies under the background label, so
+    # matched there it would score J(2, 0) = 2/4; as "no object" it scores 0.
+    objects = np.stack([_row(1, 1, 2, 2, 0, 0)]).astype(np.uint8)
+    ids = np.stack([_row(1, 1, 0, 0, 0, 0)])
+    plain = score_objects(ids, objects, np.array([True]), 2)
+    np.testing.assert_allclose(plain.j, [1.0, 0.5])
+    scores = score_objects(ids, objects, np.array([True]), 2, background=0)
+    np.testing.assert_allclose(scores.j, [1.0, 0.0])

@@ -10,11 +10,13 @@ from stseg_deploy.errors import StsegInputError
 from stseg_deploy.io.masks import (
     VOID,
     davis_palette,
+    label_palette,
     read_label_png,
     read_mask_png,
     read_object_png,
     write_label_png,
     write_mask_png,
+    write_object_png,
 )
 
 
@@ -30,6 +32,36 @@ def test_label_png_roundtrip(tmp_path: Path) -> None:
     with Image.open(tmp_path / "l.png") as image:
         assert image.mode == "P"
     np.testing.assert_array_equal(read_label_png(tmp_path / "l.png"), labels)
+
+
+def test_label_pngs_draw_no_segment_black_and_the_background_black(tmp_path: Path) -> None:
+    # DAVIS users read black as background: a segment is drawn in the colour of label + 1
+    # (its object id's), and with the foreground decided every other segment is black.
+    davis = davis_palette()
+    np.testing.assert_array_equal(label_palette()[:8], davis[1:9])
+    objects = np.array([False, True, False, True])
+    palette = label_palette(objects)
+    np.testing.assert_array_equal(palette[[0, 2]], 0)
+    np.testing.assert_array_equal(palette[[1, 3]], davis[[2, 4]])
+    np.testing.assert_array_equal(palette[4:8], davis[5:9])  # labels past the decision keep theirs
+    labels = np.array([[0, 1], [2, 3]], dtype=np.uint8)
+    write_label_png(tmp_path / "l.png", labels, objects)
+    with Image.open(tmp_path / "l.png") as image:
+        rgb = np.asarray(image.convert("RGB"))
+    np.testing.assert_array_equal(rgb[0, 0], 0)
+    np.testing.assert_array_equal(rgb[0, 1], davis[2])
+    np.testing.assert_array_equal(read_label_png(tmp_path / "l.png"), labels)  # the values stay the labels
+
+
+def test_object_png_is_davis2017_style(tmp_path: Path) -> None:
+    ids = np.array([[0, 2], [4, 0]], dtype=np.uint8)
+    write_object_png(tmp_path / "o.png", ids)
+    np.testing.assert_array_equal(read_object_png(tmp_path / "o.png"), ids)
+    with Image.open(tmp_path / "o.png") as image:
+        assert image.mode == "P"
+        np.testing.assert_array_equal(np.asarray(image.convert("RGB"))[0, 0], 0)
+    with pytest.raises(ValueError, match="uint8"):
+        write_object_png(tmp_path / "o.png", ids.astype(np.int32))
 
 
 def test_mask_png_any_nonzero_is_foreground(tmp_path: Path) -> None:

@@ -38,24 +38,32 @@ def test_contact_sheet_is_ours_to_replace_and_nothing_else(tmp_path: Path) -> No
 
 
 def test_a_refined_output_is_drawn_from_its_refined_maps(tmp_path: Path) -> None:
+    import json
+
     import numpy as np
     from evalkit import infer_refined
 
-    from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png
+    from stseg_deploy.io.masks import label_palette, read_label_png, write_mask_png
+    from stseg_deploy.results import record_objects
     from stseg_deploy.viz.contact_sheet import sequence_contact_sheet
 
     folder = infer_refined(tmp_path)
     refined = read_label_png(folder / "00000.png")
     for name in ("00000", "00001", "00002", "00003", "00004", "00005"):
         write_mask_png(tmp_path / "gt" / "cat" / f"{name}.png", read_label_png(folder / f"{name}.png") == 1)
+    # The output's decision, rewritten so that label 1 is the one moving object.
+    record = json.loads((folder / "sequence.json").read_text())
+    record["objects"] = [[1]] * len(record["frames"])
+    (folder / "sequence.json").write_text(json.dumps(record))
     sheet = np.asarray(Image.open(sequence_contact_sheet(folder, tmp_path / "gt" / "cat", n_columns=1)).convert("RGB"))
 
     def drawn(cell: np.ndarray) -> int:
         h, w = cell.shape[:2]
         return sum((sheet[y : y + h, x : x + w] == cell).all() for y in range(sheet.shape[0] - h + 1) for x in range(sheet.shape[1] - w + 1))
 
-    # The segments cell is the refined PNG, and the selected mask is chosen from the refined
-    # maps at the frames' size: with the refined label 1 as ground truth, exactly it (drawn
-    # twice: as the selected mask and as the ground truth).
-    assert drawn(davis_palette()[refined]) == 1
-    assert drawn(np.repeat(np.where(refined == 1, 255, 0).astype(np.uint8)[..., None], 3, axis=2)) == 2
+    # The segments cell is the refined PNG as it looks (label 1 in colour, the background
+    # black); the foreground row is the output's decision, and the selected mask is chosen
+    # from the refined maps at the frames' size: with the refined label 1 as ground truth,
+    # exactly it. So label 1's mask is drawn three times: foreground, selected, ground truth.
+    assert drawn(label_palette(record_objects(record)[0])[refined]) == 1
+    assert drawn(np.repeat(np.where(refined == 1, 255, 0).astype(np.uint8)[..., None], 3, axis=2)) == 3

@@ -8,22 +8,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stseg_deploy.io.masks import davis_palette
+from stseg_deploy.io.masks import davis_palette, label_palette
 from stseg_deploy.viz.overlay import blend_labels, contact_sheet
 
 
-def test_blend_uses_the_davis_palette_for_every_label() -> None:
+def test_blend_draws_no_segment_black_and_leaves_the_background_untinted() -> None:
     frame = np.full((2, 3, 3), 100, dtype=np.uint8)
     labels = np.array([[0, 1, 2], [3, 1, 0]], dtype=np.uint8)
     out = blend_labels(frame, labels, alpha=0.5)
-    palette = davis_palette()
-    expected = np.rint(0.5 * 100 + 0.5 * palette[labels].astype(float)).astype(np.uint8)
+    davis = davis_palette()
+    expected = np.rint(0.5 * 100 + 0.5 * davis[labels + 1].astype(float)).astype(np.uint8)
     np.testing.assert_array_equal(out, expected)
-    # Label 0 is a segment too: blended with palette[0] (black), so darkened, as in the PNG.
-    assert tuple(out[0, 0]) == (50, 50, 50)
-    # Label 1 is DAVIS red (128, 0, 0): 0.5 * 100 + 0.5 * 128 = 114 in red, 50 elsewhere.
-    assert tuple(palette[1]) == (128, 0, 0)
-    assert tuple(out[0, 1]) == (114, 50, 50)
+    # Label 0 is drawn in DAVIS red (128, 0, 0), the PNG's colour for it: 0.5 * 100 + 0.5 * 128 = 114.
+    assert tuple(out[0, 0]) == (114, 50, 50)
+    # With the foreground decided, the background's pixels stay the frame.
+    background = np.isin(labels, [0, 3])
+    out = blend_labels(frame, labels, alpha=0.5, untinted=background)
+    np.testing.assert_array_equal(out[background], frame[background])
+    np.testing.assert_array_equal(out[~background], expected[~background])
+    with pytest.raises(ValueError, match="untinted"):
+        blend_labels(frame, labels, untinted=background[:1])
 
 
 def test_alpha_limits_and_custom_palette() -> None:
@@ -31,7 +35,7 @@ def test_alpha_limits_and_custom_palette() -> None:
     frame = rng.integers(0, 256, (5, 7, 3), dtype=np.uint8)
     labels = rng.integers(0, 4, (5, 7))
     np.testing.assert_array_equal(blend_labels(frame, labels, alpha=0.0), frame)
-    np.testing.assert_array_equal(blend_labels(frame, labels, alpha=1.0), davis_palette()[labels])
+    np.testing.assert_array_equal(blend_labels(frame, labels, alpha=1.0), label_palette()[labels])
     palette = np.array([[255, 255, 255], [0, 0, 255], [0, 255, 0], [255, 0, 0]], dtype=np.uint8)
     np.testing.assert_array_equal(blend_labels(frame, labels, alpha=1.0, palette=palette), palette[labels])
 
