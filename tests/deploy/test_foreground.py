@@ -103,3 +103,41 @@ def test_shapes_are_checked() -> None:
         segment_evidence(labels[:-1], flow, 3)
     with pytest.raises(ValueError, match=r"\(2, h, w\)"):
         dominant_residual(flow[0])
+
+
+def test_the_pipeline_decides_on_each_frames_own_flow(tmp_path) -> None:
+    """Through batches of 2 windows and chunks of 3: the decision equals the decider fed by
+    hand with each linked frame and the flow from that frame to the next."""
+    from fakes import FakeModel
+
+    from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.preprocess import resize_flow
+    from stseg_deploy.sinks import MemorySink
+    from stseg_deploy.sources import sequences_from_folders
+
+    from stseg_deploy.io.flowio import write_flow
+
+    rng = np.random.default_rng(4)
+    (tmp_path / "walk").mkdir()
+    paths = []
+    for t in range(9):  # a panning camera; a square moves against it in frames 0-3 and 7-8 only
+        flow = np.zeros((2, 24, 32), np.float32)
+        flow[0] = 1.0
+        if t < 4 or t > 6:
+            flow[:, 6:14, 8 + t : 16 + t] = np.array([-3.0, 2.0], np.float32)[:, None, None]
+        paths.append(tmp_path / "walk" / f"{t:05d}.flo")
+        write_flow(paths[-1], flow + rng.normal(scale=0.02, size=flow.shape).astype(np.float32))
+    (sequence,) = sequences_from_folders([tmp_path / "walk"])
+    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", split="none")
+    sink = MemorySink()
+    segmenter.run(sequence, sink)
+    decider = ForegroundDecider(segmenter.n_labels, 9, 3, ForegroundSettings())
+    expected = {}
+    for t, path in enumerate(paths):
+        frame = LinkedFrame(index=t, labels=sink.labels[t], proba=None, features=None)
+        for done in decider.push(frame, resize_flow(read_flow(path), segmenter.image_size)):
+            expected[done.index] = done.objects
+    np.testing.assert_array_equal(sink.objects, np.stack([expected[t] for t in range(9)]))
+    # Chunks hold frames 0-3, 4-6, 7-8: the square is an object where it moves, not in 4-6.
+    assert sink.objects[:4].any(axis=1).all() and not sink.objects[4:7].any() and sink.objects[7:].any(axis=1).all()
