@@ -201,12 +201,16 @@ def score_sequence(
     sequence was linked with; None, the whole sequence. Raises StsegInputError when no frame
     has ground truth, or a mask is unreadable or of another size.
     """
+    _check_choices(binary, protocol)
+    full, record = read_label_maps(seq_dir)
+    return score_label_maps(full, record, masks, binary, cut_size, resize_gt, protocol, objects, where=seq_dir)
+
+
+def _check_choices(binary: str, protocol: str) -> None:
     if protocol not in PROTOCOLS:
         raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
     if binary not in BINARISATIONS:
         raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
-    full, record = read_label_maps(seq_dir)
-    return score_label_maps(full, record, masks, binary, cut_size, resize_gt, protocol, objects, where=seq_dir)
 
 
 def score_label_maps(
@@ -223,6 +227,7 @@ def score_label_maps(
     """:func:`score_sequence` on label maps held in memory: ``full`` (F, H, W) uint8 at the
     record's ``original_size`` and its sequence.json ``record``, e.g. to score several
     refinements of one output without writing each (``where`` names them in errors)."""
+    _check_choices(binary, protocol)
     cut_size = resolve_cut_size(cut_size, record)
     frames = record["frames"]
     if len(masks) != len(frames):
