@@ -13,6 +13,7 @@ the result in memory instead of writing a folder. ``list_models()`` lists the bu
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,8 @@ class Segmentation:
             for t in range(len(self.frame_names))
         ]
         options = OutputOptions(save_proba=self.proba is not None)
-        frames_to_folder(self._segmenter, self._sequence, frames, self.stats, out_dir, options)
+        # A copy: writing adds its time to the stats, and this result's own stay as they were.
+        frames_to_folder(self._segmenter, self._sequence, frames, copy.copy(self.stats), out_dir, options)
         return Path(out_dir) / self.name
 
     def overlay(self, alpha: float = 0.5) -> Iterator[np.ndarray]:

@@ -139,6 +139,27 @@ def choose_objects(contrast: np.ndarray, border: np.ndarray, settings: Foregroun
     return candidate & (np.nan_to_num(contrast, nan=0.0) >= settings.share * highest)
 
 
+# The most frames held for one decision: a linking chunk longer than this (a large --cut-size,
+# or none) is decided in consecutive blocks of it, so memory stays bounded on long videos
+# (labels are consistent inside the chunk, so any block of it may be decided on its own).
+# The default chunks (10 windows: 10 to 12 frames) are decided whole.
+MAX_HELD_FRAMES = 32
+
+
+def decision_blocks(n_frames: int, cut_size: int | None) -> np.ndarray:
+    """(n_frames,) int64, the block each frame is decided in: the linking chunks
+    (:func:`stseg_kernels.frame_chunks`), each cut into consecutive blocks of at most
+    :data:`MAX_HELD_FRAMES` frames; non-decreasing from 0."""
+    chunks = frame_chunks(n_frames, cut_size)
+    blocks = np.zeros(n_frames, dtype=np.int64)
+    block, start = 0, 0
+    for t in range(1, n_frames):
+        if chunks[t] != chunks[t - 1] or t - start == MAX_HELD_FRAMES:
+            block, start = block + 1, t
+        blocks[t] = block
+    return blocks
+
+
 class ForegroundDecider:
     """Decides one sequence's objects chunk by chunk, its linked frames pushed in order.
 
@@ -148,14 +169,15 @@ class ForegroundDecider:
         cut_size: the linker's chunk size in windows (None: one chunk, the whole sequence).
         settings: :class:`ForegroundSettings`.
 
-    :meth:`push` holds a chunk's frames until its last one arrives, then returns them with
-    ``objects`` set: (L,) bool, the segments that are moving objects.
+    :meth:`push` holds a chunk's frames (at most :data:`MAX_HELD_FRAMES`: a longer chunk is
+    decided in blocks, :func:`decision_blocks`) until its last one arrives, then returns them
+    with ``objects`` set: (L,) bool, the segments that are moving objects.
     """
 
     def __init__(self, n_labels: int, n_frames: int, cut_size: int | None, settings: ForegroundSettings) -> None:
         self.n_labels = n_labels
         self.settings = settings
-        self._chunks = frame_chunks(n_frames, cut_size)
+        self._chunks = decision_blocks(n_frames, cut_size)
         self._held: list[LinkedFrame] = []
         self._evidence: list[tuple[np.ndarray, np.ndarray]] = []
 

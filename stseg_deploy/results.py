@@ -123,9 +123,10 @@ def record_objects(record: dict, where: str | Path = "sequence.json") -> np.ndar
         raise ValueError(f"{where}: 'objects' must list the object labels of each of its {n_frames} frames")
     out = np.zeros((n_frames, n_labels), dtype=bool)
     for t, labels in enumerate(chosen):
-        if not isinstance(labels, list) or any(not isinstance(x, int) or not 0 <= x < n_labels for x in labels):
+        # type() is int: JSON true/false load as bool, a subclass of int.
+        if not isinstance(labels, list) or any(type(x) is not int or not 0 <= x < n_labels for x in labels):
             raise ValueError(f"{where}: 'objects' of frame {record['frames'][t]} must be labels in [0, {n_labels}), got {labels!r}")
-        out[t, labels] = True
+        out[t, np.asarray(labels, dtype=np.int64)] = True
     return out
 
 

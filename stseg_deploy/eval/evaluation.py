@@ -66,8 +66,12 @@ def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
     return record.get("cut_size") if cut_size == SAME_CUT else cut_size
 
 
-def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, int | None]:
+def check_one_model(outputs: dict[str, tuple[Path, dict]], foreground: bool = False) -> tuple[str | None, int | None]:
     """The model hash and label count shared by all ``outputs`` (see :class:`OutputScan`).
+
+    ``foreground``: the foreground decision's settings must agree too (``--binary
+    foreground`` scores them); otherwise they are not compared, since the decision changes
+    neither the labels nor the label maps.
 
     Raises StsegInputError naming which sequences came from which model (short SHA-256) or
     label count: scores averaged over different models mean nothing.
@@ -79,7 +83,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
         sha = (record.get("model_file") or {}).get("sha256")
         by_hash.setdefault(sha, []).append(name)
         by_labels.setdefault(int(record["n_labels"]), []).append(name)
-        by_stages.setdefault(_stages_text(record), []).append(name)
+        by_stages.setdefault(_stages_text(record, foreground), []).append(name)
     folder = next(iter(outputs.values()))[0].parent if outputs else ""
     if len(by_hash) > 1:
         groups = "; ".join(
@@ -102,7 +106,7 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]]) -> tuple[str | None, 
     return sha, next(iter(by_labels), None)
 
 
-def _stages_text(record: dict) -> str:
+def _stages_text(record: dict, foreground: bool = True) -> str:
     """The mask-changing stages of an output, in a few words: ``tta=flip refine=guided(r=32,
     eps=0.01, s=4) split=motion(gain=0.1, extra=4) carry=none foreground=motion(...)``."""
     stages = stage_settings(record)
@@ -117,11 +121,14 @@ def _stages_text(record: dict) -> str:
     carry = stages["carry"]
     if carry != "none":
         carry += f"(weight={(stages['temporal_carry'] or {}).get('weight')})"
-    foreground = stages["foreground"]
-    if foreground != "none":
+    text = f"tta={stages['tta']} refine={refine} split={split} carry={carry}"
+    if not foreground:
+        return text
+    decided = stages["foreground"]
+    if decided != "none":
         chosen = stages["foreground_settings"] or {}
-        foreground += "(" + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items())) + ")"
-    return f"tta={stages['tta']} refine={refine} split={split} carry={carry} foreground={foreground}"
+        decided += "(" + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items())) + ")"
+    return f"{text} foreground={decided}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:
@@ -298,7 +305,9 @@ def _score_objects(
         "frames": scores.frames,
         "present": scores.present,
         "J": scores.j,
-        "segments": [" ".join("-" if s == NO_SEGMENT else str(s) for s in scores.segments[:, k]) for k in range(scores.n_objects)],
+        # The labels matched (an object-id map's ids are label + 1: its segment is id - 1).
+        "segments": [" ".join("-" if s == NO_SEGMENT else str(s - (background is not None)) for s in scores.segments[:, k])
+                     for k in range(scores.n_objects)],
         "naive_shared": scores.naive_shared,
     }, columns=OBJECT_COLUMNS)
 
@@ -453,7 +462,7 @@ def evaluate(
     split_sequences = truth.sequences()
     if not scan.complete and not scan.skipped and not split_sequences:
         raise StsegInputError(f"{out_dir}: no sequence folders with {SEQUENCE_FILE}; run stseg-infer first")
-    model_sha256, n_labels = check_one_model(scan.complete)
+    model_sha256, n_labels = check_one_model(scan.complete, foreground=binary == "foreground")
     parts: list[SequenceScore] = []
     skipped = list(scan.skipped)
     for name, (folder, record) in scan.complete.items():
@@ -469,7 +478,10 @@ def evaluate(
         ]
     # The records actually scored, read with their labels in one snapshot: a sequence that
     # stseg-infer replaced since the scan (perhaps with another model) is caught here.
-    model_sha256, n_labels = check_one_model({p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}) if parts else (model_sha256, n_labels)
+    if parts:
+        model_sha256, n_labels = check_one_model(
+            {p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}, foreground=binary == "foreground"
+        )
     for note in scan.notes:
         log.info("%s", note)
     result = _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)

@@ -185,6 +185,8 @@ def score_objects(
         in_chunk = per_frame[frame_chunk == c]
         weights = in_chunk.sum(axis=0)  # (K, L): maximising sums = maximising the mean J
         match = match_objects(weights)
+        if background is not None:
+            match = np.where(match == background, NO_SEGMENT, match)  # "no object" is no segment
         segments[c] = match
         has = match != NO_SEGMENT
         totals[has] += in_chunk[:, np.flatnonzero(has), match[has]].sum(axis=0)

@@ -11,7 +11,6 @@ import math
 import os
 from pathlib import Path
 
-from ..io.atomic import atomic_write
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
@@ -167,6 +166,10 @@ def evaluate_and_write(
     if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
         raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
     if dest != out:
+        if out.resolve() in dest.resolve().parents:
+            raise StsegOutputError(
+                f"{dest}: inside {out}, where every folder is read as a sequence's output; write the scores outside it"
+            )
         if read_marker(dest, SEQUENCE_FILE, TOOL) is not None:
             raise StsegOutputError(f"{dest}: is one sequence's {TOOL} output; write the scores to a folder of their own")
         dest.mkdir(parents=True, exist_ok=True)
@@ -197,8 +200,9 @@ def evaluate_and_write(
         staged: dict[str, Path] = {}
         try:
             for name, table in tables.items():
+                # Already a temporary name (the stale-file sweep above matches it), so a plain write.
                 staged[name] = dest / f".{name}.new.{os.getpid()}.tmp"
-                with atomic_write(staged[name], "w") as handle:
+                with open(staged[name], "w", encoding="utf-8") as handle:
                     table.to_csv(handle, index=False)
             # From here on a kill leaves a marker saying "incomplete" over the mixed files.
             _write_marker(dest, {"settings": settings, "error": None}, complete=False, files=[])

@@ -141,3 +141,20 @@ def test_the_pipeline_decides_on_each_frames_own_flow(tmp_path) -> None:
     np.testing.assert_array_equal(sink.objects, np.stack([expected[t] for t in range(9)]))
     # Chunks hold frames 0-3, 4-6, 7-8: the square is an object where it moves, not in 4-6.
     assert sink.objects[:4].any(axis=1).all() and not sink.objects[4:7].any() and sink.objects[7:].any(axis=1).all()
+
+
+def test_long_chunks_are_decided_in_bounded_blocks() -> None:
+    from stseg_deploy.foreground import MAX_HELD_FRAMES, decision_blocks
+    from stseg_kernels import frame_chunks
+
+    np.testing.assert_array_equal(decision_blocks(40, 10), frame_chunks(40, 10))  # the default: chunks whole
+    blocks = decision_blocks(100, None)  # one chunk: blocks of MAX_HELD_FRAMES
+    assert np.bincount(blocks).tolist() == [MAX_HELD_FRAMES] * 3 + [100 - 3 * MAX_HELD_FRAMES]
+    blocks = decision_blocks(90, 40)  # chunks of 41, 40 and 9 frames: no block crosses a chunk's edge
+    chunks = frame_chunks(90, 40)
+    assert all(len(set(chunks[blocks == b])) == 1 for b in np.unique(blocks))
+    assert np.bincount(blocks).max() <= MAX_HELD_FRAMES
+    decider = ForegroundDecider(3, 70, None, ForegroundSettings())
+    labels, flow = _scene()
+    held = [len(decider.push(LinkedFrame(index=t, labels=labels, proba=None, features=None), flow)) for t in range(70)]
+    assert max(held) == MAX_HELD_FRAMES and sum(held) == 70

@@ -59,7 +59,7 @@ def test_record_objects_and_object_id_maps() -> None:
     assert ids.dtype == np.uint8
     assert ids.tolist() == [[[0, 2], [0, 2]], [[1, 0], [3, 3]]]
     assert results.record_objects({"frames": ["a"], "n_labels": 3, "settings": {}}) is None  # decided nowhere
-    for bad in ([[1]], [[1], [3]], [[1], ["x"]], None):
+    for bad in ([[1]], [[1], [3]], [[1], ["x"]], [[True], [1]], None):
         with pytest.raises(ValueError, match="where.json: 'objects'"):
             results.record_objects({**record, "objects": bad}, "where.json")
 

@@ -77,14 +77,28 @@ def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
     infer_refined(tmp_path, "cat", tta="none", refine="guided")
     infer_refined(tmp_path, "dog", tta="flip", refine="guided")
     (tmp_path / "gt").mkdir()
-    fg = r"foreground=motion\(max_border=0.1, min_contrast=1.0, share=0.35\)"
     with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split, carry, foreground in sequence.json\): "
-                       rf"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none {fg} \(dog\); "
-                       rf"tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none {fg} \(cat\)"):
+                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(dog\); "
+                       r"tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
     infer_refined(tmp_path, "dog", tta="none", refine="guided", carry="forward")
-    with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.9\) foreground=.* \(dog\); .* carry=none foreground=.* \(cat\)"):
+    with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.9\) \(dog\); .* carry=none \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
+
+
+def test_the_foreground_setting_splits_outputs_only_when_it_is_scored(tmp_path: Path) -> None:
+    # The decision changes neither labels nor label maps: optimax pools outputs made with and
+    # without it; --binary foreground does not.
+    infer(tmp_path, "cat")
+    dog = infer(tmp_path, "dog", seed=1)
+    record = json.loads((dog / "sequence.json").read_text())
+    record["settings"]["foreground_settings"]["share"] = 0.5
+    (dog / "sequence.json").write_text(json.dumps(record))
+    gt_from_label(tmp_path, 1)
+    gt_from_label(tmp_path, 1, sequence="dog")
+    assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt").scored == ["cat", "dog"]
+    with pytest.raises(StsegInputError, match=r"foreground=motion\(max_border=0.1, min_contrast=1.0, share=0.5\) \(dog\)"):
+        evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="foreground")
 
 
 def test_outputs_written_before_the_stages_score_as_before(tmp_path: Path) -> None:
@@ -133,6 +147,9 @@ def test_binary_foreground_with_objects_scores_the_object_id_map(tmp_path: Path)
     _decide(seq_dir, [[1]] * len(FRAMES))  # object 2 left in the background: J 0, not its label's
     one = evaluate(tmp_path / "out", gt_dir=tmp_path / "objects", binary="foreground", objects=True)
     assert one.objects.set_index("object")["J"].to_dict() == {1: 1.0, 2: 0.0}
+    # objects.csv names the labels matched: label 1 for object 1, none for object 2.
+    assert set(one.objects.set_index("object")["segments"][1].split()) == {"1"}
+    assert set(one.objects.set_index("object")["segments"][2].split()) == {"-"}
 
 
 def test_binary_foreground_refuses_outputs_without_a_decision(tmp_path: Path) -> None:

@@ -140,3 +140,10 @@ def test_objects_csv_follows_the_eval_file_rules(outputs: Path) -> None:
     result = run_eval(outputs, "--gt-dir", str(gt_dir), "--objects")
     assert result.exit_code == 1 and f"{out / 'objects.csv'}: not written by stseg-eval (not listed in its eval.json)" in result.stderr
     assert (out / "objects.csv").read_text() == "my objects\n"
+
+
+def test_scores_are_not_written_inside_the_outputs_folder(outputs: Path) -> None:
+    gt_dir = gt_from_label(outputs, 0)
+    result = run_eval(outputs, "--gt-dir", str(gt_dir), "--out", str(outputs / "out" / "scores"))
+    assert result.exit_code == 1 and "where every folder is read as a sequence's output" in result.stderr
+    assert not (outputs / "out" / "scores").exists()
