@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,26 +26,24 @@ import numpy as np
 import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
-from stseg_deploy.foreground import ForegroundSettings, choose_objects, segment_evidence
+from stseg_deploy.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.preprocess import resize_flow
 from stseg_deploy.results import read_label_maps, read_sequence_output
-from stseg_kernels import frame_chunks
 
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray, int | None], np.ndarray]
 
 
 def chunk_rule(settings: ForegroundSettings) -> Rule:
-    """The stage's rule: evidence averaged over each linking chunk, one decision per chunk."""
+    """The stage's rule: evidence averaged over each decision block (the linking chunks,
+    :func:`stseg_deploy.foreground.decision_blocks`), one decision per block."""
 
     def decide(labels, contrast, border, cut_size):
         out = np.zeros(contrast.shape, dtype=bool)
-        chunks = frame_chunks(len(labels), cut_size)
-        for c in np.unique(chunks):
-            rows = chunks == c
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)  # a label absent from the chunk: NaN
-                out[rows] = choose_objects(np.nanmean(contrast[rows], 0), np.nanmean(border[rows], 0), settings)
+        blocks = decision_blocks(len(labels), cut_size)
+        for b in np.unique(blocks):
+            rows = blocks == b
+            out[rows] = decide_block(contrast[rows], border[rows], settings)
         return out
 
     return decide

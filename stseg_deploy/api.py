@@ -127,9 +127,7 @@ def _source_frames(sequence, n: int) -> Iterator[np.ndarray]:
     if sequence is None:
         raise ValueError("this Segmentation was not made by stseg_deploy.segment(); it has no frames to draw on")
     if sequence.video is not None:
-        from .io.videoio import open_frame_source
-
-        for index, frame in open_frame_source(sequence.video.path):
+        for index, frame in sequence.video:  # a FrameSource decodes afresh on each iteration
             if index >= n:
                 return
             yield frame

@@ -36,7 +36,7 @@ import numpy as np
 from stseg_kernels import frame_chunks
 
 from .linker import LinkedFrame
-from .motionsplit import fit_motion, motion_basis
+from .motionsplit import fit_motion, motion_basis, motion_residual, robust_fit
 
 FOREGROUND_MODES = ("none", "motion")
 DEFAULT_FOREGROUND = "motion"
@@ -44,11 +44,12 @@ DEFAULT_FOREGROUND = "motion"
 # min_residual): a share of the frame's mean flow magnitude, and pixels at model size.
 FLOOR_GAIN = 0.1
 FLOOR_PIXELS = 0.1
-# The fit: L1 reweightings first, then Tukey's biweight (constant 4.685: 95% efficiency under
-# Gaussian noise, scale from the median absolute residual). Started from least squares, the
-# biweight settled between two motions once a second one held a quarter of the frame (its
-# cutoff then spans both); eight L1 steps first bring the fit to the majority's motion.
-L1_ITERATIONS = 8
+# The fit: L1 first (motionsplit.robust_fit, nine fits: least squares, then eight reweighted),
+# then Tukey's biweight (constant 4.685: 95% efficiency under Gaussian noise, scale from the
+# median absolute residual). Started from least squares, the biweight settled between two
+# motions once a second one held a quarter of the frame (its cutoff then spans both); the L1
+# fits first bring it to the majority's motion.
+L1_FITS = 9
 TUKEY_ITERATIONS = 6
 TUKEY_C = 4.685
 MAD_TO_SIGMA = 1.4826
@@ -88,16 +89,12 @@ def dominant_residual(flow: np.ndarray) -> np.ndarray:
     h, w = flow.shape[1:]
     basis = motion_basis(1, h, w)
     values = flow.reshape(2, -1).astype(np.float64)
-    weights = np.ones(values.shape[1])
-    for _ in range(L1_ITERATIONS):
-        residual = np.abs(values - fit_motion(basis, values, weights) @ basis).sum(axis=0)
-        weights = 1.0 / np.maximum(residual, 1e-3)
+    _, residual = robust_fit(basis, values, iterations=L1_FITS)
     for _ in range(TUKEY_ITERATIONS):
-        residual = np.abs(values - fit_motion(basis, values, weights) @ basis).sum(axis=0)
         cutoff = TUKEY_C * max(MAD_TO_SIGMA * float(np.median(residual)), 1e-6)
         # A small floor keeps the system solvable when every residual is an outlier.
         weights = np.where(residual < cutoff, (1 - (residual / cutoff) ** 2) ** 2, 0.0) + 1e-6
-    residual = np.abs(values - fit_motion(basis, values, weights) @ basis).sum(axis=0)
+        residual = motion_residual(basis, values, fit_motion(basis, values, weights))
     return residual.reshape(h, w)
 
 
@@ -137,6 +134,15 @@ def choose_objects(contrast: np.ndarray, border: np.ndarray, settings: Foregroun
         return candidate
     highest = float(np.max(contrast[candidate]))
     return candidate & (np.nan_to_num(contrast, nan=0.0) >= settings.share * highest)
+
+
+def decide_block(contrast: np.ndarray, border: np.ndarray, settings: ForegroundSettings) -> np.ndarray:
+    """One decision for a block of frames: contrast and border (T, L) per frame
+    (:func:`segment_evidence`, NaN where a label is absent), averaged over the frames where
+    each label is present, then :func:`choose_objects`. Returns (L,) bool."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a label absent from the whole block: NaN, as meant
+        return choose_objects(np.nanmean(contrast, axis=0), np.nanmean(border, axis=0), settings)
 
 
 # The most frames held for one decision: a linking chunk longer than this (a large --cut-size,
@@ -189,11 +195,9 @@ class ForegroundDecider:
         index = frame.index
         if index + 1 < len(self._chunks) and self._chunks[index + 1] == self._chunks[index]:
             return []
-        contrast = np.stack([c for c, _ in self._evidence])
-        border = np.stack([b for _, b in self._evidence])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # a label absent from the whole chunk: NaN, as meant
-            objects = choose_objects(np.nanmean(contrast, axis=0), np.nanmean(border, axis=0), self.settings)
+        objects = decide_block(
+            np.stack([c for c, _ in self._evidence]), np.stack([b for _, b in self._evidence]), self.settings
+        )
         held, self._held, self._evidence = self._held, [], []
         for done in held:
             done.objects = objects.copy()

@@ -133,12 +133,13 @@ def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = 4) -> tupl
     weights = np.ones(flow.shape[1])
     for _ in range(iterations):
         theta = fit_motion(basis, flow, weights)
-        residual = np.abs(flow - theta @ basis).sum(axis=0)
+        residual = motion_residual(basis, flow, theta)
         weights = 1.0 / np.maximum(residual, 1e-3)
     return theta, residual
 
 
-def _residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
+def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
+    """|u − û| + |v − v̂| per pixel (N,) of flow (2, N) under the motion θ (2, K) on basis (K, N)."""
     return np.abs(flow - theta @ basis).sum(axis=0)
 
 
@@ -154,7 +155,7 @@ def _carried(basis: np.ndarray, flow: np.ndarray, source: np.ndarray, target: np
     shared = target[frames[target // plane] >= MIN_FRAME_PIXELS]
     if shared.size == 0:
         return 0.0
-    return float(np.median(_residual(basis[:, shared], flow[:, shared], theta)))
+    return float(np.median(motion_residual(basis[:, shared], flow[:, shared], theta)))
 
 
 def seed_from_prior(prior: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
@@ -341,7 +342,7 @@ def _split_region(
             return None
         theta_a = robust_fit(sub_basis[:, ~second], sub_flow[:, ~second], iterations=2)[0]
         theta_b = robust_fit(sub_basis[:, second], sub_flow[:, second], iterations=2)[0]
-        second = _residual(sub_basis, sub_flow, theta_b) < _residual(sub_basis, sub_flow, theta_a)
+        second = motion_residual(sub_basis, sub_flow, theta_b) < motion_residual(sub_basis, sub_flow, theta_a)
     second = _smoothed(second, pixels, shape)
     if min(second.sum(), (~second).sum()) < min_pixels:
         return None
@@ -375,7 +376,7 @@ def _seeded_parts(
             members = owner == g
             if members.sum() >= min_pixels:
                 theta = robust_fit(sub_basis[:, members], sub_flow[:, members], iterations=2)[0]
-                residual[g] = _residual(sub_basis, sub_flow, theta)
+                residual[g] = motion_residual(sub_basis, sub_flow, theta)
         owner = _majority(residual.argmin(axis=0), n, pixels, shape)
     parts = [pixels[owner == g] for g in range(n)]
     big = [p for p in parts if p.size >= min_pixels]
@@ -405,11 +406,11 @@ def _main_motion_outliers(
     for center in np.unique(np.linspace(0, pixels.size - 1, PATCHES).astype(np.int64)):
         near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
         theta = fit_motion(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False, terms=3)
-        inliers = _residual(affine, sub_flow, theta) <= threshold
+        inliers = motion_residual(affine, sub_flow, theta) <= threshold
         if inliers.sum() > best_count:
             best, best_count = inliers, int(inliers.sum())
     theta = robust_fit(sub_basis[:, best], sub_flow[:, best], iterations=2)[0]
-    return _residual(sub_basis, sub_flow, theta) > threshold
+    return motion_residual(sub_basis, sub_flow, theta) > threshold
 
 
 def _smoothed(second: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
