@@ -1,7 +1,7 @@
 """Optical-flow engines side by side: accuracy on real ground truth, speed at 480p, and flows
 for measuring what each does to segmentation (J) through the project's own commands.
 
-Engines: the package's own (``stseg_deploy.flowrecipe.METHODS``: DIS, dis-fine, Farnebäck) and,
+Engines: the package's own (``stseg_deploy.flow.recipe.METHODS``: DIS, dis-fine, Farnebäck) and,
 when OpenCV's contrib modules are installed (``opencv-contrib-python-headless`` *instead of*
 ``opencv-python-headless``; never both), DeepFlow, dense RLOF, PCAFlow and Dual TV-L1.
 
@@ -29,8 +29,8 @@ import cv2
 import numpy as np
 
 from stseg_deploy.io.flowio import write_flow
-from stseg_deploy.flowrecipe import METHODS, flow_size_for
-from stseg_deploy.opticalflow import FlowEstimator
+from stseg_deploy.flow.recipe import METHODS, flow_size_for
+from stseg_deploy.flow.opticalflow import FlowEstimator
 from stseg_deploy.io.videoio import open_frame_source
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # RGB uint8 frames -> (H, W, 2) float32 px

@@ -26,17 +26,17 @@ import numpy as np
 import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
-from stseg_deploy.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
+from stseg_deploy.stages.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.preprocess import resize_flow
-from stseg_deploy.results import read_label_maps, read_sequence_output
+from stseg_deploy.output.layout import read_label_maps, read_sequence_output
 
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray, int | None], np.ndarray]
 
 
 def chunk_rule(settings: ForegroundSettings) -> Rule:
     """The stage's rule: evidence averaged over each decision block (the linking chunks,
-    :func:`stseg_deploy.foreground.decision_blocks`), one decision per block."""
+    :func:`stseg_deploy.stages.foreground.decision_blocks`), one decision per block."""
 
     def decide(labels, contrast, border, cut_size):
         out = np.zeros(contrast.shape, dtype=bool)

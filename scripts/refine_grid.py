@@ -10,7 +10,7 @@ refined with each setting in memory and scored as ``stseg-eval`` scores an outpu
         --band 16 --out study/refine_grid.csv
 
 A setting is ``NAME`` = ``none`` (nearest upsampling) or ``RADIUS,EPS[,SUBSAMPLE]``
-(:class:`stseg_deploy.refine.GuidedSettings`). Its table row gives each set's J (and F on DAVIS
+(:class:`stseg_deploy.stages.refine.GuidedSettings`). Its table row gives each set's J (and F on DAVIS
 sets, J_objects on clips) and the pooled DAVIS mean over every sequence ("davis all");
 ``--band B`` (repeatable) also scores each guided setting kept to B pixels (of a 480-row
 frame) from the unrefined labels' boundaries, as ``NAME+bandB``. A check: the ``none`` row
@@ -31,8 +31,8 @@ from stseg_deploy.eval.evaluation import score_label_maps
 from stseg_deploy.eval.groundtruth import gt_from_folder
 from stseg_deploy.io.videoio import open_frame_source, read_image
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.refine import REFERENCE_ROWS, GuidedSettings, refine_labels
-from stseg_deploy.results import read_label_maps
+from stseg_deploy.stages.refine import REFERENCE_ROWS, GuidedSettings, refine_labels
+from stseg_deploy.output.layout import read_label_maps
 from stseg_deploy.sources import sequences_from_datasplit
 
 

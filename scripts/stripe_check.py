@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stseg_deploy.results import read_sequence_output
+from stseg_deploy.output.layout import read_sequence_output
 
 
 def stripe_rates(labels: np.ndarray) -> tuple[float, float]:

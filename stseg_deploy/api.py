@@ -22,21 +22,21 @@ import numpy as np
 
 from stseg_kernels import DEFAULT_CUT_SIZE
 
-from .carry import DEFAULT_CARRY, CarrySettings
-from .flowrecipe import resolve_recipe
-from .foreground import DEFAULT_FOREGROUND
-from .linker import DEFAULT_LINK, LinkedFrame
-from .motionsplit import DEFAULT_SPLIT, SplitSettings
+from .stages.carry import DEFAULT_CARRY, CarrySettings
+from .flow.recipe import resolve_recipe
+from .stages.foreground import DEFAULT_FOREGROUND
+from .stages.linker import DEFAULT_LINK, LinkedFrame
+from .stages.motionsplit import DEFAULT_SPLIT, SplitSettings
 from .pipeline import Segmenter, SequenceStats
 from .preprocess import resize_labels
-from .refine import DEFAULT_REFINE, GuidedSettings
+from .stages.refine import DEFAULT_REFINE, GuidedSettings
 from .runtime import load_model
-from .outputs import frames_to_folder
-from .results import OutputOptions, object_id_maps
-from .sinks import CallbackSink, MemorySink
+from .output.folder import frames_to_folder
+from .output.layout import OutputOptions, object_id_maps
+from .output.sinks import CallbackSink, MemorySink
 from .errors import StsegInputError
 from .sources import sequences_from_inputs, with_frames
-from .tta import DEFAULT_TTA
+from .stages.tta import DEFAULT_TTA
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
 
 
@@ -179,7 +179,7 @@ def segment(
     bundled default. Video flow follows the model's training flow unless ``flow_*`` say
     otherwise. ``frames``: for a flow folder, the folder of its frames (named like the
     flows), which the guided refinement needs. ``foreground``: "motion" (which segments
-    are moving objects, :mod:`stseg_deploy.foreground`) or "none". ``on_frame(done,
+    are moving objects, :mod:`stseg_deploy.stages.foreground`) or "none". ``on_frame(done,
     total)``: called after each frame, for a progress display (a long video takes
     minutes). Raises StsegInputError (a ValueError) naming the file for bad input.
     """

@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .flowrecipe import FlowRecipe
+from .flow.recipe import FlowRecipe
 from .preprocess import DEFAULT_RESIZE, RESIZE_MODES
 
 METADATA_KEY = "stseg"

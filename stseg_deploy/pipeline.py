@@ -16,18 +16,18 @@ import numpy as np
 
 from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
 
-from .carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings, TemporalCarry
+from .stages.carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings, TemporalCarry
 from .errors import StsegInputError
-from .foreground import DEFAULT_FOREGROUND, FOREGROUND_MODES, ForegroundDecider, ForegroundSettings
-from .linker import DEFAULT_LINK, LinkedFrame, StreamLinker
-from .motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
-from .background import prefetch
+from .stages.foreground import DEFAULT_FOREGROUND, FOREGROUND_MODES, ForegroundDecider, ForegroundSettings
+from .stages.linker import DEFAULT_LINK, LinkedFrame, StreamLinker
+from .stages.motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
+from .io.background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
-from .refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
+from .stages.refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
 from .runtime import SegmentationModel
-from .sinks import FrameSink, MemorySink, drive
+from .output.sinks import FrameSink, MemorySink, drive
 from .sources import SequenceSource
-from .tta import DEFAULT_TTA, TTA_MODES, run_flipped
+from .stages.tta import DEFAULT_TTA, TTA_MODES, run_flipped
 
 @dataclass
 class SequenceStats:
@@ -62,23 +62,23 @@ class Segmenter:
         link: "naive" or "optimal".
         image_size: (H, W) model input size; default the size stored in the model.
         tta: "none", or "flip": each window also runs mirrored, in the same model call, and
-            the two predictions are averaged, segments aligned (:mod:`stseg_deploy.tta`).
+            the two predictions are averaged, segments aligned (:mod:`stseg_deploy.stages.tta`).
         refine: how linked labels reach the frames' size: "none" (nearest upsampling),
-            "guided" (guided by the frame's colours, :mod:`stseg_deploy.refine`; a sequence
+            "guided" (guided by the frame's colours, :mod:`stseg_deploy.stages.refine`; a sequence
             without frames is an error), "auto" (guided where the frames are known).
         guided: the guided refinement's settings (default :class:`GuidedSettings()`).
         split: "none", or "motion": a segment whose flow two motions explain much better
             than one is split, per window and starting from the previous window's split,
             into up to ``split_settings.extra`` spare segments
-            (:mod:`stseg_deploy.motionsplit`); outputs then have L + extra labels.
+            (:mod:`stseg_deploy.stages.motionsplit`); outputs then have L + extra labels.
         split_settings: its settings (default :class:`SplitSettings()`).
         carry: "none", or "forward": each linked frame's probabilities are carried to the
             next along the flow and blended with its own, so a segment holds where its
-            object stops (:mod:`stseg_deploy.carry`).
+            object stops (:mod:`stseg_deploy.stages.carry`).
         carry_settings: its settings (default :class:`CarrySettings()`).
         foreground: "motion": which segments are moving objects is decided per linking chunk
             from the flow, and each linked frame carries it (``objects``,
-            :mod:`stseg_deploy.foreground`); "none": not decided.
+            :mod:`stseg_deploy.stages.foreground`); "none": not decided.
         foreground_settings: its settings (default :class:`ForegroundSettings()`).
     """
 
@@ -306,7 +306,7 @@ class Segmenter:
 
         Each sink is opened, sees every flow as read and every linked frame in order, then is
         closed; when anything fails, every sink opened is aborted instead and the error
-        raised (see :mod:`stseg_deploy.sinks`). ``keep_proba`` / ``keep_features``: frames
+        raised (see :mod:`stseg_deploy.output.sinks`). ``keep_proba`` / ``keep_features``: frames
         carry renamed probabilities (L, h, w) / features (C, h, w). Returns the timings.
         """
         sinks = [sinks] if isinstance(sinks, FrameSink) else list(sinks)
@@ -332,10 +332,10 @@ class Segmenter:
 
     def segment(self, sequence: SequenceSource) -> np.ndarray:
         """All label maps of a sequence: (F, h, w) uint8 at model size, the linked labels
-        (holds them in memory; use :func:`stseg_deploy.outputs.segment_to_folder` or a sink of
+        (holds them in memory; use :func:`stseg_deploy.output.folder.segment_to_folder` or a sink of
         your own for long videos). No refinement or foreground decision is run: neither would
         change these labels;
-        :meth:`run` with a :class:`~stseg_deploy.sinks.MemorySink` gives the refined maps."""
+        :meth:`run` with a :class:`~stseg_deploy.output.sinks.MemorySink` gives the refined maps."""
         plain = copy.copy(self)
         plain.refine = "none"
         plain.foreground = "none"

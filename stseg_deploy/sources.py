@@ -17,7 +17,7 @@ import numpy as np
 
 from .io.datasplit import read_datasplit, resolve
 from .errors import StsegInputError
-from .flowrecipe import FlowRecipe
+from .flow.recipe import FlowRecipe
 from .io.flowio import read_flow
 from .io.flowfiles import list_flow_files
 from .io.outdir import check_name
@@ -172,7 +172,7 @@ class VideoSequence:
         """Yield ``(where, flow, image)`` per flow frame t: the frame's description, its flow
         (2, H, W) float32 pixels, and with ``with_images`` frame t itself, (H, W, 3) uint8 RGB
         (the frames decoded for the flow, so showing them costs no second decode)."""
-        from .opticalflow import iter_flows
+        from .flow.opticalflow import iter_flows
         from .io.videoio import frame_name
 
         for t, flow, image in iter_flows(self.video, self.recipe.method, self.size, self.recipe.step, with_images=True):
@@ -182,7 +182,7 @@ class VideoSequence:
 def open_video_sequence(source: str | Path, recipe: FlowRecipe | None = None) -> VideoSequence:
     """A :class:`VideoSequence` named after the video's file stem (or the frame folder),
     its flow made by ``recipe`` (None: the defaults)."""
-    from .opticalflow import FlowEstimator
+    from .flow.opticalflow import FlowEstimator
     from .io.videoio import ImageFolderSource, open_frame_source
 
     recipe = recipe or FlowRecipe()

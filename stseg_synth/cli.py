@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from stseg_deploy.clikit import command, setup_logging
+from stseg_deploy.cli.kit import command, setup_logging
 
 from .datasplit import write_synth_split
 

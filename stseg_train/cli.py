@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from stseg_deploy.clikit import SIGINT_EXIT, command, fail
+from stseg_deploy.cli.kit import SIGINT_EXIT, command, fail
 from stseg_deploy.preprocess import RESIZE_MODES
 
 from .clikit import require_torch, setup_train_logging

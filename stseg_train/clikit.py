@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from stseg_deploy.clikit import setup_logging
+from stseg_deploy.cli.kit import setup_logging
 
 
 def setup_train_logging(verbose: bool, main: bool = True) -> None:

@@ -22,7 +22,7 @@ from ..io.datasplit import COLUMNS, write_datasplit
 from .davis import ListedSequence, image_size
 from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
-from ..flowrecipe import FlowRecipe
+from ..flow.recipe import FlowRecipe
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
 from ..io.videoio import frame_name
 
@@ -70,7 +70,7 @@ def compute_sequence_flows(sequence: ListedSequence, folder: Path, recipe: FlowR
     """
     import cv2
 
-    from ..opticalflow import flow_from_video
+    from ..flow.opticalflow import flow_from_video
 
     cv2.setNumThreads(1)
     check_numbered(sequence)
@@ -92,7 +92,7 @@ def compute_flows(
 ) -> dict[str, str]:
     """Flows of every sequence into ``flow_root/<seq>/``, ``workers`` sequences at a time in
     processes of this machine, or with ``ray`` (connected: see
-    :func:`stseg_deploy.raykit.ray_session`) one per CPU of the cluster.
+    :func:`stseg_deploy.cluster.raykit.ray_session`) one per CPU of the cluster.
 
     Returns {sequence: "kept" | "computed" | error line}; a failed sequence does not stop the
     others. ``on_done(name, error)`` is called as each finishes (for a progress bar).
@@ -100,7 +100,7 @@ def compute_flows(
     from ..errors import error_line
 
     if ray is not None:
-        from ..raykit import map_on_ray
+        from ..cluster.raykit import map_on_ray
 
         calls = {s.name: (s, flow_root / s.name, recipe) for s in sequences}
         return map_on_ray(ray, compute_sequence_flows, calls, flow_root, on_done)

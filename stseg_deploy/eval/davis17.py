@@ -13,7 +13,7 @@ from .evaluation import check_one_model
 from .groundtruth import GroundTruth, size_error
 from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
-from ..results import TOOL, read_segment_maps, scan_outputs
+from ..output.layout import TOOL, read_segment_maps, scan_outputs
 from ..preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"

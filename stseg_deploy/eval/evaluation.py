@@ -2,13 +2,13 @@
 
 Per sequence: the label maps at the prediction's original size (``original_size`` in
 ``sequence.json``: the refined PNGs of a refined output, else labels.npy upsampled, nearest;
-:func:`stseg_deploy.results.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
+:func:`stseg_deploy.output.layout.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
 convention), over the sequences that could be scored. With ``objects=True`` the same frames
 are also scored object by object (:mod:`stseg_deploy.eval.multiobject`: each ground-truth object
 matched to a segment of its own), from object-id masks read by
-:func:`stseg_deploy.eval.groundtruth.read_gt_objects`. The OUT scan is :func:`stseg_deploy.results.scan_outputs`.
+:func:`stseg_deploy.eval.groundtruth.read_gt_objects`. The OUT scan is :func:`stseg_deploy.output.layout.scan_outputs`.
 
 What is scored is never left implicit:
 
@@ -39,7 +39,7 @@ from stseg_kernels import frame_chunks, jaccard, select_masks
 
 from ..errors import StsegInputError, error_line
 from ..io.masks import VOID
-from ..results import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, scan_outputs, stage_settings
+from ..output.layout import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, scan_outputs, stage_settings
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .davis_measures import boundary_f, region_similarity, statistics
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
@@ -201,7 +201,7 @@ def score_sequence(
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
 
     Scored at the prediction's original size (``original_size``), on the output's label maps
-    there (:func:`stseg_deploy.results.read_label_maps`: the refined PNGs of a refined
+    there (:func:`stseg_deploy.output.layout.read_label_maps`: the refined PNGs of a refined
     output, else labels.npy upsampled); a mask of another size is an error unless
     ``resize_gt`` (see :func:`read_gt`).
     ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the

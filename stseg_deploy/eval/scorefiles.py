@@ -14,7 +14,7 @@ from pathlib import Path
 from .davis17 import export_davis17
 from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
-from ..results import (
+from ..output.layout import (
     EVAL_FILES,
     EVAL_LOCK,
     EVAL_MARKER,

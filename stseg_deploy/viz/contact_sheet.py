@@ -11,7 +11,7 @@ from ..eval.evaluation import SAME_CUT, resolve_cut_size
 from ..eval.groundtruth import gt_from_folder
 from ..io.masks import label_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
-from ..results import CONTACT_SHEET, object_id_maps, read_segment_maps, record_objects
+from ..output.layout import CONTACT_SHEET, object_id_maps, read_segment_maps, record_objects
 from ..preprocess import resize_labels
 
 VIZ_TOOL = "stseg-viz"

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from stseg_deploy.clikit import SIGINT_EXIT
+from stseg_deploy.cli.kit import SIGINT_EXIT
 
 from ..clikit import missing_torch, setup_train_logging
 

@@ -91,7 +91,7 @@ def bench_model_free(
     """For each video length in ``frames``: the plain loop and the model-free pipeline (no
     test-time flip, no refinement, no motion split) over the same files, both timed (median of ``repeats`` after a warm-up) in this process.
     Rows: engine names the mode and length; windows_per_s is frames per second."""
-    from stseg_deploy.outputs import segment_to_folder
+    from stseg_deploy.output.folder import segment_to_folder
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.sources import sequences_from_folders
 
@@ -185,7 +185,7 @@ def bench_pipeline(
     from dataclasses import replace
 
     from stseg_deploy.io.flowio import read_flow
-    from stseg_deploy.outputs import model_file_sha256, segment_to_folder
+    from stseg_deploy.output.folder import model_file_sha256, segment_to_folder
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import flow_windows
     from stseg_deploy.runtime import OnnxModel

@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from fakes import FakeModel
 from fakes import write_frames, write_sequence
 
-from stseg_deploy.cli import eval_main
+from stseg_deploy.cli.commands import eval_main
 from stseg_deploy.io.masks import write_label_png, write_mask_png
-from stseg_deploy.outputs import segment_to_folder
-from stseg_deploy.results import read_sequence_output
+from stseg_deploy.output.folder import segment_to_folder
+from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.refine import GuidedSettings
+from stseg_deploy.stages.refine import GuidedSettings
 from stseg_deploy.sources import sequences_from_folders
 
 GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from stseg_deploy.flowrecipe import FlowRecipe
+from stseg_deploy.flow.recipe import FlowRecipe
 from stseg_deploy.metadata import METADATA_KEY, ModelInfo
 
 

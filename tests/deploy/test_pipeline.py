@@ -11,8 +11,8 @@ from fakes import write_sequence as _write_sequence
 
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.io.flowio import write_flow
-from stseg_deploy.outputs import segment_to_folder
-from stseg_deploy.linker import DEFAULT_LINK
+from stseg_deploy.output.folder import segment_to_folder
+from stseg_deploy.stages.linker import DEFAULT_LINK
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
 from stseg_kernels import link_windows, unravel_windows
@@ -36,9 +36,9 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
 
 def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None:
     """With the split, outputs have L + extra labels: the model's probabilities split per
-    window (stseg_deploy.motionsplit), then linked like any others."""
+    window (stseg_deploy.stages.motionsplit), then linked like any others."""
     from stseg_deploy.io.flowio import read_flow
-    from stseg_deploy.motionsplit import SplitSettings, split_batch
+    from stseg_deploy.stages.motionsplit import SplitSettings, split_batch
     from stseg_deploy.preprocess import flow_windows, resize_flow
 
     paths = _write_sequence(tmp_path / "seq", 9)
@@ -114,7 +114,7 @@ def test_bad_sequences(tmp_path: Path) -> None:
 def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None:
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import flow_windows, resize_flow
-    from stseg_deploy.tta import run_flipped
+    from stseg_deploy.stages.tta import run_flipped
 
     paths = _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
@@ -154,7 +154,7 @@ def test_refinement_needs_frames_when_asked_for(tmp_path: Path) -> None:
 
 def test_refined_frames_are_the_guided_argmax_of_the_linked_probabilities(tmp_path: Path) -> None:
     from stseg_deploy.io.videoio import read_image
-    from stseg_deploy.refine import GuidedSettings, refine_labels
+    from stseg_deploy.stages.refine import GuidedSettings, refine_labels
 
     seq = _sequence_with_frames(tmp_path)
     settings = GuidedSettings(radius=40, eps=0.02, subsample=2)
@@ -232,7 +232,7 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
     """--carry forward runs on the linked probabilities, in frame order, with the flow into
     each frame at model size: it holds the square's segment through its pause, follows the
     reference TemporalCarry frame for frame, and with weight 0 changes nothing."""
-    from stseg_deploy.carry import CarrySettings, TemporalCarry
+    from stseg_deploy.stages.carry import CarrySettings, TemporalCarry
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import resize_flow
 

@@ -14,7 +14,7 @@ from stseg_deploy.sources import sequences_from_datasplit
 
 
 def test_a_video_sequence_takes_its_flow_from_the_recipe(tmp_path: Path) -> None:
-    from stseg_deploy.flowrecipe import FlowRecipe
+    from stseg_deploy.flow.recipe import FlowRecipe
     from stseg_deploy.sources import open_video_sequence, sequences_from_inputs
 
     (tmp_path / "clip").mkdir()
@@ -42,7 +42,7 @@ def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:
 def test_parent_of_sequence_folders_gets_a_hint(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from stseg_deploy.cli import infer_main
+    from stseg_deploy.cli.commands import infer_main
 
     for name in ("bear", "cat"):
         _write_sequence(tmp_path / "flows" / name, 3)

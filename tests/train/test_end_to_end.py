@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from stseg_deploy.cli import eval_main, infer_main
-from stseg_deploy.motionsplit import SplitSettings
+from stseg_deploy.cli.commands import eval_main, infer_main
+from stseg_deploy.stages.motionsplit import SplitSettings
 from stseg_synth.cli import synth_main
 from stseg_train.cli import export_main, train_main
 

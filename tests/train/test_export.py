@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from stseg_deploy.flowrecipe import FlowRecipe
+from stseg_deploy.flow.recipe import FlowRecipe
 from stseg_deploy.runtime import OnnxModel, load_model
 from stseg_train import export as export_module
 from stseg_train.checkpoint import model_from_checkpoint, save_checkpoint

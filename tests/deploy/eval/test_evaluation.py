@@ -17,8 +17,8 @@ from evalkit import FRAMES, gt_from_label, infer, infer_refined, object_gt
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
 from stseg_deploy.io.masks import read_label_png, write_mask_png
-from stseg_deploy.outputs import segment_to_folder
-from stseg_deploy.results import read_sequence_output
+from stseg_deploy.output.folder import segment_to_folder
+from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders

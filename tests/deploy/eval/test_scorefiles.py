@@ -16,7 +16,7 @@ from fakes import write_sequence as _write_sequence
 from evalkit import eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
 

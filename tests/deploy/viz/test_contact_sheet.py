@@ -10,7 +10,7 @@ from fakes import write_sequence as _write_sequence
 from PIL import Image
 
 from stseg_deploy.io.outdir import StsegOutputError
-from stseg_deploy.outputs import segment_to_folder
+from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
 from stseg_deploy.viz.contact_sheet import sequence_contact_sheet
@@ -44,7 +44,7 @@ def test_a_refined_output_is_drawn_from_its_refined_maps(tmp_path: Path) -> None
     from evalkit import infer_refined
 
     from stseg_deploy.io.masks import label_palette, read_label_png, write_mask_png
-    from stseg_deploy.results import record_objects
+    from stseg_deploy.output.layout import record_objects
     from stseg_deploy.viz.contact_sheet import sequence_contact_sheet
 
     folder = infer_refined(tmp_path)

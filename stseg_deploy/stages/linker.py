@@ -1,0 +1,125 @@
+"""Temporal linking of a stream of windows, batch by batch, in constant memory.
+
+Linking is sequential and local to chunks of ``cut_size`` windows: window w is renamed
+against the already renamed window w-1 of its chunk. So a stream can be linked piece by
+piece, carrying only the last renamed window (``link_windows(..., start=, carry=)``, which
+also places the chunk boundaries), and gives exactly what ``stseg_kernels.link_windows``
+gives on the whole array at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from stseg_kernels import link_windows
+
+# One-to-one renaming: with the motion split's spare segments, the best match per label
+# (naive) merges segments back that were split apart (multi-object J_objects 0.686 against
+# 0.730; docs/model-merging.md).
+DEFAULT_LINK = "optimal"
+
+
+@dataclass
+class LinkedFrame:
+    """One output frame: its index, labels (h, w) uint8 at model size and, when kept, renamed
+    proba (L, h, w) float32 and features (C, h, w); ``refined`` (H, W) uint8: its labels at
+    the frame's size after refinement (None when not refined: the labels upsampled, nearest,
+    stand for it); ``objects`` (L,) bool: which segments are moving objects, when the
+    foreground was decided (:mod:`stseg_deploy.stages.foreground`), else None."""
+
+    index: int
+    labels: np.ndarray
+    proba: np.ndarray | None
+    features: np.ndarray | None
+    refined: np.ndarray | None = None
+    objects: np.ndarray | None = None
+
+
+def rename_proba(proba: np.ndarray, mapping: np.ndarray) -> np.ndarray:
+    """Probabilities of renamed labels: proba (L, ...) with old label l → mapping[l].
+
+    Where labels merge (naive linking may send two labels to one), the new label keeps the
+    larger of their probabilities, so the argmax of the result is the renamed label map,
+    as saved in labels.npy (adding them instead could let two merged small labels outvote
+    the one that won the pixel). Labels no old label maps to get 0. Without merges this is
+    a permutation and the values still sum to 1 over labels.
+    """
+    out = np.zeros_like(proba)
+    for old, new in enumerate(mapping):
+        np.maximum(out[new], proba[old], out=out[new])
+    return out
+
+
+class StreamLinker:
+    """Feed windows in order; get back one linked label map per frame, in order.
+
+    Args:
+        n_labels: L.
+        n_windows: total windows N of the sequence (frames = N + 2).
+        cut_size: windows per independently linked chunk; None = the whole sequence.
+        method: "naive" or "optimal" (see ``stseg_kernels.link_windows``).
+    """
+
+    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK) -> None:
+        if cut_size is not None and cut_size < 1:
+            raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
+        self.n_labels = n_labels
+        self.n_windows = n_windows
+        self.cut_size = cut_size
+        self.method = method
+        self.next_window = 0
+        self._carry: np.ndarray | None = None  # the last renamed window
+
+    def push(
+        self,
+        labels: np.ndarray,
+        proba: np.ndarray | None = None,
+        features: np.ndarray | None = None,
+    ) -> list[LinkedFrame]:
+        """labels (b, 3, h, w) uint8 argmax of the next b windows; proba (b, L, 3, h, w) and
+        features (b, C, 3, h, w) optional. Returns the frames these windows complete, in order
+        (a list, not a generator: the linker's state moves on when push returns)."""
+        b = labels.shape[0]
+        if self.next_window + b > self.n_windows:
+            raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
+        first = self.next_window
+        renamed, mapping = link_windows(
+            labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry,
+            threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
+        )
+        self._carry = renamed[-1]
+        self.next_window += b
+        frames: list[LinkedFrame] = []
+        for k in range(b):
+            frames.extend(self._completed_frames(
+                first + k,
+                renamed[k],
+                mapping[k],
+                None if proba is None else proba[k],
+                None if features is None else features[k],
+            ))
+        return frames
+
+    def _completed_frames(
+        self, window: int, labels: np.ndarray, mapping: np.ndarray, proba: np.ndarray | None, features: np.ndarray | None
+    ) -> Iterator[LinkedFrame]:
+        """The frames window ``window`` completes: labels (3, h, w) renamed, mapping (L,) old →
+        new label, proba (L, 3, h, w) and features (C, 3, h, w) as given (or None). Frame 0
+        from the first window, then each window's middle frame, then the last window's last
+        frame: N windows give N + 2 frames."""
+        slots = [1]
+        if window == 0:
+            slots = [0, 1]
+        if window == self.n_windows - 1:
+            slots = slots + [2]
+        renamed = None if proba is None else rename_proba(proba, mapping)
+        for t in slots:
+            yield LinkedFrame(
+                index=window + t,
+                labels=labels[t],
+                proba=None if renamed is None else renamed[:, t],
+                features=None if features is None else features[:, t],
+            )
