@@ -10,7 +10,7 @@ refined with each setting in memory and scored as ``stseg-eval`` scores an outpu
         --band 16 --out study/refine_grid.csv
 
 A setting is ``NAME`` = ``none`` (nearest upsampling) or ``RADIUS,EPS[,SUBSAMPLE]``
-(:class:`stseg_deploy.stages.refine.GuidedSettings`). Its table row gives each set's J (and F on DAVIS
+(:class:`stseg_deploy.stages.refine.RefineSettings`). Its table row gives each set's J (and F on DAVIS
 sets, J_objects on clips) and the pooled DAVIS mean over every sequence ("davis all");
 ``--band B`` (repeatable) also scores each guided setting kept to B pixels (of a 480-row
 frame) from the unrefined labels' boundaries, as ``NAME+bandB``. A check: the ``none`` row
@@ -31,7 +31,7 @@ from stseg_deploy.eval.evaluation import score_label_maps
 from stseg_deploy.eval.groundtruth import gt_from_folder
 from stseg_deploy.io.videoio import open_frame_source, read_image
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.stages.refine import REFERENCE_ROWS, GuidedSettings, refine_labels
+from stseg_deploy.stages.refine import REFERENCE_ROWS, RefineSettings, refine_labels
 from stseg_deploy.output.layout import read_label_maps
 from stseg_deploy.sources import sequences_from_datasplit
 
@@ -43,7 +43,7 @@ def _named(text: str) -> tuple[str, str]:
     return name, rest if sep else ""
 
 
-def _setting(text: str) -> tuple[str, GuidedSettings | None]:
+def _setting(text: str) -> tuple[str, RefineSettings | None]:
     name, rest = _named(text)
     if name == "none" and not rest:
         return name, None
@@ -52,8 +52,8 @@ def _setting(text: str) -> tuple[str, GuidedSettings | None]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=RADIUS,EPS[,SUBSAMPLE]")
     try:
         radius, eps = float(parts[0]), float(parts[1])
-        subsample = int(parts[2]) if len(parts) > 2 else GuidedSettings().subsample
-        return name, GuidedSettings(radius, eps, subsample)
+        subsample = int(parts[2]) if len(parts) > 2 else RefineSettings().subsample
+        return name, RefineSettings(mode="guided", radius=radius, eps=eps, subsample=subsample)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from exc
 
@@ -77,7 +77,7 @@ def _video_frames(video: Path, n: int) -> list[np.ndarray]:
 
 
 def score_set(name: str, kind: str, proba_dir: Path, frames_of, gt_dir: Path | None,
-              settings: dict[str, GuidedSettings | None], bands: list[float]) -> list[dict]:
+              settings: dict[str, RefineSettings | None], bands: list[float]) -> list[dict]:
     rows: dict[str, list] = {}
     for seq_dir in sorted(p for p in proba_dir.iterdir() if (p / "sequence.json").is_file()):
         coarse_maps, record = read_label_maps(seq_dir)

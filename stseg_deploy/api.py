@@ -17,26 +17,21 @@ import copy
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE
-
-from .stages.carry import DEFAULT_CARRY, CarrySettings
 from .flow.recipe import resolve_recipe
-from .stages.foreground import DEFAULT_FOREGROUND
-from .stages.linker import DEFAULT_LINK, LinkedFrame
-from .stages.motionsplit import DEFAULT_SPLIT, SplitSettings
+from .stages.linker import LinkedFrame
 from .pipeline import Segmenter, SequenceStats
+from .settings import InferenceSettings
 from .preprocess import resize_labels
-from .stages.refine import DEFAULT_REFINE, GuidedSettings
 from .runtime import load_model
 from .output.folder import frames_to_folder
 from .output.layout import OutputOptions, object_id_maps
 from .output.sinks import CallbackSink, MemorySink
 from .errors import StsegInputError
 from .sources import sequences_from_inputs, with_frames
-from .stages.tta import DEFAULT_TTA
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
 
 
@@ -148,41 +143,36 @@ def segment(
     source: str | Path,
     model: str | Path | None = None,
     *,
+    settings: InferenceSettings | None = None,
     save_proba: bool = False,
     provider: str = "auto",
     threads: int | None = None,
     batch_size: int = 8,
-    cut_size: int | None = DEFAULT_CUT_SIZE,
-    link: str = DEFAULT_LINK,
     image_size: tuple[int, int] | None = None,
-    tta: str = DEFAULT_TTA,
-    refine: str = DEFAULT_REFINE,
-    motion_split: str = DEFAULT_SPLIT,
-    motion_split_gain: float = SplitSettings().min_gain,
-    motion_split_extra: int = SplitSettings().extra,
-    carry: str = DEFAULT_CARRY,
-    carry_weight: float = CarrySettings().weight,
-    guided_radius: float = GuidedSettings().radius,
-    guided_eps: float = GuidedSettings().eps,
-    guided_subsample: int = GuidedSettings().subsample,
     flow_method: str | None = None,
     flow_size: tuple[int, int] | None = None,
     flow_scale: float | str | None = None,
     flow_step: int = 1,
     frames: str | Path | None = None,
-    foreground: str = DEFAULT_FOREGROUND,
     on_frame: Callable[[int, int], None] | None = None,
+    **options: Any,
 ) -> Segmentation:
     """Segment one video file, frame folder or flow folder, as ``stseg-infer INPUT`` does.
 
     ``model``: a bundled name or a model file (.onnx, or .ts with torch); None is the
-    bundled default. Video flow follows the model's training flow unless ``flow_*`` say
-    otherwise. ``frames``: for a flow folder, the folder of its frames (named like the
-    flows), which the guided refinement needs. ``foreground``: "motion" (which segments
-    are moving objects, :mod:`stseg_deploy.stages.foreground`) or "none". ``on_frame(done,
-    total)``: called after each frame, for a progress display (a long video takes
-    minutes). Raises StsegInputError (a ValueError) naming the file for bad input.
+    bundled default. The stages take stseg-infer's option names, with its defaults
+    (``tta="flip"``, ``refine="auto"``, ``guided_radius``, ``motion_split="motion"``,
+    ``carry``, ``foreground="motion"``, ``link``, ``cut_size``, ...: all of them in
+    :meth:`InferenceSettings.option_defaults`), or a whole ``settings`` object instead.
+    Video flow follows the model's training flow unless ``flow_*`` say otherwise.
+    ``frames``: for a flow folder, the folder of its frames (named like the flows), which the
+    guided refinement needs. ``on_frame(done, total)``: called after each frame, for a
+    progress display (a long video takes minutes). Raises StsegInputError (a ValueError)
+    naming the file for bad input, TypeError for an option no stage has.
     """
+    if settings is not None and options:
+        raise TypeError(f"give settings= or stage options ({', '.join(sorted(options))}), not both")
+    settings = settings if settings is not None else InferenceSettings.from_options(**options)
     model_file, bundled = resolve_model(model)
     loaded = load_model(model_file, provider=provider, threads=threads)
     recipe = resolve_recipe(loaded.info.flow, flow_method, flow_size, flow_scale, flow_step)
@@ -191,12 +181,7 @@ def segment(
         if sequence.video is not None:
             raise StsegInputError(f"{source}: frames= applies to a flow folder; a video or frame folder has its own frames")
         sequence = with_frames(sequence, frames, single=True)
-    segmenter = Segmenter(
-        loaded, batch_size=batch_size, cut_size=cut_size, link=link, image_size=image_size,
-        tta=tta, refine=refine, guided=GuidedSettings(guided_radius, guided_eps, guided_subsample),
-        split=motion_split, split_settings=SplitSettings(extra=motion_split_extra, min_gain=motion_split_gain),
-        carry=carry, carry_settings=CarrySettings(weight=carry_weight), foreground=foreground,
-    )
+    segmenter = Segmenter(loaded, settings, batch_size=batch_size, image_size=image_size)
     sink = MemorySink()
     sinks = [sink] if on_frame is None else [sink, CallbackSink(on_frame)]
     stats = segmenter.run(sequence, sinks, keep_proba=save_proba)

@@ -10,24 +10,25 @@ import copy
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE, argmax_labels
+from stseg_kernels import argmax_labels
 
-from .stages.carry import CARRY_MODES, DEFAULT_CARRY, CarrySettings, TemporalCarry
 from .errors import StsegInputError
-from .stages.foreground import DEFAULT_FOREGROUND, FOREGROUND_MODES, ForegroundDecider, ForegroundSettings
-from .stages.linker import DEFAULT_LINK, LinkedFrame, StreamLinker
-from .stages.motionsplit import DEFAULT_SPLIT, SPLIT_MODES, MotionSplitter, SplitSettings
+from .settings import InferenceSettings
+from .stages.carry import TemporalCarry
+from .stages.foreground import ForegroundDecider
+from .stages.linker import LinkedFrame, StreamLinker
+from .stages.motionsplit import MotionSplitter
 from .io.background import prefetch
 from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
-from .stages.refine import DEFAULT_REFINE, REFINE_MODES, GuidedSettings, refine_labels
+from .stages.refine import refine_labels
 from .runtime import SegmentationModel
 from .output.sinks import FrameSink, MemorySink, drive
 from .sources import SequenceSource
-from .stages.tta import DEFAULT_TTA, TTA_MODES, run_flipped
+from .stages.tta import run_flipped
 
 @dataclass
 class SequenceStats:
@@ -57,101 +58,61 @@ class Segmenter:
 
     Args:
         model: from :func:`stseg_deploy.runtime.load_model`.
+        settings: the stages around the model (default :class:`InferenceSettings()`, the
+            package's defaults): the test-time flip, the motion split (outputs then have
+            L + extra labels), linking (method and cut size), the temporal carry, the
+            refinement (a sequence without frames is an error under "guided", unrefined
+            under "auto") and the foreground decision (each linked frame then carries
+            ``objects``). See :mod:`stseg_deploy.stages`.
         batch_size: windows per model call.
-        cut_size: windows per independently linked chunk (None: whole sequence).
-        link: "naive" or "optimal".
         image_size: (H, W) model input size; default the size stored in the model.
-        tta: "none", or "flip": each window also runs mirrored, in the same model call, and
-            the two predictions are averaged, segments aligned (:mod:`stseg_deploy.stages.tta`).
-        refine: how linked labels reach the frames' size: "none" (nearest upsampling),
-            "guided" (guided by the frame's colours, :mod:`stseg_deploy.stages.refine`; a sequence
-            without frames is an error), "auto" (guided where the frames are known).
-        guided: the guided refinement's settings (default :class:`GuidedSettings()`).
-        split: "none", or "motion": a segment whose flow two motions explain much better
-            than one is split, per window and starting from the previous window's split,
-            into up to ``split_settings.extra`` spare segments
-            (:mod:`stseg_deploy.stages.motionsplit`); outputs then have L + extra labels.
-        split_settings: its settings (default :class:`SplitSettings()`).
-        carry: "none", or "forward": each linked frame's probabilities are carried to the
-            next along the flow and blended with its own, so a segment holds where its
-            object stops (:mod:`stseg_deploy.stages.carry`).
-        carry_settings: its settings (default :class:`CarrySettings()`).
-        foreground: "motion": which segments are moving objects is decided per linking chunk
-            from the flow, and each linked frame carries it (``objects``,
-            :mod:`stseg_deploy.stages.foreground`); "none": not decided.
-        foreground_settings: its settings (default :class:`ForegroundSettings()`).
     """
 
     def __init__(
         self,
         model: SegmentationModel,
+        settings: InferenceSettings | None = None,
         batch_size: int = 8,
-        cut_size: int | None = DEFAULT_CUT_SIZE,
-        link: str = DEFAULT_LINK,
         image_size: tuple[int, int] | None = None,
-        tta: str = DEFAULT_TTA,
-        refine: str = DEFAULT_REFINE,
-        guided: GuidedSettings | None = None,
-        split: str = DEFAULT_SPLIT,
-        split_settings: SplitSettings | None = None,
-        carry: str = DEFAULT_CARRY,
-        carry_settings: CarrySettings | None = None,
-        foreground: str = DEFAULT_FOREGROUND,
-        foreground_settings: ForegroundSettings | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if link not in ("naive", "optimal"):
-            raise ValueError(f"link must be 'naive' or 'optimal', got {link!r}")
-        if tta not in TTA_MODES:
-            raise ValueError(f"tta must be one of {TTA_MODES}, got {tta!r}")
-        if refine not in REFINE_MODES:
-            raise ValueError(f"refine must be one of {REFINE_MODES}, got {refine!r}")
-        if split not in SPLIT_MODES:
-            raise ValueError(f"split must be one of {SPLIT_MODES}, got {split!r}")
-        if carry not in CARRY_MODES:
-            raise ValueError(f"carry must be one of {CARRY_MODES}, got {carry!r}")
-        if foreground not in FOREGROUND_MODES:
-            raise ValueError(f"foreground must be one of {FOREGROUND_MODES}, got {foreground!r}")
-        self.foreground = foreground
-        self.foreground_settings = foreground_settings if foreground_settings is not None else ForegroundSettings()
-        self.carry = carry
-        self.carry_settings = carry_settings if carry_settings is not None else CarrySettings()
-        self.split = split
-        self.split_settings = split_settings if split_settings is not None else SplitSettings()
-        self.tta = tta
-        self.refine = refine
-        self.guided = guided if guided is not None else GuidedSettings()
+        if settings is not None and not isinstance(settings, InferenceSettings):
+            raise TypeError(f"settings must be an InferenceSettings, got {type(settings).__name__}")
+        self.settings = settings if settings is not None else InferenceSettings()
         self.model = model
         self.batch_size = batch_size
-        self.cut_size = cut_size
-        self.link = link
         self.image_size = tuple(image_size) if image_size is not None else tuple(model.info.image_size)
         if len(self.image_size) != 2 or min(self.image_size) < 1 or max(self.image_size) > MAX_IMAGE_SIDE:
             raise ValueError(f"image_size must be two sides from 1 to {MAX_IMAGE_SIDE} pixels, got {self.image_size}")
 
     @property
     def n_labels(self) -> int:
-        """Labels of the outputs: the model's L, plus the spare segments of ``split``."""
-        extra = self.split_settings.extra if self.split == "motion" else 0
-        return self.model.info.n_labels + extra
+        """Labels of the outputs: the model's L, plus the motion split's spare segments."""
+        split = self.settings.split
+        return self.model.info.n_labels + (split.extra if split.on else 0)
 
     def refinement(self, sequence: SequenceSource) -> str:
         """The refinement this segmenter applies to ``sequence``: "guided" or "none".
 
         Raises StsegInputError, naming the sequence, when "guided" was asked for and the
         sequence has no frames to guide it ("auto" then falls back to "none")."""
-        if self.refine == "none":
+        asked = self.settings.refine.mode
+        if asked == "none":
             return "none"
         if getattr(sequence, "has_frames", False):
             return "guided"
-        if self.refine == "guided":
+        if asked == "guided":
             raise StsegInputError(
                 f"sequence {sequence.name!r}: --refine guided needs the video's frames, and none are known "
                 "(give a video or a frame folder, a DataSplit with an Image column, or --frames DIR; "
                 "or --refine none)"
             )
         return "none"
+
+    def settings_for(self, sequence: SequenceSource) -> InferenceSettings:
+        """The settings ``sequence``'s output is made with: the refinement resolved for it."""
+        return self.settings.applied(self.refinement(sequence))
 
     def _resized_flows(self, sequence, stats: SequenceStats, on_flow=None, with_images: bool = False) -> Iterator[np.ndarray]:
         """The sequence's flows one by one at model size: (2, h, w) float32, in pixels of the
@@ -233,31 +194,27 @@ class Segmenter:
             sequence.check_frames()
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
-        linker = StreamLinker(self.n_labels, stats.windows, self.cut_size, self.link)
+        stages = self.settings
+        linker = StreamLinker(self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode)
         # Refinement and the carry work on each linked frame's probabilities, so they go
         # through linking.
-        carrying = self.carry == "forward"
+        carrying = stages.carry.on
         linked_proba = keep_proba or refining or carrying
-        carry = TemporalCarry(self.n_labels, stats.windows, self.cut_size, self.carry_settings) if carrying else None
+        carry = TemporalCarry(self.n_labels, stats.windows, stages.link.cut_size, stages.carry) if carrying else None
         guides = _Guides(on_flow) if refining else None
-        decider = (
-            ForegroundDecider(self.n_labels, n_frames, self.cut_size, self.foreground_settings)
-            if self.foreground == "motion" else None
-        )
-        splitter = (
-            MotionSplitter(self.split_settings, move_prior=self.model.info.resize != "plain") if self.split == "motion" else None
-        )
+        decider = ForegroundDecider(self.n_labels, n_frames, stages.link.cut_size, stages.foreground) if stages.foreground.on else None
+        splitter = MotionSplitter(stages.split, move_prior=self.model.info.resize != "plain") if stages.split.on else None
         batches = self._window_batches(
             sequence, stats, on_flow if guides is None else guides.keep, with_images or refining
         )
         for batch in batches:
             t0 = time.perf_counter()
-            if self.tta == "flip":
+            if stages.tta.on:
                 proba, labels, features = run_flipped(self.model, batch, features=keep_features)
-            elif linked_proba or keep_features or self.split == "motion":
+            elif linked_proba or keep_features or splitter is not None:
                 out = self.model.run(batch, features=keep_features)
                 proba, features = (out if keep_features else (out, None))
-                labels = None if self.split == "motion" else argmax_labels(proba)  # the split's come below
+                labels = None if splitter is not None else argmax_labels(proba)  # the split's come below
             else:
                 # The model's own argmax: no L float maps per pixel leave the runtime.
                 proba, features, labels = None, None, self.model.labels(batch)
@@ -278,7 +235,7 @@ class Segmenter:
             for frame in linked:
                 if refining:
                     t2 = time.perf_counter()
-                    frame.refined = refine_labels(frame.proba, guides.take(frame.index), self.guided)
+                    frame.refined = refine_labels(frame.proba, guides.take(frame.index), stages.refine)
                     if not keep_proba:
                         frame.proba = None
                     stats.refine += time.perf_counter() - t2
@@ -337,8 +294,9 @@ class Segmenter:
         change these labels;
         :meth:`run` with a :class:`~stseg_deploy.output.sinks.MemorySink` gives the refined maps."""
         plain = copy.copy(self)
-        plain.refine = "none"
-        plain.foreground = "none"
+        plain.settings = replace(
+            self.settings, refine=replace(self.settings.refine, mode="none"), foreground=replace(self.settings.foreground, mode="none")
+        )
         sink = MemorySink()
         plain.run(sequence, sink)
         return sink.labels

@@ -45,7 +45,10 @@ def test_relative_links_resolve(page: Path) -> None:
 @cache
 def _help(command: str) -> str:
     """--help of a command (for stseg-prepare, of its davis subcommand too)."""
-    from stseg_deploy.cli.commands import eval_main, flow_main, infer_main, viz_main
+    from stseg_deploy.cli.eval import eval_main
+    from stseg_deploy.cli.flow import flow_main
+    from stseg_deploy.cli.infer import infer_main
+    from stseg_deploy.cli.viz import viz_main
     from stseg_deploy.cli.prepare import prepare_main
     from stseg_synth.cli import synth_main
     from stseg_train.cli import export_main, train_main

@@ -34,7 +34,7 @@ def prepare_main() -> None:
 @click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
 @click.option("--split", "only_splits", multiple=True, type=click.Choice(SPLITS), help="Only this split (repeat for several): flows for its sequences and its CSV, nothing else.  [default: every split ROOT/ImageSets/<res> lists]")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Compute flows on a Ray cluster, one sequence per CPU (instead of --workers): 'local', 'auto' or a cluster address, as for stseg-infer. OUT and ROOT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, only_splits, ray_address, verbose) -> None:
     """Flows and DataSplits for a DAVIS dataset in its own layout under ROOT.
 

@@ -27,18 +27,13 @@ import socket
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 
-from ..stages.carry import DEFAULT_CARRY, CarrySettings
-from ..stages.foreground import DEFAULT_FOREGROUND, ForegroundSettings
 from ..errors import error_line
 from ..output.layout import OutputOptions
 from ..io.outdir import StsegOutputError
 from .raykit import DEFAULT_ATTEMPTS, ClusterError, check_probe, shared_probe
-from ..stages.refine import DEFAULT_REFINE, GuidedSettings
-from ..stages.linker import DEFAULT_LINK
-from ..stages.motionsplit import DEFAULT_SPLIT, SplitSettings
-from ..stages.tta import DEFAULT_TTA
+from ..settings import InferenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -53,23 +48,14 @@ class InferJob:
 
     out_dir: str
     model_file: str
+    _: KW_ONLY
+    settings: InferenceSettings = field(default_factory=InferenceSettings)
     provider: str = "auto"
     threads: int | None = None
     batch_size: int = 8
-    cut_size: int | None = None
-    link: str = DEFAULT_LINK
     image_size: tuple[int, int] | None = None
     outputs: OutputOptions = OutputOptions()
     model_sha256: str | None = None
-    tta: str = DEFAULT_TTA
-    refine: str = DEFAULT_REFINE
-    guided: GuidedSettings | None = None
-    split: str = DEFAULT_SPLIT
-    split_settings: SplitSettings | None = None
-    carry: str = DEFAULT_CARRY
-    carry_settings: CarrySettings | None = None
-    foreground: str = DEFAULT_FOREGROUND
-    foreground_settings: ForegroundSettings | None = None
     cwd: str | None = None  # the driver's working folder, where relative paths start
 
 
@@ -147,9 +133,7 @@ class SegmentWorker:
                 check_probe(probe)
             model = load_model(job.model_file, provider=job.provider, threads=job.threads)
             self.segmenter = Segmenter(
-                model, job.batch_size, job.cut_size, job.link, job.image_size, tta=job.tta, refine=job.refine, guided=job.guided, split=job.split, split_settings=job.split_settings,
-                carry=job.carry, carry_settings=job.carry_settings,
-                foreground=job.foreground, foreground_settings=job.foreground_settings,
+                model, job.settings, batch_size=job.batch_size, image_size=job.image_size,
             )
             self.device = f"{model.engine} on {model.device}"
         except (OSError, ValueError, RuntimeError) as exc:

@@ -39,7 +39,7 @@ from stseg_kernels import frame_chunks, jaccard, select_masks
 
 from ..errors import StsegInputError, error_line
 from ..io.masks import VOID
-from ..output.layout import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, scan_outputs, stage_settings
+from ..output.layout import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, recorded_settings, scan_outputs
 from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
 from .davis_measures import boundary_f, region_similarity, statistics
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
@@ -79,11 +79,11 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]], foreground: bool = Fa
     by_hash: dict[str | None, list[str]] = {}
     by_labels: dict[int, list[str]] = {}
     by_stages: dict[str, list[str]] = {}
-    for name, (_, record) in outputs.items():
+    for name, (seq_dir, record) in outputs.items():
         sha = (record.get("model_file") or {}).get("sha256")
         by_hash.setdefault(sha, []).append(name)
         by_labels.setdefault(int(record["n_labels"]), []).append(name)
-        by_stages.setdefault(_stages_text(record, foreground), []).append(name)
+        by_stages.setdefault(recorded_settings(record, Path(seq_dir) / SEQUENCE_FILE).describe(foreground), []).append(name)
     folder = next(iter(outputs.values()))[0].parent if outputs else ""
     if len(by_hash) > 1:
         groups = "; ".join(
@@ -104,31 +104,6 @@ def check_one_model(outputs: dict[str, tuple[Path, dict]], foreground: bool = Fa
         )
     sha = next(iter(by_hash), None)
     return sha, next(iter(by_labels), None)
-
-
-def _stages_text(record: dict, foreground: bool = True) -> str:
-    """The mask-changing stages of an output, in a few words: ``tta=flip refine=guided(r=32,
-    eps=0.01, s=4) split=motion(gain=0.1, extra=4) carry=none foreground=motion(...)``."""
-    stages = stage_settings(record)
-    refine = stages["refine"]
-    guided = stages["guided"] or {}
-    if refine == "guided":
-        refine += f"(r={guided.get('radius')}, eps={guided.get('eps')}, s={guided.get('subsample')})"
-    split = stages["split"]
-    motion = stages["motion_split"] or {}
-    if split == "motion":
-        split += f"(gain={motion.get('min_gain')}, extra={motion.get('extra')}, area={motion.get('min_area')}, form={motion.get('form', 1)})"
-    carry = stages["carry"]
-    if carry != "none":
-        carry += f"(weight={(stages['temporal_carry'] or {}).get('weight')})"
-    text = f"tta={stages['tta']} refine={refine} split={split} carry={carry}"
-    if not foreground:
-        return text
-    decided = stages["foreground"]
-    if decided != "none":
-        chosen = stages["foreground_settings"] or {}
-        decided += "(" + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items())) + ")"
-    return f"{text} foreground={decided}"
 
 
 def _names(names: list[str], shown: int = 5) -> str:

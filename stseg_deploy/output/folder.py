@@ -13,7 +13,8 @@ from ..io.flowfiles import FLOW_MARKER
 from ..stages.linker import LinkedFrame
 from ..io.outdir import check_inputs_outside, check_name, file_sha256, read_marker
 from ..pipeline import Segmenter, SequenceStats
-from .layout import SEQUENCE_FILE, STAGES_BEFORE, TOOL, OutputOptions, sequence_output_unit
+from ..settings import InferenceSettings
+from .layout import SEQUENCE_FILE, TOOL, OutputOptions, sequence_output_unit
 from .sinks import FolderSink, FrameSink, OverlaySink, drive
 from ..sources import Sequence
 from ..io.videoio import DEFAULT_FPS
@@ -126,7 +127,7 @@ def _write_unit(segmenter, sequence, out_dir, options, run, on_frame, model_sha2
         markers = _flow_markers(sequence)
         names = sequence.frame_names
         folder = FolderSink(unit.tmp, names, segmenter.image_size, options.save_proba, options.save_features, on_frame,
-                            foreground=segmenter.foreground != "none")
+                            foreground=segmenter.settings.foreground.on)
         sinks: list[FrameSink] = [folder]
         if options.overlay:
             fps = sequence.video.fps if sequence.video is not None else DEFAULT_FPS
@@ -165,46 +166,21 @@ def model_file_sha256(segmenter: Segmenter) -> str | None:
 
 
 def output_settings(segmenter: Segmenter, sequence, options: OutputOptions) -> dict:
-    """The settings a sequence's output is made with, as sequence.json records them."""
+    """The settings a sequence's output is made with, as sequence.json records them: the
+    run's (batch size, model input size and resize, outputs asked for, a video's flow) and
+    the stages' (:meth:`InferenceSettings.record`, the refinement as applied to this
+    sequence). Raises StsegInputError for ``refine="guided"`` on a sequence without frames."""
     settings = {
         "batch_size": segmenter.batch_size,
-        "cut_size": segmenter.cut_size,
-        "link": segmenter.link,
         "image_size": list(segmenter.image_size),
         "resize": segmenter.model.info.resize,  # the model's training resize, which inference repeats
         **asdict(options),
-        **quality_settings(segmenter, sequence),
+        **segmenter.settings_for(sequence).record(),
     }
     if sequence.video is not None:  # a video: its flow was computed here
         size = None if sequence.size is None else list(sequence.size)
         settings["flow"] = {"method": sequence.recipe.method, "size": size, "step": sequence.recipe.step}
     return settings
-
-
-def quality_settings(segmenter: Segmenter, sequence) -> dict:
-    """The stages that change a sequence's masks beyond the model and linking, as
-    sequence.json's settings record them: ``tta``, ``refine`` (as applied to this
-    sequence: "guided" or "none") and, when guided, ``guided`` (its settings); ``split``
-    and, when "motion", ``motion_split`` (its settings); ``carry`` and, when "forward",
-    ``temporal_carry`` (its settings); ``foreground`` and, when "motion",
-    ``foreground_settings``. Outputs written before these stages existed have none of these
-    keys: "none" for each
-    (:func:`stseg_deploy.output.layout.stage_settings`). Raises StsegInputError for
-    ``refine="guided"`` on a sequence without frames."""
-    refine = segmenter.refinement(sequence)
-    out = {"tta": segmenter.tta, "refine": refine}
-    if refine == "guided":
-        out["guided"] = segmenter.guided.as_dict()
-    out["split"] = segmenter.split
-    if segmenter.split == "motion":
-        out["motion_split"] = segmenter.split_settings.as_dict()
-    out["carry"] = segmenter.carry
-    if segmenter.carry != "none":
-        out["temporal_carry"] = segmenter.carry_settings.as_dict()
-    out["foreground"] = segmenter.foreground
-    if segmenter.foreground != "none":
-        out["foreground_settings"] = segmenter.foreground_settings.as_dict()
-    return out
 
 
 def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | None) -> bool:
@@ -215,7 +191,8 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
     if record is None:
         return False
-    done_with = {**STAGES_BEFORE, **(record.get("settings") or {})}
+    # Stages an older output does not name did not run then.
+    done_with = {**InferenceSettings.from_record({}).record(), **(record.get("settings") or {})}
     return (
         model_sha256 is not None
         and (record.get("model_file") or {}).get("sha256") == model_sha256
@@ -237,8 +214,9 @@ def _sequence_record(
     info = segmenter.model.info
     settings = output_settings(segmenter, sequence, options)
     path = getattr(segmenter.model, "path", None)
-    refine = {"asked": segmenter.refine, "applied": settings["refine"]}
-    if segmenter.refine == "auto" and settings["refine"] == "none":
+    asked = segmenter.settings.refine.mode
+    refine = {"asked": asked, "applied": settings["refine"]}
+    if asked == "auto" and settings["refine"] == "none":
         refine["note"] = "no frames known for this sequence (flow files only): labels upsampled, nearest"
     return {
         "sequence": sequence.name,
@@ -249,8 +227,8 @@ def _sequence_record(
         "original_size": list(stats.original_size),
         "model_size": list(segmenter.image_size),
         "n_labels": segmenter.n_labels,
-        "cut_size": segmenter.cut_size,
-        "link": segmenter.link,
+        "cut_size": segmenter.settings.link.cut_size,
+        "link": segmenter.settings.link.mode,
         "settings": settings,
         "refine": refine,
         "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},
@@ -260,7 +238,7 @@ def _sequence_record(
         "seconds": {k: round(v, 4) for k, v in asdict(stats).items() if isinstance(v, float)},
         # Per frame, the labels that are moving objects (foreground/ and objects/ are drawn
         # from them); absent when the foreground was not decided.
-        **({"objects": objects} if segmenter.foreground != "none" else {}),
+        **({"objects": objects} if segmenter.settings.foreground.on else {}),
     }
 
 

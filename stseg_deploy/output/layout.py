@@ -41,6 +41,7 @@ import numpy as np
 from ..errors import StsegInputError
 from ..io.outdir import OLD_TAG, TMP_TAG, OutputBusyError, OutputUnit, check_name, is_complete, read_marker, read_stamp
 from ..preprocess import resize_labels
+from ..settings import InferenceSettings
 
 log = logging.getLogger(__name__)
 
@@ -93,21 +94,17 @@ class OutputOptions:
 
 # What outputs written before the test-time flip, the refinement, the motion split, the
 # temporal carry and the foreground decision existed were made with.
-STAGES_BEFORE = {"tta": "none", "refine": "none", "split": "none", "carry": "none", "foreground": "none"}
-
-
-def stage_settings(record: dict) -> dict:
-    """``tta``, ``refine``, ``guided``, ``split``, ``motion_split``, ``carry``,
-    ``temporal_carry``, ``foreground`` and ``foreground_settings`` of a sequence record
-    (see :func:`stseg_deploy.output.folder.quality_settings`), with the values outputs written
-    before these stages existed mean."""
-    settings = {**STAGES_BEFORE, **(record.get("settings") or {})}
-    return {
-        "tta": settings["tta"], "refine": settings["refine"], "guided": settings.get("guided"),
-        "split": settings["split"], "motion_split": settings.get("motion_split"),
-        "carry": settings["carry"], "temporal_carry": settings.get("temporal_carry"),
-        "foreground": settings["foreground"], "foreground_settings": settings.get("foreground_settings"),
-    }
+def recorded_settings(record: dict, where: str | Path = SEQUENCE_FILE) -> InferenceSettings:
+    """The stages a sequence record says its output was made with (an output written before
+    a stage existed: "none" for it). Raises ValueError naming ``where`` for a value no
+    stage accepts."""
+    settings = record.get("settings") or {}
+    try:
+        if not isinstance(settings, dict):
+            raise ValueError(f"'settings' must be an object, got {type(settings).__name__}")
+        return InferenceSettings.from_record(settings)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{where}: {exc}") from exc
 
 
 def record_objects(record: dict, where: str | Path = "sequence.json") -> np.ndarray | None:
@@ -115,7 +112,7 @@ def record_objects(record: dict, where: str | Path = "sequence.json") -> np.ndar
     or None for an output whose foreground was not decided (``--foreground none``, or
     written before the decision existed). Raises ValueError naming ``where`` when the
     record's ``objects`` does not fit its frames and labels."""
-    if stage_settings(record)["foreground"] == "none":
+    if not recorded_settings(record, where).foreground.on:
         return None
     chosen = record.get("objects")
     n_frames, n_labels = len(record["frames"]), int(record["n_labels"])
@@ -188,7 +185,7 @@ def read_label_maps(seq_dir: str | Path) -> tuple[np.ndarray, dict]:
     labels.npy upsampled (nearest), which is what the PNGs of such an output hold too.
     Raises as :func:`read_segment_maps`."""
     maps, record = read_segment_maps(seq_dir)
-    if stage_settings(record)["refine"] == "none":
+    if not recorded_settings(record, Path(seq_dir) / SEQUENCE_FILE).refine.on:
         size = (int(record["original_size"][0]), int(record["original_size"][1]))
         maps = np.stack([resize_labels(frame, size) for frame in maps])
     return maps, record
@@ -219,7 +216,7 @@ def _read_output(seq_dir: Path, refined_maps: bool) -> tuple[np.ndarray, dict, n
             raise ValueError(
                 f"{labels_path}: shape {labels.shape} does not match the {len(record['frames'])} frames of {meta_path}"
             )
-        if refined_maps and stage_settings(record)["refine"] != "none":
+        if refined_maps and recorded_settings(record, meta_path).refine.on:
             size = (int(record["original_size"][0]), int(record["original_size"][1]))
             refined = np.stack([_read_png(seq_dir, name, opener, size) for name in record["frames"]])
     return labels, record, refined

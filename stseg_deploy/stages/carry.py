@@ -27,14 +27,13 @@ new labels agree).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from stseg_kernels import argmax_labels, assign_max, frame_chunks
 
-CARRY_MODES = ("none", "forward")
-DEFAULT_CARRY = "none"
+from .base import StageSettings, option
 
 # Where pushed pixels collide, each counts exp(FRONT_PER_PX · d), d (pixels, capped at
 # MAX_FRONT_PX) how far its motion is from the frame's median: 3 px apart outweighs the
@@ -48,20 +47,24 @@ HOLD_SHARE = 0.5
 MIN_HOLD_AREA = 0.002
 
 
-@dataclass(frozen=True)
-class CarrySettings:
-    """``weight``: the share of the carried probabilities in each frame's blend, in [0, 1)."""
+@dataclass(frozen=True, kw_only=True)
+class CarrySettings(StageSettings):
+    """``mode``: "forward" (each linked frame's probabilities are carried to the next along
+    the flow and blended with its own) or "none"; ``weight``: the share of the carried
+    probabilities in each frame's blend, in [0, 1)."""
 
+    MODE_KEY = "carry"
+    PARAMS_KEY = "temporal_carry"
+    MODES = ("none", "forward")
+
+    mode: str = option("carry", "none")
     # On the pausing videos (docs/inference.md): J_objects 0.611 at 0.6, 0.624 at 0.8 (what no
     # carry gives), 0.657 at 0.9; objects there pause 3 to 6 frames, which 0.9 holds.
-    weight: float = 0.9
+    weight: float = option("carry_weight", 0.9)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not 0.0 <= self.weight < 1.0:
             raise ValueError(f"carry weight must be in [0, 1), got {self.weight}")
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def splat_forward(proba: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -29,17 +29,16 @@ sequences, the multi-object proxies) is in docs/foreground.md.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from stseg_kernels import frame_chunks
 
 from .linker import LinkedFrame
+from .base import StageSettings, option
 from .motionsplit import fit_motion, motion_basis, motion_residual, robust_fit
 
-FOREGROUND_MODES = ("none", "motion")
-DEFAULT_FOREGROUND = "motion"
 # The residual's floor, as the motion split's defaults (SplitSettings.min_gain and
 # min_residual): a share of the frame's mean flow magnitude, and pixels at model size.
 FLOOR_GAIN = 0.1
@@ -55,21 +54,27 @@ TUKEY_C = 4.685
 MAD_TO_SIGMA = 1.4826
 
 
-@dataclass(frozen=True)
-class ForegroundSettings:
+@dataclass(frozen=True, kw_only=True)
+class ForegroundSettings(StageSettings):
     """Settings of the foreground decision (see the module docstring).
 
+    ``mode``: "motion" (decided per linking chunk from the flow) or "none" (not decided);
     ``min_contrast``: a segment's median residual under the frame's dominant motion, in units
     of the frame's residual scale, above which it may be an object; ``share``: and at least
     this share of the chunk's highest contrast; ``max_border``: a segment holding this share
     of the frame's border or more is background.
     """
 
-    min_contrast: float = 1.0
-    share: float = 0.35
-    max_border: float = 0.1
+    MODE_KEY = "foreground"
+    PARAMS_KEY = "foreground_settings"
+    MODES = ("none", "motion")
 
-    def __post_init__(self) -> None:
+    mode: str = option("foreground", "motion")
+    min_contrast: float = option(None, 1.0)
+    share: float = option(None, 0.35)
+    max_border: float = option(None, 0.1)
+
+    def check(self) -> None:
         if not self.min_contrast >= 0:
             raise ValueError(f"foreground min_contrast must be >= 0, got {self.min_contrast}")
         if not 0 <= self.share <= 1:
@@ -77,8 +82,6 @@ class ForegroundSettings:
         if not 0 < self.max_border <= 1:
             raise ValueError(f"foreground max_border must be in (0, 1], got {self.max_border}")
 
-    def as_dict(self) -> dict:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def dominant_residual(flow: np.ndarray) -> np.ndarray:

@@ -11,15 +11,53 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from stseg_kernels import link_windows
+from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows
+
+from .base import StageSettings, option
 
 # One-to-one renaming: with the motion split's spare segments, the best match per label
 # (naive) merges segments back that were split apart (multi-object J_objects 0.686 against
 # 0.730; docs/model-merging.md).
 DEFAULT_LINK = "optimal"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LinkSettings(StageSettings):
+    """``mode``: how labels are renamed from window to window, "optimal" (one-to-one) or
+    "naive" (each label its best match; two may merge); ``cut_size``: windows per
+    independently linked chunk (None: the whole sequence). Recorded as sequence.json's
+    ``link`` and ``cut_size``."""
+
+    MODE_KEY = "link"
+    MODES = LINK_METHODS
+
+    mode: str = option("link", DEFAULT_LINK)
+    cut_size: int | None = option("cut_size", DEFAULT_CUT_SIZE)
+
+    def check(self) -> None:
+        if self.cut_size is not None and (isinstance(self.cut_size, bool) or int(self.cut_size) != self.cut_size or self.cut_size < 1):
+            raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
+
+    @property
+    def on(self) -> bool:
+        return True  # linking always runs
+
+    def params(self) -> dict[str, Any]:
+        return {"cut_size": self.cut_size}
+
+    def record(self) -> dict[str, Any]:
+        return {"cut_size": self.cut_size, "link": self.mode}
+
+    @classmethod
+    def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
+        return cls(mode=settings.get("link", DEFAULT_LINK), cut_size=settings.get("cut_size", DEFAULT_CUT_SIZE))
+
+    def describe(self) -> str:
+        return f"{self.mode}(cut_size={self.cut_size})"
 
 
 @dataclass

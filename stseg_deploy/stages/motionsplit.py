@@ -27,17 +27,18 @@ and went with the network's segments, and linking turned that into objects swapp
 from __future__ import annotations
 
 import functools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-SPLIT_MODES = ("none", "motion")
-# The split's algorithm, recorded with its settings (SplitSettings.as_dict): outputs made by
+from .base import StageSettings, option
+
+# The split's algorithm, recorded with its settings (SplitSettings.form): outputs made by
 # another form have other labels for the same settings, so --skip-done redoes them and
 # stseg-eval does not pool them. 1 (outputs that record no form): each window on its own,
 # one motion smooth in time; 2: the previous window's split as prior, a motion per frame.
 SPLIT_FORM = 2
-DEFAULT_SPLIT = "motion"
 MOTION_TERMS = 6  # per frame and flow component: 1, i, j, i·j, i², j²
 MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the time)
 TIE_MARGIN = 1e-3  # how far a moved part's spare stays ahead of the other segments (_move)
@@ -60,22 +61,31 @@ PATCH_RADIUS = 4
 INLIER_FACTOR = 3.0
 
 
-@dataclass(frozen=True)
-class SplitSettings:
-    """``extra``: spare segments a window may add (the output has L + extra); ``min_area``:
-    smallest part, as a share of the window's pixels; ``min_gain`` and ``min_residual``:
-    the residual that tells two motions apart, the larger of ``min_gain`` × the window's
-    mean flow magnitude (|u| + |v|) and ``min_residual`` pixels (at model size, so that
-    the noise of a nearly still window splits nothing). A region whose own motion leaves a
-    mean L1 residual above it is cut; two groups are joined when one's motion, carried
-    over to the other, leaves a median residual below it."""
+@dataclass(frozen=True, kw_only=True)
+class SplitSettings(StageSettings):
+    """``mode``: "motion" (a segment whose flow two motions explain much better than one is
+    split, per window, into spare segments) or "none". ``extra``: spare segments a window
+    may add (the output has L + extra); ``min_area``: smallest part, as a share of the
+    window's pixels; ``min_gain`` and ``min_residual``: the residual that tells two motions
+    apart, the larger of ``min_gain`` × the window's mean flow magnitude (|u| + |v|) and
+    ``min_residual`` pixels (at model size, so that the noise of a nearly still window
+    splits nothing). A region whose own motion leaves a mean L1 residual above it is cut;
+    two groups are joined when one's motion, carried over to the other, leaves a median
+    residual below it. ``form``: the algorithm (:data:`SPLIT_FORM`; only this one runs,
+    older ones are read from outputs' records)."""
 
-    extra: int = 4
-    min_area: float = 0.01
-    min_gain: float = 0.1
-    min_residual: float = 0.1
+    MODE_KEY = "split"
+    PARAMS_KEY = "motion_split"
+    MODES = ("none", "motion")
 
-    def __post_init__(self) -> None:
+    mode: str = option("motion_split", "motion")
+    extra: int = option("motion_split_extra", 4)
+    min_area: float = option(None, 0.01)
+    min_gain: float = option("motion_split_gain", 0.1)
+    min_residual: float = option(None, 0.1)
+    form: int = option(None, SPLIT_FORM)
+
+    def check(self) -> None:
         if not isinstance(self.extra, int) or not 0 <= self.extra <= 32:
             raise ValueError(f"split extra must be a whole number in [0, 32], got {self.extra!r}")
         if not 0 < self.min_area < 0.5:
@@ -84,10 +94,21 @@ class SplitSettings:
             raise ValueError(f"split min_gain must be > 0, got {self.min_gain!r}")
         if not self.min_residual >= 0:
             raise ValueError(f"split min_residual must be >= 0 pixels, got {self.min_residual!r}")
+        if self.form not in (1, SPLIT_FORM):
+            raise ValueError(f"split form must be 1 or {SPLIT_FORM}, got {self.form!r}")
 
-    def as_dict(self) -> dict:
-        """The settings and the algorithm's :data:`SPLIT_FORM`, as outputs record them."""
-        return {**asdict(self), "form": SPLIT_FORM}
+    def params(self) -> dict[str, Any]:
+        # Recorded as the outputs always had them: the settings, then the form.
+        return {"extra": self.extra, "min_area": self.min_area, "min_gain": self.min_gain,
+                "min_residual": self.min_residual, "form": self.form}
+
+    @classmethod
+    def from_record(cls, settings: dict[str, Any]) -> SplitSettings:
+        # Outputs of the first form recorded none.
+        params = settings.get(cls.PARAMS_KEY)
+        if settings.get(cls.MODE_KEY) == "motion" and isinstance(params, dict) and "form" not in params:
+            settings = {**settings, cls.PARAMS_KEY: {**params, "form": 1}}
+        return super().from_record(settings)
 
 
 @functools.lru_cache(maxsize=4)
@@ -450,6 +471,8 @@ class MotionSplitter:
     prior, across batches too (see :func:`split_window`); ``prior``: the first window's."""
 
     def __init__(self, settings: SplitSettings, move_prior: bool = True, prior: np.ndarray | None = None) -> None:
+        if settings.form != SPLIT_FORM:
+            raise ValueError(f"this version splits with form {SPLIT_FORM}; form {settings.form} is only read from older outputs")
         self.settings = settings
         self.move_prior = move_prior  # see split_window
         self._prior = prior

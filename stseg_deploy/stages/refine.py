@@ -15,16 +15,15 @@ does, so ``guided_filter(..., subsample=1)`` equals it to float rounding.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
 from stseg_kernels import guided_labels
 
-# "auto": guided where the sequence's frames are known, else nearest upsampling.
-REFINE_MODES = ("auto", "none", "guided")
-DEFAULT_REFINE = "auto"
+from .base import StageSettings, option
+
 # The radius is given for a frame this many rows tall and scaled with the frame's height,
 # so one setting means the same on 240p and on 1080p frames.
 REFERENCE_ROWS = 480
@@ -35,25 +34,33 @@ MIN_EPS = 1e-6
 _PAIRS = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
 
 
-@dataclass(frozen=True)
-class GuidedSettings:
-    """Settings of the guided refinement.
+@dataclass(frozen=True, kw_only=True)
+class RefineSettings(StageSettings):
+    """Settings of the refinement.
 
-    ``radius``: box radius in pixels of a 480-row frame (scaled with the frame's height);
-    ``eps``: regularisation, in units of the guide's variance (colours in [0, 1]): larger
-    keeps the probabilities smoother, smaller follows weaker edges; ``subsample``: the
-    coefficients are computed on a grid this many times coarser (1: the exact filter).
+    ``mode``: "guided" (a guided filter of the linked probabilities, the frame as guide; a
+    sequence without frames is an error), "none" (nearest upsampling), or "auto" (guided
+    where the frames are known; each output records which it got). ``radius``: box radius in
+    pixels of a 480-row frame (scaled with the frame's height); ``eps``: regularisation, in
+    units of the guide's variance (colours in [0, 1]): larger keeps the probabilities
+    smoother, smaller follows weaker edges; ``subsample``: the coefficients are computed on a
+    grid this many times coarser (1: the exact filter).
     """
 
+    MODE_KEY = "refine"
+    PARAMS_KEY = "guided"
+    MODES = ("auto", "none", "guided")
+
+    mode: str = option("refine", "auto")
     # Chosen on every test set (docs/inference-stages.md, "Every test set"): r 48, eps 3e-5
     # wins on the development split at 480p and on the 21 training sequences against the
     # earlier r 64, eps 1e-4 (J +0.008 / +0.018), which lost 0.023 J on rendered clips; no
     # set loses J to the refinement now.
-    radius: float = 48.0
-    eps: float = 3e-5
-    subsample: int = 4
+    radius: float = option("guided_radius", 48.0)
+    eps: float = option("guided_eps", 3e-5)
+    subsample: int = option("guided_subsample", 4)
 
-    def __post_init__(self) -> None:
+    def check(self) -> None:
         if not self.radius > 0:
             raise ValueError(f"guided radius must be > 0 pixels, got {self.radius}")
         if not self.eps >= MIN_EPS:
@@ -64,9 +71,6 @@ class GuidedSettings:
     def radius_at(self, rows: int) -> int:
         """The box radius in pixels for a frame ``rows`` tall (at least 1)."""
         return max(1, int(round(self.radius * rows / REFERENCE_ROWS)))
-
-    def as_dict(self) -> dict:
-        return {k: (int(v) if k == "subsample" else float(v)) for k, v in asdict(self).items()}
 
 
 def _box(x: np.ndarray, radius: int) -> np.ndarray:
@@ -182,7 +186,7 @@ def _apply(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> np.ndarray:
     return out
 
 
-def refine_labels(proba: np.ndarray, image: np.ndarray, settings: GuidedSettings) -> np.ndarray:
+def refine_labels(proba: np.ndarray, image: np.ndarray, settings: RefineSettings) -> np.ndarray:
     """Label map at the frame's size from a linked frame's probabilities.
 
     proba: (L, h, w) float32 at model size (linked, so they need not sum to 1 where labels

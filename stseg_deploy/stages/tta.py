@@ -12,14 +12,28 @@ for any number of segments. Averaging without it mixes unrelated segments.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from stseg_kernels import argmax_labels, assign_max
 
-from ..runtime import SegmentationModel
+from .base import StageSettings, option
 
-TTA_MODES = ("none", "flip")
-DEFAULT_TTA = "flip"
+if TYPE_CHECKING:  # settings are read by stseg-eval, which loads no runtime
+    from ..runtime import SegmentationModel
+
+
+@dataclass(frozen=True, kw_only=True)
+class TtaSettings(StageSettings):
+    """``mode``: "flip" (each window also runs mirrored, in the same model call, and the two
+    predictions are averaged, segments aligned) or "none"."""
+
+    MODE_KEY = "tta"
+    MODES = ("none", "flip")
+
+    mode: str = option("tta", "flip")
 
 
 def mirror_windows(windows: np.ndarray) -> np.ndarray:

@@ -93,6 +93,7 @@ def bench_model_free(
     Rows: engine names the mode and length; windows_per_s is frames per second."""
     from stseg_deploy.output.folder import segment_to_folder
     from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.settings import InferenceSettings
     from stseg_deploy.sources import sequences_from_folders
 
     model = GivenProbabilities(n_labels, size, batch)
@@ -103,7 +104,8 @@ def bench_model_free(
             folder = Path(tmp) / f"flows{n}" / "seq"
             files = write_flow_files(folder, n, original_size)
             # Without the stages: their cost is timed with a model, in bench_pipeline.
-            segmenter = Segmenter(model, batch_size=batch, cut_size=10, image_size=size, tta="none", refine="none", split="none")
+            bare = InferenceSettings.from_options(cut_size=10, tta="none", refine="none", motion_split="none", foreground="none")
+            segmenter = Segmenter(model, bare, batch_size=batch, image_size=size)
             (sequence,) = sequences_from_folders([folder])
             with peak_memory("cpu") as base_peak:
                 base_s = median_seconds(lambda: plain_loop(files, labels, size, Path(tmp) / "plain"), repeats, 1, lambda: None)
@@ -140,7 +142,8 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
-# The pipeline's stages, each timed as a row of its own: (tta, refine, split, carry, foreground).
+# The pipeline's stages, each timed as a row of its own: (tta, refine, motion_split, carry, foreground).
+STAGE_OPTIONS = ("tta", "refine", "motion_split", "carry", "foreground")
 STAGES = {
     "pipeline": ("none", "none", "none", "none", "none"),
     "pipeline + flip": ("flip", "none", "none", "none", "none"),
@@ -189,6 +192,7 @@ def bench_pipeline(
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import flow_windows
     from stseg_deploy.runtime import OnnxModel
+    from stseg_deploy.settings import InferenceSettings
     from stseg_deploy.sources import sequences_from_folders
 
     session = OnnxModel(onnx_path, provider=provider, threads=threads)
@@ -209,9 +213,9 @@ def bench_pipeline(
 
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        for name, (tta, refine, split, carry, foreground) in STAGES.items():
-            segmenter = Segmenter(session, batch_size=batch, cut_size=10, image_size=size, tta=tta, refine=refine, split=split,
-                                  carry=carry, foreground=foreground)
+        for name, modes in STAGES.items():
+            settings = InferenceSettings.from_options(cut_size=10, **dict(zip(STAGE_OPTIONS, modes)))
+            segmenter = Segmenter(session, settings, batch_size=batch, image_size=size)
             model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
             with peak_memory("cpu") as peak_pipe:
                 pipe_s = median_seconds(

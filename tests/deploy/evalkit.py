@@ -12,13 +12,13 @@ from click.testing import CliRunner
 from fakes import FakeModel
 from fakes import write_frames, write_sequence
 
-from stseg_deploy.cli.commands import eval_main
+from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.io.masks import write_label_png, write_mask_png
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.stages.refine import GuidedSettings
 from stseg_deploy.sources import sequences_from_folders
 
 GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact
@@ -29,7 +29,7 @@ def infer(root: Path, name: str, n_frames: int = 6, seed: int = 0, model: FakeMo
     """Segment a written sequence ``root/flows/name`` into ``root/out/name``."""
     write_sequence(root / "flows" / name, n_frames, size=GT_SIZE, seed=seed)
     seq = sequences_from_folders([root / "flows" / name])[0]
-    segment_to_folder(Segmenter(model or FakeModel(), cut_size=2, tta="none", refine="none", split="none"), seq, root / "out", model_sha256=sha)
+    segment_to_folder(Segmenter(model or FakeModel(), InferenceSettings.from_options(cut_size=2, tta="none", refine="none", motion_split="none")), seq, root / "out", model_sha256=sha)
     return root / "out" / name
 
 
@@ -39,7 +39,10 @@ def infer_refined(root: Path, name: str = "cat", tta: str = "none", refine: str 
     (seq,) = sequences_from_folders([root / "flows" / name])
     images = write_frames(root / "frames" / name, seq.frame_names, (48, 64))
     seq = replace(seq, images=tuple(images), frame_size=(48, 64))
-    segmenter = Segmenter(FakeModel(), cut_size=2, tta=tta, refine=refine, guided=GuidedSettings(radius=60, eps=0.01, subsample=2), split="none", carry=carry)
+    settings = InferenceSettings.from_options(
+        cut_size=2, tta=tta, refine=refine, guided_radius=60, guided_eps=0.01, guided_subsample=2, motion_split="none", carry=carry
+    )
+    segmenter = Segmenter(FakeModel(), settings)
     segment_to_folder(segmenter, seq, root / "out", model_sha256="m")
     return root / "out" / name
 

@@ -14,6 +14,7 @@ from fakes import write_sequence as _write_sequence
 import stseg_deploy as st
 import stseg_deploy.api
 from stseg_deploy.stages.linker import DEFAULT_LINK
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
@@ -39,7 +40,7 @@ def test_segment_a_flow_folder_as_stseg_infer_would(tmp_path: Path, monkeypatch)
     assert result.name == "walk" and result.frame_names == [f"{t:05d}" for t in range(6)]
     assert result.model == str(tmp_path / "m.onnx") and result.n_labels == 3
     (seq,) = sequences_from_folders([tmp_path / "walk"])
-    expected = Segmenter(FakeModel(), cut_size=3, tta="none", split="none", link=DEFAULT_LINK).segment(seq)
+    expected = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3, tta="none", motion_split="none", link=DEFAULT_LINK)).segment(seq)
     assert result.labels.shape == (6, 25, 33) and result.labels.dtype == np.uint8  # the frames' size
     np.testing.assert_array_equal(result.labels, np.stack([resize_labels(f, (25, 33)) for f in expected]))
     assert result.proba.shape == (6, 3, 12, 16)

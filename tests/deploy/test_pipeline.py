@@ -13,6 +13,9 @@ from stseg_deploy.errors import StsegInputError
 from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.stages.linker import DEFAULT_LINK
+from stseg_deploy.settings import InferenceSettings
+from stseg_deploy.stages.linker import LinkSettings
+from stseg_deploy.stages.tta import TtaSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders
 from stseg_kernels import link_windows, unravel_windows
@@ -22,7 +25,7 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     paths = _write_sequence(tmp_path / "seq", 9)
     model = FakeModel()
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    labels = Segmenter(model, batch_size=4, cut_size=3, tta="none", split="none").segment(seq)
+    labels = Segmenter(model, InferenceSettings.from_options(cut_size=3, tta="none", motion_split="none"), batch_size=4).segment(seq)
     assert model.calls == [4, 3]  # 7 windows, streamed in batches
     # Reference: all windows at once through the kernels.
     from stseg_deploy.io.flowio import read_flow
@@ -44,7 +47,8 @@ def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None
     paths = _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     settings = SplitSettings(extra=2, min_gain=0.05)
-    segmenter = Segmenter(FakeModel(), batch_size=4, cut_size=3, tta="none", split="motion", split_settings=settings)
+    stages = InferenceSettings(tta=TtaSettings(mode="none"), split=settings, link=LinkSettings(cut_size=3))
+    segmenter = Segmenter(FakeModel(), stages, batch_size=4)
     assert segmenter.n_labels == 3 + 2
     labels = segmenter.segment(seq)
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
@@ -73,8 +77,8 @@ def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path
     _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     plain, kept = Recording(), Recording()
-    labels = Segmenter(plain, batch_size=4, cut_size=3, tta="none", split="none").segment(seq)
-    frames = list(Segmenter(kept, batch_size=4, cut_size=3, tta="none", split="none").linked_frames(seq, keep_proba=True))
+    labels = Segmenter(plain, InferenceSettings.from_options(cut_size=3, tta="none", motion_split="none"), batch_size=4).segment(seq)
+    frames = list(Segmenter(kept, InferenceSettings.from_options(cut_size=3, tta="none", motion_split="none"), batch_size=4).linked_frames(seq, keep_proba=True))
     assert set(plain.asked) == {"labels"} and set(kept.asked) == {"run"}
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
     np.testing.assert_array_equal(labels, np.stack([f.proba.argmax(axis=0) for f in frames]))
@@ -85,7 +89,7 @@ def test_segmenter_resizes_flow_as_the_model_was_trained(tmp_path: Path, mode: s
     paths = _write_sequence(tmp_path / "seq", 4, size=(25, 33))
     model = FakeModel(resize=mode)
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    Segmenter(model, batch_size=8, cut_size=None, tta="none").segment(seq)
+    Segmenter(model, InferenceSettings.from_options(cut_size=None, tta="none"), batch_size=8).segment(seq)
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import flow_windows, resize_flow
 
@@ -119,12 +123,12 @@ def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None
     paths = _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
     model = FakeModel(n_labels=4)
-    labels = Segmenter(model, batch_size=4, cut_size=3, tta="flip", refine="none", split="none").segment(seq)
+    labels = Segmenter(model, InferenceSettings.from_options(cut_size=3, tta="flip", refine="none", motion_split="none"), batch_size=4).segment(seq)
     assert model.calls == [8, 6]  # 7 windows: each batch with its mirror, one call
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
     _, argmax, _ = run_flipped(FakeModel(n_labels=4), windows)
     np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3, DEFAULT_LINK)))
-    plain = Segmenter(FakeModel(n_labels=4), batch_size=4, cut_size=3, tta="none", refine="none", split="none").segment(seq)
+    plain = Segmenter(FakeModel(n_labels=4), InferenceSettings.from_options(cut_size=3, tta="none", refine="none", motion_split="none"), batch_size=4).segment(seq)
     assert (labels != plain).any()  # this fake is not mirror-symmetric: the flip changes labels
 
 
@@ -142,26 +146,26 @@ def _sequence_with_frames(tmp_path: Path, n: int = 7, frame_size=(48, 60)):
 def test_refinement_needs_frames_when_asked_for(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "seq", 5)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
-    assert Segmenter(FakeModel(), refine="auto").refinement(seq) == "none"
-    assert Segmenter(FakeModel(), refine="none").refinement(seq) == "none"
+    assert Segmenter(FakeModel(), InferenceSettings.from_options(refine="auto")).refinement(seq) == "none"
+    assert Segmenter(FakeModel(), InferenceSettings.from_options(refine="none")).refinement(seq) == "none"
     with pytest.raises(StsegInputError, match="sequence 'seq': --refine guided needs the video's frames"):
-        list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
+        list(Segmenter(FakeModel(), InferenceSettings.from_options(refine="guided")).linked_frames(seq))
     with pytest.raises(ValueError, match="refine must be one of"):
-        Segmenter(FakeModel(), refine="crf")
+        Segmenter(FakeModel(), InferenceSettings.from_options(refine="crf"))
     with pytest.raises(ValueError, match="tta must be one of"):
-        Segmenter(FakeModel(), tta="rotate")
+        Segmenter(FakeModel(), InferenceSettings.from_options(tta="rotate"))
 
 
 def test_refined_frames_are_the_guided_argmax_of_the_linked_probabilities(tmp_path: Path) -> None:
     from stseg_deploy.io.videoio import read_image
-    from stseg_deploy.stages.refine import GuidedSettings, refine_labels
+    from stseg_deploy.stages.refine import RefineSettings, refine_labels
 
     seq = _sequence_with_frames(tmp_path)
-    settings = GuidedSettings(radius=40, eps=0.02, subsample=2)
-    refiner = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", refine="auto", guided=settings)
+    settings = RefineSettings(mode="auto", radius=40, eps=0.02, subsample=2)
+    refiner = Segmenter(FakeModel(), InferenceSettings(tta=TtaSettings(mode="none"), refine=settings, link=LinkSettings(cut_size=3)), batch_size=2)
     assert refiner.refinement(seq) == "guided"
     kept = list(refiner.linked_frames(seq, keep_proba=True))
-    unrefined = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", refine="none").segment(seq)
+    unrefined = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3, tta="none", refine="none"), batch_size=2).segment(seq)
     np.testing.assert_array_equal(np.stack([f.labels for f in kept]), unrefined)  # linking is untouched
     for frame in kept:
         assert frame.refined.shape == (48, 60) and frame.refined.dtype == np.uint8
@@ -178,7 +182,7 @@ def test_a_frame_of_another_size_is_named(tmp_path: Path) -> None:
     seq = _sequence_with_frames(tmp_path)
     Image.new("RGB", (61, 48)).save(seq.images[3])
     with pytest.raises(StsegInputError, match=r"00003.png: frame size 61x48 differs from the sequence's 60x48"):
-        list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
+        list(Segmenter(FakeModel(), InferenceSettings.from_options(refine="guided")).linked_frames(seq))
 
 
 def test_a_source_without_frames_support_is_not_refined(tmp_path: Path) -> None:
@@ -192,7 +196,7 @@ def test_a_source_without_frames_support_is_not_refined(tmp_path: Path) -> None:
         def read_flows(self, with_images=False):
             return seq.read_flows(with_images)
 
-    segmenter = Segmenter(FakeModel(), refine="auto")
+    segmenter = Segmenter(FakeModel(), InferenceSettings.from_options(refine="auto"))
     assert segmenter.refinement(OwnSource()) == "none"
     np.testing.assert_array_equal(segmenter.segment(OwnSource()), segmenter.segment(seq))
 
@@ -204,9 +208,9 @@ def test_segment_returns_the_linked_labels_without_refining(tmp_path: Path, monk
     calls = []
     original = pipeline.refine_labels
     monkeypatch.setattr(pipeline, "refine_labels", lambda *args: calls.append(1) or original(*args))
-    labels = Segmenter(FakeModel(), refine="guided").segment(seq)
+    labels = Segmenter(FakeModel(), InferenceSettings.from_options(refine="guided")).segment(seq)
     assert calls == [] and labels.shape == (7, 12, 16)
-    frames = list(Segmenter(FakeModel(), refine="guided").linked_frames(seq))
+    frames = list(Segmenter(FakeModel(), InferenceSettings.from_options(refine="guided")).linked_frames(seq))
     np.testing.assert_array_equal(labels, np.stack([f.labels for f in frames]))
 
 
@@ -238,16 +242,16 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
 
     paths = _pausing_square(tmp_path / "seq")
     (seq,) = sequences_from_folders([tmp_path / "seq"])
-    options = dict(batch_size=4, cut_size=None, tta="none", split="none")
-    plain = Segmenter(FakeModel(size=(12, 16)), **options)
+    options = dict(cut_size=None, tta="none", motion_split="none")
+    plain = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options), batch_size=4)
     linked = list(plain.linked_frames(seq, keep_proba=True))
     square = linked[3].labels[5, 6]  # frame 3's square (columns 14-21 of 40) at model size
     assert square != linked[3].labels[0, 0]
     assert all((f.labels != square).all() for f in linked[4:8])  # the pause: the model loses it
-    still = Segmenter(FakeModel(size=(12, 16)), **options, carry="forward", carry_settings=CarrySettings(0.0))
+    still = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options, carry="forward", carry_weight=0.0), batch_size=4)
     np.testing.assert_array_equal(still.segment(seq), plain.segment(seq))
-    settings = CarrySettings(0.8)
-    carried = Segmenter(FakeModel(size=(12, 16)), **options, carry="forward", carry_settings=settings)
+    settings = CarrySettings(mode="forward", weight=0.8)
+    carried = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options, carry="forward", carry_weight=0.8), batch_size=4)
     frames = list(carried.linked_frames(seq, keep_proba=True))
     # Held through the pause where the square stopped (columns 18-25 of 40), pushed there by
     # the flow of frame 3, and where it is once it moves again.
@@ -261,4 +265,4 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
         np.testing.assert_allclose(frame.proba, proba, atol=1e-6)
         np.testing.assert_array_equal(frame.labels, labels)
     with pytest.raises(ValueError, match="carry must be one of"):
-        Segmenter(FakeModel(), carry="backward")
+        Segmenter(FakeModel(), InferenceSettings.from_options(carry="backward"))

@@ -42,7 +42,7 @@ def test_datasplit_source_names_missing_flow(tmp_path: Path) -> None:
 def test_parent_of_sequence_folders_gets_a_hint(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
-    from stseg_deploy.cli.commands import infer_main
+    from stseg_deploy.cli.infer import infer_main
 
     for name in ("bear", "cat"):
         _write_sequence(tmp_path / "flows" / name, 3)

@@ -12,7 +12,7 @@ from fakes import write_sequence as _write_sequence
 
 import stseg_deploy.runtime
 import stseg_deploy.zoo as zoo
-from stseg_deploy.cli.commands import infer_main
+from stseg_deploy.cli.infer import infer_main
 from stseg_deploy.errors import StsegInputError
 
 

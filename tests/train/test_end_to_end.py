@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from stseg_deploy.cli.commands import eval_main, infer_main
+from stseg_deploy.cli.eval import eval_main
+from stseg_deploy.cli.infer import infer_main
 from stseg_deploy.stages.motionsplit import SplitSettings
 from stseg_synth.cli import synth_main
 from stseg_train.cli import export_main, train_main
@@ -60,7 +61,7 @@ def test_train_export_infer_eval(tmp_path: Path) -> None:
 def test_infer_cli_errors(tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "either INPUT arguments or --data-file" in result.output
+    assert result.exit_code == 2 and "no input given" in result.output
     (tmp_path / "empty").mkdir()
     result = runner.invoke(infer_main, ["--model", str(tmp_path / "m.onnx"), str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "empty: empty folder" in result.output

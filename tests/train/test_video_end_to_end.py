@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from stseg_deploy.cli.commands import eval_main, flow_main, infer_main, viz_main
+from stseg_deploy.cli.eval import eval_main
+from stseg_deploy.cli.flow import flow_main
+from stseg_deploy.cli.infer import infer_main
+from stseg_deploy.cli.viz import viz_main
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.io.videoio import open_frame_source
 from stseg_synth.cli import synth_main

@@ -19,7 +19,7 @@ from fakes import FakeModel
 
 from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
 
-from stseg_deploy.cli.commands import eval_main
+from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
 from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png

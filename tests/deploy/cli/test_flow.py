@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 from fakes import write_frames
 
-from stseg_deploy.cli.commands import flow_main
+from stseg_deploy.cli.flow import flow_main
 from stseg_deploy.io.flowio import read_flow
 
 

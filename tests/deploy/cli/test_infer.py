@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import os
 import signal
 import subprocess
@@ -21,15 +22,15 @@ from PIL import Image
 
 import stseg_deploy.output.folder
 import stseg_deploy.runtime
-from stseg_deploy.stages.carry import DEFAULT_CARRY, CarrySettings
-from stseg_deploy.cli.commands import infer_main
+from stseg_deploy.stages.carry import CarrySettings
+from stseg_deploy.cli.infer import infer_main
 from stseg_deploy.stages.foreground import ForegroundSettings
 from stseg_deploy.stages.motionsplit import SPLIT_FORM
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
-from stseg_deploy.stages.tta import DEFAULT_TTA
+from stseg_deploy.stages.tta import TtaSettings
 from stseg_deploy.sources import sequences_from_folders
 
 FAKES = Path(__file__).resolve().parents[1]  # tests/deploy, where fakes.py lives
@@ -113,7 +114,7 @@ import signal, sys
 import stseg_deploy.runtime
 from fakes import FakeModel
 stseg_deploy.runtime.load_model = lambda *a, **k: FakeModel(size=(96, 128))
-from stseg_deploy.cli.commands import infer_main
+from stseg_deploy.cli.infer import infer_main
 from stseg_deploy.stages.foreground import ForegroundSettings
 infer_main(sys.argv[1:])
 """
@@ -180,11 +181,11 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
         "batch_size": 8, "cut_size": 3, "link": "optimal", "image_size": [12, 16], "resize": "antialias",
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
-        "tta": DEFAULT_TTA, "refine": "none",
+        "tta": TtaSettings().mode, "refine": "none",
         "split": "motion",
         "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1, "min_residual": 0.1, "form": SPLIT_FORM},
-        "carry": DEFAULT_CARRY, **({"temporal_carry": {"weight": CarrySettings().weight}} if DEFAULT_CARRY != "none" else {}),
-        "foreground": "motion", "foreground_settings": ForegroundSettings().as_dict(),
+        **CarrySettings().record(),
+        "foreground": "motion", "foreground_settings": ForegroundSettings().params(),
     }
     assert record["n_labels"] == 3 + 4  # the model's L and the motion split's spare segments
     assert record["refine"]["applied"] == "none"
@@ -412,3 +413,28 @@ def test_auto_says_when_only_some_sequences_are_refined(tmp_path: Path, monkeypa
     assert mixed.exit_code == 0, mixed.output
     assert "refine auto (guided for 1 of 2)" in mixed.stderr
     assert "warning: 1 sequence(s) have no frames, so their masks are not refined" in mixed.stderr
+
+
+def test_no_input_is_one_line_naming_what_is_accepted() -> None:
+    result = CliRunner().invoke(infer_main, [])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0
+    assert "no input given" in result.output and "--data-file" in result.output and "videos" in result.output
+    missing_out = CliRunner().invoke(infer_main, ["clip.mp4"])
+    assert missing_out.exit_code == 2 and "Missing option '--out'" in missing_out.output
+
+
+def test_help_is_in_sections_with_the_common_options_first() -> None:
+    text = CliRunner().invoke(infer_main, ["--help"]).output
+    titles = ["Inputs and output:", "Model:", "Stages (docs/inference-stages.md):", "Flow of video and frame inputs:", "Performance:", "Other options:"]
+    where = [text.index(title) for title in titles]
+    assert where == sorted(where)
+    inputs = text[where[0]:where[1]]
+    assert inputs.lstrip().split("\n")[1].strip().startswith("--out")
+    assert "--model" in text[where[1]:where[2]] and "--guided-radius" in text[where[2]:where[3]]
+    assert "--verbose" in text[where[5]:] and "--help" in text[where[5]:]
+    assert "[INPUTS]" not in text.split("Other options:")[-1]
+    for param in infer_main.params:  # every option shown exactly once
+        for flag in getattr(param, "opts", []):
+            if flag.startswith("--"):
+                assert len(re.findall(rf"^ +(?:-\w, )?{flag}(?![\w-])", text, flags=re.M)) == 1, flag

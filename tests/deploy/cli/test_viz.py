@@ -9,7 +9,7 @@ from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
 from PIL import Image
 
-from stseg_deploy.cli.commands import viz_main
+from stseg_deploy.cli.viz import viz_main
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.sources import sequences_from_folders

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from davistree import davis_tree
 from fakes import write_sequence
 
-from stseg_deploy.cli.commands import infer_main
+from stseg_deploy.cli.infer import infer_main
 from stseg_deploy.cli.prepare import prepare_main
 from stseg_deploy.cluster.infer import InferJob, SegmentWorker, segment_on_ray, worker_plan
 from stseg_deploy.cluster.raykit import ClusterError, check_probe
@@ -146,7 +146,7 @@ def test_an_unexpected_error_fails_its_sequence_only(local_ray, flows: Path, tmp
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import this module
     (good,) = sequences_from_folders([flows / "cat"])
     broken = _Broken("broken", good.flows, good.masks)
-    job = InferJob(str(tmp_path / "out"), str(resolve_model(None)[0]), "cpu", 1, 2)
+    job = InferJob(str(tmp_path / "out"), str(resolve_model(None)[0]), provider="cpu", threads=1, batch_size=2)
     outcomes = cluster.segment_on_ray(local_ray, [broken, good], job)
     assert [(o.name, o.status) for o in outcomes] == [("broken", "failed"), ("cat", "done")]
     assert "planted" in outcomes[0].error and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["cat"]
@@ -171,7 +171,7 @@ def test_a_killed_worker_costs_a_retry_and_changes_nothing(local_ray, tmp_path: 
     sequences = sequences_from_folders([tmp_path / "flows" / "long", tmp_path / "flows" / "short"])
     model_file = str(resolve_model(None)[0])
     reference = tmp_path / "reference"
-    SegmentWorker(InferJob(str(reference), model_file, "cpu", 1, 1)).segment(sequences[0])
+    SegmentWorker(InferJob(str(reference), model_file, provider="cpu", threads=1, batch_size=1)).segment(sequences[0])
     killed: list[int] = []
 
     def kill_mid_sequence(progress) -> None:
@@ -180,7 +180,7 @@ def test_a_killed_worker_costs_a_retry_and_changes_nothing(local_ray, tmp_path: 
                 os.kill(pid, signal.SIGKILL)
                 killed.append(pid)
 
-    job = InferJob(str(tmp_path / "out"), model_file, "cpu", 1, 1)
+    job = InferJob(str(tmp_path / "out"), model_file, provider="cpu", threads=1, batch_size=1)
     outcomes = segment_on_ray(local_ray, sequences, job, on_progress=kill_mid_sequence, poll=0.02)
     assert killed, "the test did not catch the worker mid-sequence"
     assert [(o.name, o.status) for o in outcomes] == [("long", "done"), ("short", "done")]

@@ -15,12 +15,13 @@ from fakes import write_sequence as _write_sequence
 
 from evalkit import FRAMES, eval_marker, gt_from_label, read_summary, run_eval
 
-from stseg_deploy.cli.commands import eval_main
+from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
 from stseg_deploy.io.masks import read_label_png, write_mask_png
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
@@ -93,7 +94,7 @@ def test_davis17_target_is_one_output_unit(outputs: Path) -> None:
 def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "flows" / "cat", 6, size=(12, 16))
     seq = sequences_from_folders([tmp_path / "flows" / "cat"])[0]
-    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
+    segment_to_folder(Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=2)), seq, tmp_path / "out")
     labels, _ = read_sequence_output(tmp_path / "out" / "cat")
     for t in range(6):
         write_mask_png(tmp_path / "gt" / "cat" / f"{t:05d}.png", resize_labels(labels[t], (48, 64)) == 1)

@@ -78,8 +78,8 @@ def test_outputs_made_with_other_stages_are_not_pooled(tmp_path: Path) -> None:
     infer_refined(tmp_path, "dog", tta="flip", refine="guided")
     (tmp_path / "gt").mkdir()
     with pytest.raises(StsegInputError, match=r"different settings \(tta, refine, split, carry, foreground in sequence.json\): "
-                       r"tta=flip refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(dog\); "
-                       r"tta=none refine=guided\(r=60.0, eps=0.01, s=2\) split=none carry=none \(cat\)"):
+                       r"tta=flip refine=guided\(radius=60.0, eps=0.01, subsample=2\) split=none carry=none \(dog\); "
+                       r"tta=none refine=guided\(radius=60.0, eps=0.01, subsample=2\) split=none carry=none \(cat\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt")
     infer_refined(tmp_path, "dog", tta="none", refine="guided", carry="forward")
     with pytest.raises(StsegInputError, match=r"split=none carry=forward\(weight=0.9\) \(dog\); .* carry=none \(cat\)"):
@@ -97,7 +97,7 @@ def test_the_foreground_setting_splits_outputs_only_when_it_is_scored(tmp_path: 
     gt_from_label(tmp_path, 1)
     gt_from_label(tmp_path, 1, sequence="dog")
     assert evaluate(tmp_path / "out", gt_dir=tmp_path / "gt").scored == ["cat", "dog"]
-    with pytest.raises(StsegInputError, match=r"foreground=motion\(max_border=0.1, min_contrast=1.0, share=0.5\) \(dog\)"):
+    with pytest.raises(StsegInputError, match=r"foreground=motion\(min_contrast=1.0, share=0.5, max_border=0.1\) \(dog\)"):
         evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", binary="foreground")
 
 

@@ -19,9 +19,10 @@ from PIL import Image
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.io.masks import read_label_png
 from stseg_deploy.output.folder import segment_to_folder
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.stages.refine import GuidedSettings
+from stseg_deploy.stages.refine import RefineSettings
 from stseg_deploy.output.layout import OutputOptions, read_sequence_output
 from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
 
@@ -104,7 +105,7 @@ def test_sequences_are_named_after_the_path_given_not_a_links_target(tmp_path: P
 def test_segment_to_folder_writes_outputs(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "flows" / "walk", 5, size=(25, 33))
     seq = sequences_from_folders([tmp_path / "flows" / "walk"])[0]
-    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=None)
+    segmenter = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=None), batch_size=2)
     stats = segment_to_folder(segmenter, seq, tmp_path / "out", OutputOptions(save_proba=True, save_features=True))
     out = tmp_path / "out" / "walk"
     labels, record = read_sequence_output(out)
@@ -177,8 +178,8 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
     _write_sequence(tmp_path / "flows" / "walk", 6)
     (seq,) = sequences_from_folders([tmp_path / "flows" / "walk"])
     seq = replace(seq, images=tuple(write_frames(tmp_path / "frames", seq.frame_names, (40, 50))), frame_size=(40, 50))
-    refined = Segmenter(FakeModel(), cut_size=3, tta="none", refine="guided")
-    plain = Segmenter(FakeModel(), cut_size=3, tta="none", refine="none")
+    refined = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3, tta="none", refine="guided"))
+    plain = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3, tta="none", refine="none"))
     segment_to_folder(refined, seq, tmp_path / "refined", model_sha256="m")
     segment_to_folder(plain, seq, tmp_path / "plain", model_sha256="m")
     memory = MemorySink()
@@ -192,7 +193,7 @@ def test_a_refined_output_keeps_linked_labels_and_writes_refined_pngs(tmp_path: 
     plain_maps, _ = read_label_maps(tmp_path / "plain" / "walk")
     np.testing.assert_array_equal(plain_maps, np.stack([resize_labels(frame, (40, 50)) for frame in labels]))
     assert (maps != plain_maps).any()
-    assert record["settings"]["refine"] == "guided" and record["settings"]["guided"] == GuidedSettings().as_dict()
+    assert record["settings"]["refine"] == "guided" and record["settings"]["guided"] == RefineSettings().params()
     assert record["refine"] == {"asked": "guided", "applied": "guided"}
     assert record["seconds"]["refine"] > 0
     (tmp_path / "refined" / "walk" / "00002.png").unlink()
@@ -207,7 +208,7 @@ def test_the_foreground_is_written_beside_the_labels(tmp_path: Path) -> None:
 
     _write_sequence(tmp_path / "flows" / "walk", 7, size=(24, 32))
     (seq,) = sequences_from_folders([tmp_path / "flows" / "walk"])
-    segment_to_folder(Segmenter(FakeModel(), cut_size=2), seq, tmp_path / "out")
+    segment_to_folder(Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=2)), seq, tmp_path / "out")
     out = tmp_path / "out" / "walk"
     maps, record = read_label_maps(out)
     chosen = record_objects(record)
@@ -221,7 +222,7 @@ def test_the_foreground_is_written_beside_the_labels(tmp_path: Path) -> None:
         with Image.open(out / f"{t:05d}.png") as image:
             palette = np.array(image.getpalette()[: 3 * 256]).reshape(-1, 3)
         np.testing.assert_array_equal(palette[: record["n_labels"]], label_palette(chosen[t])[: record["n_labels"]])
-    segment_to_folder(Segmenter(FakeModel(), cut_size=2, foreground="none"), seq, tmp_path / "out")
+    segment_to_folder(Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=2, foreground="none")), seq, tmp_path / "out")
     maps, record = read_label_maps(out)
     assert record_objects(record) is None and "objects" not in record
     assert not (out / FOREGROUND_DIR).exists() and not (out / OBJECTS_DIR).exists()

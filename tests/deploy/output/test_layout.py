@@ -37,17 +37,20 @@ def test_sequence_names_that_stseg_eval_writes_are_refused(tmp_path: Path) -> No
     assert results.CONTACT_SHEET in unit.also_ours
 
 
-def test_stage_settings_of_outputs_written_before_the_stages() -> None:
-    before = {"tta": "none", "refine": "none", "guided": None, "split": "none", "motion_split": None, "carry": "none", "temporal_carry": None,
-              "foreground": "none", "foreground_settings": None}
-    assert results.stage_settings({}) == before
-    record = {"settings": {"tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4}}}
-    assert results.stage_settings(record) == {
-        "tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4},
-        "carry": "none", "temporal_carry": None, "foreground": "none", "foreground_settings": None,
-    }
+def test_recorded_settings_of_outputs_written_before_the_stages() -> None:
+    before = results.recorded_settings({})
+    assert [stage.mode for stage in before.stages()] == ["none", "none", "optimal", "none", "none", "none"]
+    record = {"settings": {"tta": "flip", "refine": "guided", "guided": {"radius": 64}, "split": "motion", "motion_split": {"extra": 4},
+                           "cut_size": 5, "link": "naive"}}
+    got = results.recorded_settings(record)
+    assert (got.tta.mode, got.refine.mode, got.refine.radius, got.split.mode, got.split.extra) == ("flip", "guided", 64.0, "motion", 4)
+    assert got.split.form == 1  # the first split recorded no form
+    assert (got.link.mode, got.link.cut_size, got.carry.mode, got.foreground.mode) == ("naive", 5, "none", "none")
     record["settings"].update(carry="forward", temporal_carry={"weight": 0.8})
-    assert results.stage_settings(record)["temporal_carry"] == {"weight": 0.8}
+    assert results.recorded_settings(record).carry.weight == 0.8
+    record["settings"]["carry"] = "sideways"
+    with pytest.raises(ValueError, match=r"seq/sequence.json: carry must be one of"):
+        results.recorded_settings(record, "seq/sequence.json")
 
 
 def test_record_objects_and_object_id_maps() -> None:

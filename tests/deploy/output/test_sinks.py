@@ -11,6 +11,7 @@ from fakes import write_sequence as _write_sequence
 from PIL import Image
 
 from stseg_deploy.viz.overlay import blend_labels
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.output.sinks import FrameSink, MemorySink, OverlaySink
 from stseg_deploy.flow.recipe import FlowRecipe
@@ -45,10 +46,10 @@ class Recorder(FrameSink):
 def test_run_feeds_every_sink_in_order_and_memory_sink_matches_frames(tmp_path: Path) -> None:
     _write_sequence(tmp_path / "seq", 7)
     seq = sequences_from_folders([tmp_path / "seq"])[0]
-    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=3)
+    segmenter = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3), batch_size=2)
     memory, recorder = MemorySink(), Recorder()
     stats = segmenter.run(seq, [memory, recorder], keep_proba=True)
-    expected = list(Segmenter(FakeModel(), batch_size=2, cut_size=3).linked_frames(seq, keep_proba=True))
+    expected = list(Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3), batch_size=2).linked_frames(seq, keep_proba=True))
     np.testing.assert_array_equal(memory.labels, np.stack([f.labels for f in expected]))
     np.testing.assert_allclose(memory.proba, np.stack([f.proba for f in expected]))
     assert recorder.calls[0] == "open" and recorder.calls[-1] == "close"

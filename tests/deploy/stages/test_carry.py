@@ -53,7 +53,7 @@ def test_a_dropped_segment_holds_while_weight_to_the_k_exceeds_a_half() -> None:
     dropped = np.zeros((2, h, w), np.float32)
     dropped[0] = 1.0  # the network loses it: all background
     for weight, held in ((0.8, 3), (0.9, 6), (0.0, 0)):
-        carry = TemporalCarry(2, n_windows=20, cut_size=None, settings=CarrySettings(weight))
+        carry = TemporalCarry(2, n_windows=20, cut_size=None, settings=CarrySettings(mode="forward", weight=weight))
         for t, proba in enumerate(seen):
             _, labels = carry(t, proba, None if t == 0 else flow)
             assert labels.sum() == 25
@@ -74,7 +74,7 @@ def test_chunks_are_matched_before_blending() -> None:
     flow = np.zeros((2, h, w), np.float32)
     proba = _square(h, w, 3, 3, 5)
     swapped = proba[::-1].copy()
-    carry = TemporalCarry(2, n_windows=8, cut_size=2, settings=CarrySettings(0.9))
+    carry = TemporalCarry(2, n_windows=8, cut_size=2, settings=CarrySettings(mode="forward", weight=0.9))
     assert [carry.chunk(i) for i in range(10)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3]
     for t in range(3):
         carry(t, proba, flow if t else None)
@@ -93,5 +93,8 @@ def test_match_labels_is_one_to_one() -> None:
 
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match=r"carry weight must be in \[0, 1\), got 1.0"):
-        CarrySettings(1.0)
-    assert CarrySettings(0.5).as_dict() == {"weight": 0.5}
+        CarrySettings(mode="forward", weight=1.0)
+    with pytest.raises(ValueError, match="carry must be one of"):
+        CarrySettings(mode="backward")
+    assert CarrySettings(mode="forward", weight=0.5).record() == {"carry": "forward", "temporal_carry": {"weight": 0.5}}
+    assert CarrySettings(mode="none", weight=0.5).record() == {"carry": "none"}

@@ -111,6 +111,7 @@ def test_the_pipeline_decides_on_each_frames_own_flow(tmp_path) -> None:
     from fakes import FakeModel
 
     from stseg_deploy.io.flowio import read_flow
+    from stseg_deploy.settings import InferenceSettings
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import resize_flow
     from stseg_deploy.output.sinks import MemorySink
@@ -129,7 +130,7 @@ def test_the_pipeline_decides_on_each_frames_own_flow(tmp_path) -> None:
         paths.append(tmp_path / "walk" / f"{t:05d}.flo")
         write_flow(paths[-1], flow + rng.normal(scale=0.02, size=flow.shape).astype(np.float32))
     (sequence,) = sequences_from_folders([tmp_path / "walk"])
-    segmenter = Segmenter(FakeModel(), batch_size=2, cut_size=3, tta="none", split="none")
+    segmenter = Segmenter(FakeModel(), InferenceSettings.from_options(cut_size=3, tta="none", motion_split="none"), batch_size=2)
     sink = MemorySink()
     segmenter.run(sequence, sink)
     decider = ForegroundDecider(segmenter.n_labels, 9, 3, ForegroundSettings())

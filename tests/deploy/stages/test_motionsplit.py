@@ -157,10 +157,10 @@ def test_a_split_part_goes_to_its_spare_where_segments_tie() -> None:
     new = out.argmax(axis=0)
     assert (new[a] == 0).all() and (new[b] == 3).all()
     # The guided refinement filters the probabilities before its argmax: the margin holds.
-    from stseg_deploy.stages.refine import GuidedSettings, refine_labels
+    from stseg_deploy.stages.refine import RefineSettings, refine_labels
 
     guide = np.random.default_rng(0).integers(0, 256, size=(2 * H, 2 * W, 3), dtype=np.uint8)
-    refined = refine_labels(out[:, 0], guide, GuidedSettings(radius=8.0, eps=0.01, subsample=1))
+    refined = refine_labels(out[:, 0], guide, RefineSettings(radius=8.0, eps=0.01, subsample=1))
     inside = np.zeros((2 * H, 2 * W), bool)
     inside[2 * 20 : 2 * 26, 2 * 32 : 2 * 38] = True  # well inside b
     assert (refined[inside] == 3).all()

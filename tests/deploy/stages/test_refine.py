@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from stseg_deploy.stages.refine import GuidedSettings, guided_filter, refine_labels
+from stseg_deploy.stages.refine import RefineSettings, guided_filter, refine_labels
 
 
 def _smooth(rng, shape, sigma) -> np.ndarray:
@@ -81,7 +81,7 @@ def test_refined_boundary_follows_the_colour_edge() -> None:
     nearest = cv2.resize(proba.argmax(axis=0).astype(np.uint8), (160, 96), interpolation=cv2.INTER_NEAREST)
     assert np.mean(nearest != truth) > 0.03  # blocky: a coarse cell off along the rim
     for subsample in (1, 2, 4):
-        refined = refine_labels(proba, frame, GuidedSettings(radius=32, eps=0.01, subsample=subsample))
+        refined = refine_labels(proba, frame, RefineSettings(radius=32, eps=0.01, subsample=subsample))
         assert refined.shape == (96, 160) and refined.dtype == np.uint8
         assert np.mean(refined != truth) < 0.002, subsample
 
@@ -89,30 +89,31 @@ def test_refined_boundary_follows_the_colour_edge() -> None:
 def test_labels_are_first_of_equal_filtered_probabilities() -> None:
     frame = np.full((20, 30, 3), 90, dtype=np.uint8)
     proba = np.full((3, 4, 6), 1 / 3, dtype=np.float32)
-    np.testing.assert_array_equal(refine_labels(proba, frame, GuidedSettings(radius=8)), 0)
+    np.testing.assert_array_equal(refine_labels(proba, frame, RefineSettings(radius=8)), 0)
 
 
 def test_radius_scales_with_the_frame_height() -> None:
-    settings = GuidedSettings(radius=32, eps=0.01, subsample=2)
+    settings = RefineSettings(radius=32, eps=0.01, subsample=2)
     assert settings.radius_at(480) == 32
     assert settings.radius_at(240) == 16
     assert settings.radius_at(1080) == 72
     assert settings.radius_at(10) == 1
-    assert settings.as_dict() == {"radius": 32.0, "eps": 0.01, "subsample": 2}
+    assert settings.params() == {"radius": 32.0, "eps": 0.01, "subsample": 2}
+    assert type(settings.params()["radius"]) is float  # given as 32: recorded as its default's type
 
 
 @pytest.mark.parametrize("kwargs, word", [({"radius": 0}, "radius"), ({"eps": -1}, "eps"), ({"eps": 1e-7}, "eps must be >= 1e-06"), ({"subsample": 0}, "subsample"), ({"subsample": 1.5}, "subsample")])
 def test_bad_settings_are_named(kwargs, word) -> None:
     with pytest.raises(ValueError, match=word):
-        GuidedSettings(**kwargs)
+        RefineSettings(**kwargs)
 
 
 def test_bad_shapes_are_refused() -> None:
     frame = np.zeros((20, 30, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="frame must be"):
-        refine_labels(np.zeros((2, 4, 6), np.float32), frame[..., 0], GuidedSettings())
+        refine_labels(np.zeros((2, 4, 6), np.float32), frame[..., 0], RefineSettings())
     with pytest.raises(ValueError, match="probabilities must be"):
-        refine_labels(np.zeros((4, 6), np.float32), frame, GuidedSettings())
+        refine_labels(np.zeros((4, 6), np.float32), frame, RefineSettings())
     with pytest.raises(ValueError, match="same height and width"):
         guided_filter(np.zeros((20, 30, 3), np.float32), np.zeros((20, 31), np.float32), 2, 0.01)
     with pytest.raises(ValueError, match="colour image"):
