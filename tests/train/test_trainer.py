@@ -75,7 +75,7 @@ def test_interrupt_leaves_valid_last(split, tmp_path: Path) -> None:
 
     def interrupt(info) -> None:
         if info.step == 2:
-            trainer._stop_requested = True  # what the first Ctrl-C does
+            trainer.stop_request.requested = True  # what the first Ctrl-C does
 
     summary = trainer.fit(interrupt)
     assert summary["stopped_by"] == "interrupted" and summary["steps"] == 2
