@@ -20,12 +20,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
+from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.stages.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.preprocess import resize_flow
@@ -95,19 +97,19 @@ def _evidence(seq_dir: Path) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
 
 def score_set(name: str, kind: str, out_dir: Path) -> list[dict]:
     rows: dict[str, list] = {}
+    protocol, objects = ("davis2016", False) if kind == "davis" else ("stseg", True)
+    optimax = EvalOptions(binary="optimax", protocol=protocol, objects=objects)
+    foreground = replace(optimax, binary="foreground")
     for seq_dir in sorted(p for p in out_dir.iterdir() if (p / "sequence.json").is_file()):
         labels, record, contrast, border = _evidence(seq_dir)
         maps, _ = read_label_maps(seq_dir)
         masks = [None if m is None else Path(m) for m in record["masks"]]
-        protocol, objects = ("davis2016", False) if kind == "davis" else ("stseg", True)
-        rows.setdefault("optimax (ground truth)", []).append(
-            score_label_maps(maps, record, masks, "optimax", protocol=protocol, objects=objects, where=seq_dir))
+        rows.setdefault("optimax (ground truth)", []).append(score_label_maps(maps, record, masks, optimax, where=seq_dir))
         for rule, decide in RULES.items():
             chosen = decide(labels, contrast, border, record.get("cut_size"))
             decided = {**record, "settings": {**record["settings"], "foreground": "motion"},
                        "objects": [[int(x) for x in np.flatnonzero(c)] for c in chosen]}
-            rows.setdefault(rule, []).append(
-                score_label_maps(maps, decided, masks, "foreground", protocol=protocol, objects=objects, where=seq_dir))
+            rows.setdefault(rule, []).append(score_label_maps(maps, decided, masks, foreground, where=seq_dir))
         print(f"  {name}/{seq_dir.name}", file=sys.stderr, flush=True)
     out = []
     for rule, scores in rows.items():

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
+from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.eval.groundtruth import gt_from_folder
 from stseg_deploy.io.videoio import open_frame_source, read_image
 from stseg_deploy.preprocess import resize_labels
@@ -79,6 +80,7 @@ def _video_frames(video: Path, n: int) -> list[np.ndarray]:
 def score_set(name: str, kind: str, proba_dir: Path, frames_of, gt_dir: Path | None,
               settings: dict[str, RefineSettings | None], bands: list[float]) -> list[dict]:
     rows: dict[str, list] = {}
+    options = EvalOptions(protocol="davis2016" if kind == "davis" else "stseg", objects=kind == "clips")
     for seq_dir in sorted(p for p in proba_dir.iterdir() if (p / "sequence.json").is_file()):
         coarse_maps, record = read_label_maps(seq_dir)
         frames = record["frames"]
@@ -98,8 +100,7 @@ def score_set(name: str, kind: str, proba_dir: Path, frames_of, gt_dir: Path | N
                     if refined is None:
                         refined = np.stack([refine_labels(p, im, guided) for p, im in zip(proba, images)])
                     maps = np.stack([_banded(r, c, band) for r, c in zip(refined, coarse_maps)]) if band else refined
-                score = score_label_maps(maps, record, masks, protocol="davis2016" if kind == "davis" else "stseg",
-                                         objects=kind == "clips", where=seq_dir)
+                score = score_label_maps(maps, record, masks, options, where=seq_dir)
                 rows.setdefault(label, []).append(score)
         print(f"  {name}/{record['sequence']}", file=sys.stderr, flush=True)
     out = []

@@ -8,28 +8,33 @@ import click
 
 from ..errors import StsegInputError
 from ..eval.binarise import BINARISATIONS
-from ..eval.davis17 import DAVIS17_MODES
-from ..eval.evaluation import PROTOCOLS, SAME_CUT
+from ..eval.options import DAVIS17_MODES, PROTOCOLS, SAME_CUT, EvalOptions
 from ..io.datasplit import SPLITS
 from ..io.outdir import StsegOutputError
 from .kit import command, cut_size_option, fail, setup_logging
 
+# The options' defaults, read from EvalOptions: its dataclass is their one source, so the
+# help (show_default) and the API cannot drift apart.
+_DEFAULTS = EvalOptions()
+
 
 @command()
 @click.argument("out_dir", type=click.Path(file_okay=False))
-@click.option("--data-file", help="DataSplit prefix whose GtMask column holds the ground truth; sequences of the split without an output folder are listed as not inferred.")
-@click.option("--split", type=click.Choice(SPLITS), default="val")
-@click.option("--base-dir", type=click.Path(file_okay=False), help="Base folder of the DataSplit paths.")
-@click.option("--gt-dir", type=click.Path(file_okay=False), help="Folder with one subfolder per sequence, named like the sequence folders in OUT_DIR, of 0/255 PNG masks named like the frames.")
-@click.option("--cut-size", default=SAME_CUT, callback=cut_size_option(same=SAME_CUT), help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
-@click.option("--binary", type=click.Choice(BINARISATIONS), default="optimax", help="How segments become a foreground mask. optimax: the segments that best match the ground truth, per --cut-size chunk (the paper's protocol, to compare with papers); foreground: the moving objects stseg-infer chose without ground truth (what a user gets); fair: segments more than half inside the ground truth; exceptbiggest: all but the largest.")
-@click.option("--out", "scores_dir", type=click.Path(file_okay=False), default=None, help="Write scores.csv, summary.csv, objects.csv and eval.json here instead of OUT_DIR (created if missing), e.g. to keep one folder's scores under several --binary.")
-@click.option("--resize-gt", is_flag=True, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
-@click.option("--allow-partial", is_flag=True, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default=PROTOCOLS[0], help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
-@click.option("--objects", is_flag=True, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
-@click.option("--davis17", type=click.Path(file_okay=False), default=None, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
-@click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help="With --davis17 (default background): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
+@click.option("--data-file", default=_DEFAULTS.data_file, help="DataSplit prefix whose GtMask column holds the ground truth; sequences of the split without an output folder are listed as not inferred.")
+@click.option("--split", type=click.Choice(SPLITS), default=_DEFAULTS.split)
+@click.option("--base-dir", type=click.Path(file_okay=False), default=_DEFAULTS.base_dir, help="Base folder of the DataSplit paths.")
+@click.option("--gt-dir", type=click.Path(file_okay=False), default=_DEFAULTS.gt_dir, help="Folder with one subfolder per sequence, named like the sequence folders in OUT_DIR, of 0/255 PNG masks named like the frames.")
+@click.option("--cut-size", default=_DEFAULTS.cut_size, callback=cut_size_option(same=SAME_CUT), help="Frames chunk size of the optimax mask selection and of the --objects matching; 'same': the cut size each sequence was linked with; 'none': whole sequence.")
+@click.option("--binary", type=click.Choice(BINARISATIONS), default=_DEFAULTS.binary, help="How segments become a foreground mask. optimax: the segments that best match the ground truth, per --cut-size chunk (the paper's protocol, to compare with papers); foreground: the moving objects stseg-infer chose without ground truth (what a user gets); fair: segments more than half inside the ground truth; exceptbiggest: all but the largest.")
+@click.option("--out", "scores_dir", type=click.Path(file_okay=False), default=_DEFAULTS.scores_dir, help="Write scores.csv, summary.csv, objects.csv and eval.json here instead of OUT_DIR (created if missing), e.g. to keep one folder's scores under several --binary.")
+@click.option("--resize-gt", is_flag=True, default=_DEFAULTS.resize_gt, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
+@click.option("--allow-partial", is_flag=True, default=_DEFAULTS.allow_partial, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=_DEFAULTS.protocol, help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
+@click.option("--objects", is_flag=True, default=_DEFAULTS.objects, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
+@click.option("--davis17", type=click.Path(file_okay=False), default=_DEFAULTS.davis17, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
+# Default None, not the dataclass's: it tells a --davis17-mode given without --davis17 (refused)
+# from one not given; the help names the dataclass's default.
+@click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help=f"With --davis17 (default {_DEFAULTS.davis17_mode}): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, scores_dir, resize_gt, allow_partial, protocol, objects, davis17, davis17_mode, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
@@ -51,15 +56,15 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, sco
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
     if davis17_mode is not None and davis17 is None:
         raise click.UsageError("--davis17-mode applies to the --davis17 export; give --davis17 DIRECTORY too")
-    davis17_mode = davis17_mode or DAVIS17_MODES[0]
     if protocol == "davis2016" and allow_partial:
         raise click.UsageError("--protocol davis2016 scores every asked sequence; --allow-partial does not apply")
     try:
-        result = evaluate_and_write(
-            out_dir, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary,
-            cut_size=cut_size, resize_gt=resize_gt, davis17=davis17, davis17_mode=davis17_mode, allow_partial=allow_partial,
-            protocol=protocol, objects=objects, scores_dir=scores_dir,
+        options = EvalOptions(
+            gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir, binary=binary, cut_size=cut_size,
+            resize_gt=resize_gt, protocol=protocol, objects=objects, scores_dir=scores_dir, davis17=davis17,
+            davis17_mode=davis17_mode or _DEFAULTS.davis17_mode, allow_partial=allow_partial,
         )
+        result = evaluate_and_write(out_dir, options)
     except (OSError, ValueError) as exc:
         fail(exc)
     for note in result.notes:

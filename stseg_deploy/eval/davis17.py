@@ -11,6 +11,7 @@ from PIL import Image
 from ..errors import StsegInputError
 from .evaluation import check_one_model
 from .groundtruth import GroundTruth, size_error
+from .options import DAVIS17_MODES, EvalOptions  # noqa: F401  (DAVIS17_MODES: moved to .options, still importable here)
 from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
 from ..output.layout import TOOL, read_segment_maps, scan_outputs
@@ -18,10 +19,6 @@ from ..preprocess import resize_labels
 
 DAVIS17_TOOL = "stseg-davis17"
 DAVIS17_MARKER = "davis17.json"
-# "background": the label covering most pixels becomes 0, which DAVIS reads as background.
-# "paper": the original's export, every label + 1 (all L segments are proposals, none is
-# background) and the last frame's map repeated for the video's last frame, which has no flow.
-DAVIS17_MODES = ("background", "paper")
 
 
 def next_frame_name(name: str, source: str) -> str:
@@ -72,39 +69,34 @@ def _export_size(truth: GroundTruth | None, name: str, frames: list[str], size: 
     return gt_size
 
 
-def export_davis17(
-    out_dir: str | Path,
-    target: str | Path,
-    *,
-    gt_dir: str | Path | None = None,
-    data_file: str | Path | None = None,
-    split: str = "val",
-    base_dir: str | Path | None = None,
-    resize_gt: bool = False,
-    mode: str = "background",
-) -> int:
+def export_davis17(out_dir: str | Path, options: EvalOptions) -> int:
     """Multi-label indexed PNGs for an external DAVIS-2017 style evaluator.
 
-    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``.
-    ``mode`` (one of ``DAVIS17_MODES``): ``"background"``: per sequence the label covering
-    most pixels becomes 0 (DAVIS reads 0 as background) by swapping it with label 0;
-    ``"paper"``: the original's, every label + 1, and one more PNG after the last frame (the
-    video's last frame, which has no flow) repeating the last map. Size: the flow's original size; ground truth (from ``gt_dir``
-    or the DataSplit, when given) of another size is an error, unless ``resize_gt``: then
-    the PNGs are at the ground truth's size. TARGET is one output unit
+    Writes ``TARGET/SEQ/<frame>.png`` for every complete stseg-infer output in ``out_dir``,
+    TARGET being ``options.davis17`` (ValueError when it is None). ``options.davis17_mode``
+    (one of ``DAVIS17_MODES``): ``"background"``: per sequence the label covering most
+    pixels becomes 0 (DAVIS reads 0 as background) by swapping it with label 0; ``"paper"``:
+    the original's, every label + 1, and one more PNG after the last frame (the video's last
+    frame, which has no flow) repeating the last map. Size: the flow's original size; ground
+    truth (``options.gt_dir`` or ``options.data_file``, when given) of another size is an
+    error, unless ``options.resize_gt``: then the PNGs are at the ground truth's size. The
+    other scoring options do not apply. TARGET is one output unit
     (:class:`~stseg_deploy.io.outdir.OutputUnit`, tool ``stseg-davis17``, marker
     ``davis17.json``): written whole beside any earlier export and swapped in; a TARGET
     holding files it did not write is refused. Returns the number of PNGs written.
     """
-    if mode not in DAVIS17_MODES:
-        raise ValueError(f"unknown DAVIS-2017 export mode {mode!r}; valid: {', '.join(DAVIS17_MODES)}")
+    if options.davis17 is None:
+        raise ValueError("davis17: no folder to export to (EvalOptions.davis17 is None)")
+    target, mode, resize_gt = options.davis17, options.davis17_mode, options.resize_gt
+    gt_dir, data_file = options.gt_dir, options.data_file
     scan = scan_outputs(out_dir)
     if not scan.complete:
         raise StsegInputError(f"{out_dir}: no complete {TOOL} output to export")
     model_sha256, n_labels = check_one_model(scan.complete)
     if mode == "paper" and n_labels > 255:
         raise StsegInputError(f"{out_dir}: {n_labels} labels do not fit 8-bit PNGs once shifted by 1")
-    truth = GroundTruth(gt_dir, data_file, split, base_dir) if gt_dir is not None or data_file is not None else None
+    # Optional here: the ground truth only checks (or, with resize_gt, sets) the PNGs' size.
+    truth = GroundTruth(gt_dir, data_file, options.split, options.base_dir) if gt_dir is not None or data_file is not None else None
     unit = OutputUnit(target, DAVIS17_TOOL, DAVIS17_MARKER)
     check_inputs_outside([unit.target], [out_dir, *([gt_dir] if gt_dir is not None else [])])
     target_real = Path(os.path.realpath(unit.target))  # real paths: a link must not lead inside

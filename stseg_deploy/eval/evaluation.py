@@ -5,10 +5,11 @@ Per sequence: the label maps at the prediction's original size (``original_size`
 :func:`stseg_deploy.output.layout.read_label_maps`) are binarised (``optimax``: per-chunk greedy selection
 with :func:`stseg_kernels.select_masks`; ``fair``; ``exceptbiggest``), then Jaccard per
 frame with ground truth. The overall J is the mean of the per-sequence means (the DAVIS
-convention), over the sequences that could be scored. With ``objects=True`` the same frames
+convention), over the sequences that could be scored. With ``options.objects`` the same frames
 are also scored object by object (:mod:`stseg_deploy.eval.multiobject`: each ground-truth object
 matched to a segment of its own), from object-id masks read by
 :func:`stseg_deploy.eval.groundtruth.read_gt_objects`. The OUT scan is :func:`stseg_deploy.output.layout.scan_outputs`.
+How to score is one :class:`~stseg_deploy.eval.options.EvalOptions`, passed whole.
 
 What is scored is never left implicit:
 
@@ -40,23 +41,25 @@ from stseg_kernels import frame_chunks, jaccard, select_masks
 from ..errors import StsegInputError, error_line
 from ..io.masks import VOID
 from ..output.layout import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, recorded_settings, scan_outputs
-from .binarise import BINARISATIONS, binarise_exceptbiggest, binarise_fair
+from .binarise import binarise_exceptbiggest, binarise_fair
 from .davis_measures import boundary_f, region_similarity, statistics
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
 from .multiobject import NO_SEGMENT, score_objects
+from .options import PROTOCOLS, SAME_CUT, EvalOptions  # noqa: F401
+
+# PROTOCOLS and SAME_CUT moved to .options; they are still imported from here (stseg-viz, the
+# contact sheet), and EvalOptions too, beside the functions that take it.
 
 log = logging.getLogger(__name__)
 
-# cut_size value meaning "the cut size the sequence was linked with" (from sequence.json),
-# so selection chunks match linking chunks unless the user asks otherwise.
-SAME_CUT = "same"
-
+# The per-sequence scoring's defaults: a module constant, since an EvalOptions() call in the
+# signatures is what ruff's bugbear (B008) flags.
+_DEFAULT_OPTIONS = EvalOptions()
 
 OVERALL = "overall"
 SCORED, SKIPPED, PARTIAL = "scored", "skipped", "partial"
 SHORT_HASH = 12
 REASON_LIMIT = 400  # characters of an error in summary.csv's reason column
-PROTOCOLS = ("stseg", "davis2016")
 DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
 OBJECT_COLUMNS = ["sequence", "object", "frames", "present", "J", "segments", "naive_shared"]
 
@@ -122,7 +125,7 @@ class SequenceScore:
     sequence: str
     per_frame: pd.DataFrame
     record: dict = field(default_factory=dict)
-    objects: pd.DataFrame | None = None  # with objects=True: OBJECT_COLUMNS, one row per object
+    objects: pd.DataFrame | None = None  # with options.objects: OBJECT_COLUMNS, one row per object
 
     @property
     def n_scored(self) -> int:
@@ -153,24 +156,18 @@ def _binarise(labels: np.ndarray, gt: np.ndarray, has_gt: np.ndarray, n_labels: 
     return out
 
 
-def score_sequence(
-    seq_dir: Path,
-    masks: list[Path | None],
-    binary: str = "optimax",
-    cut_size: int | str | None = SAME_CUT,
-    resize_gt: bool = False,
-    protocol: str = "stseg",
-    objects: bool = False,
-) -> SequenceScore:
+def score_sequence(seq_dir: Path, masks: list[Path | None], options: EvalOptions = _DEFAULT_OPTIONS) -> SequenceScore:
     """Per-frame Jaccard of one output folder against the given mask files (one per frame,
-    None where a frame has no ground truth).
+    None where a frame has no ground truth), scored as ``options`` says (its ``binary``,
+    ``cut_size``, ``resize_gt``, ``protocol`` and ``objects``; the ground-truth source and
+    the writing options do not apply to one sequence).
 
-    ``objects=True`` also scores object by object (:func:`stseg_deploy.eval.multiobject.score_objects`)
+    ``options.objects`` also scores object by object (:func:`stseg_deploy.eval.multiobject.score_objects`)
     on the same frames as the protocol's J (``davis2016``: the evaluator's frames), the masks
     read as object-id maps, matched per ``cut_size`` chunk (None: the whole sequence, the
     DAVIS-2017 protocol); ``SequenceScore.objects`` gets one row per object.
 
-    ``protocol="davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.eval.davis_measures`)
+    ``options.protocol == "davis2016"`` also scores the DAVIS measures (:mod:`stseg_deploy.eval.davis_measures`)
     on the frames the official evaluator scores: those with ground truth but the sequence's
     first (the last frame of a video has no forward flow, so no prediction, and the evaluator
     leaves it out too); columns ``davis`` (bool), ``J`` and ``F``.
@@ -178,39 +175,26 @@ def score_sequence(
     Scored at the prediction's original size (``original_size``), on the output's label maps
     there (:func:`stseg_deploy.output.layout.read_label_maps`: the refined PNGs of a refined
     output, else labels.npy upsampled); a mask of another size is an error unless
-    ``resize_gt`` (see :func:`read_gt`).
-    ``cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
+    ``options.resize_gt`` (see :func:`read_gt`).
+    ``options.cut_size``: frames per selection chunk; ``"same"`` (default) uses the cut size the
     sequence was linked with; None, the whole sequence. Raises StsegInputError when no frame
     has ground truth, or a mask is unreadable or of another size.
     """
-    _check_choices(binary, protocol)
     full, record = read_label_maps(seq_dir)
-    return score_label_maps(full, record, masks, binary, cut_size, resize_gt, protocol, objects, where=seq_dir)
-
-
-def _check_choices(binary: str, protocol: str) -> None:
-    if protocol not in PROTOCOLS:
-        raise ValueError(f"unknown protocol {protocol!r}; expected one of {PROTOCOLS}")
-    if binary not in BINARISATIONS:
-        raise ValueError(f"unknown binarisation {binary!r}; expected one of {BINARISATIONS}")
+    return score_label_maps(full, record, masks, options, where=seq_dir)
 
 
 def score_label_maps(
     full: np.ndarray,
     record: dict,
     masks: list[Path | None],
-    binary: str = "optimax",
-    cut_size: int | str | None = SAME_CUT,
-    resize_gt: bool = False,
-    protocol: str = "stseg",
-    objects: bool = False,
+    options: EvalOptions = _DEFAULT_OPTIONS,
     where: Path | str = "label maps",
 ) -> SequenceScore:
     """:func:`score_sequence` on label maps held in memory: ``full`` (F, H, W) uint8 at the
     record's ``original_size`` and its sequence.json ``record``, e.g. to score several
     refinements of one output without writing each (``where`` names them in errors)."""
-    _check_choices(binary, protocol)
-    cut_size = resolve_cut_size(cut_size, record)
+    cut_size = resolve_cut_size(options.cut_size, record)
     frames = record["frames"]
     if len(masks) != len(frames):
         raise ValueError(f"{where}: {len(masks)} mask entries for {len(frames)} frames")
@@ -220,10 +204,10 @@ def score_label_maps(
     size = (int(record["original_size"][0]), int(record["original_size"][1]))
     gt = np.zeros(full.shape, dtype=bool)
     for f in np.flatnonzero(has_gt):
-        gt[f] = read_gt(masks[f], size, resize_gt)
+        gt[f] = read_gt(masks[f], size, options.resize_gt)
     n_labels = int(record["n_labels"])
     ids = None
-    if binary == "foreground":
+    if options.binary == "foreground":
         chosen = record_objects(record, where)
         if chosen is None:
             raise StsegInputError(
@@ -233,11 +217,11 @@ def score_label_maps(
         ids = object_id_maps(full, chosen)
         foreground = ids > 0
     else:
-        foreground = _binarise(full, gt, has_gt, n_labels, binary, cut_size)
+        foreground = _binarise(full, gt, has_gt, n_labels, options.binary, cut_size)
     scores = np.full(len(frames), np.nan)
     scores[has_gt] = jaccard(gt[has_gt], foreground[has_gt])
     table = pd.DataFrame({"sequence": record["sequence"], "frame": frames, "has_gt": has_gt, "jaccard": scores})
-    if protocol == "davis2016":
+    if options.protocol == "davis2016":
         official = has_gt.copy()
         official[np.flatnonzero(has_gt)[0]] = False  # the evaluator leaves out the first frame
         j = np.full(len(frames), np.nan)
@@ -247,13 +231,13 @@ def score_label_maps(
             f[t] = boundary_f(foreground[t], gt[t])
         table = table.assign(davis=official, J=j, F=f)
     per_object = None
-    if objects:
-        scored = table["davis"].to_numpy() if protocol == "davis2016" else has_gt
+    if options.objects:
+        scored = table["davis"].to_numpy() if options.protocol == "davis2016" else has_gt
         # With the output's own foreground, its object-id map is scored: background (id 0)
         # explains no object.
         per_object = (
-            _score_objects(record["sequence"], full, masks, scored, size, resize_gt, n_labels, cut_size)
-            if ids is None else _score_objects(record["sequence"], ids, masks, scored, size, resize_gt, n_labels + 1, cut_size, background=0)
+            _score_objects(record["sequence"], full, masks, scored, size, options.resize_gt, n_labels, cut_size)
+            if ids is None else _score_objects(record["sequence"], ids, masks, scored, size, options.resize_gt, n_labels + 1, cut_size, background=0)
         )
     return SequenceScore(record["sequence"], table, record, per_object)
 
@@ -303,7 +287,7 @@ class Evaluation:
     - ``skipped``: the skipped sequences and why; ``notes``: leftovers of interrupted runs
       beside outputs that were scored; ``model_sha256`` / ``n_labels``: shared by all outputs.
     - ``exported``: PNGs written by the ``--davis17`` export, if one ran.
-    - ``objects``: with ``objects=True``, one row per ground-truth object of every scored
+    - ``objects``: with ``options.objects``, one row per ground-truth object of every scored
       sequence (sequence, object, frames, present, J, segments, naive_shared; see
       :mod:`stseg_deploy.eval.multiobject`); None otherwise.
     """
@@ -399,25 +383,19 @@ class Evaluation:
         return table[[*columns, "objects", "J_objects", "reason"]]
 
 
-def evaluate(
-    out_dir: str | Path,
-    *,
-    gt_dir: str | Path | None = None,
-    data_file: str | Path | None = None,
-    split: str = "val",
-    base_dir: str | Path | None = None,
-    binary: str = "optimax",
-    cut_size: int | str | None = SAME_CUT,
-    resize_gt: bool = False,
-    protocol: str = "stseg",
-    objects: bool = False,
-) -> Evaluation:
+def evaluate(out_dir: str | Path, options: EvalOptions) -> Evaluation:
     """Score every sequence of an stseg-infer output, naming each one that could not be.
 
-    ``objects``: also score object by object (:mod:`stseg_deploy.eval.multiobject`), the masks
+    ``options`` (:class:`~stseg_deploy.eval.options.EvalOptions`): the ground truth
+    (exactly one of ``gt_dir`` or ``data_file``, with ``split`` and ``base_dir``) and how
+    each sequence is scored (``binary``, ``cut_size``, ``resize_gt``: see
+    :func:`score_sequence`); its writing options (``scores_dir``, ``davis17``,
+    ``davis17_mode``, ``allow_partial``) are :func:`evaluate_and_write`'s and do nothing here.
+
+    ``options.objects``: also score object by object (:mod:`stseg_deploy.eval.multiobject`), the masks
     read as object-id maps (a binary mask is one object), into ``Evaluation.objects``.
 
-    ``protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or
+    ``options.protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or
     ``"davis2016"``, which adds the DAVIS benchmark's J and F statistics (see
     :func:`score_sequence`) in ``Evaluation.davis``.
 
@@ -425,24 +403,26 @@ def evaluate(
     aside), sequences that only an interrupted run left, and with ``data_file`` every
     sequence of the split. Those without a complete output, without ground truth, with a
     listed mask missing, unreadable or of another size than the prediction (unless
-    ``resize_gt``) are skipped with their reason; the others are scored. This function
+    ``options.resize_gt``) are skipped with their reason; the others are scored. This function
     writes nothing: :func:`evaluate_and_write` does.
 
     Raises:
         FileNotFoundError: ``out_dir`` or the ground-truth source does not exist.
+        ValueError: not exactly one ground-truth source.
         StsegInputError: outputs of different models or label counts, or nothing to score.
     """
-    truth = GroundTruth(gt_dir, data_file, split, base_dir)
+    truth = GroundTruth(options.gt_dir, options.data_file, options.split, options.base_dir)
+    foreground = options.binary == "foreground"
     scan = scan_outputs(out_dir)
     split_sequences = truth.sequences()
     if not scan.complete and not scan.skipped and not split_sequences:
         raise StsegInputError(f"{out_dir}: no sequence folders with {SEQUENCE_FILE}; run stseg-infer first")
-    model_sha256, n_labels = check_one_model(scan.complete, foreground=binary == "foreground")
+    model_sha256, n_labels = check_one_model(scan.complete, foreground=foreground)
     parts: list[SequenceScore] = []
     skipped = list(scan.skipped)
     for name, (folder, record) in scan.complete.items():
         try:
-            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), binary, cut_size, resize_gt, protocol, objects))
+            parts.append(score_sequence(folder, truth.masks(name, record["frames"]), options))
         except (OSError, ValueError) as exc:
             # One sequence's bad ground truth should not hide the others' scores; it is named.
             skipped.append(Skipped(name, error_line(exc, limit=REASON_LIMIT)))
@@ -455,18 +435,18 @@ def evaluate(
     # stseg-infer replaced since the scan (perhaps with another model) is caught here.
     if parts:
         model_sha256, n_labels = check_one_model(
-            {p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}, foreground=binary == "foreground"
+            {p.sequence: (Path(out_dir) / p.sequence, p.record) for p in parts}, foreground=foreground
         )
     for note in scan.notes:
         log.info("%s", note)
     result = _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
-    if protocol == "davis2016":
-        result.protocol = protocol
+    if options.protocol == "davis2016":
+        result.protocol = options.protocol
         result.davis = pd.DataFrame(
             [{"sequence": p.sequence, **p.davis_statistics()} for p in sorted(parts, key=lambda p: p.sequence)],
             columns=["sequence", "frames", *DAVIS_COLUMNS],
         )
-    if objects:
+    if options.objects:
         tables = [p.objects for p in sorted(parts, key=lambda p: p.sequence) if p.objects is not None and len(p.objects)]
         result.objects = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({c: [] for c in OBJECT_COLUMNS}, columns=OBJECT_COLUMNS)

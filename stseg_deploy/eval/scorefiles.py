@@ -12,7 +12,8 @@ import os
 from pathlib import Path
 
 from .davis17 import export_davis17
-from .evaluation import SAME_CUT, SCORED, Evaluation, evaluate
+from .evaluation import SCORED, Evaluation, evaluate
+from .options import EvalOptions
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
 from ..output.layout import (
     EVAL_FILES,
@@ -77,6 +78,31 @@ def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str])
     write_marker(out_dir / EVAL_MARKER, record, EVAL_TOOL, complete, files)
 
 
+def _settings_record(out: Path, dest: Path, options: EvalOptions) -> dict:
+    """eval.json's ``settings``: the options of the run, paths as given; the split and the
+    export mode only where they applied (with a DataSplit, with an export)."""
+    return {
+        "out_dir": str(out),
+        "scores_dir": str(dest),
+        "gt_dir": _path_or_none(options.gt_dir),
+        "data_file": _path_or_none(options.data_file),
+        "split": options.split if options.data_file is not None else None,
+        "base_dir": _path_or_none(options.base_dir),
+        "binary": options.binary,
+        "cut_size": options.cut_size,
+        "resize_gt": options.resize_gt,
+        "allow_partial": options.allow_partial,
+        "davis17": _path_or_none(options.davis17),
+        "davis17_mode": options.davis17_mode if options.davis17 is not None else None,
+        "protocol": options.protocol,
+        "objects": options.objects,
+    }
+
+
+def _path_or_none(path: str | Path | None) -> str | None:
+    return None if path is None else str(path)
+
+
 def _result_record(result: Evaluation) -> dict:
     summary = result.summary
     scored = summary[summary["status"] == SCORED]
@@ -101,25 +127,10 @@ def _result_record(result: Evaluation) -> dict:
     }
 
 
-def evaluate_and_write(
-    out_dir: str | Path,
-    *,
-    gt_dir: str | Path | None = None,
-    data_file: str | Path | None = None,
-    split: str = "val",
-    base_dir: str | Path | None = None,
-    binary: str = "optimax",
-    cut_size: int | str | None = SAME_CUT,
-    resize_gt: bool = False,
-    davis17: str | Path | None = None,
-    davis17_mode: str = "background",
-    allow_partial: bool = False,
-    protocol: str = "stseg",
-    objects: bool = False,
-    scores_dir: str | Path | None = None,
-) -> Evaluation:
-    """:func:`evaluate` the outputs in ``out_dir``, then write ``scores.csv``, ``summary.csv``
-    and ``eval.json`` into ``scores_dir`` (default: ``out_dir``); with ``objects`` also
+def evaluate_and_write(out_dir: str | Path, options: EvalOptions) -> Evaluation:
+    """:func:`evaluate` the outputs in ``out_dir`` as ``options`` says
+    (:class:`~stseg_deploy.eval.options.EvalOptions`), then write ``scores.csv``, ``summary.csv``
+    and ``eval.json`` into ``options.scores_dir`` (default: ``out_dir``); with ``options.objects`` also
     ``objects.csv`` (one row per ground-truth object: sequence, object, frames, present, J,
     segments, naive_shared; see :mod:`stseg_deploy.eval.multiobject`).
 
@@ -132,12 +143,12 @@ def evaluate_and_write(
     every sequence (nothing is written, and ``result.not_written`` says why); the new
     CSVs are written under temporary names, then ``eval.json`` is stamped ``complete:
     false``, the CSVs renamed into place (an earlier run's objects.csv that this run does
-    not write removed) and ``eval.json`` (``complete: true``) written last. ``davis17``:
-    also run :func:`export_davis17` into that folder, in ``davis17_mode``.
-    ``allow_partial`` is only recorded: deciding what a partial result means is the
+    not write removed) and ``eval.json`` (``complete: true``) written last. ``options.davis17``:
+    also run :func:`export_davis17` into that folder, in ``options.davis17_mode``.
+    ``options.allow_partial`` is only recorded: deciding what a partial result means is the
     caller's (stseg-eval's exit status).
 
-    eval.json holds: settings, sequences {scored: [...], skipped: {name: reason}}, frames
+    eval.json holds: settings (the options), sequences {scored: [...], skipped: {name: reason}}, frames
     {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
     scored), partial, notes, davis17_files, objects (null, or {J_mean: mean over all
     objects, n_objects, naive_shared}), error (null), and
@@ -146,23 +157,8 @@ def evaluate_and_write(
     out = Path(out_dir)
     if not out.is_dir():
         raise FileNotFoundError(f"{out}: output folder not found")
-    dest = out if scores_dir is None else Path(scores_dir)
-    settings = {
-        "out_dir": str(out),
-        "scores_dir": str(dest),
-        "gt_dir": None if gt_dir is None else str(gt_dir),
-        "data_file": None if data_file is None else str(data_file),
-        "split": split if data_file is not None else None,
-        "base_dir": None if base_dir is None else str(base_dir),
-        "binary": binary,
-        "cut_size": cut_size,
-        "resize_gt": resize_gt,
-        "allow_partial": allow_partial,
-        "davis17": None if davis17 is None else str(davis17),
-        "davis17_mode": davis17_mode if davis17 is not None else None,
-        "protocol": protocol,
-        "objects": objects,
-    }
+    dest = out if options.scores_dir is None else Path(options.scores_dir)
+    settings = _settings_record(out, dest, options)
     if read_marker(out, SEQUENCE_FILE, TOOL) is not None:
         raise StsegOutputError(f"{out}: is one sequence's {TOOL} output; give the folder that holds the sequence folders")
     if dest != out:
@@ -174,14 +170,11 @@ def evaluate_and_write(
             raise StsegOutputError(f"{dest}: is one sequence's {TOOL} output; write the scores to a folder of their own")
         dest.mkdir(parents=True, exist_ok=True)
     with OutputLock(dest / EVAL_LOCK, f"{dest} ({EVAL_TOOL})"):
-        ours = _check_eval_files_ours(dest, objects)
+        ours = _check_eval_files_ours(dest, options.objects)
         for name in EVAL_FILES:  # temp files of an eval that was killed mid-write
             for stale in dest.glob(f".{glob.escape(name)}.*.tmp"):
                 stale.unlink(missing_ok=True)
-        result = evaluate(
-            out, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-            binary=binary, cut_size=cut_size, resize_gt=resize_gt, protocol=protocol, objects=objects,
-        )
+        result = evaluate(out, options)
         earlier = read_marker(dest, EVAL_MARKER, EVAL_TOOL)
         if result.partial and earlier is not None and earlier.get("partial") is False and earlier.get("error") is None:
             result.not_written = (
@@ -189,11 +182,8 @@ def evaluate_and_write(
                 "scores were not written over those (write them elsewhere with --out DIR)"
             )
             return result
-        if davis17 is not None:
-            result.exported = export_davis17(
-                out, davis17, gt_dir=gt_dir, data_file=data_file, split=split, base_dir=base_dir,
-                resize_gt=resize_gt, mode=davis17_mode,
-            )
+        if options.davis17 is not None:
+            result.exported = export_davis17(out, options)
         tables = {SCORES_FILE: result.scores, SUMMARY_FILE: result.summary_table()}
         if result.objects is not None:
             tables[OBJECTS_FILE] = result.objects

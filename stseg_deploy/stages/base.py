@@ -31,10 +31,11 @@ class StageSettings:
     PARAMS_KEY: ClassVar[str | None] = None  # its key of the parameters while the stage runs
     MODES: ClassVar[tuple[str, ...]]
 
+    mode: str  # each stage redeclares it, with its default and flag
+
     def __post_init__(self) -> None:
-        mode = getattr(self, "mode")
-        if mode not in self.MODES:
-            raise ValueError(f"{self.MODE_KEY} must be one of {self.MODES}, got {mode!r}")
+        if self.mode not in self.MODES:
+            raise ValueError(f"{self.MODE_KEY} must be one of {self.MODES}, got {self.mode!r}")
         self.check()
 
     def check(self) -> None:
@@ -42,7 +43,7 @@ class StageSettings:
 
     @property
     def on(self) -> bool:
-        return getattr(self, "mode") != OFF
+        return self.mode != OFF
 
     def params(self) -> dict[str, Any]:
         """The parameters as JSON values, typed like their defaults (a radius given as 32 is
@@ -61,7 +62,7 @@ class StageSettings:
 
     def record(self) -> dict[str, Any]:
         """This stage's part of sequence.json's settings."""
-        out: dict[str, Any] = {self.MODE_KEY: getattr(self, "mode")}
+        out: dict[str, Any] = {self.MODE_KEY: self.mode}
         if self.on and self.PARAMS_KEY is not None:
             out[self.PARAMS_KEY] = self.params()
         return out
@@ -96,7 +97,6 @@ class StageSettings:
     def describe(self) -> str:
         """The mode and, while the stage runs, its parameters, in a few words:
         ``guided(radius=48.0, eps=3e-05, subsample=4)``."""
-        mode = getattr(self, "mode")
         if not self.on or self.PARAMS_KEY is None:
-            return mode
-        return mode + "(" + ", ".join(f"{k}={v}" for k, v in self.params().items()) + ")"
+            return self.mode
+        return self.mode + "(" + ", ".join(f"{k}={v}" for k, v in self.params().items()) + ")"

@@ -22,6 +22,7 @@ from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, object_g
 from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
+from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png
 from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.preprocess import resize_labels
@@ -142,7 +143,7 @@ def test_outputs_of_different_models_are_refused(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "out" / "dog")
     infer(tmp_path, "dog", 4, seed=3, sha="a" * 64, model=FakeModel(n_labels=4))
     with pytest.raises(StsegInputError, match=r"n_labels.*3 \(cat\).*4 \(dog\)"):
-        evaluate(tmp_path / "out", gt_dir=gt_dir)
+        evaluate(tmp_path / "out", EvalOptions(gt_dir=gt_dir))
 
 
 def test_ground_truth_of_another_size_is_an_error_unless_resize_gt(outputs: Path) -> None:
@@ -168,17 +169,17 @@ def test_ground_truth_of_another_size_is_an_error_unless_resize_gt(outputs: Path
 
 def test_mismatched_ground_truth(outputs: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nothing: ground-truth folder not found"):
-        evaluate(outputs / "out", gt_dir=outputs / "nothing")
+        evaluate(outputs / "out", EvalOptions(gt_dir=outputs / "nothing"))
     (outputs / "gt").mkdir()
-    result = evaluate(outputs / "out", gt_dir=outputs / "gt")
+    result = evaluate(outputs / "out", EvalOptions(gt_dir=outputs / "gt"))
     assert np.isnan(result.overall) and result.summary["status"].tolist() == ["skipped"]
     assert "no ground truth for sequence 'cat'" in result.skipped[0].reason
     (outputs / "gt" / "cat").mkdir(parents=True)
     write_mask_png(outputs / "gt" / "cat" / "frame_999.png", np.zeros(GT_SIZE, bool))
-    assert "no ground-truth mask matches any of its 6 frames" in evaluate(outputs / "out", gt_dir=outputs / "gt").skipped[0].reason
+    assert "no ground-truth mask matches any of its 6 frames" in evaluate(outputs / "out", EvalOptions(gt_dir=outputs / "gt")).skipped[0].reason
     write_mask_png(outputs / "gt" / "cat" / "00000.png", np.zeros(GT_SIZE, bool))
     write_mask_png(outputs / "gt" / "cat" / "00001.png", np.zeros((5, 5), bool))
-    reason = evaluate(outputs / "out", gt_dir=outputs / "gt").skipped[0].reason
+    reason = evaluate(outputs / "out", EvalOptions(gt_dir=outputs / "gt")).skipped[0].reason
     assert reason.startswith(f"{outputs / 'gt' / 'cat' / '00001.png'}: ground truth is 5x5")
     # Nothing scored: the run fails even with --allow-partial, and says so.
     result = run_eval(outputs, "--gt-dir", str(outputs / "gt"), "--allow-partial")

@@ -18,6 +18,7 @@ from evalkit import FRAMES, eval_marker, gt_from_label, read_summary, run_eval
 from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
+from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.io.masks import read_label_png, write_mask_png
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
@@ -31,8 +32,8 @@ def test_datasplit_ground_truth_and_davis17(outputs: Path) -> None:
     gt_dir = gt_from_label(outputs, 0)
     rows = "".join(f"flows/cat/{t:05d}.flo,gt/cat/{t:05d}.png,cat,{t}\n" for t in range(6))
     (outputs / "S_val.csv").write_text("Flow,GtMask,Sequence,Sequence_Index\n" + rows)
-    by_split = evaluate(outputs / "out", data_file=outputs / "S", base_dir=outputs)
-    by_dir = evaluate(outputs / "out", gt_dir=gt_dir)
+    by_split = evaluate(outputs / "out", EvalOptions(data_file=outputs / "S", base_dir=outputs))
+    by_dir = evaluate(outputs / "out", EvalOptions(gt_dir=gt_dir))
     assert by_split.overall == by_dir.overall
     result = run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17", str(outputs / "d17"))
     assert result.exit_code == 0, result.output
@@ -57,6 +58,15 @@ def test_davis17_paper_mode_is_the_originals_export(outputs: Path) -> None:
     # Without --davis17 the mode would do nothing: refused.
     alone = run_eval(outputs, "--gt-dir", str(gt_dir), "--davis17-mode", "paper")
     assert alone.exit_code == 2 and "--davis17" in alone.output
+
+
+def test_davis17_export_needs_its_folder_in_the_options(outputs: Path) -> None:
+    from stseg_deploy.eval.davis17 import export_davis17
+
+    with pytest.raises(ValueError, match="davis17: no folder to export to"):
+        export_davis17(outputs / "out", EvalOptions())
+    assert export_davis17(outputs / "out", EvalOptions(davis17=outputs / "d17", davis17_mode="paper")) == 7  # no ground truth needed
+    assert json.loads((outputs / "d17" / "davis17.json").read_text())["mode"] == "paper"
 
 
 def test_davis17_paper_mode_needs_numbered_frames() -> None:
@@ -103,8 +113,8 @@ def test_davis17_at_ground_truth_size_and_same_cut_size(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert read_label_png(tmp_path / "d17" / "cat" / "00000.png").shape == (48, 64)
-    same = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", resize_gt=True)
-    explicit = evaluate(tmp_path / "out", gt_dir=tmp_path / "gt", cut_size=2, resize_gt=True)
+    same = evaluate(tmp_path / "out", EvalOptions(gt_dir=tmp_path / "gt", resize_gt=True))
+    explicit = evaluate(tmp_path / "out", EvalOptions(gt_dir=tmp_path / "gt", cut_size=2, resize_gt=True))
     pd.testing.assert_frame_equal(same.scores, explicit.scores)
 
 
