@@ -9,19 +9,38 @@ when two motions fitted to two parts of it explain its flow much better than one
 second part moves to a segment of its own, from ``extra`` spare segments. Linking then
 carries the new segments from window to window like the others.
 
-The motion model is quadratic in space (6 terms per component), on coordinates in
-[-1, 1], and each frame of the window has its own: a camera's motion, a moving object's, as
-training fits them, free to change from one frame to the next (objects turn back, cameras
-jerk; a model smooth in time cut an object's frames apart where its motion turned).
-Segments are examined in label order, and the spares go to the groups found first; a
-window with more groups than spares keeps the rest in their segments.
+The module reads top to bottom as the split's steps (docs/model-merging.md, "The motion
+split", describes and measures them):
 
-Windows are split in order, each with the previous one's split as its prior
-(:class:`MotionSplitter`): where a segment covers what the previous window held apart,
-those parts are proposed again, their boundary moved to where their motions now meet, and
-kept apart only if their motions still differ. Decided afresh in each window, a split came
-and went with the network's segments, and linking turned that into objects swapping labels
-(on the multi-object proxies, per-frame matching scored 0.10 above matching per chunk).
+1. Settings: :class:`SplitSettings`, and the constants, each with the reason for its value.
+2. Basis: :func:`motion_basis`, the motion model. Quadratic in space (6 terms per
+   component), on coordinates in [-1, 1], and each frame of the window has its own: a
+   camera's motion, a moving object's, as training fits them, free to change from one
+   frame to the next (objects turn back, cameras jerk; a model smooth in time cut an
+   object's frames apart where its motion turned).
+3. Fitting: :func:`fit_motion` (weighted least squares), :func:`robust_fit` (L1, by
+   reweighting), :func:`motion_residual`.
+4. Cutting a segment: its connected regions, each cut along the previous window's split
+   when there is one (:func:`seed_from_prior`, :func:`_seeded_parts`), and a region one
+   motion does not explain cut in two where a second motion fits better
+   (:func:`_split_region`). Both cuts refit each part's motion and give each pixel to the
+   motion that fits it best (:func:`_refit_and_reassign`).
+5. Joining groups: parts that one motion explains after all are joined again (:func:`_join`).
+6. Moving parts: the largest group keeps the segment, each other group's probability moves
+   to a spare segment (:func:`_move`).
+7. The per-window split: :func:`split_window`. Segments are examined in label order, and
+   the spares go to the groups found first; a window with more groups than spares keeps
+   the rest in their segments.
+8. The splitter across windows: :class:`MotionSplitter`. Windows are split in order, each
+   with the previous one's split as its prior: where a segment covers what the previous
+   window held apart, those parts are proposed again, their boundary moved to where their
+   motions now meet, and kept apart only if their motions still differ. Decided afresh in
+   each window, a split came and went with the network's segments, and linking turned that
+   into objects swapping labels (on the multi-object proxies, per-frame matching scored
+   0.10 above matching per chunk).
+
+"The proxies" below are docs/model-merging.md's three multi-object sets; J_objects on them
+is quoted as proxy / second / third, as the doc's tables give it.
 """
 
 from __future__ import annotations
@@ -30,35 +49,18 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 
 from .base import StageSettings, option
+
+# 1. Settings -----------------------------------------------------------------------------
 
 # The split's algorithm, recorded with its settings (SplitSettings.form): outputs made by
 # another form have other labels for the same settings, so --skip-done redoes them and
 # stseg-eval does not pool them. 1 (outputs that record no form): each window on its own,
 # one motion smooth in time; 2: the previous window's split as prior, a motion per frame.
 SPLIT_FORM = 2
-MOTION_TERMS = 6  # per frame and flow component: 1, i, j, i·j, i², j²
-MAX_GROUPS = 8  # regions a segment is cut into at most, per window (bounds the time)
-TIE_MARGIN = 1e-3  # how far a moved part's spare stays ahead of the other segments (_move)
-# A frame's fitted motion is trusted (carried over to another group) only with this many of
-# the group's pixels in the frame: with barely one per term, it extrapolates by pixels.
-MIN_FRAME_PIXELS = 3 * MOTION_TERMS
-# A motion's shape terms (all but the constant, per frame) are damped by SHAPE_RIDGE x the
-# frame's total fit weight: over a whole frame (coordinates spread over [-1, 1]) this is
-# nothing, but a part a few pixels wide, fitted freely, matched the blur of its edges with a
-# steep slope and, carried over to the rest of its own object, missed it by pixels: one
-# object was cut in two. 1e-3 on the multi-object proxies: J_objects 0.799 / 0.795 / 0.874
-# against 0.794 / 0.775 / 0.847 without (3e-3: 0.808 / 0.788 / 0.878; 1e-2 cost binary J).
-SHAPE_RIDGE = 1e-3
-# The main motion of a region, from patches (_main_motion_outliers). On the three
-# multi-object proxies, 16 patches of 9x9 model pixels with inliers within 3x the join
-# residual scored J_objects 0.787 / 0.775 / 0.856; 2x: 0.781 / 0.751, 5x: 0.774 / 0.781 /
-# 0.804, 32 patches: 0.794 / 0.781 / 0.832 (docs/model-merging.md).
-PATCHES = 16
-PATCH_RADIUS = 4
-INLIER_FACTOR = 3.0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,11 +113,98 @@ class SplitSettings(StageSettings):
         return super().from_record(settings)
 
 
+# The motion model. Per frame and flow component: 1, i, j, i·j, i², j², the quadratic motion
+# training fits, so the split tells motions apart by the model the network learned to group
+# by (docs/model-merging.md, "Where the segments go": QuadraticFull).
+MOTION_TERMS = 6
+# The patches that find a region's main motion fit its first 3 terms per frame (1, i, j, an
+# affine motion): a patch 9 pixels wide spans too little of [-1, 1] to pin down curvature.
+AFFINE_TERMS = 3
+# A motion's shape terms (all but the constant, per frame) are damped by SHAPE_RIDGE x the
+# frame's total fit weight: over a whole frame (coordinates spread over [-1, 1]) this is
+# nothing, but a part a few pixels wide, fitted freely, matched the blur of its edges with a
+# steep slope and, carried over to the rest of its own object, missed it by pixels: one
+# object was cut in two. 1e-3: J_objects 0.874 / 0.799 / 0.795 against 0.847 / 0.794 /
+# 0.775 undamped; 3e-3: 0.878 / 0.808 / 0.788 (worse on the third set); 1e-2 cost 0.01-0.02
+# binary J (docs/model-merging.md, "The split, second round").
+SHAPE_RIDGE = 1e-3
+# Added to every fit's normal equations so that a part whose pixels in a frame do not span
+# that frame's terms (one row, one column, a few pixels) still has a solution; far below the
+# weight of a single pixel (1 in least squares, 1 / residual when reweighted), so a fit with
+# enough pixels is unchanged.
+SOLVE_JITTER = 1e-6
+# The L1 fit reweights each pixel by 1 / its residual; a pixel fitted (nearly) exactly would
+# take all the weight, so residuals count as at least 1e-3 px, far below what flow at model
+# size resolves.
+L1_RESIDUAL_FLOOR = 1e-3
+# The L1 fit: least squares, then 3 reweighted fits. It runs for every region, part and group
+# of every window (the split costs 21.5 ms per 480p frame, 31.8 -> 53.3, docs/model-merging.md,
+# "The motion split"), so each fit counts; no other count is measured there. (foreground.py,
+# one fit per frame, takes 9.)
+L1_ITERATIONS = 4
+# Refits inside a cut, least squares and one reweighting: they start from a part that
+# already holds mostly one motion (a main motion's inliers, a part after reassignment), so
+# few pixels need the reweighting, and these refits are the split's innermost loop.
+REFIT_ITERATIONS = 2
+
+# Where a segment is cut.
+# Connected regions are 8-connected: an object's thin or diagonal parts (a resized edge, a
+# limb) stay in its region instead of falling apart into pieces under the smallest part.
+REGION_CONNECTIVITY = 8
+# The smallest part is SplitSettings.min_area of the window's pixels, and never under 8
+# pixels: on a window under 800 pixels min_area alone would let a few pixels, which a
+# resized flow blends at an edge, count as a motion of their own.
+MIN_PART_FLOOR = 8
+# Regions a segment is cut into at most, per window: bounds the time on a segment that noise
+# shatters. A segment uses at most 1 + extra groups (5 with the default 4 spares); 8 leaves
+# room for the parts that are joined again later.
+MAX_GROUPS = 8
+# The main motion of a region, from patches (_main_motion_outliers): 16 patches of 9x9 model
+# pixels (radius 4), inliers within 3x the join residual (docs/model-merging.md, "The split,
+# second round": J_objects 0.847 / 0.794 / 0.775 with the patches, from 0.807 / 0.739 /
+# 0.727 with one fit of the whole region; 32 patches: 0.832 / 0.794 / 0.781; inliers within
+# 2x: 0.781 / 0.751 on the second and third sets, 5x: 0.804 / 0.774 / 0.781).
+PATCHES = 16
+PATCH_RADIUS = 4
+INLIER_FACTOR = 3.0
+# A cut's parts are refitted and their pixels reassigned twice (docs/model-merging.md, steps
+# 1 and 2): once to move the seam from where it started (the previous window's seam, the
+# main motion's outliers) to where the motions meet, once more with the motions fitted on
+# the corrected parts. No other count is measured there.
+REASSIGN_ROUNDS = 2
+# After each reassignment a pixel takes the part most of the region's pixels in its 5x5
+# neighbourhood (per frame) belong to (docs/model-merging.md, "a 5x5 majority"): removes the
+# single pixels that flow noise gives to the other motion, keeps parts a few pixels wide.
+MAJORITY_WINDOW = 5
+
+# Where two groups are told apart.
+# A frame's fitted motion is trusted (carried over to another group) only with this many of
+# the group's pixels in the frame: with barely one per term, it extrapolates by pixels.
+MIN_FRAME_PIXELS = 3 * MOTION_TERMS
+# The window's mean |u| + |v| (px), which min_gain scales, is taken as at least this much
+# more, so that on a window with no motion at all the threshold stays positive when
+# min_residual is 0: round-off residuals do not count as a second motion.
+SCALE_EPSILON = 1e-6
+
+# Where a part moves.
+# A moved part's spare stays this far ahead of every other segment on its pixels: the
+# test-time flip leaves 0.5 / 0.5 ties, and one ulp ahead (the first try) was undone by the
+# guided refinement's filter; 0.001 keeps the spare the argmax after it, with the same
+# scores (J_objects 0.868 / 0.809 / 0.829, docs/model-merging.md, "The split, second round").
+TIE_MARGIN = 1e-3
+
+
+# 2. Basis --------------------------------------------------------------------------------
+
+
 @functools.lru_cache(maxsize=4)
 def motion_basis(t: int, h: int, w: int) -> np.ndarray:
-    """(6·T, T·H·W) float64: per frame, 1, i, j, i·j, i², j² (i rows, j columns in [-1, 1]),
-    zero on the other frames. Made once per window size (every batch of a run shares it),
-    so it is read-only."""
+    """The motion model's basis for a window of t frames of h x w pixels.
+
+    Returns (6·t, t·h·w) float64: per frame, 1, i, j, i·j, i², j² (i rows, j columns, in
+    [-1, 1] whatever the size, so the terms are alike in scale and a ridge means the same on
+    every window), zero on the other frames. Made once per window size (every batch of a run
+    shares it), so it is read-only."""
     ii, jj = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
     terms = np.stack([np.ones_like(ii), ii, jj, ii * jj, ii**2, jj**2]).reshape(MOTION_TERMS, -1)
     basis = np.zeros((MOTION_TERMS * t, t, h * w))
@@ -126,14 +215,26 @@ def motion_basis(t: int, h: int, w: int) -> np.ndarray:
     return basis
 
 
+# 3. Fitting ------------------------------------------------------------------------------
+
+
 def fit_motion(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True, terms: int = MOTION_TERMS) -> np.ndarray:
-    """Weighted least squares θ (2, K) of flow (2, N) on basis (K, N): :func:`motion_basis`
-    rows (``ridge``: its shape terms damped, see :data:`SHAPE_RIDGE`), or a subset of them
-    keeping ``terms`` per frame with the constant first (``ridge=False``).
+    """Weighted least squares motion of some pixels.
+
+    Args:
+        basis: (K, N) float64, :func:`motion_basis` columns of the N pixels, or a subset of
+            its rows keeping ``terms`` per frame with the constant first.
+        flow: (2, N) float64, pixels: u and v.
+        weights: (N,) float64, each pixel's weight.
+        ridge: damp the shape terms (:data:`SHAPE_RIDGE`); for the full basis only.
+        terms: rows per frame in ``basis``.
+
+    Returns:
+        θ (2, K) float64, the motion of u and v; 0 on a frame without pixels.
 
     The basis is block-diagonal (a frame's terms are zero on the other frames' pixels), so
     each frame is solved on its own pixels: the same θ as one solve, for a fraction of the
-    work. A frame without pixels gets θ = 0."""
+    work."""
     theta = np.zeros((flow.shape[0], basis.shape[0]))
     for start in range(0, basis.shape[0], terms):
         rows = slice(start, start + terms)
@@ -142,41 +243,100 @@ def fit_motion(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: 
             continue
         block = basis[rows][:, cols]
         a = block * weights[cols]
-        gram = a @ block.T + 1e-6 * np.eye(terms)
+        gram = a @ block.T + SOLVE_JITTER * np.eye(terms)
         if ridge:
+            # a[0] is the constant term times the weights: its sum is the frame's fit weight.
             gram[np.arange(1, terms), np.arange(1, terms)] += SHAPE_RIDGE * a[0].sum()
         theta[:, rows] = np.linalg.solve(gram, a @ flow[:, cols].T).T
     return theta
 
 
-def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = 4) -> tuple[np.ndarray, np.ndarray]:
-    """L1 fit by reweighted least squares: (θ (2, K), residual |u − û| + |v − v̂| (N,))."""
+def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = L1_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
+    """L1 motion of some pixels, by reweighted least squares (:func:`fit_motion`).
+
+    basis: (K, N) float64, :func:`motion_basis` columns; flow: (2, N) float64, pixels;
+    iterations: fits, the first unweighted. Returns θ (2, K) and the residual
+    |u − û| + |v − v̂| (N,) float64, pixels."""
     weights = np.ones(flow.shape[1])
     for _ in range(iterations):
         theta = fit_motion(basis, flow, weights)
         residual = motion_residual(basis, flow, theta)
-        weights = 1.0 / np.maximum(residual, 1e-3)
+        weights = 1.0 / np.maximum(residual, L1_RESIDUAL_FLOOR)
     return theta, residual
 
 
 def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """|u − û| + |v − v̂| per pixel (N,) of flow (2, N) under the motion θ (2, K) on basis (K, N)."""
+    """|u − û| + |v − v̂| (N,) float64, pixels, of flow (2, N) under the motion θ (2, K) on
+    basis (K, N)."""
     return np.abs(flow - theta @ basis).sum(axis=0)
 
 
-def _carried(basis: np.ndarray, flow: np.ndarray, source: np.ndarray, target: np.ndarray, theta: np.ndarray, plane: int) -> float:
-    """Median L1 residual of ``target``'s flow under ``theta``, the motion fitted to
-    ``source`` (both flat pixel indices, frames of ``plane`` pixels), on the frames where
-    ``source`` has pixels to fit: a frame's motion is its own, so on the others it says
-    nothing. 0 when the two share no frame (then no motion tells them apart). The median,
-    not the mean: the few pixels where a resized flow blends two motions at an edge (a
-    residual of pixels each) kept two parts of one background apart (J_objects 0.809 /
-    0.833 / 0.872 on the multi-object proxies against 0.809 / 0.829 / 0.868)."""
-    frames = np.bincount(source // plane, minlength=basis.shape[0] // MOTION_TERMS)
-    shared = target[frames[target // plane] >= MIN_FRAME_PIXELS]
-    if shared.size == 0:
-        return 0.0
-    return float(np.median(motion_residual(basis[:, shared], flow[:, shared], theta)))
+# 4. Cutting a segment --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Window:
+    """What every step of one window's split reads: its flow, basis and thresholds."""
+
+    basis: np.ndarray  # (6·T, T·h·w) float64, motion_basis(T, h, w)
+    flow: np.ndarray  # (2, T·h·w) float64, pixels at model size
+    shape: tuple[int, int, int]  # (T, h, w): flat pixel indices below index this
+    min_pixels: int  # the smallest part (SplitSettings.min_area, MIN_PART_FLOOR)
+    join_cost: float  # px: the residual that tells two motions apart (SplitSettings)
+    seed: np.ndarray | None  # (T·h·w,) the previous window's split (seed_from_prior), or None
+
+    @classmethod
+    def of(cls, flow: np.ndarray, settings: SplitSettings, basis: np.ndarray, seed: np.ndarray | None) -> _Window:
+        """flow: (2, T, h, w) float32, pixels at model size; seed: (T, h, w) labels or None."""
+        vectors = flow.reshape(2, -1).astype(np.float64)
+        scale = float(np.abs(vectors).sum(axis=0).mean()) + SCALE_EPSILON
+        return cls(
+            basis=basis,
+            flow=vectors,
+            shape=flow.shape[1:],
+            min_pixels=max(MIN_PART_FLOOR, int(settings.min_area * vectors.shape[1])),
+            join_cost=max(settings.min_gain * scale, settings.min_residual),
+            seed=None if seed is None else seed.ravel(),
+        )
+
+    @property
+    def plane(self) -> int:
+        """Pixels per frame."""
+        return self.shape[1] * self.shape[2]
+
+    def region(self, pixels: np.ndarray) -> _Region:
+        return _Region(pixels, self.basis[:, pixels], self.flow[:, pixels])
+
+    def fit(self, pixels: np.ndarray) -> np.ndarray:
+        """θ (2, K): the L1 motion of ``pixels`` (flat indices)."""
+        return robust_fit(self.basis[:, pixels], self.flow[:, pixels])[0]
+
+
+@dataclass(frozen=True)
+class _Region:
+    """Some of a window's pixels with their basis columns and flow, taken once for all the
+    fits a cut makes on them."""
+
+    pixels: np.ndarray  # (N,) flat indices into the window's (T, h, w)
+    basis: np.ndarray  # (K, N) float64
+    flow: np.ndarray  # (2, N) float64, pixels
+
+    def fit(self, members: np.ndarray, iterations: int = L1_ITERATIONS) -> np.ndarray:
+        """θ (2, K): the L1 motion of the region's ``members`` ((N,) bool)."""
+        return robust_fit(self.basis[:, members], self.flow[:, members], iterations)[0]
+
+    def residual(self, theta: np.ndarray) -> np.ndarray:
+        return motion_residual(self.basis, self.flow, theta)
+
+
+def _regions(window: _Window, mask: np.ndarray) -> list[np.ndarray]:
+    """Flat pixel indices of a segment's connected regions (of its union over the window's
+    frames), those of ``window.min_pixels`` or more. mask: (T, h, w) bool, the segment."""
+    union = mask.any(axis=0).astype(np.uint8)
+    count, regions = cv2.connectedComponents(union, connectivity=REGION_CONNECTIVITY)
+    owner = np.broadcast_to(regions, mask.shape).ravel()
+    inside = mask.ravel()
+    return [p for p in (np.flatnonzero(inside & (owner == r)) for r in range(1, count)) if p.size >= window.min_pixels]
 
 
 def seed_from_prior(prior: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
@@ -202,6 +362,204 @@ def seed_from_prior(prior: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
     return seed
 
 
+def _seeded_parts(window: _Window, pixels: np.ndarray) -> list[np.ndarray]:
+    """A region (flat indices) cut along the previous window's groups (``window.seed``): each
+    seed group of ``window.min_pixels`` or more starts a part (:func:`_refit_and_reassign`).
+    The seed proposes where the objects are; the flow moves the boundary to where they are
+    now. Returns the parts (one: the region whole, when the seed holds at most one group
+    there)."""
+    labels = window.seed[pixels]
+    values, counts = np.unique(labels, return_counts=True)
+    kept = values[counts >= window.min_pixels]
+    if len(kept) < 2:
+        return [pixels]
+    owner = np.searchsorted(kept, labels)
+    owner[~np.isin(labels, kept)] = -1  # a seed group too small to fit starts in no part
+    parts = _refit_and_reassign(window, window.region(pixels), owner, len(kept))
+    return [pixels] if parts is None else parts
+
+
+def _split_region(window: _Window, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Two parts of a region (flat indices) that move apart, or None.
+
+    A region whose robust fit leaves a mean residual within ``window.join_cost`` is one
+    motion. Otherwise the pixels its main motion does not explain
+    (:func:`_main_motion_outliers`) start the second part, smoothed
+    (:func:`_majority`), and :func:`_refit_and_reassign` moves the seam. The cut is kept
+    when the larger part's motion, carried over, leaves the smaller one a median residual
+    above ``window.join_cost``. (A two-means start on the flow vectors lost more on the
+    multi-object proxy than it gained: J_objects 0.707 against 0.730 with the whole
+    region's fit as the start.)"""
+    region = window.region(pixels)
+    _, residual = robust_fit(region.basis, region.flow)
+    if residual.mean() <= window.join_cost:
+        return None
+    start = _majority(window, pixels, _main_motion_outliers(window, region).astype(np.int64), 2)
+    parts = _refit_and_reassign(window, region, start, 2)
+    if parts is None:
+        return None
+    first, second = parts
+    big, small = (first, second) if first.size >= second.size else (second, first)
+    if _carried(window, big, small, window.fit(big)) <= window.join_cost:
+        return None
+    return first, second
+
+
+def _main_motion_outliers(window: _Window, region: _Region) -> np.ndarray:
+    """(N,) bool: the pixels of a region that its main motion does not explain, the start of
+    a second part.
+
+    The main motion is the one most of the region agrees with, found from small patches:
+    each of :data:`PATCHES` patches spread over the region (squares of side
+    2 · :data:`PATCH_RADIUS` + 1 model pixels, all frames) gets an affine motion per frame,
+    and the one with most inliers in the whole region (L1 residual within
+    :data:`INLIER_FACTOR` · ``window.join_cost``) wins, refitted robustly on its inliers. A
+    fit of the whole region lands between two motions of about the same weight (two
+    touching objects of one size), and its outliers then cut across both.
+    """
+    rows = (region.pixels % window.plane) // window.shape[2]
+    cols = region.pixels % window.shape[2]
+    affine = region.basis[np.arange(region.basis.shape[0]) % MOTION_TERMS < AFFINE_TERMS]
+    threshold = INLIER_FACTOR * window.join_cost
+    best, best_count = None, -1
+    for center in np.unique(np.linspace(0, region.pixels.size - 1, PATCHES).astype(np.int64)):
+        near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
+        theta = fit_motion(affine[:, near], region.flow[:, near], np.ones(int(near.sum())), ridge=False, terms=AFFINE_TERMS)
+        inliers = motion_residual(affine, region.flow, theta) <= threshold
+        if inliers.sum() > best_count:
+            best, best_count = inliers, int(inliers.sum())
+    return region.residual(region.fit(best, REFIT_ITERATIONS)) > threshold
+
+
+def _refit_and_reassign(window: _Window, region: _Region, owner: np.ndarray, n: int) -> list[np.ndarray] | None:
+    """A region's pixels dealt among ``n`` parts by motion, from a first assignment.
+
+    owner: (N,) int, each pixel's part in [0, n), or -1 for none yet. :data:`REASSIGN_ROUNDS`
+    times: each part of ``window.min_pixels`` or more gets its motion refitted, every pixel
+    goes to the motion that fits it best (the first on ties), and the assignment is smoothed
+    (:func:`_majority`). Returns the parts of ``window.min_pixels`` or more (flat indices, in
+    part order; a smaller part's pixels are in none), or None when fewer than two are left."""
+    for _ in range(REASSIGN_ROUNDS):
+        fitted = np.bincount(owner[owner >= 0], minlength=n) >= window.min_pixels
+        if fitted.sum() < 2:
+            return None
+        residual = np.full((n, region.pixels.size), np.inf)
+        for g in np.flatnonzero(fitted):
+            residual[g] = region.residual(region.fit(owner == g, REFIT_ITERATIONS))
+        owner = _majority(window, region.pixels, residual.argmin(axis=0), n)
+    parts = [region.pixels[owner == g] for g in range(n)]
+    parts = [p for p in parts if p.size >= window.min_pixels]
+    return parts if len(parts) >= 2 else None
+
+
+def _majority(window: _Window, pixels: np.ndarray, owner: np.ndarray, n: int) -> np.ndarray:
+    """A region's assignment of its pixels (flat indices) to ``n`` parts, ``owner`` (N,) in
+    [0, n), smoothed frame by frame: each pixel takes the part most of the region's pixels in
+    its :data:`MAJORITY_WINDOW` square belong to, the first on ties (pixels outside the region
+    do not vote, so no part loses its corners to the outside)."""
+    votes = np.zeros((n, int(np.prod(window.shape))), dtype=np.float32)
+    votes[owner, pixels] = 1.0
+    votes = votes.reshape(n, *window.shape)
+    for g in range(n):
+        for f in range(window.shape[0]):
+            votes[g, f] = cv2.blur(votes[g, f], (MAJORITY_WINDOW, MAJORITY_WINDOW))
+    return votes.reshape(n, -1)[:, pixels].argmax(axis=0)
+
+
+def _cut(window: _Window, regions: list[np.ndarray]) -> list[np.ndarray]:
+    """Regions cut until one motion explains each part (:func:`_split_region`), at most
+    :data:`MAX_GROUPS` of them."""
+    queue = list(regions)
+    groups: list[np.ndarray] = []
+    while queue:
+        pixels = queue.pop()
+        parts = _split_region(window, pixels) if len(groups) + len(queue) < MAX_GROUPS else None
+        if parts is None:
+            groups.append(pixels)
+        else:
+            queue.extend(parts)
+    return groups
+
+
+# 5. Joining groups -----------------------------------------------------------------------
+
+
+def _carried(window: _Window, source: np.ndarray, target: np.ndarray, theta: np.ndarray) -> float:
+    """Median L1 residual (px) of ``target``'s flow under ``theta``, the motion fitted to
+    ``source`` (both flat pixel indices), on the frames where ``source`` has
+    :data:`MIN_FRAME_PIXELS` to fit: a frame's motion is its own, so on the others it says
+    nothing. 0 when the two share no such frame (then no motion tells them apart).
+
+    The median, not the mean: the few pixels where a resized flow blends two motions at an
+    edge (a residual of pixels each) kept two parts of one background apart (J_objects
+    0.872 / 0.812 / 0.833 against 0.868 / 0.809 / 0.829 with the mean, docs/model-merging.md,
+    "The split, second round")."""
+    frames = np.bincount(source // window.plane, minlength=window.shape[0])
+    shared = target[frames[target // window.plane] >= MIN_FRAME_PIXELS]
+    if shared.size == 0:
+        return 0.0
+    return float(np.median(motion_residual(window.basis[:, shared], window.flow[:, shared], theta)))
+
+
+def _join(window: _Window, groups: list[np.ndarray]) -> list[np.ndarray]:
+    """Groups joined while the larger one's motion, carried over, explains the smaller one
+    to a median L1 residual of ``window.join_cost`` (:func:`_carried`), the closest pair
+    first. One fit of both would not do: a smooth field bridges two small regions that move
+    apart (a linear one already matches any two translations at two places; J_objects 0.537
+    against 0.631 carried over, docs/model-merging.md, "What was tried")."""
+    thetas = [window.fit(g) for g in groups]
+    while len(groups) > 1:
+        best = None
+        for a in range(len(groups)):
+            for b in range(len(groups)):
+                if a == b or groups[a].size < groups[b].size:
+                    continue
+                carried = _carried(window, groups[a], groups[b], thetas[a])
+                if carried <= window.join_cost and (best is None or carried < best[0]):
+                    best = (carried, a, b)
+        if best is None:
+            break
+        _, a, b = best
+        joint = np.concatenate([groups[a], groups[b]])
+        groups = [g for i, g in enumerate(groups) if i not in (a, b)] + [joint]
+        thetas = [t for i, t in enumerate(thetas) if i not in (a, b)] + [window.fit(joint)]
+    return groups
+
+
+# 6. Moving parts -------------------------------------------------------------------------
+
+
+def _move(flat_out: np.ndarray, k: int, spare: int, pixels: np.ndarray) -> None:
+    """Segment k's probability at ``pixels`` moves to ``spare``, ahead of every other segment
+    there by :data:`TIE_MARGIN`: where another one tied with k (the test-time flip averages a
+    saturated 1 and 0 into 0.5 and 0.5), the argmax of the guided refinement, whose filter
+    rounds by more than an ulp, must still pick the spare and not the tied segment. The
+    margin is taken from the segments that come that close, so each pixel's total stays.
+    flat_out: (L + extra, T·h·w) float32, changed in place."""
+    moved = flat_out[k, pixels]
+    flat_out[k, pixels] = 0.0
+    others = flat_out[:spare, pixels]
+    excess = np.clip(others - (moved - TIE_MARGIN), 0.0, None)
+    flat_out[:spare, pixels] = others - excess
+    flat_out[spare, pixels] = moved + excess.sum(axis=0)
+
+
+# 7. The per-window split -----------------------------------------------------------------
+
+
+def _segment_groups(window: _Window, mask: np.ndarray) -> list[np.ndarray]:
+    """Flat pixel indices of a segment's groups, largest first (none when it stays whole):
+    its regions (:func:`_regions`), cut along the prior (:func:`_seeded_parts`) and by
+    motion (:func:`_cut`), joined again (:func:`_join`). mask: (T, h, w) bool."""
+    regions = _regions(window, mask)
+    if window.seed is not None:
+        regions = [part for region in regions for part in _seeded_parts(window, region)]
+    groups = _cut(window, regions)
+    if len(groups) >= 2:
+        groups = _join(window, groups)
+    return sorted(groups, key=lambda g: -g.size) if len(groups) >= 2 else []
+
+
 def split_window(
     proba: np.ndarray,
     flow: np.ndarray,
@@ -216,9 +574,9 @@ def split_window(
     frames), and, given ``prior``, by the group each pixel had in the previous window; a
     region one motion does not explain is cut in two; groups are joined again when the
     larger one's motion, carried over, leaves the smaller one a median L1 residual within
-    the larger of ``min_gain`` × the window's mean flow magnitude and ``min_residual``
-    (:func:`_motion_groups`); the largest group keeps the segment, each other group takes a
-    spare one while there are spares.
+    the larger of ``min_gain`` × the window's mean flow magnitude and ``min_residual``; the
+    largest group keeps the segment, each other group takes a spare one while there are
+    spares.
 
     Args:
         proba: (L, T, h, w) float32, the model's probabilities.
@@ -247,20 +605,16 @@ def split_window(
     out[:n_labels] = proba
     if settings.extra == 0:
         return out
-    basis = motion_basis(t, h, w) if basis is None else basis
-    labels = proba.argmax(axis=0)
-    vectors = flow.reshape(2, -1).astype(np.float64)
-    scale = float(np.abs(vectors).sum(axis=0).mean()) + 1e-6
-    min_pixels = max(8, int(settings.min_area * labels.size))
-    join_cost = max(settings.min_gain * scale, settings.min_residual)
+    # The prior's last frame moves along the flow from frame T-2, the last one the two windows share.
     seed = None if prior is None else seed_from_prior(prior, flow[:, -2] if move_prior else None)
+    window = _Window.of(flow, settings, motion_basis(t, h, w) if basis is None else basis, seed)
+    labels = proba.argmax(axis=0)
     flat_out = out.reshape(out.shape[0], -1)
     spare = n_labels
     for k in range(n_labels):
         if spare == out.shape[0]:
             break
-        groups = _motion_groups(labels == k, basis, vectors, min_pixels, join_cost, seed)
-        for pixels in groups[1:]:
+        for pixels in _segment_groups(window, labels == k)[1:]:
             if spare == out.shape[0]:
                 break
             _move(flat_out, k, spare, pixels)
@@ -268,207 +622,13 @@ def split_window(
     return out
 
 
-def _move(flat_out: np.ndarray, k: int, spare: int, pixels: np.ndarray) -> None:
-    """Segment k's probability at ``pixels`` moves to ``spare``, ahead of every other segment
-    there by :data:`TIE_MARGIN`: where another one tied with k (the test-time flip averages a
-    saturated 1 and 0 into 0.5 and 0.5), the argmax of the guided refinement, whose filter
-    rounds by more than an ulp, must still pick the spare and not the tied segment. The
-    margin is taken from the segments that come that close, so each pixel's total stays."""
-    moved = flat_out[k, pixels]
-    flat_out[k, pixels] = 0.0
-    others = flat_out[:spare, pixels]
-    excess = np.clip(others - (moved - TIE_MARGIN), 0.0, None)
-    flat_out[:spare, pixels] = others - excess
-    flat_out[spare, pixels] = moved + excess.sum(axis=0)
-
-
-def _motion_groups(
-    mask: np.ndarray, basis: np.ndarray, flow: np.ndarray, min_pixels: int, join_cost: float, seed: np.ndarray | None = None
-) -> list[np.ndarray]:
-    """Flat pixel indices of a segment's groups, largest first (none when it stays whole).
-
-    1. Its connected regions (of the union over frames, 8-connected), each cut further by
-       the ``seed`` labels (T, h, w) when given, of at least ``min_pixels`` pixels.
-    2. A region one motion does not explain (mean L1 residual of its fit above
-       ``join_cost``) is cut in two where a second motion fits better
-       (:func:`_split_region`), and the parts are examined again.
-    3. Groups are joined while the larger one's motion, carried over, explains the smaller
-       one to a median L1 residual of ``join_cost`` (:func:`_carried`). One fit of both
-       would not do: a smooth field bridges two small regions that move apart (a linear one
-       already matches any two translations at two places).
-    """
-    import cv2
-
-    plane = mask.shape[1] * mask.shape[2]
-    union = mask.any(axis=0).astype(np.uint8)
-    count, regions = cv2.connectedComponents(union, connectivity=8)
-    owner = np.broadcast_to(regions, mask.shape).ravel()
-    inside = mask.ravel()
-    queue = [p for p in (np.flatnonzero(inside & (owner == r)) for r in range(1, count)) if p.size >= min_pixels]
-    if seed is not None:
-        queue = [part for region in queue for part in _seeded_parts(region, seed.ravel(), mask.shape, basis, flow, min_pixels)]
-    groups: list[np.ndarray] = []
-    while queue:
-        pixels = queue.pop()
-        parts = _split_region(pixels, mask.shape, basis, flow, min_pixels, join_cost) if len(groups) + len(queue) < MAX_GROUPS else None
-        if parts is None:
-            groups.append(pixels)
-        else:
-            queue.extend(parts)
-    if len(groups) < 2:
-        return []
-    thetas = [robust_fit(basis[:, g], flow[:, g])[0] for g in groups]
-    while len(groups) > 1:
-        best = None
-        for a in range(len(groups)):
-            for b in range(len(groups)):
-                if a == b or groups[a].size < groups[b].size:
-                    continue
-                carried = _carried(basis, flow, groups[a], groups[b], thetas[a], plane)
-                if carried <= join_cost and (best is None or carried < best[0]):
-                    best = (carried, a, b)
-        if best is None:
-            break
-        _, a, b = best
-        joint = np.concatenate([groups[a], groups[b]])
-        theta = robust_fit(basis[:, joint], flow[:, joint])[0]
-        groups = [g for i, g in enumerate(groups) if i not in (a, b)] + [joint]
-        thetas = [t for i, t in enumerate(thetas) if i not in (a, b)] + [theta]
-    if len(groups) < 2:
-        return []
-    return sorted(groups, key=lambda g: -g.size)
-
-
-def _split_region(
-    pixels: np.ndarray, shape: tuple[int, int, int], basis: np.ndarray, flow: np.ndarray, min_pixels: int, join_cost: float
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Two parts of a region (flat indices into ``shape`` = (T, h, w)) that move apart, or None.
-
-    A region whose robust fit leaves a mean residual within ``join_cost`` is one motion.
-    Otherwise the pixels its main motion does not explain (:func:`_main_motion_outliers`)
-    start the second part; then both motions are refitted and each pixel goes to the one
-    that fits it better, twice, the parts smoothed (a 5x5 majority per frame) each time.
-    The cut is kept when both parts have ``min_pixels`` and the larger part's motion,
-    carried over, leaves the smaller one a median residual above ``join_cost``. (A
-    two-means start on the flow vectors lost more on the multi-object proxy than it gained:
-    J_objects 0.707 against 0.730 with the whole region's fit as the start.)"""
-    sub_basis, sub_flow = basis[:, pixels], flow[:, pixels]
-    _, residual = robust_fit(sub_basis, sub_flow)
-    if residual.mean() <= join_cost:
-        return None
-    second = _main_motion_outliers(pixels, shape, sub_basis, sub_flow, join_cost)
-    for _ in range(2):
-        second = _smoothed(second, pixels, shape)
-        if min(second.sum(), (~second).sum()) < min_pixels:
-            return None
-        theta_a = robust_fit(sub_basis[:, ~second], sub_flow[:, ~second], iterations=2)[0]
-        theta_b = robust_fit(sub_basis[:, second], sub_flow[:, second], iterations=2)[0]
-        second = motion_residual(sub_basis, sub_flow, theta_b) < motion_residual(sub_basis, sub_flow, theta_a)
-    second = _smoothed(second, pixels, shape)
-    if min(second.sum(), (~second).sum()) < min_pixels:
-        return None
-    big, small = (~second, second) if (~second).sum() >= second.sum() else (second, ~second)
-    theta = robust_fit(sub_basis[:, big], sub_flow[:, big])[0]
-    if _carried(basis, flow, pixels[big], pixels[small], theta, shape[1] * shape[2]) <= join_cost:
-        return None
-    return pixels[~second], pixels[second]
-
-
-def _seeded_parts(
-    pixels: np.ndarray, seed: np.ndarray, shape: tuple[int, int, int], basis: np.ndarray, flow: np.ndarray, min_pixels: int
-) -> list[np.ndarray]:
-    """A region (flat indices into ``shape`` = (T, h, w)) cut along the previous window's
-    groups ``seed`` (flat labels): each seed group of ``min_pixels`` pixels or more gets its
-    motion fitted, and every pixel of the region goes to the motion that fits it best, twice,
-    smoothed (5x5 majority per frame) each time. The seed proposes where the objects are;
-    the flow moves the boundary to where they are now. Returns the parts (one: the region
-    whole, when the seed holds at most one group there)."""
-    values, counts = np.unique(seed[pixels], return_counts=True)
-    kept = values[counts >= min_pixels]
-    if len(kept) < 2:
-        return [pixels]
-    sub_basis, sub_flow = basis[:, pixels], flow[:, pixels]
-    owner = np.searchsorted(kept, seed[pixels])
-    owner[~np.isin(seed[pixels], kept)] = -1
-    n = len(kept)
-    for _ in range(2):
-        residual = np.full((n, pixels.size), np.inf)
-        for g in range(n):
-            members = owner == g
-            if members.sum() >= min_pixels:
-                theta = robust_fit(sub_basis[:, members], sub_flow[:, members], iterations=2)[0]
-                residual[g] = motion_residual(sub_basis, sub_flow, theta)
-        owner = _majority(residual.argmin(axis=0), n, pixels, shape)
-    parts = [pixels[owner == g] for g in range(n)]
-    big = [p for p in parts if p.size >= min_pixels]
-    return big if len(big) >= 2 else [pixels]
-
-
-def _main_motion_outliers(
-    pixels: np.ndarray, shape: tuple[int, int, int], sub_basis: np.ndarray, sub_flow: np.ndarray, join_cost: float
-) -> np.ndarray:
-    """(N,) bool: the pixels of a region (flat indices into ``shape``) that its main motion
-    does not explain, the start of a second part.
-
-    The main motion is the one most of the region agrees with, found from small patches:
-    each of :data:`PATCHES` patches spread over the region (squares of side
-    2 · :data:`PATCH_RADIUS` + 1 model pixels, all frames) gets an affine motion per frame,
-    and the one with most inliers in the whole region (L1 residual within
-    :data:`INLIER_FACTOR` · ``join_cost``) wins, refitted robustly on its inliers. A fit of
-    the whole region lands between two motions of about the same weight (two touching
-    objects of one size), and its outliers then cut across both.
-    """
-    plane = shape[1] * shape[2]
-    rows = (pixels % plane) // shape[2]
-    cols = pixels % shape[2]
-    affine = sub_basis[np.arange(sub_basis.shape[0]) % MOTION_TERMS < 3]  # 1, i, j per frame
-    threshold = INLIER_FACTOR * join_cost
-    best, best_count = None, -1
-    for center in np.unique(np.linspace(0, pixels.size - 1, PATCHES).astype(np.int64)):
-        near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
-        theta = fit_motion(affine[:, near], sub_flow[:, near], np.ones(int(near.sum())), ridge=False, terms=3)
-        inliers = motion_residual(affine, sub_flow, theta) <= threshold
-        if inliers.sum() > best_count:
-            best, best_count = inliers, int(inliers.sum())
-    theta = robust_fit(sub_basis[:, best], sub_flow[:, best], iterations=2)[0]
-    return motion_residual(sub_basis, sub_flow, theta) > threshold
-
-
-def _smoothed(second: np.ndarray, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """A region's two-part assignment (bool, True: the second part) smoothed: see
-    :func:`_majority`."""
-    return _majority(second.astype(np.int64), 2, pixels, shape) == 1
-
-
-def _majority(owner: np.ndarray, n: int, pixels: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """A region's assignment of its pixels (flat indices into ``shape`` = (T, h, w)) to
-    ``n`` parts, ``owner`` (N,) in [0, n), smoothed frame by frame: each pixel takes the part
-    most of the region's pixels in its 5x5 neighbourhood belong to, the first on ties
-    (pixels outside the region do not vote, so no part loses its corners to the outside)."""
-    import cv2
-
-    votes = np.zeros((n, int(np.prod(shape))), dtype=np.float32)
-    votes[owner, pixels] = 1.0
-    votes = votes.reshape(n, *shape)
-    for g in range(n):
-        for f in range(shape[0]):
-            votes[g, f] = cv2.blur(votes[g, f], (5, 5))
-    return votes.reshape(n, -1)[:, pixels].argmax(axis=0)
-
-
-def split_batch(
-    proba: np.ndarray, flows: np.ndarray, settings: SplitSettings, prior: np.ndarray | None = None, move_prior: bool = True
-) -> np.ndarray:
-    """:func:`split_window` on consecutive windows (window b + 1 starts a frame after window
-    b), each given the previous one's split as its prior: proba (B, L, T, h, w), flows
-    (B, 2, T, h, w) → (B, L + extra, T, h, w) float32. ``prior``: the first window's, see
-    :func:`split_window` (:class:`MotionSplitter` carries it from batch to batch)."""
-    return MotionSplitter(settings, move_prior, prior)(proba, flows)
+# 8. The splitter across windows ----------------------------------------------------------
 
 
 class MotionSplitter:
     """The split of one sequence, batch after batch: each window gets the one before as its
-    prior, across batches too (see :func:`split_window`); ``prior``: the first window's."""
+    prior, across batches too (see :func:`split_window`); ``prior``: the first window's,
+    (T-1, h, w) labels, or None."""
 
     def __init__(self, settings: SplitSettings, move_prior: bool = True, prior: np.ndarray | None = None) -> None:
         if settings.form != SPLIT_FORM:
@@ -478,11 +638,13 @@ class MotionSplitter:
         self._prior = prior
 
     def __call__(self, proba: np.ndarray, flows: np.ndarray) -> np.ndarray:
-        """proba (B, L, T, h, w), flows (B, 2, T, h, w) of the sequence's next B windows →
+        """proba (B, L, T, h, w) float32 and flows (B, 2, T, h, w) float32 (pixels at model
+        size) of the sequence's next B windows, each a frame after the one before →
         (B, L + extra, T, h, w) float32."""
         basis = motion_basis(*proba.shape[2:])
         out = []
         for p, f in zip(proba, flows):
             out.append(split_window(p, f, self.settings, basis, self._prior, self.move_prior))
+            # The next window starts a frame later: its first T-1 frames are this one's last.
             self._prior = out[-1].argmax(axis=0)[1:]
         return np.stack(out)

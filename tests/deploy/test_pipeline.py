@@ -41,7 +41,7 @@ def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None
     """With the split, outputs have L + extra labels: the model's probabilities split per
     window (stseg_deploy.stages.motionsplit), then linked like any others."""
     from stseg_deploy.io.flowio import read_flow
-    from stseg_deploy.stages.motionsplit import SplitSettings, split_batch
+    from stseg_deploy.stages.motionsplit import MotionSplitter, SplitSettings
     from stseg_deploy.preprocess import flow_windows, resize_flow
 
     paths = _write_sequence(tmp_path / "seq", 9)
@@ -52,7 +52,7 @@ def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None
     assert segmenter.n_labels == 3 + 2
     labels = segmenter.segment(seq)
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
-    split = split_batch(FakeModel().run(windows), windows, settings)
+    split = MotionSplitter(settings)(FakeModel().run(windows), windows)
     argmax = split.argmax(axis=1).astype(np.uint8)
     np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 5, 3, DEFAULT_LINK)))
 

@@ -12,7 +12,6 @@ from stseg_deploy.stages.motionsplit import (
     motion_basis,
     robust_fit,
     seed_from_prior,
-    split_batch,
     split_window,
 )
 
@@ -201,7 +200,7 @@ def test_no_spare_segments_or_none_left_changes_nothing() -> None:
     b = _square(flow, slice(18, 28), slice(30, 40), -2.0, 2.5)
     proba = _one_hot(np.where(a | b, 1, 0), 2)
     np.testing.assert_array_equal(split_window(proba, flow, SplitSettings(extra=0)), proba)
-    batch = split_batch(np.stack([proba, proba]), np.stack([flow, flow]), SplitSettings(extra=1))
+    batch = MotionSplitter(SplitSettings(extra=1))(np.stack([proba, proba]), np.stack([flow, flow]))
     assert batch.shape == (2, 3, T, H, W)
     np.testing.assert_array_equal(batch[0], batch[1])
 
@@ -299,20 +298,57 @@ def test_a_prior_of_another_shape_is_refused_and_one_without_flow_stays_in_place
     assert not np.array_equal(seed_from_prior(prior, moving)[-1], prior[-1])
 
 
-def test_the_splitter_carries_its_prior_from_batch_to_batch() -> None:
-    """A sequence split in batches of 2 windows gives what one batch of all of them gives:
-    each window's prior is the one before, across batch boundaries too."""
+def _drifting_windows() -> tuple[np.ndarray, np.ndarray]:
+    """5 windows' (L, T, H, W) probabilities and (2, T, H, W) flows: two touching objects
+    drifting right, both in segment 1."""
     rng = np.random.default_rng(7)
     flows = np.stack([_background(s) for s in range(5)])
     masks = []
-    for k in range(5):  # two touching objects drifting right, both in segment 1
+    for k in range(5):
         a = _square(flows[k], slice(8, 24), slice(8 + k, 22 + k), 3.0, -1.0)
         b = _square(flows[k], slice(8, 24), slice(22 + k, 36 + k), -2.5, 2.0)
         masks.append(np.where(a | b, 1, 0))
     proba = np.stack([_one_hot(m, 2) for m in masks]) + rng.uniform(0, 0.01, size=(5, 2, T, H, W)).astype(np.float32)
-    whole = split_batch(proba, flows, SplitSettings(extra=2))
+    return proba, flows
+
+
+def test_the_splitter_carries_its_prior_from_batch_to_batch() -> None:
+    """A sequence split in batches of 2 windows gives what one batch of all of them gives:
+    each window's prior is the one before, across batch boundaries too."""
+    proba, flows = _drifting_windows()
+    whole = MotionSplitter(SplitSettings(extra=2))(proba, flows)
     splitter = MotionSplitter(SplitSettings(extra=2))
     pieces = np.concatenate([splitter(proba[:2], flows[:2]), splitter(proba[2:4], flows[2:4]), splitter(proba[4:], flows[4:])])
     np.testing.assert_array_equal(pieces, whole)
-    fresh = np.concatenate([split_batch(proba[i : i + 2], flows[i : i + 2], SplitSettings(extra=2)) for i in (0, 2, 4)])
+    fresh = np.concatenate([MotionSplitter(SplitSettings(extra=2))(proba[i : i + 2], flows[i : i + 2]) for i in (0, 2, 4)])
     assert not np.array_equal(fresh, whole)  # the carry is what makes them equal
+
+
+def test_the_splitter_is_split_window_with_the_previous_windows_split_as_prior() -> None:
+    """The splitter over a batch equals the splitter fed the same windows one at a time, and
+    both equal split_window called window by window, each given the argmax of the one
+    before on the frames they share (its last T-1 frames) as prior."""
+    proba, flows = _drifting_windows()
+    settings = SplitSettings(extra=2)
+    first_prior = np.zeros((T - 1, H, W), np.int64)
+    first_prior[:, :, W // 2 :] = 1
+    whole = MotionSplitter(settings, prior=first_prior)(proba, flows)
+    splitter = MotionSplitter(settings, prior=first_prior)
+    one_by_one = np.concatenate([splitter(proba[i : i + 1], flows[i : i + 1]) for i in range(5)])
+    np.testing.assert_array_equal(one_by_one, whole)
+    prior, by_hand = first_prior, []
+    for p, f in zip(proba, flows):
+        by_hand.append(split_window(p, f, settings, prior=prior))
+        prior = by_hand[-1].argmax(axis=0)[1:]
+    np.testing.assert_array_equal(np.stack(by_hand), whole)
+    still = MotionSplitter(settings, move_prior=False)(proba, flows)  # the prior's last frame left in place
+    prior, by_hand = None, []
+    for p, f in zip(proba, flows):
+        by_hand.append(split_window(p, f, settings, prior=prior, move_prior=False))
+        prior = by_hand[-1].argmax(axis=0)[1:]
+    np.testing.assert_array_equal(np.stack(by_hand), still)
+
+
+def test_a_splitter_refuses_an_older_form() -> None:
+    with pytest.raises(ValueError, match="form"):
+        MotionSplitter(SplitSettings(extra=2, form=1))
