@@ -28,9 +28,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from stseg_deploy.io.flowio import write_flow
-from stseg_deploy.flow.recipe import METHODS, flow_size_for
 from stseg_deploy.flow.opticalflow import FlowEstimator
+from stseg_deploy.flow.recipe import METHODS, flow_size_for
+from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.io.videoio import open_frame_source
 
 Flow = Callable[[np.ndarray, np.ndarray], np.ndarray]  # RGB uint8 frames -> (H, W, 2) float32 px

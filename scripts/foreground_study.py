@@ -28,10 +28,10 @@ import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
 from stseg_deploy.eval.options import EvalOptions
-from stseg_deploy.stages.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
 from stseg_deploy.io.flowio import read_flow
-from stseg_deploy.preprocess import resize_flow
 from stseg_deploy.output.layout import read_label_maps, read_sequence_output
+from stseg_deploy.preprocess import resize_flow
+from stseg_deploy.stages.foreground import ForegroundSettings, choose_objects, decide_block, decision_blocks, segment_evidence
 
 Rule = Callable[[np.ndarray, np.ndarray, np.ndarray, int | None], np.ndarray]
 

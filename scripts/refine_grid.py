@@ -28,13 +28,12 @@ import numpy as np
 import pandas as pd
 
 from stseg_deploy.eval.evaluation import score_label_maps
-from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.eval.groundtruth import gt_from_folder
+from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.io.videoio import open_frame_source, read_image
-from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.stages.refine import REFERENCE_ROWS, RefineSettings, refine_labels
 from stseg_deploy.output.layout import read_label_maps
 from stseg_deploy.sources import sequences_from_datasplit
+from stseg_deploy.stages.refine import REFERENCE_ROWS, RefineSettings, refine_labels
 
 
 def _named(text: str) -> tuple[str, str]:

@@ -21,17 +21,17 @@ from typing import Any
 
 import numpy as np
 
+from .errors import StsegInputError
 from .flow.recipe import resolve_recipe
-from .stages.linker import LinkedFrame
-from .pipeline import Segmenter, SequenceStats
-from .settings import InferenceSettings
-from .preprocess import resize_labels
-from .runtime import load_model
 from .output.folder import frames_to_folder
 from .output.layout import OutputOptions, object_id_maps
 from .output.sinks import CallbackSink, MemorySink
-from .errors import StsegInputError
+from .pipeline import Segmenter, SequenceStats
+from .preprocess import resize_labels
+from .runtime import load_model
+from .settings import InferenceSettings
 from .sources import sequences_from_inputs, with_frames
+from .stages.linker import LinkedFrame
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
 
 

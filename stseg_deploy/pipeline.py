@@ -17,18 +17,19 @@ import numpy as np
 from stseg_kernels import argmax_labels
 
 from .errors import StsegInputError
+from .io.background import prefetch
+from .output.sinks import FrameSink, MemorySink, drive
+from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
+from .runtime import SegmentationModel
 from .settings import InferenceSettings
+from .sources import SequenceSource
 from .stages.carry import TemporalCarry
 from .stages.foreground import ForegroundDecider
 from .stages.linker import LinkedFrame, StreamLinker
 from .stages.motionsplit import MotionSplitter
-from .io.background import prefetch
-from .preprocess import MAX_IMAGE_SIDE, WINDOW, resize_flow
 from .stages.refine import refine_labels
-from .runtime import SegmentationModel
-from .output.sinks import FrameSink, MemorySink, drive
-from .sources import SequenceSource
 from .stages.tta import run_flipped
+
 
 @dataclass
 class SequenceStats:

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import numpy as np
 
-from .io.datasplit import read_datasplit, resolve
 from .errors import StsegInputError
 from .flow.recipe import FlowRecipe
-from .io.flowio import read_flow
+from .io.datasplit import read_datasplit, resolve
 from .io.flowfiles import list_flow_files
+from .io.flowio import read_flow
 from .io.outdir import check_name
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-
 __all__ = [
     "DEFAULT_NOISE",
     "DEFAULT_OUTLIER_FRACTION",

@@ -13,8 +13,8 @@ from typing import Any
 import torch
 
 from stseg_deploy import __version__
-from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.errors import error_line
+from stseg_deploy.io.atomic import atomic_write
 
 from .config import PRE_PRESET_DEFAULTS
 from .model import UNet3D

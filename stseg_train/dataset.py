@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.errors import FlowFileError
+from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.io.flowio import check_flo_header, read_flow
 from stseg_deploy.io.masks import read_mask_png
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.flow.recipe import FlowRecipe
+from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.metadata import METADATA_KEY, TORCHSCRIPT_EXTRA_FILE, ModelInfo
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW
 

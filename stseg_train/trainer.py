@@ -30,7 +30,8 @@ from .config import TrainConfig
 from .dataset import FlowWindowDataset
 from .losses import total_loss
 from .model import UNet3D
-from .motion import basis as motion_basis, expansion as motion_expansion
+from .motion import basis as motion_basis
+from .motion import expansion as motion_expansion
 from .preflight import check_names, resolve_device
 from .pretrained import load_init_weights
 from .results_rows import window_rows

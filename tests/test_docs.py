@@ -48,8 +48,8 @@ def _help(command: str) -> str:
     from stseg_deploy.cli.eval import eval_main
     from stseg_deploy.cli.flow import flow_main
     from stseg_deploy.cli.infer import infer_main
-    from stseg_deploy.cli.viz import viz_main
     from stseg_deploy.cli.prepare import prepare_main
+    from stseg_deploy.cli.viz import viz_main
     from stseg_synth.cli import synth_main
     from stseg_train.cli import export_main, train_main
 

@@ -24,7 +24,7 @@ from numba import njit, prange
 
 from ._counting import pair_table, prefetch
 from ._hungarian import assign_max
-from ._remap import remap_frame, label_values
+from ._remap import label_values, remap_frame
 from ._validate import (
     check_cut_size,
     check_n_labels,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import click
 
-from .kit import CONTEXT, StsegCommand, fail, flow_recipe, parse_flow_scale, setup_logging
-from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
-from ..flow.recipe import METHODS as FLOW_METHODS
 from ..cluster.raykit import INSTALL_HINT, ClusterError, ray_session
 from ..datasets.prepare import default_workers
 from ..errors import StsegInputError
+from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
+from ..flow.recipe import METHODS as FLOW_METHODS
 from ..io.datasplit import SPLITS
+from .kit import CONTEXT, StsegCommand, fail, flow_recipe, parse_flow_scale, setup_logging
 
 
 @click.group(context_settings=CONTEXT)

@@ -30,10 +30,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 
 from ..errors import error_line
-from ..output.layout import OutputOptions
 from ..io.outdir import StsegOutputError
-from .raykit import DEFAULT_ATTEMPTS, ClusterError, check_probe, shared_probe
+from ..output.layout import OutputOptions
 from ..settings import InferenceSettings
+from .raykit import DEFAULT_ATTEMPTS, ClusterError, check_probe, shared_probe
 
 log = logging.getLogger(__name__)
 

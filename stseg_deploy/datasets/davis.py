@@ -14,8 +14,8 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from ..io.datasplit import SPLITS
 from ..errors import StsegInputError
+from ..io.datasplit import SPLITS
 from ..io.outdir import check_name
 
 log = logging.getLogger(__name__)

@@ -18,13 +18,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..io.datasplit import COLUMNS, write_datasplit
-from .davis import ListedSequence, image_size
 from ..errors import StsegInputError
-from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..flow.recipe import FlowRecipe
+from ..io.datasplit import COLUMNS, write_datasplit
+from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
 from ..io.videoio import frame_name
+from .davis import ListedSequence, image_size
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ import pandas as pd
 from ..errors import StsegInputError
 from ..io.datasplit import read_datasplit, resolve, split_path
 from ..io.masks import read_mask_png, read_object_png
-from ..preprocess import resize_labels
 from ..output.layout import SEQUENCE_FILE, marker_tool
+from ..preprocess import resize_labels
 
 
 def gt_from_folder(gt_dir: str | Path, sequence: str, frame_names: list[str]) -> list[Path | None]:

@@ -11,9 +11,6 @@ import math
 import os
 from pathlib import Path
 
-from .davis17 import export_davis17
-from .evaluation import SCORED, Evaluation, evaluate
-from .options import EvalOptions
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, stamp_of, write_marker
 from ..output.layout import (
     EVAL_FILES,
@@ -26,6 +23,9 @@ from ..output.layout import (
     SUMMARY_FILE,
     TOOL,
 )
+from .davis17 import export_davis17
+from .evaluation import SCORED, Evaluation, evaluate
+from .options import EvalOptions
 
 CSV_FILES = (SCORES_FILE, SUMMARY_FILE, OBJECTS_FILE)
 

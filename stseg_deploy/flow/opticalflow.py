@@ -25,11 +25,11 @@ import cv2
 import numpy as np
 
 from ..errors import StsegInputError
-from .recipe import DEFAULT_METHOD, check_flow_size, check_method
-from ..io.flowio import write_flow
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL
+from ..io.flowio import write_flow
 from ..io.outdir import OutputUnit, check_inputs_outside
 from ..io.videoio import FrameSource, frame_name, open_frame_source
+from .recipe import DEFAULT_METHOD, check_flow_size, check_method
 
 __all__ = [
     "DIS_PRESETS",

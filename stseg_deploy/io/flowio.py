@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write, write_npy
 from ..errors import FlowFileError
+from .atomic import atomic_write, write_npy
 
 FLO_MAGIC = 202021.25  # the float32 whose bytes spell "PIEH"
 _FLO_MAGIC_BYTES = b"PIEH"

@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 from PIL.PngImagePlugin import PngInfo
 
-from .atomic import atomic_write
 from ..errors import StsegInputError
+from .atomic import atomic_write
 
 
 def davis_palette(n: int = 256) -> np.ndarray:

@@ -38,8 +38,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from .atomic import atomic_write
 from ..errors import StsegInputError
+from .atomic import atomic_write
 
 log = logging.getLogger(__name__)
 

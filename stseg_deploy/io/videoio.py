@@ -24,8 +24,8 @@ from types import TracebackType
 import cv2
 import numpy as np
 
-from .atomic import default_file_mode
 from ..errors import StsegInputError
+from .atomic import default_file_mode
 from .flowfiles import natural_key
 
 __all__ = [

@@ -10,14 +10,14 @@ from pathlib import Path
 
 from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER
-from ..stages.linker import LinkedFrame
 from ..io.outdir import check_inputs_outside, check_name, file_sha256, read_marker
+from ..io.videoio import DEFAULT_FPS
 from ..pipeline import Segmenter, SequenceStats
 from ..settings import InferenceSettings
+from ..sources import Sequence
+from ..stages.linker import LinkedFrame
 from .layout import SEQUENCE_FILE, TOOL, OutputOptions, sequence_output_unit
 from .sinks import FolderSink, FrameSink, OverlaySink, drive
-from ..sources import Sequence
-from ..io.videoio import DEFAULT_FPS
 
 
 def sequence_inputs(sequence, frames: bool = True) -> list[Path]:

@@ -26,13 +26,21 @@ from pathlib import Path
 import numpy as np
 
 from ..io.atomic import write_npy
-from ..stages.linker import LinkedFrame
+from ..io.background import BackgroundWriter
 from ..io.masks import write_label_png, write_mask_png, write_object_png, write_png
 from ..io.npystream import NpyFrameWriter
-from ..io.background import BackgroundWriter
 from ..preprocess import resize_labels
+from ..stages.linker import LinkedFrame
 from .layout import (
-    FEATURES_DIR, FLOW_DIR, FOREGROUND_DIR, LABELS_FILE, OBJECTS_DIR, OVERLAY_DIR, OVERLAY_VIDEO, PROBA_DIR, object_id_maps,
+    FEATURES_DIR,
+    FLOW_DIR,
+    FOREGROUND_DIR,
+    LABELS_FILE,
+    OBJECTS_DIR,
+    OVERLAY_DIR,
+    OVERLAY_VIDEO,
+    PROBA_DIR,
+    object_id_maps,
 )
 
 

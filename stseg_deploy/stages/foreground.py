@@ -35,8 +35,8 @@ import numpy as np
 
 from stseg_kernels import frame_chunks
 
-from .linker import LinkedFrame
 from .base import StageSettings, option
+from .linker import LinkedFrame
 from .motionsplit import fit_motion, motion_basis, motion_residual, robust_fit
 
 # The residual's floor, as the motion split's defaults (SplitSettings.min_gain and

@@ -20,8 +20,8 @@ from stseg_deploy.metadata import ModelInfo
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels
 from stseg_kernels import argmax_labels
 
-from .measure import BenchRow, median_seconds, peak_memory
 from ..export_wrapper import example_input
+from .measure import BenchRow, median_seconds, peak_memory
 
 BASELINE = "plain loop (read, resize, upsample, PNG)"
 MODEL_FREE = "pipeline (model-free)"

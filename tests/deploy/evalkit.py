@@ -9,16 +9,15 @@ from pathlib import Path
 
 import pandas as pd
 from click.testing import CliRunner
-from fakes import FakeModel
-from fakes import write_frames, write_sequence
+from fakes import FakeModel, write_frames, write_sequence
 
 from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.io.masks import write_label_png, write_mask_png
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
-from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_folders
 
 GT_SIZE = (24, 32)  # a multiple of the model size, so nearest resizing is exact

@@ -13,11 +13,11 @@ from fakes import write_sequence as _write_sequence
 
 import stseg_deploy as st
 import stseg_deploy.api
-from stseg_deploy.stages.linker import DEFAULT_LINK
-from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_folders
+from stseg_deploy.stages.linker import DEFAULT_LINK
 from stseg_deploy.zoo import DEFAULT_MODEL
 
 
@@ -102,8 +102,8 @@ def test_the_result_gives_the_foreground_saves_and_draws(tmp_path: Path, monkeyp
     np.testing.assert_array_equal(ids, expected)
     np.testing.assert_array_equal(result.foreground, ids > 0)
     # save() writes what stseg-infer writes: the same folder, read back the same.
-    from stseg_deploy.output.layout import FOREGROUND_DIR, read_label_maps, record_objects
     from stseg_deploy.io.masks import read_mask_png
+    from stseg_deploy.output.layout import FOREGROUND_DIR, read_label_maps, record_objects
 
     folder = result.save(tmp_path / "out")
     maps, record = read_label_maps(folder)

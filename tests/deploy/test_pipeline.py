@@ -12,12 +12,11 @@ from fakes import write_sequence as _write_sequence
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.io.flowio import write_flow
 from stseg_deploy.output.folder import segment_to_folder
-from stseg_deploy.stages.linker import DEFAULT_LINK
-from stseg_deploy.settings import InferenceSettings
-from stseg_deploy.stages.linker import LinkSettings
-from stseg_deploy.stages.tta import TtaSettings
 from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_folders
+from stseg_deploy.stages.linker import DEFAULT_LINK, LinkSettings
+from stseg_deploy.stages.tta import TtaSettings
 from stseg_kernels import link_windows, unravel_windows
 
 
@@ -41,8 +40,8 @@ def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None
     """With the split, outputs have L + extra labels: the model's probabilities split per
     window (stseg_deploy.stages.motionsplit), then linked like any others."""
     from stseg_deploy.io.flowio import read_flow
-    from stseg_deploy.stages.motionsplit import MotionSplitter, SplitSettings
     from stseg_deploy.preprocess import flow_windows, resize_flow
+    from stseg_deploy.stages.motionsplit import MotionSplitter, SplitSettings
 
     paths = _write_sequence(tmp_path / "seq", 9)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
@@ -236,9 +235,9 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
     """--carry forward runs on the linked probabilities, in frame order, with the flow into
     each frame at model size: it holds the square's segment through its pause, follows the
     reference TemporalCarry frame for frame, and with weight 0 changes nothing."""
-    from stseg_deploy.stages.carry import CarrySettings, TemporalCarry
     from stseg_deploy.io.flowio import read_flow
     from stseg_deploy.preprocess import resize_flow
+    from stseg_deploy.stages.carry import CarrySettings, TemporalCarry
 
     paths = _pausing_square(tmp_path / "seq")
     (seq,) = sequences_from_folders([tmp_path / "seq"])

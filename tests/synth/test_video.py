@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from stseg_deploy.io.masks import read_mask_png, read_object_png
 from stseg_deploy.flow.opticalflow import FlowEstimator
+from stseg_deploy.io.masks import read_mask_png, read_object_png
 from stseg_deploy.io.videoio import open_frame_source
 from stseg_synth.video import MIN_RELATIVE_SPEED, RenderedVideo, render_video
 

@@ -15,7 +15,7 @@ def test_solver_bench_compares_every_solver_with_lbfgs(capsys) -> None:
     out = capsys.readouterr().out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line and not line.startswith(("#", "solver"))}
     assert set(rows) == {"lstsq", "irls(3)", "lbfgs(5)", "lbfgs-paper"}
-    for name, (_, ms, speed, objective, ratio) in rows.items():
+    for _, ms, speed, objective, ratio in rows.values():
         assert float(ms) > 0 and float(speed.rstrip("x")) > 0 and float(objective) > 0
         # The objective column, relative to L-BFGS's, is what the last column says.
         assert float(ratio) == pytest.approx(float(objective) / float(rows["lbfgs(5)"][3]), abs=2e-4)

@@ -11,12 +11,12 @@ from click.testing import CliRunner
 from interrupting import console_script, interrupt_after_first_step
 
 from stseg_deploy.preprocess import MAX_IMAGE_SIDE
-from stseg_train.checkpoint import load_checkpoint, save_checkpoint
+from stseg_synth.datasplit import write_synth_split
 from stseg_train.bench.cli import bench_main
+from stseg_train.checkpoint import load_checkpoint, save_checkpoint
 from stseg_train.cli import export_main, train_main
 from stseg_train.config import TrainConfig
 from stseg_train.model import UNet3D
-from stseg_synth.datasplit import write_synth_split
 from stseg_train.trainer import Trainer
 
 SIGINT_EXIT = 130  # 128 + SIGINT: what shells and schedulers expect from a Ctrl-C'd command
@@ -164,8 +164,8 @@ def test_export_of_a_truncated_checkpoint_is_one_whole_line(tmp_path: Path) -> N
 
 
 def test_commands_exit_130_on_keyboard_interrupt(tmp_path: Path, monkeypatch) -> None:
-    import stseg_train.export
     import stseg_synth.cli
+    import stseg_train.export
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from piecewise import piecewise_flow as shared_piecewise_flow
 
 from stseg_train.losses import (
     DEFAULT_REGULARISATION,
@@ -15,8 +16,6 @@ from stseg_train.losses import (
     temporal_regulariser_per_sample,
     total_loss,
 )
-from piecewise import piecewise_flow as shared_piecewise_flow
-
 from stseg_train.motion import basis as make_basis
 from stseg_train.solvers import fit_theta
 

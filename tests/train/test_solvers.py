@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-
 from piecewise import piecewise_flow as shared_piecewise_flow
 
 from stseg_train.motion import basis as make_basis

@@ -10,11 +10,11 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from stseg_synth.datasplit import write_synth_split
 from stseg_train.checkpoint import load_checkpoint, model_from_checkpoint
 from stseg_train.cli import train_main
 from stseg_train.config import TrainConfig
 from stseg_train.dataset import FlowWindowDataset
-from stseg_synth.datasplit import write_synth_split
 from stseg_train.trainer import Trainer
 
 

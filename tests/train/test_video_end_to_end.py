@@ -20,8 +20,8 @@ from stseg_deploy.cli.viz import viz_main
 from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.io.videoio import open_frame_source
 from stseg_synth.cli import synth_main
-from stseg_train.cli import export_main, train_main
 from stseg_synth.video import render_video
+from stseg_train.cli import export_main, train_main
 
 # Measured with this recipe: J = 0.84, 0.71, 0.81 on rendered videos of seeds 0, 1, 2. A model
 # that marks everything foreground scores the objects' area share, about 0.13, and the

@@ -15,9 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from fakes import FakeModel
-
 from evalkit import FRAMES, GT_SIZE, eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
+from fakes import FakeModel
 
 from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
@@ -26,6 +25,7 @@ from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.io.masks import davis_palette, read_label_png, write_mask_png
 from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.preprocess import resize_labels
+
 
 def test_exceptbiggest_and_cli_files(outputs: Path) -> None:
     labels, _ = read_sequence_output(outputs / "out" / "cat")

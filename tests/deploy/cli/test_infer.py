@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,16 +22,16 @@ from PIL import Image
 
 import stseg_deploy.output.folder
 import stseg_deploy.runtime
-from stseg_deploy.stages.carry import CarrySettings
 from stseg_deploy.cli.infer import infer_main
-from stseg_deploy.stages.foreground import ForegroundSettings
-from stseg_deploy.stages.motionsplit import SPLIT_FORM
 from stseg_deploy.io.outdir import OutputBusyError
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
-from stseg_deploy.stages.tta import TtaSettings
 from stseg_deploy.sources import sequences_from_folders
+from stseg_deploy.stages.carry import CarrySettings
+from stseg_deploy.stages.foreground import ForegroundSettings
+from stseg_deploy.stages.motionsplit import SPLIT_FORM
+from stseg_deploy.stages.tta import TtaSettings
 
 FAKES = Path(__file__).resolve().parents[1]  # tests/deploy, where fakes.py lives
 

@@ -7,14 +7,14 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from stseg_deploy.flow.recipe import FlowRecipe
 from stseg_deploy.cli.kit import (
     SIGINT_EXIT,
     command,
     fail,
-    parse_flow_scale,
     flow_recipe,
+    parse_flow_scale,
 )
+from stseg_deploy.flow.recipe import FlowRecipe
 
 
 @command()

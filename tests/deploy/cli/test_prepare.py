@@ -10,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-
 from davistree import SIZE, davis_tree
 
 from stseg_deploy.cli.prepare import prepare_main
-from stseg_deploy.io.datasplit import read_datasplit
 from stseg_deploy.eval.groundtruth import GroundTruth
+from stseg_deploy.io.datasplit import read_datasplit
 from stseg_deploy.io.flowio import read_flow, write_flow
 from stseg_deploy.sources import sequences_from_datasplit
+
 
 def _prepare(*args: str):
     return CliRunner().invoke(prepare_main, ["davis", *args, "--workers", "1"])

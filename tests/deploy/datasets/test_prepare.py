@@ -15,8 +15,8 @@ from stseg_deploy.datasets.davis import read_davis
 from stseg_deploy.datasets.prepare import (
     check_numbered,
     datasplit_rows,
-    prepared_flow,
     flows_up_to_date,
+    prepared_flow,
     user_flows,
     write_datasplits,
 )

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from evalkit import FRAMES, gt_from_label, read_summary, run_eval
 from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
-
-from evalkit import FRAMES, eval_marker, gt_from_label, read_summary, run_eval
 
 from stseg_deploy.cli.eval import eval_main
 from stseg_deploy.errors import StsegInputError
@@ -22,9 +21,9 @@ from stseg_deploy.eval.options import EvalOptions
 from stseg_deploy.io.masks import read_label_png, write_mask_png
 from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.output.layout import read_sequence_output
-from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_folders
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fakes import FakeModel
-
 from evalkit import FRAMES, gt_from_label, infer, infer_refined, object_gt, run_eval
+from fakes import FakeModel
 
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.eval.evaluation import evaluate
@@ -26,7 +25,6 @@ from stseg_deploy.output.layout import read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.sources import sequences_from_folders
-
 
 # -- EvalOptions ---------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.io.masks import VOID, read_object_png, write_mask_png
 from stseg_deploy.eval.multiobject import NO_SEGMENT, frame_object_j, match_objects, score_objects
+from stseg_deploy.io.masks import VOID, read_object_png, write_mask_png
 
 
 def _row(*values: int) -> np.ndarray:

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from evalkit import eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
 from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
-
-from evalkit import eval_marker, gt_from_label, infer, object_gt, read_summary, run_eval
 
 from stseg_deploy.errors import StsegInputError
 from stseg_deploy.output.folder import segment_to_folder

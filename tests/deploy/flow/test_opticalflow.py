@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from stseg_deploy.errors import StsegInputError
-from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.flow.opticalflow import (
     FlowEstimator,
     check_opencv,
@@ -24,6 +23,7 @@ from stseg_deploy.flow.opticalflow import (
     iter_flows,
     opencv_distributions,
 )
+from stseg_deploy.io.flowio import read_flow
 from stseg_deploy.io.videoio import FrameSource, VideoWriter
 
 SIZE = (96, 160)

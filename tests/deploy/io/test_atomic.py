@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.io.atomic import atomic_write, write_npy
 from stseg_deploy.errors import error_line
+from stseg_deploy.io.atomic import atomic_write, write_npy
 
 
 def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:

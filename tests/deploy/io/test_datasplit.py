@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
 from stseg_deploy.errors import DataSplitError
+from stseg_deploy.io.datasplit import read_datasplit, resolve, window_centres
 
 
 def _write(tmp_path: Path, text: str, split: str = "train") -> Path:

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from stseg_deploy.io import videoio
 from stseg_deploy.errors import StsegInputError
+from stseg_deploy.io import videoio
 from stseg_deploy.io.videoio import (
     DEFAULT_FPS,
     ImageFolderSource,

@@ -19,12 +19,12 @@ from PIL import Image
 from stseg_deploy.errors import FlowFileError
 from stseg_deploy.io.masks import read_label_png
 from stseg_deploy.output.folder import segment_to_folder
-from stseg_deploy.settings import InferenceSettings
+from stseg_deploy.output.layout import OutputOptions, read_sequence_output
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.preprocess import resize_labels
-from stseg_deploy.stages.refine import RefineSettings
-from stseg_deploy.output.layout import OutputOptions, read_sequence_output
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_datasplit, sequences_from_folders
+from stseg_deploy.stages.refine import RefineSettings
 
 FAKES = Path(__file__).resolve().parents[1]  # tests/deploy, where fakes.py lives
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stseg_deploy.output import layout as results
 from stseg_deploy.errors import StsegInputError
+from stseg_deploy.output import layout as results
 
 
 def test_scoring_and_drawing_an_output_never_load_the_inference_pipeline() -> None:

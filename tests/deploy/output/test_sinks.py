@@ -10,12 +10,12 @@ from fakes import FakeModel
 from fakes import write_sequence as _write_sequence
 from PIL import Image
 
-from stseg_deploy.viz.overlay import blend_labels
-from stseg_deploy.settings import InferenceSettings
-from stseg_deploy.pipeline import Segmenter
-from stseg_deploy.output.sinks import FrameSink, MemorySink, OverlaySink
 from stseg_deploy.flow.recipe import FlowRecipe
+from stseg_deploy.output.sinks import FrameSink, MemorySink, OverlaySink
+from stseg_deploy.pipeline import Segmenter
+from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import open_video_sequence, sequences_from_folders
+from stseg_deploy.viz.overlay import blend_labels
 
 
 class Recorder(FrameSink):
@@ -111,8 +111,8 @@ def test_overlay_of_a_video_blends_the_frames_read_for_the_flow(tmp_path: Path, 
 
 
 def test_frame_masks_are_the_refined_labels_when_there_are_some() -> None:
-    from stseg_deploy.stages.linker import LinkedFrame
     from stseg_deploy.output.sinks import frame_masks
+    from stseg_deploy.stages.linker import LinkedFrame
 
     labels = np.array([[0, 1], [2, 3]], dtype=np.uint8)
     refined = np.arange(24, dtype=np.uint8).reshape(4, 6) % 4

@@ -110,14 +110,12 @@ def test_the_pipeline_decides_on_each_frames_own_flow(tmp_path) -> None:
     hand with each linked frame and the flow from that frame to the next."""
     from fakes import FakeModel
 
-    from stseg_deploy.io.flowio import read_flow
-    from stseg_deploy.settings import InferenceSettings
+    from stseg_deploy.io.flowio import read_flow, write_flow
+    from stseg_deploy.output.sinks import MemorySink
     from stseg_deploy.pipeline import Segmenter
     from stseg_deploy.preprocess import resize_flow
-    from stseg_deploy.output.sinks import MemorySink
+    from stseg_deploy.settings import InferenceSettings
     from stseg_deploy.sources import sequences_from_folders
-
-    from stseg_deploy.io.flowio import write_flow
 
     rng = np.random.default_rng(4)
     (tmp_path / "walk").mkdir()
