@@ -3,8 +3,10 @@ mode, whose other fields are its parameters, and whose fields name the flat opti
 from (``stseg-infer --guided-radius``, ``segment(guided_radius=...)``).
 
 A stage's settings are recorded in sequence.json as ``{MODE_KEY: mode}`` plus, when the stage
-runs, ``{PARAMS_KEY: {parameter: value}}``: the format outputs have had since the stages
-existed, so older outputs read the same. Adding a parameter to a stage is one field here in its
+runs and has parameters, ``{PARAMS_KEY: {parameter: value}}`` (linking's parameter, the cut
+size, sits beside its mode instead: ``FLAT_PARAMS``): the format outputs have had since the
+stages existed, so older outputs read the same. Every field is recorded, so a new parameter
+cannot be left out of what ``--skip-done`` and stseg-eval compare. Adding a parameter to a stage is one field here in its
 settings class (with ``option(...)`` naming its flag) and one click option.
 """
 
@@ -28,7 +30,8 @@ class StageSettings:
     each with :func:`option`, and set the class constants below."""
 
     MODE_KEY: ClassVar[str]  # sequence.json's key of the mode, e.g. "tta"
-    PARAMS_KEY: ClassVar[str | None] = None  # its key of the parameters while the stage runs
+    PARAMS_KEY: ClassVar[str]  # its key of the parameters while the stage runs
+    FLAT_PARAMS: ClassVar[bool] = False  # parameters beside the mode, recorded whatever the mode
     MODES: ClassVar[tuple[str, ...]]
 
     mode: str  # each stage redeclares it, with its default and flag
@@ -53,7 +56,9 @@ class StageSettings:
             if f.name == "mode":
                 continue
             value = getattr(self, f.name)
-            if isinstance(f.default, float) and not isinstance(value, bool):
+            if value is None:
+                pass
+            elif isinstance(f.default, float) and not isinstance(value, bool):
                 value = float(value)
             elif isinstance(f.default, int) and not isinstance(f.default, bool):
                 value = int(value)
@@ -63,8 +68,11 @@ class StageSettings:
     def record(self) -> dict[str, Any]:
         """This stage's part of sequence.json's settings."""
         out: dict[str, Any] = {self.MODE_KEY: self.mode}
-        if self.on and self.PARAMS_KEY is not None:
-            out[self.PARAMS_KEY] = self.params()
+        params = self.params()
+        if self.FLAT_PARAMS:
+            out.update(params)
+        elif self.on and params:
+            out[self.PARAMS_KEY] = params
         return out
 
     @classmethod
@@ -72,12 +80,19 @@ class StageSettings:
         """The settings a sequence.json ``settings`` dict records; a stage it does not name
         (an output written before the stage existed) did not run. Parameters it does not
         name take today's defaults. Raises ValueError for values out of range."""
-        mode = settings.get(cls.MODE_KEY, OFF)
-        params = (settings.get(cls.PARAMS_KEY) or {}) if cls.PARAMS_KEY is not None and mode != OFF else {}
+        mode = settings.get(cls.MODE_KEY, OFF if OFF in cls.MODES else cls._default_mode())
+        if cls.FLAT_PARAMS:
+            params = settings
+        else:
+            params = (settings.get(cls.PARAMS_KEY) or {}) if mode != OFF else {}
         if not isinstance(params, dict):
             raise ValueError(f"settings.{cls.PARAMS_KEY} must be an object, got {params!r}")
         names = {f.name for f in fields(cls)} - {"mode"}
         return cls(mode=mode, **{k: v for k, v in params.items() if k in names})
+
+    @classmethod
+    def _default_mode(cls) -> str:
+        return next(f.default for f in fields(cls) if f.name == "mode")
 
     @classmethod
     def options(cls) -> dict[str, str]:
@@ -97,6 +112,6 @@ class StageSettings:
     def describe(self) -> str:
         """The mode and, while the stage runs, its parameters, in a few words:
         ``guided(radius=48.0, eps=3e-05, subsample=4)``."""
-        if not self.on or self.PARAMS_KEY is None:
+        if not (self.on or self.FLAT_PARAMS) or not self.params():
             return self.mode
         return self.mode + "(" + ", ".join(f"{k}={v}" for k, v in self.params().items()) + ")"

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -33,6 +32,8 @@ class LinkSettings(StageSettings):
     ``link`` and ``cut_size``."""
 
     MODE_KEY = "link"
+    PARAMS_KEY = "link_settings"  # unused: the cut size is recorded beside the mode
+    FLAT_PARAMS = True
     MODES = LINK_METHODS
 
     mode: str = option("link", DEFAULT_LINK)
@@ -45,19 +46,6 @@ class LinkSettings(StageSettings):
     @property
     def on(self) -> bool:
         return True  # linking always runs
-
-    def params(self) -> dict[str, Any]:
-        return {"cut_size": self.cut_size}
-
-    def record(self) -> dict[str, Any]:
-        return {"cut_size": self.cut_size, "link": self.mode}
-
-    @classmethod
-    def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
-        return cls(mode=settings.get("link", DEFAULT_LINK), cut_size=settings.get("cut_size", DEFAULT_CUT_SIZE))
-
-    def describe(self) -> str:
-        return f"{self.mode}(cut_size={self.cut_size})"
 
 
 @dataclass

@@ -99,17 +99,13 @@ class SplitSettings(StageSettings):
         if self.form not in (1, SPLIT_FORM):
             raise ValueError(f"split form must be 1 or {SPLIT_FORM}, got {self.form!r}")
 
-    def params(self) -> dict[str, Any]:
-        # Recorded as the outputs always had them: the settings, then the form.
-        return {"extra": self.extra, "min_area": self.min_area, "min_gain": self.min_gain,
-                "min_residual": self.min_residual, "form": self.form}
-
     @classmethod
     def from_record(cls, settings: dict[str, Any]) -> SplitSettings:
-        # Outputs of the first form recorded none.
+        # Outputs of the first form recorded no form; those from before the residual floor
+        # existed recorded no min_residual, and ran without one.
         params = settings.get(cls.PARAMS_KEY)
-        if settings.get(cls.MODE_KEY) == "motion" and isinstance(params, dict) and "form" not in params:
-            settings = {**settings, cls.PARAMS_KEY: {**params, "form": 1}}
+        if settings.get(cls.MODE_KEY) == "motion" and isinstance(params, dict):
+            settings = {**settings, cls.PARAMS_KEY: {"form": 1, "min_residual": 0.0, **params}}
         return super().from_record(settings)
 
 

@@ -31,6 +31,7 @@ class TtaSettings(StageSettings):
     predictions are averaged, segments aligned) or "none"."""
 
     MODE_KEY = "tta"
+    PARAMS_KEY = "flip"  # for parameters the flip may gain; it has none yet, so records hold only the mode
     MODES = ("none", "flip")
 
     mode: str = option("tta", "flip")

@@ -104,8 +104,9 @@ def bench_model_free(
             folder = Path(tmp) / f"flows{n}" / "seq"
             files = write_flow_files(folder, n, original_size)
             # Without the stages: their cost is timed with a model, in bench_pipeline.
-            bare = InferenceSettings.from_options(cut_size=10, tta="none", refine="none", motion_split="none", foreground="none")
-            segmenter = Segmenter(model, bare, batch_size=batch, image_size=size)
+            # As before the settings object: the foreground decision at its default (on).
+            settings = InferenceSettings.from_options(cut_size=10, tta="none", refine="none", motion_split="none")
+            segmenter = Segmenter(model, settings, batch_size=batch, image_size=size)
             (sequence,) = sequences_from_folders([folder])
             with peak_memory("cpu") as base_peak:
                 base_s = median_seconds(lambda: plain_loop(files, labels, size, Path(tmp) / "plain"), repeats, 1, lambda: None)

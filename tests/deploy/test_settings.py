@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import fields, replace
+from dataclasses import dataclass, fields, replace
 
 import pytest
 
@@ -121,3 +121,25 @@ def test_settings_are_frozen_and_keyword_only() -> None:
     with pytest.raises(AttributeError):
         settings.tta.mode = "none"  # type: ignore[misc]
     assert [f.name for f in fields(InferenceSettings)] == ["tta", "split", "link", "carry", "refine", "foreground"]
+
+
+@pytest.mark.parametrize("stage_cls", [TtaSettings, SplitSettings, LinkSettings, CarrySettings, RefineSettings, ForegroundSettings])
+def test_a_parameter_added_to_any_stage_is_recorded_and_read_back(stage_cls) -> None:
+    """What docs/inference-stages.md promises: a new field is the whole edit. No stage may
+    write its record by hand and drop it (--skip-done and stseg-eval would then take two
+    settings for one)."""
+    from stseg_deploy.stages.base import option
+
+    namespace = {"__annotations__": {"knob": int}, "knob": option("new_knob", 3)}
+    grown = dataclass(frozen=True, kw_only=True)(type("Grown", (stage_cls,), namespace))
+    running = next(mode for mode in stage_cls.MODES if mode not in ("none", "auto"))
+    three, four = grown(mode=running, knob=3), grown(mode=running, knob=4)
+    assert three.record() != four.record() and three.describe() != four.describe()
+    assert grown.from_record(four.record()) == four
+    assert grown.options()["new_knob"] == "knob" and grown.option_defaults()["new_knob"] == 3
+
+
+def test_older_split_records_read_as_what_ran() -> None:
+    # The first split recorded no form; before the residual floor, no min_residual (none ran).
+    old = SplitSettings.from_record({"split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1}})
+    assert (old.form, old.min_residual) == (1, 0.0)
