@@ -26,20 +26,22 @@ def prepare_main() -> None:
 @click.argument("root", type=click.Path(exists=True, file_okay=False))
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for DAVIS2016_<split>.csv and Flows/<res>/<seq>/NNNNN.flo.")
 @click.option("--resolution", default="480p", help="Which ROOT/ImageSets/<res>, JPEGImages/<res>, Annotations/<res> to use.")
+@click.option("--year", type=click.Choice(["2016", "2017"]), default="2016", help="DAVIS edition. 2016: ImageSets/<res>/<split>.txt list frames, masks 0/255; 2017: ImageSets/2017/<split>.txt list sequences, masks are object ids (stseg-eval --objects).")
 @click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow engine (OpenCV; deepflow needs opencv-contrib-python-headless, stseg's dependency).")
 @click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --flow-scale).")
 @click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the frames' size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows (half of 480p), smaller ones as they are.  [default: auto]")
 @click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/NNNNN.<flo|npy|png>, named after the frames (no flow is computed).")
 @click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel.")
-@click.option("--name", default="DAVIS2016", help="DataSplit name: OUT/<name>_<split>.csv.")
+@click.option("--name", default=None, help="DataSplit name: OUT/<name>_<split>.csv.  [default: DAVIS<year>]")
 @click.option("--split", "only_splits", multiple=True, type=click.Choice(SPLITS), help="Only this split (repeat for several): flows for its sequences and its CSV, nothing else.  [default: every split ROOT/ImageSets/<res> lists]")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Compute flows on a Ray cluster, one sequence per CPU (instead of --workers): 'local', 'auto' or a cluster address, as for stseg-infer. OUT and ROOT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, flows_root, workers, name, only_splits, ray_address, verbose) -> None:
-    """Flows and DataSplits for a DAVIS dataset in its own layout under ROOT.
+def davis_main(root, out_dir, resolution, year, flow_method, flow_size, flow_scale, flows_root, workers, name, only_splits, ray_address, verbose) -> None:
+    """Flows and DataSplits for a DAVIS dataset (2016 or 2017) in its own layout under ROOT.
 
     Writes OUT/<name>_<split>.csv for each of train.txt, val.txt, test.txt in
-    ROOT/ImageSets/<res> (Flow relative to OUT; Image and GtMask absolute, into ROOT) and the
+    ROOT/ImageSets/<res> (2017: ROOT/ImageSets/2017) (Flow relative to OUT; Image and GtMask
+    absolute, into ROOT) and the
     forward flows under OUT/Flows/<res>/<seq>/. Flows that are complete and were made with the
     same settings are kept. If any sequence fails, the failures are named, no CSV is written
     and the exit status is 1."""
@@ -61,18 +63,20 @@ def davis_main(root, out_dir, resolution, flow_method, flow_size, flow_scale, fl
     out = Path(out_dir)
     started = time.perf_counter()
     try:
-        splits = read_davis(root, resolution)
+        year = int(year)
+        name = name or f"DAVIS{year}"
+        splits = read_davis(root, resolution, year)
         missing = [split for split in only_splits if split not in splits]
         if missing:
-            raise StsegInputError(
-                f"{root}: ImageSets/{resolution} lists no {', '.join(missing)} split (it has {', '.join(splits) or 'none'})"
-            )
+            listed = "ImageSets/2017" if year == 2017 else f"ImageSets/{resolution}"
+            raise StsegInputError(f"{root}: {listed} lists no {', '.join(missing)} split (it has {', '.join(splits) or 'none'})")
     except (OSError, ValueError) as exc:
         fail(exc)
     if only_splits:
         splits = {split: listed for split, listed in splits.items() if split in only_splits}
     settings = {
         "dataset": "davis", "root": str(Path(root).resolve()), "resolution": resolution,
+        **({"year": year} if year != 2016 else {}),  # folders prepared before --year existed are 2016's
         "flows": str(Path(flows_root).resolve()) if flows_root else None,
         "flow_method": None if flows_root else recipe.method,
         "flow_size": None if flows_root or recipe.size is None else list(recipe.size),

@@ -1,9 +1,16 @@
 """The DAVIS dataset in its own layout, read and checked before any work is done.
 
-``ROOT/JPEGImages/<res>/<seq>/NNNNN.jpg`` frames, ``ROOT/Annotations/<res>/<seq>/NNNNN.png``
-masks and ``ROOT/ImageSets/<res>/<split>.txt`` listings, one frame per line:
-``/JPEGImages/480p/bear/00000.jpg /Annotations/480p/bear/00000.png`` (the mask may be absent,
-as in test listings).
+Both editions keep ``ROOT/JPEGImages/<res>/<seq>/NNNNN.jpg`` frames and
+``ROOT/Annotations/<res>/<seq>/NNNNN.png`` masks; they list their splits differently:
+
+- DAVIS-2016: ``ROOT/ImageSets/<res>/<split>.txt``, one frame per line:
+  ``/JPEGImages/480p/bear/00000.jpg /Annotations/480p/bear/00000.png`` (the mask may be
+  absent, as in test listings); masks are 0/255.
+- DAVIS-2017: ``ROOT/ImageSets/2017/<split>.txt``, one sequence name per line; a sequence's
+  frames are the JPEGs of its folder, in name order, and each frame's mask is the PNG of the
+  same name where there is one (test-dev annotates only the first frame). Masks are indexed
+  PNGs whose palette index is the object id (0 background, 255 void), which stseg-eval
+  ``--objects`` reads as they are.
 """
 
 from __future__ import annotations
@@ -97,26 +104,81 @@ def _check_sizes(sequence: ListedSequence) -> None:
             )
 
 
-def read_davis(root: str | Path, resolution: str = "480p") -> dict[str, list[ListedSequence]]:
-    """Every split (train, val, test) that ``ROOT/ImageSets/<resolution>`` lists.
+YEARS = (2016, 2017)
+
+
+def read_davis(root: str | Path, resolution: str = "480p", year: int = 2016) -> dict[str, list[ListedSequence]]:
+    """Every split (train, val, test) that ``ROOT/ImageSets/<resolution>`` (DAVIS-2016) or
+    ``ROOT/ImageSets/2017`` (DAVIS-2017) lists.
 
     Other ``.txt`` files there are logged and skipped. Raises StsegInputError when the
-    folder is missing (naming the resolutions that exist) or lists none of the splits.
+    folder is missing (naming what exists) or lists none of the splits, and, naming the
+    file, for whatever :func:`read_listing` or :func:`read_sequence_listing` refuses.
     """
+    if year not in YEARS:
+        raise ValueError(f"year must be one of {YEARS}, got {year!r}")
     root = Path(root)
+    if year == 2017:
+        return _read_splits(root, root / "ImageSets" / "2017", lambda listing: read_sequence_listing(root, resolution, listing))
     sets = root / "ImageSets" / resolution
     if not sets.is_dir():
         found = sorted(p.name for p in (root / "ImageSets").iterdir() if p.is_dir()) if (root / "ImageSets").is_dir() else []
         raise StsegInputError(
             f"{sets}: no such folder; is {root} a DAVIS dataset? "
-            + (f"ImageSets has {', '.join(found)} (use --resolution)" if found else "it has no ImageSets folder")
+            + (f"ImageSets has {', '.join(found)} (use --resolution" + (", or --year 2017 for DAVIS-2017's listings)" if "2017" in found else ")")
+               if found else "it has no ImageSets folder")
         )
+    return _read_splits(root, sets, lambda listing: read_listing(root, listing))
+
+
+def _read_splits(root: Path, sets: Path, read) -> dict[str, list[ListedSequence]]:
+    if not sets.is_dir():
+        raise StsegInputError(f"{sets}: no such folder; is {root} a DAVIS-2017 dataset (ImageSets/2017/<split>.txt)?")
     splits: dict[str, list[ListedSequence]] = {}
     for listing in sorted(sets.glob("*.txt")):
         if listing.stem not in SPLITS:
             log.warning("%s: not one of the splits %s; skipped", listing, ", ".join(SPLITS))
             continue
-        splits[listing.stem] = read_listing(root, listing)
+        splits[listing.stem] = read(listing)
     if not splits:
         raise StsegInputError(f"{sets}: none of {', '.join(s + '.txt' for s in SPLITS)} found")
     return splits
+
+
+def read_sequence_listing(root: Path, resolution: str, listing: Path) -> list[ListedSequence]:
+    """The sequences of a DAVIS-2017 ImageSets file (one name per line), each with the JPEG
+    frames of ``JPEGImages/<resolution>/<name>/`` in name order and, per frame, the PNG of the
+    same name in ``Annotations/<resolution>/<name>/`` where there is one.
+
+    Raises StsegInputError naming the line for a bad or repeated name, a sequence without a
+    frame folder or without frames, and naming the file for a mask whose size differs from
+    its frame's.
+    """
+    sequences: list[ListedSequence] = []
+    seen: set[str] = set()
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        name = line.strip()
+        if not name:
+            continue
+        where = f"{listing}, line {number}"
+        check_name(name, where)
+        if name in seen:
+            raise StsegInputError(f"{where}: sequence {name!r} is listed twice")
+        seen.add(name)
+        folder = root / "JPEGImages" / resolution / name
+        if not folder.is_dir():
+            raise StsegInputError(f"{where}: {folder}: no frame folder for sequence {name!r} (is --resolution right?)")
+        images = sorted(folder.glob("*.jpg"))
+        if not images:
+            raise StsegInputError(f"{where}: {folder}: no .jpg frames")
+        masks = root / "Annotations" / resolution / name
+        frames = []
+        for image in images:
+            mask = masks / f"{image.stem}.png"
+            frames.append(ListedFrame(image.stem, image, mask if mask.is_file() else None))
+        sequences.append(ListedSequence(name, tuple(frames)))
+    if not sequences:
+        raise StsegInputError(f"{listing}: lists no sequences")
+    for sequence in sequences:
+        _check_sizes(sequence)
+    return sequences

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from davistree import SIZE, davis_tree
+from davistree import SIZE, davis2017_tree, davis_tree
 
 from stseg_deploy.cli.prepare import prepare_main
 from stseg_deploy.eval.groundtruth import GroundTruth
@@ -139,3 +139,21 @@ def test_a_csv_of_the_users_is_never_overwritten(tmp_path: Path) -> None:
     result = _prepare(str(root), "--out", str(tmp_path / "prep"))
     assert result.exit_code == 1 and "DAVIS2016_val.csv: exists and was not written by stseg-prepare" in result.output
     assert (tmp_path / "prep" / "DAVIS2016_val.csv").read_text() == "mine"
+
+
+def test_davis2017_gives_datasplits_whose_masks_are_object_ids(tmp_path: Path) -> None:
+    from stseg_deploy.eval.groundtruth import read_gt_objects
+
+    root = davis2017_tree(tmp_path / "D17", {"train": {"dogs": 4}, "val": {"cows": 3}})
+    out = tmp_path / "prep"
+    result = _prepare(str(root), "--out", str(out), "--year", "2017", "--flow-method", "dis")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.csv")) == ["DAVIS2017_train.csv", "DAVIS2017_val.csv"]
+    val = pd.read_csv(out / "DAVIS2017_val.csv")
+    assert list(val["Sequence"]) == ["cows", "cows"] and val.loc[0, "Flow"] == "Flows/480p/cows/00000.flo"
+    ids = read_gt_objects(Path(val.loc[1, "GtMask"]), SIZE)
+    assert set(np.unique(ids)) == {0, 1, 2}
+    assert json.loads((out / "stseg-prepare.json").read_text())["year"] == 2017
+    # The 2016 reader does not read this layout, and says where it looked.
+    result = _prepare(str(root), "--out", str(tmp_path / "p16"))
+    assert result.exit_code == 1 and "ImageSets/480p: no such folder" in result.output and "--year 2017" in result.output

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from davistree import SIZE, davis_tree
+from davistree import SIZE, davis2017_tree, davis_tree
 from PIL import Image
 
 from stseg_deploy.datasets.davis import image_size, read_davis
@@ -82,3 +82,41 @@ def test_missing_files_and_wrong_sizes_name_the_file(tmp_path: Path) -> None:
     (root / "JPEGImages" / "480p" / "a" / "00000.jpg").write_bytes(b"not a jpeg")
     with pytest.raises(StsegInputError, match=r"00000.jpg: not a readable image"):
         read_davis(root)
+
+
+def test_davis2017_lists_sequences_and_takes_their_frames_and_masks(tmp_path: Path) -> None:
+    root = davis2017_tree(tmp_path / "D17", {"train": {"dogs": 4, "bike": 3}, "val": {"cows": 5}})
+    (root / "ImageSets" / "2017" / "test-dev.txt").write_text("cows\n")  # another edition's listing: skipped
+    splits = read_davis(root, year=2017)
+    assert list(splits) == ["train", "val"]
+    assert [s.name for s in splits["train"]] == ["dogs", "bike"]  # listing order, not name order
+    (cows,) = splits["val"]
+    assert [f.name for f in cows.frames] == ["00000", "00001", "00002", "00003", "00004"]
+    ids = np.asarray(Image.open(cows.frames[2].mask))
+    assert set(np.unique(ids)) == {0, 1, 2}  # object ids as they are
+    assert not (root / "ImageSets" / "480p").exists()  # 2016's listings are not needed
+
+
+def test_davis2017_frames_without_a_mask_have_none(tmp_path: Path) -> None:
+    root = davis2017_tree(tmp_path / "D17", {"test": {"gold": 4}}, annotated=1)
+    (gold,) = read_davis(root, year=2017)["test"]
+    assert gold.frames[0].mask is not None and all(f.mask is None for f in gold.frames[1:])
+
+
+def test_davis2017_errors_name_the_line_or_file(tmp_path: Path) -> None:
+    root = davis2017_tree(tmp_path / "D17", {"val": {"cows": 3}})
+    listing = root / "ImageSets" / "2017" / "val.txt"
+    listing.write_text("cows\ncows\n")
+    with pytest.raises(StsegInputError, match=r"val.txt, line 2: sequence 'cows' is listed twice"):
+        read_davis(root, year=2017)
+    listing.write_text("cows\nhorse\n")
+    with pytest.raises(StsegInputError, match=r"val.txt, line 2: .*JPEGImages/480p/horse: no frame folder"):
+        read_davis(root, year=2017)
+    listing.write_text("cows\n")
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "Annotations" / "480p" / "cows" / "00001.png")
+    with pytest.raises(StsegInputError, match=r"cows/00001.png: mask is 8x8 but the frames of 'cows' are 48x32"):
+        read_davis(root, year=2017)
+    with pytest.raises(StsegInputError, match=r"ImageSets/2017: no such folder"):
+        read_davis(tmp_path / "empty", year=2017)
+    with pytest.raises(ValueError, match="year must be one of"):
+        read_davis(root, year=2018)
