@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..eval.evaluation import SAME_CUT
+from ..eval.options import SAME_CUT
 from .kit import command, cut_size_option, fail
 
 

@@ -118,28 +118,22 @@ def read_davis(root: str | Path, resolution: str = "480p", year: int = 2016) -> 
     if year not in YEARS:
         raise ValueError(f"year must be one of {YEARS}, got {year!r}")
     root = Path(root)
-    if year == 2017:
-        return _read_splits(root, root / "ImageSets" / "2017", lambda listing: read_sequence_listing(root, resolution, listing))
-    sets = root / "ImageSets" / resolution
+    sets = root / "ImageSets" / ("2017" if year == 2017 else resolution)
     if not sets.is_dir():
         found = sorted(p.name for p in (root / "ImageSets").iterdir() if p.is_dir()) if (root / "ImageSets").is_dir() else []
-        raise StsegInputError(
-            f"{sets}: no such folder; is {root} a DAVIS dataset? "
-            + (f"ImageSets has {', '.join(found)} (use --resolution" + (", or --year 2017 for DAVIS-2017's listings)" if "2017" in found else ")")
-               if found else "it has no ImageSets folder")
-        )
-    return _read_splits(root, sets, lambda listing: read_listing(root, listing))
-
-
-def _read_splits(root: Path, sets: Path, read) -> dict[str, list[ListedSequence]]:
-    if not sets.is_dir():
-        raise StsegInputError(f"{sets}: no such folder; is {root} a DAVIS-2017 dataset (ImageSets/2017/<split>.txt)?")
+        if year == 2017:
+            hint = "DAVIS-2017 lists its splits in ImageSets/2017/<split>.txt"
+        elif found:
+            hint = f"ImageSets has {', '.join(found)} (use --resolution" + (", or --year 2017 for DAVIS-2017's listings)" if "2017" in found else ")")
+        else:
+            hint = "it has no ImageSets folder"
+        raise StsegInputError(f"{sets}: no such folder; is {root} a DAVIS dataset? {hint}")
     splits: dict[str, list[ListedSequence]] = {}
     for listing in sorted(sets.glob("*.txt")):
         if listing.stem not in SPLITS:
             log.warning("%s: not one of the splits %s; skipped", listing, ", ".join(SPLITS))
             continue
-        splits[listing.stem] = read(listing)
+        splits[listing.stem] = read_sequence_listing(root, resolution, listing) if year == 2017 else read_listing(root, listing)
     if not splits:
         raise StsegInputError(f"{sets}: none of {', '.join(s + '.txt' for s in SPLITS)} found")
     return splits

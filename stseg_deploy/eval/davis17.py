@@ -15,7 +15,7 @@ from ..output.layout import TOOL, read_segment_maps, scan_outputs
 from ..preprocess import resize_labels
 from .evaluation import check_one_model
 from .groundtruth import GroundTruth, size_error
-from .options import DAVIS17_MODES, EvalOptions  # noqa: F401  (DAVIS17_MODES: moved to .options, still importable here)
+from .options import EvalOptions
 
 DAVIS17_TOOL = "stseg-davis17"
 DAVIS17_MARKER = "davis17.json"

@@ -45,10 +45,7 @@ from .binarise import binarise_exceptbiggest, binarise_fair
 from .davis_measures import boundary_f, region_similarity, statistics
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
 from .multiobject import NO_SEGMENT, score_objects
-from .options import PROTOCOLS, SAME_CUT, EvalOptions  # noqa: F401
-
-# PROTOCOLS and SAME_CUT moved to .options; they are still imported from here (stseg-viz, the
-# contact sheet), and EvalOptions too, beside the functions that take it.
+from .options import SAME_CUT, EvalOptions
 
 log = logging.getLogger(__name__)
 

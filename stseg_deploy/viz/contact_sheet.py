@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 
 from ..eval.binarise import binarise_exceptbiggest
-from ..eval.evaluation import SAME_CUT, resolve_cut_size
+from ..eval.evaluation import resolve_cut_size
 from ..eval.groundtruth import gt_from_folder
+from ..eval.options import SAME_CUT
 from ..io.masks import label_palette, read_label_png, read_mask_png
 from ..io.outdir import StsegOutputError
 from ..output.layout import CONTACT_SHEET, object_id_maps, read_segment_maps, record_objects
