@@ -267,7 +267,7 @@ def _frame_size(group, base_dir: str | Path | None, csv_name: str) -> tuple[int,
     A listed image that cannot be read is an error rather than a silent fall-back to the
     flow size: the masks would come out on another grid than the user's frames.
     """
-    from .datasets.davis import image_size
+    from .datasets.listing import image_size
 
     first = group["Image"].iloc[0]
     if not isinstance(first, str):
@@ -293,7 +293,7 @@ def with_frames(sequence: Sequence, frames_dir: str | Path, single: bool) -> Seq
     ``NAME.flo`` the image ``NAME.<jpg|png|...>`` in ``frames_dir/<sequence>/``, or directly
     in ``frames_dir`` when ``single`` (one input) and it holds images. Every flow frame needs
     its image: a missing one is an error naming the file looked for."""
-    from .datasets.davis import image_size
+    from .datasets.listing import image_size
     from .io.videoio import IMAGE_SUFFIXES
 
     root = Path(frames_dir)

@@ -16,46 +16,14 @@ Both editions keep ``ROOT/JPEGImages/<res>/<seq>/NNNNN.jpg`` frames and
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
-
-from PIL import Image, UnidentifiedImageError
 
 from ..errors import StsegInputError
 from ..io.datasplit import SPLITS
 from ..io.outdir import check_name
+from .listing import ListedFrame, ListedSequence, check_sizes
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ListedFrame:
-    """One line of a listing: the frame's name (file stem), its image and its mask (or None)."""
-
-    name: str
-    image: Path
-    mask: Path | None
-
-
-@dataclass(frozen=True)
-class ListedSequence:
-    """A sequence of a split: its name, its frames in listing order, and their folder."""
-
-    name: str
-    frames: tuple[ListedFrame, ...]
-
-    @property
-    def folder(self) -> Path:
-        return self.frames[0].image.parent
-
-
-def image_size(path: Path) -> tuple[int, int]:
-    """(H, W) from the file's header (no decoding); StsegInputError naming it when unreadable."""
-    try:
-        with Image.open(path) as image:
-            return image.height, image.width
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        raise StsegInputError(f"{path}: not a readable image ({exc})") from exc
 
 
 def read_listing(root: Path, listing: Path) -> list[ListedSequence]:
@@ -90,18 +58,8 @@ def read_listing(root: Path, listing: Path) -> list[ListedSequence]:
         raise StsegInputError(f"{listing}: lists no frames")
     sequences = [ListedSequence(name, tuple(frames[name])) for name in order]
     for sequence in sequences:
-        _check_sizes(sequence)
+        check_sizes(sequence)
     return sequences
-
-
-def _check_sizes(sequence: ListedSequence) -> None:
-    size = image_size(sequence.frames[0].image)
-    for frame in sequence.frames:
-        if frame.mask is not None and (mask_size := image_size(frame.mask)) != size:
-            raise StsegInputError(
-                f"{frame.mask}: mask is {mask_size[1]}x{mask_size[0]} but the frames of {sequence.name!r} "
-                f"are {size[1]}x{size[0]} (width x height)"
-            )
 
 
 YEARS = (2016, 2017)
@@ -174,5 +132,5 @@ def read_sequence_listing(root: Path, resolution: str, listing: Path) -> list[Li
     if not sequences:
         raise StsegInputError(f"{listing}: lists no sequences")
     for sequence in sequences:
-        _check_sizes(sequence)
+        check_sizes(sequence)
     return sequences

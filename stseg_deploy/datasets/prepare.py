@@ -23,8 +23,8 @@ from ..flow.recipe import FlowRecipe
 from ..io.datasplit import COLUMNS, write_datasplit
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
-from ..io.videoio import frame_name
-from .davis import ListedSequence, image_size
+from ..io.videoio import ImageListSource
+from .listing import ListedSequence, image_size
 
 log = logging.getLogger(__name__)
 
@@ -34,32 +34,32 @@ PREPARE_MARKER = "stseg-prepare.json"
 SHARED_SETTINGS = ("dataset", "root", "resolution", "flows", "flow_method", "flow_size", "flow_scale")
 
 
-def check_numbered(sequence: ListedSequence) -> None:
-    """Flows are named by frame index; refuse frames not named 00000, 00001, ... in order,
-    or a folder holding images the listing leaves out (flows would pair the wrong frames)."""
-    from ..io.videoio import IMAGE_SUFFIXES
-
-    names = [f.name for f in sequence.frames]
-    expected = [frame_name(t) for t in range(len(names))]
-    if names != expected:
-        bad = next(i for i, (a, b) in enumerate(zip(names, expected)) if a != b)
-        raise StsegInputError(f"{sequence.frames[bad].image}: frames must be named {expected[bad]}, ... in listing order")
-    on_disk = sorted(p.stem for p in sequence.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-    if on_disk != names:
-        extra = sorted(set(on_disk) - set(names))
-        raise StsegInputError(f"{sequence.folder}: holds frames the listing leaves out ({', '.join(extra[:3])})")
-
-
-def flows_up_to_date(folder: Path, source: Path, method: str, size: tuple[int, int] | None, n_flows: int) -> bool:
-    """Whether ``folder`` is a complete stseg-flow output of ``source`` made the same way."""
+def flows_up_to_date(
+    folder: Path, source: Path, method: str, size: tuple[int, int] | None, frames: list[Path]
+) -> bool:
+    """Whether ``folder`` is a complete stseg-flow output of ``frames`` (in ``source``, in
+    this order) made the same way. A record that does not name its frames (written before
+    stseg-flow recorded them) counts only when ``source`` holds exactly ``frames``."""
     record = read_marker(folder, FLOW_MARKER, FLOW_TOOL)
+    names = [f.name for f in frames]
+    if record is None or "frames" in record and record["frames"] != names:
+        return False
+    if "frames" not in record:
+        from ..io.flowfiles import natural_key
+        from ..io.videoio import IMAGE_SUFFIXES
+
+        on_disk = sorted(
+            (p.name for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES),
+            key=natural_key,
+        ) if source.is_dir() else []
+        if on_disk != names:
+            return False
     return (
-        record is not None
-        and record.get("source") == str(source)
+        record.get("source") == str(source)
         and record.get("method") == method
         and record.get("size") == (None if size is None else list(size))
         and record.get("step") == 1
-        and len(record.get("flows", [])) == n_flows
+        and len(record.get("flows", [])) == len(frames) - 1
     )
 
 
@@ -73,12 +73,14 @@ def compute_sequence_flows(sequence: ListedSequence, folder: Path, recipe: FlowR
     from ..flow.opticalflow import flow_from_video
 
     cv2.setNumThreads(1)
-    check_numbered(sequence)
     source = sequence.folder.resolve()
+    files = [frame.image.resolve() for frame in sequence.frames]
     size = recipe.size_for(image_size(sequence.frames[0].image))
-    if flows_up_to_date(folder, source, recipe.method, size, len(sequence.frames) - 1):
+    if flows_up_to_date(folder, source, recipe.method, size, files):
         return "kept"
-    flow_from_video(source, folder, recipe.method, size)
+    # The listed files, in listed order: a dataset's folder may hold other images, or frames
+    # whose names do not sort in time order.
+    flow_from_video(ImageListSource(files, source), folder, recipe.method, size)
     return "computed"
 
 

@@ -28,7 +28,7 @@ from ..errors import StsegInputError
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL
 from ..io.flowio import write_flow
 from ..io.outdir import OutputUnit, check_inputs_outside
-from ..io.videoio import FrameSource, frame_name, open_frame_source
+from ..io.videoio import FrameSource, ImageListSource, frame_name, open_frame_source
 from .recipe import DEFAULT_METHOD, check_flow_size, check_method
 
 __all__ = [
@@ -310,6 +310,8 @@ def flow_from_video(
             write_flow(unit.tmp / names[-1], flow)
         record = {"source": str(frames.path), "method": method, "size": None if size is None else list(size),
                   "step": step, "flows": names, "options": opts}
+        if isinstance(frames, ImageListSource):  # which files, in which order: a listing may differ from the folder
+            record["frames"] = [f.name for f in frames.files]
         unit.commit(record)
     log.info("wrote %d flow files (%s, step %d) to %s", len(names), method, step, out_dir)
     return [out_dir / name for name in names]

@@ -34,6 +34,7 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "FrameSource",
     "ImageFolderSource",
+    "ImageListSource",
     "VideoFileSource",
     "VideoWriter",
     "frame_name",
@@ -169,28 +170,22 @@ def read_image(path: Path) -> np.ndarray:
     return _bgr_to_rgb(image)
 
 
-class ImageFolderSource(FrameSource):
-    """Frames stored as image files in a folder, in natural sort order (``f2`` before ``f10``).
+class ImageListSource(FrameSource):
+    """Frames stored as the given image files, in the given order (a dataset's listing).
 
-    Files with other suffixes and hidden files (``.*``, such as macOS ``._x.jpg``) are ignored.
-    ``len()`` is exact. Every frame must have the first frame's size; a frame that differs, or
-    that fails to decode, raises :class:`StsegInputError` naming its file when it is reached.
+    ``path`` is the folder named as the source (the files' folder, where they share one) and
+    ``name`` its name. ``len()`` is exact. Every frame must have the first frame's size; a
+    frame that differs, or that fails to decode, raises :class:`StsegInputError` naming its
+    file when it is reached.
     """
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+    def __init__(self, files: list[Path], path: str | Path | None = None) -> None:
+        self.files = [Path(f) for f in files]
+        if not self.files:
+            raise StsegInputError(f"{path}: no frames listed")
+        self.path = Path(path) if path is not None else self.files[0].parent
         self.name = Path(os.path.abspath(self.path)).name  # as given, not a link's target
         self.fps = DEFAULT_FPS
-        self.files = sorted(
-            (
-                p
-                for p in self.path.iterdir()
-                if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
-            ),
-            key=lambda p: natural_key(p.name),
-        )
-        if not self.files:
-            raise StsegInputError(f"{self.path}: empty folder (no image files {', '.join(IMAGE_SUFFIXES)})")
         first = read_image(self.files[0])
         self.size = (int(first.shape[0]), int(first.shape[1]))
 
@@ -206,6 +201,25 @@ class ImageFolderSource(FrameSource):
                     f"{self.size} ({self.files[0].name}); all frames of a folder must have one size"
                 )
             yield index, frame
+
+
+class ImageFolderSource(ImageListSource):
+    """Frames stored as image files in a folder, in natural sort order (``f2`` before ``f10``).
+
+    Files with other suffixes and hidden files (``.*``, such as macOS ``._x.jpg``) are ignored.
+    ``len()`` is exact. Every frame must have the first frame's size; a frame that differs, or
+    that fails to decode, raises :class:`StsegInputError` naming its file when it is reached.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        files = sorted(
+            (p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES),
+            key=lambda p: natural_key(p.name),
+        )
+        if not files:
+            raise StsegInputError(f"{path}: empty folder (no image files {', '.join(IMAGE_SUFFIXES)})")
+        super().__init__(files, path)
 
 
 def open_frame_source(source: str | Path) -> FrameSource:

@@ -10,7 +10,8 @@ import pytest
 from davistree import SIZE, davis2017_tree, davis_tree
 from PIL import Image
 
-from stseg_deploy.datasets.davis import image_size, read_davis
+from stseg_deploy.datasets.davis import read_davis
+from stseg_deploy.datasets.listing import image_size
 from stseg_deploy.errors import StsegInputError
 
 

@@ -13,7 +13,7 @@ from davistree import SIZE, davis_tree
 
 from stseg_deploy.datasets.davis import read_davis
 from stseg_deploy.datasets.prepare import (
-    check_numbered,
+    compute_sequence_flows,
     datasplit_rows,
     flows_up_to_date,
     prepared_flow,
@@ -30,29 +30,49 @@ def _sequence(tmp_path: Path, n: int = 3):
     return read_davis(davis_tree(tmp_path / "DAVIS", {"train": {"a": n}}))["train"][0]
 
 
-def test_check_numbered(tmp_path: Path) -> None:
-    sequence = _sequence(tmp_path)
-    check_numbered(sequence)
-    (sequence.folder / "00007.jpg").write_bytes(b"")
-    with pytest.raises(StsegInputError, match=r"/a: holds frames the listing leaves out \(00007\)"):
-        check_numbered(sequence)
-    renamed = type(sequence)("a", (sequence.frames[0], sequence.frames[2]))
-    with pytest.raises(StsegInputError, match=r"00002.jpg: frames must be named 00001, ... in listing order"):
-        check_numbered(renamed)
+def test_flows_follow_the_listing_not_the_folder(tmp_path: Path) -> None:
+    """A listing may leave frames out or name them in any way: the flows pair the listed
+    frames, in listed order, and the record names them, so another listing is not "kept"."""
+    from stseg_deploy.flow.recipe import FlowRecipe
+    from stseg_deploy.io.flowfiles import FLOW_MARKER
+    from stseg_deploy.io.outdir import read_record
+
+    sequence = _sequence(tmp_path, n=4)
+    (sequence.folder / "zz_extra.jpg").write_bytes((sequence.folder / "00000.jpg").read_bytes())
+    listed = type(sequence)("a", (sequence.frames[0], sequence.frames[2], sequence.frames[3]))
+    recipe = FlowRecipe("dis")
+    folder = tmp_path / "flows" / "a"
+    assert compute_sequence_flows(listed, folder, recipe) == "computed"
+    record = read_record(folder / FLOW_MARKER)
+    assert record["frames"] == ["00000.jpg", "00002.jpg", "00003.jpg"] and len(record["flows"]) == 2
+    assert compute_sequence_flows(listed, folder, recipe) == "kept"
+    assert compute_sequence_flows(sequence, folder, recipe) == "computed"  # four frames now
 
 
 def test_flows_up_to_date_compares_every_setting(tmp_path: Path) -> None:
     folder, source = tmp_path / "flows", tmp_path / "frames"
     folder.mkdir()
-    record = {"source": str(source), "method": "dis", "size": [16, 24], "step": 1, "flows": ["00000.flo", "00001.flo"]}
+    source.mkdir()
+    frames = [source / "00000.jpg", source / "00001.jpg", source / "00002.jpg"]
+    for frame in frames:
+        frame.write_bytes(b"")
+    record = {"source": str(source), "method": "dis", "size": [16, 24], "step": 1, "flows": ["00000.flo", "00001.flo"],
+              "frames": [f.name for f in frames]}
     write_marker(folder / "stseg-flow.json", record, "stseg-flow", True, record["flows"])
-    assert flows_up_to_date(folder, source, "dis", (16, 24), 2)
-    assert not flows_up_to_date(folder, source, "deepflow", (16, 24), 2)
-    assert not flows_up_to_date(folder, source, "dis", None, 2)
-    assert not flows_up_to_date(folder, source, "dis", (16, 24), 3)
-    assert not flows_up_to_date(folder, tmp_path / "other", "dis", (16, 24), 2)
+    assert flows_up_to_date(folder, source, "dis", (16, 24), frames)
+    assert not flows_up_to_date(folder, source, "deepflow", (16, 24), frames)
+    assert not flows_up_to_date(folder, source, "dis", None, frames)
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), [*frames, source / "00003.jpg"])
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), frames[::-1])
+    assert not flows_up_to_date(folder, tmp_path / "other", "dis", (16, 24), frames)
+    # A record written before stseg-flow named its frames counts when the folder holds exactly them.
+    del record["frames"]
+    write_marker(folder / "stseg-flow.json", record, "stseg-flow", True, record["flows"])
+    assert flows_up_to_date(folder, source, "dis", (16, 24), frames)
+    (source / "00003.jpg").write_bytes(b"")
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), frames)
     write_marker(folder / "stseg-flow.json", record, "stseg-flow", False, [])
-    assert not flows_up_to_date(folder, source, "dis", (16, 24), 2)  # an unfinished run
+    assert not flows_up_to_date(folder, source, "dis", (16, 24), frames)  # an unfinished run
 
 
 def test_datasplit_rows_and_user_flows(tmp_path: Path) -> None:
