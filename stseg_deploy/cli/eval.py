@@ -29,12 +29,12 @@ _DEFAULTS = EvalOptions()
 @click.option("--out", "scores_dir", type=click.Path(file_okay=False), default=_DEFAULTS.scores_dir, help="Write scores.csv, summary.csv, objects.csv and eval.json here instead of OUT_DIR (created if missing), e.g. to keep one folder's scores under several --binary.")
 @click.option("--resize-gt", is_flag=True, default=_DEFAULTS.resize_gt, help="Resize ground truth whose size differs from a prediction's original size (original_size in sequence.json) to that size, nearest neighbour, and score there; without it such a mask is an error. --davis17 PNGs are then written at the ground truth's size.")
 @click.option("--allow-partial", is_flag=True, default=_DEFAULTS.allow_partial, help="Exit 0 even when some sequences could not be scored; they are still listed as skipped, with their reason. Frames without ground truth never fail a run (sparse annotation is normal).")
-@click.option("--protocol", type=click.Choice(PROTOCOLS), default=_DEFAULTS.protocol, help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored.")
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default=_DEFAULTS.protocol, help="stseg: J over every frame with ground truth. davis2016: the DAVIS benchmark's J and F (Mean, Recall, Decay) on its frames (ground truth but the first frame); every asked sequence must be scored. davis2017: also per-object J and F, each object of the first frame's annotation matched to one proposal (the labels numbered as --davis17-mode numbers them, or the chosen objects with --binary foreground) as DAVIS-2017's unsupervised evaluator does. fbms: J over the annotated frames, and FBMS-59's own precision, recall, F-measure and objects extracted (F > 0.75), over every segment. segtrackv2: J over every frame; a frame without ground truth makes its sequence skipped.")
 @click.option("--objects", is_flag=True, default=_DEFAULTS.objects, help="Also score object by object, DAVIS-2017 style: the masks are read as object-id maps (indexed PNGs, palette index = object id; a 0/255 mask is one object), each object is matched one-to-one to a segment label (Hungarian, per --cut-size chunk) and scored by its mean per-frame J; writes OUT_DIR/objects.csv and prints J_objects=... (mean over all objects).")
 @click.option("--davis17", type=click.Path(file_okay=False), default=_DEFAULTS.davis17, help="Also write multi-label PNGs here (DIRECTORY/SEQ/<frame>.png) for a DAVIS-2017 evaluator; the folder is replaced whole, never if it holds files stseg did not write.")
 # Default None, not the dataclass's: it tells a --davis17-mode given without --davis17 (refused)
 # from one not given; the help names the dataclass's default.
-@click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help=f"With --davis17 (default {_DEFAULTS.davis17_mode}): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
+@click.option("--davis17-mode", type=click.Choice(DAVIS17_MODES), default=None, help=f"With --davis17 or --protocol davis2017 (default {_DEFAULTS.davis17_mode}): background: the label covering most pixels becomes 0 (DAVIS's background); paper: the original's, every label + 1 (all segments are proposals) and the last map repeated for the video's last frame, which has no flow.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, scores_dir, resize_gt, allow_partial, protocol, objects, davis17, davis17_mode, verbose) -> None:
     """Jaccard of stseg-infer outputs against ground truth; writes OUT_DIR/scores.csv,
@@ -47,15 +47,17 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, sco
     --allow-partial; 1 whenever none could be scored. The last line printed is J=... (mean
     over the scored sequences of their per-frame means); with --protocol davis2016,
     J=... F=... (means over sequences of J_mean and F_mean), after J&F=.... With --objects,
-    J_objects=... (mean over all objects of all sequences) comes before those."""
+    J_objects=... (mean over all objects of all sequences) comes before those, and so do
+    the FBMS=... line of --protocol fbms and the DAVIS-2017 J&F=... line of --protocol
+    davis2017 (objects pooled over sequences, as its evaluator reports)."""
     setup_logging(verbose)
     from ..eval.evaluation import SCORED
     from ..eval.scorefiles import evaluate_and_write
 
     if (gt_dir is None) == (data_file is None):
         raise click.UsageError("give exactly one of --gt-dir or --data-file")
-    if davis17_mode is not None and davis17 is None:
-        raise click.UsageError("--davis17-mode applies to the --davis17 export; give --davis17 DIRECTORY too")
+    if davis17_mode is not None and davis17 is None and protocol != "davis2017":
+        raise click.UsageError("--davis17-mode applies to the --davis17 export and --protocol davis2017; give one of them too")
     if protocol == "davis2016" and allow_partial:
         raise click.UsageError("--protocol davis2016 scores every asked sequence; --allow-partial does not apply")
     try:
@@ -100,6 +102,15 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, sco
             f"J_objects={result.overall_objects:.3f} ({result.n_objects} objects; a naive best-label match "
             f"would give {result.naive_shared} of them a segment shared with another)"
         )
+    if result.fbms_total is not None:
+        total = result.fbms_total
+        click.echo(
+            f"FBMS P={total['fbms_precision']:.3f} R={total['fbms_recall']:.3f} F={total['fbms_F']:.3f}, "
+            f"{total['fbms_extracted']} of {total['fbms_objects']} objects extracted (F > 0.75)"
+        )
+    if result.davis2017_total is not None:
+        total = result.davis2017_total
+        click.echo(f"DAVIS-2017 J&F={total['J&F']:.3f} J={total['J_mean']:.3f} F={total['F_mean']:.3f} ({len(result.davis2017)} objects)")
     if result.davis is not None:
         if n_skipped:
             names = ", ".join(s.sequence for s in result.skipped[:5]) + (", ..." if n_skipped > 5 else "")

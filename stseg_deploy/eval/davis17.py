@@ -13,6 +13,7 @@ from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
 from ..output.layout import TOOL, read_segment_maps, scan_outputs
 from ..preprocess import resize_labels
+from .davis17_measures import proposal_lut
 from .evaluation import check_one_model
 from .groundtruth import GroundTruth, size_error
 from .options import EvalOptions
@@ -112,15 +113,10 @@ def export_davis17(out_dir: str | Path, options: EvalOptions) -> int:
             original = (int(record["original_size"][0]), int(record["original_size"][1]))
             size = _export_size(truth, name, frames, original, resize_gt)
             sizes[name] = list(size)
-            lut = np.arange(256, dtype=np.uint8)
+            lut = proposal_lut(labels, int(record["n_labels"]), mode)
             if mode == "paper":
-                lut[:255] += 1
                 frames = [*frames, next_frame_name(frames[-1], str(folder))]
                 labels = np.concatenate([labels, labels[-1:]])
-            else:
-                counts = np.bincount(labels.reshape(-1), minlength=int(record["n_labels"]))
-                biggest = int(np.argmax(counts))
-                lut[0], lut[biggest] = biggest, 0
             for frame_name, frame in zip(frames, labels):
                 write_label_png(unit.tmp / name / f"{frame_name}.png", resize_labels(lut[frame], size))
                 written += 1

@@ -14,6 +14,7 @@ import math
 
 import cv2
 import numpy as np
+from numpy.typing import ArrayLike
 
 BOUND_TH = 0.008
 
@@ -49,25 +50,38 @@ def disk(radius: int) -> np.ndarray:
     return (x * x + y * y <= r * r).astype(np.uint8)
 
 
+def boundary_radius(shape: tuple[int, ...], bound_th: float = BOUND_TH) -> int:
+    """Match tolerance in pixels for an (H, W) image: ``ceil(bound_th × diagonal)`` when
+    ``bound_th`` < 1, else ``bound_th`` pixels."""
+    return int(bound_th) if bound_th >= 1 else math.ceil(bound_th * math.hypot(shape[0], shape[1]))
+
+
+def boundary_f_counts(n_pred: ArrayLike, n_gt: ArrayLike, pred_hits: ArrayLike, gt_hits: ArrayLike) -> np.ndarray:
+    """F from boundary pixel counts, elementwise over broadcastable arrays (float64).
+
+    ``n_pred``/``n_gt``: boundary pixels of the prediction / ground truth; ``pred_hits``:
+    prediction boundary pixels within the tolerance of the ground truth's boundary;
+    ``gt_hits``: the reverse. Both boundaries empty: 1; only the prediction's: P = 1, R = 0;
+    only the ground truth's: P = 0, R = 1 (F = 0 for either).
+    """
+    n_pred, n_gt = np.asarray(n_pred), np.asarray(n_gt)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        precision = np.where(n_pred == 0, 1.0, np.where(n_gt == 0, 0.0, np.asarray(pred_hits) / n_pred))
+        recall = np.where(n_gt == 0, 1.0, np.where(n_pred == 0, 0.0, np.asarray(gt_hits) / n_gt))
+        total = precision + recall
+        return np.where(total == 0, 0.0, 2 * precision * recall / total)
+
+
 def boundary_f(pred: np.ndarray, gt: np.ndarray, bound_th: float = BOUND_TH) -> float:
     """F of two (H, W) bool masks' boundaries. ``bound_th`` < 1 is a share of the image
     diagonal, >= 1 a number of pixels."""
-    radius = bound_th if bound_th >= 1 else math.ceil(bound_th * math.hypot(*pred.shape))
     pred_b, gt_b = boundary_map(pred), boundary_map(gt)
-    kernel = disk(radius)
+    kernel = disk(boundary_radius(pred.shape, bound_th))
     pred_near = cv2.dilate(pred_b.astype(np.uint8), kernel).astype(bool)
     gt_near = cv2.dilate(gt_b.astype(np.uint8), kernel).astype(bool)
     n_pred, n_gt = np.count_nonzero(pred_b), np.count_nonzero(gt_b)
-    if n_pred == 0 and n_gt == 0:
-        precision = recall = 1.0
-    elif n_pred == 0:
-        precision, recall = 1.0, 0.0
-    elif n_gt == 0:
-        precision, recall = 0.0, 1.0
-    else:
-        precision = np.count_nonzero(pred_b & gt_near) / n_pred
-        recall = np.count_nonzero(gt_b & pred_near) / n_gt
-    return 0.0 if precision + recall == 0 else 2 * precision * recall / (precision + recall)
+    hits = np.count_nonzero(pred_b & gt_near), np.count_nonzero(gt_b & pred_near)
+    return float(boundary_f_counts(n_pred, n_gt, *hits))
 
 
 def statistics(values: np.ndarray) -> tuple[float, float, float]:

@@ -42,7 +42,9 @@ from ..errors import StsegInputError, error_line
 from ..io.masks import VOID
 from ..output.layout import SEQUENCE_FILE, Skipped, object_id_maps, read_label_maps, record_objects, recorded_settings, scan_outputs
 from .binarise import binarise_exceptbiggest, binarise_fair
+from .davis17_measures import Davis17Sequence, jf_mean, proposal_ids, score_davis17
 from .davis_measures import boundary_f, region_similarity, statistics
+from .fbms_measures import FbmsShot, fbms_overall, fbms_shot
 from .groundtruth import GroundTruth, read_gt, read_gt_objects
 from .multiobject import NO_SEGMENT, score_objects
 from .options import SAME_CUT, EvalOptions
@@ -59,6 +61,10 @@ SHORT_HASH = 12
 REASON_LIMIT = 400  # characters of an error in summary.csv's reason column
 DAVIS_COLUMNS = ["J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
 OBJECT_COLUMNS = ["sequence", "object", "frames", "present", "J", "segments", "naive_shared"]
+# fbms: FBMS-59's own measure per sequence (shot), over its annotated frames.
+FBMS_COLUMNS = ["fbms_precision", "fbms_recall", "fbms_F", "fbms_objects", "fbms_extracted"]
+# davis2017: per-object statistics, as the DAVIS-2017 evaluator's per-sequence table.
+DAVIS17_COLUMNS = ["J&F", "J_mean", "J_recall", "J_decay", "F_mean", "F_recall", "F_decay"]
 
 
 def resolve_cut_size(cut_size: int | str | None, record: dict) -> int | None:
@@ -123,6 +129,8 @@ class SequenceScore:
     per_frame: pd.DataFrame
     record: dict = field(default_factory=dict)
     objects: pd.DataFrame | None = None  # with options.objects: OBJECT_COLUMNS, one row per object
+    fbms: FbmsShot | None = None  # protocol fbms
+    davis2017: Davis17Sequence | None = None  # protocol davis2017
 
     @property
     def n_scored(self) -> int:
@@ -198,6 +206,17 @@ def score_label_maps(
     has_gt = np.array([m is not None for m in masks], dtype=bool)
     if not has_gt.any():
         raise StsegInputError(f"{where}: no ground-truth mask matches any of its {len(frames)} frames")
+    if options.protocol == "segtrackv2" and not has_gt.all():
+        missing = [frames[t] for t in np.flatnonzero(~has_gt)]
+        raise StsegInputError(
+            f"{where}: frame(s) {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} have no ground truth; "
+            "SegTrackV2 annotates every frame (prepare it with stseg-prepare segtrackv2)"
+        )
+    if options.protocol == "davis2017" and not has_gt[0]:
+        raise StsegInputError(
+            f"{where}: its first frame {frames[0]} has no ground truth; DAVIS-2017 takes the objects to score from the "
+            "first frame's annotation"
+        )
     size = (int(record["original_size"][0]), int(record["original_size"][1]))
     gt = np.zeros(full.shape, dtype=bool)
     for f in np.flatnonzero(has_gt):
@@ -227,6 +246,17 @@ def score_label_maps(
             j[t] = region_similarity(foreground[t], gt[t])
             f[t] = boundary_f(foreground[t], gt[t])
         table = table.assign(davis=official, J=j, F=f)
+    shot = davis2017 = None
+    if options.protocol in ("fbms", "davis2017"):
+        regions = np.stack([read_gt_objects(masks[t], size, options.resize_gt) for t in np.flatnonzero(has_gt)])
+        if options.protocol == "fbms":
+            # The clusters are every segment, or with the output's own foreground its
+            # object-id map (background 0 one cluster, each object one).
+            clusters, n_clusters = (full, n_labels) if ids is None else (ids, n_labels + 1)
+            shot = fbms_shot(clusters[has_gt], regions, n_clusters)
+        else:
+            proposals = ids if ids is not None else proposal_ids(full, n_labels, options.davis17_mode)
+            davis2017 = score_davis17(proposals[has_gt], regions, first_gt=regions[0])
     per_object = None
     if options.objects:
         scored = table["davis"].to_numpy() if options.protocol == "davis2016" else has_gt
@@ -236,7 +266,7 @@ def score_label_maps(
             _score_objects(record["sequence"], full, masks, scored, size, options.resize_gt, n_labels, cut_size)
             if ids is None else _score_objects(record["sequence"], ids, masks, scored, size, options.resize_gt, n_labels + 1, cut_size, background=0)
         )
-    return SequenceScore(record["sequence"], table, record, per_object)
+    return SequenceScore(record["sequence"], table, record, per_object, shot, davis2017)
 
 
 def _score_objects(
@@ -303,6 +333,14 @@ class Evaluation:
     protocol: str = "stseg"
     davis: pd.DataFrame | None = None  # davis2016: sequence, frames, J_mean ... F_decay
     objects: pd.DataFrame | None = None
+    # fbms: sequence, fbms_frames and FBMS_COLUMNS per scored sequence; fbms_total: MoSegEvalAll's
+    # aggregate (precision, recall, F, objects, extracted).
+    fbms: pd.DataFrame | None = None
+    fbms_total: dict | None = None
+    # davis2017: one row per ground-truth object (sequence, object, proposal, DAVIS17_COLUMNS);
+    # davis2017_total: the evaluator's global J&F, J and F statistics, objects pooled.
+    davis2017: pd.DataFrame | None = None
+    davis2017_total: dict | None = None
 
     @property
     def overall_objects(self) -> float:
@@ -353,6 +391,7 @@ class Evaluation:
         table = pd.concat([self.summary, pd.DataFrame([row])], ignore_index=True)
         table = table.astype({"frames_without_gt": "Int64"})
         table = self._with_objects(table)
+        table = self._with_protocol(table)
         if self.davis is None:
             return table
         # The DAVIS protocol's columns first; what was scored or skipped, and why, after.
@@ -361,6 +400,28 @@ class Evaluation:
         extra = [] if self.objects is None else ["objects", "J_objects"]
         merged = davis.merge(table[["sequence", *extra, "status", "reason"]], on="sequence", how="right")
         return merged[["sequence", "frames", *DAVIS_COLUMNS, *extra, "status", "reason"]]
+
+    def _with_protocol(self, table: pd.DataFrame) -> pd.DataFrame:
+        """fbms: FBMS_COLUMNS per sequence, the overall row MoSegEvalAll's aggregate;
+        davis2017: DAVIS17_COLUMNS per sequence (means over its objects), the overall row the
+        evaluator's global figures (objects pooled over sequences); before reason."""
+        if self.fbms is not None:
+            extra, total = self.fbms.set_index("sequence")[FBMS_COLUMNS], self.fbms_total
+        elif self.davis2017 is not None:
+            by_sequence = self.davis2017.groupby("sequence")[DAVIS17_COLUMNS[1:]].mean()
+            extra = by_sequence.assign(**{"J&F": (by_sequence["J_mean"] + by_sequence["F_mean"]) / 2})[DAVIS17_COLUMNS]
+            total = self.davis2017_total
+        else:
+            return table
+        columns = list(extra.columns)
+        table = table.join(extra, on="sequence")
+        overall = table["sequence"] == OVERALL
+        for column in columns:
+            table.loc[overall, column] = total[column]
+        counts = [c for c in ("fbms_objects", "fbms_extracted") if c in columns]
+        table = table.astype(dict.fromkeys(counts, "Int64"))
+        rest = [c for c in table.columns if c not in (*columns, "reason")]
+        return table[[*rest, *columns, "reason"]]
 
     def _with_objects(self, table: pd.DataFrame) -> pd.DataFrame:
         """With ``objects``: columns objects (count) and J_objects (mean over the sequence's
@@ -437,12 +498,34 @@ def evaluate(out_dir: str | Path, options: EvalOptions) -> Evaluation:
     for note in scan.notes:
         log.info("%s", note)
     result = _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
+    result.protocol = options.protocol
     if options.protocol == "davis2016":
-        result.protocol = options.protocol
         result.davis = pd.DataFrame(
             [{"sequence": p.sequence, **p.davis_statistics()} for p in sorted(parts, key=lambda p: p.sequence)],
             columns=["sequence", "frames", *DAVIS_COLUMNS],
         )
+    ordered = sorted(parts, key=lambda p: p.sequence)
+    if options.protocol == "fbms":
+        result.fbms = pd.DataFrame(
+            [{"sequence": p.sequence, "fbms_precision": p.fbms.avg_precision, "fbms_recall": p.fbms.avg_recall,
+              "fbms_F": p.fbms.f, "fbms_objects": p.fbms.visible_objects, "fbms_extracted": p.fbms.extracted} for p in ordered],
+            columns=["sequence", *FBMS_COLUMNS],
+        )
+        total = fbms_overall([p.fbms for p in ordered])
+        result.fbms_total = {"fbms_precision": total.precision, "fbms_recall": total.recall, "fbms_F": total.f,
+                             "fbms_objects": total.visible_objects, "fbms_extracted": total.extracted}
+    if options.protocol == "davis2017":
+        tables = [p.davis2017.statistics().assign(sequence=p.sequence, proposal=p.davis2017.proposal) for p in ordered]
+        columns = ["sequence", "object", "proposal", *DAVIS17_COLUMNS]
+        result.davis2017 = (
+            pd.concat(tables, ignore_index=True).assign(**{"J&F": lambda t: (t["J_mean"] + t["F_mean"]) / 2})[columns]
+            if tables else pd.DataFrame({c: [] for c in columns}, columns=columns)
+        )
+        pooled = jf_mean([p.davis2017 for p in ordered])
+        result.davis2017_total = {
+            "J&F": pooled["J&F-Mean"], "J_mean": pooled["J-Mean"], "J_recall": pooled["J-Recall"], "J_decay": pooled["J-Decay"],
+            "F_mean": pooled["F-Mean"], "F_recall": pooled["F-Recall"], "F_decay": pooled["F-Decay"],
+        }
     if options.objects:
         tables = [p.objects for p in sorted(parts, key=lambda p: p.sequence) if p.objects is not None and len(p.objects)]
         result.objects = (

@@ -27,7 +27,11 @@ from .binarise import BINARISATIONS
 # cut_size value meaning "the cut size the sequence was linked with" (from sequence.json),
 # so selection chunks match linking chunks unless the user asks otherwise.
 SAME_CUT = "same"
-PROTOCOLS = ("stseg", "davis2016")
+# stseg: J over every frame with ground truth; davis2016: also the DAVIS measures on the
+# evaluator's frames; davis2017: per-object J&F, proposals matched to objects as the
+# unsupervised evaluator does; fbms: J over the annotated frames and FBMS's own P/R/F and
+# objects extracted; segtrackv2: J over every frame, each of which must have ground truth.
+PROTOCOLS = ("stseg", "davis2016", "davis2017", "fbms", "segtrackv2")
 # "background": the label covering most pixels becomes 0, which DAVIS reads as background.
 # "paper": the original's export, every label + 1 (all L segments are proposals, none is
 # background) and the last frame's map repeated for the video's last frame, which has no flow.
@@ -65,8 +69,14 @@ class EvalOptions:
     - ``resize_gt``: resize masks of another size than the prediction's original size to it
       (nearest neighbour) instead of refusing them; the ``davis17`` export is then at the
       masks' size.
-    - ``protocol``: ``"stseg"`` (J over every frame with ground truth) or ``"davis2016"``
-      (also the DAVIS benchmark's J and F statistics, on the frames its evaluator scores).
+    - ``protocol`` (one of ``PROTOCOLS``): ``"stseg"`` (J over every frame with ground
+      truth), ``"davis2016"`` (also the DAVIS benchmark's J and F statistics, on the frames
+      its evaluator scores), ``"davis2017"`` (also per-object J and F, each ground-truth
+      object matched to a proposal as the DAVIS-2017 unsupervised evaluator does; the
+      proposals are numbered as the ``davis17_mode`` export numbers them, or the chosen
+      objects with ``binary="foreground"``), ``"fbms"`` (J over the annotated frames, and
+      FBMS-59's own precision, recall, F-measure and objects extracted) or ``"segtrackv2"``
+      (J over every frame; a frame without ground truth makes its sequence skipped).
     - ``objects``: also score object by object, DAVIS-2017 style, the masks read as
       object-id maps (:mod:`stseg_deploy.eval.multiobject`).
 
@@ -76,7 +86,8 @@ class EvalOptions:
       (None: the outputs' folder).
     - ``davis17``: also export multi-label PNGs here for a DAVIS-2017 evaluator (None: no
       export).
-    - ``davis17_mode``: how that export numbers the labels (one of ``DAVIS17_MODES``).
+    - ``davis17_mode``: how that export, and the ``davis2017`` protocol's proposals, number
+      the labels (one of ``DAVIS17_MODES``).
     - ``allow_partial``: a result with skipped sequences is acceptable; only recorded in
       eval.json (stseg-eval's exit status acts on it).
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import math
+import numbers
 import os
 from pathlib import Path
 
@@ -74,6 +75,13 @@ def _json_float(value: float) -> float | None:
     return None if value is None or math.isnan(value) else round(float(value), 6)
 
 
+def _json_figures(figures: dict | None) -> dict | None:
+    """A protocol's overall figures for eval.json: counts as integers, the rest rounded."""
+    if figures is None:
+        return None
+    return {k: int(v) if isinstance(v, numbers.Integral) else _json_float(v) for k, v in figures.items()}
+
+
 def _write_marker(out_dir: Path, record: dict, complete: bool, files: list[str]) -> None:
     write_marker(out_dir / EVAL_MARKER, record, EVAL_TOOL, complete, files)
 
@@ -93,7 +101,7 @@ def _settings_record(out: Path, dest: Path, options: EvalOptions) -> dict:
         "resize_gt": options.resize_gt,
         "allow_partial": options.allow_partial,
         "davis17": _path_or_none(options.davis17),
-        "davis17_mode": options.davis17_mode if options.davis17 is not None else None,
+        "davis17_mode": options.davis17_mode if options.davis17 is not None or options.protocol == "davis2017" else None,
         "protocol": options.protocol,
         "objects": options.objects,
     }
@@ -116,6 +124,8 @@ def _result_record(result: Evaluation) -> dict:
         "davis2016": None if result.davis is None else {
             "J_mean": _json_float(float(result.davis["J_mean"].mean())), "F_mean": _json_float(result.overall_f),
         },
+        "fbms": _json_figures(result.fbms_total),
+        "davis2017": _json_figures(result.davis2017_total),
         "partial": result.partial,
         "notes": result.notes,
         "davis17_files": result.exported,
@@ -150,8 +160,9 @@ def evaluate_and_write(out_dir: str | Path, options: EvalOptions) -> Evaluation:
 
     eval.json holds: settings (the options), sequences {scored: [...], skipped: {name: reason}}, frames
     {scored, without_gt}, model_file {sha256}, n_labels, overall_j (null when none was
-    scored), partial, notes, davis17_files, objects (null, or {J_mean: mean over all
-    objects, n_objects, naive_shared}), error (null), and
+    scored), protocol, davis2016 / fbms / davis2017 (null, or the protocol's overall figures,
+    as on summary.csv's overall row), partial, notes, davis17_files, objects (null, or
+    {J_mean: mean over all objects, n_objects, naive_shared}), error (null), and
     ``"stseg": {"tool": "stseg-eval", "complete": ..., "files": [...], ...}``.
     """
     out = Path(out_dir)

@@ -360,3 +360,91 @@ def test_objects_resize_and_bad_object_masks(outputs: Path) -> None:
 
 
 
+
+
+# -- the benchmarks, end to end: each dataset's own layout -> stseg-prepare -> stseg-infer -> stseg-eval
+
+
+def _benchmark(tmp_path: Path, dataset: list[str], root: Path, name: str, split: str, *eval_args: str) -> tuple[Path, Path, object]:
+    """Prepare ``root`` (DIS flows), segment ``split`` with the defaults and score it."""
+    from stseg_deploy.cli.infer import infer_main
+    from stseg_deploy.cli.prepare import prepare_main
+
+    prep, pred = tmp_path / "prep", tmp_path / "out"
+    result = CliRunner().invoke(prepare_main, [*dataset, str(root), "--out", str(prep), "--flow-method", "dis", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    data = ["--data-file", str(prep / name), "--split", split, "--base-dir", str(prep)]
+    result = CliRunner().invoke(infer_main, [*data, "--out", str(pred)])
+    assert result.exit_code == 0, result.output
+    return prep, pred, run_eval(tmp_path, *data, *eval_args)
+
+
+def test_fbms_end_to_end_scores_the_annotated_frames_and_every_object(tmp_path: Path) -> None:
+    from fbmstree import fbms_tree
+
+    root = fbms_tree(tmp_path / "FBMS", train=(), test=("bear01", "tennis"))
+    _, pred, result = _benchmark(tmp_path, ["fbms"], root, "FBMS", "test", "--protocol", "fbms", "--objects")
+    assert result.exit_code == 0, result.output
+    summary = read_summary(tmp_path)
+    # Def.dat annotates bear01's frames 0 and 2 and tennis's 0 and 3; frame 3 is tennis's
+    # last, which has no flow: 2 and 1 frames scored, the others counted as without ground truth.
+    assert summary.loc["bear01", "frames"] == 2 and summary.loc["tennis", "frames"] == 1
+    assert summary.loc["bear01", "frames_without_gt"] == 1 and summary.loc["tennis", "frames_without_gt"] == 2
+    assert list(summary["objects"]) == [2, 2, 4] and list(summary["fbms_objects"]) == [2, 2, 4]
+    overall = summary.loc["overall"]
+    p, r = summary.loc[["bear01", "tennis"], "fbms_precision"].mean(), summary.loc[["bear01", "tennis"], "fbms_recall"].mean()
+    assert overall["fbms_precision"] == pytest.approx(p) and overall["fbms_F"] == pytest.approx(2 * p * r / (p + r))
+    assert overall["fbms_extracted"] == summary.loc[["bear01", "tennis"], "fbms_extracted"].sum()
+    assert f"FBMS P={p:.3f}" in result.output and result.output.strip().splitlines()[-1].startswith("J=")
+    assert eval_marker(tmp_path)["fbms"]["fbms_objects"] == 4
+
+
+def test_fbms_processed_copy_end_to_end(tmp_path: Path) -> None:
+    from fbmstree import processed_tree
+
+    root = processed_tree(tmp_path / "FBMS_clean", names=("bear01",), n=5, annotated=(0, 2, 3))
+    _, pred, result = _benchmark(tmp_path, ["fbms"], root, "FBMS", "val", "--protocol", "fbms", "--objects")
+    assert result.exit_code == 0, result.output
+    summary = read_summary(tmp_path)
+    assert summary.loc["bear01", "frames"] == 3 and summary.loc["bear01", "objects"] == 1  # objects merged
+
+
+def test_segtrackv2_end_to_end_scores_every_frame(tmp_path: Path) -> None:
+    from segtracktree import write_sequence
+
+    root = tmp_path / "SegTrackv2"
+    write_sequence(root, "frog", [f"frog_{i:05d}" for i in range(5)], ".bmp", (".png",))
+    write_sequence(root, "cheetah", [f"cheetah_{i:05d}" for i in range(5)], ".bmp", (".bmp", ".png"))
+    prep, pred, result = _benchmark(tmp_path, ["segtrackv2"], root, "SegTrackV2", "val", "--protocol", "segtrackv2", "--objects")
+    assert result.exit_code == 0, result.output
+    summary = read_summary(tmp_path)
+    assert list(summary["frames"]) == [4, 4, 8] and list(summary["frames_without_gt"]) == [0, 0, 0]
+    assert summary.loc["cheetah", "objects"] == 2 and summary.loc["frog", "objects"] == 1
+    # A frame without ground truth is a broken conversion under this protocol, not sparse annotation.
+    csv = prep / "SegTrackV2_val.csv"
+    table = pd.read_csv(csv, keep_default_na=False)
+    table.loc[1, "GtMask"] = ""
+    table.to_csv(csv, index=False)
+    data = ["--data-file", str(prep / "SegTrackV2"), "--split", "val", "--base-dir", str(prep)]
+    result = run_eval(tmp_path, *data, "--protocol", "segtrackv2", "--out", str(tmp_path / "again"))
+    assert result.exit_code == 1 and "SegTrackV2 annotates every frame" in result.output
+    assert run_eval(tmp_path, *data, "--out", str(tmp_path / "stseg")).exit_code == 0  # the stseg protocol counts it
+
+
+def test_davis2017_end_to_end_matches_proposals_to_the_first_frames_objects(tmp_path: Path) -> None:
+    from davistree import davis2017_tree
+
+    root = davis2017_tree(tmp_path / "DAVIS", {"val": {"a": 5, "b": 4}})
+    prep, pred, result = _benchmark(tmp_path, ["davis", "--year", "2017"], root, "DAVIS2017", "val", "--protocol", "davis2017", "--objects")
+    assert result.exit_code == 0, result.output
+    summary = read_summary(tmp_path)
+    per_object = eval_marker(tmp_path)["davis2017"]
+    assert list(summary["objects"]) == [2, 2, 4]
+    overall = summary.loc["overall"]
+    assert overall["J&F"] == pytest.approx((overall["J_mean"] + overall["F_mean"]) / 2)
+    assert per_object["J&F"] == pytest.approx(overall["J&F"], abs=1e-6)
+    assert f"DAVIS-2017 J&F={overall['J&F']:.3f}" in result.output
+    # The proposals are what the --davis17 export writes: the same figures whichever way.
+    paper = run_eval(tmp_path, "--data-file", str(prep / "DAVIS2017"), "--split", "val", "--base-dir", str(prep),
+                     "--protocol", "davis2017", "--davis17-mode", "paper", "--out", str(tmp_path / "paper"))
+    assert paper.exit_code == 0 and json.loads((tmp_path / "paper" / "eval.json").read_text())["settings"]["davis17_mode"] == "paper"

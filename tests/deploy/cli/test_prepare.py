@@ -157,3 +157,96 @@ def test_davis2017_gives_datasplits_whose_masks_are_object_ids(tmp_path: Path) -
     # The 2016 reader does not read this layout, and says where it looked.
     result = _prepare(str(root), "--out", str(tmp_path / "p16"))
     assert result.exit_code == 1 and "ImageSets/480p: no such folder" in result.output and "--year 2017" in result.output
+
+
+# -- FBMS-59 and SegTrackV2 ------------------------------------------------------------------
+
+
+def _prepare_dataset(dataset: str, root: Path, out: Path, *args: str):
+    return CliRunner().invoke(prepare_main, [dataset, str(root), "--out", str(out), "--flow-method", "dis", "--workers", "1", *args])
+
+
+def test_fbms_to_flows_object_masks_and_datasplits(tmp_path: Path) -> None:
+    from fbmstree import fbms_tree, squares
+
+    root = fbms_tree(tmp_path / "FBMS")
+    out = tmp_path / "prep"
+    result = _prepare_dataset("fbms", root, out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.csv")) == ["FBMS_test.csv", "FBMS_train.csv", "FBMS_val.csv"]
+    val = pd.read_csv(out / "FBMS_val.csv", keep_default_na=False)
+    assert val.equals(pd.read_csv(out / "FBMS_test.csv", keep_default_na=False))
+    tennis = val[val["Sequence"] == "tennis"]
+    # Four frames, three flows; Def.dat annotates frames 0 and 3 (the last: no flow, no row).
+    assert list(tennis["Flow"]) == [f"Flows/tennis/{t:05d}.flo" for t in range(3)]
+    assert [Path(p).name for p in tennis["Image"]] == ["tennis454.jpg", "tennis455.jpg", "tennis456.jpg"]
+    assert [Path(p).name if p else "" for p in tennis["GtMask"]] == ["00000.png", "", ""]
+    bear = val[val["Sequence"] == "bear01"]
+    masks = [Path(p) for p in bear["GtMask"] if p]
+    assert [m.name for m in masks] == ["00000.png", "00002.png"] and masks[1].parent == (out / "GroundTruth" / "bear01").resolve()
+    from stseg_deploy.io.masks import read_object_png
+
+    ids = read_object_png(masks[1])
+    first, second = squares(2)
+    assert (ids[first] == 1).all() and (ids[second] == 2).all() and ids.sum() == 64 * 1 + 64 * 2
+    marker = json.loads((out / "stseg-prepare.json").read_text())
+    assert marker["dataset"] == "fbms" and marker["flow_method"] == "dis"
+
+
+def test_fbms_processed_copy_goes_to_val_and_test(tmp_path: Path) -> None:
+    from fbmstree import processed_tree
+
+    out = tmp_path / "prep"
+    result = _prepare_dataset("fbms", processed_tree(tmp_path / "FBMS_clean"), out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.csv")) == ["FBMS_test.csv", "FBMS_val.csv"]
+    val = pd.read_csv(out / "FBMS_val.csv", keep_default_na=False)
+    assert [Path(p).name if p else "" for p in val["GtMask"]][:3] == ["00000.png", "", "00002.png"]
+
+
+def test_segtrackv2_every_frame_annotated_in_val_and_test(tmp_path: Path) -> None:
+    from segtracktree import segtrack_tree
+
+    out = tmp_path / "prep"
+    result = _prepare_dataset("segtrackv2", segtrack_tree(tmp_path / "SegTrackv2"), out)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.glob("*.csv")) == ["SegTrackV2_test.csv", "SegTrackV2_val.csv"]
+    val = pd.read_csv(out / "SegTrackV2_val.csv", keep_default_na=False)
+    assert list(dict.fromkeys(val["Sequence"])) == ["frog", "cheetah", "bmx"]
+    assert all(val["GtMask"]) and [Path(p).name for p in val[val["Sequence"] == "bmx"]["Image"]] == ["bmx_06668.png", "bmx_06669.png"]
+    from stseg_deploy.io.masks import read_object_png
+
+    cheetah = read_object_png(Path(val[val["Sequence"] == "cheetah"]["GtMask"].iloc[0]))
+    assert set(np.unique(cheetah)) == {0, 1, 2}
+
+
+@pytest.mark.parametrize("dataset", ["fbms", "segtrackv2"])
+def test_a_broken_layout_is_one_line_and_writes_no_datasplit(tmp_path: Path, dataset: str) -> None:
+    from fbmstree import fbms_tree
+    from segtracktree import segtrack_tree
+
+    if dataset == "fbms":
+        root = fbms_tree(tmp_path / "FBMS")
+        (root / "Testset" / "bear01" / "GroundTruth" / "bear01_0003_gt.ppm").unlink()
+        expected = "bear01_0003_gt.ppm' not found in"
+    else:
+        root = segtrack_tree(tmp_path / "SegTrackv2")
+        (root / "GroundTruth" / "frog" / "frog_00001.png").unlink()
+        expected = "frog_00001"
+    out = tmp_path / "prep"
+    result = _prepare_dataset(dataset, root, out)
+    assert result.exit_code == 1 and expected in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert not out.exists() or not list(out.glob("*.csv"))
+
+
+def test_an_unreadable_mask_stops_before_any_flow_and_writes_no_datasplit(tmp_path: Path) -> None:
+    from fbmstree import fbms_tree
+
+    root = fbms_tree(tmp_path / "FBMS")
+    mask = root / "Testset" / "bear01" / "GroundTruth" / "bear01_0003_gt.ppm"
+    mask.write_bytes(mask.read_bytes()[:40])  # the header survives, the pixels do not
+    out = tmp_path / "prep"
+    result = _prepare_dataset("fbms", root, out)
+    assert result.exit_code == 1 and "bear01_0003_gt.ppm: not a readable mask" in result.output
+    assert not (out / "Flows").exists() and not list(out.glob("*.csv"))

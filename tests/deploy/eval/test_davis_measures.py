@@ -7,7 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from stseg_deploy.eval.davis_measures import boundary_f, boundary_map, disk, region_similarity, statistics
+from stseg_deploy.eval.davis_measures import (
+    boundary_f,
+    boundary_f_counts,
+    boundary_map,
+    boundary_radius,
+    disk,
+    region_similarity,
+    statistics,
+)
 
 
 def _square(size=(20, 20), top=5, left=5, side=6) -> np.ndarray:
@@ -68,3 +76,10 @@ def test_statistics_by_hand() -> None:
     assert mean == pytest.approx(0.625) and recall == pytest.approx(5 / 8)
     assert decay == pytest.approx(1.0 - (0.4 + 0.2 + 0.0) / 3)
     assert all(math.isnan(v) for v in statistics(np.array([])))
+
+
+def test_boundary_f_from_counts() -> None:
+    # Elementwise over arrays, with boundary_f's edge cases: both empty 1, one empty 0.
+    out = boundary_f_counts(np.array([0, 0, 4, 4]), np.array([0, 4, 0, 8]), np.array([0, 0, 0, 2]), np.array([0, 0, 0, 4]))
+    np.testing.assert_allclose(out, [1.0, 0.0, 0.0, 0.5])  # last: P = 2/4, R = 4/8
+    assert boundary_radius((20, 20)) == 1 and boundary_radius((480, 854)) == 8 and boundary_radius((480, 854), 3) == 3

@@ -42,7 +42,7 @@ def test_eval_options_defaults_are_stseg_evals() -> None:
 
 @pytest.mark.parametrize(("option", "value", "message"), [
     ("binary", "best", r"^binary: unknown binarisation 'best'; expected one of \('optimax', "),
-    ("protocol", "davis2017", r"^protocol: unknown protocol 'davis2017'; expected one of \('stseg', 'davis2016'\)"),
+    ("protocol", "fbms59", r"^protocol: unknown protocol 'fbms59'; expected one of \('stseg', 'davis2016', 'davis2017', 'fbms', 'segtrackv2'\)"),
     ("davis17_mode", "all", r"^davis17_mode: unknown DAVIS-2017 export mode 'all'"),
     ("split", "dev", r"^split: unknown split 'dev'"),
     ("cut_size", 0, r"^cut_size: expected an integer >= 1, None \(the whole sequence\) or 'same', got 0"),
@@ -247,3 +247,30 @@ def test_binary_foreground_refuses_outputs_without_a_decision(tmp_path: Path) ->
     result = evaluate(tmp_path / "out", EvalOptions(gt_dir=tmp_path / "gt", binary="foreground"))
     assert result.scored == [] and "sequence 'cat' has no foreground decision" in result.skipped[0].reason
     assert evaluate(tmp_path / "out", EvalOptions(gt_dir=tmp_path / "gt")).overall == 1.0  # read as before otherwise
+
+
+def test_fbms_protocol_is_fbms_measure_of_the_label_maps(outputs: Path) -> None:
+    """The fbms figures are :func:`fbms_shot` of every segment against the object ids, on the
+    frames with ground truth; with ground truth equal to the labels, every region is found."""
+    from stseg_deploy.eval.fbms_measures import fbms_shot
+    from stseg_deploy.output.layout import read_label_maps
+
+    gt = object_gt(outputs, lambda labels: labels.astype(np.uint8))  # label l is region l (0 the background)
+    (gt / "cat" / "00002.png").unlink()
+    result = evaluate(outputs / "out", EvalOptions(gt_dir=gt, protocol="fbms"))
+    row = result.fbms.set_index("sequence").loc["cat"]
+    full, record = read_label_maps(outputs / "out" / "cat")
+    frames = [t for t in range(len(record["frames"])) if t != 2]
+    shot = fbms_shot(full[frames], full[frames].astype(np.uint8), int(record["n_labels"]))
+    assert (row["fbms_precision"], row["fbms_recall"], row["fbms_F"]) == (shot.avg_precision, shot.avg_recall, shot.f) == (1.0, 1.0, 1.0)
+    assert row["fbms_objects"] == row["fbms_extracted"] == len(np.unique(full[frames])) - 1
+    assert result.summary.set_index("sequence").loc["cat", "frames"] == len(frames)
+
+
+def test_davis2017_protocol_needs_the_first_frames_annotation(outputs: Path) -> None:
+    gt = object_gt(outputs, lambda labels: (labels == 1).astype(np.uint8))
+    result = evaluate(outputs / "out", EvalOptions(gt_dir=gt, protocol="davis2017"))
+    assert result.davis2017_total["J&F"] == pytest.approx(1.0)  # object 1 is segment 1: a proposal of its own
+    (gt / "cat" / "00000.png").unlink()
+    result = evaluate(outputs / "out", EvalOptions(gt_dir=gt, protocol="davis2017"))
+    assert "its first frame 00000 has no ground truth; DAVIS-2017 takes the objects" in result.skipped[0].reason
