@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import StsegInputError
 from ..io.datasplit import SPLITS
 from ..io.outdir import check_name
-from .listing import ListedFrame, ListedSequence, check_sizes
+from .listing import ListedFrame, ListedSequence, check_sizes, read_names
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +107,7 @@ def read_sequence_listing(root: Path, resolution: str, listing: Path) -> list[Li
     its frame's.
     """
     sequences: list[ListedSequence] = []
-    seen: set[str] = set()
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
-        name = line.strip()
-        if not name:
-            continue
-        where = f"{listing}, line {number}"
-        check_name(name, where)
-        if name in seen:
-            raise StsegInputError(f"{where}: sequence {name!r} is listed twice")
-        seen.add(name)
+    for name, where in read_names(listing):
         folder = root / "JPEGImages" / resolution / name
         if not folder.is_dir():
             raise StsegInputError(f"{where}: {folder}: no frame folder for sequence {name!r} (is --resolution right?)")
@@ -129,8 +120,6 @@ def read_sequence_listing(root: Path, resolution: str, listing: Path) -> list[Li
             mask = masks / f"{image.stem}.png"
             frames.append(ListedFrame(image.stem, image, mask if mask.is_file() else None))
         sequences.append(ListedSequence(name, tuple(frames)))
-    if not sequences:
-        raise StsegInputError(f"{listing}: lists no sequences")
     for sequence in sequences:
         check_sizes(sequence)
     return sequences

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import StsegInputError
+from ..io.outdir import check_name
 
 
 @dataclass(frozen=True)
@@ -87,3 +88,26 @@ def check_sizes(sequence: ListedSequence) -> None:
         for files in sequence.truth.annotated.values():
             for file in files:
                 check_mask_size(file, sequence.name, size)
+
+
+def read_names(listing: Path, prefix: str = "") -> list[tuple[str, str]]:
+    """The sequence names a listing file holds, one per line (blank lines skipped, a leading
+    ``prefix`` such as SegTrackV2's ``*`` stripped), each with where it came from
+    (``"FILE, line N"``) for messages. StsegInputError naming the line for a bad or repeated
+    name, naming the file when it lists none."""
+    names: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+        name = line.strip()
+        name = name[len(prefix):].strip() if prefix and name.startswith(prefix) else name
+        if not name:
+            continue
+        where = f"{listing}, line {number}"
+        check_name(name, where)
+        if name in seen:
+            raise StsegInputError(f"{where}: sequence {name!r} is listed twice")
+        seen.add(name)
+        names.append((name, where))
+    if not names:
+        raise StsegInputError(f"{listing}: lists no sequences")
+    return names

@@ -46,7 +46,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import StsegInputError
 from ..io.flowfiles import natural_key
 from ..io.outdir import check_name
-from .listing import ListedFrame, ListedSequence, check_sizes
+from .listing import ListedFrame, ListedSequence, check_sizes, read_names
 
 log = logging.getLogger(__name__)
 
@@ -149,21 +149,10 @@ def sequence_names(root: Path) -> list[tuple[str, str]]:
     frames_root = root / "JPEGImages"
     names: list[tuple[str, str]] = []
     if listing.is_file():
-        seen: set[str] = set()
-        for number, line in enumerate(listing.read_text().splitlines(), start=1):
-            name = line.strip().lstrip("*").strip()
-            if not name:
-                continue
-            where = f"{listing}, line {number}"
-            check_name(name, where)
-            if name in seen:
-                raise StsegInputError(f"{where}: sequence {name!r} is listed twice")
-            seen.add(name)
+        names = read_names(listing, prefix="*")
+        for name, where in names:
             if not (frames_root / name).is_dir():
                 raise StsegInputError(f"{where}: {frames_root / name}: no frame folder for sequence {name!r}")
-            names.append((name, where))
-        if not names:
-            raise StsegInputError(f"{listing}: lists no sequences")
         return names
     folders = sorted((p for p in frames_root.iterdir() if p.is_dir() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
     for folder in folders:
