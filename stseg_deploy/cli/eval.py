@@ -48,7 +48,7 @@ def eval_main(out_dir, data_file, split, base_dir, gt_dir, cut_size, binary, sco
     over the scored sequences of their per-frame means); with --protocol davis2016,
     J=... F=... (means over sequences of J_mean and F_mean), after J&F=.... With --objects,
     J_objects=... (mean over all objects of all sequences) comes before those, and so do
-    the FBMS=... line of --protocol fbms and the DAVIS-2017 J&F=... line of --protocol
+    the FBMS P=... R=... F=... line of --protocol fbms and the DAVIS-2017 J&F=... line of --protocol
     davis2017 (objects pooled over sequences, as its evaluator reports)."""
     setup_logging(verbose)
     from ..eval.evaluation import SCORED

@@ -34,7 +34,7 @@ def dataset_options(default_splits: str):
             click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow engine (OpenCV; deepflow needs opencv-contrib-python-headless, stseg's dependency)."),
             click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --flow-scale)."),
             click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the frames' size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows (half of 480p), smaller ones as they are.  [default: auto]"),
-            click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/<frame>.<flo|npy|png>, named after the frames' files (no flow is computed)."),
+            click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/<frame>.<flo|npy|png>, named after the frame's file or its position NNNNN (no flow is computed)."),
             click.option("--workers", type=click.IntRange(min=1), default=default_workers(), help="Sequences computed in parallel."),
             click.option("--split", "only_splits", multiple=True, type=click.Choice(SPLITS), help=f"Only this split (repeat for several): flows for its sequences and its CSV, nothing else.  [default: {default_splits}]"),
             click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Compute flows on a Ray cluster, one sequence per CPU (instead of --workers): 'local', 'auto' or a cluster address, as for stseg-infer. OUT and ROOT must be on a filesystem every node sees. Needs {INSTALL_HINT}."),
@@ -121,6 +121,13 @@ def run_prepare(
         fail(exc)
     click.echo(f"{root}: {', '.join(f'{split} {len(listed)} sequence(s)' for split, listed in splits.items())}", err=True)
     converting = [s for s in sequences.values() if s.truth is not None]
+    last = [s.name for s in converting if len(s.frames) - 1 in s.truth.annotated]
+    if last:
+        click.echo(
+            f"note: {len(last)} sequence(s) annotate their last frame ({', '.join(last[:3])}{', ...' if len(last) > 3 else ''}), "
+            "which has no forward flow, hence no prediction: it is converted but not scored",
+            err=True,
+        )
     if converting:
         # Before the flows: a mask that cannot be read stops the run in seconds, not hours.
         try:

@@ -77,6 +77,7 @@ class Definition:
     keys: tuple[int, ...]
     n_frames: int
     labelled: tuple[LabelledFrame, ...]
+    n_frames_line: int = 0  # where the frame count is, for messages
 
 
 class _Lines:
@@ -131,6 +132,7 @@ def read_definition(path: Path) -> Definition:
         lines.next("a row of the confusion penalty matrix")
     lines.label("Total number of frames in this shot:")
     n_frames = lines.integer("the number of frames")
+    n_frames_line = lines.number
     lines.label("Total number of labeled frames for this shot:")
     n_labelled = lines.integer("the number of labelled frames")
     labelled = []
@@ -150,7 +152,7 @@ def read_definition(path: Path) -> Definition:
         raise StsegInputError(f"{path}, line {number}: more than the {n_labelled} labelled frames it announces ({line!r})")
     if len({f.index for f in labelled}) != len(labelled):
         raise StsegInputError(f"{path}: a frame is labelled twice")
-    return Definition(path, tuple(keys), n_frames, tuple(labelled))
+    return Definition(path, tuple(keys), n_frames, tuple(labelled), n_frames_line)
 
 
 @dataclass(frozen=True)
@@ -268,7 +270,8 @@ def read_fbms_sequence(folder: Path) -> ListedSequence:
     definition = read_definition(_definition_file(gt_folder, name))
     if definition.n_frames != len(frames):
         raise StsegInputError(
-            f"{definition.path}: says the shot has {definition.n_frames} frames, but {folder} has {len(frames)}"
+            f"{definition.path}, line {definition.n_frames_line}: says the shot has {definition.n_frames} frames, "
+            f"but {folder} has {len(frames)}"
         )
     position = {frame.stem: t for t, frame in enumerate(frames)}
     annotated: dict[int, tuple[Path, ...]] = {}
@@ -372,7 +375,10 @@ def read_processed(root: Path) -> list[ListedSequence]:
         name = check_name(folder.name, str(folder))
         frames = _images(folder)
         if not frames:
-            raise StsegInputError(f"{folder}: no frames")
+            davis = any(p.is_dir() for p in folder.iterdir())
+            raise StsegInputError(
+                f"{folder}: no frames" + (f" but folders; is {root} a DAVIS dataset (stseg-prepare davis)?" if davis else "")
+            )
         masks_folder = root / "Annotations" / name
         if not masks_folder.is_dir():
             raise StsegInputError(f"{masks_folder}: no such folder; the processed copy keeps {name!r}'s masks there")

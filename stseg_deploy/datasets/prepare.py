@@ -23,7 +23,7 @@ from ..flow.recipe import FlowRecipe
 from ..io.datasplit import COLUMNS, write_datasplit
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
-from ..io.videoio import ImageListSource
+from ..io.videoio import ImageListSource, frame_name
 from .listing import ListedSequence, image_size
 
 log = logging.getLogger(__name__)
@@ -151,16 +151,22 @@ def datasplit_rows(sequences: list[ListedSequence], flows: dict[str, list[Path]]
 
 
 def user_flows(sequence: ListedSequence, folder: Path) -> list[Path]:
-    """Flows the user brought for a sequence (``--flows``): one per frame but the last, named
-    after the frames. Raises StsegInputError naming what is missing."""
+    """Flows the user brought for a sequence (``--flows``): one per frame but the last, each
+    named after its frame's file (``bear01_0001.flo``) or after its position in the sequence
+    (``00000.flo``, as stseg-prepare and stseg-flow name them); the frame's name wins where
+    both exist. Raises StsegInputError naming what is missing."""
     if not folder.is_dir():
         raise StsegInputError(f"{folder}: no flow folder for sequence {sequence.name!r}")
     files = {p.stem: p for p in list_flow_files(folder)}
-    wanted = [f.name for f in sequence.frames[:-1]]
-    missing = [name for name in wanted if name not in files]
+    found = [files.get(frame.name) or files.get(frame_name(t)) for t, frame in enumerate(sequence.frames[:-1])]
+    missing = [f"{frame.name}" for frame, flow in zip(sequence.frames, found) if flow is None]
     if missing:
-        raise StsegInputError(f"{folder}: no flow for frame(s) {', '.join(missing[:3])} of {sequence.name!r}")
-    return [files[name] for name in wanted]
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        raise StsegInputError(
+            f"{folder}: no flow for frame(s) {', '.join(missing[:3])}{more} of {sequence.name!r} (a flow is named after "
+            f"its frame's file, e.g. {sequence.frames[0].name}.flo, or its position, {frame_name(0)}.flo)"
+        )
+    return found
 
 
 def check_settings_agree(out_dir: Path, prefix: str, splits: list[str], settings: dict) -> None:

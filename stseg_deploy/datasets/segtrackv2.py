@@ -241,7 +241,9 @@ def read_sequence(root: Path, name: str, where: str) -> ListedSequence:
         raise StsegInputError(f"{where}: {folder}: no frame folder for sequence {name!r}")
     frames = image_files(folder)
     if not frames:
-        raise StsegInputError(f"{folder}: no frames ({', '.join(IMAGE_SUFFIXES)})")
+        davis = any(p.is_dir() for p in folder.iterdir())
+        hint = f"; it holds folders: is {root} a DAVIS dataset (stseg-prepare davis)?" if davis else ""
+        raise StsegInputError(f"{folder}: no frames ({', '.join(IMAGE_SUFFIXES)}){hint}")
     stems = frame_order(root, name, frames)
     if len(stems) < 2:
         raise StsegInputError(f"{folder}: sequence {name!r} has {len(stems)} frame; at least 2 are needed for optical flow")

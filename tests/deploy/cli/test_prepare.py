@@ -181,6 +181,8 @@ def test_fbms_to_flows_object_masks_and_datasplits(tmp_path: Path) -> None:
     assert list(tennis["Flow"]) == [f"Flows/tennis/{t:05d}.flo" for t in range(3)]
     assert [Path(p).name for p in tennis["Image"]] == ["tennis454.jpg", "tennis455.jpg", "tennis456.jpg"]
     assert [Path(p).name if p else "" for p in tennis["GtMask"]] == ["00000.png", "", ""]
+    assert (out / "GroundTruth" / "tennis" / "00003.png").is_file()
+    assert "note: 1 sequence(s) annotate their last frame (tennis), which has no forward flow" in result.output
     bear = val[val["Sequence"] == "bear01"]
     masks = [Path(p) for p in bear["GtMask"] if p]
     assert [m.name for m in masks] == ["00000.png", "00002.png"] and masks[1].parent == (out / "GroundTruth" / "bear01").resolve()

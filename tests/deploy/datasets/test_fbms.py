@@ -134,7 +134,7 @@ def _break(root: Path, path: str, old: str, new: str) -> None:
     ("damage", "message"),
     [
         (lambda r: _break(r, "Testset/bear01/GroundTruth/bear01Def.dat", "Total number of frames in this shot:\n4", "Total number of frames in this shot:\n5"),
-         r"bear01Def.dat: says the shot has 5 frames, but .*/bear01 has 4"),
+         r"bear01Def.dat, line 18: says the shot has 5 frames, but .*/bear01 has 4"),
         (lambda r: (r / "Testset/bear01/GroundTruth/bear01_0003_gt.ppm").unlink(),
          r"bear01Def.dat, line \d+: mask 'bear01_0003_gt.ppm' not found in .*/bear01/GroundTruth"),
         (lambda r: _break(r, "Testset/bear01/GroundTruth/bear01Def.dat", "Frame number:\n2", "Frame number:\n7"),
@@ -170,4 +170,12 @@ def test_processed_copy_mask_without_a_frame(tmp_path: Path) -> None:
     root = processed_tree(tmp_path / "P")
     Image.fromarray(np.zeros(SIZE, np.uint8)).save(root / "Annotations" / "cars1" / "00009.png")
     with pytest.raises(StsegInputError, match=r"Annotations/cars1/00009.png: no frame 00009 in .*JPEGImages/cars1"):
+        read_fbms(root)
+
+
+def test_a_davis_root_is_named_as_one(tmp_path: Path) -> None:
+    from davistree import davis_tree
+
+    root = davis_tree(tmp_path / "DAVIS", {"val": {"a": 3}})
+    with pytest.raises(StsegInputError, match=r"JPEGImages/480p: no frames but folders; is .*DAVIS a DAVIS dataset \(stseg-prepare davis\)\?"):
         read_fbms(root)

@@ -3,6 +3,7 @@ user flows, and DataSplit files that never replace a user's CSV."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -90,8 +91,14 @@ def test_datasplit_rows_and_user_flows(tmp_path: Path) -> None:
     outside = datasplit_rows([sequence], {"a": flows}, base_dir=tmp_path / "elsewhere")
     assert Path(outside["Flow"][0]).is_absolute()
     (mine / "00001.flo").unlink()
-    with pytest.raises(StsegInputError, match=r"raft/a: no flow for frame\(s\) 00001 of 'a'"):
+    with pytest.raises(StsegInputError, match=r"raft/a: no flow for frame\(s\) 00001 of 'a' \(a flow is named after its frame's file"):
         user_flows(sequence, mine)
+    # Frames named otherwise (FBMS's bear01_0001.jpg): flows named after them, or after their positions.
+    renamed = type(sequence)("a", tuple(dataclasses.replace(f, name=f"a_{t + 1:04d}") for t, f in enumerate(sequence.frames)))
+    write_flow(mine / "a_0002.flo", np.zeros((2, *SIZE), np.float32))
+    assert [p.name for p in user_flows(renamed, mine)] == ["00000.flo", "a_0002.flo"]
+    write_flow(mine / "a_0001.flo", np.zeros((2, *SIZE), np.float32))
+    assert [p.name for p in user_flows(renamed, mine)] == ["a_0001.flo", "a_0002.flo"]  # the frame's name first
     with pytest.raises(StsegInputError, match=r"no flow folder for sequence 'a'"):
         user_flows(sequence, tmp_path / "nowhere")
 

@@ -249,3 +249,11 @@ def test_an_unreadable_mask_is_named_when_read(tmp_path: Path) -> None:
     truth.annotated[1][0].write_bytes(b"not an image")
     with pytest.raises(StsegInputError, match=r"frog_00001.png: not a readable image"):
         truth.read(1)
+
+
+def test_a_davis_root_is_named_as_one(tmp_path: Path) -> None:
+    from davistree import davis_tree
+
+    root = davis_tree(tmp_path / "DAVIS", {"val": {"a": 3}})
+    with pytest.raises(StsegInputError, match=r"JPEGImages/480p: no frames .*; it holds folders: is .*DAVIS a DAVIS dataset"):
+        read_segtrackv2(root)
