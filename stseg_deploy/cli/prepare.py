@@ -104,8 +104,11 @@ def run_prepare(
         sequences = {}
         for listed in splits.values():
             for sequence in listed:
-                if sequences.setdefault(sequence.name, sequence).folder != sequence.folder:
-                    raise StsegInputError(f"{root}: two sequences named {sequence.name!r} ({sequences[sequence.name].folder}, {sequence.folder})")
+                if sequences.setdefault(sequence.name, sequence).frames != sequence.frames:
+                    raise StsegInputError(
+                        f"{root}: two splits list sequence {sequence.name!r} with other frames ({sequences[sequence.name].folder}, "
+                        f"{sequence.folder}); its flows would pair the wrong frames"
+                    )
     except (OSError, ValueError) as exc:
         fail(exc)
     settings = {

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..errors import StsegInputError
 from ..io.datasplit import SPLITS
 from ..io.outdir import check_name
-from .listing import ListedFrame, ListedSequence, check_sizes, read_names
+from .listing import ListedFrame, ListedSequence, check_sizes, read_lines, read_names
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ def read_listing(root: Path, listing: Path) -> list[ListedSequence]:
     """
     order: list[str] = []
     frames: dict[str, list[ListedFrame]] = {}
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_lines(listing), start=1):
         fields = line.split()
         if not fields:
             continue

@@ -22,13 +22,18 @@ probability maps and PROB files are never read as masks). A region's value is th
 (.pgm) or R·65536 + G·256 + B (.ppm); the background (black, or white in colour masks) becomes
 object id 0 and the other regions ids 1, 2, ... in Def.dat's order, the same in every frame of
 the sequence. A mask value Def.dat does not list (cats04_0020_gt.ppm has one) is read as
-background, as the official evaluator in effect does, with a warning.
+background, with a warning (the official evaluator, by an accident of its code, gives such
+pixels to Def.dat's first region).
 
 The processed copy (``ROOT/JPEGImages/<seq>/00001.jpg``, ``ROOT/Annotations/<seq>/00001.png``,
 binary masks of the annotated frames only, objects merged) is detected from those two folders.
 It says nothing of splits, so every sequence goes to val and test. Its masks are matched to the
 frames by file stem; an indexed mask keeps its palette indices as object ids, any other one is
-foreground (id 1) where a channel is above 127.
+foreground (id 1) where a channel is above 127. Known limit of such copies: the script that
+makes them numbers frames from 00001 but masks after the original frame number, so for a
+sequence not numbered from 1 (tennis from 454, marple4 from 325) the masks do not sit on their
+frames; a mask past the last frame is refused, one inside cannot be told apart. A copy holding
+the annotated frames only (a mask on every frame) is refused: its images are 20 frames apart.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from ..io.flowfiles import natural_key
 from ..io.masks import VOID
 from ..io.outdir import check_name
 from ..io.videoio import IMAGE_SUFFIXES
-from .listing import ListedFrame, ListedSequence, check_sizes
+from .listing import ListedFrame, ListedSequence, check_sizes, read_lines
 
 log = logging.getLogger(__name__)
 
@@ -85,11 +90,7 @@ class _Lines:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            text = path.read_text(errors="replace")
-        except OSError as exc:
-            raise StsegInputError(f"{path}: cannot read ({exc})") from exc
-        self.lines = [(n, line.strip()) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+        self.lines = [(n, line.strip()) for n, line in enumerate(read_lines(path), start=1) if line.strip()]
         self.at = 0
         self.number = 0  # the line last read
 
@@ -229,7 +230,7 @@ def read_frames(folder: Path, name: str) -> list[Path]:
             raise StsegInputError(f"{folder}: no frames (no {name}.bmf and no images)")
         log.info("%s: no %s; its %d images in natural order", folder, bmf.name, len(images))
         return images
-    lines = [line.strip() for line in bmf.read_text(errors="replace").splitlines() if line.strip()]
+    lines = [line.strip() for line in read_lines(bmf) if line.strip()]
     header = lines[0].split() if lines else []
     if not header or not header[0].isdigit():
         raise StsegInputError(f"{bmf}, line 1: expected 'N 1' (the number of frames), got {lines[0] if lines else 'nothing'!r}")
@@ -386,10 +387,20 @@ def read_processed(root: Path) -> list[ListedSequence]:
         annotated: dict[int, tuple[Path, ...]] = {}
         for mask in _images(masks_folder):
             if mask.stem not in position:
-                raise StsegInputError(f"{mask}: no frame {mask.stem} in {folder}")
+                raise StsegInputError(
+                    f"{mask}: no frame {mask.stem} in {folder} (copies made by FBMS_clean number masks after the original "
+                    "frame number but frames from 00001: use the original FBMS-59 layout for sequences not numbered from 1)"
+                )
             annotated[position[mask.stem]] = (mask,)
         if not annotated:
             raise StsegInputError(f"{masks_folder}: no masks")
+        if len(annotated) == len(frames) > 2:
+            # FBMS annotates every 20th frame: a mask on every frame means a copy of the
+            # annotated frames only, whose neighbours are 20 frames apart (no usable flow).
+            raise StsegInputError(
+                f"{masks_folder}: a mask for every frame of {folder}; FBMS annotates every 20th frame, so this looks like a "
+                "copy of the annotated frames only, whose consecutive images are 20 frames apart: give the copy with every frame"
+            )
         sequence = ListedSequence(name, tuple(ListedFrame(f.stem, f, None) for f in frames), ProcessedTruth(annotated))
         check_sizes(sequence)
         sequences.append(sequence)

@@ -90,6 +90,16 @@ def check_sizes(sequence: ListedSequence) -> None:
                 check_mask_size(file, sequence.name, size)
 
 
+def read_lines(path: Path) -> list[str]:
+    """A listing's lines; StsegInputError naming the file when it cannot be read or is not text."""
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise StsegInputError(f"{path}: not a text listing (byte {exc.start} is not UTF-8)") from exc
+    except OSError as exc:
+        raise StsegInputError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
 def read_names(listing: Path, prefix: str = "") -> list[tuple[str, str]]:
     """The sequence names a listing file holds, one per line (blank lines skipped, a leading
     ``prefix`` such as SegTrackV2's ``*`` stripped), each with where it came from
@@ -97,7 +107,7 @@ def read_names(listing: Path, prefix: str = "") -> list[tuple[str, str]]:
     name, naming the file when it lists none."""
     names: list[tuple[str, str]] = []
     seen: set[str] = set()
-    for number, line in enumerate(listing.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_lines(listing), start=1):
         name = line.strip()
         name = name[len(prefix):].strip() if prefix and name.startswith(prefix) else name
         if not name:

@@ -46,7 +46,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import StsegInputError
 from ..io.flowfiles import natural_key
 from ..io.outdir import check_name
-from .listing import ListedFrame, ListedSequence, check_sizes, read_names
+from .listing import ListedFrame, ListedSequence, check_sizes, read_lines, read_names
 
 log = logging.getLogger(__name__)
 
@@ -177,13 +177,18 @@ def image_files(folder: Path) -> dict[str, Path]:
 
 def frame_order(root: Path, name: str, frames: dict[str, Path]) -> list[str]:
     """The stems of the sequence's frames in order: those of ``ImageSets/<name>.txt`` (its first
-    line, a path prefix, skipped) when there is one, else all of them in natural sort order."""
+    line, a path prefix, skipped unless it names a frame) when there is one, else all of them
+    in natural sort order."""
     listing = root / "ImageSets" / f"{name}.txt"
     if not listing.is_file():
         return sorted(frames, key=natural_key)
     stems: list[str] = []
     seen: set[str] = set()
-    for number, line in enumerate(listing.read_text().splitlines()[1:], start=2):
+    lines = read_lines(listing)
+    # Line 1 is the path prefix in the copies the peers read; a copy without it starts with a frame.
+    first = lines[0].strip() if lines else ""
+    start = 1 if first in frames or Path(first).stem in frames and Path(first).suffix.lower() in IMAGE_SUFFIXES else 2
+    for number, line in enumerate(lines[start - 1:], start=start):
         stem = line.strip()
         if not stem:
             continue

@@ -11,7 +11,7 @@ from PIL import Image
 from ..errors import StsegInputError
 from ..io.masks import write_label_png
 from ..io.outdir import OutputUnit, StsegOutputError, check_inputs_outside
-from ..output.layout import TOOL, read_segment_maps, scan_outputs
+from ..output.layout import TOOL, read_label_maps, scan_outputs
 from ..preprocess import resize_labels
 from .davis17_measures import proposal_lut
 from .evaluation import check_one_model
@@ -107,8 +107,9 @@ def export_davis17(out_dir: str | Path, options: EvalOptions) -> int:
     written, sizes = 0, {}
     with unit:
         for name, (folder, _) in scan.complete.items():
-            # A refined output's PNGs are its label maps; an unrefined one's, its labels.npy.
-            labels, record = read_segment_maps(folder)
+            # The label maps at the original size (a refined output's PNGs, an unrefined one's
+            # labels.npy upsampled): what --protocol davis2017 numbers its proposals on too.
+            labels, record = read_label_maps(folder)
             frames = record["frames"]
             original = (int(record["original_size"][0]), int(record["original_size"][1]))
             size = _export_size(truth, name, frames, original, resize_gt)

@@ -453,9 +453,12 @@ def evaluate(out_dir: str | Path, options: EvalOptions) -> Evaluation:
     ``options.objects``: also score object by object (:mod:`stseg_deploy.eval.multiobject`), the masks
     read as object-id maps (a binary mask is one object), into ``Evaluation.objects``.
 
-    ``options.protocol``: ``"stseg"`` (per-frame J over every frame with ground truth) or
+    ``options.protocol``: ``"stseg"`` (per-frame J over every frame with ground truth),
     ``"davis2016"``, which adds the DAVIS benchmark's J and F statistics (see
-    :func:`score_sequence`) in ``Evaluation.davis``.
+    :func:`score_sequence`) in ``Evaluation.davis``, ``"davis2017"`` (per-object J and F,
+    :mod:`stseg_deploy.eval.davis17_measures`, in ``Evaluation.davis2017``), ``"fbms"``
+    (FBMS-59's own measure, :mod:`stseg_deploy.eval.fbms_measures`, in ``Evaluation.fbms``)
+    or ``"segtrackv2"`` (J over every frame, each of which must have ground truth).
 
     Asked sequences: every visible subfolder of ``out_dir`` (other stseg tools' outputs
     aside), sequences that only an interrupted run left, and with ``data_file`` every

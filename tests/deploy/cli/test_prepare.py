@@ -252,3 +252,10 @@ def test_an_unreadable_mask_stops_before_any_flow_and_writes_no_datasplit(tmp_pa
     result = _prepare_dataset("fbms", root, out)
     assert result.exit_code == 1 and "bear01_0003_gt.ppm: not a readable mask" in result.output
     assert not (out / "Flows").exists() and not list(out.glob("*.csv"))
+
+
+def test_one_sequence_listed_with_other_frames_in_two_splits_is_refused(tmp_path: Path) -> None:
+    root = davis_tree(tmp_path / "DAVIS", {"train": {"a": 4}, "val": {"a": 3}})
+    result = _prepare(str(root), "--out", str(tmp_path / "prep"), "--flow-method", "dis")
+    assert result.exit_code == 1 and "two splits list sequence 'a' with other frames" in result.output
+    assert not (tmp_path / "prep").exists()

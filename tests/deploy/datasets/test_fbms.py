@@ -169,7 +169,7 @@ def test_not_an_fbms_root(tmp_path: Path) -> None:
 def test_processed_copy_mask_without_a_frame(tmp_path: Path) -> None:
     root = processed_tree(tmp_path / "P")
     Image.fromarray(np.zeros(SIZE, np.uint8)).save(root / "Annotations" / "cars1" / "00009.png")
-    with pytest.raises(StsegInputError, match=r"Annotations/cars1/00009.png: no frame 00009 in .*JPEGImages/cars1"):
+    with pytest.raises(StsegInputError, match=r"Annotations/cars1/00009.png: no frame 00009 in .*JPEGImages/cars1 \(copies made by FBMS_clean"):
         read_fbms(root)
 
 
@@ -178,4 +178,10 @@ def test_a_davis_root_is_named_as_one(tmp_path: Path) -> None:
 
     root = davis_tree(tmp_path / "DAVIS", {"val": {"a": 3}})
     with pytest.raises(StsegInputError, match=r"JPEGImages/480p: no frames but folders; is .*DAVIS a DAVIS dataset \(stseg-prepare davis\)\?"):
+        read_fbms(root)
+
+
+def test_processed_copy_of_the_annotated_frames_only_is_refused(tmp_path: Path) -> None:
+    root = processed_tree(tmp_path / "P", names=("bear01",), n=3, annotated=(0, 1, 2))
+    with pytest.raises(StsegInputError, match=r"Annotations/bear01: a mask for every frame .* 20 frames apart"):
         read_fbms(root)

@@ -257,3 +257,17 @@ def test_a_davis_root_is_named_as_one(tmp_path: Path) -> None:
     root = davis_tree(tmp_path / "DAVIS", {"val": {"a": 3}})
     with pytest.raises(StsegInputError, match=r"JPEGImages/480p: no frames .*; it holds folders: is .*DAVIS a DAVIS dataset"):
         read_segtrackv2(root)
+
+
+def test_a_sequence_listing_without_its_path_prefix_line_keeps_its_first_frame(tmp_path: Path) -> None:
+    root = segtrack_tree(tmp_path / "SegTrackv2")
+    (root / "ImageSets" / "bmx.txt").write_text("bmx_06668\nbmx_06669\nbmx_06670\n")
+    bmx = next(s for s in read_segtrackv2(root)["val"] if s.name == "bmx")
+    assert [f.name for f in bmx.frames] == ["bmx_06668", "bmx_06669", "bmx_06670"]
+
+
+def test_a_listing_that_is_not_text_is_named(tmp_path: Path) -> None:
+    root = segtrack_tree(tmp_path / "SegTrackv2")
+    (root / "ImageSets" / "all.txt").write_bytes(b"*frog\n\xff\xfe\n")
+    with pytest.raises(StsegInputError, match=r"ImageSets/all.txt: not a text listing \(byte \d+ is not UTF-8\)"):
+        read_segtrackv2(root)
