@@ -149,7 +149,8 @@ def export_torchscript(wrapper: ExportWrapper, info: ModelInfo, out: Path) -> No
 
 
 def check_exports(wrapper: ExportWrapper, info: ModelInfo, onnx_path: Path | None, ts_path: Path | None) -> list[ParityReport]:
-    """Run the exported files and torch on two input shapes; raise ExportCheckError on mismatch."""
+    """Run the exported files and torch (``wrapper``: the network as trained) on two input
+    shapes; raise ExportCheckError on mismatch."""
     from stseg_deploy.runtime import load_model
 
     engines = [load_model(p, provider="cpu") for p in (onnx_path, ts_path) if p is not None]
@@ -179,6 +180,8 @@ def export_checkpoint(
         raise ValueError("nothing to export: give an ONNX and/or a TorchScript output path")
     model, payload = model_from_checkpoint(checkpoint)
     wrapper = ExportWrapper(model).eval()
+    # Checked against the network as trained, not against the folded form that is exported.
+    reference = ExportWrapper(model, folded=False).eval()
     info = model_info(payload)
     targets = [Path(p) if p is not None else None for p in (onnx_path, torchscript_path)]
     # Write beside the targets and move into place only once checked, so a failed export
@@ -189,7 +192,7 @@ def export_checkpoint(
             export_onnx(wrapper, info, partial[0], opset)
         if partial[1] is not None:
             export_torchscript(wrapper, info, partial[1])
-        reports = check_exports(wrapper, info, partial[0], partial[1])
+        reports = check_exports(reference, info, partial[0], partial[1])
         for tmp, target in zip(partial, targets):
             if tmp is not None:
                 os.replace(tmp, target)

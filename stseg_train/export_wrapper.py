@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .folded import fold
 from .model import UNet3D
 
 
@@ -21,14 +22,26 @@ class ExportWrapper(nn.Module):
     ``labels`` (the argmax over segments, inside the graph) spares the pipeline copying L
     float maps per pixel off the device and reducing them on the CPU when probabilities are
     not wanted; features are an intermediate of the same graph.
+
+    ``folded`` (the default): the network runs as :class:`~stseg_train.folded.FoldedUNet`,
+    the window's frames folded into the channels, so that runtimes use their 2-D convolution
+    kernels (see :mod:`stseg_train.folded`); False runs the model as trained (the reference
+    the export is checked against).
     """
 
-    def __init__(self, model: UNet3D) -> None:
+    def __init__(self, model: UNet3D, folded: bool = True) -> None:
         super().__init__()
         self.model = model
+        self.folded = fold(model) if folded else None
 
     def forward(self, flow: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        proba, features = self.model.forward_with_features(flow)
+        if self.folded is None:
+            proba, features = self.model.forward_with_features(flow)
+            return proba, features, labels_of(proba)
+        b, c, t, h, w = flow.shape
+        logits, features = self.folded(flow.transpose(1, 2).reshape(b, t * c, h, w))
+        proba = torch.softmax(logits.reshape(b, t, -1, h, w), dim=2).transpose(1, 2)
+        features = features.reshape(b, t, -1, h, w).transpose(1, 2)
         return proba, features, labels_of(proba)
 
 
