@@ -86,7 +86,9 @@ class EngineFactory:
             if self.model is None:
                 raise EngineUnavailable("--model is an ONNX file: there are no torch weights to run")
             # A copy: moving the shared model to the GPU would break later CPU-side exports.
-            module: torch.nn.Module = ExportWrapper(_copy(self.model)) if precision == "fp32" else Fp16Wrapper(_copy(self.model))
+            # torch runs the network as trained (the baseline); TorchScript the exported form.
+            fp32 = ExportWrapper(_copy(self.model), folded=engine == "torchscript")
+            module: torch.nn.Module = fp32 if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             module = module.to(self.device).eval()
             if engine == "torch-compile":
                 # Compiled on the first call (the warm-up runs) of each input shape: the
