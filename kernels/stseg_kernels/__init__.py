@@ -1,5 +1,5 @@
 """Compiled kernels of stseg: label maps of probabilities, temporal linking, unravelling,
-mask selection, scores, and the last step of a guided filter.
+mask selection, scores, the last step of a guided filter, and block-diagonal motion fits.
 
 numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
 cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
@@ -10,6 +10,7 @@ from ._hungarian import assign_max
 from .argmax import argmax_labels
 from .guided import guided_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
+from .motionfit import block_residual, fit_blocks, robust_fit_blocks
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
 
@@ -18,10 +19,13 @@ __all__ = [
     "LINK_METHODS",
     "argmax_labels",
     "assign_max",
+    "block_residual",
+    "fit_blocks",
     "frame_chunks",
     "guided_labels",
     "jaccard",
     "link_windows",
+    "robust_fit_blocks",
     "select_labels",
     "select_masks",
     "unravel_windows",

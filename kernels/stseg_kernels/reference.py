@@ -7,7 +7,8 @@ they are hundreds of times slower than the public functions.
 
 Each function has the signature and output of its fast counterpart:
 ``link_windows_reference`` ~ ``link_windows(method="naive")``, ``unravel_windows_reference``,
-``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``. ``window_scores_reference`` exposes the
+``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``,
+``fit_blocks_reference``, ``robust_fit_blocks_reference``. ``window_scores_reference`` exposes the
 per-window score matrix, used to check the optimal linking by brute force.
 """
 
@@ -24,6 +25,8 @@ __all__ = [
     "select_masks_reference",
     "jaccard_reference",
     "guided_labels_reference",
+    "fit_blocks_reference",
+    "robust_fit_blocks_reference",
 ]
 
 
@@ -177,3 +180,33 @@ def guided_labels_reference(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> 
     colours = guide.astype(np.float64) / 255
     values = np.einsum("hwlk,hwk->hwl", a_full, colours) + b_full
     return values.argmax(axis=2).astype(np.uint8), values
+
+
+def fit_blocks_reference(
+    basis: np.ndarray, values: np.ndarray, weights: np.ndarray, terms: int, ridge: float = 0.0, jitter: float = 0.0
+) -> np.ndarray:
+    """One ``np.linalg.solve`` per block, on the pixels where its first row is non-zero."""
+    theta = np.zeros((values.shape[0], basis.shape[0]))
+    for start in range(0, basis.shape[0], terms):
+        rows = slice(start, start + terms)
+        cols = np.flatnonzero(basis[start])
+        if cols.size == 0:
+            continue
+        block = basis[rows][:, cols]
+        weighted = block * weights[cols]
+        gram = weighted @ block.T + jitter * np.eye(terms)
+        gram[np.arange(1, terms), np.arange(1, terms)] += ridge * weighted[0].sum()
+        theta[:, rows] = np.linalg.solve(gram, weighted @ values[:, cols].T).T
+    return theta
+
+
+def robust_fit_blocks_reference(
+    basis: np.ndarray, values: np.ndarray, iterations: int, terms: int, ridge: float, jitter: float, floor: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reweighted least squares with :func:`fit_blocks_reference` and a dense residual."""
+    weights = np.ones(basis.shape[1])
+    for _ in range(iterations):
+        theta = fit_blocks_reference(basis, values, weights, terms, ridge, jitter)
+        residual = np.abs(values - theta @ basis).sum(axis=0)
+        weights = 1.0 / np.maximum(residual, floor)
+    return theta, residual

@@ -52,6 +52,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from stseg_kernels import block_residual, fit_blocks, robust_fit_blocks
+
 from .base import StageSettings, option
 
 # 1. Settings -----------------------------------------------------------------------------
@@ -229,42 +231,26 @@ def fit_motion(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: 
         θ (2, K) float64, the motion of u and v; 0 on a frame without pixels.
 
     The basis is block-diagonal (a frame's terms are zero on the other frames' pixels), so
-    each frame is solved on its own pixels: the same θ as one solve, for a fraction of the
-    work."""
-    theta = np.zeros((flow.shape[0], basis.shape[0]))
-    for start in range(0, basis.shape[0], terms):
-        rows = slice(start, start + terms)
-        cols = np.flatnonzero(basis[start])  # the constant term is 1 exactly on its frame's pixels
-        if cols.size == 0:
-            continue
-        block = basis[rows][:, cols]
-        a = block * weights[cols]
-        gram = a @ block.T + SOLVE_JITTER * np.eye(terms)
-        if ridge:
-            # a[0] is the constant term times the weights: its sum is the frame's fit weight.
-            gram[np.arange(1, terms), np.arange(1, terms)] += SHAPE_RIDGE * a[0].sum()
-        theta[:, rows] = np.linalg.solve(gram, a @ flow[:, cols].T).T
-    return theta
+    each frame is solved on its own pixels (:func:`stseg_kernels.fit_blocks`): the same θ as
+    one solve, for a fraction of the work."""
+    return fit_blocks(basis, flow, weights, terms, SHAPE_RIDGE if ridge else 0.0, SOLVE_JITTER)
 
 
 def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = L1_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
-    """L1 motion of some pixels, by reweighted least squares (:func:`fit_motion`).
+    """L1 motion of some pixels, by reweighted least squares (:func:`fit_motion`, each fit
+    weighted by 1 / max(residual, :data:`L1_RESIDUAL_FLOOR`) of the one before;
+    :func:`stseg_kernels.robust_fit_blocks`).
 
     basis: (K, N) float64, :func:`motion_basis` columns; flow: (2, N) float64, pixels;
     iterations: fits, the first unweighted. Returns θ (2, K) and the residual
     |u − û| + |v − v̂| (N,) float64, pixels."""
-    weights = np.ones(flow.shape[1])
-    for _ in range(iterations):
-        theta = fit_motion(basis, flow, weights)
-        residual = motion_residual(basis, flow, theta)
-        weights = 1.0 / np.maximum(residual, L1_RESIDUAL_FLOOR)
-    return theta, residual
+    return robust_fit_blocks(basis, flow, iterations, MOTION_TERMS, SHAPE_RIDGE, SOLVE_JITTER, L1_RESIDUAL_FLOOR)
 
 
 def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
     """|u − û| + |v − v̂| (N,) float64, pixels, of flow (2, N) under the motion θ (2, K) on
     basis (K, N)."""
-    return np.abs(flow - theta @ basis).sum(axis=0)
+    return block_residual(basis, flow, theta)
 
 
 # 4. Cutting a segment --------------------------------------------------------------------
