@@ -8,7 +8,7 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 
 from ._hungarian import assign_max
 from .argmax import argmax_labels
-from .guided import guided_labels
+from .guided import guided_coefficients, guided_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
 from .motionfit import block_residual, fit_blocks, robust_fit_blocks
 from .scores import jaccard
@@ -22,6 +22,7 @@ __all__ = [
     "block_residual",
     "fit_blocks",
     "frame_chunks",
+    "guided_coefficients",
     "guided_labels",
     "jaccard",
     "link_windows",

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["guided_labels"]
+__all__ = ["guided_coefficients", "guided_labels"]
 
 
 @njit(cache=True, nogil=True)
@@ -97,3 +97,66 @@ def guided_labels(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> np.ndarray
     out = np.empty(guide.shape[:2], np.uint8)
     _guided_labels(coef, np.ascontiguousarray(guide), out)
     return out
+
+
+@njit(cache=True, nogil=True)
+def _coefficients(mean_i, mean_p, box_products, box_cross, eps, a, b):
+    h, w, n = mean_p.shape
+    for y in range(h):
+        for x in range(w):
+            m0 = mean_i[y, x, 0]
+            m1 = mean_i[y, x, 1]
+            m2 = mean_i[y, x, 2]
+            # The guide's covariance in float32 (as its box means are), then its inverse in
+            # float64: with a small eps and a nearly grey guide the cofactors cancel.
+            s00 = np.float64(box_products[y, x, 0] - m0 * m0) + eps
+            s01 = np.float64(box_products[y, x, 1] - m0 * m1)
+            s02 = np.float64(box_products[y, x, 2] - m0 * m2)
+            s11 = np.float64(box_products[y, x, 3] - m1 * m1) + eps
+            s12 = np.float64(box_products[y, x, 4] - m1 * m2)
+            s22 = np.float64(box_products[y, x, 5] - m2 * m2) + eps
+            c00 = s11 * s22 - s12 * s12
+            c01 = s02 * s12 - s01 * s22
+            c02 = s01 * s12 - s02 * s11
+            c11 = s00 * s22 - s02 * s02
+            c12 = s01 * s02 - s00 * s12
+            c22 = s00 * s11 - s01 * s01
+            inv_det = 1.0 / (s00 * c00 + s01 * c01 + s02 * c02)
+            i00, i01, i02 = c00 * inv_det, c01 * inv_det, c02 * inv_det
+            i11, i12, i22 = c11 * inv_det, c12 * inv_det, c22 * inv_det
+            for c in range(n):
+                p = mean_p[y, x, c]
+                v0 = box_cross[y, x, 3 * c] - m0 * p
+                v1 = box_cross[y, x, 3 * c + 1] - m1 * p
+                v2 = box_cross[y, x, 3 * c + 2] - m2 * p
+                a0 = np.float32(v0 * i00 + v1 * i01 + v2 * i02)
+                a1 = np.float32(v0 * i01 + v1 * i11 + v2 * i12)
+                a2 = np.float32(v0 * i02 + v1 * i12 + v2 * i22)
+                a[y, x, 3 * c] = a0
+                a[y, x, 3 * c + 1] = a1
+                a[y, x, 3 * c + 2] = a2
+                b[y, x, c] = p - (a0 * m0 + a1 * m1 + a2 * m2)
+
+
+def guided_coefficients(
+    mean_i: np.ndarray, mean_p: np.ndarray, box_products: np.ndarray, box_cross: np.ndarray, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """A colour-guided filter's per-pixel linear coefficients from its box means (He et al.).
+
+    mean_i: (h, w, 3) float32, box mean of the guide; mean_p: (h, w, C) float32, of the
+    source; box_products: (h, w, 6) float32, of the guide's products I0I0, I0I1, I0I2, I1I1,
+    I1I2, I2I2; box_cross: (h, w, 3C) float32, of I_k · p_c (c major); eps: the
+    regularisation. Returns a (h, w, 3C) float32, (Σ + eps)⁻¹ cov(I, p) per source channel,
+    and b (h, w, C) float32, mean_p − a · mean_i: the coefficients before their own box mean.
+    """
+    h, w, n = mean_p.shape
+    if mean_i.shape != (h, w, 3) or box_products.shape != (h, w, 6) or box_cross.shape != (h, w, 3 * n):
+        raise ValueError(
+            f"expected mean_i (h, w, 3), box_products (h, w, 6), box_cross (h, w, 3C) for mean_p {mean_p.shape}, got "
+            f"{mean_i.shape}, {box_products.shape}, {box_cross.shape}"
+        )
+    arrays = [np.ascontiguousarray(x, dtype=np.float32) for x in (mean_i, mean_p, box_products, box_cross)]
+    a = np.empty((h, w, 3 * n), np.float32)
+    b = np.empty((h, w, n), np.float32)
+    _coefficients(*arrays, float(eps), a, b)
+    return a, b

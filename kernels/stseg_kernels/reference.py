@@ -25,6 +25,7 @@ __all__ = [
     "select_masks_reference",
     "jaccard_reference",
     "guided_labels_reference",
+    "guided_coefficients_reference",
     "fit_blocks_reference",
     "robust_fit_blocks_reference",
 ]
@@ -210,3 +211,21 @@ def robust_fit_blocks_reference(
         residual = np.abs(values - theta @ basis).sum(axis=0)
         weights = 1.0 / np.maximum(residual, floor)
     return theta, residual
+
+
+def guided_coefficients_reference(
+    mean_i: np.ndarray, mean_p: np.ndarray, box_products: np.ndarray, box_cross: np.ndarray, eps: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The guided filter's coefficients with numpy: covariance, then (Σ + eps)⁻¹ by ``np.linalg.inv``
+    per pixel (float64), a = Σ⁻¹ cov, b = mean_p − a · mean_i."""
+    h, w, n = mean_p.shape
+    pairs = ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))
+    var = box_products - np.stack([mean_i[..., i] * mean_i[..., j] for i, j in pairs], axis=-1)
+    sigma = np.empty((h, w, 3, 3))
+    for k, (i, j) in enumerate(pairs):
+        sigma[..., i, j] = sigma[..., j, i] = var[..., k]
+    sigma += eps * np.eye(3)
+    cov = box_cross.reshape(h, w, n, 3) - mean_i[:, :, None, :] * mean_p[:, :, :, None]
+    a = np.einsum("hwkl,hwcl->hwck", np.linalg.inv(sigma), cov.astype(np.float64)).astype(np.float32)
+    b = mean_p - (a * mean_i[:, :, None, :]).sum(axis=-1)
+    return a.reshape(h, w, 3 * n), b

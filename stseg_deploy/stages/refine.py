@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from stseg_kernels import guided_labels
+from stseg_kernels import guided_coefficients, guided_labels
 
 from .base import StageSettings, option
 
@@ -103,39 +103,16 @@ def _coefficients(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
     """The guided filter's averaged coefficients on the guide's grid.
 
     guide (h, w, 3) float32 in [0, 1]; src (h, w, C) float32. Returns A (h, w, C, 3) and
-    B (h, w, C): the filtered src is ``sum_k A[..., k] * guide[..., k] + B``.
+    B (h, w, C): the filtered src is ``sum_k A[..., k] * guide[..., k] + B``. The box means
+    are OpenCV's; the per-pixel algebra between them is :func:`stseg_kernels.guided_coefficients`.
     """
     h, w, n = src.shape
     mean_i = _box(guide, radius)
     mean_p = _box(src, radius)
     products = np.stack([guide[..., i] * guide[..., j] for i, j in _PAIRS], axis=-1)
-    var = _box(products, radius) - np.stack([mean_i[..., i] * mean_i[..., j] for i, j in _PAIRS], axis=-1)
-    cross = (guide[:, :, None, :] * src[:, :, :, None]).reshape(h, w, n * 3)
-    cov = _box(cross, radius).reshape(h, w, n, 3) - mean_i[:, :, None, :] * mean_p[:, :, :, None]
-    # (Σ + eps·I)⁻¹ by cofactors, pixel by pixel: symmetric positive definite, so its
-    # determinant is > 0, and six cofactors give the whole inverse. In float64: with a small
-    # eps and a nearly grey guide the cofactors cancel to a few digits.
-    var = var.astype(np.float64)
-    s00, s01, s02 = var[..., 0] + eps, var[..., 1], var[..., 2]
-    s11, s12, s22 = var[..., 3] + eps, var[..., 4], var[..., 5] + eps
-    c00 = s11 * s22 - s12 * s12
-    c01 = s02 * s12 - s01 * s22
-    c02 = s01 * s12 - s02 * s11
-    c11 = s00 * s22 - s02 * s02
-    c12 = s01 * s02 - s00 * s12
-    c22 = s00 * s11 - s01 * s01
-    inv_det = 1.0 / (s00 * c00 + s01 * c01 + s02 * c02)
-    inverse = ((c00, c01, c02), (c01, c11, c12), (c02, c12, c22))
-    a = np.empty((h, w, n, 3), dtype=np.float32)
-    for j in range(3):
-        a[..., j] = (
-            cov[..., 0] * (inverse[0][j] * inv_det)[..., None]
-            + cov[..., 1] * (inverse[1][j] * inv_det)[..., None]
-            + cov[..., 2] * (inverse[2][j] * inv_det)[..., None]
-        )
-    b = mean_p - (a[..., 0] * mean_i[:, :, None, 0] + a[..., 1] * mean_i[:, :, None, 1] + a[..., 2] * mean_i[:, :, None, 2])
-    mean_a = _box(a.reshape(h, w, n * 3), radius).reshape(h, w, n, 3)
-    return mean_a, _box(np.ascontiguousarray(b, dtype=np.float32), radius)
+    cross = (src[:, :, :, None] * guide[:, :, None, :]).reshape(h, w, n * 3)
+    a, b = guided_coefficients(mean_i, mean_p, _box(products, radius), _box(cross, radius), eps)
+    return _box(a, radius).reshape(h, w, n, 3), _box(b, radius)
 
 
 def _check_guide(guide: np.ndarray) -> np.ndarray:

@@ -67,3 +67,25 @@ def test_taps_are_where_opencv_puts_them() -> None:
         labels = guided_labels(a2, b2, np.zeros((*full, 3), np.uint8))
         clear = np.abs(expected) > 1e-4
         np.testing.assert_array_equal(labels[clear], (expected > 0)[clear])
+
+
+def test_guided_coefficients_match_a_per_pixel_inverse() -> None:
+    from stseg_kernels import guided_coefficients
+    from stseg_kernels.reference import guided_coefficients_reference
+
+    rng = np.random.default_rng(3)
+    h, w, n = 5, 7, 3
+    guide = rng.random((h, w, 3), dtype=np.float32)
+    mean_i = guide * 0.9 + 0.05
+    mean_p = rng.random((h, w, n), dtype=np.float32)
+    # Box means of products exceed the products of box means (a variance is >= 0).
+    box_products = np.stack([mean_i[..., i] * mean_i[..., j] for i, j in ((0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2))], -1)
+    box_products[..., [0, 3, 5]] += rng.random((h, w, 3), dtype=np.float32) * 0.05
+    box_cross = (mean_p[:, :, :, None] * mean_i[:, :, None, :]).reshape(h, w, 3 * n) + rng.normal(0, 0.01, (h, w, 3 * n)).astype(np.float32)
+    for eps in (1e-4, 1e-2):
+        a, b = guided_coefficients(mean_i, mean_p, box_products, box_cross, eps)
+        ref_a, ref_b = guided_coefficients_reference(mean_i, mean_p, box_products, box_cross, eps)
+        np.testing.assert_allclose(a, ref_a, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(b, ref_b, rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="expected mean_i"):
+        guided_coefficients(mean_i[..., :2], mean_p, box_products, box_cross, 1e-4)
