@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ..cluster.infer import InferJob
+from ..cluster.local import default_workers
 from ..cluster.raykit import INSTALL_HINT
 from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from ..flow.recipe import METHODS as FLOW_METHODS
@@ -40,7 +41,7 @@ SECTIONS = [
         "refine", "guided_radius", "guided_eps", "guided_subsample", "foreground",
     ]),
     ("Flow of video and frame inputs", ["flow_method", "flow_size", "flow_scale", "flow_step"]),
-    ("Performance", ["batch_size", "provider", "threads", "ray_address"]),
+    ("Performance", ["batch_size", "provider", "threads", "workers", "ray_address"]),
 ]
 
 
@@ -89,9 +90,10 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--foreground", type=click.Choice(ForegroundSettings.MODES), default=_DEFAULTS["foreground"], help="Which segments are the moving objects, decided without ground truth. motion: per linking chunk, a segment whose flow the frame's dominant motion leaves unexplained and that stays off the frame's border is an object; writes foreground/ (0/255 masks) and objects/ (object ids) and draws the background black in the label PNGs; none: labels only.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Sequences segmented at once on this machine, each in a process of its own with the model loaded once; each runs --threads runtime threads (default: the cores shared among the workers).  [default: one per CPU core, at most one per sequence; 1 on a GPU]")
 @click.option("--ray", "ray_address", metavar="ADDRESS", default=None, help=f"Spread the sequences over a Ray cluster, one model per worker (per GPU, or per --threads CPUs): 'local' starts Ray on this machine, 'auto' joins the cluster this machine belongs to, or a cluster address (host:6379, ray://host:10001). OUT must be on a filesystem every node sees. Needs {INSTALL_HINT}.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
-def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir, batch_size, provider, threads, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, frames_dir, skip_done, ray_address, verbose, **stage_options) -> None:
+def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir, batch_size, provider, threads, save_proba, save_features, image_size, overlay, flow_method, flow_size, flow_scale, flow_step, frames_dir, skip_done, workers, ray_address, verbose, **stage_options) -> None:
     """Segment videos. Each INPUT is a folder of flow files (.flo, .npy, KITTI .png), a
     video file (mp4, avi, mov, webm, ...) or a folder of frames; flow is computed on the fly
     for the last two (F frames give F - step segmented frames). Or give --data-file for the
@@ -119,6 +121,8 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         click.get_current_context().exit(2)
     if inputs and data_file:
         raise click.UsageError("give either INPUT arguments or --data-file, not both")
+    if workers is not None and ray_address:
+        raise click.UsageError("give --workers or --ray, not both: on Ray the cluster's CPUs or GPUs set the workers")
     if out_dir is None:
         raise click.UsageError("Missing option '--out': the folder the masks go to (one subfolder per sequence)")
     try:
@@ -181,6 +185,17 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         )
         _infer_on_ray(ray_address, sequences, job)
         return
+    if workers is None:
+        workers = 1 if model.device == "cuda" else default_workers(len(sequences))
+    workers = min(workers, max(1, len(sequences)))
+    if workers > 1:
+        job = InferJob(
+            str(out_dir), str(model_file), settings=settings, provider=provider,
+            threads=threads or max(1, (os.cpu_count() or 1) // workers), batch_size=batch_size,
+            image_size=None if image_size is None else tuple(image_size), outputs=outputs, model_sha256=model_sha256,
+        )
+        _infer_in_processes(sequences, job, workers)
+        return
     total_frames, started = 0, time.perf_counter()
     for sequence in sequences:
         bar = tqdm(total=sequence.n_frames, desc=sequence.name, unit="frame", file=sys.stderr, dynamic_ncols=True)
@@ -204,6 +219,39 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         f"segmented {total_frames} frames of {len(sequences)} sequence(s) in {seconds:.1f} s "
         f"({total_frames / max(seconds, 1e-9):.1f} frames/s); results in {Path(out_dir)}"
     )
+
+
+def _infer_in_processes(sequences: list, job: InferJob, workers: int) -> None:
+    """stseg-infer --workers N: the sequences over N processes of this machine, a progress bar
+    over their frames (advanced as each sequence is written), failures named at the end
+    (exit status 1 when any failed)."""
+    from tqdm import tqdm
+
+    from ..cluster.local import segment_in_processes
+
+    started = time.perf_counter()
+    bar = tqdm(total=sum(s.n_frames for s in sequences), unit="frame", desc=f"{workers} workers", file=sys.stderr, dynamic_ncols=True)
+
+    def done(outcome) -> None:
+        bar.update(outcome.frames)
+        bar.set_postfix_str(outcome.name, refresh=True)
+
+    try:
+        outcomes = segment_in_processes(sequences, job, workers, on_done=done)
+    finally:
+        bar.close()
+    frames = sum(o.frames for o in outcomes if o.status == "done")
+    failed = [o for o in outcomes if o.status == "failed"]
+    for outcome in failed:
+        click.echo(f"failed: {outcome.name}: {outcome.error}", err=True)
+    seconds = time.perf_counter() - started
+    click.echo(
+        f"segmented {frames} frames of {len(outcomes) - len(failed)} sequence(s) in {seconds:.1f} s "
+        f"({frames / max(seconds, 1e-9):.1f} frames/s, {workers} worker processes of {job.threads} thread(s)); "
+        f"results in {Path(job.out_dir)}"
+    )
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(outcomes)} sequence(s) failed (named above); the others are written")
 
 
 def _infer_on_ray(address: str, sequences: list, job: InferJob) -> None:

@@ -438,3 +438,24 @@ def test_help_is_in_sections_with_the_common_options_first() -> None:
         for flag in getattr(param, "opts", []):
             if flag.startswith("--"):
                 assert len(re.findall(rf"^ +(?:-\w, )?{flag}(?![\w-])", text, flags=re.M)) == 1, flag
+
+
+def test_workers_segment_sequences_in_processes_as_one_process_does(tmp_path: Path) -> None:
+    """--workers 2 (the bundled model, real processes): the same labels as one process, a
+    failing sequence named while the others are written, and --ray refused beside it."""
+    for name, seed in (("a", 1), ("b", 2), ("c", 3)):
+        _write_sequence(tmp_path / "flows" / name, 5, seed=seed)
+    inputs = [str(tmp_path / "flows" / n) for n in ("a", "b", "c")]
+    stages = ["--refine", "none", "--flow-method", "dis"]
+    one = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "one"), "--workers", "1", *stages])
+    two = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "two"), "--workers", "2", *stages])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    assert "3 sequence(s)" in two.output and "2 worker processes of 1 thread(s)" in two.output
+    for name in ("a", "b", "c"):
+        assert np.array_equal(read_sequence_output(tmp_path / "one" / name)[0], read_sequence_output(tmp_path / "two" / name)[0])
+    (tmp_path / "flows" / "b" / "00003.flo").write_bytes(b"PIEH\x00")  # truncated
+    broken = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "three"), "--workers", "2", *stages])
+    assert broken.exit_code == 1 and "failed: b: " in broken.output and "00003.flo" in broken.output
+    assert (tmp_path / "three" / "a" / "labels.npy").is_file() and not (tmp_path / "three" / "b").exists()
+    both = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "x"), "--workers", "2", "--ray", "local"])
+    assert both.exit_code == 2 and "give --workers or --ray, not both" in both.output
