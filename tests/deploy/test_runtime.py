@@ -98,3 +98,25 @@ def test_models_that_are_not_ours_are_named(tmp_path: Path) -> None:
         no_features.run(np.zeros((1, 2, 4, 4), np.float32))
     with pytest.raises(ValueError, match="unknown model suffix"):
         load_model(tmp_path / "m.bin")
+
+
+def test_large_batches_run_in_chunks_with_the_same_outputs(monkeypatch) -> None:
+    """On the CPU a batch beyond CPU_CALL_PIXELS runs in several calls; what comes back is the
+    batch's outputs in order, as one call gives them."""
+    import stseg_deploy.runtime as runtime
+    from stseg_deploy.zoo import resolve_model
+
+    model = OnnxModel(resolve_model("mix-small")[0], provider="cpu")
+    rng = np.random.default_rng(0)
+    flow = rng.normal(scale=3.0, size=(5, 2, 3, 16, 24)).astype(np.float32)
+    whole_proba, whole_features = model.run(flow, features=True)
+    whole_labels = model.labels(flow)
+    calls = []
+    real = model.session.run
+    monkeypatch.setattr(model.session, "run", lambda names, feeds: calls.append(len(feeds["flow"])) or real(names, feeds))
+    monkeypatch.setattr(runtime, "CPU_CALL_PIXELS", 2 * 16 * 24)
+    proba, features = model.run(flow, features=True)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(proba, whole_proba, atol=1e-6)
+    np.testing.assert_allclose(features, whole_features, atol=1e-5)
+    assert np.array_equal(model.labels(flow), whole_labels)
