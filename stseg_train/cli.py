@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from stseg_deploy.cli.kit import SIGINT_EXIT, command, fail
+from stseg_deploy.io.datasplit import SPLITS
 from stseg_deploy.preprocess import RESIZE_MODES
 
 from .clikit import require_torch, setup_train_logging
@@ -312,3 +313,27 @@ def export_main(checkpoint: str, onnx_path: str | None, ts_path: str | None, ops
     for path in (onnx_path, ts_path):
         if path:
             click.echo(f"wrote {path}")
+
+
+@command()
+@click.argument("model")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="The int8 model to write (.onnx).")
+@click.option("--data-file", required=True, help="DataSplit prefix whose flows calibrate the activation ranges (not the flows you will measure on).")
+@click.option("--split", default="train", type=click.Choice(SPLITS), help="DataSplit split to calibrate on.")
+@click.option("--base-dir", type=click.Path(file_okay=False), default=None, help="Base folder of the DataSplit paths.")
+@click.option("--windows", type=click.IntRange(min=1), default=64, help="Flow windows to calibrate on, spread over the sequences.")
+def quantize_main(model: str, out_path: str, data_file: str, split: str, base_dir: str | None, windows: int) -> None:
+    """Quantise MODEL (an exported .onnx, or a bundled name) to int8 for onnxruntime on the CPU:
+    its convolutions in int8, calibrated on flows of a DataSplit. Offered, not the default:
+    docs/benchmarks.md says what it gains and what it costs in J and F."""
+    setup_train_logging(False)
+    from stseg_deploy.zoo import resolve_model
+
+    from .quantize import quantize_model
+
+    try:
+        model_file, _ = resolve_model(model)
+        used = quantize_model(model_file, out_path, data_file, split, base_dir, windows)
+    except (OSError, ValueError) as exc:
+        fail(exc)
+    click.echo(f"wrote {out_path} (int8 convolutions, calibrated on {used} windows)")
