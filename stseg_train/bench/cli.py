@@ -70,7 +70,7 @@ def _bench_parser():
     parser.add_argument("--no-pipeline", dest="pipeline", action="store_false", help="skip the whole-pipeline rows")
     parser.add_argument("--model-free", action="store_true", help="only time the pipeline without a model (read, resize, windows, argmax of given probabilities, link, upsample, PNG, labels.npy) against a plain single-threaded read/resize/upsample/PNG loop over the same files, at the first --sizes, --masks and largest --batch-sizes")
     parser.add_argument("--frames", nargs="+", type=_positive_int, default=[100, 2000], help="video lengths for --model-free (peak memory should not grow with them)")
-    parser.add_argument("--original-size", type=_parse_size, default=(480, 854), metavar="HxW", help="flow file size for --model-free")
+    parser.add_argument("--original-size", type=_parse_size, default=(480, 854), metavar="HxW", help="flow file size for --model-free, and frame size of the end-to-end rows (with --model MODEL.onnx)")
     parser.add_argument("--out", required=True, help="CSV to write")
     parser.add_argument("--plot", default=None, help="also write a PNG plot (needs matplotlib: stseg[plot])")
     parser.add_argument("-v", "--verbose", action="store_true")
@@ -180,7 +180,7 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
     what was skipped."""
     from .engines import EngineFactory, bench_model
     from .kernels import bench_kernels
-    from .pipeline import bench_labels_output, bench_pipeline
+    from .pipeline import bench_end_to_end, bench_labels_output, bench_pipeline
 
     rows, notes, label_counts = [], [], []
     for model in _bench_models(parser, args):
@@ -205,6 +205,8 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
                 rows += bench_labels_output(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads)
             except ValueError as exc:
                 notes.append(str(exc))
+            if isinstance(model, Path):  # a real model: its flow recipe and its defaults
+                rows += bench_end_to_end(onnx_path, device, threads, max(args.batch_sizes), original_size=args.original_size)
     if args.kernels:
         rows += bench_kernels(args.sizes, label_counts)
     return rows, notes
@@ -241,7 +243,11 @@ def _print_ratios(table) -> None:
     alone = table[table["engine"] == "onnxruntime(model only)"]
     for (_, p), (_, a) in zip(pipe.iterrows(), alone.iterrows()):
         print(f"pipeline / model alone, {p['height']}x{p['width']} L={p['masks']} batch {p['batch']}: {p['ms_per_frame'] / a['ms_per_frame']:.2f}x")
-    from .pipeline import STAGES
+    from .pipeline import END_TO_END, FLOW_ALONE, STAGES
+
+    for (_, e), (_, f) in zip(table[table["engine"] == END_TO_END].iterrows(), table[table["engine"] == FLOW_ALONE].iterrows()):
+        print(f"end to end / flow alone, frames of {f['height']}x{f['width']} model input: {e['ms_per_frame'] / f['ms_per_frame']:.2f}x "
+              f"({e['ms_per_frame']:.1f} against {f['ms_per_frame']:.1f} ms per frame; {1e3 / e['ms_per_frame']:.1f} frames/s)")
 
     for stage in list(STAGES)[1:]:
         for (_, s), (_, p) in zip(table[table["engine"] == stage].iterrows(), pipe.iterrows()):

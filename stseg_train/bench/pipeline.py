@@ -6,6 +6,8 @@ stand-in that returns fixed probabilities instead of a network, beside a plain
 single-threaded loop over the same files (read → resize → upsample → PNG), and reports
 frames per second of both, their ratio and the peak memory for each video length.
 ``bench_pipeline`` times the pipeline with a real model against the model alone.
+``bench_end_to_end`` times frames in, label PNGs out (the flow computed in the stream, the
+defaults) against the flow alone on the same frames.
 """
 
 from __future__ import annotations
@@ -229,3 +231,72 @@ def bench_pipeline(
     rows.append(BenchRow("onnxruntime(model only)", device, "fp32", h, w, session.info.n_labels, batch, round(n / model_s, 3),
                          round(model_s / frames * 1e3, 3), round(peak_model[0], 1)))
     return rows
+
+
+END_TO_END = "end to end (frames -> label PNGs, the defaults)"
+FLOW_ALONE = "flow alone (frames -> flows)"
+
+
+def write_moving_frames(folder: Path, frames: int, size: tuple[int, int], seed: int = 0) -> list[Path]:
+    """``frames`` JPEGs at ``size`` (H, W): a textured ground panning left and a brighter square
+    moving right, so the flow engine has real motion to find (its cost depends a little on it)."""
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    h, w = size
+    ground = cv2.resize(rng.integers(0, 256, (max(2, h // 16), max(2, (w + 4 * frames) // 16), 3), dtype=np.uint8),
+                        (w + 4 * frames, h), interpolation=cv2.INTER_CUBIC)
+    side = max(4, h // 5)
+    paths = []
+    for t in range(frames):
+        frame = np.ascontiguousarray(ground[:, 2 * t : 2 * t + w])
+        top, left = h // 3, min(w - side, w // 5 + 6 * t)
+        frame[top : top + side, left : left + side] = np.clip(frame[top : top + side, left : left + side].astype(int) + 80, 0, 255)
+        paths.append(folder / f"{t:05d}.jpg")
+        if not cv2.imwrite(str(paths[-1]), frame):
+            raise OSError(f"{paths[-1]}: could not write")
+    return paths
+
+
+def bench_end_to_end(
+    onnx_path: Path, provider: str, threads: int | None, batch: int = 8,
+    frames: int = 24, original_size: tuple[int, int] = (480, 854), repeats: int = 2,
+) -> list[BenchRow]:
+    """stseg-infer on a folder of frames with the defaults (the model's flow recipe computed in
+    the stream, every stage, label PNGs at the frames' size) against the flow alone on the same
+    frames, one process. Returns the two rows, ms per segmented frame."""
+    from stseg_deploy.flow.opticalflow import iter_flows
+    from stseg_deploy.flow.recipe import FlowRecipe
+    from stseg_deploy.io.videoio import open_frame_source
+    from stseg_deploy.output.folder import model_file_sha256, segment_to_folder
+    from stseg_deploy.pipeline import Segmenter
+    from stseg_deploy.runtime import OnnxModel
+    from stseg_deploy.settings import InferenceSettings
+    from stseg_deploy.sources import sequences_from_inputs
+
+    session = OnnxModel(onnx_path, provider=provider, threads=threads)
+    recipe = session.info.flow or FlowRecipe()  # models exported before recipes: the default flow
+    h, w = session.info.image_size
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "frames" / "clip"
+        write_moving_frames(folder, frames, original_size)
+        size = recipe.size_for(original_size)
+
+        def flow_alone() -> None:
+            for _ in iter_flows(open_frame_source(folder), recipe.method, size, recipe.step):
+                pass
+
+        flow_s = median_seconds(flow_alone, repeats, 0, lambda: None)
+        (sequence,) = sequences_from_inputs([folder], recipe)
+        segmenter = Segmenter(session, InferenceSettings(), batch_size=batch)
+        model_sha256 = model_file_sha256(segmenter)
+        with peak_memory("cpu") as peak:
+            full_s = median_seconds(
+                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256), repeats, 0, lambda: None,
+            )
+    n = frames - recipe.step
+    return [
+        BenchRow(FLOW_ALONE, session.device, "fp32", h, w, session.info.n_labels, batch, round(n / flow_s, 3), round(flow_s / n * 1e3, 3), 0.0),
+        BenchRow(END_TO_END, session.device, "fp32", h, w, session.info.n_labels, batch, round(n / full_s, 3), round(full_s / n * 1e3, 3), round(peak[0], 1)),
+    ]

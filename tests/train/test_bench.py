@@ -153,3 +153,14 @@ def test_plot_writes_a_png(tmp_path: Path) -> None:
     ]
     plot(rows_to_frame(rows), tmp_path / "bench.png")
     assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_end_to_end_rows_time_frames_to_masks_against_the_flow_alone() -> None:
+    from stseg_deploy.zoo import resolve_model
+    from stseg_train.bench.pipeline import END_TO_END, FLOW_ALONE, bench_end_to_end
+
+    rows = bench_end_to_end(resolve_model("mix-small")[0], "cpu", 1, batch=2, frames=6, original_size=(48, 80), repeats=1)
+    assert [r.engine for r in rows] == [FLOW_ALONE, END_TO_END]
+    assert all(r.ms_per_frame > 0 and r.windows_per_s > 0 and (r.height, r.width) == (64, 112) for r in rows)
+    # 6 frames give 5 flows, so 5 segmented frames: frames/s and ms per frame describe the same run.
+    assert all(abs(r.windows_per_s * r.ms_per_frame - 1e3) < 1e-3 * 1e3 for r in rows)
