@@ -334,6 +334,6 @@ def quantize_main(model: str, out_path: str, data_file: str, split: str, base_di
     try:
         model_file, _ = resolve_model(model)
         used = quantize_model(model_file, out_path, data_file, split, base_dir, windows)
-    except (OSError, ValueError) as exc:
+    except Exception as exc:  # onnxruntime's quantiser raises its own types (Fail, ...), not only OSError/ValueError
         fail(exc)
     click.echo(f"wrote {out_path} (int8 convolutions, calibrated on {used} windows)")

@@ -21,7 +21,7 @@ from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW
 
 from .checkpoint import model_from_checkpoint
 from .config import DEFAULT_OPSET
-from .export_wrapper import ExportWrapper, example_input
+from .export_wrapper import ExportWrapper, ReferenceWrapper, example_input
 from .model import NORMS
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ def export_torchscript(wrapper: ExportWrapper, info: ModelInfo, out: Path) -> No
         handle.write(buffer.getvalue())
 
 
-def check_exports(wrapper: ExportWrapper, info: ModelInfo, onnx_path: Path | None, ts_path: Path | None) -> list[ParityReport]:
+def check_exports(wrapper: ReferenceWrapper, info: ModelInfo, onnx_path: Path | None, ts_path: Path | None) -> list[ParityReport]:
     """Run the exported files and torch (``wrapper``: the network as trained) on two input
     shapes; raise ExportCheckError on mismatch."""
     from stseg_deploy.runtime import load_model
@@ -181,7 +181,7 @@ def export_checkpoint(
     model, payload = model_from_checkpoint(checkpoint)
     wrapper = ExportWrapper(model).eval()
     # Checked against the network as trained, not against the folded form that is exported.
-    reference = ExportWrapper(model, folded=False).eval()
+    reference = ReferenceWrapper(model).eval()
     info = model_info(payload)
     targets = [Path(p) if p is not None else None for p in (onnx_path, torchscript_path)]
     # Write beside the targets and move into place only once checked, so a failed export

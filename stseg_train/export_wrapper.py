@@ -16,32 +16,41 @@ def labels_of(proba: Tensor) -> Tensor:
 
 class ExportWrapper(nn.Module):
     """``flow: (B, 2, 3, H, W)`` float32 pixels → ``(proba (B, L, 3, H, W), features
-    (B, C, 3, H, W), labels (B, 3, H, W) uint8)``.
+    (B, C, 3, H, W), labels (B, 3, H, W) uint8)``: what is exported.
 
     All three come from one forward pass, and a runtime fetches only what it asks for:
     ``labels`` (the argmax over segments, inside the graph) spares the pipeline copying L
     float maps per pixel off the device and reducing them on the CPU when probabilities are
     not wanted; features are an intermediate of the same graph.
 
-    ``folded`` (the default): the network runs as :class:`~stseg_train.folded.FoldedUNet`,
-    the window's frames folded into the channels, so that runtimes use their 2-D convolution
-    kernels (see :mod:`stseg_train.folded`); False runs the model as trained (the reference
-    the export is checked against).
+    The network runs as :class:`~stseg_train.folded.FoldedUNet`, the window's frames folded
+    into the channels, so that runtimes use their 2-D convolution kernels (see
+    :mod:`stseg_train.folded`). Only the folded weights are held (a copy, made here): the
+    export is checked against :class:`ReferenceWrapper`, the network as trained.
     """
 
-    def __init__(self, model: UNet3D, folded: bool = True) -> None:
+    def __init__(self, model: UNet3D) -> None:
         super().__init__()
-        self.model = model
-        self.folded = fold(model) if folded else None
+        self.folded = fold(model)
 
     def forward(self, flow: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        if self.folded is None:
-            proba, features = self.model.forward_with_features(flow)
-            return proba, features, labels_of(proba)
         b, c, t, h, w = flow.shape
         logits, features = self.folded(flow.transpose(1, 2).reshape(b, t * c, h, w))
         proba = torch.softmax(logits.reshape(b, t, -1, h, w), dim=2).transpose(1, 2)
         features = features.reshape(b, t, -1, h, w).transpose(1, 2)
+        return proba, features, labels_of(proba)
+
+
+class ReferenceWrapper(nn.Module):
+    """:class:`ExportWrapper`'s signature on the network as trained (``UNet3D``): the
+    reference the export is checked against, and torch eager's baseline in stseg-bench."""
+
+    def __init__(self, model: UNet3D) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, flow: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        proba, features = self.model.forward_with_features(flow)
         return proba, features, labels_of(proba)
 
 

@@ -173,6 +173,8 @@ def fit_blocks(basis: np.ndarray, values: np.ndarray, weights: np.ndarray, terms
     """
     basis, values = _checked(basis, values, terms)
     weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (basis.shape[1],):  # numba does not check bounds: a short array would be read past its end
+        raise ValueError(f"weights must have shape ({basis.shape[1]},), got {weights.shape}")
     theta = np.empty((values.shape[0], basis.shape[0]))
     frame = np.empty(basis.shape[1], np.int64)
     _frames(basis, terms, frame)

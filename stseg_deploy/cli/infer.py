@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from ..cluster.infer import InferJob
-from ..cluster.local import default_workers
+from ..cluster.local import available_cores, default_workers
 from ..cluster.raykit import INSTALL_HINT
 from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
 from ..flow.recipe import METHODS as FLOW_METHODS
@@ -67,7 +67,7 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--cut-size", default=str(_DEFAULTS["cut_size"]), callback=cut_size_option(), help="Windows per independently linked chunk; 'none' links the whole sequence.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, help="Windows per model call.")
 @click.option("--provider", type=click.Choice(PROVIDERS), default="auto", help="auto: CUDA when it really loads, else CPU.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime [default: the runtime's choice].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for the runtime, in each --workers process [default: one process: the runtime's choice; several: the cores shared among them].")
 @click.option("--link", type=click.Choice(LinkSettings.MODES), default=_DEFAULTS["link"], help="How labels are renamed from window to window. naive: each label takes its best match (two may merge); optimal: one-to-one.")
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
@@ -191,10 +191,10 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
     if workers > 1:
         job = InferJob(
             str(out_dir), str(model_file), settings=settings, provider=provider,
-            threads=threads or max(1, (os.cpu_count() or 1) // workers), batch_size=batch_size,
+            threads=threads or max(1, available_cores() // workers), batch_size=batch_size,
             image_size=None if image_size is None else tuple(image_size), outputs=outputs, model_sha256=model_sha256,
         )
-        _infer_in_processes(sequences, job, workers)
+        _infer_in_processes(sequences, job, workers, verbose)
         return
     total_frames, started = 0, time.perf_counter()
     for sequence in sequences:
@@ -221,7 +221,7 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
     )
 
 
-def _infer_in_processes(sequences: list, job: InferJob, workers: int) -> None:
+def _infer_in_processes(sequences: list, job: InferJob, workers: int, verbose: bool) -> None:
     """stseg-infer --workers N: the sequences over N processes of this machine, a progress bar
     over their frames (advanced as each sequence is written), failures named at the end
     (exit status 1 when any failed)."""
@@ -237,7 +237,7 @@ def _infer_in_processes(sequences: list, job: InferJob, workers: int) -> None:
         bar.set_postfix_str(outcome.name, refresh=True)
 
     try:
-        outcomes = segment_in_processes(sequences, job, workers, on_done=done)
+        outcomes = segment_in_processes(sequences, job, workers, on_done=done, verbose=verbose)
     finally:
         bar.close()
     frames = sum(o.frames for o in outcomes if o.status == "done")

@@ -155,7 +155,12 @@ class SegmentWorker:
             stats = segment_to_folder(
                 self.segmenter, sequence, job.out_dir, job.outputs, on_frame=self._count, model_sha256=job.model_sha256,
             )
-        except (OSError, ValueError, RuntimeError, MemoryError) as exc:
+        except MemoryError:
+            return {"error": (
+                f"out of memory at model input {self.segmenter.image_size[0]}x{self.segmenter.image_size[1]} with batch size "
+                f"{job.batch_size}; try a smaller --image-size or --batch-size, or fewer --workers"
+            )}
+        except (OSError, ValueError, RuntimeError) as exc:
             return {"error": error_line(exc)}
         finally:
             self.current = None

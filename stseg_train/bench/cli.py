@@ -206,7 +206,10 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
             except ValueError as exc:
                 notes.append(str(exc))
             if isinstance(model, Path):  # a real model: its flow recipe and its defaults
-                rows += bench_end_to_end(onnx_path, device, threads, max(args.batch_sizes), original_size=args.original_size)
+                try:
+                    rows += bench_end_to_end(onnx_path, device, threads, max(args.batch_sizes), original_size=args.original_size, repeats=args.repeats)
+                except (OSError, ValueError) as exc:
+                    notes.append(f"end to end: {exc}")
     if args.kernels:
         rows += bench_kernels(args.sizes, label_counts)
     return rows, notes

@@ -15,7 +15,7 @@ from stseg_deploy.runtime import OnnxModel
 
 from ..config import default
 from ..export import export_onnx, model_info
-from ..export_wrapper import ExportWrapper, example_input, labels_of
+from ..export_wrapper import ExportWrapper, ReferenceWrapper, example_input, labels_of
 from ..model import UNet3D
 from .measure import BenchRow, EngineUnavailable, median_seconds, peak_memory
 
@@ -87,7 +87,7 @@ class EngineFactory:
                 raise EngineUnavailable("--model is an ONNX file: there are no torch weights to run")
             # A copy: moving the shared model to the GPU would break later CPU-side exports.
             # torch runs the network as trained (the baseline); TorchScript the exported form.
-            fp32 = ExportWrapper(_copy(self.model), folded=engine == "torchscript")
+            fp32 = ExportWrapper(_copy(self.model)) if engine == "torchscript" else ReferenceWrapper(_copy(self.model))
             module: torch.nn.Module = fp32 if precision == "fp32" else Fp16Wrapper(_copy(self.model))
             module = module.to(self.device).eval()
             if engine == "torch-compile":

@@ -287,13 +287,13 @@ def bench_end_to_end(
             for _ in iter_flows(open_frame_source(folder), recipe.method, size, recipe.step):
                 pass
 
-        flow_s = median_seconds(flow_alone, repeats, 0, lambda: None)
+        flow_s = median_seconds(flow_alone, repeats, 1, lambda: None)
         (sequence,) = sequences_from_inputs([folder], recipe)
         segmenter = Segmenter(session, InferenceSettings(), batch_size=batch)
         model_sha256 = model_file_sha256(segmenter)
         with peak_memory("cpu") as peak:
             full_s = median_seconds(
-                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256), repeats, 0, lambda: None,
+                lambda: segment_to_folder(segmenter, sequence, Path(tmp) / "out", model_sha256=model_sha256), repeats, 1, lambda: None,
             )
     n = frames - recipe.step
     return [

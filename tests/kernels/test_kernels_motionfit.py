@@ -66,5 +66,7 @@ def test_a_block_without_pixels_gets_zero_and_bad_shapes_are_refused() -> None:
         fit_blocks(basis, np.ones((2, basis.shape[1])), np.ones(basis.shape[1]), 4)
     with pytest.raises(ValueError, match="must share N"):
         fit_blocks(basis, np.ones((2, 3)), np.ones(3), TERMS)
+    with pytest.raises(ValueError, match=r"weights must have shape \(297,\), got \(3,\)"):
+        fit_blocks(basis, np.ones((2, basis.shape[1])), np.ones(3), TERMS)
     with pytest.raises(ValueError, match="iterations must be >= 1"):
         robust_fit_blocks(basis, np.ones((2, basis.shape[1])), 0, TERMS, 0.0, 0.0, 1e-3)

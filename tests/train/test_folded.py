@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch import nn
 
-from stseg_train.export_wrapper import ExportWrapper, example_input
+from stseg_train.export_wrapper import ExportWrapper, ReferenceWrapper, example_input
 from stseg_train.folded import fold, fold_conv333, fold_per_frame
 from stseg_train.model import UNet3D
 
@@ -31,7 +31,7 @@ def test_folded_wrapper_computes_the_trained_network(norm: str, num_layers: int,
     model = _model(norm, num_layers)
     x = example_input(*shape, seed=num_layers)
     with torch.no_grad():
-        proba, features, labels = ExportWrapper(model, folded=False)(x)
+        proba, features, labels = ReferenceWrapper(model)(x)
         f_proba, f_features, f_labels = ExportWrapper(model)(x)
     assert f_proba.shape == proba.shape and f_features.shape == features.shape and f_labels.shape == labels.shape
     assert torch.allclose(f_proba, proba, atol=ATOL) and torch.allclose(f_features, features, atol=ATOL)

@@ -409,7 +409,8 @@ def test_auto_says_when_only_some_sequences_are_refined(tmp_path: Path, monkeypa
     sequences = [str(tmp_path / "flows" / "walk"), str(tmp_path / "flows" / "run")]
     both = CliRunner().invoke(infer_main, [*sequences, "--out", str(tmp_path / "o"), "--frames", str(tmp_path / "frames")])
     assert both.exit_code != 0 and "run: no frames of sequence 'run'" in both.output  # --frames covers every input
-    mixed = CliRunner().invoke(infer_main, [str(tmp_path / "frames" / "walk"), sequences[1], "--out", str(tmp_path / "o"), "--flow-method", "dis"])
+    # --workers 1: the fake model lives in this process only.
+    mixed = CliRunner().invoke(infer_main, [str(tmp_path / "frames" / "walk"), sequences[1], "--out", str(tmp_path / "o"), "--flow-method", "dis", "--workers", "1"])
     assert mixed.exit_code == 0, mixed.output
     assert "refine auto (guided for 1 of 2)" in mixed.stderr
     assert "warning: 1 sequence(s) have no frames, so their masks are not refined" in mixed.stderr
@@ -448,7 +449,7 @@ def test_workers_segment_sequences_in_processes_as_one_process_does(tmp_path: Pa
     inputs = [str(tmp_path / "flows" / n) for n in ("a", "b", "c")]
     stages = ["--refine", "none", "--flow-method", "dis"]
     one = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "one"), "--workers", "1", *stages])
-    two = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "two"), "--workers", "2", *stages])
+    two = CliRunner().invoke(infer_main, [*inputs, "--out", str(tmp_path / "two"), "--workers", "2", "--threads", "1", *stages])
     assert one.exit_code == 0 and two.exit_code == 0, two.output
     assert "3 sequence(s)" in two.output and "2 worker processes of 1 thread(s)" in two.output
     for name in ("a", "b", "c"):
