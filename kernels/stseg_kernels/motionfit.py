@@ -138,11 +138,90 @@ def _robust(basis, values, iterations, terms, ridge, jitter, floor, theta, resid
     frame = np.empty(basis.shape[1], np.int64)
     _frames(basis, terms, frame)
     weights = np.ones(basis.shape[1])
+    # Each frame's pixels in one run (pixel order follows the flat (T, h, w) index, as every
+    # subset the motion split takes does): the fits then read contiguous rows, in vectorised
+    # sums. Otherwise, pixel by pixel.
+    ordered = True
+    for p in range(1, frame.shape[0]):
+        if frame[p] < frame[p - 1] or frame[p] < 0:
+            ordered = False
+            break
+    if frame.shape[0] and frame[0] < 0:
+        ordered = False
+    if ordered:
+        n_blocks = basis.shape[0] // terms
+        bounds = np.zeros(n_blocks + 1, np.int64)
+        for p in range(frame.shape[0]):
+            bounds[frame[p] + 1] += 1
+        for f in range(n_blocks):
+            bounds[f + 1] += bounds[f]
+        rows = np.ascontiguousarray(basis)
+        vals = np.ascontiguousarray(values)
+        for _ in range(iterations):
+            _fit_runs(rows, vals, weights, bounds, terms, ridge, jitter, theta)
+            _run_residual(rows, vals, theta, bounds, terms, residual)
+            for p in range(weights.shape[0]):
+                weights[p] = 1.0 / max(residual[p], floor)
+        return
     for _ in range(iterations):
         _fit(basis, values, weights, frame, terms, ridge, jitter, theta)
         _framed_residual(basis, values, theta, frame, terms, residual)
         for p in range(weights.shape[0]):
             weights[p] = 1.0 / max(residual[p], floor)
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _fit_runs(rows, values, weights, bounds, terms, ridge, jitter, theta):
+    """:func:`_fit` when block f's pixels are the run bounds[f]:bounds[f + 1] of C-ordered
+    ``rows`` (K, N): each normal-equation entry one vectorised sum (fastmath lets the sums
+    run in any order)."""
+    n_values = values.shape[0]
+    gram = np.empty((terms, terms))
+    rhs = np.empty((terms, n_values))
+    theta[:] = 0.0
+    for f in range(bounds.shape[0] - 1):
+        lo, hi = bounds[f], bounds[f + 1]
+        if hi == lo:
+            continue
+        start = f * terms
+        weight_sum = 0.0
+        for p in range(lo, hi):
+            weight_sum += rows[start, p] * weights[p]
+        for a in range(terms):
+            for b in range(a, terms):
+                total = 0.0
+                for p in range(lo, hi):
+                    total += rows[start + a, p] * weights[p] * rows[start + b, p]
+                gram[a, b] = total
+                gram[b, a] = total
+            for c in range(n_values):
+                total = 0.0
+                for p in range(lo, hi):
+                    total += rows[start + a, p] * weights[p] * values[c, p]
+                rhs[a, c] = total
+        for a in range(terms):
+            gram[a, a] += jitter
+        if ridge > 0.0:
+            for a in range(1, terms):
+                gram[a, a] += ridge * weight_sum
+        _solve(gram, rhs)
+        for a in range(terms):
+            for c in range(n_values):
+                theta[c, start + a] = rhs[a, c]
+
+
+@njit(cache=True, nogil=True)
+def _run_residual(rows, values, theta, bounds, terms, out):
+    for f in range(bounds.shape[0] - 1):
+        start = f * terms
+        for p in range(bounds[f], bounds[f + 1]):
+            total = 0.0
+            for c in range(values.shape[0]):
+                estimate = 0.0
+                for a in range(terms):
+                    estimate += theta[c, start + a] * rows[start + a, p]
+                total += abs(values[c, p] - estimate)
+            out[p] = total
 
 
 def _checked(basis: np.ndarray, values: np.ndarray, terms: int) -> tuple[np.ndarray, np.ndarray]:
