@@ -137,35 +137,31 @@ def _framed_residual(basis, values, theta, frame, terms, out):
 def _robust(basis, values, iterations, terms, ridge, jitter, floor, theta, residual):
     frame = np.empty(basis.shape[1], np.int64)
     _frames(basis, terms, frame)
-    weights = np.ones(basis.shape[1])
     # Each frame's pixels in one run (pixel order follows the flat (T, h, w) index, as every
     # subset the motion split takes does): the fits then read contiguous rows, in vectorised
-    # sums. Otherwise, pixel by pixel.
-    ordered = True
+    # sums. Otherwise, pixel by pixel. Frames non-decreasing from a first one >= 0 means no
+    # pixel is outside every frame.
+    ordered = frame.shape[0] == 0 or frame[0] >= 0
     for p in range(1, frame.shape[0]):
-        if frame[p] < frame[p - 1] or frame[p] < 0:
+        if frame[p] < frame[p - 1]:
             ordered = False
             break
-    if frame.shape[0] and frame[0] < 0:
-        ordered = False
+    n_blocks = basis.shape[0] // terms
+    bounds = np.zeros(n_blocks + 1, np.int64)
     if ordered:
-        n_blocks = basis.shape[0] // terms
-        bounds = np.zeros(n_blocks + 1, np.int64)
         for p in range(frame.shape[0]):
             bounds[frame[p] + 1] += 1
         for f in range(n_blocks):
             bounds[f + 1] += bounds[f]
-        rows = np.ascontiguousarray(basis)
-        vals = np.ascontiguousarray(values)
-        for _ in range(iterations):
-            _fit_runs(rows, vals, weights, bounds, terms, ridge, jitter, theta)
-            _run_residual(rows, vals, theta, bounds, terms, residual)
-            for p in range(weights.shape[0]):
-                weights[p] = 1.0 / max(residual[p], floor)
-        return
+    rows = np.ascontiguousarray(basis)
+    vals = np.ascontiguousarray(values)
+    weights = np.ones(basis.shape[1])
     for _ in range(iterations):
-        _fit(basis, values, weights, frame, terms, ridge, jitter, theta)
-        _framed_residual(basis, values, theta, frame, terms, residual)
+        if ordered:
+            _fit_runs(rows, vals, weights, bounds, terms, ridge, jitter, theta)
+        else:
+            _fit(rows, vals, weights, frame, terms, ridge, jitter, theta)
+        _framed_residual(rows, vals, theta, frame, terms, residual)
         for p in range(weights.shape[0]):
             weights[p] = 1.0 / max(residual[p], floor)
 
@@ -208,20 +204,6 @@ def _fit_runs(rows, values, weights, bounds, terms, ridge, jitter, theta):
         for a in range(terms):
             for c in range(n_values):
                 theta[c, start + a] = rhs[a, c]
-
-
-@njit(cache=True, nogil=True)
-def _run_residual(rows, values, theta, bounds, terms, out):
-    for f in range(bounds.shape[0] - 1):
-        start = f * terms
-        for p in range(bounds[f], bounds[f + 1]):
-            total = 0.0
-            for c in range(values.shape[0]):
-                estimate = 0.0
-                for a in range(terms):
-                    estimate += theta[c, start + a] * rows[start + a, p]
-                total += abs(values[c, p] - estimate)
-            out[p] = total
 
 
 def _checked(basis: np.ndarray, values: np.ndarray, terms: int) -> tuple[np.ndarray, np.ndarray]:
