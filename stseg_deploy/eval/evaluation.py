@@ -246,9 +246,17 @@ def score_label_maps(
             j[t] = region_similarity(foreground[t], gt[t])
             f[t] = boundary_f(foreground[t], gt[t])
         table = table.assign(davis=official, J=j, F=f)
+    # The frames the object measures score: the protocol's (davis2016: the evaluator's).
+    scored = table["davis"].to_numpy() if options.protocol == "davis2016" else has_gt
+    object_ids = None
+    if options.objects or options.protocol in ("fbms", "davis2017"):
+        # Read once for every measure that needs them (fbms and davis2017 score has_gt).
+        object_ids = np.zeros(full.shape, dtype=np.uint8)
+        for t in np.flatnonzero(scored):
+            object_ids[t] = read_gt_objects(masks[t], size, options.resize_gt)
     shot = davis2017 = None
     if options.protocol in ("fbms", "davis2017"):
-        regions = np.stack([read_gt_objects(masks[t], size, options.resize_gt) for t in np.flatnonzero(has_gt)])
+        regions = object_ids[has_gt]
         if options.protocol == "fbms":
             # The clusters are every segment, or with the output's own foreground its
             # object-id map (background 0 one cluster, each object one).
@@ -259,24 +267,21 @@ def score_label_maps(
             davis2017 = score_davis17(proposals[has_gt], regions, first_gt=regions[0])
     per_object = None
     if options.objects:
-        scored = table["davis"].to_numpy() if options.protocol == "davis2016" else has_gt
         # With the output's own foreground, its object-id map is scored: background (id 0)
         # explains no object.
         per_object = (
-            _score_objects(record["sequence"], full, masks, scored, size, options.resize_gt, n_labels, cut_size)
-            if ids is None else _score_objects(record["sequence"], ids, masks, scored, size, options.resize_gt, n_labels + 1, cut_size, background=0)
+            _score_objects(record["sequence"], full, object_ids, scored, n_labels, cut_size)
+            if ids is None else _score_objects(record["sequence"], ids, object_ids, scored, n_labels + 1, cut_size, background=0)
         )
     return SequenceScore(record["sequence"], table, record, per_object, shot, davis2017)
 
 
 def _score_objects(
-    sequence: str, labels: np.ndarray, masks: list[Path | None], scored: np.ndarray,
-    size: tuple[int, int], resize_gt: bool, n_labels: int, cut_size: int | None, background: int | None = None,
+    sequence: str, labels: np.ndarray, ids: np.ndarray, scored: np.ndarray,
+    n_labels: int, cut_size: int | None, background: int | None = None,
 ) -> pd.DataFrame:
-    """One row per ground-truth object (OBJECT_COLUMNS) of a sequence; ``labels`` at ``size``."""
-    ids = np.zeros(labels.shape, dtype=np.uint8)
-    for t in np.flatnonzero(scored):
-        ids[t] = read_gt_objects(masks[t], size, resize_gt)
+    """One row per ground-truth object (OBJECT_COLUMNS) of a sequence; ``labels`` and ``ids``
+    (the object ids read on the ``scored`` frames) of one shape."""
     # The chunks of the mask selection, which are those the sequence was linked in: labels
     # are named consistently only inside one.
     scores = score_objects(labels, ids, scored, n_labels, frame_chunks(len(labels), cut_size), background=background)
@@ -502,12 +507,12 @@ def evaluate(out_dir: str | Path, options: EvalOptions) -> Evaluation:
         log.info("%s", note)
     result = _evaluation(parts, skipped, scan.notes, model_sha256, n_labels)
     result.protocol = options.protocol
+    ordered = sorted(parts, key=lambda p: p.sequence)
     if options.protocol == "davis2016":
         result.davis = pd.DataFrame(
-            [{"sequence": p.sequence, **p.davis_statistics()} for p in sorted(parts, key=lambda p: p.sequence)],
+            [{"sequence": p.sequence, **p.davis_statistics()} for p in ordered],
             columns=["sequence", "frames", *DAVIS_COLUMNS],
         )
-    ordered = sorted(parts, key=lambda p: p.sequence)
     if options.protocol == "fbms":
         result.fbms = pd.DataFrame(
             [{"sequence": p.sequence, "fbms_precision": p.fbms.avg_precision, "fbms_recall": p.fbms.avg_recall,
@@ -530,7 +535,7 @@ def evaluate(out_dir: str | Path, options: EvalOptions) -> Evaluation:
             "F_mean": pooled["F-Mean"], "F_recall": pooled["F-Recall"], "F_decay": pooled["F-Decay"],
         }
     if options.objects:
-        tables = [p.objects for p in sorted(parts, key=lambda p: p.sequence) if p.objects is not None and len(p.objects)]
+        tables = [p.objects for p in ordered if p.objects is not None and len(p.objects)]
         result.objects = (
             pd.concat(tables, ignore_index=True) if tables else pd.DataFrame({c: [] for c in OBJECT_COLUMNS}, columns=OBJECT_COLUMNS)
         )
