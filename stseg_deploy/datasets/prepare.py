@@ -23,7 +23,7 @@ from ..flow.recipe import FlowRecipe
 from ..io.datasplit import COLUMNS, write_datasplit
 from ..io.flowfiles import FLOW_MARKER, FLOW_TOOL, list_flow_files
 from ..io.outdir import OutputLock, StsegOutputError, read_marker, read_record, read_stamp, write_marker
-from ..io.videoio import ImageListSource, frame_name
+from ..io.videoio import ImageListSource, frame_name, list_image_files
 from .listing import ListedSequence, image_size
 
 log = logging.getLogger(__name__)
@@ -45,13 +45,7 @@ def flows_up_to_date(
     if record is None or "frames" in record and record["frames"] != names:
         return False
     if "frames" not in record:
-        from ..io.flowfiles import natural_key
-        from ..io.videoio import IMAGE_SUFFIXES
-
-        on_disk = sorted(
-            (p.name for p in source.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES),
-            key=natural_key,
-        ) if source.is_dir() else []
+        on_disk = [p.name for p in list_image_files(source)] if source.is_dir() else []
         if on_disk != names:
             return False
     return (

@@ -35,6 +35,7 @@ __all__ = [
     "FrameSource",
     "ImageFolderSource",
     "ImageListSource",
+    "list_image_files",
     "VideoFileSource",
     "VideoWriter",
     "frame_name",
@@ -170,6 +171,15 @@ def read_image(path: Path) -> np.ndarray:
     return _bgr_to_rgb(image)
 
 
+def list_image_files(folder: Path) -> list[Path]:
+    """The frames of an image folder, as :class:`ImageFolderSource` reads them: files with an
+    :data:`IMAGE_SUFFIXES` suffix, hidden ones (``.*``) left out, in natural sort order."""
+    return sorted(
+        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES),
+        key=lambda p: natural_key(p.name),
+    )
+
+
 class ImageListSource(FrameSource):
     """Frames stored as the given image files, in the given order (a dataset's listing).
 
@@ -213,10 +223,7 @@ class ImageFolderSource(ImageListSource):
 
     def __init__(self, path: str | Path) -> None:
         path = Path(path)
-        files = sorted(
-            (p for p in path.iterdir() if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES),
-            key=lambda p: natural_key(p.name),
-        )
+        files = list_image_files(path)
         if not files:
             raise StsegInputError(f"{path}: empty folder (no image files {', '.join(IMAGE_SUFFIXES)})")
         super().__init__(files, path)
