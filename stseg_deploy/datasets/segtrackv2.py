@@ -213,11 +213,11 @@ def object_folders(truth: Path) -> list[tuple[int, Path]]:
     """(object id, mask folder) of a sequence's ground truth: ``[(1, truth)]`` when the masks lie
     in ``truth`` itself, else its numbered subfolders 1..K in order."""
     subfolders = [p for p in truth.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    loose = image_files(truth)
     if not subfolders:
-        if not image_files(truth):
+        if not loose:
             raise StsegInputError(f"{truth}: no masks and no object subfolders 1/, 2/, ...")
         return [(1, truth)]
-    loose = image_files(truth)
     if loose:
         raise StsegInputError(
             f"{next(iter(loose.values()))}: mask beside the object subfolders of {truth}; masks of a "
