@@ -1,5 +1,6 @@
 """Compiled kernels of stseg: label maps of probabilities, temporal linking, unravelling,
-mask selection, scores, the last step of a guided filter, and block-diagonal motion fits.
+mask selection, scores, the last step of a guided filter, and block-diagonal motion fits (through a basis,
+or from pixels' places on a grid).
 
 numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
 cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
@@ -8,6 +9,7 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 
 from ._hungarian import assign_max
 from .argmax import argmax_labels
+from .gridfit import MotionGrid, quadratic_terms
 from .guided import guided_coefficients, guided_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
 from .motionfit import block_residual, fit_blocks, robust_fit_blocks
@@ -17,6 +19,7 @@ from .selection import frame_chunks, select_labels, select_masks
 __all__ = [
     "DEFAULT_CUT_SIZE",
     "LINK_METHODS",
+    "MotionGrid",
     "argmax_labels",
     "assign_max",
     "block_residual",
@@ -26,6 +29,7 @@ __all__ = [
     "guided_labels",
     "jaccard",
     "link_windows",
+    "quadratic_terms",
     "robust_fit_blocks",
     "select_labels",
     "select_masks",

@@ -33,6 +33,8 @@ def _solve(a, b):
             if abs(a[i, k]) > best:
                 best = abs(a[i, k])
                 pivot = i
+        if best == 0.0:
+            raise ValueError("singular normal equations (a block's pixels do not span its terms): fit with a jitter")
         if pivot != k:
             for j in range(n):
                 a[k, j], a[pivot, j] = a[pivot, j], a[k, j]

@@ -19,7 +19,10 @@ split", describes and measures them):
    frame to the next (objects turn back, cameras jerk; a model smooth in time cut an
    object's frames apart where its motion turned).
 3. Fitting: :func:`fit_motion` (weighted least squares), :func:`robust_fit` (L1, by
-   reweighting), :func:`motion_residual`.
+   reweighting), :func:`motion_residual`, on a basis's columns (the foreground decision's
+   fits). The split fits the same model from its pixels' places in the window
+   (``_Window.fit``, :class:`stseg_kernels.MotionGrid`): no basis columns are gathered, and
+   the fits give the same labels.
 4. Cutting a segment: its connected regions, each cut along the previous window's split
    when there is one (:func:`seed_from_prior`, :func:`_seeded_parts`), and a region one
    motion does not explain cut in two where a second motion fits better
@@ -52,7 +55,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from stseg_kernels import block_residual, fit_blocks, robust_fit_blocks
+from stseg_kernels import MotionGrid, argmax_labels, block_residual, fit_blocks, quadratic_terms, robust_fit_blocks
 
 from .base import StageSettings, option
 
@@ -203,8 +206,7 @@ def motion_basis(t: int, h: int, w: int) -> np.ndarray:
     [-1, 1] whatever the size, so the terms are alike in scale and a ridge means the same on
     every window), zero on the other frames. Made once per window size (every batch of a run
     shares it), so it is read-only."""
-    ii, jj = np.meshgrid(np.linspace(-1, 1, h), np.linspace(-1, 1, w), indexing="ij")
-    terms = np.stack([np.ones_like(ii), ii, jj, ii * jj, ii**2, jj**2]).reshape(MOTION_TERMS, -1)
+    terms = quadratic_terms(h, w)
     basis = np.zeros((MOTION_TERMS * t, t, h * w))
     for f in range(t):
         basis[MOTION_TERMS * f : MOTION_TERMS * (f + 1), f] = terms
@@ -258,25 +260,25 @@ def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> n
 
 @dataclass(frozen=True)
 class _Window:
-    """What every step of one window's split reads: its flow, basis and thresholds."""
+    """What every step of one window's split reads: its flow and thresholds. Pixels are
+    named by flat index into (T, h, w); fits take them as they are
+    (:class:`stseg_kernels.MotionGrid`), with no basis columns gathered."""
 
-    basis: np.ndarray  # (6·T, T·h·w) float64, motion_basis(T, h, w)
-    flow: np.ndarray  # (2, T·h·w) float64, pixels at model size
+    grid: MotionGrid  # the window's flow, pixels at model size
     shape: tuple[int, int, int]  # (T, h, w): flat pixel indices below index this
     min_pixels: int  # the smallest part (SplitSettings.min_area, MIN_PART_FLOOR)
     join_cost: float  # px: the residual that tells two motions apart (SplitSettings)
     seed: np.ndarray | None  # (T·h·w,) the previous window's split (seed_from_prior), or None
 
     @classmethod
-    def of(cls, flow: np.ndarray, settings: SplitSettings, basis: np.ndarray, seed: np.ndarray | None) -> _Window:
+    def of(cls, flow: np.ndarray, settings: SplitSettings, seed: np.ndarray | None) -> _Window:
         """flow: (2, T, h, w) float32, pixels at model size; seed: (T, h, w) labels or None."""
-        vectors = flow.reshape(2, -1).astype(np.float64)
-        scale = float(np.abs(vectors).sum(axis=0).mean()) + SCALE_EPSILON
+        grid = MotionGrid(flow)
+        scale = float(np.abs(grid.flow).sum(axis=0).mean()) + SCALE_EPSILON
         return cls(
-            basis=basis,
-            flow=vectors,
-            shape=flow.shape[1:],
-            min_pixels=max(MIN_PART_FLOOR, int(settings.min_area * vectors.shape[1])),
+            grid=grid,
+            shape=grid.shape,
+            min_pixels=max(MIN_PART_FLOOR, int(settings.min_area * grid.flow.shape[1])),
             join_cost=max(settings.min_gain * scale, settings.min_residual),
             seed=None if seed is None else seed.ravel(),
         )
@@ -286,29 +288,16 @@ class _Window:
         """Pixels per frame."""
         return self.shape[1] * self.shape[2]
 
-    def region(self, pixels: np.ndarray) -> _Region:
-        return _Region(pixels, self.basis[:, pixels], self.flow[:, pixels])
+    def fit(self, pixels: np.ndarray, iterations: int = L1_ITERATIONS, terms: int = MOTION_TERMS) -> tuple[np.ndarray, np.ndarray]:
+        """θ (2, T·terms) and the residual (N,) of the L1 motion of ``pixels`` (flat indices),
+        as :func:`robust_fit` fits it on their basis columns (``iterations`` 1: least squares).
+        The ridge damps the quadratic model only; an affine patch is fitted plainly."""
+        ridge = SHAPE_RIDGE if terms == MOTION_TERMS else 0.0
+        return self.grid.fit(pixels, iterations, terms=terms, ridge=ridge, jitter=SOLVE_JITTER, floor=L1_RESIDUAL_FLOOR)
 
-    def fit(self, pixels: np.ndarray) -> np.ndarray:
-        """θ (2, K): the L1 motion of ``pixels`` (flat indices)."""
-        return robust_fit(self.basis[:, pixels], self.flow[:, pixels])[0]
-
-
-@dataclass(frozen=True)
-class _Region:
-    """Some of a window's pixels with their basis columns and flow, taken once for all the
-    fits a cut makes on them."""
-
-    pixels: np.ndarray  # (N,) flat indices into the window's (T, h, w)
-    basis: np.ndarray  # (K, N) float64
-    flow: np.ndarray  # (2, N) float64, pixels
-
-    def fit(self, members: np.ndarray, iterations: int = L1_ITERATIONS) -> np.ndarray:
-        """θ (2, K): the L1 motion of the region's ``members`` ((N,) bool)."""
-        return robust_fit(self.basis[:, members], self.flow[:, members], iterations)[0]
-
-    def residual(self, theta: np.ndarray) -> np.ndarray:
-        return motion_residual(self.basis, self.flow, theta)
+    def residual(self, pixels: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """|u − û| + |v − v̂| (N,) float64, pixels, at ``pixels`` under θ (:meth:`fit`)."""
+        return self.grid.residual(pixels, theta)
 
 
 def _regions(window: _Window, mask: np.ndarray) -> list[np.ndarray]:
@@ -316,9 +305,10 @@ def _regions(window: _Window, mask: np.ndarray) -> list[np.ndarray]:
     frames), those of ``window.min_pixels`` or more. mask: (T, h, w) bool, the segment."""
     union = mask.any(axis=0).astype(np.uint8)
     count, regions = cv2.connectedComponents(union, connectivity=REGION_CONNECTIVITY)
-    owner = np.broadcast_to(regions, mask.shape).ravel()
-    inside = mask.ravel()
-    return [p for p in (np.flatnonzero(inside & (owner == r)) for r in range(1, count)) if p.size >= window.min_pixels]
+    pixels = np.flatnonzero(mask)
+    region = regions.ravel()[pixels % window.plane]
+    large = np.flatnonzero(np.bincount(region, minlength=count)[1:] >= window.min_pixels) + 1
+    return [pixels[region == r] for r in large]
 
 
 def seed_from_prior(prior: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
@@ -357,7 +347,7 @@ def _seeded_parts(window: _Window, pixels: np.ndarray) -> list[np.ndarray]:
         return [pixels]
     owner = np.searchsorted(kept, labels)
     owner[~np.isin(labels, kept)] = -1  # a seed group too small to fit starts in no part
-    parts = _refit_and_reassign(window, window.region(pixels), owner, len(kept))
+    parts = _refit_and_reassign(window, pixels, owner, len(kept))
     return [pixels] if parts is None else parts
 
 
@@ -372,22 +362,21 @@ def _split_region(window: _Window, pixels: np.ndarray) -> tuple[np.ndarray, np.n
     above ``window.join_cost``. (A two-means start on the flow vectors lost more on the
     multi-object proxy than it gained: J_objects 0.707 against 0.730 with the whole
     region's fit as the start.)"""
-    region = window.region(pixels)
-    _, residual = robust_fit(region.basis, region.flow)
+    _, residual = window.fit(pixels)
     if residual.mean() <= window.join_cost:
         return None
-    start = _majority(window, pixels, _main_motion_outliers(window, region).astype(np.int64), 2)
-    parts = _refit_and_reassign(window, region, start, 2)
+    start = _majority(window, pixels, _main_motion_outliers(window, pixels).astype(np.int64), 2)
+    parts = _refit_and_reassign(window, pixels, start, 2)
     if parts is None:
         return None
     first, second = parts
     big, small = (first, second) if first.size >= second.size else (second, first)
-    if _carried(window, big, small, window.fit(big)) <= window.join_cost:
+    if _carried(window, big, small, window.fit(big)[0]) <= window.join_cost:
         return None
     return first, second
 
 
-def _main_motion_outliers(window: _Window, region: _Region) -> np.ndarray:
+def _main_motion_outliers(window: _Window, pixels: np.ndarray) -> np.ndarray:
     """(N,) bool: the pixels of a region that its main motion does not explain, the start of
     a second part.
 
@@ -399,22 +388,16 @@ def _main_motion_outliers(window: _Window, region: _Region) -> np.ndarray:
     fit of the whole region lands between two motions of about the same weight (two
     touching objects of one size), and its outliers then cut across both.
     """
-    rows = (region.pixels % window.plane) // window.shape[2]
-    cols = region.pixels % window.shape[2]
-    affine = region.basis[np.arange(region.basis.shape[0]) % MOTION_TERMS < AFFINE_TERMS]
     threshold = INLIER_FACTOR * window.join_cost
-    best, best_count = None, -1
-    for center in np.unique(np.linspace(0, region.pixels.size - 1, PATCHES).astype(np.int64)):
-        near = (np.abs(rows - rows[center]) <= PATCH_RADIUS) & (np.abs(cols - cols[center]) <= PATCH_RADIUS)
-        theta = fit_motion(affine[:, near], region.flow[:, near], np.ones(int(near.sum())), ridge=False, terms=AFFINE_TERMS)
-        inliers = motion_residual(affine, region.flow, theta) <= threshold
-        if inliers.sum() > best_count:
-            best, best_count = inliers, int(inliers.sum())
-    return region.residual(region.fit(best, REFIT_ITERATIONS)) > threshold
+    centers = np.unique(np.linspace(0, pixels.size - 1, PATCHES).astype(np.int64))
+    best = window.grid.consensus(pixels, centers, PATCH_RADIUS, threshold, jitter=SOLVE_JITTER)
+    theta, _ = window.fit(pixels[best], REFIT_ITERATIONS)
+    return window.residual(pixels, theta) > threshold
 
 
-def _refit_and_reassign(window: _Window, region: _Region, owner: np.ndarray, n: int) -> list[np.ndarray] | None:
-    """A region's pixels dealt among ``n`` parts by motion, from a first assignment.
+def _refit_and_reassign(window: _Window, pixels: np.ndarray, owner: np.ndarray, n: int) -> list[np.ndarray] | None:
+    """A region's pixels (flat indices) dealt among ``n`` parts by motion, from a first
+    assignment.
 
     owner: (N,) int, each pixel's part in [0, n), or -1 for none yet. :data:`REASSIGN_ROUNDS`
     times: each part of ``window.min_pixels`` or more gets its motion refitted, every pixel
@@ -425,11 +408,11 @@ def _refit_and_reassign(window: _Window, region: _Region, owner: np.ndarray, n: 
         fitted = np.bincount(owner[owner >= 0], minlength=n) >= window.min_pixels
         if fitted.sum() < 2:
             return None
-        residual = np.full((n, region.pixels.size), np.inf)
+        residual = np.full((n, pixels.size), np.inf)
         for g in np.flatnonzero(fitted):
-            residual[g] = region.residual(region.fit(owner == g, REFIT_ITERATIONS))
-        owner = _majority(window, region.pixels, residual.argmin(axis=0), n)
-    parts = [region.pixels[owner == g] for g in range(n)]
+            residual[g] = window.residual(pixels, window.fit(pixels[owner == g], REFIT_ITERATIONS)[0])
+        owner = _majority(window, pixels, residual.argmin(axis=0), n)
+    parts = [pixels[owner == g] for g in range(n)]
     parts = [p for p in parts if p.size >= window.min_pixels]
     return parts if len(parts) >= 2 else None
 
@@ -445,7 +428,7 @@ def _majority(window: _Window, pixels: np.ndarray, owner: np.ndarray, n: int) ->
     for g in range(n):
         for f in range(window.shape[0]):
             votes[g, f] = cv2.blur(votes[g, f], (MAJORITY_WINDOW, MAJORITY_WINDOW))
-    return votes.reshape(n, -1)[:, pixels].argmax(axis=0)
+    return argmax_labels(votes.reshape(1, n, -1)[:, :, pixels])[0]
 
 
 def _cut(window: _Window, regions: list[np.ndarray]) -> list[np.ndarray]:
@@ -480,7 +463,17 @@ def _carried(window: _Window, source: np.ndarray, target: np.ndarray, theta: np.
     shared = target[frames[target // window.plane] >= MIN_FRAME_PIXELS]
     if shared.size == 0:
         return 0.0
-    return float(np.median(motion_residual(window.basis[:, shared], window.flow[:, shared], theta)))
+    return _median(window.residual(shared, theta))
+
+
+def _median(values: np.ndarray) -> float:
+    """np.median of a non-empty 1-D float array without its wrappers' cost (called thousands
+    of times a video): the middle value, or the mean of the two middle ones."""
+    middle = values.size // 2
+    if values.size % 2:
+        return float(np.partition(values, middle)[middle])
+    low, high = np.partition(values, (middle - 1, middle))[middle - 1 : middle + 1]
+    return float((low + high) / 2.0)
 
 
 def _join(window: _Window, groups: list[np.ndarray]) -> list[np.ndarray]:
@@ -489,7 +482,7 @@ def _join(window: _Window, groups: list[np.ndarray]) -> list[np.ndarray]:
     first. One fit of both would not do: a smooth field bridges two small regions that move
     apart (a linear one already matches any two translations at two places; J_objects 0.537
     against 0.631 carried over, docs/model-merging.md, "What was tried")."""
-    thetas = [window.fit(g) for g in groups]
+    thetas = [window.fit(g)[0] for g in groups]
     while len(groups) > 1:
         best = None
         for a in range(len(groups)):
@@ -504,7 +497,7 @@ def _join(window: _Window, groups: list[np.ndarray]) -> list[np.ndarray]:
         _, a, b = best
         joint = np.concatenate([groups[a], groups[b]])
         groups = [g for i, g in enumerate(groups) if i not in (a, b)] + [joint]
-        thetas = [t for i, t in enumerate(thetas) if i not in (a, b)] + [window.fit(joint)]
+        thetas = [t for i, t in enumerate(thetas) if i not in (a, b)] + [window.fit(joint)[0]]
     return groups
 
 
@@ -546,7 +539,6 @@ def split_window(
     proba: np.ndarray,
     flow: np.ndarray,
     settings: SplitSettings,
-    basis: np.ndarray | None = None,
     prior: np.ndarray | None = None,
     move_prior: bool = True,
 ) -> np.ndarray:
@@ -564,7 +556,6 @@ def split_window(
         proba: (L, T, h, w) float32, the model's probabilities.
         flow: (2, T, h, w) float32, pixels, the window's flows at model size.
         settings: see :class:`SplitSettings`.
-        basis: :func:`motion_basis` of (T, h, w), to reuse across windows.
         prior: (T-1, h, w) integer labels of the window's first T-1 frames from the
             previous window's split (its argmax; any naming), or None. Two objects the
             previous window held apart are proposed apart again (and kept apart only if
@@ -589,8 +580,8 @@ def split_window(
         return out
     # The prior's last frame moves along the flow from frame T-2, the last one the two windows share.
     seed = None if prior is None else seed_from_prior(prior, flow[:, -2] if move_prior else None)
-    window = _Window.of(flow, settings, motion_basis(t, h, w) if basis is None else basis, seed)
-    labels = proba.argmax(axis=0)
+    window = _Window.of(flow, settings, seed)
+    labels = argmax_labels(proba[None])[0]
     flat_out = out.reshape(out.shape[0], -1)
     spare = n_labels
     for k in range(n_labels):
@@ -623,10 +614,9 @@ class MotionSplitter:
         """proba (B, L, T, h, w) float32 and flows (B, 2, T, h, w) float32 (pixels at model
         size) of the sequence's next B windows, each a frame after the one before →
         (B, L + extra, T, h, w) float32."""
-        basis = motion_basis(*proba.shape[2:])
         out = []
         for p, f in zip(proba, flows):
-            out.append(split_window(p, f, self.settings, basis, self._prior, self.move_prior))
+            out.append(split_window(p, f, self.settings, self._prior, self.move_prior))
             # The next window starts a frame later: its first T-1 frames are this one's last.
-            self._prior = out[-1].argmax(axis=0)[1:]
+            self._prior = argmax_labels(out[-1][None])[0, 1:]
         return np.stack(out)
