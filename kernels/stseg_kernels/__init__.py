@@ -1,6 +1,5 @@
 """Compiled kernels of stseg: label maps of probabilities, temporal linking, unravelling,
-mask selection, scores, the last step of a guided filter, and block-diagonal motion fits (through a basis,
-or from pixels' places on a grid).
+mask selection, scores, the last step of a guided filter, and motion fits on a grid of flow.
 
 numpy + numba only. Kernels are compiled on first use for uint8 and int64 labels and
 cached on disk (``cache=True``); other integer dtypes are converted at the boundary.
@@ -9,10 +8,9 @@ Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.refe
 
 from ._hungarian import assign_max
 from .argmax import argmax_labels
-from .gridfit import MotionGrid, quadratic_terms
 from .guided import guided_coefficients, guided_labels
 from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows, unravel_windows
-from .motionfit import block_residual, fit_blocks, robust_fit_blocks
+from .motionfit import MotionGrid, quadratic_terms
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
 
@@ -22,15 +20,12 @@ __all__ = [
     "MotionGrid",
     "argmax_labels",
     "assign_max",
-    "block_residual",
-    "fit_blocks",
     "frame_chunks",
     "guided_coefficients",
     "guided_labels",
     "jaccard",
     "link_windows",
     "quadratic_terms",
-    "robust_fit_blocks",
     "select_labels",
     "select_masks",
     "unravel_windows",

@@ -1,23 +1,171 @@
-"""Weighted and L1 fits of a block-diagonal motion model, compiled: the motion split's and the
-foreground decision's inner loop.
+"""Weighted and L1 fits of the motion model to some pixels of a (T, h, w) grid of flow, named by
+their flat indices (:class:`MotionGrid`): the inner loop of the motion split and of the
+foreground decision.
 
-The basis has one block of ``terms`` rows per frame, and the block's first row is 1 exactly
-on that frame's pixels (0 elsewhere): each frame's motion is solved on its own pixels from a
-``terms`` × ``terms`` normal system. Done with numpy, each fit of a few thousand pixels costs a
-dozen small array operations and a LAPACK call per frame, about a millisecond; the motion
-split makes thousands of them a video. Here the normal equations are accumulated in one pass
-over the pixels and solved by Gaussian elimination with partial pivoting (as LAPACK's
-``gesv``; the sums run in another order, so results agree with numpy's to rounding).
+The model: per frame and flow component 1, i, j, i·j, i², j² (i rows, j columns, both on
+[-1, 1]; :func:`quadratic_terms`), or its first three terms (an affine motion); each frame
+has its own. Fits read the pixels' places, not columns of a basis: a caller gathers nothing
+per fit, and each pixel is read once per reweighting, a run of one frame's pixels summed in
+scalars. Each frame's normal system is then solved by Gaussian elimination with partial
+pivoting (as LAPACK's ``gesv``). The sums run in another order than numpy's, so results agree
+with a basis fit (``stseg_kernels.reference``) to rounding.
 
-All arrays float64; the GIL is released.
+All arrays float64, indices int64; the GIL is released.
 """
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from numba import njit
 
-__all__ = ["fit_blocks", "block_residual", "robust_fit_blocks"]
+__all__ = ["QUADRATIC_TERMS", "MotionGrid", "quadratic_terms"]
+
+# Per frame and component: 1, i, j, i·j, i², j².
+QUADRATIC_TERMS = 6
+# The affine model is the first three.
+AFFINE_TERMS = 3
+# Per frame: the 21 sums of the symmetric 6 x 6 normal matrix (upper triangle, row by row),
+# the 6 right-hand sums of u and of v, the summed weight, the pixel count.
+_SUMS = 21 + 2 * QUADRATIC_TERMS + 2
+_U, _V, _WEIGHT, _COUNT = 21, 21 + QUADRATIC_TERMS, 33, 34
+
+
+@functools.lru_cache(maxsize=8)
+def _axes(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    rows, cols = np.linspace(-1, 1, h), np.linspace(-1, 1, w)
+    rows.setflags(write=False)
+    cols.setflags(write=False)
+    return rows, cols
+
+
+def quadratic_terms(h: int, w: int) -> np.ndarray:
+    """(6, h·w) float64: 1, i, j, i·j, i², j² at every pixel of an h x w frame, i and j on
+    [-1, 1] whatever the size (so the terms are alike in scale on every grid)."""
+    rows, cols = _axes(h, w)
+    ii, jj = np.meshgrid(rows, cols, indexing="ij")
+    return np.stack([np.ones_like(ii), ii, jj, ii * jj, ii * ii, jj * jj]).reshape(QUADRATIC_TERMS, -1)
+
+
+@njit(cache=True, nogil=True)
+def _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv):
+    width = cols.shape[0]
+    plane = rows.shape[0] * width
+    size = flow.shape[1]
+    for q in range(pixels.shape[0]):
+        p = pixels[q]
+        if p < 0 or p >= size:
+            raise ValueError("a pixel index is outside the grid")
+        f = p // plane
+        rc = p - f * plane
+        r = rc // width
+        frame[q] = f
+        ii[q] = rows[r]
+        jj[q] = cols[rc - r * width]
+        uu[q] = flow[0, p]
+        vv[q] = flow[1, p]
+
+
+@njit(cache=True, nogil=True, fastmath=True)
+def _accumulate(frame, ii, jj, uu, vv, weights, sums):
+    """sums (F, _SUMS): each frame's weighted normal equations of the quadratic model. A run
+    of pixels in one frame is summed in scalars (registers), then added to its frame's row."""
+    sums[:] = 0.0
+    n = frame.shape[0]
+    q = 0
+    while q < n:
+        f = frame[q]
+        end = q
+        while end < n and frame[end] == f:
+            end += 1
+        g00 = g01 = g02 = g03 = g04 = g05 = g11 = g12 = g13 = g14 = g15 = 0.0
+        g22 = g23 = g24 = g25 = g33 = g34 = g35 = g44 = g45 = g55 = 0.0
+        u0 = u1 = u2 = u3 = u4 = u5 = v0 = v1 = v2 = v3 = v4 = v5 = 0.0
+        for x in range(q, end):
+            i = ii[x]
+            j = jj[x]
+            m3 = i * j
+            m4 = i * i
+            m5 = j * j
+            w = weights[x]
+            wi = w * i
+            wj = w * j
+            w3 = w * m3
+            w4 = w * m4
+            w5 = w * m5
+            g00 += w
+            g01 += wi
+            g02 += wj
+            g03 += w3
+            g04 += w4
+            g05 += w5
+            g11 += wi * i
+            g12 += wi * j
+            g13 += wi * m3
+            g14 += wi * m4
+            g15 += wi * m5
+            g22 += wj * j
+            g23 += wj * m3
+            g24 += wj * m4
+            g25 += wj * m5
+            g33 += w3 * m3
+            g34 += w3 * m4
+            g35 += w3 * m5
+            g44 += w4 * m4
+            g45 += w4 * m5
+            g55 += w5 * m5
+            u = uu[x] * w
+            v = vv[x] * w
+            u0 += u
+            u1 += u * i
+            u2 += u * j
+            u3 += u * m3
+            u4 += u * m4
+            u5 += u * m5
+            v0 += v
+            v1 += v * i
+            v2 += v * j
+            v3 += v * m3
+            v4 += v * m4
+            v5 += v * m5
+        s = sums[f]
+        s[0] += g00
+        s[1] += g01
+        s[2] += g02
+        s[3] += g03
+        s[4] += g04
+        s[5] += g05
+        s[6] += g11
+        s[7] += g12
+        s[8] += g13
+        s[9] += g14
+        s[10] += g15
+        s[11] += g22
+        s[12] += g23
+        s[13] += g24
+        s[14] += g25
+        s[15] += g33
+        s[16] += g34
+        s[17] += g35
+        s[18] += g44
+        s[19] += g45
+        s[20] += g55
+        s[_U] += u0
+        s[_U + 1] += u1
+        s[_U + 2] += u2
+        s[_U + 3] += u3
+        s[_U + 4] += u4
+        s[_U + 5] += u5
+        s[_V] += v0
+        s[_V + 1] += v1
+        s[_V + 2] += v2
+        s[_V + 3] += v3
+        s[_V + 4] += v4
+        s[_V + 5] += v5
+        s[_WEIGHT] += g00
+        s[_COUNT] += end - q
+        q = end
 
 
 @njit(cache=True, nogil=True)
@@ -55,219 +203,203 @@ def _solve(a, b):
 
 
 @njit(cache=True, nogil=True)
-def _frames(basis, terms, frame):
-    """frame[p]: the block whose first row is non-zero at pixel p (-1: none)."""
-    for p in range(basis.shape[1]):
-        frame[p] = -1
-        for start in range(0, basis.shape[0], terms):
-            if basis[start, p] != 0.0:
-                frame[p] = start // terms
-                break
-
-
-@njit(cache=True, nogil=True)
-def _fit(basis, values, weights, frame, terms, ridge, jitter, theta):
-    n_blocks = basis.shape[0] // terms
-    n_values = values.shape[0]
-    gram = np.zeros((n_blocks, terms, terms))
-    rhs = np.zeros((n_blocks, terms, n_values))
-    weight_sum = np.zeros(n_blocks)
-    count = np.zeros(n_blocks, np.int64)
-    for p in range(basis.shape[1]):
-        f = frame[p]
-        if f < 0:
-            continue
-        start = f * terms
-        count[f] += 1
-        w = weights[p]
-        weight_sum[f] += basis[start, p] * w
-        for a in range(terms):
-            wa = basis[start + a, p] * w
-            for b in range(a, terms):
-                gram[f, a, b] += wa * basis[start + b, p]
-            for c in range(n_values):
-                rhs[f, a, c] += wa * values[c, p]
+def _solve_frames(sums, terms, ridge, jitter, theta):
+    """θ (2, F·terms) from each frame's sums: the first ``terms`` rows and columns of its
+    normal matrix (an affine fit's equations are the quadratic's top-left block)."""
+    gram = np.empty((terms, terms))
+    rhs = np.empty((terms, 2))
     theta[:] = 0.0
-    for f in range(n_blocks):
-        if count[f] == 0:
+    for f in range(sums.shape[0]):
+        s = sums[f]
+        if s[_COUNT] == 0.0:
             continue
-        g = gram[f]
+        k = 0
+        for a in range(QUADRATIC_TERMS):
+            for b in range(a, QUADRATIC_TERMS):
+                if b < terms:
+                    gram[a, b] = s[k]
+                    gram[b, a] = s[k]
+                k += 1
         for a in range(terms):
-            for b in range(a):
-                g[a, b] = g[b, a]
-            g[a, a] += jitter
+            gram[a, a] += jitter
+            rhs[a, 0] = s[_U + a]
+            rhs[a, 1] = s[_V + a]
         if ridge > 0.0:
             for a in range(1, terms):
-                g[a, a] += ridge * weight_sum[f]
-        r = rhs[f]
-        _solve(g, r)
+                gram[a, a] += ridge * s[_WEIGHT]
+        _solve(gram, rhs)
         for a in range(terms):
-            for c in range(n_values):
-                theta[c, f * terms + a] = r[a, c]
-
-
-@njit(cache=True, nogil=True)
-def _residual(basis, values, theta, out):
-    n_rows, n_pixels = basis.shape
-    for p in range(n_pixels):
-        total = 0.0
-        for c in range(values.shape[0]):
-            estimate = 0.0
-            for k in range(n_rows):
-                if basis[k, p] != 0.0:  # most of a column is other frames' zeros
-                    estimate += theta[c, k] * basis[k, p]
-            total += abs(values[c, p] - estimate)
-        out[p] = total
-
-
-@njit(cache=True, nogil=True)
-def _framed_residual(basis, values, theta, frame, terms, out):
-    """:func:`_residual` reading only each pixel's own block (the others are zero there)."""
-    for p in range(basis.shape[1]):
-        f = frame[p]
-        total = 0.0
-        for c in range(values.shape[0]):
-            estimate = 0.0
-            if f >= 0:
-                for a in range(terms):
-                    estimate += theta[c, f * terms + a] * basis[f * terms + a, p]
-            total += abs(values[c, p] - estimate)
-        out[p] = total
-
-
-@njit(cache=True, nogil=True)
-def _robust(basis, values, iterations, terms, ridge, jitter, floor, theta, residual):
-    frame = np.empty(basis.shape[1], np.int64)
-    _frames(basis, terms, frame)
-    # Each frame's pixels in one run (pixel order follows the flat (T, h, w) index, as every
-    # subset the motion split takes does): the fits then read contiguous rows, in vectorised
-    # sums. Otherwise, pixel by pixel. Frames non-decreasing from a first one >= 0 means no
-    # pixel is outside every frame.
-    ordered = frame.shape[0] == 0 or frame[0] >= 0
-    for p in range(1, frame.shape[0]):
-        if frame[p] < frame[p - 1]:
-            ordered = False
-            break
-    n_blocks = basis.shape[0] // terms
-    bounds = np.zeros(n_blocks + 1, np.int64)
-    if ordered:
-        for p in range(frame.shape[0]):
-            bounds[frame[p] + 1] += 1
-        for f in range(n_blocks):
-            bounds[f + 1] += bounds[f]
-    rows = np.ascontiguousarray(basis)
-    vals = np.ascontiguousarray(values)
-    weights = np.ones(basis.shape[1])
-    for _ in range(iterations):
-        if ordered:
-            _fit_runs(rows, vals, weights, bounds, terms, ridge, jitter, theta)
-        else:
-            _fit(rows, vals, weights, frame, terms, ridge, jitter, theta)
-        _framed_residual(rows, vals, theta, frame, terms, residual)
-        for p in range(weights.shape[0]):
-            weights[p] = 1.0 / max(residual[p], floor)
+            theta[0, f * terms + a] = rhs[a, 0]
+            theta[1, f * terms + a] = rhs[a, 1]
 
 
 @njit(cache=True, nogil=True, fastmath=True)
-def _fit_runs(rows, values, weights, bounds, terms, ridge, jitter, theta):
-    """:func:`_fit` when block f's pixels are the run bounds[f]:bounds[f + 1] of C-ordered
-    ``rows`` (K, N): each normal-equation entry one vectorised sum (fastmath lets the sums
-    run in any order)."""
-    n_values = values.shape[0]
-    gram = np.empty((terms, terms))
-    rhs = np.empty((terms, n_values))
-    theta[:] = 0.0
-    for f in range(bounds.shape[0] - 1):
-        lo, hi = bounds[f], bounds[f + 1]
-        if hi == lo:
-            continue
-        start = f * terms
-        weight_sum = 0.0
-        for p in range(lo, hi):
-            weight_sum += rows[start, p] * weights[p]
-        for a in range(terms):
-            for b in range(a, terms):
-                total = 0.0
-                for p in range(lo, hi):
-                    total += rows[start + a, p] * weights[p] * rows[start + b, p]
-                gram[a, b] = total
-                gram[b, a] = total
-            for c in range(n_values):
-                total = 0.0
-                for p in range(lo, hi):
-                    total += rows[start + a, p] * weights[p] * values[c, p]
-                rhs[a, c] = total
-        for a in range(terms):
-            gram[a, a] += jitter
-        if ridge > 0.0:
-            for a in range(1, terms):
-                gram[a, a] += ridge * weight_sum
-        _solve(gram, rhs)
-        for a in range(terms):
-            for c in range(n_values):
-                theta[c, start + a] = rhs[a, c]
+def _residual(frame, ii, jj, uu, vv, terms, theta, out):
+    for q in range(frame.shape[0]):
+        i = ii[q]
+        j = jj[q]
+        k = frame[q] * terms
+        eu = theta[0, k] + theta[0, k + 1] * i + theta[0, k + 2] * j
+        ev = theta[1, k] + theta[1, k + 1] * i + theta[1, k + 2] * j
+        if terms == QUADRATIC_TERMS:
+            eu += theta[0, k + 3] * (i * j) + theta[0, k + 4] * (i * i) + theta[0, k + 5] * (j * j)
+            ev += theta[1, k + 3] * (i * j) + theta[1, k + 4] * (i * i) + theta[1, k + 5] * (j * j)
+        out[q] = abs(uu[q] - eu) + abs(vv[q] - ev)
 
 
-def _checked(basis: np.ndarray, values: np.ndarray, terms: int) -> tuple[np.ndarray, np.ndarray]:
-    basis = np.asarray(basis, dtype=np.float64)  # any strides: a copy would cost more than the fit
-    values = np.asarray(values, dtype=np.float64)
-    if basis.ndim != 2 or values.ndim != 2 or values.shape[1] != basis.shape[1]:
-        raise ValueError(f"basis (K, N) and values (C, N) must share N, got {basis.shape} and {values.shape}")
-    if terms < 1 or basis.shape[0] % terms:
-        raise ValueError(f"basis rows ({basis.shape[0]}) must be whole blocks of {terms} terms")
-    return basis, values
+@njit(cache=True, nogil=True)
+def _robust(pixels, flow, rows, cols, weights, terms, iterations, ridge, jitter, floor, theta, residual):
+    n = pixels.shape[0]
+    frame = np.empty(n, np.int64)
+    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    sums = np.empty((theta.shape[1] // terms, _SUMS))
+    for it in range(iterations):
+        if it > 0:
+            for q in range(n):
+                weights[q] = 1.0 / max(residual[q], floor)
+        _accumulate(frame, ii, jj, uu, vv, weights, sums)
+        _solve_frames(sums, terms, ridge, jitter, theta)
+        _residual(frame, ii, jj, uu, vv, terms, theta, residual)
 
 
-def fit_blocks(basis: np.ndarray, values: np.ndarray, weights: np.ndarray, terms: int, ridge: float = 0.0, jitter: float = 0.0) -> np.ndarray:
-    """Weighted least squares, block by block.
+@njit(cache=True, nogil=True)
+def _residual_of(pixels, flow, rows, cols, terms, theta, out):
+    n = pixels.shape[0]
+    frame = np.empty(n, np.int64)
+    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    _residual(frame, ii, jj, uu, vv, terms, theta, out)
 
-    Args:
-        basis: (K, N) float64, K = blocks · ``terms``; each block's first row is the frame's
-            indicator (non-zero exactly on its pixels; the motion basis's constant term).
-        values: (C, N) float64, what is fitted (flow u and v: C = 2).
-        weights: (N,) float64, each pixel's weight.
-        terms: rows per block.
-        ridge: added, times the block's summed weight (first row times weights), to the
-            diagonal of every term but the first.
-        jitter: added to the whole diagonal.
 
-    Returns:
-        θ (C, K) float64, 0 on a block without pixels.
+@njit(cache=True, nogil=True)
+def _consensus(pixels, flow, rows, cols, centers, radius, threshold, jitter, best):
+    n = pixels.shape[0]
+    frame = np.empty(n, np.int64)
+    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
+    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    width = cols.shape[0]
+    row = (pixels % (rows.shape[0] * width)) // width
+    col = pixels % width
+    near = np.empty(n, np.int64)
+    ones = np.ones(n)
+    sums = np.empty((flow.shape[1] // (rows.shape[0] * width), _SUMS))
+    theta = np.empty((2, sums.shape[0] * AFFINE_TERMS))
+    residual = np.empty(n)
+    best_count = -1
+    for center in centers:
+        k = 0
+        for q in range(n):
+            if abs(row[q] - row[center]) <= radius and abs(col[q] - col[center]) <= radius:
+                near[k] = q
+                k += 1
+        chosen = near[:k]
+        _accumulate(frame[chosen], ii[chosen], jj[chosen], uu[chosen], vv[chosen], ones[:k], sums)
+        _solve_frames(sums, AFFINE_TERMS, 0.0, jitter, theta)
+        _residual(frame, ii, jj, uu, vv, AFFINE_TERMS, theta, residual)
+        count = 0
+        for q in range(n):
+            if residual[q] <= threshold:
+                count += 1
+        if count > best_count:
+            best_count = count
+            for q in range(n):
+                best[q] = residual[q] <= threshold
+
+
+class MotionGrid:
+    """The flow of a (T, h, w) grid, checked once, for the L1 motion of any of its pixels.
+
+    flow: (2, T, h, w) float, pixels: u and v at every pixel. Pixels are then named by flat
+    index into (T, h, w) (int64; a frame's pixels in one run, as a sorted or concatenated set
+    of sorted indices gives them, are summed fastest); an index outside the grid is refused.
     """
-    basis, values = _checked(basis, values, terms)
-    weights = np.asarray(weights, dtype=np.float64)
-    if weights.shape != (basis.shape[1],):  # numba does not check bounds: a short array would be read past its end
-        raise ValueError(f"weights must have shape ({basis.shape[1]},), got {weights.shape}")
-    theta = np.empty((values.shape[0], basis.shape[0]))
-    frame = np.empty(basis.shape[1], np.int64)
-    _frames(basis, terms, frame)
-    _fit(basis, values, weights, frame, terms, float(ridge), float(jitter), theta)
-    return theta
+
+    def __init__(self, flow: np.ndarray) -> None:
+        flow = np.asarray(flow)
+        if flow.ndim != 4 or flow.shape[0] != 2 or min(flow.shape) < 1:
+            raise ValueError(f"flow must be (2, T, h, w) with every size positive, got {flow.shape}")
+        self.shape: tuple[int, int, int] = tuple(int(s) for s in flow.shape[1:])
+        self.flow = np.ascontiguousarray(flow.reshape(2, -1), dtype=np.float64)
+        self._rows, self._cols = _axes(self.shape[1], self.shape[2])
+
+    def fit(
+        self,
+        pixels: np.ndarray,
+        iterations: int,
+        *,
+        terms: int = QUADRATIC_TERMS,
+        ridge: float = 0.0,
+        jitter: float = 0.0,
+        floor: float = 1e-3,
+        weights: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """L1 motion of ``pixels`` (N,), by reweighted least squares.
+
+        Args:
+            iterations: fits, the first weighted by ``weights`` (none: 1 each), each next
+                one by 1 / max(residual, ``floor``) of the one before (1: one weighted least
+                squares fit).
+            terms: 6 (quadratic) or 3 (affine) per frame and component.
+            ridge: added, times the frame's summed weight, to the diagonal of every term but
+                the constant.
+            jitter: added to the whole diagonal.
+            floor: the smallest residual a weight is taken from, pixels.
+            weights: (N,) float, the first fit's weight of each pixel.
+
+        Returns:
+            θ (2, T·terms) float64 (frame f's terms from f·terms; 0 on a frame without
+            pixels) and the last fit's residual |u − û| + |v − v̂| (N,) float64, pixels.
+        """
+        if terms not in (AFFINE_TERMS, QUADRATIC_TERMS):
+            raise ValueError(f"terms must be {AFFINE_TERMS} or {QUADRATIC_TERMS}, got {terms}")
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        pixels = _flat(pixels)
+        if weights is None:
+            first = np.ones(pixels.shape[0])
+        else:
+            # a copy: the fit overwrites it with the reweighting's weights
+            first = np.array(weights, dtype=np.float64)
+            if first.shape != pixels.shape:  # numba does not check bounds
+                raise ValueError(f"weights must have shape {pixels.shape}, one per pixel, got {first.shape}")
+        theta = np.empty((2, self.shape[0] * terms))
+        residual = np.empty(pixels.shape[0])
+        _robust(pixels, self.flow, self._rows, self._cols, first, terms, int(iterations), float(ridge), float(jitter), float(floor), theta, residual)
+        return theta, residual
+
+    def residual(self, pixels: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        """|u − û| + |v − v̂| (N,) float64, pixels, at ``pixels`` (N,) under the motion θ
+        (2, T·terms) of :meth:`fit` (terms 6 or 3, from θ's width)."""
+        t = self.shape[0]
+        if theta.shape not in ((2, AFFINE_TERMS * t), (2, QUADRATIC_TERMS * t)):
+            raise ValueError(f"theta must be (2, {AFFINE_TERMS * t}) or (2, {QUADRATIC_TERMS * t}) for {t} frames, got {theta.shape}")
+        pixels = _flat(pixels)
+        out = np.empty(pixels.shape[0])
+        _residual_of(pixels, self.flow, self._rows, self._cols, theta.shape[1] // t, np.ascontiguousarray(theta, dtype=np.float64), out)
+        return out
 
 
-def block_residual(basis: np.ndarray, values: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """Σ_c |values[c] − (θ basis)[c]| (N,) float64: the L1 residual of every pixel, for
-    values (C, N), θ (C, K) and basis (K, N), any block size."""
-    basis = np.asarray(basis, dtype=np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    theta = np.asarray(theta, dtype=np.float64)
-    if values.shape[1] != basis.shape[1] or theta.shape != (values.shape[0], basis.shape[0]):
-        raise ValueError(f"expected values (C, N), theta (C, K), basis (K, N), got {values.shape}, {theta.shape}, {basis.shape}")
-    out = np.empty(basis.shape[1])
-    _residual(basis, values, theta, out)
-    return out
+    def consensus(self, pixels: np.ndarray, centers: np.ndarray, radius: int, threshold: float, *, jitter: float = 0.0) -> np.ndarray:
+        """(N,) bool: the pixels of ``pixels`` (N,) that the best-supported patch motion
+        explains. Around each of ``centers`` (positions in ``pixels``), the pixels within
+        ``radius`` rows and columns (every frame) get their least-squares affine motion
+        (:meth:`fit`, terms 3, one iteration); a pixel is its inlier where the L1 residual is
+        within ``threshold`` pixels, and the motion with most inliers wins (the first on ties).
+        """
+        pixels = _flat(pixels)
+        centers = _flat(centers)
+        if centers.size and (centers.min() < 0 or centers.max() >= pixels.shape[0]):
+            raise ValueError(f"centers must be positions in pixels (0 to {pixels.shape[0] - 1})")
+        best = np.zeros(pixels.shape[0], np.bool_)
+        _consensus(pixels, self.flow, self._rows, self._cols, centers, int(radius), float(threshold), float(jitter), best)
+        return best
 
 
-def robust_fit_blocks(
-    basis: np.ndarray, values: np.ndarray, iterations: int, terms: int, ridge: float, jitter: float, floor: float
-) -> tuple[np.ndarray, np.ndarray]:
-    """L1 fit by reweighted least squares: ``iterations`` fits (:func:`fit_blocks`), the first
-    unweighted, each next one weighted by 1 / max(residual, ``floor``). Returns θ (C, K) and
-    the last fit's residual (N,) (:func:`block_residual`)."""
-    basis, values = _checked(basis, values, terms)
-    if iterations < 1:
-        raise ValueError(f"iterations must be >= 1, got {iterations}")
-    theta = np.empty((values.shape[0], basis.shape[0]))
-    residual = np.empty(basis.shape[1])
-    _robust(basis, values, int(iterations), terms, float(ridge), float(jitter), float(floor), theta, residual)
-    return theta, residual
+def _flat(pixels: np.ndarray) -> np.ndarray:
+    if pixels.dtype != np.int64 or pixels.ndim != 1:
+        pixels = np.asarray(pixels)
+        if pixels.ndim != 1 or not np.issubdtype(pixels.dtype, np.integer):
+            raise ValueError(f"pixels must be a 1-D array of flat integer indices, got {pixels.dtype} {pixels.shape}")
+        pixels = pixels.astype(np.int64)
+    return pixels

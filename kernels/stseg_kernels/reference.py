@@ -7,9 +7,11 @@ they are hundreds of times slower than the public functions.
 
 Each function has the signature and output of its fast counterpart:
 ``link_windows_reference`` ~ ``link_windows(method="naive")``, ``unravel_windows_reference``,
-``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``,
-``fit_blocks_reference``, ``robust_fit_blocks_reference``. ``window_scores_reference`` exposes the
-per-window score matrix, used to check the optimal linking by brute force.
+``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``.
+``fit_blocks_reference`` and ``robust_fit_blocks_reference`` fit ``MotionGrid``'s motion model the
+textbook way, through an explicit block-diagonal basis (one block of rows per frame, columns the
+pixels), with ``np.linalg.solve``. ``window_scores_reference`` exposes the per-window score
+matrix, used to check the optimal linking by brute force.
 """
 
 from __future__ import annotations

@@ -33,17 +33,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from stseg_kernels import frame_chunks
+from stseg_kernels import MotionGrid, frame_chunks
 
 from .base import StageSettings, option
 from .linker import LinkedFrame
-from .motionsplit import fit_motion, motion_basis, motion_residual, robust_fit
+from .motionsplit import fit_motion
 
 # The residual's floor, as the motion split's defaults (SplitSettings.min_gain and
 # min_residual): a share of the frame's mean flow magnitude, and pixels at model size.
 FLOOR_GAIN = 0.1
 FLOOR_PIXELS = 0.1
-# The fit: L1 first (motionsplit.robust_fit, nine fits: least squares, then eight reweighted),
+# The fit: L1 first (motionsplit.fit_motion, nine fits: least squares, then eight reweighted),
 # then Tukey's biweight (constant 4.685: 95% efficiency under Gaussian noise, scale from the
 # median absolute residual). Started from least squares, the biweight settled between two
 # motions once a second one held a quarter of the frame (its cutoff then spans both); the L1
@@ -90,14 +90,14 @@ def dominant_residual(flow: np.ndarray) -> np.ndarray:
     if flow.ndim != 3 or flow.shape[0] != 2:
         raise ValueError(f"flow must have shape (2, h, w), got {flow.shape}")
     h, w = flow.shape[1:]
-    basis = motion_basis(1, h, w)
-    values = flow.reshape(2, -1).astype(np.float64)
-    _, residual = robust_fit(basis, values, iterations=L1_FITS)
+    grid = MotionGrid(flow[:, None])
+    pixels = np.arange(h * w)
+    _, residual = fit_motion(grid, pixels, iterations=L1_FITS)
     for _ in range(TUKEY_ITERATIONS):
         cutoff = TUKEY_C * max(MAD_TO_SIGMA * float(np.median(residual)), 1e-6)
         # A small floor keeps the system solvable when every residual is an outlier.
         weights = np.where(residual < cutoff, (1 - (residual / cutoff) ** 2) ** 2, 0.0) + 1e-6
-        residual = motion_residual(basis, values, fit_motion(basis, values, weights))
+        _, residual = fit_motion(grid, pixels, iterations=1, weights=weights)
     return residual.reshape(h, w)
 
 

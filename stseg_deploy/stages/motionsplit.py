@@ -13,16 +13,12 @@ The module reads top to bottom as the split's steps (docs/model-merging.md, "The
 split", describes and measures them):
 
 1. Settings: :class:`SplitSettings`, and the constants, each with the reason for its value.
-2. Basis: :func:`motion_basis`, the motion model. Quadratic in space (6 terms per
-   component), on coordinates in [-1, 1], and each frame of the window has its own: a
-   camera's motion, a moving object's, as training fits them, free to change from one
-   frame to the next (objects turn back, cameras jerk; a model smooth in time cut an
-   object's frames apart where its motion turned).
-3. Fitting: :func:`fit_motion` (weighted least squares), :func:`robust_fit` (L1, by
-   reweighting), :func:`motion_residual`, on a basis's columns (the foreground decision's
-   fits). The split fits the same model from its pixels' places in the window
-   (``_Window.fit``, :class:`stseg_kernels.MotionGrid`): no basis columns are gathered, and
-   the fits give the same labels.
+2-3. The motion model and its fits: :func:`fit_motion`, L1 by reweighted least squares, of
+   some pixels of the window (compiled: :class:`stseg_kernels.MotionGrid`). The model is
+   quadratic in space (6 terms per component), on coordinates in [-1, 1], and each frame of
+   the window has its own: a camera's motion, a moving object's, as training fits them,
+   free to change from one frame to the next (objects turn back, cameras jerk; a model
+   smooth in time cut an object's frames apart where its motion turned).
 4. Cutting a segment: its connected regions, each cut along the previous window's split
    when there is one (:func:`seed_from_prior`, :func:`_seeded_parts`), and a region one
    motion does not explain cut in two where a second motion fits better
@@ -48,14 +44,13 @@ is quoted as proxy / second / third, as the doc's tables give it.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 
-from stseg_kernels import MotionGrid, argmax_labels, block_residual, fit_blocks, quadratic_terms, robust_fit_blocks
+from stseg_kernels import MotionGrid, argmax_labels
 
 from .base import StageSettings, option
 
@@ -195,64 +190,28 @@ SCALE_EPSILON = 1e-6
 TIE_MARGIN = 1e-3
 
 
-# 2. Basis --------------------------------------------------------------------------------
+# 2-3. The motion model and its fits -------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=4)
-def motion_basis(t: int, h: int, w: int) -> np.ndarray:
-    """The motion model's basis for a window of t frames of h x w pixels.
-
-    Returns (6·t, t·h·w) float64: per frame, 1, i, j, i·j, i², j² (i rows, j columns, in
-    [-1, 1] whatever the size, so the terms are alike in scale and a ridge means the same on
-    every window), zero on the other frames. Made once per window size (every batch of a run
-    shares it), so it is read-only."""
-    terms = quadratic_terms(h, w)
-    basis = np.zeros((MOTION_TERMS * t, t, h * w))
-    for f in range(t):
-        basis[MOTION_TERMS * f : MOTION_TERMS * (f + 1), f] = terms
-    basis = basis.reshape(MOTION_TERMS * t, -1)
-    basis.setflags(write=False)
-    return basis
-
-
-# 3. Fitting ------------------------------------------------------------------------------
-
-
-def fit_motion(basis: np.ndarray, flow: np.ndarray, weights: np.ndarray, ridge: bool = True, terms: int = MOTION_TERMS) -> np.ndarray:
-    """Weighted least squares motion of some pixels.
+def fit_motion(
+    grid: MotionGrid, pixels: np.ndarray, iterations: int = L1_ITERATIONS, terms: int = MOTION_TERMS, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The L1 motion of some pixels of a window, by reweighted least squares.
 
     Args:
-        basis: (K, N) float64, :func:`motion_basis` columns of the N pixels, or a subset of
-            its rows keeping ``terms`` per frame with the constant first.
-        flow: (2, N) float64, pixels: u and v.
-        weights: (N,) float64, each pixel's weight.
-        ridge: damp the shape terms (:data:`SHAPE_RIDGE`); for the full basis only.
-        terms: rows per frame in ``basis``.
+        grid: the window's flow (:class:`stseg_kernels.MotionGrid`, pixels at model size).
+        pixels: (N,) int64 flat indices into its (T, h, w).
+        iterations: fits, the first weighted by ``weights`` (none: 1 each), each next one by
+            1 / max(residual, :data:`L1_RESIDUAL_FLOOR`) of the one before (1: least squares).
+        terms: :data:`MOTION_TERMS` (the quadratic model, its shape terms damped by
+            :data:`SHAPE_RIDGE`) or :data:`AFFINE_TERMS` (an affine patch, fitted plainly).
+        weights: (N,) float, the first fit's weights.
 
     Returns:
-        θ (2, K) float64, the motion of u and v; 0 on a frame without pixels.
-
-    The basis is block-diagonal (a frame's terms are zero on the other frames' pixels), so
-    each frame is solved on its own pixels (:func:`stseg_kernels.fit_blocks`): the same θ as
-    one solve, for a fraction of the work."""
-    return fit_blocks(basis, flow, weights, terms, SHAPE_RIDGE if ridge else 0.0, SOLVE_JITTER)
-
-
-def robust_fit(basis: np.ndarray, flow: np.ndarray, iterations: int = L1_ITERATIONS) -> tuple[np.ndarray, np.ndarray]:
-    """L1 motion of some pixels, by reweighted least squares (:func:`fit_motion`, each fit
-    weighted by 1 / max(residual, :data:`L1_RESIDUAL_FLOOR`) of the one before;
-    :func:`stseg_kernels.robust_fit_blocks`).
-
-    basis: (K, N) float64, :func:`motion_basis` columns; flow: (2, N) float64, pixels;
-    iterations: fits, the first unweighted. Returns θ (2, K) and the residual
-    |u − û| + |v − v̂| (N,) float64, pixels."""
-    return robust_fit_blocks(basis, flow, iterations, MOTION_TERMS, SHAPE_RIDGE, SOLVE_JITTER, L1_RESIDUAL_FLOOR)
-
-
-def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> np.ndarray:
-    """|u − û| + |v − v̂| (N,) float64, pixels, of flow (2, N) under the motion θ (2, K) on
-    basis (K, N)."""
-    return block_residual(basis, flow, theta)
+        θ (2, T·terms) float64 (0 on a frame without pixels) and the residual
+        |u − û| + |v − v̂| (N,) float64, pixels."""
+    ridge = SHAPE_RIDGE if terms == MOTION_TERMS else 0.0
+    return grid.fit(pixels, iterations, terms=terms, ridge=ridge, jitter=SOLVE_JITTER, floor=L1_RESIDUAL_FLOOR, weights=weights)
 
 
 # 4. Cutting a segment --------------------------------------------------------------------
@@ -262,7 +221,7 @@ def motion_residual(basis: np.ndarray, flow: np.ndarray, theta: np.ndarray) -> n
 class _Window:
     """What every step of one window's split reads: its flow and thresholds. Pixels are
     named by flat index into (T, h, w); fits take them as they are
-    (:class:`stseg_kernels.MotionGrid`), with no basis columns gathered."""
+    (:func:`fit_motion`)."""
 
     grid: MotionGrid  # the window's flow, pixels at model size
     shape: tuple[int, int, int]  # (T, h, w): flat pixel indices below index this
@@ -289,11 +248,8 @@ class _Window:
         return self.shape[1] * self.shape[2]
 
     def fit(self, pixels: np.ndarray, iterations: int = L1_ITERATIONS, terms: int = MOTION_TERMS) -> tuple[np.ndarray, np.ndarray]:
-        """θ (2, T·terms) and the residual (N,) of the L1 motion of ``pixels`` (flat indices),
-        as :func:`robust_fit` fits it on their basis columns (``iterations`` 1: least squares).
-        The ridge damps the quadratic model only; an affine patch is fitted plainly."""
-        ridge = SHAPE_RIDGE if terms == MOTION_TERMS else 0.0
-        return self.grid.fit(pixels, iterations, terms=terms, ridge=ridge, jitter=SOLVE_JITTER, floor=L1_RESIDUAL_FLOOR)
+        """θ and the residual of the L1 motion of ``pixels`` (:func:`fit_motion`)."""
+        return fit_motion(self.grid, pixels, iterations, terms)
 
     def residual(self, pixels: np.ndarray, theta: np.ndarray) -> np.ndarray:
         """|u − û| + |v − v̂| (N,) float64, pixels, at ``pixels`` under θ (:meth:`fit`)."""
