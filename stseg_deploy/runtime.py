@@ -20,13 +20,15 @@ from .metadata import TORCHSCRIPT_EXTRA_FILE, ModelInfo
 log = logging.getLogger(__name__)
 
 PROVIDERS = ("auto", "cpu", "cuda")
-# On the CPU a large call's activations outgrow the caches, so a batch of large windows runs
-# in calls of at most this many input pixels (windows × H × W; at least one window a call).
-# Measured on this project's 2-core VM, ms per window by windows a call: at 128×224 160.6
-# (1), 168.6 (2), 164.6 (4), 182.6 (8). At 64×112 smaller calls lose in the pipeline (the
-# dev split took 40.5 s in calls of 2 windows, 35.4 s in whole batches of 16), so the budget
-# keeps a whole batch of 16 there: 4 windows a call at 128×224. A GPU takes the batch whole.
-CPU_CALL_PIXELS = 16 * 64 * 112
+# On the CPU a large call's activations outgrow the caches, so a batch of windows runs in
+# calls of at most this many input pixels (windows × H × W; at least one window a call): one
+# window at 128×224, 4 at 64×112. Measured on this project's 2-core VM with the folded export
+# (onnxruntime, 2 threads, ms per window by windows a call): the published-size network at
+# 128×224, batch 8: 153 (1), 153 (2), 163 (4), 177 (8); mix-small at 64×112, batch 16: 11.2 (4),
+# 11.5 (8), 12.3 (16), and with 1 thread 20.0 (4), 21.8 (16). stseg-infer on the dev split
+# (one process) took 27.1 / 26.6 s in calls of 4 windows, 27.5 / 27.1 s in calls of 16, with
+# the same labels. A GPU takes the batch whole.
+CPU_CALL_PIXELS = 4 * 64 * 112
 ONNX_SUFFIXES = (".onnx",)
 TORCHSCRIPT_SUFFIXES = (".ts", ".pt", ".torchscript")
 
