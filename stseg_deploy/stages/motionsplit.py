@@ -134,9 +134,9 @@ SOLVE_JITTER = 1e-6
 # size resolves.
 L1_RESIDUAL_FLOOR = 1e-3
 # The L1 fit: least squares, then 3 reweighted fits. It runs for every region, part and group
-# of every window (the split costs 21.5 ms per 480p frame, 31.8 -> 53.3, docs/model-merging.md,
-# "The motion split"), so each fit counts; no other count is measured there. (foreground.py,
-# one fit per frame, takes 9.)
+# of every window (about 15,000 fits on the 441 frames of the dev split), so each fit counts;
+# no other count is measured (docs/model-merging.md, "The motion split"). (foreground.py, one
+# fit per frame, takes 9.)
 L1_ITERATIONS = 4
 # Refits inside a cut, least squares and one reweighting: they start from a part that
 # already holds mostly one motion (a main motion's inliers, a part after reassignment), so
