@@ -36,9 +36,11 @@ def _taps(n_out, n_in):
 
 
 @njit(cache=True, nogil=True)
-def _guided_labels(coef, guide, out):
-    """coef (h, w, C, 4): per segment the three guide coefficients and the offset; guide
-    (H, W, 3) uint8; out (H, W) uint8 ← argmax_c sum_k A_ck · guide_k / 255 + B_c."""
+def _guided_labels(coef, guide, segment, zero, out):
+    """coef (h, w, C, 4): per channel the three guide coefficients and the offset; guide
+    (H, W, 3) uint8; segment (C,) int64, increasing: the segment channel c stands for;
+    zero: the first segment with no channel, whose value is 0 everywhere (-1: none);
+    out (H, W) uint8 ← the first segment with the largest sum_k A_ck · guide_k / 255 + B_c."""
     h, w, n, _ = coef.shape
     big_h, big_w = out.shape
     rows, row_w = _taps(big_h, h)
@@ -70,32 +72,53 @@ def _guided_labels(coef, guide, out):
                 q = a0 * g0 + a1 * g1 + a2 * g2 + b
                 if q > best:
                     best = q
-                    label = c
+                    label = segment[c]
+            # The empty segments' value is 0; the first of them wins where nothing is above
+            # 0, or where a later segment only ties it.
+            if zero >= 0 and (best < 0 or (best == 0 and zero < label)):
+                label = zero
             out[y, x] = label
 
 
-def guided_labels(a: np.ndarray, b: np.ndarray, guide: np.ndarray) -> np.ndarray:
+def guided_labels(
+    a: np.ndarray, b: np.ndarray, guide: np.ndarray, segments: np.ndarray | None = None, n_segments: int | None = None
+) -> np.ndarray:
     """Label map of a guided filter given its coefficients on a coarse grid.
 
-    a: (h, w, L, 3) float32, the averaged linear coefficients per segment and guide
-    channel; b: (h, w, L) float32, the averaged offsets; guide: (H, W, 3) uint8, the
+    a: (h, w, C, 3) float32, the averaged linear coefficients per segment and guide
+    channel; b: (h, w, C) float32, the averaged offsets; guide: (H, W, 3) uint8, the
     full-size colour guide (its colours are read as value / 255). The coefficients are
     upsampled bilinearly (OpenCV's INTER_LINEAR placement) to (H, W), and each pixel takes
     the first segment with the largest ``sum_k a_k · guide_k + b``. Returns (H, W) uint8.
+
+    ``segments`` (C,) increasing and ``n_segments``: the segment each coefficient channel
+    stands for, out of ``n_segments``; every other segment is empty (its probability is 0
+    everywhere, so its filtered value is exactly 0) and is not computed, but takes the pixels
+    it would win: the result is the one all ``n_segments`` channels would give. Default: the
+    C channels are the segments 0 … C − 1.
     """
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim != 4 or a.shape[3] != 3 or b.shape != a.shape[:3]:
         raise ValueError(f"a must be (h, w, L, 3) and b (h, w, L), got {a.shape} and {b.shape}")
-    if not 1 <= a.shape[2] <= 256:
-        raise ValueError(f"the coefficients must cover 1 to 256 segments, got {a.shape[2]}")
     if guide.ndim != 3 or guide.shape[2] != 3 or guide.dtype != np.uint8:
         raise ValueError(f"guide must be (H, W, 3) uint8, got {guide.dtype} {guide.shape}")
+    n = a.shape[2]
+    if segments is None:
+        segments = np.arange(n)
+        n_segments = n if n_segments is None else n_segments
+    segments = np.asarray(segments, dtype=np.int64)
+    n_segments = int(segments[-1]) + 1 if n_segments is None and n else n_segments
+    if not n_segments or not 1 <= n_segments <= 256:
+        raise ValueError(f"the coefficients must cover 1 to 256 segments, got {n_segments}")
+    if segments.shape != (n,) or (n and (segments[0] < 0 or segments[-1] >= n_segments)) or np.any(np.diff(segments) <= 0):
+        raise ValueError(f"segments must be {n} increasing indices in [0, {n_segments}), got {segments.tolist()}")
+    empty = np.setdiff1d(np.arange(n_segments), segments)
     coef = np.empty((*a.shape[:3], 4), np.float32)
     coef[..., :3] = a
     coef[..., 3] = b
     out = np.empty(guide.shape[:2], np.uint8)
-    _guided_labels(coef, np.ascontiguousarray(guide), out)
+    _guided_labels(coef, np.ascontiguousarray(guide), segments, int(empty[0]) if empty.size else -1, out)
     return out
 
 

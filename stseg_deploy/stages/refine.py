@@ -176,6 +176,13 @@ def refine_labels(proba: np.ndarray, image: np.ndarray, settings: RefineSettings
     if proba.ndim != 3:
         raise ValueError(f"probabilities must be (L, h, w), got shape {proba.shape}")
     rows = image.shape[0]
+    # A segment empty in this frame (the motion split's unused spares, a label linking left
+    # out) filters to exactly 0 everywhere: guided_labels counts it without its filtering.
+    n_segments = proba.shape[0]
+    present = np.flatnonzero(proba.reshape(n_segments, -1).any(axis=1))
+    if present.size == 0:  # every value 0: the first segment everywhere
+        return np.zeros(image.shape[:2], np.uint8)
+    proba = proba[present]
     low = _low_size(image.shape[:2], settings.subsample)
     guide_low = cv2.resize(image, (low[1], low[0]), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
     # Bilinear up, area down: a grid coarser than the model's (small frames) is not aliased.
@@ -186,4 +193,4 @@ def refine_labels(proba: np.ndarray, image: np.ndarray, settings: RefineSettings
     radius = max(1, int(round(settings.radius_at(rows) / settings.subsample)))
     a, b = _coefficients(guide_low, src_low, radius, settings.eps)
     # Upsampling, applying and the argmax in one pass: only the label map is written.
-    return guided_labels(a, b, image)
+    return guided_labels(a, b, image, present, n_segments)

@@ -42,6 +42,36 @@ def test_constant_coefficients_give_the_segment_with_the_largest_offset() -> Non
     assert (labels[:, :6] == 1).all() and (labels[:, 6:] == 0).all()
 
 
+def test_empty_segments_left_out_give_the_labels_of_all_segments() -> None:
+    """Segments 1, 3 and 4 are empty (coefficients 0: value 0 everywhere). Given only the
+    others' coefficients they still win exactly where they would: where every other value is
+    below 0, and on ties at 0 where they come first."""
+    rng = np.random.default_rng(7)
+    n, present = 6, np.array([0, 2, 5])
+    a = np.zeros((5, 7, n, 3), np.float32)
+    b = np.zeros((5, 7, n), np.float32)
+    a[:, :, present] = rng.normal(size=(5, 7, 3, 3)).astype(np.float32)
+    b[:, :, present] = rng.normal(size=(5, 7, 3)).astype(np.float32)
+    b[:2, :, 0] = 0.0  # segment 0 at exactly 0 on the top rows: ties with the empty ones,
+    a[:2, :, 0] = 0.0  # and wins them (it comes first) where the others are below 0
+    b[:2, :, [2, 5]] = -1.0
+    a[:2, :, [2, 5]] = 0.0
+    guide = rng.integers(0, 256, size=(20, 28, 3), dtype=np.uint8)
+    full = guided_labels(a, b, guide)
+    left_out = guided_labels(a[:, :, present], b[:, :, present], guide, present, n)
+    np.testing.assert_array_equal(left_out, full)
+    assert set(np.unique(full)) >= {0, 1}  # the empty segment 1 wins somewhere, 0 too
+    b[:, :, 0] = -5.0  # now 0 never wins: segment 1 takes its place
+    full = guided_labels(a, b, guide)
+    np.testing.assert_array_equal(guided_labels(a[:, :, present], b[:, :, present], guide, present, n), full)
+    empty = guided_labels(a[:, :, :0], b[:, :, :0], guide, np.array([], np.int64), n)
+    np.testing.assert_array_equal(empty, 0)  # nothing computed: all 0, the first segment wins
+    with pytest.raises(ValueError, match="segments must be 3 increasing indices in"):
+        guided_labels(a[:, :, present], b[:, :, present], guide, present[::-1], n)
+    with pytest.raises(ValueError, match="segments must be 3 increasing indices in"):
+        guided_labels(a[:, :, present], b[:, :, present], guide, present, 5)
+
+
 def test_bad_arguments_are_named() -> None:
     guide = np.zeros((4, 4, 3), np.uint8)
     with pytest.raises(ValueError, match=r"a must be \(h, w, L, 3\)"):

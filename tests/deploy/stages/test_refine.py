@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
+from stseg_deploy.stages import refine
 from stseg_deploy.stages.refine import RefineSettings, guided_filter, refine_labels
 
 
@@ -90,6 +91,36 @@ def test_labels_are_first_of_equal_filtered_probabilities() -> None:
     frame = np.full((20, 30, 3), 90, dtype=np.uint8)
     proba = np.full((3, 4, 6), 1 / 3, dtype=np.float32)
     np.testing.assert_array_equal(refine_labels(proba, frame, RefineSettings(radius=8)), 0)
+
+
+def test_empty_segments_are_not_filtered_but_keep_their_pixels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The split's unused spares are empty. Their coefficients would be exactly 0, so
+    refine_labels filters only the others and hands the empty ones to guided_labels as
+    value 0: the labels are those of filtering every segment, even where an empty one wins."""
+    frame, _, proba = _disc_scene()
+    with_spares = np.zeros((6, *proba.shape[1:]), np.float32)
+    with_spares[[1, 3]] = proba  # 0, 2, 4 and 5 empty
+    with_spares[[1, 3], :, :5] = 0.0  # nothing on the left half: all tie at 0, the empty 0 wins
+    calls = []
+    real = refine.guided_labels
+    monkeypatch.setattr(refine, "guided_labels", lambda a, b, image, *rest: calls.append((a, b, *rest)) or real(a, b, image, *rest))
+    got = refine_labels(with_spares, frame, RefineSettings(radius=32, eps=0.01, subsample=2))
+    a, b, segments, n = calls[0]
+    assert segments.tolist() == [1, 3] and n == 6
+    every_a = np.zeros((*a.shape[:2], 6, 3), np.float32)
+    every_b = np.zeros((*b.shape[:2], 6), np.float32)
+    every_a[:, :, segments], every_b[:, :, segments] = a, b
+    np.testing.assert_array_equal(got, real(every_a, every_b, frame))
+    assert (got[:, :8] == 0).all() and set(np.unique(got)) == {0, 1, 3}
+    # An empty channel's coefficients are exactly 0, and the others' do not depend on it.
+    guide = frame[::2, ::2].astype(np.float32) / 255
+    src = np.random.default_rng(3).random((*guide.shape[:2], 3)).astype(np.float32)
+    src[:, :, 1] = 0.0
+    a3, b3 = refine._coefficients(guide, src, 4, 0.01)
+    a2, b2 = refine._coefficients(guide, np.ascontiguousarray(src[:, :, [0, 2]]), 4, 0.01)
+    assert not a3.reshape(*a3.shape[:2], 3, 3)[:, :, 1].any() and not b3[:, :, 1].any()
+    np.testing.assert_array_equal(a3.reshape(*a3.shape[:2], 3, 3)[:, :, [0, 2]], a2.reshape(*a2.shape[:2], 2, 3))
+    np.testing.assert_array_equal(b3[:, :, [0, 2]], b2)
 
 
 def test_radius_scales_with_the_frame_height() -> None:
