@@ -12,11 +12,14 @@
 # pipeline against the model alone, and with each stage: the test-time flip, the guided
 # refinement, both; the labels output against proba + argmax) and
 # model_free.csv/.log (the pipeline without a model on the machine's cores, 100 and 2,000
-# frames). onnxruntime's CUDA rows need the onnxruntime-gpu wheel carried as .whl (see the
+# frames), and pipeline.csv/.log (the bundled default model: each stage and the defaults
+# against the plain pipeline, and the end-to-end rows, 480p frames in, label PNGs out, against
+# the flow alone). onnxruntime's CUDA rows need the onnxruntime-gpu wheel carried as .whl (see the
 # device tool's README); without it they are skipped, said so in engines.log.
 #
 # On this machine, for a dry run of the script itself: PROVIDER=cpu SIZES=16x24 BATCHES="1 2"
-# PRECISIONS=fp32 FRAMES="6 12" ORIGINAL=24x30 REPEATS=1 OUT=/tmp/gpu_check bash scripts/gpu_check.sh
+# PRECISIONS=fp32 FRAMES="6 12" ORIGINAL=48x80 MODEL_SIZE=16x24 REPEATS=1 OUT=/tmp/gpu_check \
+# bash scripts/gpu_check.sh
 set -uo pipefail
 export PYTHONPATH="$PWD:$PWD/kernels${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 OUT="${OUT:-gpu_check_out}"
@@ -41,4 +44,10 @@ status=$?
 # shellcheck disable=SC2086
 bench --model-free --frames $FRAMES --original-size "$ORIGINAL" --sizes ${SIZES%% *} --batch-sizes 8 \
     --repeats 3 --out "$OUT/model_free.csv" 2>&1 | tee "$OUT/model_free.log"
+status=$(( status | $? ))
+# Issue 29, item 5: the bundled default model with the defaults, every stage against the plain
+# pipeline, and frames in -> label PNGs out (flow computed in the stream) against the flow alone.
+bench --provider "$PROVIDER" --model "${MODEL:-stseg_deploy/models/mix-small.onnx}" --sizes "${MODEL_SIZE:-64x112}" \
+    --masks 4 --batch-sizes 8 --engines onnxruntime --no-kernels --repeats 3 --original-size "$ORIGINAL" \
+    --out "$OUT/pipeline.csv" 2>&1 | tee "$OUT/pipeline.log"
 exit $(( status | $? ))
