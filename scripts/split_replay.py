@@ -94,9 +94,9 @@ def _time(paths: list[str], trees: list[Path], rounds: int) -> None:
     for _ in range(rounds):
         for tree in trees:
             env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tree), str(tree / "kernels")])}
-            done = subprocess.run(
-                [sys.executable, __file__, "_replay", *paths], env=env, check=True, capture_output=True, text=True
-            )
+            done = subprocess.run([sys.executable, __file__, "_replay", *paths], env=env, capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"the replay with {tree} failed:\n{done.stderr}")
             for path, (seconds, count) in json.loads(done.stdout.strip().splitlines()[-1]).items():
                 best[tree, path] = min(seconds, best.get((tree, path), float("inf")))
                 differ[tree, path] = count

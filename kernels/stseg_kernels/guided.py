@@ -107,11 +107,17 @@ def guided_labels(
     if segments is None:
         segments = np.arange(n)
         n_segments = n if n_segments is None else n_segments
-    segments = np.asarray(segments, dtype=np.int64)
-    n_segments = int(segments[-1]) + 1 if n_segments is None and n else n_segments
-    if not n_segments or not 1 <= n_segments <= 256:
+    segments = np.asarray(segments)
+    if segments.shape != (n,) or not (np.issubdtype(segments.dtype, np.integer) or n == 0):
+        raise ValueError(f"segments must be {n} increasing indices, one per coefficient channel, got {segments.dtype} {segments.shape}")
+    segments = segments.astype(np.int64)
+    if n_segments is None:
+        if n == 0:
+            raise ValueError("n_segments is needed when no segment has coefficients")
+        n_segments = int(segments[-1]) + 1
+    if not 1 <= n_segments <= 256:
         raise ValueError(f"the coefficients must cover 1 to 256 segments, got {n_segments}")
-    if segments.shape != (n,) or (n and (segments[0] < 0 or segments[-1] >= n_segments)) or np.any(np.diff(segments) <= 0):
+    if n and (segments[0] < 0 or segments[-1] >= n_segments or np.any(np.diff(segments) <= 0)):
         raise ValueError(f"segments must be {n} increasing indices in [0, {n_segments}), got {segments.tolist()}")
     empty = np.setdiff1d(np.arange(n_segments), segments)
     coef = np.empty((*a.shape[:3], 4), np.float32)

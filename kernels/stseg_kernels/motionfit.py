@@ -174,6 +174,13 @@ def _solve(a, b):
     the solution is left in b."""
     n = a.shape[0]
     m = b.shape[1]
+    # A pivot this small against the largest diagonal entry means no solution worth the
+    # name (the system is singular to rounding). A jitter j on the diagonal keeps every
+    # pivot of these symmetric positive systems at j or more, far above it.
+    tiny = 0.0
+    for k in range(n):
+        tiny = max(tiny, abs(a[k, k]))
+    tiny *= 1e-12
     for k in range(n):
         pivot = k
         best = abs(a[k, k])
@@ -181,8 +188,8 @@ def _solve(a, b):
             if abs(a[i, k]) > best:
                 best = abs(a[i, k])
                 pivot = i
-        if best == 0.0:
-            raise ValueError("singular normal equations (a block's pixels do not span its terms): fit with a jitter")
+        if not best > tiny:
+            raise ValueError("singular normal equations (a frame's pixels do not span its terms): fit with a jitter")
         if pivot != k:
             for j in range(n):
                 a[k, j], a[pivot, j] = a[pivot, j], a[k, j]
@@ -351,10 +358,10 @@ class MotionGrid:
             θ (2, T·terms) float64 (frame f's terms from f·terms; 0 on a frame without
             pixels) and the last fit's residual |u − û| + |v − v̂| (N,) float64, pixels.
         """
-        if terms not in (AFFINE_TERMS, QUADRATIC_TERMS):
-            raise ValueError(f"terms must be {AFFINE_TERMS} or {QUADRATIC_TERMS}, got {terms}")
-        if iterations < 1:
-            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        if not _whole(terms) or terms not in (AFFINE_TERMS, QUADRATIC_TERMS):
+            raise ValueError(f"terms must be {AFFINE_TERMS} or {QUADRATIC_TERMS}, got {terms!r}")
+        if not _whole(iterations) or iterations < 1:
+            raise ValueError(f"iterations must be a whole number >= 1, got {iterations!r}")
         pixels = _flat(pixels)
         if weights is None:
             first = np.ones(pixels.shape[0])
@@ -363,6 +370,8 @@ class MotionGrid:
             first = np.array(weights, dtype=np.float64)
             if first.shape != pixels.shape:  # numba does not check bounds
                 raise ValueError(f"weights must have shape {pixels.shape}, one per pixel, got {first.shape}")
+            if not (np.isfinite(first).all() and (first >= 0).all()):
+                raise ValueError("weights must be finite and >= 0")
         theta = np.empty((2, self.shape[0] * terms))
         residual = np.empty(pixels.shape[0])
         _robust(pixels, self.flow, self._rows, self._cols, first, terms, int(iterations), float(ridge), float(jitter), float(floor), theta, residual)
@@ -372,13 +381,13 @@ class MotionGrid:
         """|u − û| + |v − v̂| (N,) float64, pixels, at ``pixels`` (N,) under the motion θ
         (2, T·terms) of :meth:`fit` (terms 6 or 3, from θ's width)."""
         t = self.shape[0]
+        theta = np.asarray(theta)
         if theta.shape not in ((2, AFFINE_TERMS * t), (2, QUADRATIC_TERMS * t)):
             raise ValueError(f"theta must be (2, {AFFINE_TERMS * t}) or (2, {QUADRATIC_TERMS * t}) for {t} frames, got {theta.shape}")
         pixels = _flat(pixels)
         out = np.empty(pixels.shape[0])
         _residual_of(pixels, self.flow, self._rows, self._cols, theta.shape[1] // t, np.ascontiguousarray(theta, dtype=np.float64), out)
         return out
-
 
     def consensus(self, pixels: np.ndarray, centers: np.ndarray, radius: int, threshold: float, *, jitter: float = 0.0) -> np.ndarray:
         """(N,) bool: the pixels of ``pixels`` (N,) that the best-supported patch motion
@@ -388,7 +397,7 @@ class MotionGrid:
         within ``threshold`` pixels, and the motion with most inliers wins (the first on ties).
         """
         pixels = _flat(pixels)
-        centers = _flat(centers)
+        centers = _flat(centers, "centers")
         if centers.size and (centers.min() < 0 or centers.max() >= pixels.shape[0]):
             raise ValueError(f"centers must be positions in pixels (0 to {pixels.shape[0] - 1})")
         best = np.zeros(pixels.shape[0], np.bool_)
@@ -396,10 +405,15 @@ class MotionGrid:
         return best
 
 
-def _flat(pixels: np.ndarray) -> np.ndarray:
-    if pixels.dtype != np.int64 or pixels.ndim != 1:
-        pixels = np.asarray(pixels)
-        if pixels.ndim != 1 or not np.issubdtype(pixels.dtype, np.integer):
-            raise ValueError(f"pixels must be a 1-D array of flat integer indices, got {pixels.dtype} {pixels.shape}")
-        pixels = pixels.astype(np.int64)
-    return pixels
+def _whole(value: object) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _flat(indices: np.ndarray, name: str = "pixels") -> np.ndarray:
+    """``indices`` as a 1-D int64 array (no copy when it is one already)."""
+    if not (isinstance(indices, np.ndarray) and indices.dtype == np.int64 and indices.ndim == 1):
+        indices = np.asarray(indices)
+        if indices.ndim != 1 or not (np.issubdtype(indices.dtype, np.integer) or indices.size == 0):
+            raise ValueError(f"{name} must be a 1-D array of flat integer indices, got {indices.dtype} {indices.shape}")
+        indices = indices.astype(np.int64)
+    return indices

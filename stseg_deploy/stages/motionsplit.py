@@ -134,7 +134,7 @@ SOLVE_JITTER = 1e-6
 # size resolves.
 L1_RESIDUAL_FLOOR = 1e-3
 # The L1 fit: least squares, then 3 reweighted fits. It runs for every region, part and group
-# of every window (about 15,000 fits on the 441 frames of the dev split), so each fit counts;
+# of every window (8,670 of them on the 441 frames of the dev split), so each fit counts;
 # no other count is measured (docs/model-merging.md, "The motion split"). (foreground.py, one
 # fit per frame, takes 9.)
 L1_ITERATIONS = 4

@@ -70,6 +70,12 @@ def test_empty_segments_left_out_give_the_labels_of_all_segments() -> None:
         guided_labels(a[:, :, present], b[:, :, present], guide, present[::-1], n)
     with pytest.raises(ValueError, match="segments must be 3 increasing indices in"):
         guided_labels(a[:, :, present], b[:, :, present], guide, present, 5)
+    with pytest.raises(ValueError, match="segments must be 3 increasing indices, one per coefficient channel"):
+        guided_labels(a[:, :, present], b[:, :, present], guide, present[None], n)
+    with pytest.raises(ValueError, match="n_segments is needed"):
+        guided_labels(a[:, :, :0], b[:, :, :0], guide, np.array([], np.int64))
+    with pytest.raises(ValueError, match="cover 1 to 256 segments, got 300"):
+        guided_labels(a[:, :, present], b[:, :, present], guide, present, 300)
 
 
 def test_bad_arguments_are_named() -> None:

@@ -123,6 +123,32 @@ def test_empty_segments_are_not_filtered_but_keep_their_pixels(monkeypatch: pyte
     np.testing.assert_array_equal(b3[:, :, [0, 2]], b2)
 
 
+def _refine_every_segment(proba: np.ndarray, image: np.ndarray, settings: RefineSettings) -> np.ndarray:
+    """refine_labels as it was before it skipped empty segments: every channel filtered."""
+    low = refine._low_size(image.shape[:2], settings.subsample)
+    guide = cv2.resize(image, (low[1], low[0]), interpolation=cv2.INTER_AREA).astype(np.float32) * np.float32(1 / 255)
+    shrinking = low[0] < proba.shape[1] or low[1] < proba.shape[2]
+    src = refine._resize(np.ascontiguousarray(proba.transpose(1, 2, 0)), low, cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    radius = max(1, int(round(settings.radius_at(image.shape[0]) / settings.subsample)))
+    a, b = refine._coefficients(guide, src, radius, settings.eps)
+    return refine.guided_labels(a, b, image)
+
+
+@pytest.mark.parametrize("size, subsample", [((96, 160), 2), ((24, 40), 4), ((61, 97), 1)])
+def test_skipping_empty_segments_changes_no_label(size: tuple[int, int], subsample: int) -> None:
+    """8 segments (the split's 4 spares among them), 3 to 5 empty per frame, on frames whose
+    coefficient grid is finer and coarser than the model's: the labels of filtering every
+    segment, pixel for pixel."""
+    rng = np.random.default_rng(sum(size))
+    for _ in range(4):
+        proba = rng.random((8, 8, 10)).astype(np.float32) ** 4
+        proba[rng.choice(8, rng.integers(3, 6), replace=False)] = 0.0
+        proba[:, :, :2] = 0.0  # a strip where every segment is 0: the first empty one wins
+        image = rng.integers(0, 256, (*size, 3), dtype=np.uint8)
+        settings = RefineSettings(radius=48, eps=1e-3, subsample=subsample)
+        np.testing.assert_array_equal(refine_labels(proba, image, settings), _refine_every_segment(proba, image, settings))
+
+
 def test_radius_scales_with_the_frame_height() -> None:
     settings = RefineSettings(radius=32, eps=0.01, subsample=2)
     assert settings.radius_at(480) == 32
