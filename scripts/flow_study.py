@@ -60,9 +60,25 @@ def _contrib_engine(factory: str, colour: bool = False) -> Callable[[], Flow]:
     return make
 
 
+def _dis_refined(preset: int, finest_scale: int, iterations: int) -> Callable[[], Flow]:
+    """DIS with more of its variational refinement (DeepFlow's energy) than its presets run."""
+
+    def make() -> Flow:
+        solver = cv2.DISOpticalFlow_create(preset)
+        solver.setFinestScale(finest_scale)
+        solver.setVariationalRefinementIterations(iterations)
+        return lambda a, b: solver.calc(_grey(a), _grey(b), None)
+
+    return make
+
+
 def engines() -> dict[str, Callable[[], Flow]]:
     """Every engine this OpenCV build offers, name → factory of a flow function."""
     found = {name: _package_engine(name) for name in METHODS}
+    # Issue 29's cheaper recipes: DIS's fast preset, refined for 20 iterations at the finest
+    # scale (vr20) or the one above it (vr20-coarse).
+    found["dis-vr20"] = _dis_refined(cv2.DISOPTICAL_FLOW_PRESET_FAST, 0, 20)
+    found["dis-vr20-coarse"] = _dis_refined(cv2.DISOPTICAL_FLOW_PRESET_FAST, 1, 20)
     if hasattr(cv2, "optflow"):
         found.update({
             "deepflow": _contrib_engine("createOptFlow_DeepFlow"),
