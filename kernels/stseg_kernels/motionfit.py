@@ -129,40 +129,13 @@ def _accumulate(frame, ii, jj, uu, vv, weights, sums):
             v3 += v * m3
             v4 += v * m4
             v5 += v * m5
+        # The run's sums in the row's order (the normal matrix's upper triangle row by row,
+        # then u's and v's right-hand sides): one loop adds them to the frame's row.
+        run = (g00, g01, g02, g03, g04, g05, g11, g12, g13, g14, g15, g22, g23, g24, g25, g33, g34, g35, g44, g45, g55,
+               u0, u1, u2, u3, u4, u5, v0, v1, v2, v3, v4, v5)
         s = sums[f]
-        s[0] += g00
-        s[1] += g01
-        s[2] += g02
-        s[3] += g03
-        s[4] += g04
-        s[5] += g05
-        s[6] += g11
-        s[7] += g12
-        s[8] += g13
-        s[9] += g14
-        s[10] += g15
-        s[11] += g22
-        s[12] += g23
-        s[13] += g24
-        s[14] += g25
-        s[15] += g33
-        s[16] += g34
-        s[17] += g35
-        s[18] += g44
-        s[19] += g45
-        s[20] += g55
-        s[_U] += u0
-        s[_U + 1] += u1
-        s[_U + 2] += u2
-        s[_U + 3] += u3
-        s[_U + 4] += u4
-        s[_U + 5] += u5
-        s[_V] += v0
-        s[_V + 1] += v1
-        s[_V + 2] += v2
-        s[_V + 3] += v3
-        s[_V + 4] += v4
-        s[_V + 5] += v5
+        for k in range(len(run)):
+            s[k] += run[k]
         s[_WEIGHT] += g00
         s[_COUNT] += end - q
         q = end
