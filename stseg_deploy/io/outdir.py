@@ -377,6 +377,9 @@ class OutputUnit:
             if folder.is_dir():
                 break
             if folder.exists() or folder.is_symlink():
+                # Another writer (a --workers process) may have made it since is_dir() looked.
+                if folder.is_dir():
+                    break
                 raise StsegOutputError(f"{folder}: is a file, not a folder; the output cannot go under it")
             missing.append(folder)
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -83,6 +83,26 @@ def test_foreign_files_are_refused_and_kept(tmp_path: Path) -> None:
     assert (tmp_path / "mine" / "x").read_text() == "1"
 
 
+def test_a_parent_folder_made_by_another_writer_meanwhile_is_taken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two --workers processes make the same output root: one's mkdir lands between the
+    other's is_dir() (not there yet) and exists() (there now). That is a folder, not a file
+    in the way: the unit is written under it."""
+    root = tmp_path / "out"
+    real_is_dir = Path.is_dir
+    raced = []
+
+    def is_dir_with_a_writer_racing(self: Path) -> bool:
+        answer = real_is_dir(self)
+        if self == root and not raced:  # the other writer makes it right after this look
+            raced.append(True)
+            root.mkdir()
+        return answer
+
+    monkeypatch.setattr(Path, "is_dir", is_dir_with_a_writer_racing)
+    _write_unit(root / "seq", {"x": "1"})
+    assert raced and _tree(root / "seq")["x"] == "1"
+
+
 def test_empty_folder_is_taken_and_things_in_the_way_are_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     _write_unit(tmp_path / "empty", {"x": "1"})
