@@ -26,10 +26,11 @@ __all__ = ["QUADRATIC_TERMS", "MotionGrid", "quadratic_terms"]
 QUADRATIC_TERMS = 6
 # The affine model is the first three.
 AFFINE_TERMS = 3
-# Per frame: the 21 sums of the symmetric 6 x 6 normal matrix (upper triangle, row by row),
-# the 6 right-hand sums of u and of v, the summed weight, the pixel count.
-_SUMS = 21 + 2 * QUADRATIC_TERMS + 2
-_U, _V, _WEIGHT, _COUNT = 21, 21 + QUADRATIC_TERMS, 33, 34
+# Per frame: the 21 sums of the symmetric 6 x 6 normal matrix (upper triangle, row by row;
+# the first, Σ w·1·1, is the frame's summed weight), the 6 right-hand sums of u and of v, the
+# pixel count.
+_SUMS = 21 + 2 * QUADRATIC_TERMS + 1
+_U, _V, _COUNT = 21, 21 + QUADRATIC_TERMS, 33
 
 
 @functools.lru_cache(maxsize=8)
@@ -49,11 +50,15 @@ def quadratic_terms(h: int, w: int) -> np.ndarray:
 
 
 @njit(cache=True, nogil=True)
-def _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv):
+def _gathered(pixels, flow, rows, cols):
+    """Each pixel's frame, row and column coordinates (on [-1, 1]) and flow, (N,) arrays."""
+    n = pixels.shape[0]
+    frame = np.empty(n, np.int64)
+    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
     width = cols.shape[0]
     plane = rows.shape[0] * width
     size = flow.shape[1]
-    for q in range(pixels.shape[0]):
+    for q in range(n):
         p = pixels[q]
         if p < 0 or p >= size:
             raise ValueError("a pixel index is outside the grid")
@@ -65,6 +70,7 @@ def _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv):
         jj[q] = cols[rc - r * width]
         uu[q] = flow[0, p]
         vv[q] = flow[1, p]
+    return frame, ii, jj, uu, vv
 
 
 @njit(cache=True, nogil=True, fastmath=True)
@@ -136,7 +142,6 @@ def _accumulate(frame, ii, jj, uu, vv, weights, sums):
         s = sums[f]
         for k in range(len(run)):
             s[k] += run[k]
-        s[_WEIGHT] += g00
         s[_COUNT] += end - q
         q = end
 
@@ -206,7 +211,7 @@ def _solve_frames(sums, terms, ridge, jitter, theta):
             rhs[a, 1] = s[_V + a]
         if ridge > 0.0:
             for a in range(1, terms):
-                gram[a, a] += ridge * s[_WEIGHT]
+                gram[a, a] += ridge * s[0]
         _solve(gram, rhs)
         for a in range(terms):
             theta[0, f * terms + a] = rhs[a, 0]
@@ -230,9 +235,7 @@ def _residual(frame, ii, jj, uu, vv, terms, theta, out):
 @njit(cache=True, nogil=True)
 def _robust(pixels, flow, rows, cols, weights, terms, iterations, ridge, jitter, floor, theta, residual):
     n = pixels.shape[0]
-    frame = np.empty(n, np.int64)
-    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    frame, ii, jj, uu, vv = _gathered(pixels, flow, rows, cols)
     sums = np.empty((theta.shape[1] // terms, _SUMS))
     for it in range(iterations):
         if it > 0:
@@ -245,19 +248,14 @@ def _robust(pixels, flow, rows, cols, weights, terms, iterations, ridge, jitter,
 
 @njit(cache=True, nogil=True)
 def _residual_of(pixels, flow, rows, cols, terms, theta, out):
-    n = pixels.shape[0]
-    frame = np.empty(n, np.int64)
-    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    frame, ii, jj, uu, vv = _gathered(pixels, flow, rows, cols)
     _residual(frame, ii, jj, uu, vv, terms, theta, out)
 
 
 @njit(cache=True, nogil=True)
 def _consensus(pixels, flow, rows, cols, centers, radius, threshold, jitter, best):
     n = pixels.shape[0]
-    frame = np.empty(n, np.int64)
-    ii, jj, uu, vv = np.empty(n), np.empty(n), np.empty(n), np.empty(n)
-    _gather(pixels, flow, rows, cols, frame, ii, jj, uu, vv)
+    frame, ii, jj, uu, vv = _gathered(pixels, flow, rows, cols)
     width = cols.shape[0]
     row = (pixels % (rows.shape[0] * width)) // width
     col = pixels % width

@@ -224,7 +224,6 @@ class _Window:
     (:func:`fit_motion`)."""
 
     grid: MotionGrid  # the window's flow, pixels at model size
-    shape: tuple[int, int, int]  # (T, h, w): flat pixel indices below index this
     min_pixels: int  # the smallest part (SplitSettings.min_area, MIN_PART_FLOOR)
     join_cost: float  # px: the residual that tells two motions apart (SplitSettings)
     seed: np.ndarray | None  # (T·h·w,) the previous window's split (seed_from_prior), or None
@@ -236,11 +235,15 @@ class _Window:
         scale = float(np.abs(grid.flow).sum(axis=0).mean()) + SCALE_EPSILON
         return cls(
             grid=grid,
-            shape=grid.shape,
             min_pixels=max(MIN_PART_FLOOR, int(settings.min_area * grid.flow.shape[1])),
             join_cost=max(settings.min_gain * scale, settings.min_residual),
             seed=None if seed is None else seed.ravel(),
         )
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """(T, h, w): what flat pixel indices index."""
+        return self.grid.shape
 
     @property
     def plane(self) -> int:
