@@ -86,6 +86,7 @@ class TrainConfig:
     regularisation: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_REGULARISATION))
     distance: str = "l1"
     loss_scale: bool = True
+    mover_weight: float = 0.0  # > 0: weigh pixels the dominant motion misses (losses.mover_weights)
     solver: str = "lbfgs-paper"  # measured best at equal steps (README); "irls": the exact L1 fit
     batch_size: int = 10
     lr: float = 1e-4
@@ -131,6 +132,8 @@ class TrainConfig:
             problems.append(f"time_budget must be > 0 minutes, got {self.time_budget}")
         if not 0 <= self.input_noise_prob <= 1:
             problems.append(f"input_noise_prob must lie in [0, 1], got {self.input_noise_prob}")
+        if not self.mover_weight >= 0:  # NaN too
+            problems.append(f"mover_weight must be >= 0, got {self.mover_weight}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         for name, valid in (

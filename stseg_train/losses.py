@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
-from .coherence import DISTANCES, coherence_per_sample
+from .coherence import DISTANCES, SCALE_EPS, coherence_per_sample
 from .config import DEFAULT_REGULARISATION, POTTS_MASKS
 from .motion import flow_from_theta
 from .solvers import fit_theta
@@ -24,8 +24,14 @@ __all__ = [
     "temporal_regulariser",
     "temporal_regulariser_per_sample",
     "label_cost_per_sample",
+    "MOVER_CAP",
+    "mover_weights",
     "total_loss",
 ]
+
+# A pixel's mover weight stops growing at this many times its frame's mean residual, so one
+# outlier (a flow error) cannot take a frame's whole weight.
+MOVER_CAP = 10.0
 
 
 def coherence_loss(
@@ -157,6 +163,43 @@ def label_cost_per_sample(flow: Tensor, proba: Tensor, mask: str = "counted", ep
     return (roots - 1.0) / (n_labels**0.5 - 1.0)
 
 
+def mover_weights(
+    flow: Tensor, basis: Tensor, strength: float, *, expansion: Tensor | None = None, cap: float = MOVER_CAP
+) -> Tensor:
+    """Per-pixel weights that favour what the window's dominant motion does not explain.
+
+    Why: the coherence term is a mean over pixels, so an object that holds 2 % of a frame
+    costs at most 2 % of it when the network lets the background's segment take it; small
+    and thin movers are what the network loses (issue 25). One robust (L1, IRLS) motion
+    fit of the whole window gives each pixel a residual ``r``; with ``ρ = r / mean_frame(r)``
+    the weight is ``1 + strength · min(ρ, cap)``, then divided by its frame mean, so a frame's
+    total weight, and the balance with the regularisers, stay as without weights. A frame with
+    one motion gets weights near 1 everywhere.
+
+    Args:
+        flow: ``(B, 2, T, H, W)`` pixels.
+        basis: ``(K, T, H, W)`` of the parametric model.
+        strength: ``>= 0``; 0 gives all ones.
+        expansion: a coupled model's ``(2, K, P)``, as in :func:`total_loss`.
+        cap: the largest ``ρ`` that counts.
+
+    Returns:
+        ``(B, 1, T, H, W)`` detached, mean 1 over each frame's pixels.
+    """
+    if strength < 0:
+        raise ValueError(f"mover weight strength must be >= 0, got {strength}")
+    flow = flow.detach()
+    b, _, t, h, w = flow.shape
+    if strength == 0:
+        return flow.new_ones(b, 1, t, h, w)
+    whole = flow.new_ones(b, 1, t, h, w)
+    theta = fit_theta(flow, whole, basis, "irls", expansion=expansion)
+    residual = (flow_from_theta(theta, basis)[:, 0] - flow).abs().sum(dim=1, keepdim=True)  # (B, 1, T, H, W)
+    rho = residual / (residual.mean(dim=(-2, -1), keepdim=True) + SCALE_EPS)
+    weights = 1.0 + strength * rho.clamp(max=cap)
+    return (weights / weights.mean(dim=(-2, -1), keepdim=True)).to(flow.dtype)
+
+
 # Called as fn(flow, proba, mask=...) → (B,), one value per sample.
 Regulariser = Callable[..., Tensor]
 
@@ -178,6 +221,7 @@ def total_loss(
     solver_options: Mapping[str, object] | None = None,
     potts_mask: str = "counted",
     expansion: Tensor | None = None,
+    mover_weight: float = 0.0,
 ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
     """Fit θ on the detached probabilities, then coherence + Σ weight · regulariser.
 
@@ -193,6 +237,8 @@ def total_loss(
             ``distance`` and ``scale``: it minimises this very coherence term).
         potts_mask: the regularisers' ``mask`` (see :func:`temporal_regulariser`).
         expansion: a coupled motion model's ``(2, K, P)`` (:func:`stseg_train.motion.expansion`).
+        mover_weight: > 0 weighs each pixel's coherence, in the θ fit and in the loss, by
+            :func:`mover_weights` of this strength; 0 (the original's) weighs all alike.
 
     Returns:
         ``(loss, parts, theta)``: scalar loss (the batch mean); ``parts`` maps
@@ -210,9 +256,13 @@ def total_loss(
     options = dict(solver_options or {})
     if solver == "lbfgs-paper":
         options = {"distance": distance, "scale": scale, **options}
-    theta = fit_theta(flow.detach(), proba.detach(), basis, solver, expansion=expansion, **options)
+    # Weighted pixels enter the θ fit too, so each θ minimises the very term the network sees.
+    weighted = proba
+    if mover_weight:
+        weighted = proba * mover_weights(flow, basis, mover_weight, expansion=expansion)
+    theta = fit_theta(flow.detach(), weighted.detach(), basis, solver, expansion=expansion, **options)
     pred = flow_from_theta(theta, basis)
-    per_sample = coherence_per_sample(flow.detach(), proba, pred, distance, scale)
+    per_sample = coherence_per_sample(flow.detach(), weighted, pred, distance, scale)
     parts: dict[str, Tensor] = {"coherence": per_sample.mean()}
     for name, weight in regularisation.items():
         value = REGULARISERS[name](flow.detach(), proba, mask=potts_mask)

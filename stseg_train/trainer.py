@@ -267,7 +267,7 @@ class Trainer:
         cfg = self.cfg
         loss, parts, _theta = total_loss(
             flow, proba, self.basis, distance=cfg.distance, scale=cfg.loss_scale, regularisation=cfg.regularisation,
-            solver=cfg.solver, potts_mask=cfg.potts_mask, expansion=self.expansion,
+            solver=cfg.solver, potts_mask=cfg.potts_mask, expansion=self.expansion, mover_weight=cfg.mover_weight,
         )
         return loss, parts["per_sample"]
 

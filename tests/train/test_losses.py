@@ -12,6 +12,7 @@ from stseg_train.losses import (
     REGULARISERS,
     coherence_loss,
     label_cost_per_sample,
+    mover_weights,
     temporal_regulariser,
     temporal_regulariser_per_sample,
     total_loss,
@@ -242,3 +243,65 @@ def test_label_cost_gradient_is_finite_at_an_empty_segment() -> None:
     logits.requires_grad_(True)
     label_cost_per_sample(torch.zeros(1, 2, 2, 4, 4), torch.softmax(logits, dim=1)).sum().backward()
     assert torch.isfinite(logits.grad).all()
+
+
+def _background_with_a_mover(size: int = 3, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(flow (1, 2, T, H, W), mover mask (T, H, W))``: an affine background flow and a
+    ``size``-pixel square translating (4, -3) pixels a frame on it."""
+    g = torch.Generator().manual_seed(seed)
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, H), torch.linspace(-1, 1, W), indexing="ij")
+    flow = torch.zeros(1, 2, T, H, W)
+    flow[0, 0] = (0.5 + 0.3 * xs - 0.2 * ys).expand(T, H, W)
+    flow[0, 1] = (-0.4 + 0.1 * xs + 0.2 * ys).expand(T, H, W)
+    flow += 0.01 * torch.randn(flow.shape, generator=g)
+    mask = torch.zeros(T, H, W, dtype=torch.bool)
+    mask[:, 5 : 5 + size, 8 : 8 + size] = True
+    flow[0, 0][mask] = 4.0
+    flow[0, 1][mask] = -3.0
+    return flow, mask
+
+
+def test_mover_weights_favour_the_mover_and_keep_each_frames_mean() -> None:
+    flow, mask = _background_with_a_mover()
+    A = make_basis("QuadraticFullPT", T, H, W)
+    weights = mover_weights(flow, A, 1.0)
+    assert weights.shape == (1, 1, T, H, W)
+    torch.testing.assert_close(weights.mean(dim=(-2, -1)), torch.ones(1, 1, T))
+    w = weights[0, 0]
+    # 9 of 320 pixels move: their residual is ~35x the frame mean, capped at 10, so each
+    # weighs (1 + 10) against about 1 for the background, before the common normalisation.
+    ratio = w[mask].mean() / w[~mask].mean()
+    assert 9.0 < float(ratio) < 11.5
+    assert float(w[mask].min()) > float(w[~mask].max())
+
+
+def test_mover_weights_are_flat_without_a_mover_and_ones_at_strength_zero() -> None:
+    flow, _ = _background_with_a_mover(size=0)
+    A = make_basis("QuadraticFullPT", T, H, W)
+    weights = mover_weights(flow, A, 1.0)
+    # Only the noise is left, so no pixel weighs much more than another.
+    assert float(weights.max()) < 3.0
+    torch.testing.assert_close(mover_weights(flow, A, 0.0), torch.ones(1, 1, T, H, W))
+    with pytest.raises(ValueError, match="strength"):
+        mover_weights(flow, A, -1.0)
+
+
+def test_mover_weight_makes_a_loss_that_merges_a_small_mover_cost_more() -> None:
+    flow, mask = _background_with_a_mover()
+    A = make_basis("QuadraticFullPT", T, H, W)
+    merged = torch.zeros(1, 2, T, H, W)
+    merged[:, 0] = 1.0  # one segment holds everything, the mover included
+    apart = torch.zeros(1, 2, T, H, W)
+    apart[0, 0][~mask] = 1.0
+    apart[0, 1][mask] = 1.0
+    costs = {}
+    for strength in (0.0, 1.0):
+        costs[strength] = [
+            float(total_loss(flow, proba, A, regularisation={}, solver="irls", mover_weight=strength)[0])
+            for proba in (merged, apart)
+        ]
+    # Keeping the mover apart fits both parts (the noise is left); merging leaves the mover's
+    # residual, which the weights multiply by about 10.
+    assert costs[0.0][1] < 0.2 * costs[0.0][0]
+    assert costs[1.0][0] > 5.0 * costs[0.0][0]
+    assert costs[1.0][1] < 2.0 * costs[0.0][1]
