@@ -202,6 +202,7 @@ class Segmenter:
         carrying = stages.carry.on
         linked_proba = keep_proba or refining or carrying
         carry = TemporalCarry(self.n_labels, stats.windows, stages.link.cut_size, stages.carry) if carrying else None
+        waiting: dict[int, LinkedFrame] = {}  # frames the carry holds back (its lookahead)
         guides = _Guides(on_flow) if refining else None
         decider = ForegroundDecider(self.n_labels, n_frames, stages.link.cut_size, stages.foreground) if stages.foreground.on else None
         splitter = MotionSplitter(stages.split, move_prior=self.model.info.resize != "plain") if stages.split.on else None
@@ -228,10 +229,15 @@ class Segmenter:
             stats.link += time.perf_counter() - t1
             if carry is not None:
                 t2 = time.perf_counter()
+                done = []
                 for frame in linked:
-                    frame.proba, frame.labels = carry(frame.index, frame.proba, _flow_into(batch, linker.next_window - len(batch), frame.index))
-                    if not (keep_proba or refining):
-                        frame.proba = None
+                    waiting[frame.index] = frame
+                    flow = _flow_into(batch, linker.next_window - len(batch), frame.index)
+                    for index, proba, labels in carry.push(frame.index, frame.proba, flow):
+                        ready = waiting.pop(index)
+                        ready.proba, ready.labels = (proba if keep_proba or refining else None), labels
+                        done.append(ready)
+                linked = done
                 stats.carry += time.perf_counter() - t2
             for frame in linked:
                 if refining:
@@ -323,7 +329,8 @@ def _flow_into(batch: np.ndarray, first: int, index: int) -> np.ndarray | None:
 
 class _Guides:
     """The frames read for refinement, kept by flow index from the read-ahead thread until
-    their linked frame is refined (a batch and a window's worth at most)."""
+    their linked frame is refined (a batch and a window's worth at most, plus the carry's
+    lookahead)."""
 
     def __init__(self, on_flow: Callable[[int, np.ndarray, np.ndarray | None], None] | None) -> None:
         self._on_flow = on_flow

@@ -23,12 +23,25 @@ Linking renames labels within chunks of ``--cut-size`` windows only: at a chunk'
 frame the labels start afresh, so the carried segments are first matched one to one to the
 new chunk's (the assignment that maximises the pixels on which the warped argmax and the
 new labels agree).
+
+Mode "both" adds a backward pass over the forward blends q: frame t waits for frames
+t+1 … t+K (K = ``lookahead``) and gets::
+
+    b_{t+K} = q_{t+K}
+    b_s = (1 - g·c·weight) · q_s + g·c·weight · pull(b_{s+1}, F_s),   s = t+K-1 … t
+
+``pull`` reads frame s+1 at x + F_s(x), where frame s's pixel x goes: here the flow is the
+one of the pixels being written, so reading along it is right. The forward pass cannot see
+an object that is still when a run begins; the backward one holds it from the frames where it
+moves next. Output then lags the input by K frames, and K frames wait in memory.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from stseg_kernels import argmax_labels, assign_max, frame_chunks
@@ -50,21 +63,40 @@ MIN_HOLD_AREA = 0.002
 @dataclass(frozen=True, kw_only=True)
 class CarrySettings(StageSettings):
     """``mode``: "forward" (each linked frame's probabilities are carried to the next along
-    the flow and blended with its own) or "none"; ``weight``: the share of the carried
-    probabilities in each frame's blend, in [0, 1)."""
+    the flow and blended with its own), "both" (then also back from up to ``lookahead``
+    frames ahead) or "none"; ``weight``: the share of the carried probabilities in each
+    frame's blend, in [0, 1); ``lookahead``: frames the backward pass reads ahead (mode
+    "both" only; recorded only there)."""
 
     MODE_KEY = "carry"
     PARAMS_KEY = "temporal_carry"
-    MODES = ("none", "forward")
+    MODES = ("none", "forward", "both")
 
     mode: str = option("carry", "none")
     # On the pausing videos (docs/inference.md): J_objects 0.611 at 0.6, 0.624 at 0.8 (what no
     # carry gives), 0.657 at 0.9; objects there pause 3 to 6 frames, which 0.9 holds.
     weight: float = option("carry_weight", 0.9)
+    # Pausing videos, replayed offline: J_objects 0.663 at 1, 0.672 at 3, 0.672 at 4, 0.673 at
+    # 6, 0.669 without a limit (forward alone 0.654); 4 waits for less.
+    lookahead: int = option("carry_lookahead", 4)
 
     def check(self) -> None:
         if not 0.0 <= self.weight < 1.0:
             raise ValueError(f"carry weight must be in [0, 1), got {self.weight}")
+        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, (int, np.integer)) or self.lookahead < 1:
+            raise ValueError(f"carry lookahead must be an integer >= 1, got {self.lookahead!r}")
+        if self.mode != "both" and self.lookahead != type(self)._default_lookahead():
+            raise ValueError(f"carry lookahead applies to carry 'both' only (carry is {self.mode!r})")
+
+    @classmethod
+    def _default_lookahead(cls) -> int:
+        return cls.option_defaults()["carry_lookahead"]
+
+    def params(self) -> dict[str, object]:
+        params = super().params()
+        if self.mode != "both":
+            del params["lookahead"]
+        return params
 
 
 def splat_forward(proba: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -113,6 +145,24 @@ def splat_forward(proba: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.n
     return carried.reshape(n_labels, h, w).astype(np.float32), coverage.reshape(h, w).astype(np.float32)
 
 
+def pull_back(proba: np.ndarray, flow: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``proba`` (L, h, w) float32 of frame t+1 brought to frame t: each pixel x of frame t
+    reads it bilinearly at x + ``flow``(x), ``flow`` (2, h, w) float32 pixels the motion
+    from t to t+1. Returns (pulled (L, h, w) float32, coverage (h, w) float32 in [0, 1]): 0
+    where x + flow(x) leaves the frame (what was there is not known), pulled 0 there too."""
+    h, w = flow.shape[1:]
+    rows, cols = np.mgrid[0:h, 0:w].astype(np.float32)
+    map_x, map_y = cols + flow[0], rows + flow[1]
+    pulled = np.stack([
+        cv2.remap(plane, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+        for plane in proba.astype(np.float32, copy=False)
+    ])
+    inside = cv2.remap(np.ones((h, w), np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
+    # Normalised where part of the sample lies outside, so a border pixel's probabilities still sum to 1.
+    pulled = np.divide(pulled, inside, out=np.zeros_like(pulled), where=inside > 1e-6)
+    return pulled, inside
+
+
 def match_labels(carried: np.ndarray, labels: np.ndarray, n_labels: int) -> np.ndarray:
     """The one-to-one renaming of carried labels onto a new chunk's: (L,) int64, carried
     label k → ``mapping[k]``, maximising the pixels where ``carried`` (h, w) renamed equals
@@ -139,12 +189,29 @@ def held_pixels(carried: np.ndarray, coverage: np.ndarray, proba: np.ndarray) ->
     return (lost[before] & covered).astype(np.float32)
 
 
+def _renamed(carried: np.ndarray, coverage: np.ndarray, proba: np.ndarray, n_labels: int) -> np.ndarray:
+    """``carried`` (L, h, w) renamed to the labels of ``proba`` (L, h, w), a frame of another
+    linking chunk: the one-to-one matching of :func:`match_labels` on covered pixels."""
+    covered = coverage > 0.5
+    mapping = match_labels(np.argmax(carried, axis=0)[covered], np.argmax(proba, axis=0)[covered], n_labels)
+    renamed = np.empty_like(carried)
+    renamed[mapping] = carried
+    return renamed
+
+
+def _blend(own: np.ndarray, carried: np.ndarray, coverage: np.ndarray, weight: float) -> np.ndarray:
+    """``own`` blended with ``carried`` where :func:`held_pixels` holds (both (L, h, w))."""
+    share = np.float32(weight) * coverage * held_pixels(carried, coverage, own)
+    return (np.float32(1) - share) * own + share * carried
+
+
 class TemporalCarry:
     """Carries probabilities through one sequence's linked frames, in order.
 
     Args:
         n_labels: L, the labels of the linked frames.
-        n_windows: the sequence's windows N (frames N + 2), to place chunk boundaries.
+        n_windows: the sequence's windows N (frames N + 2), to place chunk boundaries and
+            to know the last frame, where mode "both" gives out the frames still waiting.
         cut_size: the linker's chunk size in windows (None: one chunk).
         settings: :class:`CarrySettings`.
     """
@@ -152,35 +219,64 @@ class TemporalCarry:
     def __init__(self, n_labels: int, n_windows: int, cut_size: int | None, settings: CarrySettings) -> None:
         self.n_labels = n_labels
         self.settings = settings
-        self._chunks = frame_chunks(n_windows + 2, cut_size)  # the linker's chunks, by frame
+        self.n_frames = n_windows + 2
+        self._chunks = frame_chunks(self.n_frames, cut_size)  # the linker's chunks, by frame
+        self._lookahead = settings.lookahead if settings.mode == "both" else 0
         self._previous: np.ndarray | None = None
         self._chunk = -1
         self._index = -1
+        # Mode "both": (index, forward blend, flow into the frame) of the frames not given out yet.
+        self._waiting: deque[tuple[int, np.ndarray, np.ndarray | None]] = deque()
 
     def chunk(self, index: int) -> int:
         """The linking chunk of frame ``index`` (:func:`stseg_kernels.frame_chunks`)."""
         return int(self._chunks[index])
 
-    def __call__(self, index: int, proba: np.ndarray, flow: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    def push(self, index: int, proba: np.ndarray, flow: np.ndarray | None) -> list[tuple[int, np.ndarray, np.ndarray]]:
         """Frame ``index``'s linked ``proba`` (L, h, w) float32 and ``flow`` (2, h, w), the
-        motion from frame index-1 to this one (None for the first frame) → (carried proba
-        (L, h, w) float32, labels (h, w) uint8, its argmax). Frames must come in order."""
-        if index != self._index + 1:
-            raise ValueError(f"frames must come in order: got {index} after {self._index}")
+        motion from frame index-1 to this one (None for the first frame) → the frames done,
+        in order, as (index, carried proba (L, h, w) float32, labels (h, w) uint8, its argmax).
+
+        Mode "forward" gives this frame back at once; mode "both" gives frame
+        ``index - lookahead`` (nothing before that), and all frames left at the sequence's
+        last frame. Frames must come in order."""
+        if index != self._index + 1 or index >= self.n_frames:
+            raise ValueError(f"frames must come in order: got {index} after {self._index} (of {self.n_frames})")
         self._index = index
+        blended = self._forward(index, proba, flow)
+        if not self._lookahead:
+            return [(index, blended, argmax_labels(blended[None])[0])]
+        self._waiting.append((index, blended, None if flow is None else flow.copy()))  # not a view of the batch
+        done = []
+        while len(self._waiting) > self._lookahead or (self._waiting and index == self.n_frames - 1):
+            first, held = self._backward()
+            done.append((first, held, argmax_labels(held[None])[0]))
+            self._waiting.popleft()
+        return done
+
+    def _forward(self, index: int, proba: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
         chunk = self.chunk(index)
         if self._previous is None or flow is None:
             blended = proba.astype(np.float32, copy=True)
         else:
             carried, coverage = splat_forward(self._previous, flow)
             if chunk != self._chunk:
-                covered = coverage > 0.5
-                mapping = match_labels(np.argmax(carried, axis=0)[covered], np.argmax(proba, axis=0)[covered], self.n_labels)
-                renamed = np.empty_like(carried)
-                renamed[mapping] = carried
-                carried = renamed
-            weight = np.float32(self.settings.weight) * coverage * held_pixels(carried, coverage, proba)
-            blended = (np.float32(1) - weight) * proba + weight * carried
+                carried = _renamed(carried, coverage, proba, self.n_labels)
+            blended = _blend(proba, carried, coverage, self.settings.weight)
         self._chunk = chunk
         self._previous = blended
-        return blended, argmax_labels(blended[None])[0]
+        return blended
+
+    def _backward(self) -> tuple[int, np.ndarray]:
+        """The oldest waiting frame, with the newest one's blend pulled back to it step by step."""
+        waiting = list(self._waiting)
+        held = waiting[-1][1]
+        for (index, own, _), (_, _, flow) in zip(reversed(waiting[:-1]), reversed(waiting[1:])):
+            if flow is None:  # no motion known into the next frame: nothing to pull back
+                held = own
+                continue
+            carried, coverage = pull_back(held, flow)
+            if self.chunk(index) != self.chunk(index + 1):
+                carried = _renamed(carried, coverage, own, self.n_labels)
+            held = _blend(own, carried, coverage, self.settings.weight)
+        return waiting[0][0], held

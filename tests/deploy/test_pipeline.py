@@ -258,10 +258,28 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
         rows, cols = np.nonzero(f.labels == square)
         assert len(rows) >= 6 and rows.min() >= 3 and rows.max() <= 9 and cols.min() >= 5 and 9 <= cols.max() <= 11
     flows = [resize_flow(read_flow(p), (12, 16)) for p in paths]
-    reference = TemporalCarry(FakeModel().info.n_labels, len(paths) - 2, None, settings)
-    for frame, plain_frame in zip(frames, linked):
-        proba, labels = reference(frame.index, plain_frame.proba, None if frame.index == 0 else flows[frame.index - 1])
-        np.testing.assert_allclose(frame.proba, proba, atol=1e-6)
-        np.testing.assert_array_equal(frame.labels, labels)
+    for mode, lookahead in (("forward", 4), ("both", 2)):
+        settings = CarrySettings(mode=mode, weight=0.8, lookahead=lookahead)
+        carried = Segmenter(
+            FakeModel(size=(12, 16)),
+            InferenceSettings.from_options(**options, carry=mode, carry_weight=0.8, carry_lookahead=lookahead), batch_size=4,
+        )
+        frames = list(carried.linked_frames(seq, keep_proba=True))
+        assert [f.index for f in frames] == list(range(len(linked)))
+        reference = TemporalCarry(FakeModel().info.n_labels, len(paths) - 2, None, settings)
+        expected = [done for plain_frame in linked for done in reference.push(
+            plain_frame.index, plain_frame.proba, None if plain_frame.index == 0 else flows[plain_frame.index - 1]
+        )]
+        for frame, (index, proba, labels) in zip(frames, expected, strict=True):
+            assert frame.index == index
+            np.testing.assert_allclose(frame.proba, proba, atol=1e-6)
+            np.testing.assert_array_equal(frame.labels, labels)
+        # Without keep_proba the frames drop their probabilities but keep the same labels.
+        bare = list(carried.linked_frames(seq))
+        assert all(f.proba is None for f in bare)
+        for frame, kept in zip(bare, frames, strict=True):
+            np.testing.assert_array_equal(frame.labels, kept.labels)
     with pytest.raises(ValueError, match="carry must be one of"):
         Segmenter(FakeModel(), InferenceSettings.from_options(carry="backward"))
+    with pytest.raises(ValueError, match="carry lookahead applies to carry 'both' only"):
+        Segmenter(FakeModel(), InferenceSettings.from_options(carry="forward", carry_lookahead=2))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stseg_deploy.stages.carry import CarrySettings, TemporalCarry, match_labels, splat_forward
+from stseg_deploy.stages.carry import CarrySettings, TemporalCarry, match_labels, pull_back, splat_forward
 
 
 def _square(h: int, w: int, top: int, left: int, side: int) -> np.ndarray:
@@ -55,11 +55,11 @@ def test_a_dropped_segment_holds_while_weight_to_the_k_exceeds_a_half() -> None:
     for weight, held in ((0.8, 3), (0.9, 6), (0.0, 0)):
         carry = TemporalCarry(2, n_windows=20, cut_size=None, settings=CarrySettings(mode="forward", weight=weight))
         for t, proba in enumerate(seen):
-            _, labels = carry(t, proba, None if t == 0 else flow)
+            ((_, _, labels),) = carry.push(t, proba, None if t == 0 else flow)
             assert labels.sum() == 25
         kept = []
         for t in range(3, 10):
-            _, labels = carry(t, dropped, flow)
+            ((_, _, labels),) = carry.push(t, dropped, flow)
             kept.append(bool(labels.any()))
             if labels.any():  # where it is held, it has moved on with the flow
                 rows, cols = np.nonzero(labels)
@@ -77,12 +77,12 @@ def test_chunks_are_matched_before_blending() -> None:
     carry = TemporalCarry(2, n_windows=8, cut_size=2, settings=CarrySettings(mode="forward", weight=0.9))
     assert [carry.chunk(i) for i in range(10)] == [0, 0, 0, 1, 1, 2, 2, 3, 3, 3]
     for t in range(3):
-        carry(t, proba, flow if t else None)
-    blended, labels = carry(3, swapped, flow)  # frame 3 starts chunk 1, named the other way
+        carry.push(t, proba, flow if t else None)
+    ((_, blended, labels),) = carry.push(3, swapped, flow)  # frame 3 starts chunk 1, named the other way
     np.testing.assert_array_equal(labels, swapped.argmax(axis=0))
     np.testing.assert_allclose(blended, swapped, atol=1e-6)
     with pytest.raises(ValueError, match="frames must come in order: got 5 after 3"):
-        carry(5, swapped, flow)
+        carry.push(5, swapped, flow)
 
 
 def test_match_labels_is_one_to_one() -> None:
@@ -98,3 +98,83 @@ def test_settings_are_checked() -> None:
         CarrySettings(mode="backward")
     assert CarrySettings(mode="forward", weight=0.5).record() == {"carry": "forward", "temporal_carry": {"weight": 0.5}}
     assert CarrySettings(mode="none", weight=0.5).record() == {"carry": "none"}
+    assert CarrySettings(mode="both", lookahead=3).record() == {"carry": "both", "temporal_carry": {"weight": 0.9, "lookahead": 3}}
+    with pytest.raises(ValueError, match="carry lookahead applies to carry 'both' only"):
+        CarrySettings(mode="forward", lookahead=3)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="carry lookahead must be an integer >= 1"):
+            CarrySettings(mode="both", lookahead=bad)
+    # An output recorded before the lookahead existed reads as what it was: forward only.
+    assert CarrySettings.from_record({"carry": "forward", "temporal_carry": {"weight": 0.9}}) == CarrySettings(mode="forward")
+
+
+def test_pull_back_reads_where_each_pixel_goes() -> None:
+    nxt = _square(20, 24, 3, 9, 4)  # frame t+1: the square at rows 3-6, columns 9-12
+    flow = np.zeros((2, 20, 24), np.float32)
+    flow[0], flow[1] = 3.0, -2.0  # every pixel of frame t goes 3 px right, 2 px up
+    pulled, coverage = pull_back(nxt, flow)
+    np.testing.assert_allclose(pulled[:, 2:, :21], _square(20, 24, 5, 6, 4)[:, 2:, :21], atol=1e-6)
+    # x + flow(x) leaves the frame in the top two rows and the last three columns.
+    assert not coverage[:2].any() and not coverage[:, 21:].any() and (coverage[2:, :21] == 1).all()
+    assert (pulled[:, :2] == 0).all()
+    # Half a pixel out: the sample is half inside, renormalised to sum 1.
+    flow[0], flow[1] = 0.5, 0.0
+    half, coverage = pull_back(nxt, flow)
+    np.testing.assert_allclose(coverage[:, 23], 0.5)
+    np.testing.assert_allclose(half.sum(axis=0)[:, 23], 1.0, atol=1e-6)
+    np.testing.assert_allclose(half[1, 4, 8:13], [0.5, 1.0, 1.0, 1.0, 0.5], atol=1e-6)
+
+
+def _run(carry: TemporalCarry, frames: list[np.ndarray], flow: np.ndarray) -> dict[int, np.ndarray]:
+    out = {}
+    for t, proba in enumerate(frames):
+        for index, _, labels in carry.push(t, proba, None if t == 0 else flow):
+            assert index not in out and index == len(out)  # once each, in order
+            out[index] = labels
+    return out
+
+
+def test_both_holds_an_object_from_where_it_moves_next() -> None:
+    """A square still for the first 3 frames (so the network misses it) and then moving:
+    the forward carry cannot hold it there, the backward pass can, back to as many frames
+    as its lookahead and the weight allow; frames are given out lookahead frames late, and
+    every frame at the end."""
+    h, w, n = 16, 20, 10
+    flow = np.zeros((2, h, w), np.float32)
+    missed = np.zeros((2, h, w), np.float32)
+    missed[0] = 1.0
+    frames = [missed] * 3 + [_square(h, w, 4, 2, 5)] * (n - 3)
+    forward = _run(TemporalCarry(2, n - 2, None, CarrySettings(mode="forward")), frames, flow)
+    assert [bool(forward[t].any()) for t in range(n)] == [False] * 3 + [True] * (n - 3)
+    for lookahead, reached in ((1, 2), (2, 1), (6, 0)):
+        carry = TemporalCarry(2, n - 2, None, CarrySettings(mode="both", lookahead=lookahead))
+        given = [len(carry.push(t, frames[t], None if t == 0 else flow)) for t in range(n)]
+        assert given == [0] * lookahead + [1] * (n - 1 - lookahead) + [lookahead + 1]
+        both = _run(TemporalCarry(2, n - 2, None, CarrySettings(mode="both", lookahead=lookahead)), frames, flow)
+        assert [bool(both[t].any()) for t in range(n)] == [False] * reached + [True] * (n - reached)
+        for t in range(reached, n):
+            np.testing.assert_array_equal(both[t], _square(h, w, 4, 2, 5).argmax(axis=0))
+    # A weight of 0 pulls nothing back: the same labels as the forward pass.
+    still = _run(TemporalCarry(2, n - 2, None, CarrySettings(mode="both", weight=0.0, lookahead=3)), frames, flow)
+    for t in range(n):
+        np.testing.assert_array_equal(still[t], forward[t])
+
+
+def test_both_renames_across_chunks_when_pulling_back() -> None:
+    """Frames of a later chunk name the square the other way; pulled back into the chunk
+    before, it keeps that chunk's name."""
+    h, w = 12, 12
+    flow = np.zeros((2, h, w), np.float32)
+    missed = np.zeros((2, h, w), np.float32)
+    missed[0] = 1.0
+    square = _square(h, w, 3, 3, 5)
+    # Chunks of cut size 2: frames 0-2, then 3-4. Frames 0-2 miss the square; frame 3, the
+    # next chunk's first, has it with the names swapped.
+    frames = [missed, missed, missed, square[::-1].copy(), square[::-1].copy()]
+    carry = TemporalCarry(2, n_windows=3, cut_size=2, settings=CarrySettings(mode="both", lookahead=2))
+    out = _run(carry, frames, flow)
+    assert not out[0].any()  # 3 frames back: 0.9^3 < 1/2
+    for t in (1, 2):
+        np.testing.assert_array_equal(out[t], square.argmax(axis=0))
+    for t in (3, 4):
+        np.testing.assert_array_equal(out[t], square[::-1].argmax(axis=0))
