@@ -50,6 +50,9 @@ LOCK_SUFFIX = ".lock"
 # Hidden names are stseg's own (temp folders, locks); a host name and pid follow the tag.
 MAX_NAME_LENGTH = 160
 NAME_MAX = 255  # bytes in one file name on common filesystems
+# Times a unit makes its parent folder again when another writer's clean-up removed it
+# before the lock file was in it (each removal needs a writer that failed meanwhile).
+PARENT_ATTEMPTS = 5
 
 
 class StsegOutputError(OSError):
@@ -325,17 +328,13 @@ class OutputUnit:
     # Context management ------------------------------------------------------------------
 
     def __enter__(self) -> OutputUnit:
-        self._make_parent()
+        self._make_parent_and_lock()
         try:
-            self._lock.acquire()
-            try:
-                self._recover()
-                self._check_target()
-                self.tmp.mkdir()
-            except BaseException:
-                self._lock.release()
-                raise
+            self._recover()
+            self._check_target()
+            self.tmp.mkdir()
         except BaseException:
+            self._lock.release()
             self._remove_made_dirs()
             raise
         return self
@@ -370,6 +369,28 @@ class OutputUnit:
             self._recover()
 
     # Steps -------------------------------------------------------------------------------
+
+    def _make_parent_and_lock(self) -> None:
+        for attempt in range(PARENT_ATTEMPTS):
+            self._make_parent()
+            try:
+                self._lock.acquire()
+                return
+            except FileNotFoundError as exc:
+                # Another writer (a --workers process) that made the parent and failed early
+                # removed it, still empty, between our mkdir and our lock file: make it again.
+                if self.path.parent.is_dir():
+                    self._remove_made_dirs()
+                    raise
+                if attempt == PARENT_ATTEMPTS - 1:
+                    self._remove_made_dirs()
+                    raise StsegOutputError(
+                        f"{self.path.parent}: removed each time it was made ({PARENT_ATTEMPTS} times); "
+                        "is another program deleting it?"
+                    ) from exc
+            except BaseException:
+                self._remove_made_dirs()
+                raise
 
     def _make_parent(self) -> None:
         missing = []

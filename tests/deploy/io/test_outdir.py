@@ -103,6 +103,34 @@ def test_a_parent_folder_made_by_another_writer_meanwhile_is_taken(tmp_path: Pat
     assert raced and _tree(root / "seq")["x"] == "1"
 
 
+def test_a_parent_folder_removed_by_another_writers_clean_up_is_made_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another --workers process made the output root, failed early, and removes it (still
+    empty) between this unit's mkdir and its lock file: the root is made again and the unit
+    written under it. A root that keeps vanishing ends in the error, not in a loop."""
+    from stseg_deploy.io import outdir
+
+    root = tmp_path / "out"
+    real_acquire = outdir.OutputLock.acquire
+    removals = []
+
+    def acquire_after_a_clean_up(self, times: int) -> None:
+        if len(removals) < times:
+            removals.append(True)
+            root.rmdir()  # the other writer's _remove_made_dirs
+        real_acquire(self)
+
+    monkeypatch.setattr(outdir.OutputLock, "acquire", lambda self: acquire_after_a_clean_up(self, 1))
+    _write_unit(root / "seq", {"x": "1"})
+    assert removals == [True] and _tree(root / "seq")["x"] == "1"
+
+    removals.clear()
+    root = tmp_path / "gone"
+    monkeypatch.setattr(outdir.OutputLock, "acquire", lambda self: acquire_after_a_clean_up(self, 99))
+    with pytest.raises(StsegOutputError, match="gone: removed each time it was made"):
+        _write_unit(root / "seq", {"x": "1"})
+    assert len(removals) == outdir.PARENT_ATTEMPTS and not root.exists()
+
+
 def test_empty_folder_is_taken_and_things_in_the_way_are_refused(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     _write_unit(tmp_path / "empty", {"x": "1"})
