@@ -35,8 +35,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m stseg_kernels.bench
 
-# numba's on-disk cache is checked against each kernel file's own time only: a kernel that
-# calls into another file keeps its old machine code when just that file changes.
+# stseg_kernels drops numba's cache itself when any kernel source changes (_cache.py); this
+# removes it all the same.
 clean:
 	rm -rf $(VENV) demo_out bench_out .pytest_cache .hypothesis
 	find kernels -name '*.nbi' -delete -o -name '*.nbc' -delete

@@ -6,6 +6,11 @@ cached on disk (``cache=True``); other integer dtypes are converted at the bound
 Slow pure-numpy references for tests and benchmarks live in ``stseg_kernels.reference``.
 """
 
+from pathlib import Path as _Path
+
+from . import _counting
+from ._cache import drop_stale_cache as _drop_stale_cache
+from ._cache import numba_cache_dir as _numba_cache_dir
 from ._hungarian import assign_max
 from .argmax import argmax_labels
 from .guided import guided_coefficients, guided_labels
@@ -30,3 +35,7 @@ __all__ = [
     "select_masks",
     "unravel_windows",
 ]
+
+# Before any kernel runs (numba loads its cache on a kernel's first call).
+_SOURCES = _Path(__file__).parent
+_drop_stale_cache(_SOURCES, _numba_cache_dir(_counting._hist16, _SOURCES))
