@@ -203,6 +203,7 @@ class Segmenter:
         linked_proba = keep_proba or refining or carrying
         carry = TemporalCarry(self.n_labels, stats.windows, stages.link.cut_size, stages.carry) if carrying else None
         waiting: dict[int, LinkedFrame] = {}  # frames the carry holds back (its lookahead)
+        own_flows: dict[int, np.ndarray] = {}  # each frame's flow at model size, for the decider
         guides = _Guides(on_flow) if refining else None
         decider = ForegroundDecider(self.n_labels, n_frames, stages.link.cut_size, stages.foreground) if stages.foreground.on else None
         splitter = MotionSplitter(stages.split, move_prior=self.model.info.resize != "plain") if stages.split.on else None
@@ -227,6 +228,10 @@ class Segmenter:
             stats.model += t1 - t0
             linked = linker.push(labels, proba if linked_proba else None, features)
             stats.link += time.perf_counter() - t1
+            if decider is not None:
+                # Read now: the carry may give a frame out batches later.
+                first = linker.next_window - len(batch)
+                own_flows.update((f.index, _own_flow(batch, first, f.index, stats.windows).copy()) for f in linked)
             if carry is not None:
                 t2 = time.perf_counter()
                 done = []
@@ -250,7 +255,7 @@ class Segmenter:
                     yield frame
                     continue
                 t2 = time.perf_counter()
-                done = decider.push(frame, _own_flow(batch, linker.next_window - len(batch), frame.index, stats.windows))
+                done = decider.push(frame, own_flows.pop(frame.index))
                 stats.foreground += time.perf_counter() - t2
                 yield from done
         if linker.next_window != stats.windows:
@@ -314,6 +319,8 @@ def _own_flow(batch: np.ndarray, first: int, index: int, n_windows: int) -> np.n
     ``batch`` (b, 2, WINDOW, h, w), whose window k starts at flow ``first + k``: the window
     that completes the frame (its middle, or the first or last window's end) is in it."""
     window = min(max(index - 1, 0), n_windows - 1)
+    if not 0 <= window - first < len(batch):  # negative indices would read another frame's flow
+        raise ValueError(f"frame {index}'s window {window} is not in the batch of windows {first}..{first + len(batch) - 1}")
     return batch[window - first, :, index - window]
 
 

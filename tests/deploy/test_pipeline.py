@@ -249,6 +249,17 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
     assert all((f.labels != square).all() for f in linked[4:8])  # the pause: the model loses it
     still = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options, carry="forward", carry_weight=0.0), batch_size=4)
     np.testing.assert_array_equal(still.segment(seq), plain.segment(seq))
+    # Held back by its lookahead, each frame still reaches the foreground decision with its
+    # own flow: at weight 0 the objects are those without the carry.
+    waited = Segmenter(
+        FakeModel(size=(12, 16)),
+        InferenceSettings.from_options(**options, carry="both", carry_weight=0.0, carry_lookahead=3), batch_size=2,
+    )
+    unheld = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options), batch_size=2)
+    objects = [f.objects for f in unheld.linked_frames(seq)]
+    assert any(o.any() for o in objects)
+    for frame, expected in zip(waited.linked_frames(seq), objects, strict=True):
+        np.testing.assert_array_equal(frame.objects, expected)
     settings = CarrySettings(mode="forward", weight=0.8)
     carried = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options, carry="forward", carry_weight=0.8), batch_size=4)
     frames = list(carried.linked_frames(seq, keep_proba=True))
