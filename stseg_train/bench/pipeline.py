@@ -153,6 +153,7 @@ STAGES = {
     "pipeline + guided": ("none", "guided", "none", "none", "none"),
     "pipeline + split": ("none", "none", "motion", "none", "none"),
     "pipeline + carry": ("none", "none", "none", "forward", "none"),
+    "pipeline + carry both": ("none", "none", "none", "both", "none"),
     "pipeline + foreground": ("none", "none", "none", "none", "motion"),
     "pipeline + flip + guided": ("flip", "guided", "none", "none", "none"),
     "pipeline + flip + guided + split": ("flip", "guided", "motion", "none", "none"),
