@@ -20,12 +20,14 @@ from stseg_deploy.io.masks import write_label_png, write_mask_png
 from .flows import (
     DEFAULT_NOISE,
     DEFAULT_OUTLIER_FRACTION,
+    check_areas,
     check_frames,
     check_generation,
     check_int,
     check_pauses,
     check_size,
     is_real,
+    min_area_fraction,
     min_motion_margin,
     motion_scale,
     sequence_rng,
@@ -83,6 +85,7 @@ def write_synth_split(
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
     pauses: tuple[int, int] | None = None,
+    areas: tuple[float, float] | None = None,
 ) -> Path:
     """Generate ``n_sequences`` synthetic videos and write them as a DataSplit.
 
@@ -120,7 +123,7 @@ def write_synth_split(
         seed: non-negative integer.
         val_fraction, test_fraction: in [0, 1) with a sum below 1; rounded half up.
         name: DataSplit name, a plain file name.
-        n_objects, noise, outlier_fraction, pauses: passed to :func:`synth_sequence`.
+        n_objects, noise, outlier_fraction, pauses, areas: passed to :func:`synth_sequence`.
 
     Returns:
         The DataSplit prefix ``out_dir/DataSplit/<name>`` for ``read_datasplit``.
@@ -135,6 +138,7 @@ def write_synth_split(
     _check_split_args(val_fraction, test_fraction, name)
     check_generation(n_objects, noise, outlier_fraction)
     check_pauses(pauses, n_frames)
+    check_areas(areas)
 
     out_dir = Path(out_dir)
     splits = _assign_splits(n_sequences, val_fraction, test_fraction)
@@ -145,7 +149,7 @@ def write_synth_split(
     for k, seq in enumerate(seq_names):
         sequence = synth_sequence(
             sequence_rng(seed, k), n_frames, size,
-            n_objects=n_objects, noise=noise, outlier_fraction=outlier_fraction, pauses=pauses,
+            n_objects=n_objects, noise=noise, outlier_fraction=outlier_fraction, pauses=pauses, areas=areas,
         )
         rows.append(_write_sequence_files(out_dir, seq, sequence))
         summaries[seq] = _sequence_summary(sequence)
@@ -169,6 +173,8 @@ def write_synth_split(
         "noise": noise,
         "outlier_fraction": outlier_fraction,
         "pauses": None if pauses is None else list(pauses),
+        "areas": None if areas is None else list(areas),
+        "min_area_fraction": min_area_fraction(areas),
         "motion_scale": motion_scale(size),
         "min_motion_margin_px": min_motion_margin(size),
         "splits": {split: [seq_names[k] for k in indices] for split, indices in splits.items()},

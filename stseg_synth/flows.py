@@ -35,13 +35,16 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
+    "AREA_FRACTION",
     "DEFAULT_NOISE",
     "DEFAULT_OUTLIER_FRACTION",
+    "MAX_AREA_FRACTION",
     "MIN_AREA_FRACTION",
     "REFERENCE_SIZE",
     "SHAPES",
     "SynthObject",
     "SynthSequence",
+    "min_area_fraction",
     "min_motion_margin",
     "motion_scale",
     "sequence_rng",
@@ -60,7 +63,11 @@ DEFAULT_OUTLIER_FRACTION = 0.001
 """Fraction of pixels per frame replaced by a random flow vector."""
 
 MIN_AREA_FRACTION = 0.02
-"""Every object's silhouette covers at least this fraction of the frame, on every frame."""
+"""Every object's silhouette covers at least this fraction of the frame, on every frame
+(unless smaller objects are asked for: :func:`min_area_fraction`)."""
+
+MAX_AREA_FRACTION = 0.25
+"""The largest object area that may be asked for, as a fraction of the frame."""
 
 SHAPES = ("ellipse", "rectangle", "blob", "star")
 
@@ -76,7 +83,7 @@ _BACKGROUND_MAX = (0.5, 1.5)  # largest background flow magnitude over the frame
 _OBJECT_SPEED = (3.0, 4.0)
 _AFFINE_BUDGET = 0.25  # most the rotation/scaling part adds to an object's flow
 _OUTLIER_MAGNITUDE = 8.0
-_AREA_FRACTION = (0.04, 0.10)  # target silhouette area, before scaling over time
+AREA_FRACTION = (0.04, 0.10)  # target silhouette area, before scaling over time (the default)
 _SCALE_RANGE = (0.8, 1.25)  # an object's size relative to frame 0 stays in this range
 _MAX_ROTATION = 0.03  # rad per frame
 _MAX_SCALING = 0.01  # relative size change per frame
@@ -200,6 +207,24 @@ def check_pauses(pauses: tuple[int, int] | None, n_frames: int) -> None:
         raise ValueError(f"pauses must be (min, max) frames, got {pauses!r}")
     low = check_int("pauses minimum", pauses[0], 1)
     check_int("pauses maximum", pauses[1], low, n_frames - 2)
+
+
+def check_areas(areas: tuple[float, float] | None) -> None:
+    """Object areas MIN..MAX, fractions of the frame: 0 < MIN <= MAX <= MAX_AREA_FRACTION."""
+    if areas is None:
+        return
+    if not isinstance(areas, tuple) or len(areas) != 2 or not all(is_real(a) and math.isfinite(a) for a in areas):
+        raise ValueError(f"areas must be (min, max) fractions of the frame, got {areas!r}")
+    low, high = areas
+    if not 0 < low <= high <= MAX_AREA_FRACTION:
+        raise ValueError(f"areas must satisfy 0 < min <= max <= {MAX_AREA_FRACTION}, got {areas!r}")
+
+
+def min_area_fraction(areas: tuple[float, float] | None) -> float:
+    """The smallest share of the frame every object's silhouette covers on every frame:
+    MIN_AREA_FRACTION, or half the smallest area asked for when that is below it (an object
+    shrinks to 0.8 of its size and may leave the frame in part)."""
+    return MIN_AREA_FRACTION if areas is None else min(MIN_AREA_FRACTION, areas[0] / 2)
 
 
 def check_generation(n_objects: int | tuple[int, int] | None, noise: float, outlier_fraction: float) -> None:
@@ -350,10 +375,11 @@ def _pause_frames(rng: np.random.Generator, n_frames: int, pauses: tuple[int, in
 def _sample_track(
     rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float,
     background: np.ndarray | None = None, pauses: tuple[int, int] | None = None,
+    areas: tuple[float, float] | None = None,
 ) -> _Track:
     height, width = size
     shape = _random_shape(rng)
-    area = rng.uniform(*_AREA_FRACTION) * height * width
+    area = rng.uniform(*(AREA_FRACTION if areas is None else areas)) * height * width
     unit = math.sqrt(area / shape.unit_area())
     radius = unit * shape.rmax()
     # Centres stay in a box that keeps most of the shape inside; capped so the box never
@@ -448,17 +474,18 @@ def _object_flow(track: _Track, t: int, ys: np.ndarray, xs: np.ndarray) -> tuple
 
 def _place_object(
     rng: np.random.Generator, n_frames: int, size: tuple[int, int], scale: float,
-    background: np.ndarray, pauses: tuple[int, int] | None,
+    background: np.ndarray, pauses: tuple[int, int] | None, areas: tuple[float, float] | None = None,
 ) -> tuple[_Track, np.ndarray]:
     """A track whose in-frame silhouette is large enough on every frame, and its (F, H, W) masks."""
-    min_pixels = max(1, math.ceil(MIN_AREA_FRACTION * size[0] * size[1]))
+    smallest = min_area_fraction(areas)
+    min_pixels = max(1, math.ceil(smallest * size[0] * size[1]))
     for _ in range(_MAX_TRIES):
-        track = _sample_track(rng, n_frames, size, scale, background, pauses)
+        track = _sample_track(rng, n_frames, size, scale, background, pauses, areas)
         masks = np.stack([_silhouette(track, t, size) for t in range(n_frames)])
         if masks.sum(axis=(1, 2)).min() >= min_pixels:
             return track, masks
     raise RuntimeError(
-        f"could not place an object covering {MIN_AREA_FRACTION:.0%} of a {size[0]}x{size[1]} "
+        f"could not place an object covering {smallest:.1%} of a {size[0]}x{size[1]} "
         f"frame on all {n_frames} frames in {_MAX_TRIES} tries"
     )
 
@@ -475,6 +502,7 @@ def synth_sequence(
     noise: float = DEFAULT_NOISE,
     outlier_fraction: float = DEFAULT_OUTLIER_FRACTION,
     pauses: tuple[int, int] | None = None,
+    areas: tuple[float, float] | None = None,
 ) -> SynthSequence:
     """Generate one synthetic optical-flow video.
 
@@ -491,6 +519,10 @@ def synth_sequence(
         pauses: (min, max) frames: each object holds still once, for a number of frames
             drawn from min..max, moving with the background meanwhile (``SynthObject.paused``);
             None: objects never pause (and the draws are those of earlier versions).
+        areas: (min, max) fractions of the frame: each object's area at its first frame is
+            drawn uniformly from them (small or thin movers, as in real video); on every
+            frame it then covers at least :func:`min_area_fraction` of the frame. None: 4-10 %
+            (``AREA_FRACTION``), at least 2 %.
 
     Returns:
         A :class:`SynthSequence`; see its attributes for shapes and units.
@@ -502,13 +534,14 @@ def synth_sequence(
     size = check_size(size)
     check_generation(n_objects, noise, outlier_fraction)
     check_pauses(pauses, n_frames)
+    check_areas(areas)
     height, width = size
     scale = motion_scale(size)
 
     background, model = _background(rng, n_frames, size, scale)
     low, high = (1, 3) if n_objects is None else n_objects if isinstance(n_objects, tuple) else (n_objects, None)
     count = int(low) if high is None else int(rng.integers(low, high + 1))
-    placed = [_place_object(rng, n_frames, size, scale, background, pauses) for _ in range(count)]
+    placed = [_place_object(rng, n_frames, size, scale, background, pauses, areas) for _ in range(count)]
     depth_order = tuple(int(k) + 1 for k in rng.permutation(count))
 
     clean = background.copy()

@@ -32,3 +32,17 @@ def test_cli_pauses_option(tmp_path) -> None:
     assert summary["pauses"] is None and not any("paused_frames" in s for s in summary["sequences"].values())
     bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--frames", "4", "--pauses", "1", "3"])
     assert bad.exit_code != 0 and "pauses maximum" in bad.output
+
+
+def test_cli_areas_option(tmp_path) -> None:
+    result = CliRunner().invoke(synth_main, [str(tmp_path / "s"), "--sequences", "3", "--frames", "4", "--size", "64", "112", "--objects", "1", "1", "--areas", "0.01", "0.02"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "s" / "synth.json").read_text())
+    assert summary["areas"] == [0.01, 0.02] and summary["min_area_fraction"] == 0.005
+    # One object each: the foreground is that object, 0.5-2.5 % of the frame (a raster's slack).
+    assert all(0.005 <= s["foreground_fraction"] <= 0.025 for s in summary["sequences"].values())
+    assert CliRunner().invoke(synth_main, [str(tmp_path / "p"), "--sequences", "1", "--frames", "3"]).exit_code == 0
+    plain = json.loads((tmp_path / "p" / "synth.json").read_text())
+    assert plain["areas"] is None and plain["min_area_fraction"] == 0.02
+    bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--areas", "0.3", "0.4"])
+    assert bad.exit_code != 0 and "areas must satisfy" in bad.output

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from stseg_synth.flows import (
+    AREA_FRACTION,
     MIN_AREA_FRACTION,
     SynthSequence,
+    min_area_fraction,
     min_motion_margin,
     motion_scale,
     sequence_rng,
@@ -253,3 +255,31 @@ def test_no_pauses_by_default_and_bad_pauses_refused() -> None:
         synth_sequence(sequence_rng(3, 0), 6, (32, 48), pauses=(2, 5))
     with pytest.raises(ValueError, match=r"pauses minimum must be an integer >= 1"):
         synth_sequence(sequence_rng(3, 0), 6, (32, 48), pauses=(0, 2))
+
+
+def test_areas_give_objects_of_the_size_asked_for() -> None:
+    size = (128, 224)
+    small, default = [], []
+    for k in range(6):
+        seq = synth_sequence(sequence_rng(9, k), 6, size, areas=(0.005, 0.02), noise=0.0, outlier_fraction=0.0)
+        small += [seq.silhouettes[0, i].mean() for i in range(seq.n_objects)]
+        # Every frame keeps at least half the smallest area asked for.
+        assert seq.silhouettes.sum(axis=(2, 3)).min() >= min_area_fraction((0.005, 0.02)) * size[0] * size[1]
+        plain = synth_sequence(sequence_rng(9, k), 6, size)
+        default += [plain.silhouettes[0, i].mean() for i in range(plain.n_objects)]
+    # The unit shape's area is measured on a raster and objects may leave the frame in part,
+    # hence the slack around 0.005-0.02 and 0.04-0.10.
+    assert 0.002 < min(small) and max(small) < 0.025
+    assert min(default) > 0.02 and max(small) < min(default)
+    assert min_area_fraction((0.005, 0.02)) == 0.0025 and min_area_fraction(None) == MIN_AREA_FRACTION
+    assert min_area_fraction((0.1, 0.2)) == MIN_AREA_FRACTION
+    # areas=None is the draw of earlier versions; AREA_FRACTION given is the same draw.
+    a = synth_sequence(sequence_rng(4, 0), 5, (32, 48))
+    b = synth_sequence(sequence_rng(4, 0), 5, (32, 48), areas=AREA_FRACTION)
+    np.testing.assert_array_equal(a.flows, b.flows)
+
+
+@pytest.mark.parametrize("areas", [(0.0, 0.1), (0.2, 0.1), (0.1, 0.3), (0.01,), (0.01, float("nan")), "small"])
+def test_bad_areas_are_refused(areas) -> None:
+    with pytest.raises(ValueError, match="areas must"):
+        synth_sequence(sequence_rng(4, 0), 5, (32, 48), areas=areas)
