@@ -238,7 +238,8 @@ class Segmenter:
                 for frame in linked:
                     waiting[frame.index] = frame
                     flow = _flow_into(batch, linker.next_window - len(batch), frame.index)
-                    for index, proba, labels in carry.push(frame.index, frame.proba, flow):
+                    pushed, frame.proba = frame.proba, None  # the carry keeps its own blend while the frame waits
+                    for index, proba, labels in carry.push(frame.index, pushed, flow):
                         ready = waiting.pop(index)
                         ready.proba, ready.labels = (proba if keep_proba or refining else None), labels
                         done.append(ready)

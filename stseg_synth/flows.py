@@ -66,6 +66,9 @@ MIN_AREA_FRACTION = 0.02
 """Every object's silhouette covers at least this fraction of the frame, on every frame
 (unless smaller objects are asked for: :func:`min_area_fraction`)."""
 
+MIN_OBJECT_PIXELS = 16
+"""The smallest object area that may be asked for, in pixels of the frame."""
+
 MAX_AREA_FRACTION = 0.25
 """The largest object area that may be asked for, as a fraction of the frame."""
 
@@ -485,7 +488,7 @@ def _place_object(
         if masks.sum(axis=(1, 2)).min() >= min_pixels:
             return track, masks
     raise RuntimeError(
-        f"could not place an object covering {smallest:.1%} of a {size[0]}x{size[1]} "
+        f"could not place an object covering {smallest:.2g} of a {size[0]}x{size[1]} "
         f"frame on all {n_frames} frames in {_MAX_TRIES} tries"
     )
 
@@ -536,6 +539,11 @@ def synth_sequence(
     check_pauses(pauses, n_frames)
     check_areas(areas)
     height, width = size
+    if areas is not None and areas[0] * height * width < MIN_OBJECT_PIXELS:
+        raise ValueError(
+            f"areas minimum {areas[0]:g} is {areas[0] * height * width:.1f} pixels of a {height}x{width} frame; "
+            f"objects need at least {MIN_OBJECT_PIXELS}: ask for a larger minimum or a larger size"
+        )
     scale = motion_scale(size)
 
     background, model = _background(rng, n_frames, size, scale)

@@ -6,6 +6,10 @@ helper after that file is edited, with no warning. Here the times and sizes of a
 package's sources are stamped beside the cache; when the stamp differs, the cache files go
 and numba compiles afresh on first use. An installed release never trips this: its files
 change all at once, and each kernel's own check already catches that.
+
+Checked once, at import. A process that imported the package before an edit (a long training,
+say) still runs, and may cache, the code it compiled then; after editing a kernel, restart such
+processes (or ``make clean``) before trusting what they compile.
 """
 
 from __future__ import annotations
@@ -19,11 +23,19 @@ CACHE_SUFFIXES = (".nbi", ".nbc")
 
 
 def sources_stamp(sources: Path) -> str:
-    """One line per ``*.py`` file of the folder ``sources``: name, mtime (ns) and size."""
+    """One line per ``*.py`` file of the folder ``sources``: name, mtime (ns) and size.
+    Hidden names (an editor's lock file ``.#linking.py``, a dangling link) are not sources;
+    a file gone between listing and reading is left out."""
     lines = []
-    for path in sorted(sources.glob("*.py")):
-        stat = path.stat()
-        lines.append(f"{path.name} {stat.st_mtime_ns} {stat.st_size}")
+    with contextlib.suppress(OSError):
+        for path in sorted(sources.glob("*.py")):
+            if path.name.startswith("."):
+                continue
+            try:
+                stat = path.stat()
+            except OSError:
+                continue
+            lines.append(f"{path.name} {stat.st_mtime_ns} {stat.st_size}")
     return "\n".join(lines) + "\n"
 
 
@@ -37,9 +49,11 @@ def drop_stale_cache(sources: Path, cache: Path) -> bool:
     with contextlib.suppress(OSError):
         if stamp_file.read_text() == stamp:
             return False
-    if not cache.is_dir():
+    try:
+        entries = list(cache.iterdir())
+    except OSError:  # not there (yet), or not readable
         return True
-    for entry in cache.iterdir():
+    for entry in entries:
         if entry.suffix in CACHE_SUFFIXES:
             with contextlib.suppress(OSError):  # another process may have removed it first
                 entry.unlink()

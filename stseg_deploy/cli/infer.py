@@ -18,7 +18,7 @@ from ..io.datasplit import SPLITS
 from ..output.layout import OutputOptions
 from ..runtime import PROVIDERS
 from ..settings import InferenceSettings
-from ..stages.carry import CarrySettings
+from ..stages.carry import MAX_LOOKAHEAD, CarrySettings
 from ..stages.foreground import ForegroundSettings
 from ..stages.linker import LinkSettings
 from ..stages.motionsplit import SplitSettings
@@ -87,7 +87,7 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--motion-split-extra", type=click.IntRange(min=0, max=32), default=_DEFAULTS["motion_split_extra"], help="Motion split: spare segments a window may add.")
 @click.option("--carry", type=click.Choice(CarrySettings.MODES), default=_DEFAULTS["carry"], help="Temporal carry. forward: each linked frame's probabilities are carried to the next frame along the flow and blended with its own, so a segment holds while its object stops or moves like the background; both: then also carried back from the next few frames (how many: the lookahead below), which holds an object from where it moves next, frames coming out that many frames later; none: each frame as linking left it.")
 @click.option("--carry-weight", type=click.FloatRange(min=0, max=1, max_open=True), default=_DEFAULTS["carry_weight"], help="Temporal carry: the carried probabilities' share of each frame's blend; a segment the network drops for k frames holds while weight^k > 1/2 (0.8: 3 frames, 0.9: 6).")
-@click.option("--carry-lookahead", type=click.IntRange(min=1), default=_DEFAULTS["carry_lookahead"], help="Temporal carry 'both': how many frames ahead the backward pass reads (each waits in memory at model size); refused with other carry modes.")
+@click.option("--carry-lookahead", type=click.IntRange(min=1, max=MAX_LOOKAHEAD), default=_DEFAULTS["carry_lookahead"], help="Temporal carry 'both': how many frames ahead the backward pass reads (each waits in memory at model size); refused with other carry modes.")
 @click.option("--foreground", type=click.Choice(ForegroundSettings.MODES), default=_DEFAULTS["foreground"], help="Which segments are the moving objects, decided without ground truth. motion: per linking chunk, a segment whose flow the frame's dominant motion leaves unexplained and that stays off the frame's border is an object; writes foreground/ (0/255 masks) and objects/ (object ids) and draws the background black in the label PNGs; none: labels only.")
 @click.option("--frames", "frames_dir", type=click.Path(file_okay=False), default=None, help="Frames of flow-file inputs, for --refine: FRAMES/<sequence>/<name>.jpg|png for flow <name>.flo (or FRAMES/<name>.* with one input). Frame t is the one flow t starts from. Masks are then written at the frames' size, as for a DataSplit with an Image column.")
 @click.option("--skip-done", is_flag=True, help="Skip sequences whose output is complete and was made from the same inputs with the same settings and model file.")
@@ -126,6 +126,10 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         raise click.UsageError("give --workers or --ray, not both: on Ray the cluster's CPUs or GPUs set the workers")
     if out_dir is None:
         raise click.UsageError("Missing option '--out': the folder the masks go to (one subfolder per sequence)")
+    typed = click.get_current_context().get_parameter_source("carry_lookahead")
+    if typed == click.core.ParameterSource.COMMANDLINE and stage_options["carry"] != "both":
+        # Its default equals what a typed value would be checked against: refuse it here.
+        raise click.UsageError(f"--carry-lookahead applies to --carry both only (--carry is {stage_options['carry']})")
     try:
         # The model is read first, for the flow it was trained on (video inputs get that flow
         # unless told otherwise), but its error waits: a bad input is named even when the

@@ -378,10 +378,8 @@ class OutputUnit:
                 return
             except FileNotFoundError as exc:
                 # Another writer (a --workers process) that made the parent and failed early
-                # removed it, still empty, between our mkdir and our lock file: make it again.
-                if self.path.parent.is_dir():
-                    self._remove_made_dirs()
-                    raise
+                # removed it, still empty, between our mkdir and our lock file: make it again
+                # (a third writer may have made it again already; a retry finds it).
                 if attempt == PARENT_ATTEMPTS - 1:
                     self._remove_made_dirs()
                     raise StsegOutputError(

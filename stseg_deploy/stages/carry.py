@@ -59,6 +59,10 @@ MAX_FRONT_PX = 50.0
 HOLD_SHARE = 0.5
 MIN_HOLD_AREA = 0.002
 
+# Each frame waits for this many at most (the backward pass costs lookahead pulls a frame, and
+# holds that many frames): past 6 the pausing videos gain nothing (docs/inference.md).
+MAX_LOOKAHEAD = 32
+
 
 @dataclass(frozen=True, kw_only=True)
 class CarrySettings(StageSettings):
@@ -83,8 +87,8 @@ class CarrySettings(StageSettings):
     def check(self) -> None:
         if not 0.0 <= self.weight < 1.0:
             raise ValueError(f"carry weight must be in [0, 1), got {self.weight}")
-        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, (int, np.integer)) or self.lookahead < 1:
-            raise ValueError(f"carry lookahead must be an integer >= 1, got {self.lookahead!r}")
+        if isinstance(self.lookahead, bool) or not isinstance(self.lookahead, (int, np.integer)) or not 1 <= self.lookahead <= MAX_LOOKAHEAD:
+            raise ValueError(f"carry lookahead must be an integer in [1, {MAX_LOOKAHEAD}], got {self.lookahead!r}")
         if self.mode != "both" and self.lookahead != type(self)._default_lookahead():
             raise ValueError(f"carry lookahead applies to carry 'both' only (carry is {self.mode!r})")
 

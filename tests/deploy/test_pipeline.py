@@ -258,8 +258,23 @@ def test_the_carry_holds_a_segment_while_its_object_pauses(tmp_path: Path) -> No
     unheld = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options), batch_size=2)
     objects = [f.objects for f in unheld.linked_frames(seq)]
     assert any(o.any() for o in objects)
-    for frame, expected in zip(waited.linked_frames(seq), objects, strict=True):
-        np.testing.assert_array_equal(frame.objects, expected)
+    from stseg_deploy.stages import foreground
+
+    seen = []
+    real_push = foreground.ForegroundDecider.push
+
+    def recording_push(self, frame, flow):
+        seen.append((frame.index, flow.copy()))
+        return real_push(self, frame, flow)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(foreground.ForegroundDecider, "push", recording_push)
+        for frame, expected in zip(waited.linked_frames(seq), objects, strict=True):
+            np.testing.assert_array_equal(frame.objects, expected)
+    # Each frame's own flow (frame -> frame + 1) at model size, whatever batch linked it.
+    assert [index for index, _ in seen] == list(range(len(paths)))
+    for index, flow in seen:
+        np.testing.assert_allclose(flow, resize_flow(read_flow(paths[index]), (12, 16)), atol=1e-6)
     settings = CarrySettings(mode="forward", weight=0.8)
     carried = Segmenter(FakeModel(size=(12, 16)), InferenceSettings.from_options(**options, carry="forward", carry_weight=0.8), batch_size=4)
     frames = list(carried.linked_frames(seq, keep_proba=True))

@@ -65,3 +65,13 @@ def test_the_package_checks_the_folder_numba_really_uses() -> None:
     assert found == Path(_counting._hist16._cache._cache_path)
     assert (found / STAMP_NAME).read_text() == sources_stamp(sources)
     assert numba_cache_dir(object(), sources) == sources / "__pycache__"
+
+
+def test_hidden_and_vanishing_files_are_not_sources(tmp_path: Path) -> None:
+    """An editor's lock file (a dangling link named .#linking.py) must not break the import."""
+    sources, cache = _tree(tmp_path)
+    (sources / ".#linking.py").symlink_to(tmp_path / "nowhere")
+    stamp = sources_stamp(sources)
+    assert [line.split()[0] for line in stamp.splitlines()] == ["_counting.py", "linking.py"]
+    assert drop_stale_cache(sources, cache) and not drop_stale_cache(sources, cache)
+    assert drop_stale_cache(tmp_path / "missing", tmp_path / "missing" / "__pycache__")

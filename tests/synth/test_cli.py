@@ -46,3 +46,5 @@ def test_cli_areas_option(tmp_path) -> None:
     assert plain["areas"] is None and plain["min_area_fraction"] == 0.02
     bad = CliRunner().invoke(synth_main, [str(tmp_path / "t"), "--areas", "0.3", "0.4"])
     assert bad.exit_code != 0 and "areas must satisfy" in bad.output
+    tiny = CliRunner().invoke(synth_main, [str(tmp_path / "u"), "--areas", "0.00001", "0.001"])
+    assert tiny.exit_code == 2 and "objects need at least 16" in tiny.output and not (tmp_path / "u").exists()

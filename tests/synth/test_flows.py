@@ -283,3 +283,8 @@ def test_areas_give_objects_of_the_size_asked_for() -> None:
 def test_bad_areas_are_refused(areas) -> None:
     with pytest.raises(ValueError, match="areas must"):
         synth_sequence(sequence_rng(4, 0), 5, (32, 48), areas=areas)
+
+
+def test_areas_too_small_for_the_frame_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match=r"areas minimum 0.001 is 1.5 pixels of a 32x48 frame; objects need at least 16"):
+        synth_sequence(sequence_rng(4, 0), 5, (32, 48), areas=(0.001, 0.01))

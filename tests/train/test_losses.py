@@ -305,3 +305,25 @@ def test_mover_weight_makes_a_loss_that_merges_a_small_mover_cost_more() -> None
     assert costs[0.0][1] < 0.2 * costs[0.0][0]
     assert costs[1.0][0] > 5.0 * costs[0.0][0]
     assert costs[1.0][1] < 2.0 * costs[0.0][1]
+
+
+def test_mover_weights_enter_the_theta_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """θ is fitted on the weighted probabilities, so each θ minimises the term the network sees."""
+    import stseg_train.losses as losses
+
+    flow, mask = _background_with_a_mover()
+    A = make_basis("QuadraticFullPT", T, H, W)
+    proba = torch.full((1, 2, T, H, W), 0.5)
+    weights = mover_weights(flow, A, 1.0)
+    given = []
+    real_fit = losses.fit_theta
+
+    def recording_fit(flow_, proba_, *args, **kwargs):
+        given.append(proba_.clone())
+        return real_fit(flow_, proba_, *args, **kwargs)
+
+    monkeypatch.setattr(losses, "fit_theta", recording_fit)
+    total_loss(flow, proba, A, regularisation={}, solver="irls", mover_weight=1.0)
+    # The last fit is the segments' (the first, inside mover_weights, fits the whole window).
+    torch.testing.assert_close(given[-1], proba * weights)
+    assert float(given[-1][0, 0][mask].mean()) > 4.0 * float(given[-1][0, 0][~mask].mean())

@@ -245,6 +245,15 @@ def test_out_of_range_numbers_are_refused(tmp_path: Path, option: list[str]) -> 
     assert result.exit_code == 2 and "is not in the range" in result.output
 
 
+@pytest.mark.parametrize("carry", [[], ["--carry", "forward"], ["--carry", "none"]])
+def test_a_typed_carry_lookahead_without_carry_both_is_refused(tmp_path: Path, carry: list[str]) -> None:
+    """Even at its default value: typed, it would otherwise do nothing."""
+    result = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path), "--out", str(tmp_path / "o"), *carry, "--carry-lookahead", "4"])
+    assert result.exit_code == 2 and "--carry-lookahead applies to --carry both only" in result.output
+    too_far = CliRunner().invoke(infer_main, ["--model", "m.onnx", str(tmp_path), "--out", str(tmp_path / "o"), "--carry", "both", "--carry-lookahead", "33"])
+    assert too_far.exit_code == 2 and "is not in the range 1<=x<=32" in too_far.output
+
+
 @pytest.mark.parametrize("value", ["0", "same", "ten"])
 def test_a_cut_size_infer_cannot_use_is_refused(tmp_path: Path, value: str) -> None:
     """'same' means the cut size a sequence was linked with: for stseg-eval and stseg-viz only."""

@@ -101,8 +101,8 @@ def test_settings_are_checked() -> None:
     assert CarrySettings(mode="both", lookahead=3).record() == {"carry": "both", "temporal_carry": {"weight": 0.9, "lookahead": 3}}
     with pytest.raises(ValueError, match="carry lookahead applies to carry 'both' only"):
         CarrySettings(mode="forward", lookahead=3)
-    for bad in (0, 2.5, True):
-        with pytest.raises(ValueError, match="carry lookahead must be an integer >= 1"):
+    for bad in (0, 2.5, True, 33):
+        with pytest.raises(ValueError, match=r"carry lookahead must be an integer in \[1, 32\]"):
             CarrySettings(mode="both", lookahead=bad)
     # An output recorded before the lookahead existed reads as what it was: forward only.
     assert CarrySettings.from_record({"carry": "forward", "temporal_carry": {"weight": 0.9}}) == CarrySettings(mode="forward")
@@ -178,3 +178,28 @@ def test_both_renames_across_chunks_when_pulling_back() -> None:
         np.testing.assert_array_equal(out[t], square.argmax(axis=0))
     for t in (3, 4):
         np.testing.assert_array_equal(out[t], square[::-1].argmax(axis=0))
+
+
+def _one_hot(labels: np.ndarray, n_labels: int) -> np.ndarray:
+    return (labels[None] == np.arange(n_labels)[:, None, None]).astype(np.float32)
+
+
+def test_both_renames_three_labels_in_the_right_direction() -> None:
+    """With three labels a renaming is not its own inverse: the later chunk names background,
+    object A and object B 1, 2, 0 (chunk 0 named them 0, 1, 2); chunk 0 misses A. Pulled
+    back, A must get chunk 0's name, 1."""
+    h, w = 12, 16
+    flow = np.zeros((2, h, w), np.float32)
+    named = np.zeros((h, w), np.int64)
+    named[2:6, 2:6] = 1  # A
+    named[6:10, 9:13] = 2  # B
+    missed = np.where(named == 1, 0, named)
+    later = np.array([1, 2, 0])[named]
+    frames = [_one_hot(missed, 3)] * 3 + [_one_hot(later, 3)] * 2
+    carry = TemporalCarry(3, n_windows=3, cut_size=2, settings=CarrySettings(mode="both", lookahead=2))
+    out = _run(carry, frames, flow)
+    np.testing.assert_array_equal(out[0], missed)  # 3 frames back: 0.9^3 < 1/2
+    for t in (1, 2):
+        np.testing.assert_array_equal(out[t], named)
+    for t in (3, 4):
+        np.testing.assert_array_equal(out[t], later)
