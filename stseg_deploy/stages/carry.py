@@ -12,9 +12,11 @@ and F_{t-1} the flow from frame t-1 to t (model pixels)::
 ``push`` moves each pixel of q_{t-1} along its own flow, shared bilinearly among the pixels
 it lands between, and c (in [0, 1]) is how much landed on each pixel: where the motion
 uncovers something, nothing is carried. g is 1 only on the pixels of a carried segment that
-the frame has mostly dropped (it kept less than half its area), else 0: a segment the
-network keeps moves as the network says, without lag, and only a vanishing one is held.
-A segment the network drops for k
+the frame has mostly dropped (it kept less than half its area) which the frame gives to its
+largest segment, else 0: a segment the network keeps moves as the network says, without lag,
+and only a vanishing one is held, over what the frame takes for background (an object that
+stops moves like the background, so the network gives it the background's segment, not
+another object's). A segment the network drops for k
 frames keeps weight^k of its probability, so it outvotes the segment that took the pixels
 while weight^k > 1/2: weight 0.8 holds it 3 frames, 0.9 six. The labels become the argmax
 of q_t.
@@ -179,18 +181,23 @@ def match_labels(carried: np.ndarray, labels: np.ndarray, n_labels: int) -> np.n
 def held_pixels(carried: np.ndarray, coverage: np.ndarray, proba: np.ndarray) -> np.ndarray:
     """(h, w) float32, 1 where the carry holds: pixels whose carried segment (the argmax of
     ``carried`` (L, h, w), where ``coverage`` > 1/2) has lost more than ``1 - HOLD_SHARE`` of
-    its area in ``proba`` (L, h, w), the frame's own probabilities; 0 elsewhere.
+    its area in ``proba`` (L, h, w), the frame's own probabilities, and which ``proba`` gives
+    to its largest segment; 0 elsewhere.
 
     A segment that keeps its area changes only where the network says so, without lag; one
-    that the frame drops (its object stopped, so its flow is the background's) is held.
+    that the frame drops (its object stopped, so its flow is the background's) is held where
+    the background's segment took it. Where another segment took it (objects that merge, a
+    split's spare segment that goes), nothing is held: on the videos without pauses that
+    costs J_objects 0.012 with ``--carry both`` (docs/inference.md).
     """
     n_labels = proba.shape[0]
     covered = coverage > 0.5
     before = np.argmax(carried, axis=0)
+    own = np.argmax(proba, axis=0)
     area_before = np.bincount(before[covered], minlength=n_labels)
-    area_now = np.bincount(np.argmax(proba, axis=0).ravel(), minlength=n_labels)
+    area_now = np.bincount(own.ravel(), minlength=n_labels)
     lost = (area_now < HOLD_SHARE * area_before) & (area_before >= MIN_HOLD_AREA * covered.size)
-    return (lost[before] & covered).astype(np.float32)
+    return (lost[before] & covered & (own == np.argmax(area_now))).astype(np.float32)
 
 
 def _renamed(carried: np.ndarray, coverage: np.ndarray, proba: np.ndarray, n_labels: int) -> np.ndarray:

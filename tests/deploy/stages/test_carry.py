@@ -203,3 +203,22 @@ def test_both_renames_three_labels_in_the_right_direction() -> None:
         np.testing.assert_array_equal(out[t], named)
     for t in (3, 4):
         np.testing.assert_array_equal(out[t], later)
+
+
+def test_a_dropped_segment_is_held_only_where_the_largest_segment_took_it() -> None:
+    """An object that stops moves like the background, so the network gives it the
+    background's segment: held there. Taken by another object's segment (objects merging),
+    it is not."""
+    from stseg_deploy.stages.carry import held_pixels
+
+    h, w = 12, 16
+    named = np.zeros((h, w), np.int64)
+    named[2:6, 2:6] = 1  # A, 16 pixels
+    named[5:11, 5:14] = 2  # B, 54 pixels, over A's lower right corner
+    carried = _one_hot(named, 3)
+    coverage = np.ones((h, w), np.float32)
+    to_background = np.where(named == 1, 0, named)
+    held = held_pixels(carried, coverage, _one_hot(to_background, 3))
+    np.testing.assert_array_equal(held, (named == 1).astype(np.float32))
+    to_b = np.where(named == 1, 2, named)
+    assert not held_pixels(carried, coverage, _one_hot(to_b, 3)).any()
