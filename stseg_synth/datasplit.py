@@ -138,7 +138,7 @@ def write_synth_split(
     _check_split_args(val_fraction, test_fraction, name)
     check_generation(n_objects, noise, outlier_fraction)
     check_pauses(pauses, n_frames)
-    check_areas(areas)
+    check_areas(areas, size)
 
     out_dir = Path(out_dir)
     splits = _assign_splits(n_sequences, val_fraction, test_fraction)

@@ -212,8 +212,9 @@ def check_pauses(pauses: tuple[int, int] | None, n_frames: int) -> None:
     check_int("pauses maximum", pauses[1], low, n_frames - 2)
 
 
-def check_areas(areas: tuple[float, float] | None) -> None:
-    """Object areas MIN..MAX, fractions of the frame: 0 < MIN <= MAX <= MAX_AREA_FRACTION."""
+def check_areas(areas: tuple[float, float] | None, size: tuple[int, int]) -> None:
+    """Object areas MIN..MAX, fractions of a ``size`` (H, W) frame: 0 < MIN <= MAX <=
+    MAX_AREA_FRACTION, and MIN at least MIN_OBJECT_PIXELS pixels."""
     if areas is None:
         return
     if not isinstance(areas, tuple) or len(areas) != 2 or not all(is_real(a) and math.isfinite(a) for a in areas):
@@ -221,6 +222,12 @@ def check_areas(areas: tuple[float, float] | None) -> None:
     low, high = areas
     if not 0 < low <= high <= MAX_AREA_FRACTION:
         raise ValueError(f"areas must satisfy 0 < min <= max <= {MAX_AREA_FRACTION}, got {areas!r}")
+    height, width = size
+    if low * height * width < MIN_OBJECT_PIXELS:
+        raise ValueError(
+            f"areas minimum {low:g} is {low * height * width:.1f} pixels of a {height}x{width} frame; "
+            f"objects need at least {MIN_OBJECT_PIXELS}: ask for a larger minimum or a larger size"
+        )
 
 
 def min_area_fraction(areas: tuple[float, float] | None) -> float:
@@ -537,13 +544,8 @@ def synth_sequence(
     size = check_size(size)
     check_generation(n_objects, noise, outlier_fraction)
     check_pauses(pauses, n_frames)
-    check_areas(areas)
+    check_areas(areas, size)
     height, width = size
-    if areas is not None and areas[0] * height * width < MIN_OBJECT_PIXELS:
-        raise ValueError(
-            f"areas minimum {areas[0]:g} is {areas[0] * height * width:.1f} pixels of a {height}x{width} frame; "
-            f"objects need at least {MIN_OBJECT_PIXELS}: ask for a larger minimum or a larger size"
-        )
     scale = motion_scale(size)
 
     background, model = _background(rng, n_frames, size, scale)

@@ -190,10 +190,10 @@ def mover_weights(
         raise ValueError(f"mover weight strength must be >= 0, got {strength}")
     flow = flow.detach()
     b, _, t, h, w = flow.shape
+    ones = flow.new_ones(b, 1, t, h, w)
     if strength == 0:
-        return flow.new_ones(b, 1, t, h, w)
-    whole = flow.new_ones(b, 1, t, h, w)
-    theta = fit_theta(flow, whole, basis, "irls", expansion=expansion)
+        return ones
+    theta = fit_theta(flow, ones, basis, "irls", expansion=expansion)  # the whole window as one segment
     residual = (flow_from_theta(theta, basis)[:, 0] - flow).abs().sum(dim=1, keepdim=True)  # (B, 1, T, H, W)
     rho = residual / (residual.mean(dim=(-2, -1), keepdim=True) + SCALE_EPS)
     weights = 1.0 + strength * rho.clamp(max=cap)
