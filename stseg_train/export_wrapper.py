@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .folded import fold
+from .framewise import framewise
 from .model import UNet3D
 
 
@@ -23,21 +23,23 @@ class ExportWrapper(nn.Module):
     float maps per pixel off the device and reducing them on the CPU when probabilities are
     not wanted; features are an intermediate of the same graph.
 
-    The network runs as :class:`~stseg_train.folded.FoldedUNet`, the window's frames folded
-    into the channels, so that runtimes use their 2-D convolution kernels (see
-    :mod:`stseg_train.folded`). Only the folded weights are held (a copy, made here): the
-    export is checked against :class:`ReferenceWrapper`, the network as trained.
+    The network runs as :class:`~stseg_train.framewise.FramewiseUNet`, the window's frames as
+    separate 2-D maps, so that runtimes use their 2-D convolution kernels and skip the
+    temporal padding's zero taps (see :mod:`stseg_train.framewise`). Only the framewise
+    weights are held (a copy, made here): the export is checked against
+    :class:`ReferenceWrapper`, the network as trained.
     """
 
     def __init__(self, model: UNet3D) -> None:
         super().__init__()
-        self.folded = fold(model)
+        self.net = framewise(model)
 
     def forward(self, flow: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        b, c, t, h, w = flow.shape
-        logits, features = self.folded(flow.transpose(1, 2).reshape(b, t * c, h, w))
-        proba = torch.softmax(logits.reshape(b, t, -1, h, w), dim=2).transpose(1, 2)
-        features = features.reshape(b, t, -1, h, w).transpose(1, 2)
+        logits, features = self.net(flow)
+        # The softmax over segments written out: onnxruntime's Softmax on an axis other than
+        # the last transposes the tensor there and back.
+        exp = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+        proba = exp / exp.sum(dim=1, keepdim=True)
         return proba, features, labels_of(proba)
 
 
