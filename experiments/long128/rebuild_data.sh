@@ -7,9 +7,10 @@ MEAS=${MEAS:-/work/meas}
 SHARED=${SHARED:-../shared/data}
 mkdir -p "$MEAS"
 # DAVIS-2016: the 6 development sequences at real 480p (validation) and the 21 training
-# sequences at 240p (training, no masks), DeepFlow at --flow-scale auto (240 rows).
-stseg-prepare davis "$SHARED/davis2016-dev-480p" --out "$MEAS/dev480"
-stseg-prepare davis "$SHARED/davis2016-train-240p" --resolution 240p --split train --out "$MEAS/t240"
+# sequences at 240p (training, no masks), DeepFlow at --flow-scale auto (240 rows; named, since
+# the default engine is deepflow-dis from 2026-12-07 on).
+stseg-prepare davis "$SHARED/davis2016-dev-480p" --out "$MEAS/dev480" --flow-method deepflow
+stseg-prepare davis "$SHARED/davis2016-train-240p" --resolution 240p --split train --out "$MEAS/t240" --flow-method deepflow
 # 60 synthetic flow videos of 1-3 objects at 128x224 (54 train, 6 val).
 stseg-synth "$MEAS/synth224" --sequences 60 --frames 20 --size 128 224 --seed 11 --val-fraction 0.1
 python scripts/mix_datasplits.py "$MEAS/mix/Mix" "$MEAS/synth224/DataSplit/Synth=$MEAS/synth224" \

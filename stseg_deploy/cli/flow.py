@@ -15,7 +15,7 @@ from .kit import command, fail, flow_recipe, parse_flow_scale, setup_logging
 @command()
 @click.argument("source", type=click.Path())
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the .flo files (00000.flo = flow from frame 0 to frame step); written whole, replacing only an earlier stseg-flow output.")
-@click.option("--method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="OpenCV engine: deepflow (most accurate for segmentation), dis-fine, dis (fastest), farneback.")
+@click.option("--method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="OpenCV engine: deepflow-dis (the mean of deepflow and dis-fine; the best for segmentation), deepflow, dis-fine, dis (fastest), farneback.")
 @click.option("--size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --scale).")
 @click.option("--scale", "flow_scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the video's size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: auto]")
 @click.option("--step", type=click.IntRange(min=1), default=1, help="Flow from frame t to frame t + step.")

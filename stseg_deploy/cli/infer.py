@@ -73,7 +73,7 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")
 @click.option("--overlay", is_flag=True, help="Also write overlay/<frame>.png and overlay.mp4 (segments over the frames, or over the flow colours for flow input) and flow/<frame>.png (colour wheel).")
-@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None, help=f"Optical flow for video inputs (OpenCV).  [default: the flow the model was trained on, as its metadata records; else {DEFAULT_METHOD}]")
+@click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=None, help=f"Optical flow for video inputs (OpenCV).  [default: the flow the model was trained on, as its metadata records (deepflow-dis for a model trained on deepflow); else {DEFAULT_METHOD}]")
 @click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute video flow at H W (instead of --flow-scale); masks are still written at the video's size.")
 @click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute video flow at this factor of its size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows.  [default: the model's training flow; else auto]")
 @click.option("--flow-step", type=click.IntRange(min=1), default=1, help="Video flow from frame t to t + step.")

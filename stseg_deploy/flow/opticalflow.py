@@ -1,5 +1,5 @@
-"""Optical flow from RGB frames with OpenCV: DeepFlow (default), DIS (two settings) or Farnebäck,
-and whole videos to ``.flo``.
+"""Optical flow from RGB frames with OpenCV: DeepFlow, DIS (two settings), Farnebäck, or the
+mean of DeepFlow's and DIS's (``deepflow-dis``), and whole videos to ``.flo``.
 
 DeepFlow lives in OpenCV's contrib modules (``cv2.optflow``), which is why stseg depends on
 ``opencv-contrib-python-headless``, not ``opencv-python-headless``: the two wheels install the
@@ -123,6 +123,12 @@ def check_opencv(distributions: list[str] | None = None, has_contrib: bool | Non
 
 
 
+def _dis_fine() -> cv2.DISOpticalFlow:
+    solver = cv2.DISOpticalFlow_create(DIS_PRESETS["medium"])
+    solver.setFinestScale(DIS_FINE_FINEST_SCALE)
+    return solver
+
+
 class FlowEstimator:
     """Forward optical flow between RGB frames, with the OpenCV solver created once.
 
@@ -131,7 +137,10 @@ class FlowEstimator:
             run at ``scale="auto"`` by the commands), ``"dis"`` (Dense Inverse Search,
             Kroeger et al. 2016, OpenCV's medium preset), ``"dis-fine"``
             (DIS's medium preset with patches matched at full resolution, finest scale 0,
-            instead of half), or ``"farneback"``.
+            instead of half), ``"farneback"``, or ``"deepflow-dis"`` (the mean of
+            ``deepflow``'s and ``dis-fine``'s flows between the same frames: the two engines
+            err in different places, DeepFlow smoothing across motion boundaries, DIS on
+            weak texture, and their mean segments better than either; docs/inference.md).
         size: ``(H, W)`` to resize frames to before computing flow, or None to keep their
             size. With a size, flow is in pixels of the resized grid (not rescaled back).
         **opts: for DIS, ``preset`` = ``"ultrafast" | "fast" | "medium"`` (default
@@ -144,18 +153,21 @@ class FlowEstimator:
     def __init__(self, method: str = DEFAULT_METHOD, size: tuple[int, int] | None = None, **opts: Any) -> None:
         self.method = check_method(method)
         self.size = check_flow_size(size)
-        if self.method == "deepflow":
+        self._second = None
+        if self.method in ("deepflow", "deepflow-dis"):
             if opts:
-                raise ValueError(f"unknown deepflow options {sorted(opts)}; deepflow takes none")
+                raise ValueError(f"unknown {self.method} options {sorted(opts)}; {self.method} takes none")
             check_opencv()
             self.options = {}
             self._solver = cv2.optflow.createOptFlow_DeepFlow()
+            if self.method == "deepflow-dis":
+                self.options = {"dis_preset": "medium", "dis_finest_scale": DIS_FINE_FINEST_SCALE}
+                self._second = _dis_fine()
         elif self.method == "dis-fine":
             if opts:
                 raise ValueError(f"unknown dis-fine options {sorted(opts)}; dis-fine takes none")
             self.options = {"preset": "medium", "finest_scale": DIS_FINE_FINEST_SCALE}
-            self._solver = cv2.DISOpticalFlow_create(DIS_PRESETS["medium"])
-            self._solver.setFinestScale(DIS_FINE_FINEST_SCALE)
+            self._solver = _dis_fine()
         elif self.method == "dis":
             unknown = set(opts) - {"preset"}
             if unknown:
@@ -193,7 +205,9 @@ class FlowEstimator:
         """Flow between two :meth:`prepare` d frames. Returns (2, h, w) float32 pixels."""
         if prev.shape != next.shape:
             raise ValueError(f"frames differ in size: {prev.shape} and {next.shape}")
-        if self.method in ("deepflow", "dis", "dis-fine"):
+        if self._second is not None:
+            flow = 0.5 * (self._solver.calc(prev, next, None) + self._second.calc(prev, next, None))
+        elif self.method in ("deepflow", "dis", "dis-fine"):
             flow = self._solver.calc(prev, next, None)
         else:
             flow = cv2.calcOpticalFlowFarneback(prev, next, None, **self.options)

@@ -9,11 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-METHODS = ("deepflow", "dis", "dis-fine", "farneback")
+METHODS = ("deepflow", "dis", "dis-fine", "farneback", "deepflow-dis")
 #: The engine and scale stseg-prepare, stseg-flow and stseg-infer use unless told otherwise:
-#: the best J on the shared DAVIS development sequences among the engines that keep 1,400
-#: frames at 480p within 15 minutes on 2 cores (README, "Choosing the flow engine").
-DEFAULT_METHOD = "deepflow"
+#: the mean of DeepFlow's and dis-fine's flows, the best J and F on the 27 shared DAVIS
+#: sequences (both groups: the 6 development ones at 480p, the 21 training ones at 240p),
+#: within the 2-core time budget (docs/inference.md, "Choosing the flow engine").
+DEFAULT_METHOD = "deepflow-dis"
+#: A model trained on one engine's flows is run, unless the user says otherwise, on flows
+#: from its training recipe, with one exception: models trained on DeepFlow run on
+#: ``deepflow-dis``, whose mean keeps DeepFlow's smooth fields and adds DIS's sharper motion
+#: boundaries, and which scored better with them on both groups (``mix-small``: all 27
+#: sequences J 0.666 → 0.685, F 0.614 → 0.637; docs/inference.md).
+INFERENCE_METHOD = {"deepflow": "deepflow-dis"}
 #: With ``scale="auto"`` flow is computed with frames shrunk to this height (never enlarged):
 #: half of DAVIS's 480p, the grid the bundled models were trained on, and what keeps DeepFlow
 #: near 0.1 s a frame whatever the video's resolution.
@@ -110,7 +117,8 @@ def resolve_recipe(
     step: int = 1,
 ) -> FlowRecipe:
     """The flow recipe of a run: what the user gave, else what the model was trained on
-    (``trained``, from its metadata), else the package defaults.
+    (``trained``, from its metadata; its engine through :data:`INFERENCE_METHOD`), else the
+    package defaults.
 
     A size or a scale given replaces the model's resolution as a whole, so a user's size is
     never mixed with a scale nobody asked for; giving both is a ValueError."""
@@ -119,7 +127,8 @@ def resolve_recipe(
     base = trained or FlowRecipe()
     if not size and scale is None:
         size, scale = base.size, base.scale
-    return FlowRecipe(method or base.method, tuple(size) if size else None, "auto" if scale is None else scale, step)
+    method = method or INFERENCE_METHOD.get(base.method, base.method)
+    return FlowRecipe(method, tuple(size) if size else None, "auto" if scale is None else scale, step)
 
 
 def check_flow_size(size: tuple[int, int] | None) -> tuple[int, int] | None:

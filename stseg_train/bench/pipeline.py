@@ -268,7 +268,7 @@ def bench_end_to_end(
     the stream, every stage, label PNGs at the frames' size) against the flow alone on the same
     frames, one process. Returns the two rows, ms per segmented frame."""
     from stseg_deploy.flow.opticalflow import iter_flows
-    from stseg_deploy.flow.recipe import FlowRecipe
+    from stseg_deploy.flow.recipe import resolve_recipe
     from stseg_deploy.io.videoio import open_frame_source
     from stseg_deploy.output.folder import model_file_sha256, segment_to_folder
     from stseg_deploy.pipeline import Segmenter
@@ -277,7 +277,7 @@ def bench_end_to_end(
     from stseg_deploy.sources import sequences_from_inputs
 
     session = OnnxModel(onnx_path, provider=provider, threads=threads)
-    recipe = session.info.flow or FlowRecipe()  # models exported before recipes: the default flow
+    recipe = resolve_recipe(session.info.flow)  # what stseg-infer computes for this model by default
     h, w = session.info.image_size
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "frames" / "clip"

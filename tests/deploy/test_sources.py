@@ -21,7 +21,7 @@ def test_a_video_sequence_takes_its_flow_from_the_recipe(tmp_path: Path) -> None
     for t in range(4):
         Image.fromarray(np.full((300, 400, 3), 40 * t, np.uint8)).save(tmp_path / "clip" / f"{t:05d}.png")
     seq = open_video_sequence(tmp_path / "clip")
-    assert (seq.recipe.method, seq.size, seq.frame_size, seq.n_frames) == ("deepflow", (240, 320), (300, 400), 3)
+    assert (seq.recipe.method, seq.size, seq.frame_size, seq.n_frames) == ("deepflow-dis", (240, 320), (300, 400), 3)
     (other,) = sequences_from_inputs([tmp_path / "clip"], FlowRecipe("dis", scale=0.5, step=2))
     assert (other.recipe.method, other.size, other.n_frames, other.name) == ("dis", (150, 200), 2, "clip")
     assert open_video_sequence(tmp_path / "clip", FlowRecipe("farneback", scale=1)).size is None

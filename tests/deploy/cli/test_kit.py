@@ -61,7 +61,9 @@ def test_flow_scale_refuses_the_rest(given: str) -> None:
 
 def test_flow_recipe_from_options_over_the_models() -> None:
     trained = FlowRecipe("dis", None, 0.5)
-    assert flow_recipe(None, None, None) == FlowRecipe("deepflow", None, "auto", 1)
+    assert flow_recipe(None, None, None) == FlowRecipe("deepflow-dis", None, "auto", 1)
+    # A model trained on DeepFlow gets the default engine, DeepFlow averaged with DIS.
+    assert flow_recipe(None, None, None, trained=FlowRecipe("deepflow")).method == "deepflow-dis"
     assert flow_recipe(None, None, None, 2, trained=trained) == FlowRecipe("dis", None, 0.5, 2)
     assert flow_recipe("farneback", [16, 24], None, trained=trained) == FlowRecipe("farneback", (16, 24), "auto")
     with pytest.raises(click.UsageError, match="give --size or --scale, not both"):

@@ -80,17 +80,17 @@ def test_only_the_splits_asked_for_are_prepared(tmp_path: Path) -> None:
     assert marker["stseg"]["files"] == ["DAVIS2016_train.csv", "DAVIS2016_val.csv"]
 
 
-def test_default_flow_is_deepflow_at_auto_scale(tmp_path: Path) -> None:
-    """Defaults: DeepFlow, frames taller than 240 rows shrunk to 240 (these 32-row frames are
+def test_default_flow_is_deepflow_dis_at_auto_scale(tmp_path: Path) -> None:
+    """Defaults: DeepFlow and DIS averaged, frames taller than 240 rows shrunk to 240 (these 32-row frames are
     kept as they are); another engine or an explicit size recomputes."""
     root = davis_tree(tmp_path / "DAVIS", {"val": {"c": 3}})
     out = tmp_path / "prep"
     result = _prepare(str(root), "--out", str(out))
     assert result.exit_code == 0, result.output
     marker = json.loads((out / "stseg-prepare.json").read_text())
-    assert (marker["flow_method"], marker["flow_scale"], marker["flow_size"]) == ("deepflow", "auto", None)
+    assert (marker["flow_method"], marker["flow_scale"], marker["flow_size"]) == ("deepflow-dis", "auto", None)
     flow_marker = json.loads((out / "Flows" / "480p" / "c" / "stseg-flow.json").read_text())
-    assert flow_marker["method"] == "deepflow" and flow_marker["size"] is None
+    assert flow_marker["method"] == "deepflow-dis" and flow_marker["size"] is None
     assert read_flow(out / "Flows" / "480p" / "c" / "00000.flo").shape == (2, *SIZE)
     result = _prepare(str(root), "--out", str(out), "--flow-size", "16", "24")
     assert result.exit_code == 0 and "1 sequence(s) computed, 0 kept" in result.output

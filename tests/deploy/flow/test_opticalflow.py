@@ -54,7 +54,7 @@ def _interior_epe(flow: np.ndarray, truth: tuple[float, float]) -> float:
     return float(err[BORDER:-BORDER, BORDER:-BORDER].mean())
 
 
-@pytest.mark.parametrize("method", ["deepflow", "dis", "dis-fine", "farneback"])
+@pytest.mark.parametrize("method", ["deepflow", "dis", "dis-fine", "farneback", "deepflow-dis"])
 def test_global_translation(method: str) -> None:
     velocity = (2.5, -1.5)
     flow = compute_flow(_shifted(0, velocity), _shifted(1, velocity), method=method)
@@ -99,6 +99,26 @@ def test_dis_fine_matches_patches_at_full_resolution() -> None:
     assert fine.options == {"preset": "medium", "finest_scale": 0}
     # Measured 0.008 px (dis-fine) against 0.044 px (dis).
     assert _interior_epe(fine(*frames), velocity) * 3 < _interior_epe(compute_flow(*frames, method="dis"), velocity)
+
+
+def test_deepflow_dis_is_the_mean_of_its_two_engines() -> None:
+    """Between the same frames, deepflow-dis is exactly the mean of deepflow and dis-fine."""
+    background, obj = (1.5, 0.5), (-3.0, 2.0)
+    y, x = np.mgrid[0 : SIZE[0], 0 : SIZE[1]].astype(np.float64)
+    frames = []
+    for t in (0, 1):
+        frame = _shifted(t, background)
+        inside = (x >= 60 + obj[0] * t) & (x < 96 + obj[0] * t) & (y >= 30 + obj[1] * t) & (y < 66 + obj[1] * t)
+        frame[inside] = _texture(x - 60 - obj[0] * t, y - 30 - obj[1] * t, seed=1)[inside]
+        frames.append(frame)
+    both = FlowEstimator("deepflow-dis", size=(48, 80))
+    assert both.options == {"dis_preset": "medium", "dis_finest_scale": 0}
+    deep = compute_flow(*frames, method="deepflow", size=(48, 80))
+    dis = compute_flow(*frames, method="dis-fine", size=(48, 80))
+    assert not np.allclose(deep, dis, atol=0.05)  # the two engines differ here, so the mean is not either
+    np.testing.assert_allclose(both(*frames), 0.5 * (deep + dis), rtol=0, atol=1e-5)
+    with pytest.raises(ValueError, match="deepflow-dis takes none"):
+        FlowEstimator("deepflow-dis", preset="fast")
 
 
 def test_opencv_check_names_the_wheels_and_the_fix() -> None:

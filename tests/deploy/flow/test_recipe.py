@@ -59,3 +59,15 @@ def test_what_the_user_gives_wins_over_the_model_and_the_defaults() -> None:
     assert resolve_recipe(FlowRecipe(scale=0.25), size=(32, 48)) == FlowRecipe(size=(32, 48))
     with pytest.raises(ValueError, match="not both"):
         resolve_recipe(size=(32, 48), scale=0.5)
+
+
+def test_models_trained_on_deepflow_run_on_deepflow_dis_unless_told() -> None:
+    assert FlowRecipe().method == "deepflow-dis"
+    deep = FlowRecipe("deepflow", None, "auto")
+    assert resolve_recipe(deep) == FlowRecipe("deepflow-dis", None, "auto")
+    assert resolve_recipe(deep, scale=0.5).method == "deepflow-dis"
+    # The user's engine is used as given, DeepFlow alone included.
+    assert resolve_recipe(deep, method="deepflow").method == "deepflow"
+    # Other engines run as trained.
+    assert resolve_recipe(FlowRecipe("dis-fine")).method == "dis-fine"
+    assert resolve_recipe(FlowRecipe("deepflow-dis")).method == "deepflow-dis"
