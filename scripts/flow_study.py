@@ -1,7 +1,7 @@
 """Optical-flow engines side by side: accuracy on real ground truth, speed at 480p, and flows
 for measuring what each does to segmentation (J) through the project's own commands.
 
-Engines: the package's own (``stseg_deploy.flow.recipe.METHODS``: DIS, dis-fine, Farnebäck) and,
+Engines: the package's own (``stseg_deploy.flow.recipe.METHODS``: DeepFlow and DIS averaged, DIS, dis-fine, Farnebäck) and,
 when OpenCV's contrib modules are installed (``opencv-contrib-python-headless`` *instead of*
 ``opencv-python-headless``; never both), DeepFlow, dense RLOF, PCAFlow and Dual TV-L1.
 

@@ -14,6 +14,7 @@ the result in memory instead of writing a folder. ``list_models()`` lists the bu
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,8 @@ from .settings import InferenceSettings
 from .sources import sequences_from_inputs, with_frames
 from .stages.linker import LinkedFrame
 from .zoo import DEFAULT_MODEL, bundled_models, model_card, resolve_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(repr=False, eq=False)  # eq=False: array fields make == ambiguous
@@ -164,7 +167,8 @@ def segment(
     (``tta="flip"``, ``refine="auto"``, ``guided_radius``, ``motion_split="motion"``,
     ``carry``, ``foreground="motion"``, ``link``, ``cut_size``, ...: all of them in
     :meth:`InferenceSettings.option_defaults`), or a whole ``settings`` object instead.
-    Video flow follows the model's training flow unless ``flow_*`` say otherwise.
+    Video flow follows the model's training flow unless ``flow_*`` say otherwise (a model
+    trained on DeepFlow gets ``deepflow-dis``: :data:`stseg_deploy.flow.recipe.INFERENCE_METHOD`).
     ``frames``: for a flow folder, the folder of its frames (named like the flows), which the
     guided refinement needs. ``on_frame(done, total)``: called after each frame, for a
     progress display (a long video takes minutes). Raises StsegInputError (a ValueError)
@@ -177,6 +181,9 @@ def segment(
     loaded = load_model(model_file, provider=provider, threads=threads)
     recipe = resolve_recipe(loaded.info.flow, flow_method, flow_size, flow_scale, flow_step)
     (sequence,) = sequences_from_inputs([source], recipe)
+    trained = loaded.info.flow
+    if flow_method is None and trained is not None and sequence.video is not None and recipe.method != trained.method:
+        log.info("the model was trained on %s flow; computing %s (flow_method=%r for its own)", trained.method, recipe.method, trained.method)
     if frames is not None:
         if sequence.video is not None:
             raise StsegInputError(f"{source}: frames= applies to a flow folder; a video or frame folder has its own frames")

@@ -27,9 +27,10 @@ PROVIDERS = ("auto", "cpu", "cuda")
 # 128×224, batch 8: 153 (1), 153 (2), 163 (4), 177 (8); mix-small at 64×112, batch 16: 11.2 (4),
 # 11.5 (8), 12.3 (16), and with 1 thread 20.0 (4), 21.8 (16); stseg-infer on the dev split
 # (one process) took 27.1 / 26.6 s in calls of 4 windows, 27.5 / 27.1 s in calls of 16, with
-# the same labels. With the framewise export (2026-12-07): 151 (1), 152 (2), 165 (4), 168 (8)
-# at 128×224; 13.6 (4), 13.8 (8), 13.7 (16) at 64×112, so the same sizes stay. A GPU takes the
-# batch whole.
+# the same labels. With the framewise export, on another (slower) day (2026-12-07): 151 (1),
+# 152 (2), 165 (4), 168 (8) at 128×224; 13.6 (4), 13.8 (8), 13.7 (16) at 64×112, so the same
+# sizes stay (in one process the framewise form is the faster one: docs/benchmarks.md). A GPU
+# takes the batch whole.
 CPU_CALL_PIXELS = 4 * 64 * 112
 ONNX_SUFFIXES = (".onnx",)
 TORCHSCRIPT_SUFFIXES = (".ts", ".pt", ".torchscript")

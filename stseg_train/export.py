@@ -180,7 +180,7 @@ def export_checkpoint(
         raise ValueError("nothing to export: give an ONNX and/or a TorchScript output path")
     model, payload = model_from_checkpoint(checkpoint)
     wrapper = ExportWrapper(model).eval()
-    # Checked against the network as trained, not against the folded form that is exported.
+    # Checked against the network as trained, not against the framewise form that is exported.
     reference = ReferenceWrapper(model).eval()
     info = model_info(payload)
     targets = [Path(p) if p is not None else None for p in (onnx_path, torchscript_path)]

@@ -46,8 +46,15 @@ class TapConv(nn.Module):
 
     def __init__(self, conv: nn.Conv3d, frames: int = T) -> None:
         super().__init__()
-        if tuple(conv.kernel_size) != (3, 3, 3) or tuple(conv.padding) != (1, 1, 1) or tuple(conv.stride) != (1, 1, 1) or conv.groups != 1:
-            raise ValueError(f"TapConv takes 3x3x3 convolutions with padding 1, stride 1, one group; got {conv}")
+        if (
+            tuple(conv.kernel_size) != (3, 3, 3)
+            or tuple(conv.padding) != (1, 1, 1)
+            or tuple(conv.stride) != (1, 1, 1)
+            or tuple(conv.dilation) != (1, 1, 1)
+            or conv.groups != 1
+            or conv.padding_mode != "zeros"
+        ):
+            raise ValueError(f"TapConv takes 3x3x3 convolutions with zero padding 1, stride 1, no dilation, one group; got {conv}")
         self.frames = frames
         weight = conv.weight.detach()
         out_c, in_c = weight.shape[:2]
@@ -82,8 +89,11 @@ class PerFrame(nn.Module):
 
     def __init__(self, conv: nn.Conv3d | nn.ConvTranspose3d) -> None:
         super().__init__()
-        if conv.kernel_size[0] != 1 or conv.stride[0] != 1 or conv.padding[0] != 0 or conv.groups != 1:
-            raise ValueError(f"PerFrame takes layers with a temporal kernel of 1; got {conv}")
+        plain = tuple(conv.dilation) == (1, 1, 1) and conv.padding_mode == "zeros" and not any(getattr(conv, "output_padding", (0, 0, 0)))
+        if conv.kernel_size[0] != 1 or conv.stride[0] != 1 or conv.padding[0] != 0 or conv.groups != 1 or not plain:
+            raise ValueError(
+                f"PerFrame takes layers with a temporal kernel of 1 (no dilation, zero padding, no output padding); got {conv}"
+            )
         kind = nn.ConvTranspose2d if isinstance(conv, nn.ConvTranspose3d) else nn.Conv2d
         self.layer = kind(
             conv.in_channels,
@@ -171,6 +181,8 @@ class FramewiseUNet(nn.Module):
         self.head = PerFrame(model.head)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.dim() != 5 or x.shape[2] != self.frames:
+            raise ValueError("the network takes windows (B, C, " + str(self.frames) + ", H, W), got " + str(list(x.shape)))
         h, w = x.shape[-2], x.shape[-1]
         m = self.size_multiple
         padded_h, padded_w = m * ((h + m - 1) // m), m * ((w + m - 1) // m)

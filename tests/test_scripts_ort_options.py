@@ -20,7 +20,12 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ort_options.py"
 def _export(path: Path, seed: int) -> Path:
     torch.manual_seed(seed)
     model = UNet3D(n_labels=2, num_layers=2, features_start=4).eval()
-    payload = {"config": {"image_size": [8, 16], "param_model": "QuadraticFullPT"}, "model_args": model.config, "version": "test", "epoch": 0}
+    payload = {
+        "config": {"image_size": [8, 16], "param_model": "QuadraticFullPT"},
+        "model_args": model.config,
+        "version": "test",
+        "epoch": 0,
+    }
     export_onnx(ExportWrapper(model), model_info(payload), path)
     return path
 
@@ -31,8 +36,22 @@ def _run(*args: str) -> subprocess.CompletedProcess:
 
 def test_compare_adds_other_files_as_rows_of_the_table(tmp_path) -> None:
     first, second = _export(tmp_path / "a.onnx", 0), _export(tmp_path / "b.onnx", 1)
-    done = _run(str(first), "--compare", f"other={second}", "--stseg-only", "--size", "8", "16",
-                "--batches", "1", "2", "--repeats", "1", "--rounds", "1")
+    done = _run(
+        str(first),
+        "--compare",
+        f"other={second}",
+        "--stseg-only",
+        "--size",
+        "8",
+        "16",
+        "--batches",
+        "1",
+        "2",
+        "--repeats",
+        "1",
+        "--rounds",
+        "1",
+    )
     assert done.returncode == 0, done.stderr
     rows = re.findall(r"batch\s+(\d+)\s+(\S+)\s+([\d.]+) ms\s+([\d.]+)x", done.stdout)
     assert [(batch, name) for batch, name, _, _ in rows] == [("1", "stseg"), ("1", "other"), ("2", "stseg"), ("2", "other")]
@@ -51,7 +70,10 @@ def test_without_stseg_only_every_option_set_is_timed(tmp_path) -> None:
 
 def test_a_bad_compare_is_refused_with_its_reason(tmp_path) -> None:
     model = _export(tmp_path / "a.onnx", 0)
-    for entry, reason in (("nofile", "takes NAME=FILE"), (f"stseg={model}", "already a row"),
-                          (f"x={tmp_path / 'missing.onnx'}", "no such file")):
+    for entry, reason in (
+        ("nofile", "takes NAME=FILE"),
+        (f"stseg={model}", "already a row"),
+        (f"x={tmp_path / 'missing.onnx'}", "no such file"),
+    ):
         done = _run(str(model), "--compare", entry, "--stseg-only")
         assert done.returncode == 2 and reason in done.stderr, done.stderr

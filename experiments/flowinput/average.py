@@ -20,7 +20,7 @@ for path in sorted(src_a.rglob("*.flo")):
     (dst / rel).parent.mkdir(parents=True, exist_ok=True)
     write_flow(dst / rel, 0.5 * (a + b))
     count += 1
-for item in src_a.iterdir():
-    if item.is_file():
-        shutil.copy(item, dst / item.name)
+# The DataSplit CSVs only: stseg-prepare.json would name the first split's flow engine.
+for item in src_a.glob("*.csv"):
+    shutil.copy(item, dst / item.name)
 print(f"{count} flows averaged into {dst}")

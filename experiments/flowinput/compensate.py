@@ -58,9 +58,9 @@ if __name__ == "__main__":
     src_root, dst_root = Path(sys.argv[1]), Path(sys.argv[2])
     jobs = [(p, dst_root / p.relative_to(src_root)) for p in sorted(src_root.rglob("*.flo"))]
     dst_root.mkdir(parents=True, exist_ok=True)
-    for item in src_root.iterdir():
-        if item.is_file():
-            shutil.copy(item, dst_root / item.name)
+    # The DataSplit CSVs only: stseg-prepare.json would name the source's flow engine.
+    for item in src_root.glob("*.csv"):
+        shutil.copy(item, dst_root / item.name)
     with ProcessPoolExecutor(2) as pool:
         list(pool.map(compensate, jobs, chunksize=16))
     print(f"{len(jobs)} flows compensated into {dst_root}")

@@ -114,7 +114,7 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
     from ..output.folder import check_outputs_spare_inputs, is_done, model_file_sha256, output_settings, segment_to_folder
     from ..pipeline import Segmenter
     from ..runtime import load_model
-    from ..sources import Sequence, sequences_from_datasplit, sequences_from_inputs, with_frames
+    from ..sources import Sequence, VideoSequence, sequences_from_datasplit, sequences_from_inputs, with_frames
     from ..zoo import resolve_model
 
     if not inputs and not data_file:
@@ -172,6 +172,15 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         f"refine {refine}" + (f" (guided for {refined} of {len(sequences)})" if refine == "auto" else ""),
         err=True,
     )
+    trained_flow = model.info.flow if model is not None else None
+    computed = {s.recipe.method for s in sequences if isinstance(s, VideoSequence)}
+    if flow_method is None and trained_flow is not None and computed - {trained_flow.method}:
+        # The default swaps the engine (recipe.INFERENCE_METHOD): say so, and how to keep the model's own.
+        click.echo(
+            f"note: the model was trained on {trained_flow.method} flow; computing {', '.join(sorted(computed))}, "
+            f"which segments better with such models (--flow-method {trained_flow.method} for its own)",
+            err=True,
+        )
     if refine == "auto" and 0 < refined < len(sequences):
         click.echo(
             f"warning: {len(sequences) - refined} sequence(s) have no frames, so their masks are not refined; "

@@ -31,7 +31,7 @@ def dataset_options(default_splits: str):
     def decorate(function):
         options = [
             click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for <name>_<split>.csv, stseg-prepare.json and Flows/<seq>/NNNNN.flo (DAVIS: Flows/<res>/<seq>/)."),
-            click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow engine (OpenCV; deepflow-dis, the mean of deepflow and dis-fine, is the best for segmentation; deepflow needs opencv-contrib-python-headless, stseg's dependency)."),
+            click.option("--flow-method", type=click.Choice(FLOW_METHODS), default=DEFAULT_METHOD, help="Optical flow engine (OpenCV; deepflow-dis, the mean of deepflow and dis-fine, is the best for segmentation; both deepflow engines need opencv-contrib-python-headless, stseg's dependency)."),
             click.option("--flow-size", nargs=2, type=click.IntRange(min=16), default=None, help="Compute flow at H W (instead of --flow-scale)."),
             click.option("--flow-scale", default=None, callback=parse_flow_scale, help=f"Compute flow at this factor of the frames' size; auto: frames taller than {AUTO_FLOW_HEIGHT} px shrunk to {AUTO_FLOW_HEIGHT} rows (half of 480p), smaller ones as they are.  [default: auto]"),
             click.option("--flows", "flows_root", type=click.Path(exists=True, file_okay=False), default=None, help="Use flows you already have: FLOWS/<seq>/<frame>.<flo|npy|png>, named after the frame's file or its position NNNNN (no flow is computed)."),

@@ -133,14 +133,14 @@ class FlowEstimator:
     """Forward optical flow between RGB frames, with the OpenCV solver created once.
 
     Args:
-        method: ``"deepflow"`` (Weinzaepfel et al. 2013, OpenCV contrib; stseg's default,
-            run at ``scale="auto"`` by the commands), ``"dis"`` (Dense Inverse Search,
+        method: ``"deepflow"`` (Weinzaepfel et al. 2013, OpenCV contrib), ``"dis"`` (Dense Inverse Search,
             Kroeger et al. 2016, OpenCV's medium preset), ``"dis-fine"``
             (DIS's medium preset with patches matched at full resolution, finest scale 0,
             instead of half), ``"farneback"``, or ``"deepflow-dis"`` (the mean of
             ``deepflow``'s and ``dis-fine``'s flows between the same frames: the two engines
             err in different places, DeepFlow smoothing across motion boundaries, DIS on
-            weak texture, and their mean segments better than either; docs/inference.md).
+            weak texture, and their mean segments better than either; stseg's default, run at
+            ``scale="auto"`` by the commands; docs/inference.md).
         size: ``(H, W)`` to resize frames to before computing flow, or None to keep their
             size. With a size, flow is in pixels of the resized grid (not rescaled back).
         **opts: for DIS, ``preset`` = ``"ultrafast" | "fast" | "medium"`` (default

@@ -75,11 +75,20 @@ def test_per_frame_layers_keep_their_weights() -> None:
 
 
 def test_layers_without_a_framewise_form_are_refused() -> None:
-    with pytest.raises(ValueError, match="3x3x3 convolutions with padding 1"):
+    with pytest.raises(ValueError, match="3x3x3 convolutions with zero padding 1"):
         TapConv(nn.Conv3d(2, 2, 3, padding=0))
     with pytest.raises(ValueError, match="temporal kernel of 1"):
         PerFrame(nn.Conv3d(2, 2, kernel_size=(3, 1, 1)))
-    assert not framewise(_model("frame", 2)).training
+    with pytest.raises(ValueError, match="no dilation"):
+        TapConv(nn.Conv3d(2, 2, 3, padding=2, dilation=2))
+    with pytest.raises(ValueError, match="no output padding"):
+        PerFrame(nn.ConvTranspose3d(2, 2, kernel_size=(1, 3, 3), stride=(1, 2, 2), output_padding=(0, 1, 1)))
+    model = framewise(_model("frame", 2))
+    assert not model.training
+    # A window is 3 frames: another count is refused, not cut to 3 or failed deep inside.
+    for frames in (2, 5):
+        with pytest.raises(ValueError, match=r"windows \(B, C, 3, H, W\)"):
+            model(torch.zeros(1, 2, frames, 8, 8))
 
 
 def test_torchscript_runs_the_framewise_wrapper() -> None:
@@ -88,6 +97,8 @@ def test_torchscript_runs_the_framewise_wrapper() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         scripted = torch.jit.script(wrapper)
+    with pytest.raises(Exception, match="the network takes windows"):
+        scripted(torch.zeros(1, 2, 4, 8, 8))
     x = example_input(1, 19, 30, seed=5)
     with torch.no_grad():
         expected = ReferenceWrapper(model)(x)
@@ -104,7 +115,12 @@ def test_onnxruntime_runs_the_shared_tap_weights_right(tmp_path, shape: tuple[in
     from stseg_train.export import export_onnx, model_info
 
     model = _model("frame", 2, features=16)
-    payload = {"config": {"image_size": [16, 24], "param_model": "QuadraticFullPT"}, "model_args": model.config, "version": "test", "epoch": 0}
+    payload = {
+        "config": {"image_size": [16, 24], "param_model": "QuadraticFullPT"},
+        "model_args": model.config,
+        "version": "test",
+        "epoch": 0,
+    }
     path = tmp_path / "m.onnx"
     export_onnx(ExportWrapper(model), model_info(payload), path)
     x = example_input(*shape, seed=3)

@@ -224,6 +224,27 @@ def test_video_flow_follows_the_user_then_the_model(tmp_path: Path, monkeypatch)
     }
 
 
+def test_a_model_trained_on_deepflow_gets_deepflow_dis_and_is_told(tmp_path: Path, monkeypatch) -> None:
+    """The one swap of the default (recipe.INFERENCE_METHOD): a DeepFlow-trained model's videos
+    get deepflow-dis, with a note naming the way back; --flow-method deepflow gives DeepFlow."""
+    from dataclasses import replace
+
+    from stseg_deploy.flow.recipe import FlowRecipe
+
+    model = _fake_model(monkeypatch)
+    model.info = replace(model.info, flow=FlowRecipe("deepflow", None, "auto"))
+    _frames(tmp_path / "clip", 4)
+    outputs = {}
+    for name, options in {"default": [], "own": ["--flow-method", "deepflow"]}.items():
+        result = CliRunner().invoke(infer_main, [str(tmp_path / "clip"), "--out", str(tmp_path / name), "--refine", "none", *options])
+        assert result.exit_code == 0, result.output
+        outputs[name] = result.output
+    flow_of = {name: json.loads((tmp_path / name / "clip" / "sequence.json").read_text())["settings"]["flow"]["method"] for name in outputs}
+    assert flow_of == {"default": "deepflow-dis", "own": "deepflow"}
+    assert "trained on deepflow flow; computing deepflow-dis" in outputs["default"] and "--flow-method deepflow for its own" in outputs["default"]
+    assert "computing" not in outputs["own"]
+
+
 def test_ctrl_c_exits_130_and_leaves_no_output(tmp_path: Path, monkeypatch) -> None:
     _fake_model(monkeypatch)
     _write_sequence(tmp_path / "flows" / "walk", 4)

@@ -66,6 +66,11 @@ def test_flows_up_to_date_compares_every_setting(tmp_path: Path) -> None:
     assert not flows_up_to_date(folder, source, "dis", (16, 24), [*frames, source / "00003.jpg"])
     assert not flows_up_to_date(folder, source, "dis", (16, 24), frames[::-1])
     assert not flows_up_to_date(folder, tmp_path / "other", "dis", (16, 24), frames)
+    # DeepFlow's flows (the default engine until 2026-12-07) are not the default deepflow-dis's.
+    write_marker(folder / "stseg-flow.json", {**record, "method": "deepflow"}, "stseg-flow", True, record["flows"])
+    assert flows_up_to_date(folder, source, "deepflow", (16, 24), frames)
+    assert not flows_up_to_date(folder, source, "deepflow-dis", (16, 24), frames)
+    write_marker(folder / "stseg-flow.json", record, "stseg-flow", True, record["flows"])
     # A record written before stseg-flow named its frames counts when the folder holds exactly them.
     del record["frames"]
     write_marker(folder / "stseg-flow.json", record, "stseg-flow", True, record["flows"])
