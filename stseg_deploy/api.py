@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import StsegInputError
-from .flow.recipe import resolve_recipe
+from .flow.recipe import resolve_recipe, swapped_engine
 from .output.folder import frames_to_folder
 from .output.layout import OutputOptions, object_id_maps
 from .output.sinks import CallbackSink, MemorySink
@@ -181,9 +181,9 @@ def segment(
     loaded = load_model(model_file, provider=provider, threads=threads)
     recipe = resolve_recipe(loaded.info.flow, flow_method, flow_size, flow_scale, flow_step)
     (sequence,) = sequences_from_inputs([source], recipe)
-    trained = loaded.info.flow
-    if flow_method is None and trained is not None and sequence.video is not None and recipe.method != trained.method:
-        log.info("the model was trained on %s flow; computing %s (flow_method=%r for its own)", trained.method, recipe.method, trained.method)
+    trained = swapped_engine(loaded.info.flow, flow_method, recipe) if sequence.video is not None else None
+    if trained is not None:
+        log.info("the model was trained on %s flow; computing %s (flow_method=%r for its own)", trained, recipe.method, trained)
     if frames is not None:
         if sequence.video is not None:
             raise StsegInputError(f"{source}: frames= applies to a flow folder; a video or frame folder has its own frames")

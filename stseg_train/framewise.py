@@ -59,17 +59,15 @@ class TapConv(nn.Module):
         weight = conv.weight.detach()
         out_c, in_c = weight.shape[:2]
 
-        def tap(k: int, bias: bool) -> nn.Conv2d:
-            layer = nn.Conv2d(in_c, out_c, 3, padding=1, bias=bias)
+        def tap(k: int, bias: Tensor | None = None) -> nn.Conv2d:
+            layer = nn.Conv2d(in_c, out_c, 3, padding=1, bias=bias is not None)
             layer.weight.data = weight[:, :, k].clone()
+            if bias is not None:
+                layer.bias.data = bias.detach().clone()
             return layer
 
         # The bias goes with the centre tap, the one term every output frame has.
-        self.tap0 = tap(0, False)
-        self.tap1 = tap(1, conv.bias is not None)
-        self.tap2 = tap(2, False)
-        if conv.bias is not None:
-            self.tap1.bias.data = conv.bias.detach().clone()
+        self.tap0, self.tap1, self.tap2 = tap(0), tap(1, conv.bias), tap(2)
 
     def forward(self, xs: list[Tensor]) -> list[Tensor]:
         out: list[Tensor] = []

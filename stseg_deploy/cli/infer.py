@@ -12,7 +12,7 @@ import click
 from ..cluster.infer import InferJob
 from ..cluster.local import available_cores, default_workers
 from ..cluster.raykit import INSTALL_HINT
-from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD
+from ..flow.recipe import AUTO_FLOW_HEIGHT, DEFAULT_METHOD, swapped_engine
 from ..flow.recipe import METHODS as FLOW_METHODS
 from ..io.datasplit import SPLITS
 from ..output.layout import OutputOptions
@@ -172,13 +172,12 @@ def infer_main(model_path, inputs, data_file, datasplit_split, base_dir, out_dir
         f"refine {refine}" + (f" (guided for {refined} of {len(sequences)})" if refine == "auto" else ""),
         err=True,
     )
-    trained_flow = model.info.flow if model is not None else None
-    computed = {s.recipe.method for s in sequences if isinstance(s, VideoSequence)}
-    if flow_method is None and trained_flow is not None and computed - {trained_flow.method}:
-        # The default swaps the engine (recipe.INFERENCE_METHOD): say so, and how to keep the model's own.
+    videos = [s for s in sequences if isinstance(s, VideoSequence)]  # one recipe for them all
+    trained = swapped_engine(model.info.flow, flow_method, videos[0].recipe) if videos and model is not None else None
+    if trained is not None:
         click.echo(
-            f"note: the model was trained on {trained_flow.method} flow; computing {', '.join(sorted(computed))}, "
-            f"which segments better with such models (--flow-method {trained_flow.method} for its own)",
+            f"note: the model was trained on {trained} flow; computing {videos[0].recipe.method}, "
+            f"which segments better with such models (--flow-method {trained} for its own)",
             err=True,
         )
     if refine == "auto" and 0 < refined < len(sequences):

@@ -131,6 +131,15 @@ def resolve_recipe(
     return FlowRecipe(method, tuple(size) if size else None, "auto" if scale is None else scale, step)
 
 
+def swapped_engine(trained: FlowRecipe | None, method: str | None, recipe: FlowRecipe) -> str | None:
+    """The engine a model was trained on when the defaults computed another one for it
+    (:data:`INFERENCE_METHOD`), so that a command can say so and name the way back; None when
+    the user gave the engine (``method``), the model records none, or the engines agree."""
+    if method is None and trained is not None and recipe.method != trained.method:
+        return trained.method
+    return None
+
+
 def check_flow_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None:
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from stseg_deploy.flow.recipe import FlowRecipe, flow_size_for, resolve_recipe
+from stseg_deploy.flow.recipe import FlowRecipe, flow_size_for, resolve_recipe, swapped_engine
 
 
 def test_flow_size_for_auto_scale_and_explicit_size() -> None:
@@ -71,3 +71,10 @@ def test_models_trained_on_deepflow_run_on_deepflow_dis_unless_told() -> None:
     # Other engines run as trained.
     assert resolve_recipe(FlowRecipe("dis-fine")).method == "dis-fine"
     assert resolve_recipe(FlowRecipe("deepflow-dis")).method == "deepflow-dis"
+
+    # The swap is named (for the commands' note) only when the defaults made it.
+    assert swapped_engine(deep, None, resolve_recipe(deep)) == "deepflow"
+    assert swapped_engine(deep, "deepflow-dis", resolve_recipe(deep, method="deepflow-dis")) is None
+    assert swapped_engine(deep, "deepflow", resolve_recipe(deep, method="deepflow")) is None
+    assert swapped_engine(None, None, resolve_recipe()) is None
+    assert swapped_engine(FlowRecipe("dis"), None, resolve_recipe(FlowRecipe("dis"))) is None
