@@ -36,6 +36,7 @@ from .preflight import check_names, resolve_device
 from .pretrained import load_init_weights
 from .results_rows import window_rows
 from .stopping import StopRequest, Stopwatch, ignore_stop_signals, stop_reason
+from .torchthreads import torch_threads_kept
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +196,8 @@ class Trainer:
         if self.cfg.train_results:
             # Step numbers count steps done, as in metrics.csv: this batch is step global_step + 1.
             losses = per_sample.detach().cpu().numpy()
-            rows = window_rows("train", self.epoch, self.global_step + 1, batch, proba, losses, self.train_set, self.cfg.n_labels)
+            with torch_threads_kept():  # the rows' Jaccard is a numba kernel
+                rows = window_rows("train", self.epoch, self.global_step + 1, batch, proba, losses, self.train_set, self.cfg.n_labels)
             self.train_rows.extend(distributed.all_gather_lists(rows[:real], self.dist))
         return loss
 
@@ -245,7 +247,8 @@ class Trainer:
             proba = self.model(streams.noisy_val_input(flow, self.cfg, epoch, number, self.dist.rank))
             # Per window, as a batch of one, so a window's loss does not depend on its batch.
             losses = np.array([float(self._loss(flow[i : i + 1], proba[i : i + 1])[0]) for i in range(flow.shape[0])])
-            found = window_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set, self.cfg.n_labels)
+            with torch_threads_kept():  # the rows' Jaccard is a numba kernel
+                found = window_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set, self.cfg.n_labels)
             rows.extend(zip(batch["index"].tolist(), found))
         # Every process gets every row, in window order: the same table as one process (but
         # for the batch-mode noise, drawn per process's part of each batch).
