@@ -140,6 +140,8 @@ def _parse_regularisation(ctx, param, value: str) -> dict[str, float]:  # noqa: 
 @click.option("--distance", type=click.Choice(CHOICES["distance"]), default=default("distance"), help="Distance in the coherence loss (the original's VectorDistance names).")
 @click.option("--loss-scale/--no-loss-scale", default=default("loss_scale"), help="pieceFitScale (divide by the mean flow norm) or pieceFit.")
 @click.option("--mover-weight", type=float, default=default("mover_weight"), help="Weigh each pixel's coherence by 1 + this x its residual under the window's dominant motion (relative to the frame's mean, capped at 10; weights normalised per frame), in the theta fit and the loss, so small movers count more; 0: all pixels alike, the original's.")
+@click.option("--pseudo-labels", type=click.Path(exists=True, file_okay=False), default=default("pseudo_labels"), help="Self-training: an stseg-infer output folder made on this DataSplit's training sequences. Each window is also trained towards its label maps (cross-entropy, each label matched to the channel it overlaps most), so the network learns what the inference stages add; windows without an output train on the unsupervised loss alone. No ground truth is used. Validation stays unsupervised.")
+@click.option("--pseudo-weight", type=float, default=default("pseudo_weight"), help="Weight of the pseudo-labels' cross-entropy in the loss (needs --pseudo-labels).")
 @click.option("--solver", type=click.Choice(CHOICES["solver"]), default=default("solver"), help="Theta solver of the loss: lbfgs-paper, the original's (least squares, then one L-BFGS step with torch's defaults on the scaled loss, the batch jointly), measured best at equal steps; irls (10 reweighted least-squares steps: the exact L1 fit, about half the time); lbfgs (L-BFGS to convergence); lstsq.")
 @click.option("--batch-size", type=int, default=default("batch_size"))
 @click.option("--lr", type=float, default=default("lr"), help="Adam learning rate.")
@@ -182,6 +184,8 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     setup_train_logging(verbose, dist.is_main)
 
     _apply_preset(ctx, options)
+    if options["pseudo_labels"] is None and ctx.get_parameter_source("pseudo_weight") is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--pseudo-weight needs --pseudo-labels (without them it would do nothing)")
     if options["flow_augmentation"] == ("none",):
         options["flow_augmentation"] = ()
     if resume and overwrite:

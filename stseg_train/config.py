@@ -87,6 +87,8 @@ class TrainConfig:
     distance: str = "l1"
     loss_scale: bool = True
     mover_weight: float = 0.0  # > 0: weigh pixels the dominant motion misses (losses.mover_weights)
+    pseudo_labels: str | None = None  # an stseg-infer output on the training videos (stseg_train.pseudo)
+    pseudo_weight: float = 1.0  # the pseudo-labels' cross-entropy, added to the loss at this weight
     solver: str = "lbfgs-paper"  # measured best at equal steps (README); "irls": the exact L1 fit
     batch_size: int = 10
     lr: float = 1e-4
@@ -134,6 +136,8 @@ class TrainConfig:
             problems.append(f"input_noise_prob must lie in [0, 1], got {self.input_noise_prob}")
         if not self.mover_weight >= 0:  # NaN too
             problems.append(f"mover_weight must be >= 0, got {self.mover_weight}")
+        if not self.pseudo_weight > 0:  # NaN too; 0 would make --pseudo-labels do nothing
+            problems.append(f"pseudo_weight must be > 0, got {self.pseudo_weight}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         for name, valid in (

@@ -16,6 +16,8 @@ from stseg_deploy.io.flowio import check_flo_header, read_flow
 from stseg_deploy.io.masks import read_mask_png
 from stseg_deploy.preprocess import DEFAULT_RESIZE, WINDOW, resize_flow, resize_labels
 
+from .pseudo import PseudoLabels
+
 log = logging.getLogger(__name__)
 
 
@@ -34,7 +36,8 @@ class FlowWindowDataset(Dataset):
     with ``resize`` (one of its modes).
 
     Items are dicts: ``flow`` (2, 3, h, w) float32 tensor, pixels at model size; ``gt``
-    (3, h, w) bool tensor (all False when absent); ``has_gt`` (3,) bool; ``index`` int.
+    (3, h, w) bool tensor (all False when absent); ``has_gt`` (3,) bool; ``index`` int; and
+    with ``pseudo``, ``pseudo`` (3, h, w) int64 labels (:data:`.pseudo.IGNORE` where absent).
     Windows whose neighbours are missing from the CSV or whose flow files are missing on
     disk are skipped, and counted in one warning.
     """
@@ -46,9 +49,11 @@ class FlowWindowDataset(Dataset):
         base_dir: str | Path,
         image_size: tuple[int, int],
         resize: str = DEFAULT_RESIZE,
+        pseudo: PseudoLabels | None = None,
     ):
         self.image_size = (int(image_size[0]), int(image_size[1]))
         self.resize = resize
+        self.pseudo = pseudo
         table = read_datasplit(data_file, split)
         triples = window_centres(table)
         # A sequence's first and last rows never have both neighbours: that is expected,
@@ -124,9 +129,19 @@ class FlowWindowDataset(Dataset):
             if mask_path is not None:
                 gt[t] = resize_labels(read_mask_png(mask_path).astype(np.uint8), (h, w)) > 0
                 has_gt[t] = True
-        return {
+        item = {
             "flow": torch.from_numpy(flow),
             "gt": torch.from_numpy(gt),
             "has_gt": torch.from_numpy(has_gt),
             "index": index,
         }
+        if self.pseudo is not None:
+            item["pseudo"] = torch.from_numpy(self.pseudo_targets(index))
+        return item
+
+    def pseudo_targets(self, index: int) -> np.ndarray:
+        """Window ``index``'s pseudo-labels, (3, h, w) int64 (needs ``pseudo``)."""
+        if self.pseudo is None:
+            raise ValueError("this dataset was made without pseudo-labels")
+        record = self.records[index]
+        return self.pseudo.window(record.sequence, record.flows)

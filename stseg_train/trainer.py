@@ -34,6 +34,7 @@ from .motion import basis as motion_basis
 from .motion import expansion as motion_expansion
 from .preflight import check_names, resolve_device
 from .pretrained import load_init_weights
+from .pseudo import PseudoLabels, matched_cross_entropy, pseudo_coverage
 from .results_rows import window_rows
 from .stopping import StopRequest, Stopwatch, ignore_stop_signals, stop_reason
 from .torchthreads import torch_threads_kept
@@ -72,7 +73,10 @@ class Trainer:
         distributed.init(self.dist, self.device)
         streams.seed_globals(cfg.seed)
         self.flow_recipe = prepared_flow(cfg.data_file)
-        self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size, cfg.resize)
+        pseudo = PseudoLabels(cfg.pseudo_labels, cfg.image_size) if cfg.pseudo_labels is not None else None
+        self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size, cfg.resize, pseudo=pseudo)
+        if pseudo is not None:
+            log.info("pseudo-labels from %s: %s", cfg.pseudo_labels, pseudo_coverage(self.train_set, cfg.data_file))
         self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size, cfg.resize)
         self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start, norm=cfg.norm).to(self.device)
         if cfg.init is not None and not resume:  # on resume, last.pt holds the weights
@@ -185,6 +189,9 @@ class Trainer:
         flow = streams.augmented(batch["flow"].to(self.device, non_blocking=True), indices, self.cfg, self.epoch)
         proba = self.net(streams.noisy_input(flow, indices, self.cfg, self.epoch, batch_number, self.dist.rank))
         _, per_sample = self._loss(flow, proba)
+        if "pseudo" in batch:
+            # Validation keeps the unsupervised loss alone, so runs with and without compare.
+            per_sample = per_sample + self.cfg.pseudo_weight * matched_cross_entropy(proba, batch["pseudo"])
         weights = (torch.arange(len(indices), device=self.device) < real).to(per_sample.dtype)
         objective = (per_sample * weights).sum() * (self.dist.world_size / global_size)
         loss = distributed.all_sum(float(per_sample[:real].detach().sum()), self.dist, self.device) / global_size

@@ -1,0 +1,141 @@
+"""Pseudo-labels: an stseg-infer output on the training videos as a second training target.
+
+The network sees only flow. The inference pipeline around it adds what the flow alone does
+not give: the flipped pass, the motion split and, above all, the guided refinement, which
+aligns segment borders with the frame's edges. Training the network towards the pipeline's
+own label maps (self-training) lets it learn from those stages; no ground truth is used.
+
+The pipeline's labels are names, not channels: label 2 of the output need not be channel 2
+of the network, and the output may hold more labels than the network has channels (the motion
+split adds some). So each window's labels are matched one-to-one to the network's channels
+by their soft overlap, and the cross-entropy is taken on the matched pairs only; pixels of
+unmatched labels are not supervised.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from stseg_deploy.errors import StsegInputError
+from stseg_deploy.output.layout import read_label_maps, scan_outputs
+from stseg_deploy.preprocess import resize_labels
+from stseg_kernels import assign_max
+
+log = logging.getLogger(__name__)
+
+IGNORE = -1
+"""Target value of a pixel without a pseudo-label (no output for its frame)."""
+
+
+class PseudoLabels:
+    """The label maps of a finished stseg-infer output folder, at the model's input size.
+
+    ``out_dir``: the output of ``stseg-infer`` on (some of) the training DataSplit; every
+    complete sequence folder in it is read once, here, and kept at ``image_size`` (h, w)
+    (nearest-neighbour), so a training step reads no file. Frames are found by their flow
+    file's name within the sequence, as sequence.json lists them.
+    """
+
+    def __init__(self, out_dir: str | Path, image_size: tuple[int, int]):
+        out_dir = Path(out_dir)
+        if not out_dir.is_dir():
+            raise StsegInputError(f"{out_dir}: no such folder (--pseudo-labels takes an stseg-infer output folder)")
+        scan = scan_outputs(out_dir)
+        if not scan.complete:
+            raise StsegInputError(f"{out_dir}: no complete stseg-infer sequence output in it (--pseudo-labels)")
+        for skipped in scan.skipped:
+            log.warning("pseudo-labels: skipping %s: %s", skipped.sequence, skipped.reason)
+        h, w = int(image_size[0]), int(image_size[1])
+        self.maps: dict[str, np.ndarray] = {}  # sequence -> (F, h, w) uint8
+        self.index: dict[tuple[str, str], int] = {}  # (sequence, flow file name) -> frame
+        for seq_dir, _ in scan.complete.values():
+            maps, record = read_label_maps(seq_dir)
+            flows = record.get("flows") or []
+            if len(flows) != len(maps):
+                raise StsegInputError(
+                    f"{seq_dir / 'sequence.json'}: lists {len(flows)} flows for {len(maps)} label maps; "
+                    "is it a complete stseg-infer output?"
+                )
+            sequence = str(record.get("sequence", seq_dir.name))
+            self.maps[sequence] = np.stack([resize_labels(frame, (h, w)) for frame in maps])
+            for number, flow in enumerate(flows):
+                self.index[(sequence, Path(flow).name)] = number
+
+    def window(self, sequence: str, flows: tuple[Path, ...]) -> np.ndarray:
+        """Targets of one window: (T, h, w) int64 labels, :data:`IGNORE` on frames the output
+        does not hold."""
+        maps = self.maps.get(sequence)
+        h, w = next(iter(self.maps.values())).shape[1:]
+        out = np.full((len(flows), h, w), IGNORE, dtype=np.int64)
+        if maps is None:
+            return out
+        for t, flow in enumerate(flows):
+            number = self.index.get((sequence, Path(flow).name))
+            if number is not None:
+                out[t] = maps[number]
+        return out
+
+
+def match_channels(proba: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """For each sample, the network channel each target label is matched to (one-to-one, by
+    the largest total soft overlap), or -1 where a label is left without one.
+
+    proba: (B, K, T, h, w) probabilities; target: (B, T, h, w) int64 labels, :data:`IGNORE`
+    where absent. Returns (B, L) int64, L = the largest label + 1 (at least 1).
+    """
+    batch, channels = proba.shape[:2]
+    labels = max(int(target.max()) + 1, 1)
+    size = max(channels, labels)
+    flat_p = proba.detach().reshape(batch, channels, -1).double()
+    flat_t = target.reshape(batch, -1)
+    out = torch.full((batch, labels), -1, dtype=torch.int64)
+    for b in range(batch):
+        onehot = torch.nn.functional.one_hot(flat_t[b].clamp(min=0), labels).double()
+        onehot[flat_t[b] < 0] = 0
+        overlap = np.zeros((size, size))
+        overlap[:channels, :labels] = (flat_p[b] @ onehot).cpu().numpy()
+        column = assign_max(overlap)  # column[k]: the label channel k takes
+        for k in range(channels):
+            j = int(column[k])
+            if j < labels and overlap[k, j] > 0:
+                out[b, j] = k
+    return out
+
+
+def matched_cross_entropy(proba: torch.Tensor, target: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Per-sample cross-entropy of ``proba`` against the pseudo-labels, channels matched by
+    :func:`match_channels`; the mean over supervised pixels (0 for a sample with none).
+
+    proba: (B, K, T, h, w) probabilities (a softmax over K); target: (B, T, h, w) int64.
+    Returns (B,) float, differentiable in ``proba``.
+    """
+    channel_of = match_channels(proba, target).to(proba.device)
+    target = target.to(proba.device)
+    # Each pixel's matched channel (-1: unmatched label or no target).
+    channel = torch.where(target >= 0, torch.gather(channel_of, 1, target.clamp(min=0).flatten(1)).view_as(target), -1)
+    supervised = channel >= 0
+    picked = torch.gather(proba, 1, channel.clamp(min=0).unsqueeze(1)).squeeze(1)
+    nll = -torch.log(picked.clamp(min=eps)) * supervised
+    count = supervised.flatten(1).sum(1)
+    return nll.flatten(1).sum(1) / count.clamp(min=1)
+
+
+def pseudo_coverage(dataset, data_file: str | Path) -> str:
+    """One line on how many of ``dataset``'s windows have pseudo-labels; raises
+    StsegInputError when none has (the option would do nothing).
+
+    ``dataset``: a :class:`stseg_train.dataset.FlowWindowDataset` made with ``pseudo``.
+    """
+    pseudo: PseudoLabels = dataset.pseudo
+    covered = sum(1 for record in dataset.records if any((record.sequence, Path(f).name) in pseudo.index for f in record.flows))
+    if covered == 0:
+        raise StsegInputError(
+            f"--pseudo-labels: none of the {len(dataset)} training windows of {data_file}_train.csv has a label map "
+            f"in the output folder (its sequences: {', '.join(sorted(pseudo.maps)) or 'none'}); was it made by "
+            "stseg-infer on this DataSplit's training sequences?"
+        )
+    return f"{covered} of {len(dataset)} training windows ({len(pseudo.maps)} sequences)"
