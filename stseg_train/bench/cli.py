@@ -178,9 +178,9 @@ def _bench_models(parser, args) -> list:
 def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp: Path) -> tuple[list, list[str]]:
     """Every row of the table (engines per model, the pipeline, the kernels) and the notes of
     what was skipped."""
+    from ..torchthreads import torch_threads_kept
     from .engines import EngineFactory, bench_model
     from .kernels import bench_kernels
-    from .pipeline import bench_end_to_end, bench_labels_output, bench_pipeline
 
     rows, notes, label_counts = [], [], []
     for model in _bench_models(parser, args):
@@ -199,20 +199,33 @@ def _bench_rows(parser, args, engines: list[str], device: str, threads: int, tmp
         rows += got
         notes += [f"L={factory.n_labels} {n}" for n in skipped]
         if args.pipeline:
-            onnx_path = factory.onnx_path("fp32")
-            rows += list(bench_pipeline(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads))
-            try:
-                rows += bench_labels_output(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads)
-            except ValueError as exc:
-                notes.append(str(exc))
-            if isinstance(model, Path):  # a real model: its flow recipe and its defaults
-                try:
-                    rows += bench_end_to_end(onnx_path, device, threads, max(args.batch_sizes), original_size=args.original_size, repeats=args.repeats)
-                except (OSError, ValueError) as exc:
-                    notes.append(f"end to end: {exc}")
+            # The pipeline's numba kernels would raise torch's thread count for the next model's
+            # torch rows (stseg_train.torchthreads).
+            with torch_threads_kept():
+                rows += _pipeline_rows(factory, model, args, device, threads, notes)
     if args.kernels:
         rows += bench_kernels(args.sizes, label_counts)
     return rows, notes
+
+
+def _pipeline_rows(factory, model, args, device: str, threads: int, notes: list[str]) -> list:
+    """The pipeline rows of one model (and the end-to-end rows of a real one); what was
+    skipped goes to ``notes``."""
+    from .pipeline import bench_end_to_end, bench_labels_output, bench_pipeline
+
+    rows = []
+    onnx_path = factory.onnx_path("fp32")
+    rows += list(bench_pipeline(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads))
+    try:
+        rows += bench_labels_output(onnx_path, args.sizes[0], max(args.batch_sizes), device, threads)
+    except ValueError as exc:
+        notes.append(str(exc))
+    if isinstance(model, Path):  # a real model: its flow recipe and its defaults
+        try:
+            rows += bench_end_to_end(onnx_path, device, threads, max(args.batch_sizes), original_size=args.original_size, repeats=args.repeats)
+        except (OSError, ValueError) as exc:
+            notes.append(f"end to end: {exc}")
+    return rows
 
 
 def _print_ratios(table) -> None:
