@@ -74,7 +74,7 @@ def _resumed_config(ctx: click.Context, options: dict) -> TrainConfig:
     given = TrainConfig(**options).to_dict()
 
     def same(name: str) -> bool:
-        if name in ("data_file", "base_dir"):
+        if name in ("data_file", "base_dir", "pseudo_labels") and given[name] is not None and saved[name] is not None:
             return Path(given[name]).resolve() == Path(saved[name]).resolve()
         return given[name] == saved[name]
 
@@ -184,7 +184,8 @@ def train_main(ctx: click.Context, resume: bool, overwrite: bool, verbose: bool,
     setup_train_logging(verbose, dist.is_main)
 
     _apply_preset(ctx, options)
-    if options["pseudo_labels"] is None and ctx.get_parameter_source("pseudo_weight") is not click.core.ParameterSource.DEFAULT:
+    # On resume the saved run's pseudo-labels count; _resumed_config refuses a changed weight.
+    if not resume and options["pseudo_labels"] is None and ctx.get_parameter_source("pseudo_weight") is not click.core.ParameterSource.DEFAULT:
         raise click.UsageError("--pseudo-weight needs --pseudo-labels (without them it would do nothing)")
     if options["flow_augmentation"] == ("none",):
         options["flow_augmentation"] = ()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,8 @@ class TrainConfig:
             problems.append(f"input_noise_prob must lie in [0, 1], got {self.input_noise_prob}")
         if not self.mover_weight >= 0:  # NaN too
             problems.append(f"mover_weight must be >= 0, got {self.mover_weight}")
-        if not self.pseudo_weight > 0:  # NaN too; 0 would make --pseudo-labels do nothing
-            problems.append(f"pseudo_weight must be > 0, got {self.pseudo_weight}")
+        if not (math.isfinite(self.pseudo_weight) and self.pseudo_weight > 0):  # 0 would make --pseudo-labels do nothing
+            problems.append(f"pseudo_weight must be a finite number > 0, got {self.pseudo_weight}")
         if self.weight_decay < 0:
             problems.append(f"weight_decay must be >= 0, got {self.weight_decay}")
         for name, valid in (

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -24,6 +25,9 @@ from stseg_deploy.errors import StsegInputError
 from stseg_deploy.output.layout import read_label_maps, scan_outputs
 from stseg_deploy.preprocess import resize_labels
 from stseg_kernels import assign_max
+
+if TYPE_CHECKING:
+    from .dataset import FlowWindowDataset
 
 log = logging.getLogger(__name__)
 
@@ -90,14 +94,14 @@ def match_channels(proba: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     batch, channels = proba.shape[:2]
     labels = max(int(target.max()) + 1, 1)
     size = max(channels, labels)
-    flat_p = proba.detach().reshape(batch, channels, -1).double()
-    flat_t = target.reshape(batch, -1)
+    flat_p = proba.detach().reshape(batch, channels, -1)
+    flat_t = target.to(proba.device).reshape(batch, -1)
     out = torch.full((batch, labels), -1, dtype=torch.int64)
     for b in range(batch):
-        onehot = torch.nn.functional.one_hot(flat_t[b].clamp(min=0), labels).double()
+        onehot = torch.nn.functional.one_hot(flat_t[b].clamp(min=0), labels).to(flat_p.dtype)
         onehot[flat_t[b] < 0] = 0
         overlap = np.zeros((size, size))
-        overlap[:channels, :labels] = (flat_p[b] @ onehot).cpu().numpy()
+        overlap[:channels, :labels] = (flat_p[b] @ onehot).cpu().double().numpy()
         column = assign_max(overlap)  # column[k]: the label channel k takes
         for k in range(channels):
             j = int(column[k])
@@ -113,9 +117,9 @@ def matched_cross_entropy(proba: torch.Tensor, target: torch.Tensor, eps: float 
     proba: (B, K, T, h, w) probabilities (a softmax over K); target: (B, T, h, w) int64.
     Returns (B,) float, differentiable in ``proba``.
     """
-    channel_of = match_channels(proba, target).to(proba.device)
     target = target.to(proba.device)
-    # Each pixel's matched channel (-1: unmatched label or no target).
+    channel_of = match_channels(proba, target).to(proba.device)
+    # Unmatched labels and frames without a target get -1, so that they add no loss.
     channel = torch.where(target >= 0, torch.gather(channel_of, 1, target.clamp(min=0).flatten(1)).view_as(target), -1)
     supervised = channel >= 0
     picked = torch.gather(proba, 1, channel.clamp(min=0).unsqueeze(1)).squeeze(1)
@@ -124,14 +128,21 @@ def matched_cross_entropy(proba: torch.Tensor, target: torch.Tensor, eps: float 
     return nll.flatten(1).sum(1) / count.clamp(min=1)
 
 
-def pseudo_coverage(dataset, data_file: str | Path) -> str:
+def pseudo_coverage(dataset: FlowWindowDataset, data_file: str | Path) -> str:
     """One line on how many of ``dataset``'s windows have pseudo-labels; raises
-    StsegInputError when none has (the option would do nothing).
+    StsegInputError when none has (the option would do nothing), and warns of the folder's
+    sequences that no training window uses (an output of other videos, or of the val split).
 
-    ``dataset``: a :class:`stseg_train.dataset.FlowWindowDataset` made with ``pseudo``.
+    ``dataset``: made with ``pseudo``.
     """
-    pseudo: PseudoLabels = dataset.pseudo
+    pseudo = dataset.pseudo
+    if pseudo is None:
+        raise ValueError("the dataset was made without pseudo-labels")
     covered = sum(1 for record in dataset.records if any((record.sequence, Path(f).name) in pseudo.index for f in record.flows))
+    unused = sorted(set(pseudo.maps) - {record.sequence for record in dataset.records})
+    if unused:
+        log.warning("pseudo-labels: %d sequence(s) of the folder are in no training window of %s_train.csv: %s",
+                    len(unused), data_file, ", ".join(unused))
     if covered == 0:
         raise StsegInputError(
             f"--pseudo-labels: none of the {len(dataset)} training windows of {data_file}_train.csv has a label map "

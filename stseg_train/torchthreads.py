@@ -1,10 +1,11 @@
 """Keeping torch's CPU thread count when stseg_kernels' parallel kernels run in the same process.
 
-numba's OpenMP threading layer sets OpenMP's thread count to numba's (all cores by default)
-when it launches a parallel kernel, and torch's CPU operators follow OpenMP's count. So a
-process that limits torch (``OMP_NUM_THREADS=1``, ``torch.set_num_threads``) and then scores a
-validation with :func:`stseg_kernels.jaccard` trains on every core from then on: two such
-trainings on two cores were measured 4x slower a step after their first validation.
+When numba's OpenMP threading layer starts its pool in a process where torch has already run
+OpenMP code, OpenMP's thread count becomes numba's (all cores by default), and torch's CPU
+operators follow it. So a process that limits torch (``OMP_NUM_THREADS=1``,
+``torch.set_num_threads``) and then scores a validation with :func:`stseg_kernels.jaccard`
+trains on every core from then on: two such trainings on two cores were measured 4x slower a
+step after their first validation.
 """
 
 from __future__ import annotations

@@ -179,7 +179,8 @@ class Trainer:
         """One optimisation step on this process's part of a global batch.
 
         ``batch`` (see FlowWindowDataset): flow (b, 2, 3, h, w) float32 pixels at model size,
-        gt (b, 3, h, w) bool, has_gt (b, 3) bool, index (b,); its first ``real`` samples count,
+        gt (b, 3, h, w) bool, has_gt (b, 3) bool, index (b,), with pseudo-labels pseudo
+        (b, 3, h, w) int64 (their cross-entropy joins the loss); its first ``real`` samples count,
         the rest pad a short last batch. The loss each process differentiates is its real
         samples' sum × world_size / ``global_size``, so DDP's average of the gradients is the
         gradient of the global batch's mean loss. Returns that mean (every process the same).
@@ -191,7 +192,8 @@ class Trainer:
         _, per_sample = self._loss(flow, proba)
         if "pseudo" in batch:
             # Validation keeps the unsupervised loss alone, so runs with and without compare.
-            per_sample = per_sample + self.cfg.pseudo_weight * matched_cross_entropy(proba, batch["pseudo"])
+            target = batch["pseudo"].to(self.device, non_blocking=True)
+            per_sample = per_sample + self.cfg.pseudo_weight * matched_cross_entropy(proba, target)
         weights = (torch.arange(len(indices), device=self.device) < real).to(per_sample.dtype)
         objective = (per_sample * weights).sum() * (self.dist.world_size / global_size)
         loss = distributed.all_sum(float(per_sample[:real].detach().sum()), self.dist, self.device) / global_size

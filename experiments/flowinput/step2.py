@@ -48,6 +48,10 @@ def main() -> None:
     jobs = []
     for csv in sorted(args.prepared.glob("*.csv")):
         table = pd.read_csv(csv)
+        absolute = [f for f in table["Flow"] if pathlib.Path(f).is_absolute()]
+        if absolute:
+            # OUT / an absolute path is that path: the prepared flows would be overwritten.
+            raise SystemExit(f"{csv}: Flow paths must be relative to the prepared folder, got {absolute[0]}")
         for _, group in table.sort_values(["Sequence", "Sequence_Index"]).groupby("Sequence"):
             images = [pathlib.Path(i) for i in group["Image"]]
             # The frame after the last flow row: the next image of the same folder.

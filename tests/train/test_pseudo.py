@@ -19,6 +19,7 @@ from stseg_deploy.preprocess import resize_labels
 from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_datasplit
 from stseg_synth.datasplit import write_synth_split
+from stseg_train.checkpoint import load_checkpoint
 from stseg_train.cli import train_main
 from stseg_train.config import TrainConfig
 from stseg_train.dataset import FlowWindowDataset
@@ -75,7 +76,7 @@ def test_cross_entropy_is_zero_without_targets_and_has_a_gradient_with_them() ->
     assert float(matched_cross_entropy(proba, none).detach()[0]) == 0.0
     target = torch.zeros((1, 3, 2, 2), dtype=torch.int64)
     loss = matched_cross_entropy(proba, target)
-    assert float(loss[0]) == pytest.approx(np.log(2))
+    assert float(loss.detach()[0]) == pytest.approx(np.log(2))
     loss.sum().backward()
     assert proba.grad is not None and proba.grad.abs().sum() > 0
 
@@ -166,5 +167,25 @@ def test_cli_refuses_a_pseudo_weight_without_pseudo_labels(split, tmp_path: Path
         "--image-size", "16", "24", "--features-start", "4", "--workers", "0", "--pseudo-weight", "2",
     ])
     assert result.exit_code != 0 and "--pseudo-weight needs --pseudo-labels" in result.output
-    with pytest.raises(ValueError, match="pseudo_weight must be > 0"):
-        TrainConfig(data_file="d", base_dir="b", save_dir="s", pseudo_weight=0.0)
+    for weight in (0.0, float("inf"), float("nan")):
+        with pytest.raises(ValueError, match="pseudo_weight must be a finite number > 0"):
+            TrainConfig(data_file="d", base_dir="b", save_dir="s", pseudo_weight=weight)
+
+
+def test_resume_keeps_the_pseudo_labels_and_refuses_another_weight(split, tmp_path: Path) -> None:
+    prefix, root = split
+    out = _pseudo_output(split, tmp_path / "pseudo")
+    base = [
+        "--data-file", str(prefix), "--base-dir", str(root), "--save-dir", str(tmp_path / "run"),
+        "--image-size", "16", "24", "--features-start", "4", "--batch-size", "4", "--workers", "0",
+    ]
+    result = CliRunner().invoke(train_main, [*base, "--max-steps", "1", "--pseudo-labels", str(out), "--pseudo-weight", "2"])
+    assert result.exit_code == 0, result.output
+    # The same folder written another way, and the same weight: accepted.
+    same = str(out.parent / "." / out.name)
+    result = CliRunner().invoke(train_main, [*base, "--resume", "--max-steps", "2", "--pseudo-labels", same, "--pseudo-weight", "2"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(train_main, [*base, "--resume", "--max-steps", "3", "--pseudo-weight", "1"])
+    assert result.exit_code != 0 and "pseudo_weight differ" in result.output
+    payload = load_checkpoint(tmp_path / "run/checkpoints/last.pt")
+    assert payload["global_step"] == 2 and payload["config"]["pseudo_weight"] == 2.0
