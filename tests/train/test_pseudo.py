@@ -148,7 +148,7 @@ def test_self_training_moves_the_network_towards_the_pseudo_labels(split, tmp_pa
     out = _pseudo_output(split, tmp_path / "pseudo")
     options = dict(
         data_file=str(prefix), base_dir=str(root), image_size=SIZE, features_start=4, batch_size=4,
-        workers=0, lr=1e-2, epochs=6, flow_augmentation=(), input_noise=False,
+        workers=0, lr=1e-2, epochs=4, flow_augmentation=(), input_noise=False,
     )
     taught = Trainer(TrainConfig(save_dir=str(tmp_path / "taught"), pseudo_labels=str(out), pseudo_weight=5.0, **options))
     before = _mean_pseudo_loss(taught)
