@@ -136,12 +136,5 @@ class FlowWindowDataset(Dataset):
             "index": index,
         }
         if self.pseudo is not None:
-            item["pseudo"] = torch.from_numpy(self.pseudo_targets(index))
+            item["pseudo"] = torch.from_numpy(self.pseudo.window(record.sequence, record.flows))
         return item
-
-    def pseudo_targets(self, index: int) -> np.ndarray:
-        """Window ``index``'s pseudo-labels, (3, h, w) int64 (needs ``pseudo``)."""
-        if self.pseudo is None:
-            raise ValueError("this dataset was made without pseudo-labels")
-        record = self.records[index]
-        return self.pseudo.window(record.sequence, record.flows)

@@ -27,7 +27,7 @@ from stseg_deploy.preprocess import resize_labels
 from stseg_kernels import assign_max
 
 if TYPE_CHECKING:
-    from .dataset import FlowWindowDataset
+    from .dataset import WindowRecord
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class PseudoLabels:
             raise StsegInputError(f"{out_dir}: no complete stseg-infer sequence output in it (--pseudo-labels)")
         for skipped in scan.skipped:
             log.warning("pseudo-labels: skipping %s: %s", skipped.sequence, skipped.reason)
-        h, w = int(image_size[0]), int(image_size[1])
+        h, w = self.size = int(image_size[0]), int(image_size[1])
         self.maps: dict[str, np.ndarray] = {}  # sequence -> (F, h, w) uint8
         self.index: dict[tuple[str, str], int] = {}  # (sequence, flow file name) -> frame
         for seq_dir, _ in scan.complete.values():
@@ -69,19 +69,37 @@ class PseudoLabels:
             for number, flow in enumerate(flows):
                 self.index[(sequence, Path(flow).name)] = number
 
+    def _frame(self, sequence: str, flow: str | Path) -> int | None:
+        """The output's frame number of ``flow`` in ``sequence``, or None."""
+        return self.index.get((sequence, Path(flow).name))
+
     def window(self, sequence: str, flows: tuple[Path, ...]) -> np.ndarray:
         """Targets of one window: (T, h, w) int64 labels, :data:`IGNORE` on frames the output
         does not hold."""
-        maps = self.maps.get(sequence)
-        h, w = next(iter(self.maps.values())).shape[1:]
-        out = np.full((len(flows), h, w), IGNORE, dtype=np.int64)
-        if maps is None:
-            return out
+        out = np.full((len(flows), *self.size), IGNORE, dtype=np.int64)
         for t, flow in enumerate(flows):
-            number = self.index.get((sequence, Path(flow).name))
+            number = self._frame(sequence, flow)
             if number is not None:
-                out[t] = maps[number]
+                out[t] = self.maps[sequence][number]
         return out
+
+    def coverage(self, records: list[WindowRecord], data_file: str | Path) -> str:
+        """One line on how many of the training windows ``records`` have pseudo-labels;
+        raises StsegInputError when none has (the option would do nothing), and warns of the
+        folder's sequences that no window uses (an output of other videos, or of the val split).
+        """
+        covered = sum(1 for r in records if any(self._frame(r.sequence, f) is not None for f in r.flows))
+        unused = sorted(set(self.maps) - {r.sequence for r in records})
+        if unused:
+            log.warning("pseudo-labels: %d sequence(s) of the folder are in no training window of %s_train.csv: %s",
+                        len(unused), data_file, ", ".join(unused))
+        if covered == 0:
+            raise StsegInputError(
+                f"--pseudo-labels: none of the {len(records)} training windows of {data_file}_train.csv has a label map "
+                f"in the output folder (its sequences: {', '.join(sorted(self.maps)) or 'none'}); was it made by "
+                "stseg-infer on this DataSplit's training sequences?"
+            )
+        return f"{covered} of {len(records)} training windows ({len(self.maps)} sequences)"
 
 
 def match_channels(proba: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -127,26 +145,3 @@ def matched_cross_entropy(proba: torch.Tensor, target: torch.Tensor, eps: float 
     count = supervised.flatten(1).sum(1)
     return nll.flatten(1).sum(1) / count.clamp(min=1)
 
-
-def pseudo_coverage(dataset: FlowWindowDataset, data_file: str | Path) -> str:
-    """One line on how many of ``dataset``'s windows have pseudo-labels; raises
-    StsegInputError when none has (the option would do nothing), and warns of the folder's
-    sequences that no training window uses (an output of other videos, or of the val split).
-
-    ``dataset``: made with ``pseudo``.
-    """
-    pseudo = dataset.pseudo
-    if pseudo is None:
-        raise ValueError("the dataset was made without pseudo-labels")
-    covered = sum(1 for record in dataset.records if any((record.sequence, Path(f).name) in pseudo.index for f in record.flows))
-    unused = sorted(set(pseudo.maps) - {record.sequence for record in dataset.records})
-    if unused:
-        log.warning("pseudo-labels: %d sequence(s) of the folder are in no training window of %s_train.csv: %s",
-                    len(unused), data_file, ", ".join(unused))
-    if covered == 0:
-        raise StsegInputError(
-            f"--pseudo-labels: none of the {len(dataset)} training windows of {data_file}_train.csv has a label map "
-            f"in the output folder (its sequences: {', '.join(sorted(pseudo.maps)) or 'none'}); was it made by "
-            "stseg-infer on this DataSplit's training sequences?"
-        )
-    return f"{covered} of {len(dataset)} training windows ({len(pseudo.maps)} sequences)"

@@ -17,6 +17,7 @@ from stseg_deploy.preprocess import WINDOW
 from stseg_kernels import jaccard
 
 from .dataset import FlowWindowDataset
+from .torchthreads import torch_threads_kept
 
 
 def window_rows(
@@ -26,6 +27,14 @@ def window_rows(
     """One results.csv row per window of ``batch`` (see FlowWindowDataset), for its centre
     frame: loss, masks used (distinct labels of the argmax), Jaccard with "fair" and with
     "exceptbiggest" binarisation (NaN without ground truth)."""
+    with torch_threads_kept():  # the Jaccard is a numba kernel (stseg_train.torchthreads)
+        return _rows(split, epoch, step, batch, proba, losses, dataset, n_labels)
+
+
+def _rows(
+    split: str, epoch: int, step: int, batch: dict, proba: torch.Tensor, losses: np.ndarray,
+    dataset: FlowWindowDataset, n_labels: int,
+) -> list[dict[str, Any]]:
     centre = WINDOW // 2
     labels = proba.detach()[:, :, centre].argmax(dim=1).cpu().numpy()
     rows = []

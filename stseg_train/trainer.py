@@ -34,10 +34,9 @@ from .motion import basis as motion_basis
 from .motion import expansion as motion_expansion
 from .preflight import check_names, resolve_device
 from .pretrained import load_init_weights
-from .pseudo import PseudoLabels, matched_cross_entropy, pseudo_coverage
+from .pseudo import PseudoLabels, matched_cross_entropy
 from .results_rows import window_rows
 from .stopping import StopRequest, Stopwatch, ignore_stop_signals, stop_reason
-from .torchthreads import torch_threads_kept
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +75,7 @@ class Trainer:
         pseudo = PseudoLabels(cfg.pseudo_labels, cfg.image_size) if cfg.pseudo_labels is not None else None
         self.train_set = FlowWindowDataset(cfg.data_file, "train", cfg.base_dir, cfg.image_size, cfg.resize, pseudo=pseudo)
         if pseudo is not None:
-            log.info("pseudo-labels from %s: %s", cfg.pseudo_labels, pseudo_coverage(self.train_set, cfg.data_file))
+            log.info("pseudo-labels from %s: %s", cfg.pseudo_labels, pseudo.coverage(self.train_set.records, cfg.data_file))
         self.val_set = FlowWindowDataset(cfg.data_file, "val", cfg.base_dir, cfg.image_size, cfg.resize)
         self.model = UNet3D(cfg.n_labels, cfg.num_layers, cfg.features_start, norm=cfg.norm).to(self.device)
         if cfg.init is not None and not resume:  # on resume, last.pt holds the weights
@@ -205,8 +204,7 @@ class Trainer:
         if self.cfg.train_results:
             # Step numbers count steps done, as in metrics.csv: this batch is step global_step + 1.
             losses = per_sample.detach().cpu().numpy()
-            with torch_threads_kept():  # the rows' Jaccard is a numba kernel
-                rows = window_rows("train", self.epoch, self.global_step + 1, batch, proba, losses, self.train_set, self.cfg.n_labels)
+            rows = window_rows("train", self.epoch, self.global_step + 1, batch, proba, losses, self.train_set, self.cfg.n_labels)
             self.train_rows.extend(distributed.all_gather_lists(rows[:real], self.dist))
         return loss
 
@@ -256,8 +254,7 @@ class Trainer:
             proba = self.model(streams.noisy_val_input(flow, self.cfg, epoch, number, self.dist.rank))
             # Per window, as a batch of one, so a window's loss does not depend on its batch.
             losses = np.array([float(self._loss(flow[i : i + 1], proba[i : i + 1])[0]) for i in range(flow.shape[0])])
-            with torch_threads_kept():  # the rows' Jaccard is a numba kernel
-                found = window_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set, self.cfg.n_labels)
+            found = window_rows("val", epoch, self.global_step, batch, proba, losses, self.val_set, self.cfg.n_labels)
             rows.extend(zip(batch["index"].tolist(), found))
         # Every process gets every row, in window order: the same table as one process (but
         # for the batch-mode noise, drawn per process's part of each batch).
