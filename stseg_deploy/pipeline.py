@@ -196,7 +196,7 @@ class Segmenter:
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         stages = self.settings
-        linker = StreamLinker(self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode)
+        linker = StreamLinker(self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode, stages.link.link_span)
         # Refinement and the carry work on each linked frame's probabilities, so they go
         # through linking.
         carrying = stages.carry.on

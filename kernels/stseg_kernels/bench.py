@@ -109,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ref_windows = windows[:n_ref]
     linked_ref = link_windows(ref_windows, args.labels, cut)
     assert np.array_equal(linked_ref, link_windows_reference(ref_windows, args.labels, cut))
+    assert np.array_equal(
+        link_windows(ref_windows, args.labels, cut, span=2), link_windows_reference(ref_windows, args.labels, cut, span=2)
+    )
     frames_ref = unravel_windows(linked_ref)
     gt_ref = gt[: n_ref + 2]
     has_ref = has_gt[: n_ref + 2]
@@ -124,6 +127,9 @@ def main(argv: list[str] | None = None) -> int:
     buffer = np.empty_like(windows)
     t_link_out = median_time(lambda: link_windows(windows, args.labels, cut, out=buffer), args.repeats)
     t_link_ref = median_time(lambda: link_windows_reference(ref_windows, args.labels, cut), args.repeats)
+    link_windows(windows, args.labels, cut, span=2)  # compiles the span-2 path outside the timing
+    t_link2 = median_time(lambda: link_windows(windows, args.labels, cut, span=2), args.repeats)
+    t_link2_ref = median_time(lambda: link_windows_reference(ref_windows, args.labels, cut, span=2), args.repeats)
     t_sel = median_time(lambda: select_masks(frames, gt, has_gt, args.labels, cut), args.repeats)
     t_sel_ref = median_time(
         lambda: select_masks_reference(frames_ref, gt_ref, has_ref, args.labels, cut), args.repeats
@@ -133,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         ("linking (naive)", "window", t_link / args.windows, t_link_ref / n_ref),
         ("linking (naive), out= reused", "window", t_link_out / args.windows, t_link_ref / n_ref),
+        ("linking (naive), span 2", "window", t_link2 / args.windows, t_link2_ref / n_ref),
         ("mask selection", "frame", t_sel / len(frames), t_sel_ref / len(frames_ref)),
     ]
     gbytes = windows.nbytes / 1e9

@@ -1,8 +1,10 @@
 """Temporal linking of per-window labels, and unravelling windows into frames.
 
 Window w covers frames w, w+1, w+2, so windows w-1 and w share two frames (frames 1, 2
-of window w-1 are frames 0, 1 of window w). Linking renames each window's labels to agree
-with the already renamed previous window (see :func:`link_windows`).
+of window w-1 are frames 0, 1 of window w), and windows w-2 and w one (frame 2 of window
+w-2 is frame 0 of window w). Linking renames each window's labels to agree with the already
+renamed earlier windows of its chunk that share a frame with it: the previous one
+(``span=1``), or both (``span=2``; see :func:`link_windows`).
 
 Shape of the computation: one pass over the pixels builds, for every window, the joint
 label histogram of each shared frame with the previous window's *original* labels.
@@ -34,10 +36,13 @@ from ._validate import (
     work_labels,
 )
 
-__all__ = ["link_windows", "unravel_windows", "is_chunk_start", "LINK_METHODS", "DEFAULT_CUT_SIZE"]
+__all__ = ["link_windows", "unravel_windows", "is_chunk_start", "LINK_METHODS", "LINK_SPANS", "DEFAULT_CUT_SIZE"]
 
 #: Accepted values of ``link_windows(method=...)``.
 LINK_METHODS = ("naive", "optimal")
+#: Accepted values of ``link_windows(span=...)``: how many earlier windows (those sharing a
+#: frame with it) each window is linked to.
+LINK_SPANS = (1, 2)
 #: Windows per independently linked chunk, the default of every command that links or
 #: selects by chunk (the original's ``-cs 10``).
 DEFAULT_CUT_SIZE = 10
@@ -52,10 +57,14 @@ _MIN_TASKS_PER_THREAD = 4
 
 
 @njit(cache=True)
-def _count_window(labels, n_labels, w, counts):
-    """counts[w, s] = joint histogram of frame s+1 of window w-1 and frame s of window w."""
+def _count_window(labels, n_labels, w, counts, second):
+    """counts[w, s] = joint histogram of frame s+1 of window w-1 and frame s of window w
+    (s = 0, 1); with ``second[w]``, counts[w, 2] = that of frame 2 of window w-2 and frame 0
+    of window w."""
     for s in range(2):
         pair_table(labels[w - 1, s + 1], labels[w, s], n_labels, n_labels, counts[w, s])
+    if second[w]:
+        pair_table(labels[w - 2, 2], labels[w, 0], n_labels, n_labels, counts[w, 2])
 
 
 @njit(cache=True)
@@ -78,45 +87,50 @@ def _iou(inter, size_a, size_b):
 
 
 @njit(cache=True)
-def _chain_mappings(counts, linked, optimal, maps, first, stop):
+def _chain_mappings(counts, linked, second, optimal, maps, first, stop):
     """Chained renamings for windows first..stop-1 from the tables of :func:`_count_window`.
 
-    maps: (N, L) int64; rows first..stop-1 are written (row first-1 must be final when
-    window first is linked): the new label of original label l in window w is maps[w, l].
-    Window w's score for (k, l) is the sum over the two shared frames of IoU(label k of the
-    renamed window w-1, label l of window w); the renamed table is the original one with
-    rows a merged into row maps[w-1, a].
+    maps: (N, L) int64; rows first..stop-1 are written (rows first-2 and first-1 must be
+    final when window first is linked): the new label of original label l in window w is
+    maps[w, l]. Window w's score for (k, l) is the sum over the two frames it shares with
+    window w-1 of IoU(label k of the renamed window w-1, label l of window w), plus, with
+    ``second[w]``, the same IoU on the frame it shares with the renamed window w-2; a renamed
+    table is the original one with rows a merged into row maps[w-1, a] (maps[w-2, a]).
     """
     n_labels = counts.shape[2]
-    merged = np.empty((2, n_labels, n_labels), np.int64)
-    size_prev = np.empty((2, n_labels), np.int64)
-    size_cur = np.empty((2, n_labels), np.int64)
+    merged = np.empty((3, n_labels, n_labels), np.int64)
+    size_prev = np.empty((3, n_labels), np.int64)
+    size_cur = np.empty((3, n_labels), np.int64)
     score = np.empty((n_labels, n_labels))
     for w in range(first, stop):
         if not linked[w]:
             for lab in range(n_labels):
                 maps[w, lab] = lab
             continue
+        n_tables = 3 if second[w] else 2
         merged[:, :, :] = 0
-        for s in range(2):
+        for s in range(n_tables):
+            back = 2 if s == 2 else 1
             for a in range(n_labels):
-                k = maps[w - 1, a]
+                k = maps[w - back, a]
                 for lab in range(n_labels):
                     merged[s, k, lab] += counts[w, s, a, lab]
         size_prev[:, :] = 0
         size_cur[:, :] = 0
-        for s in range(2):
+        for s in range(n_tables):
             for k in range(n_labels):
                 for lab in range(n_labels):
                     size_prev[s, k] += merged[s, k, lab]
                     size_cur[s, lab] += merged[s, k, lab]
         for k in range(n_labels):
             for lab in range(n_labels):
-                # Frame 0 then frame 1: the same float additions as the reference, so the
-                # scores (and their ties) are bit-identical.
+                # Frame 0, frame 1, then window w-2's frame: the same float additions as
+                # the reference, so the scores (and their ties) are bit-identical.
                 score[k, lab] = _iou(merged[0, k, lab], size_prev[0, k], size_cur[0, lab]) + _iou(
                     merged[1, k, lab], size_prev[1, k], size_cur[1, lab]
                 )
+                if second[w]:
+                    score[k, lab] += _iou(merged[2, k, lab], size_prev[2, k], size_cur[2, lab])
         if optimal:
             maps[w] = assign_max(score.T.copy())
         else:
@@ -131,12 +145,12 @@ def _chain_mappings(counts, linked, optimal, maps, first, stop):
 
 
 @njit(cache=True, parallel=True)
-def _link_by_chunk(labels, bounds, linked, optimal, counts, maps, luts, vals, out, top, sink):
+def _link_by_chunk(labels, bounds, linked, second, optimal, counts, maps, luts, vals, out, top, sink):
     """Link with one task per chunk: count, chain and relabel a chunk in one go, so the
     relabelling re-reads the chunk from the core's cache rather than from memory.
 
-    labels, out: (N, 3, P). bounds: (G + 1,) int64 chunk boundaries. linked: (N,) bool.
-    counts (N, 2, L, L) int64 zeros, maps (N, L) int64, luts (N, L) label dtype, sink (N,)
+    labels, out: (N, 3, P). bounds: (G + 1,) int64 chunk boundaries. linked, second: (N,)
+    bool (:func:`_chain_mappings`). counts (N, 3, L, L) int64 zeros, maps (N, L) int64, luts (N, L) label dtype, sink (N,)
     int64: scratch whose writes keep the prefetch reads from being optimised away. vals: label_values(L, dtype). top: (N, 3) int64, the per-frame label
     maxima.
     """
@@ -149,21 +163,21 @@ def _link_by_chunk(labels, bounds, linked, optimal, counts, maps, luts, vals, ou
             if w + 1 < stop:
                 sink[w + 1] = prefetch(labels[w + 1])  # one window ahead of the counting
             if linked[w]:
-                _count_window(labels, n_labels, w, counts)
-        _chain_mappings(counts, linked, optimal, maps, first, stop)
+                _count_window(labels, n_labels, w, counts, second)
+        _chain_mappings(counts, linked, second, optimal, maps, first, stop)
         for w in range(first, stop):
             _remap_window(labels, w, maps, luts, vals, out, top)
 
 
 @njit(cache=True, parallel=True)
-def _count_all(labels, linked, counts, sink):
+def _count_all(labels, linked, second, counts, sink):
     """counts for every linked window, in parallel over windows. sink: (N,) scratch whose
     writes keep the prefetch reads from being optimised away."""
     n_labels = counts.shape[2]
     for w in prange(labels.shape[0]):
         if linked[w]:
             sink[w] = prefetch(labels[w])
-            _count_window(labels, n_labels, w, counts)
+            _count_window(labels, n_labels, w, counts, second)
 
 
 @njit(cache=True, parallel=True)
@@ -194,13 +208,14 @@ def link_windows(
     cut_size: int | None = None,
     method: str = "naive",
     *,
+    span: int = 1,
     out: np.ndarray | None = None,
     return_mapping: bool = False,
     start: int = 0,
     carry: np.ndarray | None = None,
     threads: int | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
-    """Rename each window's labels to agree with the previous window.
+    """Rename each window's labels to agree with the earlier windows it shares frames with.
 
     Parameters
     ----------
@@ -213,12 +228,17 @@ def link_windows(
         Link in independent chunks of ``cut_size`` windows (windows 0..c-1, c..2c-1, ...);
         the first window of each chunk keeps its labels. None: one chunk.
     method
-        ``"naive"``: label l of window w takes the label k of the renamed window w-1 with
-        the largest score, the sum over the two shared frames of IoU(k, l) (IoU of two
-        empty sets = 1), first k on ties; several labels may merge into one.
-        ``"optimal"``: a one-to-one renaming (a permutation of 0..L-1) maximising the total
-        score, found exactly with the Hungarian method; ties between optimal permutations
-        are broken arbitrarily.
+        How window w is renamed from its score matrix, where score(k, l) is the sum over
+        the frames it shares with the renamed earlier windows (below) of IoU(k, l) (IoU of
+        two empty sets = 1). ``"naive"``: label l takes the label k with the largest score,
+        first k on ties; several labels may merge into one. ``"optimal"``: a one-to-one
+        renaming (a permutation of 0..L-1) maximising the total score, found exactly with
+        the Hungarian method; ties between optimal permutations are broken arbitrarily.
+    span
+        The earlier windows scored against: 1, window w-1 (its two frames shared with w,
+        the original's linking); 2, also window w-2 where it is in the same chunk (its last
+        frame is window w's first), so that one window whose labels went astray cannot
+        carry the error on alone.
     out
         Optional C-contiguous, writeable (N, 3, H, W) array of the input dtype to write the
         result into; it may be ``window_labels`` itself (in-place linking). Saves the
@@ -230,11 +250,12 @@ def link_windows(
     start, carry
         For a sequence linked piece by piece (a stream): ``start`` is the index in the
         sequence of the first window given, which places the chunk boundaries, and
-        ``carry`` (3, H, W) the already renamed window ``start - 1``, which the first window
-        is linked to unless it begins a chunk. Pieces linked in order this way, each
-        carrying the last renamed window of the one before, give exactly the labels and
-        mappings of one call on the whole sequence. Without ``carry`` the first window
-        keeps its labels.
+        ``carry`` the already renamed windows just before it, (3, H, W) for window
+        ``start - 1`` or (K, 3, H, W) for the last K windows, oldest first; the first window
+        is linked to them unless it begins a chunk, and span 2 needs two of them when
+        ``start >= 2``. Pieces linked in order this way, each carrying the last renamed
+        windows of the ones before, give exactly the labels and mappings of one call on
+        the whole sequence. Without ``carry`` the first window keeps its labels.
     threads
         Numba threads for this call (None: numba's setting, all cores by default). A
         streaming caller whose own threads already keep the cores busy reading and writing
@@ -253,32 +274,63 @@ def link_windows(
         Non-integer labels, n_labels or cut_size.
     ValueError
         Wrong shape, N == 0, a label outside [0, n_labels), n_labels < 1 or too large for
-        the dtype, cut_size < 1, unknown method, unsuitable ``out``.
+        the dtype, cut_size < 1, unknown method or span, too few carried windows,
+        unsuitable ``out``.
     """
     if threads is not None:
         with numba_threads(threads):
             return link_windows(
-                window_labels, n_labels, cut_size, method, out=out, return_mapping=return_mapping, start=start, carry=carry
+                window_labels, n_labels, cut_size, method, span=span, out=out, return_mapping=return_mapping,
+                start=start, carry=carry,
             )
+    if isinstance(span, bool) or span not in LINK_SPANS:
+        raise ValueError(f"span must be one of {LINK_SPANS}, got {span!r}")
+    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
+        raise ValueError(f"start must be an integer >= 0, got {start!r}")
+    arr = label_array(window_labels, "window_labels")
+    check_shape(arr, "window_labels", (None, 3, None, None), "(N, 3, H, W)")
+    if carry is None:
+        return _link(arr, n_labels, cut_size, method, span, out, return_mapping, int(start), 0)
+    if start < 1:
+        raise ValueError("a carry is the window before the first one given: start must be >= 1")
+    carry = label_array(carry, "carry")
+    if carry.ndim == 3:
+        carry = carry[None]
+    if carry.shape[1:] != arr.shape[1:] or carry.shape[0] < 1:
+        raise ValueError(
+            f"carry must have shape {arr.shape[1:]} (one window) or (K, {', '.join(map(str, arr.shape[1:]))}) "
+            f"(the last K windows), got {carry.shape}"
+        )
+    if is_chunk_start(int(start), check_cut_size(cut_size)):
+        return _link(arr, n_labels, cut_size, method, span, out, return_mapping, int(start), 0)
+    needed = min(span, int(start))
+    if carry.shape[0] < needed:
+        raise ValueError(
+            f"span {span} links window {start} to the {needed} renamed windows before it: "
+            f"carry must hold at least {needed}, got {carry.shape[0]}"
+        )
+    carry = carry[carry.shape[0] - needed :]
+    both = np.concatenate([carry.astype(arr.dtype, copy=False), arr])
+    labels, maps = _link(both, n_labels, cut_size, method, span, None, True, int(start) - needed, needed)
+    labels, maps = labels[needed:], maps[needed:]
+    if out is not None:
+        _check_out(out, arr)
+        out[...] = labels
+        labels = out
+    return (labels, maps) if return_mapping else labels
+
+
+def _link(arr, n_labels, cut_size, method, span, out, return_mapping, start, n_fixed):
+    """link_windows of the checked (N, 3, H, W) ``arr`` whose first window is window
+    ``start`` of its sequence; its first ``n_fixed`` windows are already renamed (a
+    stream's carry): they keep their labels and are only scored against."""
     n_labels = check_n_labels(n_labels)
     cut_size = check_cut_size(cut_size)
     if method not in LINK_METHODS:
         raise ValueError(f"method must be one of {LINK_METHODS}, got {method!r}")
-    arr = label_array(window_labels, "window_labels")
-    check_shape(arr, "window_labels", (None, 3, None, None), "(N, 3, H, W)")
     n_win, _, height, width = arr.shape
     if n_win == 0:
         raise ValueError("window_labels must hold at least one window (N >= 1), got N = 0")
-    if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or start < 0:
-        raise ValueError(f"start must be an integer >= 0, got {start!r}")
-    if carry is not None:
-        if start < 1:
-            raise ValueError("a carry is the window before the first one given: start must be >= 1")
-        carry = label_array(carry, "carry")
-        if carry.shape != arr.shape[1:]:
-            raise ValueError(f"carry must have shape {arr.shape[1:]} (one window), got {carry.shape}")
-        if not is_chunk_start(int(start), cut_size):
-            return _link_after(arr, n_labels, cut_size, method, out, return_mapping, int(start), carry)
     if n_labels - 1 > np.iinfo(arr.dtype).max:
         # Renamed labels go back into the input dtype, so every label must fit it.
         raise ValueError(
@@ -290,9 +342,14 @@ def link_windows(
     work, unchecked = work_labels(arr, "window_labels", n_labels)
     flat = work.reshape(n_win, 3, height * width)
 
-    starts = _chunk_starts(n_win, cut_size, int(start))
+    starts = _chunk_starts(n_win, cut_size, start)
+    # Window w is scored against window w-2 when neither w nor w-1 begins a chunk.
+    second = np.zeros(n_win, bool)
+    if span >= 2 and n_win > 2:
+        second[2:] = ~starts[2:] & ~starts[1:-1]
     linked = ~starts
-    counts = np.zeros((n_win, 2, n_labels, n_labels), np.int64)
+    linked[:n_fixed] = False
+    counts = np.zeros((n_win, 3, n_labels, n_labels), np.int64)
     maps = np.empty((n_win, n_labels), np.int64)
     luts = np.empty((n_win, n_labels), work.dtype)
     vals = label_values(n_labels, work.dtype)
@@ -304,13 +361,13 @@ def link_windows(
     bounds = np.append(np.flatnonzero(starts), n_win).astype(np.int64)
     if len(bounds) - 1 >= _MIN_TASKS_PER_THREAD * numba.get_num_threads():
         with numba.parallel_chunksize(1):
-            _link_by_chunk(flat, bounds, linked, optimal, counts, maps, luts, vals, out_flat, top, sink)
+            _link_by_chunk(flat, bounds, linked, second, optimal, counts, maps, luts, vals, out_flat, top, sink)
     else:
         # Too few chunks to keep the threads busy: parallelise the two pixel passes over
         # windows and chain everything in between.
         with numba.parallel_chunksize(_WINDOWS_PER_TASK):
-            _count_all(flat, linked, counts, sink)
-        _chain_mappings(counts, linked, optimal, maps, 0, n_win)
+            _count_all(flat, linked, second, counts, sink)
+        _chain_mappings(counts, linked, second, optimal, maps, 0, n_win)
         with numba.parallel_chunksize(_WINDOWS_PER_TASK):
             _remap_all(flat, maps, luts, vals, out_flat, top)
     if unchecked and top.max() >= n_labels:
@@ -336,20 +393,6 @@ def numba_threads(threads: int) -> Iterator[None]:
         yield
     finally:
         numba.set_num_threads(before)
-
-
-def _link_after(arr, n_labels, cut_size, method, out, return_mapping, start, carry):
-    """link_windows of ``arr`` continuing a chunk: ``carry`` (window ``start - 1``, already
-    renamed, checked by the caller) goes first and keeps its labels, as a chunk's first
-    window does, then is dropped."""
-    both = np.concatenate([carry.astype(arr.dtype, copy=False)[None], arr])
-    labels, maps = link_windows(both, n_labels, cut_size, method, return_mapping=True, start=start - 1)
-    labels, maps = labels[1:], maps[1:]
-    if out is not None:
-        _check_out(out, arr)
-        out[...] = labels
-        labels = out
-    return (labels, maps) if return_mapping else labels
 
 
 def _check_out(out: object, arr: np.ndarray) -> None:

@@ -6,7 +6,7 @@ kernels, so that agreeing with them means something. Do not use these in a pipel
 they are hundreds of times slower than the public functions.
 
 Each function has the signature and output of its fast counterpart:
-``link_windows_reference`` ~ ``link_windows(method="naive")``, ``unravel_windows_reference``,
+``link_windows_reference`` ~ ``link_windows(method="naive", span=...)``, ``unravel_windows_reference``,
 ``select_masks_reference``, ``jaccard_reference``, ``guided_labels_reference``.
 ``fit_blocks_reference`` and ``robust_fit_blocks_reference`` fit ``MotionGrid``'s motion model the
 textbook way, through an explicit block-diagonal basis (one block of rows per frame, columns the
@@ -41,11 +41,15 @@ def iou_reference(a: np.ndarray, b: np.ndarray) -> float:
     return np.sum(a & b) / union
 
 
-def window_scores_reference(prev_window: np.ndarray, cur_window: np.ndarray, n_labels: int) -> np.ndarray:
-    """score[k, l] = sum over the two shared frames of IoU(prev label k, cur label l).
+def window_scores_reference(
+    prev_window: np.ndarray, cur_window: np.ndarray, n_labels: int, before_prev: np.ndarray | None = None
+) -> np.ndarray:
+    """score[k, l] = sum over the two shared frames of IoU(prev label k, cur label l), plus,
+    with ``before_prev`` (the window before prev), IoU on the frame it shares with cur.
 
-    prev_window, cur_window: (3, H, W) labels; frames 1, 2 of prev are frames 0, 1 of cur.
-    Returns (n_labels, n_labels) float64.
+    prev_window, cur_window, before_prev: (3, H, W) labels; frames 1, 2 of prev are frames
+    0, 1 of cur, frame 2 of before_prev is frame 0 of cur. Returns (n_labels, n_labels)
+    float64.
     """
     scores = np.zeros((n_labels, n_labels))
     for k in range(n_labels):
@@ -53,12 +57,17 @@ def window_scores_reference(prev_window: np.ndarray, cur_window: np.ndarray, n_l
             score = 0.0
             for t in range(2):
                 score += iou_reference(prev_window[t + 1] == k, cur_window[t] == l)
+            if before_prev is not None:
+                score += iou_reference(before_prev[2] == k, cur_window[0] == l)
             scores[k, l] = score
     return scores
 
 
-def link_windows_reference(window_labels: np.ndarray, n_labels: int, cut_size: int | None = None) -> np.ndarray:
-    """Naive temporal linking, window by window. (N, 3, H, W) -> same shape and dtype."""
+def link_windows_reference(
+    window_labels: np.ndarray, n_labels: int, cut_size: int | None = None, span: int = 1
+) -> np.ndarray:
+    """Naive temporal linking, window by window. (N, 3, H, W) -> same shape and dtype.
+    span 2 also scores each window against the window two before it, in its chunk."""
     windows = np.array(window_labels, copy=True)
     n_windows = len(windows)
     if cut_size is None:
@@ -66,17 +75,16 @@ def link_windows_reference(window_labels: np.ndarray, n_labels: int, cut_size: i
     for start in range(0, n_windows, cut_size):
         for w in range(start + 1, min(start + cut_size, n_windows)):
             previous = windows[w - 1]  # already renamed
+            before = windows[w - 2] if span == 2 and w - 2 >= start else None
             current = windows[w].copy()  # not yet renamed
+            scores = window_scores_reference(previous, current, n_labels, before)
             renamed = np.zeros_like(current)
             for l in range(n_labels):
                 best_score = -1.0
                 best_k = 0
                 for k in range(n_labels):
-                    score = 0.0
-                    for t in range(2):
-                        score += iou_reference(previous[t + 1] == k, current[t] == l)
-                    if score > best_score:
-                        best_score = score
+                    if scores[k, l] > best_score:
+                        best_score = scores[k, l]
                         best_k = k
                 renamed[current == l] = best_k
             windows[w] = renamed

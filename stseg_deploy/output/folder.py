@@ -191,8 +191,14 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
     if record is None:
         return False
-    # Stages an older output does not name did not run then.
-    done_with = {**InferenceSettings.from_record({}).record(), **(record.get("settings") or {})}
+    # Read back through the stages: a stage an older output does not name did not run then,
+    # and a parameter it does not name had the value it ran with (linking's span: 1), not
+    # today's default. Keys beside the stages (the flow, the model size) are kept as written.
+    written = record.get("settings") or {}
+    try:
+        done_with = {**InferenceSettings.from_record(written).record(), **written}
+    except (TypeError, ValueError, AttributeError):
+        return False  # a record no stage can read is not a finished output of these settings
     return (
         model_sha256 is not None
         and (record.get("model_file") or {}).get("sha256") == model_sha256

@@ -1,20 +1,22 @@
 """Temporal linking of a stream of windows, batch by batch, in constant memory.
 
 Linking is sequential and local to chunks of ``cut_size`` windows: window w is renamed
-against the already renamed window w-1 of its chunk. So a stream can be linked piece by
-piece, carrying only the last renamed window (``link_windows(..., start=, carry=)``, which
-also places the chunk boundaries), and gives exactly what ``stseg_kernels.link_windows``
-gives on the whole array at once.
+against the already renamed windows w-1 and (``link_span`` 2) w-2 of its chunk, those that
+share frames with it. So a stream can be linked piece by piece, carrying only the last two
+renamed windows (``link_windows(..., start=, carry=)``, which also places the chunk
+boundaries), and gives exactly what ``stseg_kernels.link_windows`` gives on the whole array
+at once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, link_windows
+from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, link_windows
 
 from .base import StageSettings, option
 
@@ -22,14 +24,21 @@ from .base import StageSettings, option
 # (naive) merges segments back that were split apart (multi-object J_objects 0.686 against
 # 0.730; docs/model-merging.md).
 DEFAULT_LINK = "optimal"
+# Each window scored against both earlier windows it shares frames with, not only the
+# previous one: on the multi-object sets an object keeps its label more often (J_objects
+# +0.007 to +0.014 on the pausing videos, the proxy and the rendered clips) and DAVIS moves
+# by 0.001 (docs/inference.md, "Linking").
+DEFAULT_SPAN = 2
 
 
 @dataclass(frozen=True, kw_only=True)
 class LinkSettings(StageSettings):
     """``mode``: how labels are renamed from window to window, "optimal" (one-to-one) or
     "naive" (each label its best match; two may merge); ``cut_size``: windows per
-    independently linked chunk (None: the whole sequence). Recorded as sequence.json's
-    ``link`` and ``cut_size``."""
+    independently linked chunk (None: the whole sequence); ``link_span``: the earlier
+    windows of its chunk each window is scored against, 1 (the previous one, the
+    original's linking) or 2 (also the one before, which shares its first frame). Recorded
+    as sequence.json's ``link``, ``cut_size`` and ``link_span``."""
 
     MODE_KEY = "link"
     PARAMS_KEY = "link_settings"  # unused: the cut size is recorded beside the mode
@@ -38,10 +47,20 @@ class LinkSettings(StageSettings):
 
     mode: str = option("link", DEFAULT_LINK)
     cut_size: int | None = option("cut_size", DEFAULT_CUT_SIZE)
+    link_span: int = option("link_span", DEFAULT_SPAN)
 
     def check(self) -> None:
         if self.cut_size is not None and (isinstance(self.cut_size, bool) or int(self.cut_size) != self.cut_size or self.cut_size < 1):
             raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
+        if isinstance(self.link_span, bool) or self.link_span not in LINK_SPANS:
+            raise ValueError(f"link_span must be one of {LINK_SPANS}, got {self.link_span!r}")
+
+    @classmethod
+    def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
+        # Outputs linked before the span existed record none: they were linked with span 1.
+        if cls.MODE_KEY in settings and "link_span" not in settings:
+            settings = {**settings, "link_span": 1}
+        return super().from_record(settings)
 
     @property
     def on(self) -> bool:
@@ -86,18 +105,21 @@ class StreamLinker:
         n_labels: L.
         n_windows: total windows N of the sequence (frames = N + 2).
         cut_size: windows per independently linked chunk; None = the whole sequence.
-        method: "naive" or "optimal" (see ``stseg_kernels.link_windows``).
+        method: "naive" or "optimal"; span: 1 or 2 (see ``stseg_kernels.link_windows``).
     """
 
-    def __init__(self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK) -> None:
+    def __init__(
+        self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK, span: int = DEFAULT_SPAN
+    ) -> None:
         if cut_size is not None and cut_size < 1:
             raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
         self.n_labels = n_labels
         self.n_windows = n_windows
         self.cut_size = cut_size
         self.method = method
+        self.span = span
         self.next_window = 0
-        self._carry: np.ndarray | None = None  # the last renamed window
+        self._carry: np.ndarray | None = None  # the last `span` renamed windows, (k, 3, h, w)
 
     def push(
         self,
@@ -113,10 +135,12 @@ class StreamLinker:
             raise ValueError(f"pushed {self.next_window + b} windows, expected {self.n_windows}")
         first = self.next_window
         renamed, mapping = link_windows(
-            labels, self.n_labels, self.cut_size, self.method, return_mapping=True, start=first, carry=self._carry,
+            labels, self.n_labels, self.cut_size, self.method, span=self.span, return_mapping=True, start=first,
+            carry=self._carry,
             threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
         )
-        self._carry = renamed[-1]
+        kept = renamed if self._carry is None else np.concatenate([self._carry, renamed])
+        self._carry = kept[-self.span:].copy()  # a copy: the batch's array is not kept alive
         self.next_window += b
         frames: list[LinkedFrame] = []
         for k in range(b):

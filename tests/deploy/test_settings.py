@@ -18,7 +18,7 @@ from stseg_deploy.stages.tta import TtaSettings
 CHANGED = InferenceSettings(
     tta=TtaSettings(mode="none"),
     split=SplitSettings(extra=2, min_area=0.02, min_gain=0.2, min_residual=0.3),
-    link=LinkSettings(mode="naive", cut_size=None),
+    link=LinkSettings(mode="naive", cut_size=None, link_span=1),
     carry=CarrySettings(mode="forward", weight=0.7),
     refine=RefineSettings(mode="guided", radius=32.0, eps=1e-3, subsample=2),
     foreground=ForegroundSettings(min_contrast=1.5, share=0.2, max_border=0.3),
@@ -35,7 +35,8 @@ def test_the_record_round_trips_for_every_stage(settings: InferenceSettings) -> 
 def test_stages_that_do_not_run_record_only_their_mode() -> None:
     off = InferenceSettings.from_options(tta="none", refine="none", motion_split="none", carry="none", foreground="none")
     assert off.record() == {
-        "tta": "none", "split": "none", "cut_size": 10, "link": "optimal", "carry": "none", "refine": "none", "foreground": "none",
+        "tta": "none", "split": "none", "cut_size": 10, "link": "optimal", "link_span": 2, "carry": "none", "refine": "none",
+        "foreground": "none",
     }
     # A stage that does not run keeps no parameters: a record cannot tell them apart.
     assert InferenceSettings.from_record(off.record()) == off
@@ -46,7 +47,7 @@ def test_the_record_keeps_the_format_outputs_have_always_had() -> None:
     assert record == {
         "tta": "none",
         "split": "motion", "motion_split": {"extra": 2, "min_area": 0.02, "min_gain": 0.2, "min_residual": 0.3, "form": SPLIT_FORM},
-        "cut_size": None, "link": "naive",
+        "cut_size": None, "link": "naive", "link_span": 1,
         "carry": "forward", "temporal_carry": {"weight": 0.7},
         "refine": "guided", "guided": {"radius": 32.0, "eps": 1e-3, "subsample": 2},
         "foreground": "motion", "foreground_settings": {"min_contrast": 1.5, "share": 0.2, "max_border": 0.3},
@@ -55,11 +56,11 @@ def test_the_record_keeps_the_format_outputs_have_always_had() -> None:
 
 def test_from_options_takes_the_command_line_names() -> None:
     settings = InferenceSettings.from_options(
-        tta="none", motion_split="none", motion_split_gain=0.3, motion_split_extra=1, link="naive", cut_size=4,
+        tta="none", motion_split="none", motion_split_gain=0.3, motion_split_extra=1, link="naive", cut_size=4, link_span=1,
         carry="forward", carry_weight=0.5, refine="guided", guided_radius=20, guided_eps=0.01, guided_subsample=1, foreground="none",
     )
     assert settings == InferenceSettings(
-        tta=TtaSettings(mode="none"), split=SplitSettings(mode="none", min_gain=0.3, extra=1), link=LinkSettings(mode="naive", cut_size=4),
+        tta=TtaSettings(mode="none"), split=SplitSettings(mode="none", min_gain=0.3, extra=1), link=LinkSettings(mode="naive", cut_size=4, link_span=1),
         carry=CarrySettings(mode="forward", weight=0.5), refine=RefineSettings(mode="guided", radius=20, eps=0.01, subsample=1),
         foreground=ForegroundSettings(mode="none"),
     )
@@ -75,13 +76,15 @@ def test_unknown_options_and_bad_values_are_named() -> None:
         InferenceSettings.from_options(carry_weight=1.0)
     with pytest.raises(ValueError, match="cut_size must be an integer >= 1"):
         InferenceSettings.from_options(cut_size=0)
+    with pytest.raises(ValueError, match=r"link_span must be one of \(1, 2\), got 3"):
+        InferenceSettings.from_options(link_span=3)
 
 
 def test_option_defaults_are_the_dataclass_defaults() -> None:
     defaults = InferenceSettings.option_defaults()
     assert defaults["tta"] == "flip" and defaults["refine"] == "auto" and defaults["guided_radius"] == 48.0
     assert defaults["motion_split"] == "motion" and defaults["foreground"] == "motion" and defaults["carry"] == "none"
-    assert defaults["cut_size"] == 10 and defaults["link"] == "optimal"
+    assert defaults["cut_size"] == 10 and defaults["link"] == "optimal" and defaults["link_span"] == 2
     assert InferenceSettings.from_options(**defaults) == InferenceSettings()
 
 
@@ -143,3 +146,12 @@ def test_older_split_records_read_as_what_ran() -> None:
     # The first split recorded no form; before the residual floor, no min_residual (none ran).
     old = SplitSettings.from_record({"split": "motion", "motion_split": {"extra": 4, "min_area": 0.01, "min_gain": 0.1}})
     assert (old.form, old.min_residual) == (1, 0.0)
+
+
+def test_older_link_records_read_as_span_one() -> None:
+    # Linking scored each window against the previous one only until link_span existed.
+    old = InferenceSettings.from_record({"link": "optimal", "cut_size": 10})
+    assert old.link == LinkSettings(mode="optimal", cut_size=10, link_span=1)
+    assert old.record()["link_span"] == 1
+    # A record that names no linking at all takes today's linking, as for every stage.
+    assert InferenceSettings.from_record({}).link == LinkSettings()

@@ -8,7 +8,7 @@ from stseg_kernels.bench import kernel_seconds, main, synthetic_windows
 def test_bench_prints_the_kernels_against_their_references(capsys) -> None:
     assert main(["--windows", "12", "--size", "16x24", "--repeats", "1", "--ref-windows", "4"]) == 0
     out = capsys.readouterr().out
-    for row in ("linking (naive)", "mask selection", "speedup", "GB/s"):
+    for row in ("linking (naive)", "linking (naive), span 2", "mask selection", "speedup", "GB/s"):
         assert row in out
 
 

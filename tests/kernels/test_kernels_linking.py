@@ -23,25 +23,25 @@ SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @settings(max_examples=400, **SETTINGS)
-@given(window_cases())
-def test_naive_link_is_bit_identical_to_reference(case):
+@given(window_cases(), st.sampled_from(stseg_kernels.LINK_SPANS))
+def test_naive_link_is_bit_identical_to_reference(case, span):
     windows, n_labels, cut = case
-    got = link_windows(windows, n_labels, cut)
-    want = link_windows_reference(windows, n_labels, cut)
+    got = link_windows(windows, n_labels, cut, span=span)
+    want = link_windows_reference(windows, n_labels, cut, span=span)
     assert got.dtype == windows.dtype
     assert got.shape == windows.shape
     np.testing.assert_array_equal(got, want)
 
 
 @settings(max_examples=100, **SETTINGS)
-@given(window_cases(), st.sampled_from(["naive", "optimal"]))
-def test_both_parallel_strategies_agree(case, method):
+@given(window_cases(), st.sampled_from(["naive", "optimal"]), st.sampled_from(stseg_kernels.LINK_SPANS))
+def test_both_parallel_strategies_agree(case, method, span):
     windows, n_labels, cut = case
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(linking_module, "_MIN_TASKS_PER_THREAD", 0)  # always one task per chunk
-        by_chunk = link_windows(windows, n_labels, cut, method)
+        by_chunk = link_windows(windows, n_labels, cut, method, span=span)
         mp.setattr(linking_module, "_MIN_TASKS_PER_THREAD", 10**9)  # always per window
-        by_window = link_windows(windows, n_labels, cut, method)
+        by_window = link_windows(windows, n_labels, cut, method, span=span)
     np.testing.assert_array_equal(by_chunk, by_window)
 
 
@@ -54,10 +54,10 @@ def _observed_mapping(before: np.ndarray, after: np.ndarray) -> dict[int, int]:
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(window_cases(max_windows=5, max_side=8, labels=(2, 5)))
-def test_optimal_link_is_one_to_one_and_maximises_the_score(case):
+@given(window_cases(max_windows=5, max_side=8, labels=(2, 5)), st.sampled_from(stseg_kernels.LINK_SPANS))
+def test_optimal_link_is_one_to_one_and_maximises_the_score(case, span):
     windows, n_labels, cut = case
-    got = link_windows(windows, n_labels, cut, method="optimal")
+    got = link_windows(windows, n_labels, cut, method="optimal", span=span)
     assert got.dtype == windows.dtype
     perms = [np.array(p) for p in itertools.permutations(range(n_labels))]
     cols = np.arange(n_labels)
@@ -67,8 +67,10 @@ def test_optimal_link_is_one_to_one_and_maximises_the_score(case):
         if cut is not None and w % cut == 0 or w == 0:
             assert all(old == new for old, new in mapping.items()), "chunk start renamed"
             continue
-        # Chained against the already renamed previous window, i.e. the output.
-        scores = window_scores_reference(got[w - 1], windows[w], n_labels)
+        # Chained against the already renamed earlier windows, i.e. the output.
+        chunk_start = 0 if cut is None else w - w % cut
+        before = got[w - 2] if span == 2 and w - 2 >= chunk_start else None
+        scores = window_scores_reference(got[w - 1], windows[w], n_labels, before)
         totals = np.array([scores[p, cols].sum() for p in perms])
         consistent = [all(p[old] == new for old, new in mapping.items()) for p in perms]
         # Some permutation that agrees with what the pixels show reaches the optimum.
@@ -104,6 +106,30 @@ def test_known_swap_is_undone():
     for method in stseg_kernels.LINK_METHODS:
         linked = link_windows(windows, 2, method=method)
         np.testing.assert_array_equal(unravel_windows(linked), frames)
+
+
+def test_span_two_settles_what_the_previous_window_leaves_tied():
+    # Two objects, left and right, labelled 0 and 1. The network's window 1 is right on its
+    # first two frames and swaps the objects on its last; window 2 is right. Against window
+    # 1 alone, window 2's labels tie (each matches one shared frame); window 0's last frame,
+    # also window 2's first, settles it.
+    frames = np.zeros((5, 4, 6), np.uint8)
+    frames[:, :, 3:] = 1
+    windows = np.stack([frames[:-2], frames[1:-1], frames[2:]], axis=1)
+    windows[1, 2] = 1 - windows[1, 2]
+    tied = window_scores_reference(windows[1], windows[2], 2)
+    assert tied[0, 0] == tied[1, 0] and tied[0, 1] == tied[1, 1]
+    linked = link_windows(windows, 2, None, "optimal", span=2)
+    np.testing.assert_array_equal(linked[2], windows[2])
+    np.testing.assert_array_equal(linked[1], windows[1])  # window 1 itself is kept as it is
+    settled = window_scores_reference(windows[1], windows[2], 2, windows[0])
+    assert settled[0, 0] > settled[1, 0] and settled[1, 1] > settled[0, 1]
+    # In a chunk of its own, window 2 is linked to nothing before it.
+    np.testing.assert_array_equal(link_windows(windows, 2, 2, "optimal", span=2)[2], windows[2])
+    # The same windows with window 2's labels swapped are renamed back.
+    swapped = windows.copy()
+    swapped[2:] = 1 - swapped[2:]
+    np.testing.assert_array_equal(link_windows(swapped, 2, None, "optimal", span=2)[2:], windows[2:])
 
 
 def test_many_labels_use_the_int64_path_and_agree_with_small_label_result():
@@ -200,18 +226,22 @@ def test_return_mapping_explains_the_pixels(n_win, n_labels, cut_size, method, s
 
 
 @settings(max_examples=150, **SETTINGS)
-@given(window_cases(max_windows=12), st.sampled_from(["naive", "optimal"]), st.data())
-def test_pieces_linked_with_a_carry_equal_one_call(case, method, data):
+@given(window_cases(max_windows=12), st.sampled_from(["naive", "optimal"]), st.sampled_from(stseg_kernels.LINK_SPANS), st.data())
+def test_pieces_linked_with_a_carry_equal_one_call(case, method, span, data):
     windows, n_labels, cut = case
     n_win = windows.shape[0]
-    whole, whole_maps = link_windows(windows, n_labels, cut, method, return_mapping=True)
+    whole, whole_maps = link_windows(windows, n_labels, cut, method, span=span, return_mapping=True)
     # Cut the sequence anywhere (also inside chunks), then link the pieces in order.
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, n_win - 1)), max_size=4))) if n_win > 1 else []
     edges = [0, *[c for c in cuts if c < n_win], n_win]
     carry, parts, maps = None, [], []
     for lo, hi in zip(edges[:-1], edges[1:]):
-        labels, mapping = link_windows(windows[lo:hi], n_labels, cut, method, return_mapping=True, start=lo, carry=carry)
-        carry = labels[-1]
+        labels, mapping = link_windows(
+            windows[lo:hi], n_labels, cut, method, span=span, return_mapping=True, start=lo, carry=carry
+        )
+        # The last two renamed windows, as a stream keeps them (one when the piece is one
+        # window long and nothing came before).
+        carry = np.concatenate([*parts, labels])[-2:]
         parts.append(labels)
         maps.append(mapping)
     # The same score matrices reach the same deterministic assignment, ties included.
@@ -227,6 +257,14 @@ def test_carry_is_checked() -> None:
         link_windows(windows, 2, None, start=3, carry=np.zeros((3, 4, 4), np.uint8))
     with pytest.raises(ValueError, match="start must be an integer >= 0"):
         link_windows(windows, 2, None, start=-1)
+    with pytest.raises(ValueError, match=r"carry must hold at least 2, got 1"):
+        link_windows(windows, 2, None, span=2, start=3, carry=windows[0])
+    with pytest.raises(ValueError, match=r"span must be one of \(1, 2\), got 3"):
+        link_windows(windows, 2, None, span=3)
+    # Window 1 has one window before it: one carried window is all span 2 needs there.
+    np.testing.assert_array_equal(
+        link_windows(windows[1:], 2, None, span=2, start=1, carry=windows[0]), link_windows(windows, 2, None, span=2)[1:]
+    )
     # At a chunk start the carry is not used: the first window keeps its labels.
     first = np.ones((1, 3, 4, 5), np.uint8)
     np.testing.assert_array_equal(link_windows(first, 2, 2, start=4, carry=np.zeros((3, 4, 5), np.uint8)), first)

@@ -172,13 +172,13 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     model_file.write_bytes(b"pretend model bytes")
     _fake_model(monkeypatch, path=model_file)
     _write_sequence(tmp_path / "flows" / "walk", 4)
-    args = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--cut-size", "3", "--link", "optimal"]
+    args = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--cut-size", "3", "--link", "optimal", "--link-span", "1"]
     result = CliRunner().invoke(infer_main, args)
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
     assert record["model_file"]["sha256"] == hashlib.sha256(b"pretend model bytes").hexdigest()
     assert record["settings"] == {
-        "batch_size": 8, "cut_size": 3, "link": "optimal", "image_size": [12, 16], "resize": "antialias",
+        "batch_size": 8, "cut_size": 3, "link": "optimal", "link_span": 1, "image_size": [12, 16], "resize": "antialias",
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": TtaSettings().mode, "refine": "none",
@@ -409,6 +409,24 @@ def test_skip_done_redoes_outputs_of_an_earlier_form_of_the_split(tmp_path: Path
     record["settings"]["motion_split"].pop("form")  # as the first form wrote it
     record_file.write_text(json.dumps(record))
     assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
+
+
+def test_skip_done_redoes_outputs_linked_before_the_span_existed(tmp_path: Path, monkeypatch) -> None:
+    """An output that records no link_span was linked with span 1: it is done for
+    --link-span 1 and not for today's default (2), whatever the default is."""
+    model_file = tmp_path / "m.onnx"
+    model_file.write_bytes(b"pretend model bytes")
+    _fake_model(monkeypatch, path=model_file)
+    _write_sequence(tmp_path / "flows" / "walk", 4)
+    args = ["--model", str(model_file), str(tmp_path / "flows" / "walk"), "--out", str(tmp_path / "o"), "--skip-done"]
+    assert CliRunner().invoke(infer_main, [*args, "--link-span", "1"]).exit_code == 0
+    record_file = tmp_path / "o" / "walk" / "sequence.json"
+    record = json.loads(record_file.read_text())
+    assert record["settings"].pop("link_span") == 1  # as outputs were written before it existed
+    record_file.write_text(json.dumps(record))
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-span", "1"]).stderr
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-span", "2"]).stderr
+    assert json.loads(record_file.read_text())["settings"]["link_span"] == 2  # made again, recorded
 
 
 def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:

@@ -17,15 +17,16 @@ from stseg_kernels import link_windows, unravel_windows
     cut=st.one_of(st.none(), st.integers(1, 6)),
     batch=st.integers(1, 5),
     method=st.sampled_from(["naive", "optimal"]),
+    span=st.sampled_from([1, 2]),
     seed=st.integers(0, 2**31),
 )
-def test_stream_linking_equals_whole_array(n_win, n_labels, cut, batch, method, seed) -> None:
+def test_stream_linking_equals_whole_array(n_win, n_labels, cut, batch, method, span, seed) -> None:
     rng = np.random.default_rng(seed)
     proba = rng.random((n_win, n_labels, 3, 4, 5)).astype(np.float32)
     proba /= proba.sum(axis=1, keepdims=True)
     labels = proba.argmax(axis=1).astype(np.uint8)  # as the pipeline makes them
-    expected = unravel_windows(link_windows(labels, n_labels, cut, method))
-    linker = StreamLinker(n_labels, n_win, cut, method)
+    expected = unravel_windows(link_windows(labels, n_labels, cut, method, span=span))
+    linker = StreamLinker(n_labels, n_win, cut, method, span)
     frames = []
     for start in range(0, n_win, batch):
         frames.extend(linker.push(labels[start : start + batch], proba[start : start + batch]))
