@@ -73,17 +73,18 @@ def median_time(fn: Callable[[], object], repeats: int) -> float:
 
 
 def kernel_seconds(
-    n_windows: int, size: tuple[int, int], n_labels: int, cut_size: int | None, repeats: int
+    n_windows: int, size: tuple[int, int], n_labels: int, cut_size: int | None, repeats: int,
+    method: str = "naive", span: int = 1,
 ) -> dict[str, float]:
-    """Median seconds of one ``link_windows`` call and one ``select_masks`` call on
-    :func:`synthetic_windows` (compiled first, outside the timing):
+    """Median seconds of one ``link_windows`` call (``method``, ``span``) and one
+    ``select_masks`` call on :func:`synthetic_windows` (compiled first, outside the timing):
     ``{"link_windows": s, "select_masks": s}`` for ``n_windows`` windows and their frames."""
     windows, gt = synthetic_windows(n_windows, size[0], size[1], n_labels)
     has_gt = np.ones(len(gt), bool)
-    frames = unravel_windows(link_windows(windows, n_labels, cut_size))
+    frames = unravel_windows(link_windows(windows, n_labels, cut_size, method, span=span))
     select_masks(frames, gt, has_gt, n_labels, cut_size)
     return {
-        "link_windows": median_time(lambda: link_windows(windows, n_labels, cut_size), repeats),
+        "link_windows": median_time(lambda: link_windows(windows, n_labels, cut_size, method, span=span), repeats),
         "select_masks": median_time(lambda: select_masks(frames, gt, has_gt, n_labels, cut_size), repeats),
     }
 
@@ -127,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     buffer = np.empty_like(windows)
     t_link_out = median_time(lambda: link_windows(windows, args.labels, cut, out=buffer), args.repeats)
     t_link_ref = median_time(lambda: link_windows_reference(ref_windows, args.labels, cut), args.repeats)
-    link_windows(windows, args.labels, cut, span=2)  # compiles the span-2 path outside the timing
+    link_windows(windows, args.labels, cut, span=2)  # a warm-up, as for span 1 above
     t_link2 = median_time(lambda: link_windows(windows, args.labels, cut, span=2), args.repeats)
     t_link2_ref = median_time(lambda: link_windows_reference(ref_windows, args.labels, cut, span=2), args.repeats)
     t_sel = median_time(lambda: select_masks(frames, gt, has_gt, args.labels, cut), args.repeats)

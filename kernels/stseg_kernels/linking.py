@@ -98,7 +98,7 @@ def _chain_mappings(counts, linked, second, optimal, maps, first, stop):
     table is the original one with rows a merged into row maps[w-1, a] (maps[w-2, a]).
     """
     n_labels = counts.shape[2]
-    merged = np.empty((3, n_labels, n_labels), np.int64)
+    merged = np.zeros((3, n_labels, n_labels), np.int64)
     size_prev = np.empty((3, n_labels), np.int64)
     size_cur = np.empty((3, n_labels), np.int64)
     score = np.empty((n_labels, n_labels))
@@ -108,7 +108,7 @@ def _chain_mappings(counts, linked, second, optimal, maps, first, stop):
                 maps[w, lab] = lab
             continue
         n_tables = 3 if second[w] else 2
-        merged[:, :, :] = 0
+        merged[:n_tables, :, :] = 0
         for s in range(n_tables):
             back = 2 if s == 2 else 1
             for a in range(n_labels):
@@ -252,8 +252,8 @@ def link_windows(
         sequence of the first window given, which places the chunk boundaries, and
         ``carry`` the already renamed windows just before it, (3, H, W) for window
         ``start - 1`` or (K, 3, H, W) for the last K windows, oldest first; the first window
-        is linked to them unless it begins a chunk, and span 2 needs two of them when
-        ``start >= 2``. Pieces linked in order this way, each carrying the last renamed
+        is linked to them unless it begins a chunk, and span 2 needs two of them unless
+        window ``start - 1`` begins a chunk. Pieces linked in order this way, each carrying the last renamed
         windows of the ones before, give exactly the labels and mappings of one call on
         the whole sequence. Without ``carry`` the first window keeps its labels.
     threads
@@ -301,9 +301,13 @@ def link_windows(
             f"carry must have shape {arr.shape[1:]} (one window) or (K, {', '.join(map(str, arr.shape[1:]))}) "
             f"(the last K windows), got {carry.shape}"
         )
-    if is_chunk_start(int(start), check_cut_size(cut_size)):
+    cut = check_cut_size(cut_size)
+    if is_chunk_start(int(start), cut):
         return _link(arr, n_labels, cut_size, method, span, out, return_mapping, int(start), 0)
-    needed = min(span, int(start))
+    if out is not None:
+        _check_out(out, arr)
+    # Window start-2 counts only when window start-1 does not begin a chunk.
+    needed = 1 if span == 1 or start < 2 or is_chunk_start(int(start) - 1, cut) else 2
     if carry.shape[0] < needed:
         raise ValueError(
             f"span {span} links window {start} to the {needed} renamed windows before it: "
@@ -314,7 +318,6 @@ def link_windows(
     labels, maps = _link(both, n_labels, cut_size, method, span, None, True, int(start) - needed, needed)
     labels, maps = labels[needed:], maps[needed:]
     if out is not None:
-        _check_out(out, arr)
         out[...] = labels
         labels = out
     return (labels, maps) if return_mapping else labels
@@ -349,7 +352,7 @@ def _link(arr, n_labels, cut_size, method, span, out, return_mapping, start, n_f
         second[2:] = ~starts[2:] & ~starts[1:-1]
     linked = ~starts
     linked[:n_fixed] = False
-    counts = np.zeros((n_win, 3, n_labels, n_labels), np.int64)
+    counts = np.zeros((n_win, 3 if span >= 2 else 2, n_labels, n_labels), np.int64)
     maps = np.empty((n_win, n_labels), np.int64)
     luts = np.empty((n_win, n_labels), work.dtype)
     vals = label_values(n_labels, work.dtype)

@@ -15,7 +15,7 @@ from ..io.videoio import DEFAULT_FPS
 from ..pipeline import Segmenter, SequenceStats
 from ..settings import InferenceSettings
 from ..sources import Sequence
-from ..stages.linker import LinkedFrame
+from ..stages.linker import LinkedFrame, LinkSettings
 from .layout import SEQUENCE_FILE, TOOL, OutputOptions, sequence_output_unit
 from .sinks import FolderSink, FrameSink, OverlaySink, drive
 
@@ -191,14 +191,17 @@ def is_done(out_dir: str | Path, sequence, settings: dict, model_sha256: str | N
     record = read_marker(Path(out_dir) / sequence.name, SEQUENCE_FILE, TOOL)
     if record is None:
         return False
-    # Read back through the stages: a stage an older output does not name did not run then,
-    # and a parameter it does not name had the value it ran with (linking's span: 1), not
-    # today's default. Keys beside the stages (the flow, the model size) are kept as written.
     written = record.get("settings") or {}
+    if not isinstance(written, dict):
+        return False
     try:
-        done_with = {**InferenceSettings.from_record(written).record(), **written}
-    except (TypeError, ValueError, AttributeError):
-        return False  # a record no stage can read is not a finished output of these settings
+        # Linking's flat keys read back through its settings: an output written before
+        # link_span existed was linked with span 1, not today's default.
+        linked_with = LinkSettings.from_record(written).record()
+    except (TypeError, ValueError):
+        return False
+    # Stages an older output does not name did not run then.
+    done_with = {**InferenceSettings.from_record({}).record(), **linked_with, **written}
     return (
         model_sha256 is not None
         and (record.get("model_file") or {}).get("sha256") == model_sha256
@@ -235,6 +238,7 @@ def _sequence_record(
         "n_labels": segmenter.n_labels,
         "cut_size": segmenter.settings.link.cut_size,
         "link": segmenter.settings.link.mode,
+        "link_span": segmenter.settings.link.link_span,
         "settings": settings,
         "refine": refine,
         "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},

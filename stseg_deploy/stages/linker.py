@@ -41,7 +41,7 @@ class LinkSettings(StageSettings):
     as sequence.json's ``link``, ``cut_size`` and ``link_span``."""
 
     MODE_KEY = "link"
-    PARAMS_KEY = "link_settings"  # unused: the cut size is recorded beside the mode
+    PARAMS_KEY = "link_settings"  # unused: the cut size and the span are recorded beside the mode
     FLAT_PARAMS = True
     MODES = LINK_METHODS
 
@@ -52,7 +52,7 @@ class LinkSettings(StageSettings):
     def check(self) -> None:
         if self.cut_size is not None and (isinstance(self.cut_size, bool) or int(self.cut_size) != self.cut_size or self.cut_size < 1):
             raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
-        if isinstance(self.link_span, bool) or self.link_span not in LINK_SPANS:
+        if isinstance(self.link_span, bool) or not isinstance(self.link_span, (int, np.integer)) or self.link_span not in LINK_SPANS:
             raise ValueError(f"link_span must be one of {LINK_SPANS}, got {self.link_span!r}")
 
     @classmethod
@@ -117,7 +117,7 @@ class StreamLinker:
         self.n_windows = n_windows
         self.cut_size = cut_size
         self.method = method
-        self.span = span
+        self.span = int(span)
         self.next_window = 0
         self._carry: np.ndarray | None = None  # the last `span` renamed windows, (k, 3, h, w)
 

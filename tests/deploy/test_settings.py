@@ -78,6 +78,8 @@ def test_unknown_options_and_bad_values_are_named() -> None:
         InferenceSettings.from_options(cut_size=0)
     with pytest.raises(ValueError, match=r"link_span must be one of \(1, 2\), got 3"):
         InferenceSettings.from_options(link_span=3)
+    with pytest.raises(ValueError, match=r"link_span must be one of \(1, 2\), got 2.0"):
+        InferenceSettings.from_options(link_span=2.0)  # a float would fail later, mid-run
 
 
 def test_option_defaults_are_the_dataclass_defaults() -> None:

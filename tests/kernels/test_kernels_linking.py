@@ -119,17 +119,20 @@ def test_span_two_settles_what_the_previous_window_leaves_tied():
     windows[1, 2] = 1 - windows[1, 2]
     tied = window_scores_reference(windows[1], windows[2], 2)
     assert tied[0, 0] == tied[1, 0] and tied[0, 1] == tied[1, 1]
-    linked = link_windows(windows, 2, None, "optimal", span=2)
-    np.testing.assert_array_equal(linked[2], windows[2])
-    np.testing.assert_array_equal(linked[1], windows[1])  # window 1 itself is kept as it is
     settled = window_scores_reference(windows[1], windows[2], 2, windows[0])
     assert settled[0, 0] > settled[1, 0] and settled[1, 1] > settled[0, 1]
-    # In a chunk of its own, window 2 is linked to nothing before it.
-    np.testing.assert_array_equal(link_windows(windows, 2, 2, "optimal", span=2)[2], windows[2])
-    # The same windows with window 2's labels swapped are renamed back.
+    # Whichever way the network named window 2's objects, span 2 gives them window 0's labels;
+    # span 1, tied, keeps one of the two namings whatever it is, so it is wrong on one of them.
     swapped = windows.copy()
-    swapped[2:] = 1 - swapped[2:]
-    np.testing.assert_array_equal(link_windows(swapped, 2, None, "optimal", span=2)[2:], windows[2:])
+    swapped[2] = 1 - swapped[2]
+    for named in (windows, swapped):
+        linked = link_windows(named, 2, None, "optimal", span=2)
+        np.testing.assert_array_equal(linked[:2], windows[:2])  # window 1 itself is kept as it is
+        np.testing.assert_array_equal(linked[2], windows[2])
+    by_span_1 = [link_windows(named, 2, None, "optimal", span=1)[2] for named in (windows, swapped)]
+    assert not (np.array_equal(by_span_1[0], windows[2]) and np.array_equal(by_span_1[1], windows[2]))
+    # In a chunk of its own (cut size 2), window 2 is linked to nothing before it.
+    np.testing.assert_array_equal(link_windows(swapped, 2, 2, "optimal", span=2)[2], swapped[2])
 
 
 def test_many_labels_use_the_int64_path_and_agree_with_small_label_result():
@@ -235,13 +238,17 @@ def test_pieces_linked_with_a_carry_equal_one_call(case, method, span, data):
     cuts = sorted(data.draw(st.sets(st.integers(1, max(1, n_win - 1)), max_size=4))) if n_win > 1 else []
     edges = [0, *[c for c in cuts if c < n_win], n_win]
     carry, parts, maps = None, [], []
+    per_chunk = data.draw(st.sampled_from([0, 10**9]))  # one task per chunk, or per window
     for lo, hi in zip(edges[:-1], edges[1:]):
-        labels, mapping = link_windows(
-            windows[lo:hi], n_labels, cut, method, span=span, return_mapping=True, start=lo, carry=carry
-        )
-        # The last two renamed windows, as a stream keeps them (one when the piece is one
-        # window long and nothing came before).
-        carry = np.concatenate([*parts, labels])[-2:]
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(linking_module, "_MIN_TASKS_PER_THREAD", per_chunk)
+            labels, mapping = link_windows(
+                windows[lo:hi], n_labels, cut, method, span=span, return_mapping=True, start=lo, carry=carry
+            )
+        # The last renamed windows: as many as a stream keeps (two), or more, or only what
+        # this span needs.
+        keep = data.draw(st.sampled_from([span, 3]))
+        carry = np.concatenate([*parts, labels])[-keep:]
         parts.append(labels)
         maps.append(mapping)
     # The same score matrices reach the same deterministic assignment, ties included.
@@ -261,10 +268,16 @@ def test_carry_is_checked() -> None:
         link_windows(windows, 2, None, span=2, start=3, carry=windows[0])
     with pytest.raises(ValueError, match=r"span must be one of \(1, 2\), got 3"):
         link_windows(windows, 2, None, span=3)
-    # Window 1 has one window before it: one carried window is all span 2 needs there.
-    np.testing.assert_array_equal(
-        link_windows(windows[1:], 2, None, span=2, start=1, carry=windows[0]), link_windows(windows, 2, None, span=2)[1:]
-    )
+    # One carried window is all span 2 needs where window start-1 begins a chunk (window 1's
+    # chunk starts at window 0; with cut size 3, window 4's at window 3): the answers equal
+    # one call's, on labels that do get renamed.
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, (6, 3, 4, 5)).astype(np.uint8)
+    for cut, start in ((None, 1), (3, 4)):
+        whole = link_windows(labels, 3, cut, "optimal", span=2)
+        assert not np.array_equal(whole, labels)
+        piece = link_windows(labels[start:], 3, cut, "optimal", span=2, start=start, carry=whole[start - 1])
+        np.testing.assert_array_equal(piece, whole[start:])
     # At a chunk start the carry is not used: the first window keeps its labels.
     first = np.ones((1, 3, 4, 5), np.uint8)
     np.testing.assert_array_equal(link_windows(first, 2, 2, start=4, carry=np.zeros((3, 4, 5), np.uint8)), first)

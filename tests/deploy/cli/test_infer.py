@@ -427,6 +427,12 @@ def test_skip_done_redoes_outputs_linked_before_the_span_existed(tmp_path: Path,
     assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-span", "1"]).stderr
     assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-span", "2"]).stderr
     assert json.loads(record_file.read_text())["settings"]["link_span"] == 2  # made again, recorded
+    # A stage that ran but whose parameters the record lost is not taken for today's defaults.
+    record = json.loads(record_file.read_text())
+    assert record["settings"]["split"] == "motion"
+    record["settings"].pop("motion_split")
+    record_file.write_text(json.dumps(record))
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
 
 
 def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:
