@@ -187,7 +187,7 @@ def _scored(pred: Path, objects_pred: Path | None, hardware: str) -> dict:
     return out
 
 
-STAGE_KEYS = ("link", "cut_size", "link_span", "tta", "refine", "guided", "split", "motion_split", "carry", "temporal_carry")
+STAGE_KEYS = ("link", "cut_size", "link_span", "link_vote", "tta", "refine", "guided", "split", "motion_split", "carry", "temporal_carry")
 
 
 def _settings(pred: Path) -> dict:

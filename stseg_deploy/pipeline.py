@@ -196,7 +196,9 @@ class Segmenter:
         stats.n_frames = n_frames
         stats.windows = n_frames - WINDOW + 1
         stages = self.settings
-        linker = StreamLinker(self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode, stages.link.link_span)
+        linker = StreamLinker(
+            self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode, stages.link.link_span, stages.link.link_vote
+        )
         # Refinement and the carry work on each linked frame's probabilities, so they go
         # through linking.
         carrying = stages.carry.on
@@ -210,6 +212,7 @@ class Segmenter:
         batches = self._window_batches(
             sequence, stats, on_flow if guides is None else guides.keep, with_images or refining
         )
+        last_window: np.ndarray | None = None  # (1, 2, WINDOW, h, w), kept for the vote
         for batch in batches:
             t0 = time.perf_counter()
             if stages.tta.on:
@@ -228,16 +231,22 @@ class Segmenter:
             stats.model += t1 - t0
             linked = linker.push(labels, proba if linked_proba else None, features)
             stats.link += time.perf_counter() - t1
+            # The windows whose flows the frames given out now need: the batch's, and with the
+            # vote also the last of the batch before (its middle frame comes out one window late).
+            first = linker.next_window - len(batch)
+            flows = batch if last_window is None else np.concatenate([last_window, batch])
+            flows_first = first if last_window is None else first - 1
+            if linker.vote:
+                last_window = batch[-1:].copy()
             if decider is not None:
                 # Read now: the carry may give a frame out batches later.
-                first = linker.next_window - len(batch)
-                own_flows.update((f.index, _own_flow(batch, first, f.index, stats.windows).copy()) for f in linked)
+                own_flows.update((f.index, _own_flow(flows, flows_first, f.index, stats.windows).copy()) for f in linked)
             if carry is not None:
                 t2 = time.perf_counter()
                 done = []
                 for frame in linked:
                     waiting[frame.index] = frame
-                    flow = _flow_into(batch, linker.next_window - len(batch), frame.index)
+                    flow = _flow_into(flows, flows_first, frame.index)
                     pushed, frame.proba = frame.proba, None  # the carry keeps its own blend while the frame waits
                     for index, proba, labels in carry.push(frame.index, pushed, flow):
                         ready = waiting.pop(index)

@@ -239,6 +239,7 @@ def _sequence_record(
         "cut_size": segmenter.settings.link.cut_size,
         "link": segmenter.settings.link.mode,
         "link_span": segmenter.settings.link.link_span,
+        "link_vote": segmenter.settings.link.link_vote,
         "settings": settings,
         "refine": refine,
         "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},

@@ -4,7 +4,7 @@ from (``stseg-infer --guided-radius``, ``segment(guided_radius=...)``).
 
 A stage's settings are recorded in sequence.json as ``{MODE_KEY: mode}`` plus, when the stage
 runs and has parameters, ``{PARAMS_KEY: {parameter: value}}`` (linking's parameters, the cut
-size and the span, sit beside its mode instead: ``FLAT_PARAMS``): the format outputs have had since the
+size, the span and the vote, sit beside its mode instead: ``FLAT_PARAMS``): the format outputs have had since the
 stages existed, so older outputs read the same. Every field is recorded, so a new parameter
 cannot be left out of what ``--skip-done`` and stseg-eval compare. Adding a parameter to a stage is one field here in its
 settings class (with ``option(...)`` naming its flag) and one click option.

@@ -5,7 +5,8 @@ against the already renamed windows w-1 and (``link_span`` 2) w-2 of its chunk, 
 share frames with it. So a stream can be linked piece by piece, carrying only the last two
 renamed windows (``link_windows(..., start=, carry=)``, which also places the chunk
 boundaries), and gives exactly what ``stseg_kernels.link_windows`` gives on the whole array
-at once.
+at once. With the vote (``link_vote``), each frame's labels also hear the other two windows
+that hold it, so frames come out one window later.
 """
 
 from __future__ import annotations
@@ -37,8 +38,11 @@ class LinkSettings(StageSettings):
     "naive" (each label its best match; two may merge); ``cut_size``: windows per
     independently linked chunk (None: the whole sequence); ``link_span``: the earlier
     windows of its chunk each window is scored against, 1 (the previous one, the
-    original's linking) or 2 (also the one before, which shares its first frame). Recorded
-    as sequence.json's ``link``, ``cut_size`` and ``link_span``."""
+    original's linking) or 2 (also the one before, which shares its first frame);
+    ``link_vote``: each frame's pixel takes the label the two other windows of its chunk that
+    hold the frame agree on, where they outvote the window whose middle frame it is
+    (:class:`StreamLinker`). Recorded as sequence.json's ``link``, ``cut_size``,
+    ``link_span`` and ``link_vote``."""
 
     MODE_KEY = "link"
     PARAMS_KEY = "link_settings"  # unused: the cut size and the span are recorded beside the mode
@@ -48,18 +52,22 @@ class LinkSettings(StageSettings):
     mode: str = option("link", DEFAULT_LINK)
     cut_size: int | None = option("cut_size", DEFAULT_CUT_SIZE)
     link_span: int = option("link_span", DEFAULT_SPAN)
+    link_vote: bool = option("link_vote", False)
 
     def check(self) -> None:
         if self.cut_size is not None and (isinstance(self.cut_size, bool) or int(self.cut_size) != self.cut_size or self.cut_size < 1):
             raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
         if isinstance(self.link_span, bool) or not isinstance(self.link_span, (int, np.integer)) or self.link_span not in LINK_SPANS:
             raise ValueError(f"link_span must be one of {LINK_SPANS}, got {self.link_span!r}")
+        if not isinstance(self.link_vote, (bool, np.bool_)):
+            raise ValueError(f"link_vote must be true or false, got {self.link_vote!r}")
 
     @classmethod
     def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
-        # Outputs linked before the span existed record none: they were linked with span 1.
-        if cls.MODE_KEY in settings and "link_span" not in settings:
-            settings = {**settings, "link_span": 1}
+        # Outputs linked before the span and the vote existed record neither: they were
+        # linked with span 1, without the vote.
+        if cls.MODE_KEY in settings:
+            settings = {"link_span": 1, "link_vote": False, **settings}
         return super().from_record(settings)
 
     @property
@@ -106,10 +114,16 @@ class StreamLinker:
         n_windows: total windows N of the sequence (frames = N + 2).
         cut_size: windows per independently linked chunk; None = the whole sequence.
         method: "naive" or "optimal"; span: 1 or 2 (see ``stseg_kernels.link_windows``).
+        vote: frame t (1..N) is window t-1's middle frame, except on the pixels where windows
+            t-2 and t of the same chunk, which also hold it, agree on another label: those
+            take it, and their renamed probabilities swap the two labels' values, so the
+            probabilities' argmax stays the labels. A frame then comes out once window t is
+            linked, one window later.
     """
 
     def __init__(
-        self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK, span: int = DEFAULT_SPAN
+        self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK,
+        span: int = DEFAULT_SPAN, vote: bool = False,
     ) -> None:
         if cut_size is not None and cut_size < 1:
             raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
@@ -120,6 +134,9 @@ class StreamLinker:
         self.span = int(span)
         self.next_window = 0
         self._carry: np.ndarray | None = None  # the last `span` renamed windows, (k, 3, h, w)
+        self.vote = bool(vote)
+        self._recent: dict[int, np.ndarray] = {}  # renamed windows the vote still reads, by index
+        self._waiting: list[LinkedFrame] = []  # frames whose next window is not linked yet
 
     def push(
         self,
@@ -151,7 +168,45 @@ class StreamLinker:
                 None if proba is None else proba[k],
                 None if features is None else features[k],
             ))
-        return frames
+        if not self.vote:
+            return frames
+        for k in range(b):
+            self._recent[first + k] = renamed[k].copy()
+        self._waiting.extend(frames)
+        done = []
+        # Frame t is final once window t, its last voter, is linked (or there is none).
+        while self._waiting and (self._waiting[0].index < self.next_window or self.next_window == self.n_windows):
+            done.append(self._voted(self._waiting.pop(0)))
+        for index in [w for w in self._recent if w < self.next_window - 2]:
+            del self._recent[index]
+        return done
+
+    def _chunk(self, window: int) -> int:
+        return 0 if self.cut_size is None else window // self.cut_size
+
+    def _voted(self, frame: LinkedFrame) -> LinkedFrame:
+        """``frame`` with the vote of the windows before and after the one whose middle frame
+        it is, when both are in that window's chunk (frame 0 and the last two frames have
+        fewer voters and stay as they are)."""
+        home = frame.index - 1
+        before, after = self._recent.get(home - 1), self._recent.get(home + 1)
+        if before is None or after is None or not self._chunk(home - 1) == self._chunk(home) == self._chunk(home + 1):
+            return frame
+        before, after = before[2], after[0]
+        agree = (before == after) & (before != frame.labels)
+        if not agree.any():
+            return frame
+        rows, cols = np.nonzero(agree)
+        new, old = before[rows, cols], frame.labels[rows, cols]
+        labels = frame.labels.copy()
+        labels[rows, cols] = new
+        proba = frame.proba
+        if proba is not None:
+            proba = proba.copy()
+            taken = proba[new, rows, cols]
+            proba[new, rows, cols] = proba[old, rows, cols]
+            proba[old, rows, cols] = taken
+        return LinkedFrame(index=frame.index, labels=labels, proba=proba, features=frame.features)
 
     def _completed_frames(
         self, window: int, labels: np.ndarray, mapping: np.ndarray, proba: np.ndarray | None, features: np.ndarray | None

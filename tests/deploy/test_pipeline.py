@@ -15,7 +15,7 @@ from stseg_deploy.output.folder import segment_to_folder
 from stseg_deploy.pipeline import Segmenter
 from stseg_deploy.settings import InferenceSettings
 from stseg_deploy.sources import sequences_from_folders
-from stseg_deploy.stages.linker import DEFAULT_LINK, LinkSettings
+from stseg_deploy.stages.linker import DEFAULT_LINK, DEFAULT_SPAN, LinkSettings
 from stseg_deploy.stages.tta import TtaSettings
 from stseg_kernels import link_windows, unravel_windows
 
@@ -33,7 +33,32 @@ def test_segmenter_matches_batch_reference(tmp_path: Path) -> None:
     flows = np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths])
     windows = flow_windows(flows)
     argmax = FakeModel().run(windows).argmax(axis=1).astype(np.uint8)
-    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3, DEFAULT_LINK)))
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 3, 3, DEFAULT_LINK, span=DEFAULT_SPAN)))
+
+
+def test_the_vote_streams_through_the_carry_and_the_foreground(tmp_path: Path) -> None:
+    """With the vote a frame comes out one window late, so a batch gives out the last frame
+    of the batch before: the carry and the foreground decision still get every frame in
+    order, with its own flows."""
+    from stseg_deploy.output.sinks import MemorySink
+
+    _write_sequence(tmp_path / "seq", 11)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    voting = InferenceSettings.from_options(cut_size=4, tta="none", motion_split="none", link_vote=True)
+    labels = Segmenter(FakeModel(), voting, batch_size=3).segment(seq)
+    assert labels.shape[0] == 11
+    # The same labels whatever the batches.
+    np.testing.assert_array_equal(labels, Segmenter(FakeModel(), voting, batch_size=1).segment(seq))
+    for carry in ("forward", "both"):
+        options = dict(cut_size=4, tta="none", motion_split="none", link_vote=True, carry=carry, foreground="motion")
+        sinks = {}
+        for batch_size in (1, 3, 8):
+            sink = MemorySink()
+            Segmenter(FakeModel(), InferenceSettings.from_options(**options), batch_size=batch_size).run(seq, sink)
+            sinks[batch_size] = sink
+            assert sink.labels.shape[0] == 11
+        np.testing.assert_array_equal(sinks[1].labels, sinks[3].labels)
+        np.testing.assert_array_equal(sinks[1].labels, sinks[8].labels)
 
 
 def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None:
@@ -53,7 +78,7 @@ def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
     split = MotionSplitter(settings)(FakeModel().run(windows), windows)
     argmax = split.argmax(axis=1).astype(np.uint8)
-    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 5, 3, DEFAULT_LINK)))
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 5, 3, DEFAULT_LINK, span=DEFAULT_SPAN)))
 
 
 def test_labels_come_from_the_model_unless_probabilities_are_kept(tmp_path: Path) -> None:
@@ -126,7 +151,7 @@ def test_flip_runs_the_mirrored_windows_in_the_same_call(tmp_path: Path) -> None
     assert model.calls == [8, 6]  # 7 windows: each batch with its mirror, one call
     windows = flow_windows(np.stack([resize_flow(read_flow(p), (12, 16)) for p in paths]))
     _, argmax, _ = run_flipped(FakeModel(n_labels=4), windows)
-    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3, DEFAULT_LINK)))
+    np.testing.assert_array_equal(labels, unravel_windows(link_windows(argmax, 4, 3, DEFAULT_LINK, span=DEFAULT_SPAN)))
     plain = Segmenter(FakeModel(n_labels=4), InferenceSettings.from_options(cut_size=3, tta="none", refine="none", motion_split="none"), batch_size=4).segment(seq)
     assert (labels != plain).any()  # this fake is not mirror-symmetric: the flip changes labels
 

@@ -178,7 +178,7 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
     assert record["model_file"]["sha256"] == hashlib.sha256(b"pretend model bytes").hexdigest()
     assert record["settings"] == {
-        "batch_size": 8, "cut_size": 3, "link": "optimal", "link_span": 1, "image_size": [12, 16], "resize": "antialias",
+        "batch_size": 8, "cut_size": 3, "link": "optimal", "link_span": 1, "link_vote": False, "image_size": [12, 16], "resize": "antialias",
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": TtaSettings().mode, "refine": "none",

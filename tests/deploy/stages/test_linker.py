@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stseg_deploy.stages.linker import StreamLinker, rename_proba
+from stseg_deploy.stages.linker import LinkedFrame, StreamLinker, rename_proba
 from stseg_kernels import link_windows, unravel_windows
 
 
@@ -52,3 +52,74 @@ def test_merged_small_labels_do_not_outvote_the_winner() -> None:
     renamed = rename_proba(proba, mapping)
     assert renamed.argmax(axis=0)[0] == mapping[proba.argmax(axis=0)[0]] == 0
     np.testing.assert_allclose(renamed[:, 0], [0.4, 0.0, 0.3, 0.0])
+
+
+def _vote_reference(renamed: np.ndarray, cut: int | None) -> np.ndarray:
+    """Frames of the renamed windows (N, 3, h, w) with the vote, pixel by pixel in plain
+    Python: frame t (1..N-1) keeps window t-1's middle label unless windows t-2 and t, in the
+    same chunk, give another one and agree."""
+    frames = unravel_windows(renamed).copy()
+    n = renamed.shape[0]
+
+    def chunk(w: int) -> int:
+        return 0 if cut is None else w // cut
+
+    for w in range(1, n - 1):
+        if not chunk(w - 1) == chunk(w) == chunk(w + 1):
+            continue
+        for y in range(renamed.shape[2]):
+            for x in range(renamed.shape[3]):
+                a, b, c = renamed[w - 1, 2, y, x], renamed[w, 1, y, x], renamed[w + 1, 0, y, x]
+                if a == c and a != b:
+                    frames[w + 1, y, x] = a
+    return frames
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n_win=st.integers(1, 12),
+    n_labels=st.integers(2, 5),
+    cut=st.one_of(st.none(), st.integers(1, 5)),
+    batch=st.integers(1, 4),
+    method=st.sampled_from(["naive", "optimal"]),
+    seed=st.integers(0, 2**31),
+)
+def test_stream_vote_gives_the_outer_windows_agreement(n_win, n_labels, cut, batch, method, seed) -> None:
+    rng = np.random.default_rng(seed)
+    proba = rng.random((n_win, n_labels, 3, 4, 5)).astype(np.float32)
+    proba /= proba.sum(axis=1, keepdims=True)
+    labels = proba.argmax(axis=1).astype(np.uint8)
+    expected = _vote_reference(link_windows(labels, n_labels, cut, method, span=2), cut)
+    linker = StreamLinker(n_labels, n_win, cut, method, 2, vote=True)
+    frames: list[LinkedFrame] = []
+    for start in range(0, n_win, batch):
+        frames.extend(linker.push(labels[start : start + batch], proba[start : start + batch]))
+    assert [f.index for f in frames] == list(range(n_win + 2))
+    np.testing.assert_array_equal(np.stack([f.labels for f in frames]), expected)
+    plain = StreamLinker(n_labels, n_win, cut, method, 2)
+    unvoted = [f for start in range(0, n_win, batch) for f in plain.push(labels[start : start + batch], proba[start : start + batch])]
+    for voted, own in zip(frames, unvoted):
+        # The probabilities follow the vote: their argmax is the voted labels, and each pixel
+        # holds the same values, two of them swapped where the vote changed its label.
+        np.testing.assert_array_equal(voted.proba.argmax(axis=0), voted.labels)
+        np.testing.assert_allclose(np.sort(voted.proba, axis=0), np.sort(own.proba, axis=0))
+
+
+def test_vote_mends_one_window_that_went_astray() -> None:
+    # Left half object 0, right half object 1, in every frame; window 2 gives its middle
+    # frame's top-left pixel to object 1. Windows 1 and 3, which hold that frame too, agree.
+    frames = np.zeros((7, 2, 4), np.uint8)
+    frames[:, :, 2:] = 1
+    windows = np.stack([frames[:-2], frames[1:-1], frames[2:]], axis=1).copy()
+    windows[2, 1, 0, 0] = 1
+    plain = StreamLinker(2, 5, None, "optimal", 2).push(windows)
+    assert plain[3].labels[0, 0] == 1  # frame 3, window 2's middle, as the window said
+    linker = StreamLinker(2, 5, None, "optimal", 2, vote=True)
+    first = linker.push(windows[:2])
+    assert [f.index for f in first] == [0, 1]  # frame 2 waits for window 2
+    rest = linker.push(windows[2:])
+    np.testing.assert_array_equal(np.stack([f.labels for f in first + rest]), frames)
+    # Not across a chunk boundary: with chunks of 3 windows, window 3 begins another chunk.
+    chunked = StreamLinker(2, 5, 3, "optimal", 2, vote=True).push(windows)
+    assert chunked[3].labels[0, 0] == 1
+
