@@ -231,12 +231,14 @@ class Segmenter:
             stats.model += t1 - t0
             linked = linker.push(labels, proba if linked_proba else None, features)
             stats.link += time.perf_counter() - t1
-            # The windows whose flows the frames given out now need: the batch's, and with the
-            # vote also the last of the batch before (its middle frame comes out one window late).
+            # The windows whose flows the frames given out now need, for the foreground and
+            # the carry: the batch's, and with the vote also the last of the batch before (its
+            # middle frame comes out one window late).
             first = linker.next_window - len(batch)
-            flows = batch if last_window is None else np.concatenate([last_window, batch])
-            flows_first = first if last_window is None else first - 1
-            if linker.vote:
+            flows, flows_first = batch, first
+            if linker.vote and (decider is not None or carry is not None):
+                if last_window is not None:
+                    flows, flows_first = np.concatenate([last_window, batch]), first - 1
                 last_window = batch[-1:].copy()
             if decider is not None:
                 # Read now: the carry may give a frame out batches later.
@@ -337,7 +339,8 @@ def _own_flow(batch: np.ndarray, first: int, index: int, n_windows: int) -> np.n
 def _flow_into(batch: np.ndarray, first: int, index: int) -> np.ndarray | None:
     """The flow (2, h, w) at model size from frame ``index - 1`` to frame ``index``, read
     from ``batch`` (b, 2, WINDOW, h, w), whose window k starts at flow ``first + k`` (None for
-    frame 0). The frames a batch's windows complete need only flows the batch holds."""
+    frame 0). The frames a batch gives out need only flows the batch holds (with the vote, the
+    batch and the window before it)."""
     if index == 0:
         return None
     k = min(index - 1 - first, len(batch) - 1)
@@ -347,7 +350,7 @@ def _flow_into(batch: np.ndarray, first: int, index: int) -> np.ndarray | None:
 class _Guides:
     """The frames read for refinement, kept by flow index from the read-ahead thread until
     their linked frame is refined (a batch and a window's worth at most, plus the carry's
-    lookahead)."""
+    lookahead and, with the vote, one more window)."""
 
     def __init__(self, on_flow: Callable[[int, np.ndarray, np.ndarray | None], None] | None) -> None:
         self._on_flow = on_flow

@@ -59,7 +59,7 @@ class LinkSettings(StageSettings):
             raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
         if isinstance(self.link_span, bool) or not isinstance(self.link_span, (int, np.integer)) or self.link_span not in LINK_SPANS:
             raise ValueError(f"link_span must be one of {LINK_SPANS}, got {self.link_span!r}")
-        if not isinstance(self.link_vote, (bool, np.bool_)):
+        if not isinstance(self.link_vote, bool):  # a numpy bool would not go into sequence.json
             raise ValueError(f"link_vote must be true or false, got {self.link_vote!r}")
 
     @classmethod
@@ -186,7 +186,7 @@ class StreamLinker:
 
     def _voted(self, frame: LinkedFrame) -> LinkedFrame:
         """``frame`` with the vote of the windows before and after the one whose middle frame
-        it is, when both are in that window's chunk (frame 0 and the last two frames have
+        it is, when both are in that window's chunk (frames 0 and 1 and the last two have
         fewer voters and stay as they are)."""
         home = frame.index - 1
         before, after = self._recent.get(home - 1), self._recent.get(home + 1)

@@ -44,21 +44,40 @@ def test_the_vote_streams_through_the_carry_and_the_foreground(tmp_path: Path) -
 
     _write_sequence(tmp_path / "seq", 11)
     (seq,) = sequences_from_folders([tmp_path / "seq"])
-    voting = InferenceSettings.from_options(cut_size=4, tta="none", motion_split="none", link_vote=True)
-    labels = Segmenter(FakeModel(), voting, batch_size=3).segment(seq)
-    assert labels.shape[0] == 11
-    # The same labels whatever the batches.
-    np.testing.assert_array_equal(labels, Segmenter(FakeModel(), voting, batch_size=1).segment(seq))
-    for carry in ("forward", "both"):
-        options = dict(cut_size=4, tta="none", motion_split="none", link_vote=True, carry=carry, foreground="motion")
+    options = dict(cut_size=4, tta="none", motion_split="none")
+    voting = InferenceSettings.from_options(**options, link_vote=True)
+    plain = Segmenter(_AstrayMiddle(), InferenceSettings.from_options(**options)).segment(seq)
+    labels = Segmenter(_AstrayMiddle(), voting, batch_size=3).segment(seq)
+    # Every window's middle frame went astray on a block, which its neighbours outvote: the
+    # frames whose three windows share a chunk (9 windows in chunks of 4: middles of windows
+    # 1, 2, 5, 6) get the block back.
+    honest = Segmenter(FakeModel(), InferenceSettings.from_options(**options)).segment(seq)
+    mended = [t for t in range(11) if not np.array_equal(labels[t], plain[t])]
+    assert mended == [2, 3, 6, 7]
+    np.testing.assert_array_equal(labels[mended][:, :4, :4], honest[mended][:, :4, :4])
+    for carry in ("none", "forward", "both"):
         sinks = {}
         for batch_size in (1, 3, 8):
             sink = MemorySink()
-            Segmenter(FakeModel(), InferenceSettings.from_options(**options), batch_size=batch_size).run(seq, sink)
+            settings = InferenceSettings.from_options(**options, link_vote=True, carry=carry, foreground="motion")
+            Segmenter(_AstrayMiddle(), settings, batch_size=batch_size).run(seq, sink)
             sinks[batch_size] = sink
             assert sink.labels.shape[0] == 11
         np.testing.assert_array_equal(sinks[1].labels, sinks[3].labels)
         np.testing.assert_array_equal(sinks[1].labels, sinks[8].labels)
+        np.testing.assert_array_equal(sinks[1].objects, sinks[8].objects)
+    np.testing.assert_array_equal(labels, Segmenter(_AstrayMiddle(), voting, batch_size=1).segment(seq))
+
+
+class _AstrayMiddle(FakeModel):
+    """FakeModel whose every window gives its middle frame's top-left 4x4 block to the next
+    label: the windows before and after, which hold that frame too, disagree with it."""
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        out = super().run(flow, features)
+        proba = out[0] if features else out
+        proba[:, :, 1, :4, :4] = np.roll(proba[:, :, 1, :4, :4], 1, axis=1)
+        return out
 
 
 def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None:

@@ -433,6 +433,10 @@ def test_skip_done_redoes_outputs_linked_before_the_span_existed(tmp_path: Path,
     record["settings"].pop("motion_split")
     record_file.write_text(json.dumps(record))
     assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, args).stderr
+    # The vote is recorded too: an output made without it is made again with it, once.
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote"]).stderr
+    assert json.loads(record_file.read_text())["settings"]["link_vote"] is True
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote"]).stderr
 
 
 def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:
