@@ -18,25 +18,33 @@ from stseg_kernels import link_windows, unravel_windows
     batch=st.integers(1, 5),
     method=st.sampled_from(["naive", "optimal"]),
     span=st.sampled_from([1, 2]),
+    vote=st.booleans(),
     seed=st.integers(0, 2**31),
 )
-def test_stream_linking_equals_whole_array(n_win, n_labels, cut, batch, method, span, seed) -> None:
+def test_stream_linking_equals_whole_array(n_win, n_labels, cut, batch, method, span, vote, seed) -> None:
+    """Batch by batch, the stream gives the whole array's linking, and with the vote the
+    plain-Python vote of :func:`_vote_reference` on it."""
     rng = np.random.default_rng(seed)
     proba = rng.random((n_win, n_labels, 3, 4, 5)).astype(np.float32)
     proba /= proba.sum(axis=1, keepdims=True)
     labels = proba.argmax(axis=1).astype(np.uint8)  # as the pipeline makes them
-    expected = unravel_windows(link_windows(labels, n_labels, cut, method, span=span))
-    linker = StreamLinker(n_labels, n_win, cut, method, span)
-    frames = []
-    for start in range(0, n_win, batch):
-        frames.extend(linker.push(labels[start : start + batch], proba[start : start + batch]))
+    renamed = link_windows(labels, n_labels, cut, method, span=span)
+    expected = _vote_reference(renamed, cut) if vote else unravel_windows(renamed)
+    frames = _stream(StreamLinker(n_labels, n_win, cut, method, span, vote), labels, proba, batch)
     assert [f.index for f in frames] == list(range(n_win + 2))
     np.testing.assert_array_equal(np.stack([f.labels for f in frames]), expected)
-    for f in frames:
-        # The saved probabilities agree with the saved labels, merged or not.
+    unvoted = _stream(StreamLinker(n_labels, n_win, cut, method, span), labels, proba, batch)
+    for f, own in zip(frames, unvoted):
+        # The saved probabilities agree with the saved labels, merged or not, and hold each
+        # pixel's values, two of them swapped where the vote changed its label.
         np.testing.assert_array_equal(f.proba.argmax(axis=0), f.labels)
+        np.testing.assert_allclose(np.sort(f.proba, axis=0), np.sort(own.proba, axis=0))
         if method == "optimal":  # one-to-one: a permutation keeps the sum
             np.testing.assert_allclose(f.proba.sum(axis=0), 1.0, rtol=1e-5)
+
+
+def _stream(linker: StreamLinker, labels: np.ndarray, proba: np.ndarray, batch: int) -> list[LinkedFrame]:
+    return [f for start in range(0, len(labels), batch) for f in linker.push(labels[start : start + batch], proba[start : start + batch])]
 
 
 def test_rename_proba_merges_labels() -> None:
@@ -75,36 +83,6 @@ def _vote_reference(renamed: np.ndarray, cut: int | None) -> np.ndarray:
     return frames
 
 
-@settings(max_examples=60, deadline=None)
-@given(
-    n_win=st.integers(1, 12),
-    n_labels=st.integers(2, 5),
-    cut=st.one_of(st.none(), st.integers(1, 5)),
-    batch=st.integers(1, 4),
-    method=st.sampled_from(["naive", "optimal"]),
-    seed=st.integers(0, 2**31),
-)
-def test_stream_vote_gives_the_outer_windows_agreement(n_win, n_labels, cut, batch, method, seed) -> None:
-    rng = np.random.default_rng(seed)
-    proba = rng.random((n_win, n_labels, 3, 4, 5)).astype(np.float32)
-    proba /= proba.sum(axis=1, keepdims=True)
-    labels = proba.argmax(axis=1).astype(np.uint8)
-    expected = _vote_reference(link_windows(labels, n_labels, cut, method, span=2), cut)
-    linker = StreamLinker(n_labels, n_win, cut, method, 2, vote=True)
-    frames: list[LinkedFrame] = []
-    for start in range(0, n_win, batch):
-        frames.extend(linker.push(labels[start : start + batch], proba[start : start + batch]))
-    assert [f.index for f in frames] == list(range(n_win + 2))
-    np.testing.assert_array_equal(np.stack([f.labels for f in frames]), expected)
-    plain = StreamLinker(n_labels, n_win, cut, method, 2)
-    unvoted = [f for start in range(0, n_win, batch) for f in plain.push(labels[start : start + batch], proba[start : start + batch])]
-    for voted, own in zip(frames, unvoted):
-        # The probabilities follow the vote: their argmax is the voted labels, and each pixel
-        # holds the same values, two of them swapped where the vote changed its label.
-        np.testing.assert_array_equal(voted.proba.argmax(axis=0), voted.labels)
-        np.testing.assert_allclose(np.sort(voted.proba, axis=0), np.sort(own.proba, axis=0))
-
-
 def test_vote_mends_one_window_that_went_astray() -> None:
     # Left half object 0, right half object 1, in every frame; window 2 gives its middle
     # frame's top-left pixel to object 1. Windows 1 and 3, which hold that frame too, agree.
@@ -122,4 +100,3 @@ def test_vote_mends_one_window_that_went_astray() -> None:
     # Not across a chunk boundary: with chunks of 3 windows, window 3 begins another chunk.
     chunked = StreamLinker(2, 5, 3, "optimal", 2, vote=True).push(windows)
     assert chunked[3].labels[0, 0] == 1
-
