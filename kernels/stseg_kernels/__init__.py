@@ -14,7 +14,7 @@ from ._cache import numba_cache_dir as _numba_cache_dir
 from ._hungarian import assign_max
 from .argmax import argmax_labels
 from .guided import guided_coefficients, guided_labels
-from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, link_windows, unravel_windows
+from .linking import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, is_chunk_start, link_windows, unravel_windows
 from .motionfit import MotionGrid, quadratic_terms
 from .scores import jaccard
 from .selection import frame_chunks, select_labels, select_masks
@@ -29,6 +29,7 @@ __all__ = [
     "frame_chunks",
     "guided_coefficients",
     "guided_labels",
+    "is_chunk_start",
     "jaccard",
     "link_windows",
     "quadratic_terms",

@@ -253,9 +253,9 @@ def link_windows(
         ``carry`` the already renamed windows just before it, (3, H, W) for window
         ``start - 1`` or (K, 3, H, W) for the last K windows, oldest first; the first window
         is linked to them unless it begins a chunk, and span 2 needs two of them unless
-        window ``start - 1`` begins a chunk. Pieces linked in order this way, each carrying the last renamed
-        windows of the ones before, give exactly the labels and mappings of one call on
-        the whole sequence. Without ``carry`` the first window keeps its labels.
+        window ``start - 1`` begins a chunk. Pieces linked in order this way, each carrying
+        the last renamed windows of the ones before, give exactly the labels and mappings of
+        one call on the whole sequence. Without ``carry`` the first window keeps its labels.
     threads
         Numba threads for this call (None: numba's setting, all cores by default). A
         streaming caller whose own threads already keep the cores busy reading and writing
@@ -306,8 +306,8 @@ def link_windows(
         return _link(arr, n_labels, cut_size, method, span, out, return_mapping, int(start), 0)
     if out is not None:
         _check_out(out, arr)
-    # Window start-2 counts only when window start-1 does not begin a chunk.
-    needed = 1 if span == 1 or start < 2 or is_chunk_start(int(start) - 1, cut) else 2
+    # Window start-2 counts only when window start-1 does not begin a chunk (window 0 always does).
+    needed = 2 if span == 2 and not is_chunk_start(int(start) - 1, cut) else 1
     if carry.shape[0] < needed:
         raise ValueError(
             f"span {span} links window {start} to the {needed} renamed windows before it: "

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, link_windows
+from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, is_chunk_start, link_windows
 
 from .base import StageSettings, option
 
@@ -132,10 +132,11 @@ class StreamLinker:
         self.cut_size = cut_size
         self.method = method
         self.span = int(span)
-        self.next_window = 0
-        self._carry: np.ndarray | None = None  # the last `span` renamed windows, (k, 3, h, w)
         self.vote = bool(vote)
-        self._recent: dict[int, np.ndarray] = {}  # renamed windows the vote still reads, by index
+        self.next_window = 0
+        # The last renamed windows, up to window next_window - 1, (k, 3, h, w): the next
+        # batch's carry (its last `span`) and, with the vote, the voters of the frame waiting.
+        self._kept: np.ndarray | None = None
         self._waiting: list[LinkedFrame] = []  # frames whose next window is not linked yet
 
     def push(
@@ -153,11 +154,12 @@ class StreamLinker:
         first = self.next_window
         renamed, mapping = link_windows(
             labels, self.n_labels, self.cut_size, self.method, span=self.span, return_mapping=True, start=first,
-            carry=self._carry,
+            carry=None if self._kept is None else self._kept[-self.span:],
             threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
         )
-        kept = renamed if self._carry is None else np.concatenate([self._carry, renamed])
-        self._carry = kept[-self.span:].copy()  # a copy: the batch's array is not kept alive
+        kept = renamed if self._kept is None else np.concatenate([self._kept, renamed])
+        # A copy: the batch's array is not kept alive. The vote reads up to three windows.
+        self._kept = kept[-(3 if self.vote else self.span):].copy()
         self.next_window += b
         frames: list[LinkedFrame] = []
         for k in range(b):
@@ -170,29 +172,24 @@ class StreamLinker:
             ))
         if not self.vote:
             return frames
-        for k in range(b):
-            self._recent[first + k] = renamed[k].copy()
         self._waiting.extend(frames)
         done = []
         # Frame t is final once window t, its last voter, is linked (or there is none).
         while self._waiting and (self._waiting[0].index < self.next_window or self.next_window == self.n_windows):
-            done.append(self._voted(self._waiting.pop(0)))
-        for index in [w for w in self._recent if w < self.next_window - 2]:
-            del self._recent[index]
+            done.append(self._voted(self._waiting.pop(0), kept, self.next_window - len(kept)))
         return done
 
-    def _chunk(self, window: int) -> int:
-        return 0 if self.cut_size is None else window // self.cut_size
-
-    def _voted(self, frame: LinkedFrame) -> LinkedFrame:
+    def _voted(self, frame: LinkedFrame, windows: np.ndarray, first: int) -> LinkedFrame:
         """``frame`` with the vote of the windows before and after the one whose middle frame
-        it is, when both are in that window's chunk (frames 0 and 1 and the last two have
-        fewer voters and stay as they are)."""
+        it is, read from the renamed ``windows`` (k, 3, h, w), windows first.., when both are
+        in that window's chunk (frames 0 and 1 and the last two have fewer voters and stay
+        as they are)."""
         home = frame.index - 1
-        before, after = self._recent.get(home - 1), self._recent.get(home + 1)
-        if before is None or after is None or not self._chunk(home - 1) == self._chunk(home) == self._chunk(home + 1):
+        if not (first <= home - 1 and home + 1 < first + len(windows)):
             return frame
-        before, after = before[2], after[0]
+        if is_chunk_start(home, self.cut_size) or is_chunk_start(home + 1, self.cut_size):
+            return frame
+        before, after = windows[home - 1 - first, 2], windows[home + 1 - first, 0]
         agree = (before == after) & (before != frame.labels)
         if not agree.any():
             return frame
