@@ -197,7 +197,8 @@ class Segmenter:
         stats.windows = n_frames - WINDOW + 1
         stages = self.settings
         linker = StreamLinker(
-            self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode, stages.link.link_span, stages.link.link_vote
+            self.n_labels, stats.windows, stages.link.cut_size, stages.link.mode, stages.link.link_span, stages.link.link_vote,
+            stages.link.link_reclaim,
         )
         # Refinement and the carry work on each linked frame's probabilities, so they go
         # through linking.

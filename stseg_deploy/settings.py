@@ -67,7 +67,7 @@ class InferenceSettings:
         return out
 
     def record(self) -> dict[str, Any]:
-        """sequence.json's settings of the stages: ``cut_size``, ``link``, ``link_span``, ``link_vote``, ``tta``,
+        """sequence.json's settings of the stages: ``cut_size``, ``link``, ``link_span``, ``link_vote``, ``link_reclaim``, ``tta``,
         ``refine`` (+ ``guided``), ``split`` (+ ``motion_split``), ``carry`` (+
         ``temporal_carry``), ``foreground`` (+ ``foreground_settings``)."""
         out: dict[str, Any] = {}

@@ -37,7 +37,7 @@ SECTIONS = [
     ("Inputs and output", ["out_dir", "data_file", "datasplit_split", "base_dir", "frames_dir", "overlay", "save_proba", "save_features", "skip_done"]),
     ("Model", ["model_path", "list_models", "image_size"]),
     ("Stages (docs/inference-stages.md)", [
-        "tta", "motion_split", "motion_split_gain", "motion_split_extra", "link", "link_span", "link_vote", "cut_size", "carry", "carry_weight", "carry_lookahead",
+        "tta", "motion_split", "motion_split_gain", "motion_split_extra", "link", "link_span", "link_vote", "link_reclaim", "cut_size", "carry", "carry_weight", "carry_lookahead",
         "refine", "guided_radius", "guided_eps", "guided_subsample", "foreground",
     ]),
     ("Flow of video and frame inputs", ["flow_method", "flow_size", "flow_scale", "flow_step"]),
@@ -71,6 +71,7 @@ def _list_models(ctx, param, value) -> None:  # noqa: ARG001
 @click.option("--link", type=click.Choice(LinkSettings.MODES), default=_DEFAULTS["link"], help="How labels are renamed from window to window. naive: each label takes its best match (two may merge); optimal: one-to-one.")
 @click.option("--link-span", type=click.IntRange(min(LINK_SPANS), max(LINK_SPANS)), default=_DEFAULTS["link_span"], help="Earlier windows each window's labels are matched against: 1, the previous window (its two shared frames; the original's linking); 2, also the window before it, which shares its first frame.")
 @click.option("--link-vote/--no-link-vote", default=_DEFAULTS["link_vote"], help="Each frame's pixels take the label the two other windows of its chunk that hold the frame agree on, where they outvote the window whose middle frame it is (frames come out one window later).")
+@click.option("--link-reclaim/--no-link-reclaim", default=_DEFAULTS["link_reclaim"], help="A segment that appears from almost nothing where another vanished in the last windows of its chunk takes that one's label (an object that paused keeps its id).")
 @click.option("--save-proba", is_flag=True, help="Also write proba/<frame>.npy (L, h, w) float32.")
 @click.option("--save-features", is_flag=True, help="Also write features/<frame>.npy (C, h, w) float16, the last layer before classification.")
 @click.option("--image-size", nargs=2, type=int, default=None, help="Model input size H W [default: the size stored in the model].")

@@ -240,6 +240,7 @@ def _sequence_record(
         "link": segmenter.settings.link.mode,
         "link_span": segmenter.settings.link.link_span,
         "link_vote": segmenter.settings.link.link_vote,
+        "link_reclaim": segmenter.settings.link.link_reclaim,
         "settings": settings,
         "refine": refine,
         "model_file": {"path": None if path is None else str(path), "sha256": model_sha256},

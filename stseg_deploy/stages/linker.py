@@ -20,6 +20,7 @@ import numpy as np
 from stseg_kernels import DEFAULT_CUT_SIZE, LINK_METHODS, LINK_SPANS, is_chunk_start, link_windows
 
 from .base import StageSettings, option
+from .reclaim import LabelReclaimer
 
 # One-to-one renaming: with the motion split's spare segments, the best match per label
 # (naive) merges segments back that were split apart (multi-object J_objects 0.686 against
@@ -53,21 +54,23 @@ class LinkSettings(StageSettings):
     cut_size: int | None = option("cut_size", DEFAULT_CUT_SIZE)
     link_span: int = option("link_span", DEFAULT_SPAN)
     link_vote: bool = option("link_vote", False)
+    link_reclaim: bool = option("link_reclaim", False)
 
     def check(self) -> None:
         if self.cut_size is not None and (isinstance(self.cut_size, bool) or int(self.cut_size) != self.cut_size or self.cut_size < 1):
             raise ValueError(f"cut_size must be an integer >= 1 or None, got {self.cut_size!r}")
         if isinstance(self.link_span, bool) or not isinstance(self.link_span, (int, np.integer)) or self.link_span not in LINK_SPANS:
             raise ValueError(f"link_span must be one of {LINK_SPANS}, got {self.link_span!r}")
-        if not isinstance(self.link_vote, bool):  # a numpy bool would not go into sequence.json
-            raise ValueError(f"link_vote must be true or false, got {self.link_vote!r}")
+        for name in ("link_vote", "link_reclaim"):
+            if not isinstance(getattr(self, name), bool):  # a numpy bool would not go into sequence.json
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
 
     @classmethod
     def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
         # Outputs linked before the span and the vote existed record neither: they were
         # linked with span 1, without the vote.
         if cls.MODE_KEY in settings:
-            settings = {"link_span": 1, "link_vote": False, **settings}
+            settings = {"link_span": 1, "link_vote": False, "link_reclaim": False, **settings}
         return super().from_record(settings)
 
     @property
@@ -123,7 +126,7 @@ class StreamLinker:
 
     def __init__(
         self, n_labels: int, n_windows: int, cut_size: int | None = None, method: str = DEFAULT_LINK,
-        span: int = DEFAULT_SPAN, vote: bool = False,
+        span: int = DEFAULT_SPAN, vote: bool = False, reclaim: bool = False,
     ) -> None:
         if cut_size is not None and cut_size < 1:
             raise ValueError(f"cut_size must be >= 1 or None, got {cut_size}")
@@ -133,10 +136,17 @@ class StreamLinker:
         self.method = method
         self.span = int(span)
         self.vote = bool(vote)
+        self._reclaimer = LabelReclaimer(n_labels, cut_size) if reclaim else None
+        # The reclaimer's swaps so far in the current chunk: linking's label l is output as
+        # _swapped[l]. Linking itself goes on in its own names, so the output does not depend
+        # on where batches begin.
+        self._swapped = np.arange(n_labels)
         self.next_window = 0
-        # The last renamed windows, up to window next_window - 1, (k, 3, h, w): the next
-        # batch's carry (its last `span`) and, with the vote, the voters of the frame waiting.
+        # The last windows up to window next_window - 1, (k, 3, h, w), as linking renamed them
+        # (the next batch's carry: its last `span`) and as output (with the vote, the voters
+        # of the frame waiting; the same array without the reclaimer).
         self._kept: np.ndarray | None = None
+        self._voters: np.ndarray | None = None
         self._waiting: list[LinkedFrame] = []  # frames whose next window is not linked yet
 
     def push(
@@ -158,8 +168,13 @@ class StreamLinker:
             threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
         )
         kept = renamed if self._kept is None else np.concatenate([self._kept, renamed])
-        # A copy: the batch's array is not kept alive. The vote reads up to three windows.
-        self._kept = kept[-(3 if self.vote else self.span):].copy()
+        # A copy: the batch's array is not kept alive.
+        self._kept = kept[-self.span:].copy()
+        if self._reclaimer is not None:
+            renamed, mapping = self._reclaim(first, renamed, mapping)
+        if self.vote:  # the vote reads up to three windows, as output
+            voters = renamed if self._voters is None else np.concatenate([self._voters, renamed])
+            self._voters = voters[-3:].copy()
         self.next_window += b
         frames: list[LinkedFrame] = []
         for k in range(b):
@@ -176,8 +191,23 @@ class StreamLinker:
         done = []
         # Frame t is final once window t, its last voter, is linked (or there is none).
         while self._waiting and (self._waiting[0].index < self.next_window or self.next_window == self.n_windows):
-            done.append(self._voted(self._waiting.pop(0), kept, self.next_window - len(kept)))
+            done.append(self._voted(self._waiting.pop(0), voters, self.next_window - len(voters)))
         return done
+
+    def _reclaim(self, first: int, renamed: np.ndarray, mapping: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The batch's renamed windows (b, 3, h, w) and mappings (b, L), windows first.., with
+        the labels the reclaimer swapped so far in each one's chunk swapped (new arrays)."""
+        renamed, mapping = renamed.copy(), mapping.copy()
+        for k in range(renamed.shape[0]):
+            if is_chunk_start(first + k, self.cut_size):
+                self._swapped = np.arange(self.n_labels)
+            renamed[k] = self._swapped[renamed[k]]
+            swap = self._reclaimer(first + k, renamed[k, 1])
+            if swap is not None:
+                self._swapped = swap[self._swapped]
+                renamed[k] = swap[renamed[k]]
+            mapping[k] = self._swapped[mapping[k]]
+        return renamed, mapping
 
     def _voted(self, frame: LinkedFrame, windows: np.ndarray, first: int) -> LinkedFrame:
         """``frame`` with the vote of the windows before and after the one whose middle frame

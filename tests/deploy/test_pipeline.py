@@ -80,6 +80,50 @@ class _AstrayMiddle(FakeModel):
         return out
 
 
+def test_a_paused_object_gets_its_label_back_whatever_the_batches(tmp_path: Path) -> None:
+    """--link-reclaim: the object that comes back in another segment after its pause takes
+    its first label again, through the carry and the foreground decision, at any batch size."""
+    from stseg_deploy.output.sinks import MemorySink
+
+    _write_sequence(tmp_path / "seq", 12)
+    (seq,) = sequences_from_folders([tmp_path / "seq"])
+    options = dict(cut_size=None, tta="none", motion_split="none", refine="none")
+    plain = Segmenter(_PausingObject(), InferenceSettings.from_options(**options)).segment(seq)
+    assert (plain[:4, 3:8, 3:8] == plain[0, 4, 4]).all() and (plain[7:, 3:8, 3:8] != plain[0, 4, 4]).all()
+    for carry in ("none", "forward"):
+        runs = []
+        for batch_size in (1, 3, 8):
+            sink = MemorySink()
+            settings = InferenceSettings.from_options(**options, link_reclaim=True, carry=carry, foreground="motion")
+            Segmenter(_PausingObject(), settings, batch_size=batch_size).run(seq, sink)
+            runs.append(sink.labels)
+        for labels in runs:
+            np.testing.assert_array_equal(labels, runs[0])
+        assert (runs[0][7:, 3:8, 3:8] == plain[0, 4, 4]).all()
+
+
+class _PausingObject(FakeModel):
+    """Segments of a scene, whatever the flow: an object in segment 1 on frames 0-3, in the
+    background's segment 0 on frames 4-6 (it stopped) and in segment 2 from frame 7 on;
+    segment 1 keeps two stray pixels from frame 4 on. Windows must come in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        frames = np.zeros((12, 12, 16), np.int64)
+        frames[:4, 3:8, 3:8] = 1
+        frames[4:, 0, 14:] = 1
+        frames[7:, 3:8, 3:8] = 2
+        self.windows = np.stack([frames[:-2], frames[1:-1], frames[2:]], axis=1)
+        self.given = 0
+
+    def run(self, flow: np.ndarray, features: bool = False):
+        b = flow.shape[0]
+        segments = self.windows[self.given : self.given + b]
+        self.given += b
+        proba = 0.1 + 0.7 * np.moveaxis(np.eye(3, dtype=np.float32)[segments], -1, 1)
+        return (proba, flow.copy()) if features else proba
+
+
 def test_motion_split_runs_between_the_model_and_linking(tmp_path: Path) -> None:
     """With the split, outputs have L + extra labels: the model's probabilities split per
     window (stseg_deploy.stages.motionsplit), then linked like any others."""

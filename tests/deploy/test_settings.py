@@ -18,7 +18,7 @@ from stseg_deploy.stages.tta import TtaSettings
 CHANGED = InferenceSettings(
     tta=TtaSettings(mode="none"),
     split=SplitSettings(extra=2, min_area=0.02, min_gain=0.2, min_residual=0.3),
-    link=LinkSettings(mode="naive", cut_size=None, link_span=1, link_vote=True),
+    link=LinkSettings(mode="naive", cut_size=None, link_span=1, link_vote=True, link_reclaim=True),
     carry=CarrySettings(mode="forward", weight=0.7),
     refine=RefineSettings(mode="guided", radius=32.0, eps=1e-3, subsample=2),
     foreground=ForegroundSettings(min_contrast=1.5, share=0.2, max_border=0.3),
@@ -35,7 +35,7 @@ def test_the_record_round_trips_for_every_stage(settings: InferenceSettings) -> 
 def test_stages_that_do_not_run_record_only_their_mode() -> None:
     off = InferenceSettings.from_options(tta="none", refine="none", motion_split="none", carry="none", foreground="none")
     assert off.record() == {
-        "tta": "none", "split": "none", "cut_size": 10, "link": "optimal", "link_span": 2, "link_vote": False, "carry": "none",
+        "tta": "none", "split": "none", "cut_size": 10, "link": "optimal", "link_span": 2, "link_vote": False, "link_reclaim": False, "carry": "none",
         "refine": "none", "foreground": "none",
     }
     # A stage that does not run keeps no parameters: a record cannot tell them apart.
@@ -47,7 +47,7 @@ def test_the_record_keeps_the_format_outputs_have_always_had() -> None:
     assert record == {
         "tta": "none",
         "split": "motion", "motion_split": {"extra": 2, "min_area": 0.02, "min_gain": 0.2, "min_residual": 0.3, "form": SPLIT_FORM},
-        "cut_size": None, "link": "naive", "link_span": 1, "link_vote": True,
+        "cut_size": None, "link": "naive", "link_span": 1, "link_vote": True, "link_reclaim": True,
         "carry": "forward", "temporal_carry": {"weight": 0.7},
         "refine": "guided", "guided": {"radius": 32.0, "eps": 1e-3, "subsample": 2},
         "foreground": "motion", "foreground_settings": {"min_contrast": 1.5, "share": 0.2, "max_border": 0.3},
@@ -82,6 +82,8 @@ def test_unknown_options_and_bad_values_are_named() -> None:
         InferenceSettings.from_options(link_span=2.0)  # a float would fail later, mid-run
     with pytest.raises(ValueError, match="link_vote must be true or false, got 'yes'"):
         InferenceSettings.from_options(link_vote="yes")
+    with pytest.raises(ValueError, match="link_reclaim must be true or false, got 1"):
+        InferenceSettings.from_options(link_reclaim=1)
 
 
 def test_option_defaults_are_the_dataclass_defaults() -> None:
@@ -155,7 +157,7 @@ def test_older_split_records_read_as_what_ran() -> None:
 def test_older_link_records_read_as_span_one() -> None:
     # Linking scored each window against the previous one only until link_span existed.
     old = InferenceSettings.from_record({"link": "optimal", "cut_size": 10})
-    assert old.link == LinkSettings(mode="optimal", cut_size=10, link_span=1, link_vote=False)
-    assert old.record()["link_span"] == 1 and old.record()["link_vote"] is False
+    assert old.link == LinkSettings(mode="optimal", cut_size=10, link_span=1, link_vote=False, link_reclaim=False)
+    assert old.record()["link_span"] == 1 and old.record()["link_vote"] is False and old.record()["link_reclaim"] is False
     # A record that names no linking at all takes today's linking, as for every stage.
     assert InferenceSettings.from_record({}).link == LinkSettings()

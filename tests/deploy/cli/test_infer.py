@@ -178,7 +178,7 @@ def test_record_states_settings_and_model_hash(tmp_path: Path, monkeypatch) -> N
     record = json.loads((tmp_path / "o" / "walk" / "sequence.json").read_text())
     assert record["model_file"]["sha256"] == hashlib.sha256(b"pretend model bytes").hexdigest()
     assert record["settings"] == {
-        "batch_size": 8, "cut_size": 3, "link": "optimal", "link_span": 1, "link_vote": False, "image_size": [12, 16], "resize": "antialias",
+        "batch_size": 8, "cut_size": 3, "link": "optimal", "link_span": 1, "link_vote": False, "link_reclaim": False, "image_size": [12, 16], "resize": "antialias",
         "save_proba": False, "save_features": False, "overlay": False,
         # Flow files without frames: nothing to guide a refinement, whatever the default.
         "tta": TtaSettings().mode, "refine": "none",
@@ -437,6 +437,13 @@ def test_skip_done_redoes_outputs_linked_before_the_span_existed(tmp_path: Path,
     assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote"]).stderr
     assert json.loads(record_file.read_text())["settings"]["link_vote"] is True
     assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote"]).stderr
+    # And the reclaim (an output recorded before it existed was linked without it).
+    record = json.loads(record_file.read_text())
+    assert record["settings"].pop("link_reclaim") is False
+    record_file.write_text(json.dumps(record))
+    assert "1 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote", "--no-link-reclaim"]).stderr
+    assert "0 sequence(s) already done" in CliRunner().invoke(infer_main, [*args, "--link-vote", "--link-reclaim"]).stderr
+    assert json.loads(record_file.read_text())["settings"]["link_reclaim"] is True
 
 
 def test_image_files_are_needed_only_to_refine(tmp_path: Path, monkeypatch) -> None:
