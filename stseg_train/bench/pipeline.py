@@ -145,20 +145,22 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
-# The pipeline's stages, each timed as a row of its own: (tta, refine, motion_split, carry, foreground).
-STAGE_OPTIONS = ("tta", "refine", "motion_split", "carry", "foreground")
+# The pipeline's stages, each timed as a row of its own: (tta, refine, motion_split, carry,
+# foreground, link_reclaim).
+STAGE_OPTIONS = ("tta", "refine", "motion_split", "carry", "foreground", "link_reclaim")
 STAGES = {
-    "pipeline": ("none", "none", "none", "none", "none"),
-    "pipeline + flip": ("flip", "none", "none", "none", "none"),
-    "pipeline + guided": ("none", "guided", "none", "none", "none"),
-    "pipeline + split": ("none", "none", "motion", "none", "none"),
-    "pipeline + carry": ("none", "none", "none", "forward", "none"),
-    "pipeline + carry both": ("none", "none", "none", "both", "none"),
-    "pipeline + foreground": ("none", "none", "none", "none", "motion"),
-    "pipeline + flip + guided": ("flip", "guided", "none", "none", "none"),
-    "pipeline + flip + guided + split": ("flip", "guided", "motion", "none", "none"),
-    "pipeline + flip + guided + split + foreground (the defaults)": ("flip", "guided", "motion", "none", "motion"),
-    "pipeline + flip + guided + split + carry + foreground": ("flip", "guided", "motion", "forward", "motion"),
+    "pipeline": ("none", "none", "none", "none", "none", False),
+    "pipeline + flip": ("flip", "none", "none", "none", "none", False),
+    "pipeline + guided": ("none", "guided", "none", "none", "none", False),
+    "pipeline + split": ("none", "none", "motion", "none", "none", False),
+    "pipeline + carry": ("none", "none", "none", "forward", "none", False),
+    "pipeline + carry both": ("none", "none", "none", "both", "none", False),
+    "pipeline + reclaim": ("none", "none", "none", "none", "none", True),
+    "pipeline + foreground": ("none", "none", "none", "none", "motion", False),
+    "pipeline + flip + guided": ("flip", "guided", "none", "none", "none", False),
+    "pipeline + flip + guided + split": ("flip", "guided", "motion", "none", "none", False),
+    "pipeline + flip + guided + split + foreground (the defaults)": ("flip", "guided", "motion", "none", "motion", False),
+    "pipeline + flip + guided + split + carry + foreground": ("flip", "guided", "motion", "forward", "motion", False),
 }
 
 
@@ -185,8 +187,8 @@ def bench_pipeline(
 ) -> list[BenchRow]:
     """The whole pipeline (read .flo at original size, resize, model, link, write PNGs and
     labels.npy) with each of its stages (:data:`STAGES`: the test-time flip, the guided
-    refinement, with frames at the original size, the motion split, the temporal carry and the
-    foreground decision),
+    refinement, with frames at the original size, the motion split, the temporal carry, the
+    foreground decision and the reclaim of labels in linking),
     against the model alone on the same
     windows. Returns one row per stage, then the model's."""
     from dataclasses import replace

@@ -28,7 +28,7 @@ def test_bench_table(tmp_path: Path, capsys) -> None:
     assert (models["ms_per_frame"] > 0).all()
     assert ((models["windows_per_s"] * models["ms_per_frame"] - 1000).abs() < 1).all()
     assert set(table["engine"]) >= {
-        "pipeline", "pipeline + flip", "pipeline + guided", "pipeline + flip + guided", "pipeline + carry", "pipeline + carry both",
+        "pipeline", "pipeline + flip", "pipeline + guided", "pipeline + flip + guided", "pipeline + carry", "pipeline + carry both", "pipeline + reclaim",
         "pipeline + foreground", "pipeline + flip + guided + split + foreground (the defaults)",
         "pipeline + flip + guided + split + carry + foreground",
         "onnxruntime(model only)", "link_windows", "select_masks",
@@ -37,7 +37,7 @@ def test_bench_table(tmp_path: Path, capsys) -> None:
     printed = capsys.readouterr()
     assert "onnxruntime vs torch eager, cpu fp32 16x24 L=2 batch 1:" in printed.out
     assert "pipeline / model alone, 16x24 L=2 batch 2:" in printed.out
-    for stage in ("flip", "guided", "flip + guided", "carry", "carry both", "foreground"):
+    for stage in ("flip", "guided", "flip + guided", "carry", "carry both", "reclaim", "foreground"):
         assert f"pipeline + {stage} / pipeline, 16x24 L=2 batch 2:" in printed.out
     assert "labels output / proba + numpy argmax, 16x24 L=2 batch 2:" in printed.out
     assert "tensorrt fp32: skipped" in printed.err  # no TensorRT on CPU, said so rather than silently
