@@ -9,77 +9,91 @@ thresholds come from the environment, to see how much each one matters:
 It rewrites labels.npy and removes the PNGs, so stseg-eval scores labels.npy. Outputs without
 refinement only. An experiment's tool; the package's version is stseg_deploy.stages.reclaim.
 """
-import os, pickle, shutil, sys
-import numpy as np
-import cv2
-from stseg_kernels import unravel_windows
-MIN = float(os.environ.get('MIN', '0.005'))     # substantial area, share of frame
-NEW = float(os.environ.get('NEW', '0.2'))       # B before: below NEW x its area now
-GONE = float(os.environ.get('GONE', '0.2'))     # A now: below GONE x its recent max
-H = int(os.environ.get('H', '8'))               # windows back to remember A
-R = int(os.environ.get('R', '3'))               # dilation, model pixels
-OV = float(os.environ.get('OV', '0.5'))         # share of B inside dilated A
+import os
+import pickle
+import shutil
+import sys
 
-def reclaim(windows, cut, L):
+import cv2
+import numpy as np
+
+from stseg_kernels import unravel_windows
+
+MIN = float(os.environ.get("MIN", "0.005"))  # substantial area, share of the frame
+NEW = float(os.environ.get("NEW", "0.2"))  # the new label before: below NEW x its area now
+GONE = float(os.environ.get("GONE", "0.2"))  # the vanished label now: below GONE x its recent largest
+H = int(os.environ.get("H", "8"))  # windows back to remember a vanished label
+R = int(os.environ.get("R", "3"))  # dilation, model pixels
+OV = float(os.environ.get("OV", "0.5"))  # share of the new segment inside the dilated old one
+
+
+def reclaim(windows: np.ndarray, cut: int | None, n_labels: int) -> tuple[np.ndarray, int]:
+    """windows (N, 3, h, w) renamed → the same with the reclaim's swaps, and how many."""
     n = windows.shape[0]
     win = windows.copy()
     size = win.shape[2] * win.shape[3]
-    chunk = lambda w: w // cut if cut else 0
-    ker = np.ones((2 * R + 1, 2 * R + 1), np.uint8)
+
+    def chunk(w: int) -> int:
+        return w // cut if cut else 0
+
+    kernel = np.ones((2 * R + 1, 2 * R + 1), np.uint8)
     swaps = 0
     for w in range(1, n):
         c0 = chunk(w)
         if chunk(w - 1) != c0:
             continue
-        mid = win[w][1]
-        area = np.bincount(mid.ravel(), minlength=L) / size
-        prev = np.bincount(win[w - 1][1].ravel(), minlength=L) / size
+        middle = win[w][1]  # a view: it sees this window's swaps
+        area = np.bincount(middle.ravel(), minlength=n_labels) / size
+        before = np.bincount(win[w - 1][1].ravel(), minlength=n_labels) / size
         lo = max(w - H, c0 * cut if cut else 0)
-        # last substantial mask of each label within horizon
-        for b in range(L):
-            if area[b] < MIN or prev[b] >= NEW * area[b]:
+        for b in range(n_labels):
+            if area[b] < MIN or before[b] >= NEW * area[b]:
                 continue
-            best, bestov = None, OV
-            bmask = mid == b
-            for a in range(L):
+            best, best_share = None, OV
+            segment = middle == b
+            for a in range(n_labels):
                 if a == b:
                     continue
-                hist = [np.count_nonzero(win[v][1] == a) / size for v in range(lo, w)]
-                if not hist or max(hist) < MIN or area[a] >= GONE * max(hist):
+                history = [np.count_nonzero(win[v][1] == a) / size for v in range(lo, w)]
+                if not history or max(history) < MIN or area[a] >= GONE * max(history):
                     continue
-                v = lo + int(np.argmax(hist))
-                # most recent window where a was substantial
-                for u in range(w - 1, lo - 1, -1):
-                    if np.count_nonzero(win[u][1] == a) / size >= 0.5 * max(hist):
-                        v = u; break
-                amask = cv2.dilate((win[v][1] == a).astype(np.uint8), ker) > 0
-                ov = (bmask & amask).sum() / bmask.sum()
-                if ov > bestov:
-                    best, bestov = a, ov
+                last = next(u for u in range(w - 1, lo - 1, -1) if np.count_nonzero(win[u][1] == a) / size >= 0.5 * max(history))
+                where = cv2.dilate((win[last][1] == a).astype(np.uint8), kernel) > 0
+                share = (segment & where).sum() / segment.sum()
+                if share > best_share:
+                    best, best_share = a, share
             if best is not None:
                 end = ((c0 + 1) * cut) if cut else n
-                seg = win[w:end]
-                ia, ib = seg == best, seg == b
-                seg[ia] = b; seg[ib] = best
+                rest = win[w:end]
+                was_a, was_b = rest == best, rest == b
+                rest[was_a] = b
+                rest[was_b] = best
                 swaps += 1
     return win, swaps
 
-def main():
-    src, dst = sys.argv[1:3]
-    L = int(os.environ.get('L', '0'))
-    records = pickle.load(open(src + '_windows.pkl', 'rb'))
-    shutil.rmtree(dst, ignore_errors=True); shutil.copytree(src, dst)
-    used = set(); tot = 0
-    for seq in sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))):
-        labels = np.load(os.path.join(src, seq, 'labels.npy'))
-        i = next(i for i, (_, _, w) in enumerate(records) if i not in used and w.shape[0] + 2 == labels.shape[0] and np.array_equal(unravel_windows(w), labels))
-        used.add(i)
-        _, cut, windows = records[i]
-        nl = int(max(windows.max() + 1, L))
-        new, s = reclaim(windows, cut, nl); tot += s
-        np.save(os.path.join(dst, seq, 'labels.npy'), unravel_windows(new))
-        for f in os.listdir(os.path.join(dst, seq)):
-            if f.endswith('.png'): os.remove(os.path.join(dst, seq, f))
-    print('swaps', tot)
 
-main()
+def main() -> None:
+    src, dst = sys.argv[1:3]
+    with open(src + "_windows.pkl", "rb") as handle:
+        records = pickle.load(handle)
+    shutil.rmtree(dst, ignore_errors=True)
+    shutil.copytree(src, dst)
+    used: set[int] = set()
+    total = 0
+    for seq in sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))):
+        labels = np.load(os.path.join(src, seq, "labels.npy"))
+        index = next(i for i, (_, _, w) in enumerate(records)
+                     if i not in used and w.shape[0] + 2 == labels.shape[0] and np.array_equal(unravel_windows(w), labels))
+        used.add(index)
+        _, cut, windows = records[index]
+        swapped, count = reclaim(windows, cut, int(windows.max()) + 1)
+        total += count
+        np.save(os.path.join(dst, seq, "labels.npy"), unravel_windows(swapped))
+        for name in os.listdir(os.path.join(dst, seq)):
+            if name.endswith(".png"):
+                os.remove(os.path.join(dst, seq, name))
+    print(f"{total} swap(s) in {len(used)} sequence(s), written to {dst}")
+
+
+if __name__ == "__main__":
+    main()
