@@ -6,7 +6,8 @@ share frames with it. So a stream can be linked piece by piece, carrying only th
 renamed windows (``link_windows(..., start=, carry=)``, which also places the chunk
 boundaries), and gives exactly what ``stseg_kernels.link_windows`` gives on the whole array
 at once. With the vote (``link_vote``), each frame's labels also hear the other two windows
-that hold it, so frames come out one window later.
+that hold it, so frames come out one window later. With the reclaim (``link_reclaim``), a
+label whose segment vanished and came back is given back to it from there to the chunk's end.
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ class LinkSettings(StageSettings):
     original's linking) or 2 (also the one before, which shares its first frame);
     ``link_vote``: each frame's pixel takes the label the two other windows of its chunk that
     hold the frame agree on, where they outvote the window whose middle frame it is
-    (:class:`StreamLinker`). Recorded as sequence.json's ``link``, ``cut_size``,
-    ``link_span`` and ``link_vote``."""
+    (:class:`StreamLinker`); ``link_reclaim``: a segment that appears from almost nothing
+    where another vanished takes that one's label (:mod:`stseg_deploy.stages.reclaim`).
+    Recorded as sequence.json's ``link``, ``cut_size``, ``link_span``, ``link_vote`` and
+    ``link_reclaim``."""
 
     MODE_KEY = "link"
     PARAMS_KEY = "link_settings"  # unused: the cut size and the span are recorded beside the mode
@@ -67,8 +70,8 @@ class LinkSettings(StageSettings):
 
     @classmethod
     def from_record(cls, settings: dict[str, Any]) -> LinkSettings:
-        # Outputs linked before the span and the vote existed record neither: they were
-        # linked with span 1, without the vote.
+        # Outputs linked before the span, the vote and the reclaim existed record none of
+        # them: they were linked with span 1, without the vote or the reclaim.
         if cls.MODE_KEY in settings:
             settings = {"link_span": 1, "link_vote": False, "link_reclaim": False, **settings}
         return super().from_record(settings)
@@ -122,6 +125,10 @@ class StreamLinker:
             take it, and their renamed probabilities swap the two labels' values, so the
             probabilities' argmax stays the labels. A frame then comes out once window t is
             linked, one window later.
+        reclaim: a :class:`~stseg_deploy.stages.reclaim.LabelReclaimer` follows the linked
+            windows, and each window's labels get the swaps it made so far in the chunk.
+            Linking goes on in its own names (the vote too, its voters then given the frame's
+            window's swaps), so the labels do not depend on where batches begin.
     """
 
     def __init__(
@@ -142,11 +149,11 @@ class StreamLinker:
         # on where batches begin.
         self._swapped = np.arange(n_labels)
         self.next_window = 0
-        # The last windows up to window next_window - 1, (k, 3, h, w), as linking renamed them
-        # (the next batch's carry: its last `span`) and as output (with the vote, the voters
-        # of the frame waiting; the same array without the reclaimer).
+        # The last windows up to window next_window - 1, (k, 3, h, w), as linking renamed them:
+        # the next batch's carry (its last `span`) and, with the vote, the voters of the frame
+        # waiting (its last 3), each with its output renaming (L,) when the reclaimer runs.
         self._kept: np.ndarray | None = None
-        self._voters: np.ndarray | None = None
+        self._kept_names: np.ndarray | None = None
         self._waiting: list[LinkedFrame] = []  # frames whose next window is not linked yet
 
     def push(
@@ -168,13 +175,14 @@ class StreamLinker:
             threads=1,  # the pipeline's read-ahead and writer threads already keep the cores busy
         )
         kept = renamed if self._kept is None else np.concatenate([self._kept, renamed])
-        # A copy: the batch's array is not kept alive.
-        self._kept = kept[-self.span:].copy()
+        # A copy: the batch's array is not kept alive. The vote reads up to three windows.
+        self._kept = kept[-(3 if self.vote else self.span):].copy()
+        names = None
         if self._reclaimer is not None:
-            renamed, mapping = self._reclaim(first, renamed, mapping)
-        if self.vote:  # the vote reads up to three windows, as output
-            voters = renamed if self._voters is None else np.concatenate([self._voters, renamed])
-            self._voters = voters[-3:].copy()
+            renamed, mapping, names = self._reclaim(first, renamed, mapping)
+            if self.vote:
+                names = names if self._kept_names is None else np.concatenate([self._kept_names, names])
+                self._kept_names = names[-3:].copy()
         self.next_window += b
         frames: list[LinkedFrame] = []
         for k in range(b):
@@ -191,13 +199,15 @@ class StreamLinker:
         done = []
         # Frame t is final once window t, its last voter, is linked (or there is none).
         while self._waiting and (self._waiting[0].index < self.next_window or self.next_window == self.n_windows):
-            done.append(self._voted(self._waiting.pop(0), voters, self.next_window - len(voters)))
+            done.append(self._voted(self._waiting.pop(0), kept, names, self.next_window - len(kept)))
         return done
 
-    def _reclaim(self, first: int, renamed: np.ndarray, mapping: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _reclaim(self, first: int, renamed: np.ndarray, mapping: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The batch's renamed windows (b, 3, h, w) and mappings (b, L), windows first.., with
-        the labels the reclaimer swapped so far in each one's chunk swapped (new arrays)."""
+        the labels the reclaimer swapped so far in each one's chunk swapped (new arrays), and
+        each window's renaming from linking's names to the output's (b, L)."""
         renamed, mapping = renamed.copy(), mapping.copy()
+        names = np.empty((renamed.shape[0], self.n_labels), np.int64)
         for k in range(renamed.shape[0]):
             if is_chunk_start(first + k, self.cut_size):
                 self._swapped = np.arange(self.n_labels)
@@ -207,9 +217,10 @@ class StreamLinker:
                 self._swapped = swap[self._swapped]
                 renamed[k] = swap[renamed[k]]
             mapping[k] = self._swapped[mapping[k]]
-        return renamed, mapping
+            names[k] = self._swapped
+        return renamed, mapping, names
 
-    def _voted(self, frame: LinkedFrame, windows: np.ndarray, first: int) -> LinkedFrame:
+    def _voted(self, frame: LinkedFrame, windows: np.ndarray, names: np.ndarray | None, first: int) -> LinkedFrame:
         """``frame`` with the vote of the windows before and after the one whose middle frame
         it is, read from the renamed ``windows`` (k, 3, h, w), windows first.., when both are
         in that window's chunk (frames 0 and 1 and the last two have fewer voters and stay
@@ -220,6 +231,10 @@ class StreamLinker:
         if is_chunk_start(home, self.cut_size) or is_chunk_start(home + 1, self.cut_size):
             return frame
         before, after = windows[home - 1 - first, 2], windows[home + 1 - first, 0]
+        if names is not None:
+            # Linking's names are one naming through the chunk; the reclaimer's swaps are not,
+            # so the voters are read in linking's names and given the frame's own window's.
+            before, after = names[home - first][before], names[home - first][after]
         agree = (before == after) & (before != frame.labels)
         if not agree.any():
             return frame

@@ -17,8 +17,9 @@ segment that vanished where the new one appears:
 - more than ``OVERLAP`` of the new segment lies within ``REACH`` of where that label's segment
   was last seen at half its largest area or more.
 
-Then the two labels are swapped from this window to the end of its chunk. Later windows are
-linked to the swapped names, so a stream does the swap once and linking carries it on.
+Then the two labels are swapped from this window to the end of its chunk. Linking itself goes
+on in its own names; the linker gives every later window of the chunk the swaps made so far
+(``StreamLinker``), so the labels do not depend on where batches begin.
 
 The settings were not tuned (docs/inference.md, "Linking"): replayed offline, the multi-object
 sets gained the same within 0.008 when each was changed alone (reach 3 or 6 pixels, overlap 0.3
@@ -39,8 +40,9 @@ NEW_SHARE = 0.2
 GONE_SHARE = 0.2
 HORIZON = 8
 OVERLAP = 0.5
-# Model pixels per unit of the frame's diagonal: 3 pixels at 64×112, where an object that
-# stopped has moved with the camera a little over its pause.
+# How far from where the vanished segment was last seen the new one may lie, as a share of the
+# frame's diagonal at model size: 3 pixels at 64×112, 6 at 128×224 (an object that stopped has
+# moved with the camera a little over its pause).
 REACH = 0.025
 
 

@@ -90,7 +90,7 @@ def test_a_paused_object_gets_its_label_back_whatever_the_batches(tmp_path: Path
     options = dict(cut_size=None, tta="none", motion_split="none", refine="none")
     plain = Segmenter(_PausingObject(), InferenceSettings.from_options(**options)).segment(seq)
     assert (plain[:4, 3:8, 3:8] == plain[0, 4, 4]).all() and (plain[7:, 3:8, 3:8] != plain[0, 4, 4]).all()
-    for carry in ("none", "forward"):
+    for carry in ("none", "forward", "both"):
         runs = []
         for batch_size in (1, 3, 8):
             sink = MemorySink()
