@@ -10,12 +10,11 @@ It rewrites labels.npy and removes the PNGs, so stseg-eval scores labels.npy. Ou
 refinement only. An experiment's tool; the package's version is stseg_deploy.stages.reclaim.
 """
 import os
-import pickle
-import shutil
 import sys
 
 import cv2
 import numpy as np
+from vote_offline import replayed  # this folder's; run as a script from anywhere
 
 from stseg_kernels import unravel_windows
 
@@ -74,25 +73,16 @@ def reclaim(windows: np.ndarray, cut: int | None, n_labels: int) -> tuple[np.nda
 
 def main() -> None:
     src, dst = sys.argv[1:3]
-    with open(src + "_windows.pkl", "rb") as handle:
-        records = pickle.load(handle)
-    shutil.rmtree(dst, ignore_errors=True)
-    shutil.copytree(src, dst)
-    used: set[int] = set()
-    total = 0
-    for seq in sorted(d for d in os.listdir(src) if os.path.isdir(os.path.join(src, d))):
-        labels = np.load(os.path.join(src, seq, "labels.npy"))
-        index = next(i for i, (_, _, w) in enumerate(records)
-                     if i not in used and w.shape[0] + 2 == labels.shape[0] and np.array_equal(unravel_windows(w), labels))
-        used.add(index)
-        _, cut, windows = records[index]
+    total = sequences = 0
+    for folder, cut, windows in replayed(src, dst):
         swapped, count = reclaim(windows, cut, int(windows.max()) + 1)
         total += count
-        np.save(os.path.join(dst, seq, "labels.npy"), unravel_windows(swapped))
-        for name in os.listdir(os.path.join(dst, seq)):
+        sequences += 1
+        np.save(os.path.join(folder, "labels.npy"), unravel_windows(swapped))
+        for name in os.listdir(folder):
             if name.endswith(".png"):
-                os.remove(os.path.join(dst, seq, name))
-    print(f"{total} swap(s) in {len(used)} sequence(s), written to {dst}")
+                os.remove(os.path.join(folder, name))
+    print(f"{total} swap(s) in {sequences} sequence(s), written to {dst}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import os
 import pickle
 import shutil
 import sys
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -39,8 +40,10 @@ def voted(windows: np.ndarray, cut: int | None) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    src, dst, mode = sys.argv[1:4]
+def replayed(src: str, dst: str) -> Iterator[tuple[str, int | None, np.ndarray]]:
+    """Copies the output SRC to DST and yields, per sequence, (its folder in DST, the cut size,
+    its renamed windows (N, 3, h, w)) from SRC_windows.pkl, for the caller to rewrite
+    labels.npy there."""
     with open(src + "_windows.pkl", "rb") as handle:
         records = pickle.load(handle)
     shutil.rmtree(dst, ignore_errors=True)
@@ -53,8 +56,16 @@ def main() -> None:
                      if i not in used and w.shape[0] + 2 == labels.shape[0] and np.array_equal(unravel_windows(w), labels))
         used.add(index)
         _, cut, windows = records[index]
-        np.save(os.path.join(dst, seq, "labels.npy"), voted(windows, cut) if mode == "vote" else unravel_windows(windows))
-    print(f"{len(used)} sequence(s) written to {dst}")
+        yield os.path.join(dst, seq), cut, windows
+
+
+def main() -> None:
+    src, dst, mode = sys.argv[1:4]
+    count = 0
+    for folder, cut, windows in replayed(src, dst):
+        np.save(os.path.join(folder, "labels.npy"), voted(windows, cut) if mode == "vote" else unravel_windows(windows))
+        count += 1
+    print(f"{count} sequence(s) written to {dst}")
 
 
 if __name__ == "__main__":
