@@ -29,6 +29,7 @@ import torch
 
 from stseg_deploy.io.atomic import atomic_write
 from stseg_deploy.runtime import load_model
+from stseg_deploy.stages.linker import LinkSettings
 from stseg_deploy.zoo import MODELS_DIR
 from stseg_train.checkpoint import load_checkpoint, slim_payload
 from stseg_train.pretrained import PRETRAINED_DIR
@@ -187,7 +188,8 @@ def _scored(pred: Path, objects_pred: Path | None, hardware: str) -> dict:
     return out
 
 
-STAGE_KEYS = ("link", "cut_size", "link_span", "link_vote", "tta", "refine", "guided", "split", "motion_split", "carry", "temporal_carry")
+# Linking's keys come from its settings, so a new linking option reaches the card by itself.
+STAGE_KEYS = (*LinkSettings().record(), "tta", "refine", "guided", "split", "motion_split", "carry", "temporal_carry")
 
 
 def _settings(pred: Path) -> dict:
