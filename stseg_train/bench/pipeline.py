@@ -145,22 +145,22 @@ def bench_labels_output(onnx_path: Path, size: tuple[int, int], batch: int, prov
     return rows
 
 
-# The pipeline's stages, each timed as a row of its own: (tta, refine, motion_split, carry,
-# foreground, link_reclaim).
-STAGE_OPTIONS = ("tta", "refine", "motion_split", "carry", "foreground", "link_reclaim")
-STAGES = {
-    "pipeline": ("none", "none", "none", "none", "none", False),
-    "pipeline + flip": ("flip", "none", "none", "none", "none", False),
-    "pipeline + guided": ("none", "guided", "none", "none", "none", False),
-    "pipeline + split": ("none", "none", "motion", "none", "none", False),
-    "pipeline + carry": ("none", "none", "none", "forward", "none", False),
-    "pipeline + carry both": ("none", "none", "none", "both", "none", False),
-    "pipeline + reclaim": ("none", "none", "none", "none", "none", True),
-    "pipeline + foreground": ("none", "none", "none", "none", "motion", False),
-    "pipeline + flip + guided": ("flip", "guided", "none", "none", "none", False),
-    "pipeline + flip + guided + split": ("flip", "guided", "motion", "none", "none", False),
-    "pipeline + flip + guided + split + foreground (the defaults)": ("flip", "guided", "motion", "none", "motion", False),
-    "pipeline + flip + guided + split + carry + foreground": ("flip", "guided", "motion", "forward", "motion", False),
+# The pipeline with every stage off; each row of STAGES names only the options it turns on.
+STAGES_OFF = {"tta": "none", "refine": "none", "motion_split": "none", "carry": "none", "foreground": "none", "link_reclaim": False}
+_DEFAULTS_ON = {"tta": "flip", "refine": "guided", "motion_split": "motion", "foreground": "motion"}
+STAGES: dict[str, dict[str, object]] = {
+    "pipeline": {},
+    "pipeline + flip": {"tta": "flip"},
+    "pipeline + guided": {"refine": "guided"},
+    "pipeline + split": {"motion_split": "motion"},
+    "pipeline + carry": {"carry": "forward"},
+    "pipeline + carry both": {"carry": "both"},
+    "pipeline + reclaim": {"link_reclaim": True},
+    "pipeline + foreground": {"foreground": "motion"},
+    "pipeline + flip + guided": {"tta": "flip", "refine": "guided"},
+    "pipeline + flip + guided + split": {"tta": "flip", "refine": "guided", "motion_split": "motion"},
+    "pipeline + flip + guided + split + foreground (the defaults)": _DEFAULTS_ON,
+    "pipeline + flip + guided + split + carry + foreground": {**_DEFAULTS_ON, "carry": "forward"},
 }
 
 
@@ -219,8 +219,8 @@ def bench_pipeline(
 
         with peak_memory("cpu") as peak_model:
             model_s = median_seconds(model_only, repeats, 1, lambda: None)
-        for name, modes in STAGES.items():
-            settings = InferenceSettings.from_options(cut_size=10, **dict(zip(STAGE_OPTIONS, modes)))
+        for name, options in STAGES.items():
+            settings = InferenceSettings.from_options(cut_size=10, **{**STAGES_OFF, **options})
             segmenter = Segmenter(session, settings, batch_size=batch, image_size=size)
             model_sha256 = model_file_sha256(segmenter)  # once, as stseg-infer does: not timed
             with peak_memory("cpu") as peak_pipe:
