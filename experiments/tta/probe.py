@@ -5,7 +5,8 @@ same up to the transform: left-right mirror (h), up-down mirror (v), and the flo
 every vector negated, which a parametric motion model fits equally well). Each transformed
 run's probabilities are transformed back, their segments matched to the plain run's (as
 ``stseg_deploy.stages.tta.flip_average`` does) and averaged. Scored per frame by the best
-single segment against the ground truth (J on the flow's grid, middle frame of each window),
+single segment against the ground truth (J on the ground truth's grid, the probabilities
+upsampled to it; middle frame of each window),
 mean over sequences, for each set of transforms.
 
     python experiments/tta/probe.py PREFIX SPLIT BASE_DIR
@@ -19,6 +20,7 @@ import itertools
 import numpy as np
 from PIL import Image
 
+from stseg_deploy.eval.davis_measures import region_similarity
 from stseg_deploy.io.masks import read_mask_png
 from stseg_deploy.preprocess import resize_flow
 from stseg_deploy.runtime import load_model
@@ -58,8 +60,7 @@ def upsample(proba: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def best_j(labels: np.ndarray, gt: np.ndarray, n: int) -> float:
-    scores = [((labels == k) & gt).sum() / max(((labels == k) | gt).sum(), 1) for k in range(n)]
-    return float(max(scores))
+    return max(region_similarity(labels == k, gt) for k in range(n))
 
 
 def main() -> None:
@@ -75,8 +76,6 @@ def main() -> None:
     rows = []
     for seq in sequences_from_datasplit(args.prefix, args.split, args.base_dir):
         flows = [resize_flow(f, size, model.info.resize) for _, f, _ in seq.read_flows()]
-        full = [f for f in seq.flows]
-        H, W = None, None
         windows, targets = [], []
         for k in range(len(flows) - 2):
             if seq.masks[k + 1] is None:
@@ -86,7 +85,6 @@ def main() -> None:
                 continue
             windows.append(np.stack(flows[k : k + 3], axis=1))
             targets.append(gt)
-        del full
         windows = np.stack(windows)
         runs = {key: back(model.run(transform(windows, key)), key) for key in keys}
         plain = runs[frozenset()]
@@ -99,8 +97,7 @@ def main() -> None:
             chosen = [k for k in keys if k <= frozenset(members)]
             mean = np.mean([aligned[k] for k in chosen], axis=0)
             for b, gt in enumerate(targets):
-                H, W = gt.shape
-                scores[name].append(best_j(upsample(mean[b, :, 1], (H, W)).argmax(0), gt, mean.shape[1]))
+                scores[name].append(best_j(upsample(mean[b, :, 1], gt.shape).argmax(0), gt, mean.shape[1]))
         row = {name: float(np.mean(v)) for name, v in scores.items()}
         rows.append(row)
         print(seq.name, len(targets), " ".join(f"{k}={v:.3f}" for k, v in row.items()), flush=True)

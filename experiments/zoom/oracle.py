@@ -16,6 +16,7 @@ import argparse
 import numpy as np
 from PIL import Image
 
+from stseg_deploy.eval.davis_measures import region_similarity
 from stseg_deploy.io.masks import read_mask_png
 from stseg_deploy.preprocess import resize_flow
 from stseg_deploy.runtime import load_model
@@ -51,13 +52,8 @@ def upsample(proba: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def best_j(labels: np.ndarray, gt: np.ndarray, n: int) -> float:
-    best = 0.0
-    for k in range(n):
-        seg = labels == k
-        union = (seg | gt).sum()
-        if union:
-            best = max(best, (seg & gt).sum() / union)
-    return float(best)
+    """The best J of one of segments 0 … n-1 of ``labels`` against ``gt`` (non-empty)."""
+    return max(region_similarity(labels == k, gt) for k in range(n))
 
 
 def main() -> None:
